@@ -1,0 +1,58 @@
+import { randomUUID } from "node:crypto";
+import { json, type SandboxResponse } from "../http/types.js";
+
+/**
+ * Entra ID's OAuth error bodies: `error`, an `error_description` that starts with the AADSTS code and ends with
+ * the trace/correlation ids and timestamp, and `error_codes`. Clients (MSAL) surface error_description verbatim.
+ */
+export function entraError(status: number, error: string, aadsts: number, description: string): SandboxResponse {
+  const traceId = randomUUID();
+  const correlationId = randomUUID();
+  const timestamp = new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  return json(status, {
+    error,
+    error_description: `AADSTS${aadsts}: ${description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+    error_codes: [aadsts],
+    timestamp,
+    trace_id: traceId,
+    correlation_id: correlationId,
+    error_uri: `https://login.microsoftonline.com/error?code=${aadsts}`,
+  });
+}
+
+export const EntraErrors = {
+  tenantNotFound: (tenant: string) =>
+    entraError(
+      400,
+      "invalid_request",
+      90002,
+      `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
+    ),
+  missingParameter: (name: string) =>
+    entraError(400, "invalid_request", 900144, `The request body must contain the following parameter: '${name}'.`),
+  unsupportedGrant: (grant: string) =>
+    entraError(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grant}'.`),
+  applicationNotFound: (appId: string, tenant: string) =>
+    entraError(
+      400,
+      "unauthorized_client",
+      700016,
+      `Application with identifier '${appId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    ),
+  invalidSecret: (appId: string) =>
+    entraError(
+      401,
+      "invalid_client",
+      7000215,
+      `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${appId}'.`,
+    ),
+  invalidScope: (scope: string) =>
+    entraError(
+      400,
+      "invalid_scope",
+      1002012,
+      `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+    ),
+  methodNotAllowed: () => entraError(405, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a GET request."),
+  notFound: () => ({ status: 404, headers: { "content-type": "text/html" }, body: "<html><body>Not Found</body></html>" }),
+};
