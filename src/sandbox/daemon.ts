@@ -1,0 +1,200 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
+import { createLogger } from "../util/logger.js";
+import { startAzureCloud, type AzureCloud } from "./azure/index.js";
+import { planTopology } from "./azure/seed.js";
+import type { SeedInfo } from "./azure/model.js";
+import { sandboxCloudProfile } from "./cloud-profile.js";
+import { startKubeApi, type KubeApi } from "./kube/index.js";
+import { sandboxLayout, type SandboxLayout, type SandboxRuntimeInfo } from "./layout.js";
+import { createCertificateAuthority, issueServerCertificate } from "./pki.js";
+
+export interface DaemonOptions {
+  dir: string;
+  nodes: number;
+  replicationDelaySeconds?: number;
+}
+
+interface Ports {
+  entra: number;
+  arm: number;
+  kube: number;
+  imds: number[];
+}
+
+const HOST = "127.0.0.1";
+
+async function ensurePki(layout: SandboxLayout): Promise<{ caCert: string; cert: string; key: string }> {
+  if (!existsSync(layout.caCert) || !existsSync(layout.caKey)) {
+    const ca = await createCertificateAuthority("podid sandbox CA");
+    writeFileAtomic(layout.caKey, ca.keyPem, SECRET_FILE_MODE);
+    writeFileAtomic(layout.caCert, ca.certPem);
+    rmSync(layout.tlsCert, { force: true });
+  }
+  const caCert = readFileSync(layout.caCert, "utf8");
+  if (!existsSync(layout.tlsCert) || !existsSync(layout.tlsKey)) {
+    const server = await issueServerCertificate(
+      { certPem: caCert, keyPem: readFileSync(layout.caKey, "utf8") },
+      { dns: ["localhost"], ips: [HOST] },
+    );
+    writeFileAtomic(layout.tlsKey, server.keyPem, SECRET_FILE_MODE);
+    writeFileAtomic(layout.tlsCert, server.certPem, SECRET_FILE_MODE);
+  }
+  return { caCert, cert: readFileSync(layout.tlsCert, "utf8"), key: readFileSync(layout.tlsKey, "utf8") };
+}
+
+/** The topology is fixed when the sandbox is first made; --nodes only applies to a fresh one. */
+function loadTopology(layout: SandboxLayout, nodes: number): SeedInfo {
+  if (existsSync(layout.topology)) return JSON.parse(readFileSync(layout.topology, "utf8")) as SeedInfo;
+  const topology = planTopology({ nodes });
+  writeFileAtomic(layout.topology, JSON.stringify(topology, null, 2), SECRET_FILE_MODE);
+  return topology;
+}
+
+function savedPorts(layout: SandboxLayout, nodeCount: number): Ports {
+  if (existsSync(layout.ports)) {
+    const p = JSON.parse(readFileSync(layout.ports, "utf8")) as Ports;
+    if (p.imds.length === nodeCount) return p;
+  }
+  return { entra: 0, arm: 0, kube: 0, imds: Array.from({ length: nodeCount }, () => 0) };
+}
+
+function isAddressInUse(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === "EADDRINUSE";
+}
+
+/** Reuses last run's ports so exported environments stay valid; falls back to free ports if taken. */
+async function withPortFallback<T>(start: (ports: Ports) => Promise<T>, ports: Ports): Promise<T> {
+  try {
+    return await start(ports);
+  } catch (err) {
+    if (!isAddressInUse(err)) throw err;
+    return start({ entra: 0, arm: 0, kube: 0, imds: ports.imds.map(() => 0) });
+  }
+}
+
+function nodeLabels(seed: SeedInfo, name: string): Record<string, string> {
+  return {
+    agentpool: "nodepool1",
+    "kubernetes.azure.com/agentpool": "nodepool1",
+    "kubernetes.azure.com/cluster": seed.nodeResourceGroup,
+    "kubernetes.azure.com/mode": "system",
+    "kubernetes.io/arch": "amd64",
+    "kubernetes.io/hostname": name,
+    "kubernetes.io/os": "linux",
+    "kubernetes.io/role": "agent",
+    "node.kubernetes.io/instance-type": "Standard_DS2_v2",
+    "topology.kubernetes.io/region": seed.location,
+    "topology.kubernetes.io/zone": "0",
+  };
+}
+
+/**
+ * The sandbox process: the local cloud and cluster, until SIGTERM. Calls `ready` once everything serves and
+ * the files clients need are written.
+ */
+export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRuntimeInfo) => void): Promise<void> {
+  const layout = sandboxLayout(options.dir);
+  mkdirSync(layout.state, { recursive: true, mode: 0o700 });
+  const logger = createLogger("info", (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+  const tls = await ensurePki(layout);
+  const topology = loadTopology(layout, options.nodes);
+  let cloud: AzureCloud | undefined;
+  let kube: KubeApi | undefined;
+  const shutdown = async (signal: string) => {
+    logger.info(`sandbox stopping (${signal})`);
+    rmSync(layout.runtime, { force: true });
+    await kube?.close();
+    await cloud?.close();
+    logger.info("sandbox stopped");
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+
+  const ports = savedPorts(layout, topology.nodes.length);
+  cloud = await withPortFallback(
+    (p) =>
+      startAzureCloud({
+        dir: layout.dir,
+        host: HOST,
+        ports: { entra: p.entra, arm: p.arm, imds: p.imds },
+        tls: { cert: tls.cert, key: tls.key },
+        seed: () => topology,
+        log: (line) => logger.info(line),
+      }),
+    ports,
+  );
+  if (options.replicationDelaySeconds !== undefined) cloud.setReplicationDelay(options.replicationDelaySeconds);
+  const seed = cloud.seed;
+  kube = await withPortFallback(
+    (p) =>
+      startKubeApi({
+        dir: layout.dir,
+        host: HOST,
+        port: p.kube,
+        tls: { cert: tls.cert, key: tls.key },
+        caCertPem: tls.caCert,
+        clusterName: seed.clusterName,
+        nodes: seed.nodes.map((n) => ({
+          name: n.name,
+          providerID: `azure://${n.vmId}`,
+          internalIP: n.internalIP,
+          labels: nodeLabels(seed, n.name),
+        })),
+        log: (line) => logger.info(line),
+      }),
+    { ...ports },
+  );
+  const imdsPorts = seed.nodes.map((n) => Number(new URL(cloud!.endpoints.imds[n.name]).port));
+  writeFileAtomic(
+    layout.ports,
+    JSON.stringify({
+      entra: Number(new URL(cloud.endpoints.entra).port),
+      arm: Number(new URL(cloud.endpoints.arm).port),
+      kube: kube.port,
+      imds: imdsPorts,
+    } satisfies Ports),
+  );
+  writeFileAtomic(
+    layout.cloudProfile,
+    JSON.stringify(sandboxCloudProfile({ activeDirectory: cloud.endpoints.entra, resourceManager: cloud.endpoints.arm }), null, 2),
+  );
+  writeFileAtomic(layout.clientSecret, cloud.cliCredential.clientSecret, SECRET_FILE_MODE);
+  const info: SandboxRuntimeInfo = {
+    pid: process.pid,
+    version: PACKAGE_VERSION,
+    startedAt: new Date().toISOString(),
+    dir: layout.dir,
+    tenantId: cloud.cliCredential.tenantId,
+    subscriptionId: cloud.cliCredential.subscriptionId,
+    clientId: cloud.cliCredential.clientId,
+    resourceGroup: seed.resourceGroup,
+    clusterName: seed.clusterName,
+    nodeResourceGroup: seed.nodeResourceGroup,
+    location: seed.location,
+    endpoints: {
+      activeDirectory: cloud.endpoints.entra,
+      resourceManager: cloud.endpoints.arm,
+      activeDirectoryResourceId: cloud.endpoints.armResourceId,
+      kubernetes: kube.url,
+    },
+    nodes: seed.nodes.map((n) => ({
+      name: n.name,
+      instanceId: n.instanceId,
+      imds: cloud!.endpoints.imds[n.name],
+      internalIP: n.internalIP,
+    })),
+    files: {
+      cloudProfile: layout.cloudProfile,
+      caCert: layout.caCert,
+      kubeconfig: kube.kubeconfigPath,
+      clientSecret: layout.clientSecret,
+      log: layout.log,
+    },
+  };
+  writeFileAtomic(layout.runtime, JSON.stringify(info, null, 2));
+  logger.info(`sandbox ready: ARM ${info.endpoints.resourceManager}, Entra ${info.endpoints.activeDirectory}, Kubernetes ${info.endpoints.kubernetes}`);
+  ready(info);
+}
