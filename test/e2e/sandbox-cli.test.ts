@@ -2,9 +2,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { CLI, runPodid, runShell } from "../helpers/cli.js";
 
+const hasKubectl = spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0;
 const dir = mkdtempSync(join(tmpdir(), "podid-e2e-sandbox-"));
 const podidEnv = `eval "$(node ${CLI} sandbox env --dir ${dir})"`;
 
@@ -56,6 +58,14 @@ test("sandbox env exports what SDKs, kubectl and podid need", async () => {
   assert.equal(vars.AZURE_CLIENT_SECRET, readFileSync(join(dir, "client-secret"), "utf8"));
   const profile = JSON.parse(readFileSync(vars.PODID_CLOUD, "utf8"));
   assert.equal(profile.endpoints.activeDirectory, vars.AZURE_AUTHORITY_HOST);
+});
+
+test("kubectl get nodes lists one node per scale-set instance", { skip: !hasKubectl && "kubectl is not installed (.ci/run installs Debian's kubernetes-client)" }, async () => {
+  const status = JSON.parse((await runPodid(["sandbox", "status", "--dir", dir])).stdout);
+  const r = await runShell(`${podidEnv} && kubectl get nodes -o name`);
+  assert.equal(r.code, 0, r.stderr);
+  const names = r.stdout.trim().split("\n").map((l) => l.replace(/^node\//, "")).sort();
+  assert.deepEqual(names, status.nodes.map((n: { name: string }) => n.name).sort());
 });
 
 test("a script using only public SDK packages creates, grants, attaches and gets an IMDS token", async () => {
