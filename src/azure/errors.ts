@@ -1,0 +1,101 @@
+import { RestError } from "@azure/core-rest-pipeline";
+import { AuthenticationError, CredentialUnavailableError } from "@azure/identity";
+import { NotFoundError, PodidError } from "../cli/errors.js";
+
+/**
+ * Azure failures classified by the service's error code, in one place. Commands never look at status codes or
+ * message text themselves; they ask this module what a failure means.
+ */
+
+/** The built-in role that grants an action, for the remedy line of a permission error. */
+const ROLE_FOR_ACTION: [RegExp, string][] = [
+  [/^Microsoft\.ManagedIdentity\/userAssignedIdentities\/(\*\/)?assign\/action$/i, "Managed Identity Operator"],
+  [/^Microsoft\.ManagedIdentity\//i, "Managed Identity Contributor"],
+  [/^Microsoft\.Authorization\/roleAssignments\/(write|delete)$/i, "Role Based Access Control Administrator"],
+  [/^Microsoft\.Compute\//i, "Virtual Machine Contributor"],
+  [/\/read$/i, "Reader"],
+];
+
+export function roleForAction(action: string): string {
+  return ROLE_FOR_ACTION.find(([re]) => re.test(action))?.[1] ?? "Contributor";
+}
+
+export interface AzureErrorInfo {
+  code: string;
+  statusCode?: number;
+  message: string;
+}
+
+export function azureErrorInfo(err: unknown): AzureErrorInfo | undefined {
+  if (err instanceof RestError || (err instanceof Error && (err as RestError).name === "RestError")) {
+    const e = err as RestError;
+    return { code: e.code ?? String(e.statusCode ?? "Unknown"), statusCode: e.statusCode, message: e.message };
+  }
+  return undefined;
+}
+
+/** Conditions that go away on their own: worth a bounded retry. */
+export function isTransient(err: unknown): boolean {
+  const info = azureErrorInfo(err);
+  if (!info) return false;
+  if (info.code === "PrincipalNotFound") return true;
+  return info.statusCode === 429 || (info.statusCode !== undefined && info.statusCode >= 500);
+}
+
+export function hasCode(err: unknown, ...codes: string[]): boolean {
+  const info = azureErrorInfo(err);
+  return Boolean(info && codes.includes(info.code));
+}
+
+/** ARM's AuthorizationFailed and LinkedAuthorizationFailed messages name the client, the action and the scope. */
+function permissionDetails(message: string): { client?: string; actions: string[]; scopes: string[] } {
+  const client = /client '([^']+)'/.exec(message)?.[1];
+  const actions = [...message.matchAll(/action(?:\(s\))? '([^']+)'/g)].map((m) => m[1]);
+  const scopes = [...message.matchAll(/scope(?:\(s\))? '([^']+)'/g)].map((m) => m[1]);
+  return { client, actions, scopes };
+}
+
+/** Turns an Azure SDK failure into podid's error, with the fix spelled out. */
+export function fromAzureError(err: unknown, doing: string): PodidError {
+  if (err instanceof PodidError) return err;
+  if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError) {
+    return new PodidError("AzureCredentialUnavailable", `no Azure credential could sign in while ${doing}: ${firstLine(err.message)}`, {
+      cause: err,
+      remedy: "Sign in with `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (for the sandbox: eval \"$(podid sandbox env)\").",
+    });
+  }
+  const info = azureErrorInfo(err);
+  if (!info) {
+    return new PodidError("AzureRequestFailed", `${doing} failed: ${firstLine(err instanceof Error ? err.message : String(err))}`, { cause: err });
+  }
+  switch (info.code) {
+    case "AuthorizationFailed":
+    case "LinkedAuthorizationFailed": {
+      const d = permissionDetails(info.message);
+      const action = d.actions[d.actions.length - 1] ?? "the operation";
+      const scope = d.scopes[d.scopes.length - 1] ?? "the resource";
+      const role = roleForAction(action);
+      return new PodidError(info.code, `${doing} was refused (${info.code}): principal ${d.client ?? "(unknown)"} may not perform '${action}' on '${scope}'`, {
+        cause: err,
+        details: { action, scope, role, principal: d.client },
+        remedy: `Grant it, e.g.: az role assignment create --assignee-object-id ${d.client ?? "<principal-id>"} --assignee-principal-type ServicePrincipal --role "${role}" --scope ${scope}`,
+      });
+    }
+    case "ResourceGroupNotFound":
+      return new NotFoundError(info.code, `${doing} failed: ${firstLine(info.message)}`, "Check -g/--resource-group and --subscription; list groups with `az group list -o table`.");
+    case "ResourceNotFound":
+    case "NotFound":
+      return new NotFoundError(info.code, `${doing} failed: ${firstLine(info.message)}`, "Check the name, the resource group and --subscription.");
+    case "SubscriptionNotFound":
+      return new NotFoundError(info.code, `${doing} failed: ${firstLine(info.message)}`, "Check --subscription or AZURE_SUBSCRIPTION_ID.");
+    default:
+      return new PodidError(info.code, `${doing} failed (${info.code}): ${firstLine(info.message)}`, {
+        cause: err,
+        remedy: isTransient(err) ? "Azure is busy or replicating; run the same command again to finish the job." : "Run again with --debug for the HTTP trace.",
+      });
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0].trim();
+}
