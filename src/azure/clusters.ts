@@ -1,0 +1,47 @@
+import type { ManagedCluster } from "@azure/arm-containerservice";
+import { NotFoundError } from "../cli/errors.js";
+import { fromAzureError, hasCode } from "./errors.js";
+import type { AzureSession } from "./session.js";
+
+/** What podid needs to know about an AKS cluster. */
+export interface ClusterInfo {
+  id: string;
+  name: string;
+  resourceGroup: string;
+  location: string;
+  nodeResourceGroup: string;
+  networkPlugin: string;
+  kubelet: { resourceId: string; clientId: string; objectId: string };
+}
+
+function toInfo(cluster: ManagedCluster, resourceGroup: string): ClusterInfo {
+  const kubelet = cluster.identityProfile?.kubeletidentity;
+  return {
+    id: cluster.id!,
+    name: cluster.name!,
+    resourceGroup,
+    location: cluster.location,
+    nodeResourceGroup: cluster.nodeResourceGroup!,
+    networkPlugin: cluster.networkProfile?.networkPlugin ?? "kubenet",
+    kubelet: { resourceId: kubelet?.resourceId ?? "", clientId: kubelet?.clientId ?? "", objectId: kubelet?.objectId ?? "" },
+  };
+}
+
+export class ClusterService {
+  constructor(private readonly azure: AzureSession) {}
+
+  async get(resourceGroup: string, name: string): Promise<ClusterInfo> {
+    try {
+      return toInfo(await this.azure.containerService.managedClusters.get(resourceGroup, name), resourceGroup);
+    } catch (err) {
+      if (hasCode(err, "ResourceNotFound", "ResourceGroupNotFound", "NotFound")) {
+        throw new NotFoundError(
+          "ClusterNotFound",
+          `AKS cluster '${name}' was not found in resource group '${resourceGroup}'`,
+          `Check --cluster and --cluster-resource-group; list clusters with: az aks list -o table`,
+        );
+      }
+      throw fromAzureError(err, `reading AKS cluster ${name}`);
+    }
+  }
+}

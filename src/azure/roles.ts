@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import type { RoleAssignment, RoleDefinition } from "@azure/arm-authorization";
+import { UsageError } from "../cli/errors.js";
+import { retry } from "../util/retry.js";
+import { fromAzureError, hasCode, isTransient } from "./errors.js";
+import { permitsAction, scopeCovers } from "./permissions.js";
+import type { AzureSession } from "./session.js";
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Built-in role ids podid grants itself, so no lookup by name is needed for them. */
+export const BUILTIN_ROLES = {
+  reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+  managedIdentityOperator: "f1a07417-d97a-45cb-824c-7a7467783830",
+  virtualMachineContributor: "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",
+} as const;
+
+export interface ResolvedRole {
+  id: string;
+  guid: string;
+  roleName: string;
+  permissions: { actions?: string[]; notActions?: string[] }[];
+}
+
+function guidOf(roleDefinitionId: string): string {
+  return roleDefinitionId.split("/").pop()!.toLowerCase();
+}
+
+function toResolved(def: RoleDefinition): ResolvedRole {
+  return { id: def.id!, guid: guidOf(def.id!), roleName: def.roleName ?? def.name ?? "", permissions: def.permissions ?? [] };
+}
+
+/**
+ * A role assignment's name derived from what it grants, as a name-based (v5-style) GUID: running the same
+ * grant again addresses the same assignment, so a re-run is a no-op instead of a duplicate.
+ */
+export function assignmentName(scope: string, roleGuid: string, principalId: string): string {
+  const hash = createHash("sha1").update(`podid|${scope.toLowerCase()}|${roleGuid.toLowerCase()}|${principalId.toLowerCase()}`).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const h = hash.subarray(0, 16).toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+async function collect<T>(iter: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of iter) out.push(x);
+  return out;
+}
+
+export class RoleService {
+  private readonly definitions = new Map<string, ResolvedRole>();
+
+  constructor(private readonly azure: AzureSession) {}
+
+  /** A role by name ("Reader"), GUID or full id. */
+  async resolve(role: string): Promise<ResolvedRole> {
+    const key = role.toLowerCase();
+    const cached = this.definitions.get(key);
+    if (cached) return cached;
+    const scope = this.azure.subscriptionScope;
+    let found: RoleDefinition | undefined;
+    try {
+      if (GUID.test(role) || role.includes("/providers/Microsoft.Authorization/roleDefinitions/")) {
+        found = await this.azure.authorization.roleDefinitions.get(scope, guidOf(role));
+      } else {
+        const list = await collect(this.azure.authorization.roleDefinitions.list(scope, { filter: `roleName eq '${role.replace(/'/g, "''")}'` }));
+        found = list[0];
+      }
+    } catch (err) {
+      if (!hasCode(err, "RoleDefinitionDoesNotExist", "NotFound", "ResourceNotFound")) throw fromAzureError(err, `looking up role '${role}'`);
+    }
+    if (!found?.id) {
+      throw new UsageError(`unknown role '${role}'`, "Give a role name such as Reader, or its id; list them with: az role definition list --query \"[].roleName\" -o tsv", "UnknownRole");
+    }
+    const resolved = toResolved(found);
+    this.definitions.set(key, resolved);
+    this.definitions.set(resolved.guid, resolved);
+    return resolved;
+  }
+
+  /** Assignments of a principal that apply at `scope`: at it or any ancestor. */
+  async assignmentsCovering(principalId: string, scope: string): Promise<RoleAssignment[]> {
+    try {
+      const all = await collect(this.azure.authorization.roleAssignments.listForScope(scope, { filter: `principalId eq '${principalId}'` }));
+      return all.filter((a) => a.scope && scopeCovers(a.scope, scope));
+    } catch (err) {
+      throw fromAzureError(err, `listing role assignments at ${scope}`);
+    }
+  }
+
+  /** Whether the principal can do `action` at `scope` through any role it holds there or above; custom roles count. */
+  async isAllowed(principalId: string, action: string, scope: string): Promise<boolean> {
+    for (const a of await this.assignmentsCovering(principalId, scope)) {
+      const role = await this.resolve(a.roleDefinitionId!);
+      if (permitsAction(role.permissions, action)) return true;
+    }
+    return false;
+  }
+
+  /** Whether this exact role is held at this scope or a wider one. */
+  async holds(principalId: string, role: ResolvedRole, scope: string): Promise<RoleAssignment | undefined> {
+    return (await this.assignmentsCovering(principalId, scope)).find((a) => guidOf(a.roleDefinitionId!) === role.guid);
+  }
+
+  /**
+   * Creates the assignment under its deterministic name. RoleAssignmentExists means it is there already;
+   * PrincipalNotFound (Entra ID replication of a new identity) is waited out with backoff, bounded.
+   */
+  async assign(
+    input: { scope: string; role: ResolvedRole; principalId: string; description: string },
+    progress?: (message: string) => void,
+    maxWaitMs = 120_000,
+  ): Promise<{ assignment?: RoleAssignment; created: boolean }> {
+    const name = assignmentName(input.scope, input.role.guid, input.principalId);
+    try {
+      const assignment = await retry(
+        () =>
+          this.azure.authorization.roleAssignments.create(input.scope, name, {
+            roleDefinitionId: input.role.id,
+            principalId: input.principalId,
+            principalType: "ServicePrincipal",
+            description: input.description,
+          }),
+        {
+          retryable: isTransient,
+          maxElapsedMs: maxWaitMs,
+          initialDelayMs: 1000,
+          onRetry: ({ error, delayMs }) =>
+            progress?.(
+              hasCode(error, "PrincipalNotFound")
+                ? `waiting for Entra ID to replicate principal ${input.principalId} (retry in ${Math.round(delayMs / 100) / 10}s)`
+                : `Azure is busy; retrying in ${Math.round(delayMs / 100) / 10}s`,
+            ),
+        },
+      );
+      return { assignment, created: true };
+    } catch (err) {
+      if (hasCode(err, "RoleAssignmentExists")) return { created: false };
+      throw fromAzureError(err, `granting '${input.role.roleName}' to ${input.principalId} at ${input.scope}`);
+    }
+  }
+
+  async remove(scope: string, name: string): Promise<boolean> {
+    try {
+      const deleted = await this.azure.authorization.roleAssignments.delete(scope, name);
+      return Boolean(deleted?.id);
+    } catch (err) {
+      if (hasCode(err, "RoleAssignmentNotFound", "NotFound", "ResourceNotFound")) return false;
+      throw fromAzureError(err, `removing role assignment ${name} at ${scope}`);
+    }
+  }
+
+  /** Assignments podid made for a principal (found by their description), at any scope in the subscription. */
+  async madeByPodid(principalId: string, marker: string): Promise<RoleAssignment[]> {
+    const all = await collect(this.azure.authorization.roleAssignments.listForSubscription({ filter: `principalId eq '${principalId}'` }));
+    return all.filter((a) => (a.description ?? "").includes(marker));
+  }
+}

@@ -1,0 +1,73 @@
+import type { TokenCredential } from "@azure/identity";
+import { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { ContainerServiceClient } from "@azure/arm-containerservice";
+import { ComputeManagementClient } from "@azure/arm-compute";
+import { UsageError } from "../cli/errors.js";
+import { checkGuid } from "../core/validate.js";
+import { resolveCloud, type Cloud } from "./cloud.js";
+import { armClientOptions, azureCredential } from "./credential.js";
+
+/** One signed-in view of one subscription: the cloud, the credential, and lazily made ARM clients. */
+export class AzureSession {
+  private msiClient?: ManagedServiceIdentityClient;
+  private authClient?: AuthorizationManagementClient;
+  private aksClient?: ContainerServiceClient;
+  private computeClient?: ComputeManagementClient;
+
+  constructor(
+    readonly cloud: Cloud,
+    readonly credential: TokenCredential,
+    readonly subscriptionId: string,
+  ) {}
+
+  private get options() {
+    return armClientOptions(this.cloud);
+  }
+
+  get msi(): ManagedServiceIdentityClient {
+    return (this.msiClient ??= new ManagedServiceIdentityClient(this.credential, this.subscriptionId, this.options));
+  }
+
+  get authorization(): AuthorizationManagementClient {
+    return (this.authClient ??= new AuthorizationManagementClient(this.credential, this.subscriptionId, this.options));
+  }
+
+  get containerService(): ContainerServiceClient {
+    return (this.aksClient ??= new ContainerServiceClient(this.credential, this.subscriptionId, this.options));
+  }
+
+  get compute(): ComputeManagementClient {
+    return (this.computeClient ??= new ComputeManagementClient(this.credential, this.subscriptionId, this.options));
+  }
+
+  get subscriptionScope(): string {
+    return `/subscriptions/${this.subscriptionId}`;
+  }
+
+  resourceGroupScope(group: string): string {
+    return `${this.subscriptionScope}/resourceGroups/${group}`;
+  }
+}
+
+export interface SessionOptions {
+  cloud?: string;
+  subscription?: string;
+  env?: NodeJS.ProcessEnv;
+  credential?: TokenCredential;
+}
+
+/** --subscription, else AZURE_SUBSCRIPTION_ID; podid needs to know which one before it touches anything. */
+export function openAzureSession(options: SessionOptions = {}): AzureSession {
+  const env = options.env ?? process.env;
+  const cloud = resolveCloud(options.cloud, env);
+  const subscription = options.subscription ?? env.AZURE_SUBSCRIPTION_ID;
+  if (!subscription) {
+    throw new UsageError(
+      "no subscription given",
+      "Pass --subscription <id> or set AZURE_SUBSCRIPTION_ID (for the sandbox: eval \"$(podid sandbox env)\").",
+      "MissingSubscription",
+    );
+  }
+  return new AzureSession(cloud, options.credential ?? azureCredential(cloud), checkGuid("--subscription", subscription));
+}
