@@ -1,0 +1,93 @@
+import { existsSync } from "node:fs";
+import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
+import { UsageError } from "../cli/errors.js";
+import { FIELD_MANAGER } from "./aadpodidentity.js";
+import { fromKubeError, isKubeNotFound } from "./errors.js";
+
+export interface KubeOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+export type ApplyResult = "created" | "updated" | "unchanged";
+
+/** One kubeconfig context: the server, the namespace commands default to, and typed access. */
+export class KubeSession {
+  readonly objects: KubernetesObjectApi;
+
+  constructor(
+    readonly config: KubeConfig,
+    /** -n, else the context's namespace, else "default" (kubectl's rule). */
+    readonly namespace: string,
+  ) {
+    this.objects = KubernetesObjectApi.makeApiClient(config);
+  }
+
+  get server(): string {
+    return this.config.getCurrentCluster()?.server ?? "(no server)";
+  }
+
+  async read<T extends KubernetesObject>(header: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<T | undefined> {
+    try {
+      return (await this.objects.read(header as never)) as T;
+    } catch (err) {
+      if (isKubeNotFound(err)) return undefined;
+      throw fromKubeError(err, `reading ${header.kind} ${header.metadata.name}`, this.server);
+    }
+  }
+
+  /**
+   * Server-side apply as field manager `podid`. Created/updated/unchanged comes from what the server did: an
+   * apply that changes nothing leaves the resourceVersion as it was.
+   */
+  async apply<T extends KubernetesObject>(object: T): Promise<{ object: T; result: ApplyResult }> {
+    const meta = object.metadata!;
+    const before = await this.read<T>({ apiVersion: object.apiVersion!, kind: object.kind!, metadata: { name: meta.name!, namespace: meta.namespace } });
+    try {
+      const after = (await this.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)) as T;
+      const result: ApplyResult = !before ? "created" : before.metadata?.resourceVersion === after.metadata?.resourceVersion ? "unchanged" : "updated";
+      return { object: after, result };
+    } catch (err) {
+      throw fromKubeError(err, `applying ${object.kind} ${meta.namespace ? meta.namespace + "/" : ""}${meta.name}`, this.server);
+    }
+  }
+
+  /** Deletes it; true when it existed. */
+  async delete(header: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<boolean> {
+    try {
+      await this.objects.delete(header as never);
+      return true;
+    } catch (err) {
+      if (isKubeNotFound(err)) return false;
+      throw fromKubeError(err, `deleting ${header.kind} ${header.metadata.name}`, this.server);
+    }
+  }
+}
+
+/** --kubeconfig, else KUBECONFIG, else ~/.kube/config; --context, else the current context. */
+export function openKubeSession(options: KubeOptions = {}, env: NodeJS.ProcessEnv = process.env): KubeSession {
+  const config = new KubeConfig();
+  const file = options.kubeconfig ?? env.KUBECONFIG;
+  if (options.kubeconfig && !existsSync(options.kubeconfig)) {
+    throw new UsageError(`kubeconfig '${options.kubeconfig}' does not exist`, "Give the path of a kubeconfig file, or omit --kubeconfig to use KUBECONFIG or ~/.kube/config.", "KubeconfigNotFound");
+  }
+  try {
+    if (file) config.loadFromFile(file.split(":")[0]);
+    else config.loadFromDefault();
+  } catch (err) {
+    throw new UsageError(`cannot read kubeconfig: ${(err as Error).message.split("\n")[0]}`, "Check --kubeconfig or KUBECONFIG; `az aks get-credentials` writes one.", "KubeconfigInvalid");
+  }
+  if (options.context) {
+    if (!config.getContextObject(options.context)) {
+      const known = config.getContexts().map((c) => c.name).join(", ") || "none";
+      throw new UsageError(`context '${options.context}' is not in the kubeconfig`, `Use one of: ${known}.`, "UnknownContext");
+    }
+    config.setCurrentContext(options.context);
+  }
+  if (!config.getCurrentCluster()) {
+    throw new UsageError("the kubeconfig has no current cluster", "Pass --context, or set one with `kubectl config use-context`.", "NoCurrentContext");
+  }
+  const contextNamespace = config.getContextObject(config.getCurrentContext())?.namespace;
+  return new KubeSession(config, options.namespace ?? contextNamespace ?? "default");
+}
