@@ -6,7 +6,7 @@ import { renderError } from "./render-error.js";
  * Wraps a command body: builds the context, prints the result, renders any error once and sets the exit code.
  * Command bodies never call process.exit.
  */
-export function action<O extends Record<string, unknown>>(
+export function action<O extends object>(
   body: (options: O, ctx: CommandContext, cmd: Command) => Promise<unknown>,
 ): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {

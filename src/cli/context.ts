@@ -18,6 +18,8 @@ export interface CommandContext {
   interactive: boolean;
   /** Prints a command's result in the chosen format, after --query. */
   print(result: unknown): void;
+  /** Shows what a waiting command is doing: on a terminal, or with --verbose; never with --only-show-errors. */
+  progress(message: string): void;
 }
 
 export function readGlobals(cmd: Command): GlobalOptions {
@@ -49,6 +51,10 @@ export function createContext(cmd: Command): CommandContext {
     globals,
     logger,
     interactive: Boolean(process.stdout.isTTY && process.stdin.isTTY),
+    progress(message: string) {
+      if (globals.onlyShowErrors) return;
+      if (process.stderr.isTTY || globals.verbose || globals.debug) process.stderr.write(`${message}\n`);
+    },
     print(result: unknown) {
       const text = formatResult(result, {
         format: globals.output,

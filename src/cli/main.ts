@@ -4,6 +4,7 @@ import { PACKAGE_VERSION } from "./package-info.js";
 import { renderError } from "./render-error.js";
 import { UsageError, ExitCode } from "./errors.js";
 import { registerSandbox } from "../commands/sandbox.js";
+import { registerIdentity } from "../commands/identity.js";
 
 export function buildProgram(): Command {
   const program = new Command("podid")
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     // Usage errors are rendered by main() in podid's one error format, not by commander.
     .configureOutput({ outputError: () => undefined });
   registerSandbox(program);
+  registerIdentity(program);
   return program;
 }
 

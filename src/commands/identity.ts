@@ -1,0 +1,85 @@
+import type { Command } from "commander";
+import { action } from "../cli/action.js";
+import { askFor } from "../cli/prompt.js";
+import { withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { ClusterService } from "../azure/clusters.js";
+import { openAzureSession } from "../azure/session.js";
+import { openKubeSession } from "../kube/session.js";
+import { lookUpCluster } from "../core/cluster-lookup.js";
+import { identityAdd } from "../core/identity-add.js";
+import { checkAzureIdentityName, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
+import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
+import { UsageError } from "../cli/errors.js";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+type AddOptions = AzureOptions &
+  KubeOptions &
+  WriteOptions & {
+    name?: string;
+    resourceGroup?: string;
+    location?: string;
+    cluster?: string;
+    clusterResourceGroup?: string;
+    role: string[];
+    scope: string[];
+    identityResourceId?: string;
+    bindingSelector?: string;
+  };
+
+export function registerIdentity(program: Command): void {
+  const identity = program.command("identity").description("Manage the Azure identities pods use: the user-assigned identity, its roles and its AzureIdentity.");
+
+  const add = identity
+    .command("add")
+    .description("Create (or adopt) a user-assigned identity, grant its roles, let the cluster's kubelet identity assign it, and apply the AzureIdentity.")
+    .option("-n, --name <name>", "Name of the identity (in Azure and in the cluster).")
+    .option("-g, --resource-group <group>", "Resource group of the identity.")
+    .option("-l, --location <location>", "Azure region of a new identity (default: the cluster's).")
+    .option("--cluster <name>", "AKS cluster whose pods will use the identity (default: the kubeconfig context's name).")
+    .option("--cluster-resource-group <group>", "Resource group of the cluster (default: -g).")
+    .option("--role <role>", "Role to grant the identity, by name or id; repeatable.", collect, [])
+    .option("--scope <scope>", "Scope to grant each --role at (default: the identity's resource group); repeatable.", collect, [])
+    .option("--identity-resource-id <id>", "Adopt this existing user-assigned identity instead of creating one.")
+    .option("--binding-selector <selector>", "Also bind pods labelled aadpodidbinding=<selector> to the identity.");
+  withWriteOptions(withKubeOptions(withAzureOptions(add), "--namespace <namespace>"))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  Create an identity that may read the group "app-rg", for pods labelled aadpodidbinding=my-app:
+    podid identity add -n my-app-id -g app-rg --cluster my-aks --role Reader --scope /subscriptions/<sub>/resourceGroups/app-rg --binding-selector my-app
+  Adopt an existing identity and see what would happen, without changing anything:
+    podid identity add -n my-app-id --identity-resource-id /subscriptions/<sub>/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/my-app-id --dry-run
+  Capture the client id in a script:
+    CLIENT_ID=$(podid identity add -n my-app-id -g app-rg --query identity.clientId -o tsv)`,
+    )
+    .action(
+      action<AddOptions>(async (o, ctx) => {
+        if (o.scope.length && !o.role.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", "ScopeWithoutRole");
+        const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the identity", validate: (v) => checkAzureIdentityName(checkKubeName("identity name", v)) }, o.yes);
+        const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
+        const resourceGroup = adopted?.resourceGroup ?? (await askFor(ctx, o.resourceGroup, { flag: "-g/--resource-group", message: "Resource group of the identity" }, o.yes));
+        const selector = o.bindingSelector !== undefined ? checkLabelValue("--binding-selector", o.bindingSelector) : undefined;
+        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+        const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription ?? adopted?.subscriptionId });
+        const cluster = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.clusterResourceGroup }, { contextName: kube.config.getCurrentContext(), resourceGroup });
+        return identityAdd(
+          {
+            name,
+            resourceGroup,
+            location: o.location,
+            namespace: kube.namespace,
+            identityResourceId: o.identityResourceId,
+            roles: o.role,
+            scopes: o.scope,
+            bindingSelector: selector,
+            cluster,
+          },
+          azure,
+          kube,
+          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+        );
+      }),
+    );
+}
