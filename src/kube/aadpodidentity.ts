@@ -15,7 +15,6 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   resourceVersion?: string;
   uid?: string;
-  creationTimestamp?: string;
   [other: string]: unknown;
 }
 

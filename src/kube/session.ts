@@ -53,6 +53,22 @@ export class KubeSession {
     }
   }
 
+  /** Lists objects of a kind in a namespace (all namespaces when undefined), optionally by label selector. */
+  async list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<T[]> {
+    try {
+      const items: T[] = [];
+      let next: string | undefined;
+      do {
+        const page = await this.objects.list<T>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector, 500, next);
+        items.push(...page.items);
+        next = page.metadata?._continue || undefined;
+      } while (next);
+      return items;
+    } catch (err) {
+      throw fromKubeError(err, `listing ${kind}${namespace ? ` in ${namespace}` : " in all namespaces"}`, this.server);
+    }
+  }
+
   /** Deletes it; true when it existed. */
   async delete(header: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<boolean> {
     try {
