@@ -5,6 +5,7 @@ import { renderError } from "./render-error.js";
 import { UsageError, ExitCode } from "./errors.js";
 import { registerSandbox } from "../commands/sandbox.js";
 import { registerIdentity } from "../commands/identity.js";
+import { registerBind } from "../commands/bind.js";
 
 export function buildProgram(): Command {
   const program = new Command("podid")
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: () => undefined });
   registerSandbox(program);
   registerIdentity(program);
+  registerBind(program);
   return program;
 }
 

@@ -1,0 +1,62 @@
+import type { Command } from "commander";
+import { action } from "../cli/action.js";
+import { askFor } from "../cli/prompt.js";
+import { withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { openKubeSession } from "../kube/session.js";
+import { bind, parseWorkloadRef } from "../core/bind.js";
+import { checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
+import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label: string[] };
+
+export function registerBind(program: Command): void {
+  const cmd = program
+    .command("bind")
+    .description("Bind pods labelled aadpodidbinding=<selector> to an AzureIdentity (an AzureIdentityBinding), and label workloads.")
+    .option("--selector <selector>", "Value of the pods' aadpodidbinding label.")
+    .option("--identity <name>", "Name of the AzureIdentity (in the same namespace).")
+    .option("--name <binding>", "Name of the binding (default: <identity>-binding).")
+    .option("--label <kind/name>", "Also label this workload's pods (deployment, statefulset, daemonset, job, cronjob, pod); repeatable.", collect, []);
+  withWriteOptions(withKubeOptions(cmd))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  Bind the identity my-app-id to pods labelled aadpodidbinding=my-app, and label the deployment my-app:
+    podid bind --selector my-app --identity my-app-id -n team-a --label deployment/my-app
+  Print the binding for GitOps instead of applying it:
+    podid bind --selector my-app --identity my-app-id --dry-run -o yaml`,
+    )
+    .action(
+      action<BindOptions>(async (o, ctx) => {
+        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+        const identityName = await askFor(
+          ctx,
+          o.identity,
+          {
+            flag: "--identity",
+            message: "AzureIdentity to bind",
+            validate: (v) => checkKubeName("--identity", v),
+            choices: async () => (await kube.list(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", kube.namespace)).map((i) => i.metadata!.name!),
+          },
+          o.yes,
+        );
+        const selector = await askFor(ctx, o.selector, { flag: "--selector", message: "Selector (the pods' aadpodidbinding label value)", validate: (v) => checkLabelValue("--selector", v) }, o.yes);
+        const result = await bind(
+          {
+            identityName,
+            selector,
+            namespace: kube.namespace,
+            bindingName: o.name !== undefined ? checkKubeName("--name", o.name) : undefined,
+            workloads: o.label.map(parseWorkloadRef),
+          },
+          kube,
+          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+        );
+        result.warnings.forEach((w) => ctx.logger.warn(w));
+        return result;
+      }),
+    );
+}
