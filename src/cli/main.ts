@@ -6,6 +6,7 @@ import { UsageError, ExitCode } from "./errors.js";
 import { registerSandbox } from "../commands/sandbox.js";
 import { registerIdentity } from "../commands/identity.js";
 import { registerBind } from "../commands/bind.js";
+import { registerException } from "../commands/exception.js";
 
 export function buildProgram(): Command {
   const program = new Command("podid")
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerSandbox(program);
   registerIdentity(program);
   registerBind(program);
+  registerException(program);
   return program;
 }
 
