@@ -151,6 +151,17 @@ export class RoleService {
     }
   }
 
+  /** Assignments made directly at a scope (not inherited). */
+  async listAtScope(scope: string): Promise<RoleAssignment[]> {
+    try {
+      const all = await collect(this.azure.authorization.roleAssignments.listForScope(scope));
+      return all.filter((a) => a.scope && a.scope.toLowerCase() === scope.toLowerCase());
+    } catch (err) {
+      if (hasCode(err, "ResourceNotFound", "NotFound")) return [];
+      throw fromAzureError(err, `listing role assignments at ${scope}`);
+    }
+  }
+
   /** Assignments podid made for a principal (found by their description), at any scope in the subscription. */
   async madeByPodid(principalId: string, marker: string): Promise<RoleAssignment[]> {
     const all = await collect(this.azure.authorization.roleAssignments.listForSubscription({ filter: `principalId eq '${principalId}'` }));

@@ -7,6 +7,9 @@ import { openAzureSession } from "../azure/session.js";
 import { openKubeSession } from "../kube/session.js";
 import { lookUpCluster } from "../core/cluster-lookup.js";
 import { identityAdd } from "../core/identity-add.js";
+import { deleteIdentity, listIdentities, showIdentity } from "../core/identity-lifecycle.js";
+import { confirm } from "../cli/prompt.js";
+import type { CommandContext } from "../cli/context.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { UsageError } from "../cli/errors.js";
@@ -61,7 +64,7 @@ Examples:
         const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
         const resourceGroup = adopted?.resourceGroup ?? (await askFor(ctx, o.resourceGroup, { flag: "-g/--resource-group", message: "Resource group of the identity" }, o.yes));
         const selector = o.bindingSelector !== undefined ? checkLabelValue("--binding-selector", o.bindingSelector) : undefined;
-        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+        const kube = openKube(o);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription ?? adopted?.subscriptionId });
         const cluster = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.clusterResourceGroup }, { contextName: kube.config.getCurrentContext(), resourceGroup });
         return identityAdd(
@@ -82,4 +85,54 @@ Examples:
         );
       }),
     );
+
+  withKubeOptions(withAzureOptions(identity.command("list").description("List the identities podid manages in the cluster, with their state in Azure.")), "--namespace <namespace>")
+    .option("-A, --all-namespaces", "List across all namespaces.")
+    .addHelpText("after", "\nExample:\n  podid identity list -A -o table")
+    .action(
+      action<AzureOptions & KubeOptions & { allNamespaces?: boolean }>(async (o, ctx) => {
+        const kube = openKube(o);
+        return listIdentities(kube, optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace);
+      }),
+    );
+
+  withKubeOptions(withAzureOptions(identity.command("show").description("Show one identity: its AzureIdentity, bindings, Azure state and role assignments.")), "--namespace <namespace>")
+    .option("-n, --name <name>", "Name of the identity.")
+    .addHelpText("after", "\nExample:\n  podid identity show -n my-app-id --namespace team-a --query clientId -o tsv")
+    .action(
+      action<AzureOptions & KubeOptions & { name?: string; yes?: boolean }>(async (o, ctx) => {
+        const kube = openKube(o);
+        const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) });
+        return showIdentity(kube, optionalAzure(o, ctx), name);
+      }),
+    );
+
+  withWriteOptions(withKubeOptions(withAzureOptions(identity.command("delete").description("Delete an identity and everything podid made for it: bindings, AzureIdentity, role assignments, and the Azure identity if podid created it.")), "--namespace <namespace>"))
+    .option("-n, --name <name>", "Name of the identity.")
+    .option("-g, --resource-group <group>", "Resource group of the Azure identity (needed only when the AzureIdentity is already gone).")
+    .option("--keep-azure-identity", "Keep the user-assigned identity in Azure.")
+    .addHelpText("after", "\nExample:\n  podid identity delete -n my-app-id --namespace team-a --yes")
+    .action(
+      action<AzureOptions & KubeOptions & WriteOptions & { name?: string; resourceGroup?: string; keepAzureIdentity?: boolean }>(async (o, ctx) => {
+        const kube = openKube(o);
+        const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) }, o.yes);
+        const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+        if (!o.dryRun) await confirm(ctx, `delete identity ${kube.namespace}/${name} and what podid made for it`, Boolean(o.yes));
+        return deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
+      }),
+    );
+}
+
+function openKube(o: KubeOptions) {
+  return openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+}
+
+/** Listing works without Azure access: the Azure state then shows as unknown. */
+function optionalAzure(o: AzureOptions, ctx: CommandContext) {
+  try {
+    return openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+  } catch (err) {
+    ctx.logger.verbose(`Azure state not shown: ${(err as Error).message}`);
+    return undefined;
+  }
 }
