@@ -5,6 +5,8 @@ import { formatResult, parseOutputFormat, type OutputFormat } from "./output.js"
 /** The Azure-CLI-style options every command accepts. */
 export interface GlobalOptions {
   output: OutputFormat;
+  /** Whether -o was given, or json is only the default (render then prefers YAML). */
+  outputGiven: boolean;
   query?: string;
   onlyShowErrors: boolean;
   verbose: boolean;
@@ -26,6 +28,7 @@ export function readGlobals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<Record<string, unknown>>();
   return {
     output: parseOutputFormat(String(o.output ?? "json")),
+    outputGiven: cmd.getOptionValueSourceWithGlobals("output") === "cli",
     query: typeof o.query === "string" ? o.query : undefined,
     onlyShowErrors: Boolean(o.onlyShowErrors),
     verbose: Boolean(o.verbose),

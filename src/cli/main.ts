@@ -7,6 +7,7 @@ import { registerSandbox } from "../commands/sandbox.js";
 import { registerIdentity } from "../commands/identity.js";
 import { registerBind } from "../commands/bind.js";
 import { registerException } from "../commands/exception.js";
+import { registerRender } from "../commands/render.js";
 
 export function buildProgram(): Command {
   const program = new Command("podid")
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerIdentity(program);
   registerBind(program);
   registerException(program);
+  registerRender(program);
   return program;
 }
 

@@ -100,6 +100,11 @@ function colorYaml(text: string, chalk: InstanceType<typeof Chalk>): string {
   return text.replace(/^(\s*(?:- )?)([^:\n]+)(:)/gm, (_m, lead: string, key: string, colon: string) => lead + chalk.cyan(key) + colon);
 }
 
+/** Text a command has already formatted (a YAML manifest stream): printed as is, whatever -o says. */
+export class PreformattedText {
+  constructor(readonly text: string) {}
+}
+
 export interface FormatOptions {
   format: OutputFormat;
   query?: string;
@@ -109,6 +114,7 @@ export interface FormatOptions {
 
 /** Turns a command's result into the text to print (without trailing newline); "" prints nothing. */
 export function formatResult(result: unknown, options: FormatOptions): string {
+  if (result instanceof PreformattedText) return result.text.trimEnd();
   const value = applyQuery(result, options.query);
   const chalk = new Chalk({ level: options.color ? 1 : 0 });
   switch (options.format) {

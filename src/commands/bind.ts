@@ -6,6 +6,7 @@ import { openKubeSession } from "../kube/session.js";
 import { bind, parseWorkloadRef } from "../core/bind.js";
 import { checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
+import { planOutput } from "./plan-output.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -56,7 +57,7 @@ Examples:
           { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
         );
         result.warnings.forEach((w) => ctx.logger.warn(w));
-        return result;
+        return planOutput(result, ctx, o.dryRun);
       }),
     );
 }

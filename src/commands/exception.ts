@@ -9,6 +9,7 @@ import { runSteps } from "../core/steps.js";
 import { listExceptions, parsePodLabels } from "../core/exception.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
 import { askFor } from "../cli/prompt.js";
+import { planOutput } from "./plan-output.js";
 
 type ExceptionOptions = KubeOptions & WriteOptions & { name?: string; podLabels?: string; allNamespaces?: boolean };
 
@@ -30,7 +31,7 @@ export function registerException(program: Command): void {
         const kube = kubeFor(o);
         const object = renderAzurePodIdentityException({ name, namespace: kube.namespace, podLabels });
         const steps = await runSteps([applyObjectStep(kube, () => object)], { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
-        return { exception: { name, namespace: kube.namespace, podLabels }, steps, dryRun: Boolean(o.dryRun) };
+        return planOutput({ exception: { name, namespace: kube.namespace, podLabels }, steps, dryRun: Boolean(o.dryRun) }, ctx, o.dryRun);
       }),
     );
 

@@ -9,6 +9,7 @@ import { lookUpCluster } from "../core/cluster-lookup.js";
 import { identityAdd } from "../core/identity-add.js";
 import { deleteIdentity, listIdentities, showIdentity } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
+import { planOutput } from "./plan-output.js";
 import type { CommandContext } from "../cli/context.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
@@ -67,7 +68,7 @@ Examples:
         const kube = openKube(o);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription ?? adopted?.subscriptionId });
         const cluster = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.clusterResourceGroup }, { contextName: kube.config.getCurrentContext(), resourceGroup });
-        return identityAdd(
+        const result = await identityAdd(
           {
             name,
             resourceGroup,
@@ -83,6 +84,7 @@ Examples:
           kube,
           { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
         );
+        return planOutput(result, ctx, o.dryRun);
       }),
     );
 

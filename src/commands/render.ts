@@ -1,0 +1,80 @@
+import type { Command } from "commander";
+import { action } from "../cli/action.js";
+import { PreformattedText } from "../cli/output.js";
+import { renderAzureIdentity, renderAzureIdentityBinding, renderAzurePodIdentityException } from "../render/identity.js";
+import { toYamlStream } from "../render/templates.js";
+import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
+import { bindingNameFor } from "../core/identity-add.js";
+import { parsePodLabels } from "../core/exception.js";
+import { checkAzureIdentityName, checkGuid, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
+import { UsageError } from "../cli/errors.js";
+import type { CommandContext } from "../cli/context.js";
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined) throw new UsageError(`the following arguments are required: ${flag}`, `Pass ${flag} (see --help).`, "MissingArgument");
+  return value;
+}
+
+/** A YAML manifest stream unless another -o was asked for: render is for review and GitOps. */
+function output(objects: unknown[], ctx: CommandContext): unknown {
+  return !ctx.globals.outputGiven || ctx.globals.output === "yaml" ? new PreformattedText(toYamlStream(objects)) : objects;
+}
+
+export function registerRender(program: Command): void {
+  const render = program.command("render").description("Print the manifests podid would apply, touching neither Azure nor the cluster (for review and GitOps).");
+
+  render
+    .command("identity")
+    .description("An AzureIdentity for an existing user-assigned identity.")
+    .option("-n, --name <name>", "Name of the AzureIdentity.")
+    .option("--namespace <namespace>", "Namespace.", "default")
+    .option("--resource-id <id>", "Resource id of the user-assigned identity.")
+    .option("--client-id <guid>", "Client id of the user-assigned identity.")
+    .option("--namespaced", "Match only pods and bindings in its own namespace.")
+    .addHelpText("after", "\nExample:\n  podid render identity -n my-app-id --namespace team-a --resource-id $ID --client-id $CLIENT_ID > identity.yaml")
+    .action(
+      action<{ name?: string; namespace: string; resourceId?: string; clientId?: string; namespaced?: boolean }>(async (o, ctx) => {
+        const name = checkAzureIdentityName(checkKubeName("identity name", required(o.name, "-n/--name")));
+        const id = formatResourceId(parseResourceId(required(o.resourceId, "--resource-id"), USER_ASSIGNED_IDENTITY_TYPE));
+        const object = renderAzureIdentity({ name, namespace: checkNamespace(o.namespace), resourceId: id, clientId: checkGuid("--client-id", required(o.clientId, "--client-id")), namespaced: o.namespaced });
+        return output([object], ctx);
+      }),
+    );
+
+  render
+    .command("binding")
+    .description("An AzureIdentityBinding.")
+    .option("--identity <name>", "Name of the AzureIdentity.")
+    .option("--selector <selector>", "Value of the pods' aadpodidbinding label.")
+    .option("--name <binding>", "Name of the binding (default: <identity>-binding).")
+    .option("-n, --namespace <namespace>", "Namespace.", "default")
+    .action(
+      action<{ identity?: string; selector?: string; name?: string; namespace: string }>(async (o, ctx) => {
+        const identity = checkKubeName("--identity", required(o.identity, "--identity"));
+        const object = renderAzureIdentityBinding({
+          name: checkKubeName("--name", o.name ?? bindingNameFor(identity)),
+          namespace: checkNamespace(o.namespace),
+          identityName: identity,
+          selector: checkLabelValue("--selector", required(o.selector, "--selector")),
+        });
+        return output([object], ctx);
+      }),
+    );
+
+  render
+    .command("exception")
+    .description("An AzurePodIdentityException.")
+    .option("--name <name>", "Name of the exception.")
+    .option("-n, --namespace <namespace>", "Namespace.", "default")
+    .option("--pod-labels <k=v[,k=v]>", "Pod labels that exempt a pod.")
+    .action(
+      action<{ name?: string; namespace: string; podLabels?: string }>(async (o, ctx) => {
+        const object = renderAzurePodIdentityException({
+          name: checkKubeName("--name", required(o.name, "--name")),
+          namespace: checkNamespace(o.namespace),
+          podLabels: parsePodLabels(required(o.podLabels, "--pod-labels")),
+        });
+        return output([object], ctx);
+      }),
+    );
+}
