@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { createContext, type CommandContext } from "./context.js";
 import { renderError } from "./render-error.js";
+import { enableAzureTrace } from "../azure/trace.js";
 
 /**
  * Wraps a command body: builds the context, prints the result, renders any error once and sets the exit code.
@@ -15,6 +16,7 @@ export function action<O extends object>(
     try {
       debug = Boolean(cmd.optsWithGlobals().debug);
       const ctx = createContext(cmd);
+      if (debug) enableAzureTrace(ctx.logger);
       const result = await body(cmd.opts<O>(), ctx, cmd);
       if (result !== undefined) ctx.print(result);
     } catch (err) {
