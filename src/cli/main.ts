@@ -3,13 +3,31 @@ import { OUTPUT_FORMATS } from "./output.js";
 import { PACKAGE_VERSION } from "./package-info.js";
 import { renderError } from "./render-error.js";
 import { UsageError, ExitCode } from "./errors.js";
-import { registerSandbox } from "../commands/sandbox.js";
-import { registerIdentity } from "../commands/identity.js";
-import { registerBind } from "../commands/bind.js";
-import { registerException } from "../commands/exception.js";
-import { registerRender } from "../commands/render.js";
 
-export function buildProgram(): Command {
+/**
+ * Command groups, loaded only when invoked: the Azure and Kubernetes SDKs take a second to load, and
+ * `podid --help` or `podid sandbox status` should not pay for them.
+ */
+const GROUPS: { name: string; description: string; load: () => Promise<(group: Command) => void> }[] = [
+  { name: "identity", description: "Manage the Azure identities pods use: the user-assigned identity, its roles and its AzureIdentity.", load: async () => (await import("../commands/identity.js")).configureIdentity },
+  { name: "bind", description: "Bind pods labelled aadpodidbinding=<selector> to an AzureIdentity, and label workloads.", load: async () => (await import("../commands/bind.js")).configureBind },
+  { name: "exception", description: "Pods that bypass NMI's identity checks (AzurePodIdentityException), e.g. cluster add-ons.", load: async () => (await import("../commands/exception.js")).configureException },
+  { name: "render", description: "Print the manifests podid would apply, touching neither Azure nor the cluster (for review and GitOps).", load: async () => (await import("../commands/render.js")).configureRender },
+  { name: "sandbox", description: "A local Azure (ARM, Entra ID, IMDS) and Kubernetes API for trying podid and for its tests.", load: async () => (await import("../commands/sandbox.js")).configureSandbox },
+];
+
+/** The group named by the first argument that is not an option, if any. */
+function invokedGroup(argv: string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "-o" || a === "--output" || a === "--query") i++;
+    else if (!a.startsWith("-")) return a === "help" ? args[i + 1] : a;
+  }
+  return undefined;
+}
+
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command("podid")
     .description(
       "Give pods on Azure Kubernetes Service their own Azure AD (Entra ID) identity, with no secret anywhere.",
@@ -27,17 +45,17 @@ export function buildProgram(): Command {
     .exitOverride()
     // Usage errors are rendered by main() in podid's one error format, not by commander.
     .configureOutput({ outputError: () => undefined });
-  registerSandbox(program);
-  registerIdentity(program);
-  registerBind(program);
-  registerException(program);
-  registerRender(program);
+  const wanted = invokedGroup(argv);
+  for (const group of GROUPS) {
+    const cmd = program.command(group.name).description(group.description);
+    if (group.name === wanted) (await group.load())(cmd);
+  }
   return program;
 }
 
 /** Runs the CLI; usage errors from commander get the same `ERROR:` shape and exit 2. */
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,7 +1,11 @@
-import jmespath from "jmespath";
+import { createRequire } from "node:module";
 import { Chalk } from "chalk";
-import { stringify as toYaml } from "yaml";
 import { UsageError } from "./errors.js";
+
+// Loaded on first use: most invocations print JSON without a query, and start time matters for a CLI.
+const require = createRequire(import.meta.url);
+const jmespath = () => require("jmespath") as typeof import("jmespath");
+const toYaml = (value: unknown): string => (require("yaml") as typeof import("yaml")).stringify(value);
 
 export const OUTPUT_FORMATS = ["json", "jsonc", "yaml", "yamlc", "table", "tsv", "none"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -19,7 +23,7 @@ export function parseOutputFormat(value: string): OutputFormat {
 export function applyQuery(result: unknown, query: string | undefined): unknown {
   if (!query) return result;
   try {
-    return jmespath.search(result, query) as unknown;
+    return jmespath().search(result, query) as unknown;
   } catch (err) {
     throw new UsageError(
       `argument --query: invalid JMESPath query '${query}': ${(err as Error).message}`,

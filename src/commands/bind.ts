@@ -12,10 +12,8 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label: string[] };
 
-export function registerBind(program: Command): void {
-  const cmd = program
-    .command("bind")
-    .description("Bind pods labelled aadpodidbinding=<selector> to an AzureIdentity (an AzureIdentityBinding), and label workloads.")
+export function configureBind(cmd: Command): void {
+  cmd
     .option("--selector <selector>", "Value of the pods' aadpodidbinding label.")
     .option("--identity <name>", "Name of the AzureIdentity (in the same namespace).")
     .option("--name <binding>", "Name of the binding (default: <identity>-binding).")

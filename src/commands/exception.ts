@@ -17,8 +17,7 @@ function kubeFor(o: KubeOptions) {
   return openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
 }
 
-export function registerException(program: Command): void {
-  const exception = program.command("exception").description("Pods that bypass NMI's identity checks (AzurePodIdentityException), e.g. cluster add-ons.");
+export function configureException(exception: Command): void {
 
   withWriteOptions(withKubeOptions(exception.command("add").description("Exempt pods in a namespace carrying any of the given labels.")))
     .option("--name <name>", "Name of the exception.")

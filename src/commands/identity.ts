@@ -31,8 +31,7 @@ type AddOptions = AzureOptions &
     bindingSelector?: string;
   };
 
-export function registerIdentity(program: Command): void {
-  const identity = program.command("identity").description("Manage the Azure identities pods use: the user-assigned identity, its roles and its AzureIdentity.");
+export function configureIdentity(identity: Command): void {
 
   const add = identity
     .command("add")

@@ -20,8 +20,7 @@ function output(objects: unknown[], ctx: CommandContext): unknown {
   return !ctx.globals.outputGiven || ctx.globals.output === "yaml" ? new PreformattedText(toYamlStream(objects)) : objects;
 }
 
-export function registerRender(program: Command): void {
-  const render = program.command("render").description("Print the manifests podid would apply, touching neither Azure nor the cluster (for review and GitOps).");
+export function configureRender(render: Command): void {
 
   render
     .command("identity")

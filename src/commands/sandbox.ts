@@ -64,10 +64,7 @@ function envLines(info: SandboxRuntimeInfo): string {
   return vars.map(([k, v]) => `export ${k}=${v}`).join("\n");
 }
 
-export function registerSandbox(program: Command): void {
-  const sandbox = program
-    .command("sandbox")
-    .description("A local Azure (ARM, Entra ID, IMDS) and Kubernetes API for trying podid and for its tests.");
+export function configureSandbox(sandbox: Command): void {
 
   sandbox
     .command("start")

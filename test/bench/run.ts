@@ -1,0 +1,18 @@
+// `npm run bench`: every figure is a median over repeated runs, with its baseline measured side by side.
+import { benchCliStart } from "./cli-start.js";
+import { benchSandboxStart } from "./sandbox-start.js";
+import { printTable, type Figure } from "./stats.js";
+
+const suites: [string, () => Promise<Figure[]>][] = [
+  ["cli", () => benchCliStart()],
+  ["sandbox", () => benchSandboxStart()],
+];
+
+const only = process.argv.slice(2);
+const figures: Figure[] = [];
+for (const [name, suite] of suites) {
+  if (only.length && !only.includes(name)) continue;
+  process.stderr.write(`bench: ${name} ...\n`);
+  figures.push(...(await suite()));
+}
+printTable(figures);
