@@ -1,0 +1,129 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ClientSecretCredential } from "@azure/identity";
+import { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { runPodid } from "../helpers/cli.js";
+import { startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+import { trustCa } from "../helpers/trust-ca.js";
+import { applyShippedCrds } from "../helpers/crds.js";
+
+let sb: SandboxFixture;
+let msi: ManagedServiceIdentityClient;
+let auth: AuthorizationManagementClient;
+let custom: CustomObjectsApi;
+const GROUP = "aadpodidentity.k8s.io";
+
+const all = async <T>(iter: AsyncIterable<T>) => {
+  const out: T[] = [];
+  for await (const x of iter) out.push(x);
+  return out;
+};
+
+before(async () => {
+  sb = await startSandbox();
+  trustCa(readFileSync(join(sb.dir, "ca.pem"), "utf8"));
+  const credential = new ClientSecretCredential(sb.info.tenantId, sb.info.clientId, readFileSync(join(sb.dir, "client-secret"), "utf8"), {
+    authorityHost: sb.info.endpoints.activeDirectory,
+    disableInstanceDiscovery: true,
+  });
+  const options = { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] };
+  msi = new ManagedServiceIdentityClient(credential, sb.info.subscriptionId, options);
+  auth = new AuthorizationManagementClient(credential, sb.info.subscriptionId, options);
+  const kc = new KubeConfig();
+  kc.loadFromFile(join(sb.dir, "kubeconfig"));
+  custom = kc.makeApiClient(CustomObjectsApi);
+  // `podid install` (a later issue) brings the CRDs; these tests apply the shipped ones directly.
+  await applyShippedCrds(kc);
+});
+
+after(async () => sb?.stop());
+
+const podid = (args: string[]) => runPodid(args, { env: sb.env });
+const nodeGroupScope = () => `/subscriptions/${sb.info.subscriptionId}/resourceGroups/${sb.info.nodeResourceGroup}`;
+const addArgs = (name: string, extra: string[] = []) => [
+  "identity", "add", "-n", name, "-g", sb.info.resourceGroup,
+  "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup,
+  "--role", "Reader", "--scope", nodeGroupScope(), "--namespace", "default", ...extra,
+];
+
+test("identity add + bind: the walkthrough's identity part, then a re-run is all unchanged", async () => {
+  const first = await podid(addArgs("walk-id", ["--binding-selector", "walk"]));
+  assert.equal(first.code, 0, first.stderr);
+  const out = JSON.parse(first.stdout);
+  assert.match(out.identity.clientId, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(out.steps.map((s: { outcome: string }) => s.outcome), ["created", "created", "created", "created", "created"]);
+
+  const identity = await msi.userAssignedIdentities.get(sb.info.resourceGroup, "walk-id");
+  assert.equal(identity.clientId, out.identity.clientId);
+  assert.equal(identity.tags?.["created-by"], "podid");
+  const readers = await all(auth.roleAssignments.listForScope(nodeGroupScope(), { filter: `principalId eq '${identity.principalId}'` }));
+  assert.equal(readers.filter((a) => a.scope?.toLowerCase() === nodeGroupScope().toLowerCase()).length, 1);
+  const onIdentity = await all(auth.roleAssignments.listForScope(identity.id!, { filter: "atScope()" }));
+  assert.ok(onIdentity.some((a) => a.roleDefinitionId?.endsWith("f1a07417-d97a-45cb-824c-7a7467783830")), "kubelet identity got Managed Identity Operator on the identity");
+
+  const azureIdentity = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "walk-id" })) as { spec: Record<string, unknown> };
+  assert.deepEqual(azureIdentity.spec, { type: 0, resourceID: identity.id, clientID: identity.clientId });
+  const binding = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "walk-id-binding" })) as { spec: Record<string, unknown> };
+  assert.deepEqual(binding.spec, { azureIdentity: "walk-id", selector: "walk" });
+
+  const second = await podid(addArgs("walk-id", ["--binding-selector", "walk"]));
+  assert.equal(second.code, 0, second.stderr);
+  assert.ok(JSON.parse(second.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged"), second.stdout);
+});
+
+test("--dry-run prints the plan and changes nothing", async () => {
+  const r = await podid(addArgs("dry-id", ["--dry-run"]));
+  assert.equal(r.code, 0, r.stderr);
+  const plan = JSON.parse(r.stdout);
+  assert.equal(plan.dryRun, true);
+  assert.deepEqual(plan.steps.map((s: { action: string }) => s.action), ["create", "create", "create", "create"]);
+  await assert.rejects(msi.userAssignedIdentities.get(sb.info.resourceGroup, "dry-id"), (e: { statusCode?: number }) => e.statusCode === 404);
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "dry-id" }));
+});
+
+test("render prints exactly what apply sent", async () => {
+  const added = JSON.parse((await podid(addArgs("render-id"))).stdout);
+  const rendered = await podid(["render", "identity", "-n", "render-id", "--namespace", "default", "--resource-id", added.identity.resourceId, "--client-id", added.identity.clientId, "-o", "json"]);
+  assert.equal(rendered.code, 0, rendered.stderr);
+  const [object] = JSON.parse(rendered.stdout);
+  const live = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "render-id" })) as { spec: unknown; metadata: { labels: unknown } };
+  assert.deepEqual(live.spec, object.spec);
+  assert.deepEqual(live.metadata.labels, object.metadata.labels);
+  const dryYaml = await podid(addArgs("render-id", ["--dry-run", "-o", "yaml"]));
+  assert.match(dryYaml.stdout, /kind: AzureIdentity/);
+});
+
+test("-o formats and --query work on identity add and list", async () => {
+  const tsv = await podid([...addArgs("fmt-id"), "-o", "tsv", "--query", "identity.clientId"]);
+  assert.equal(tsv.code, 0, tsv.stderr);
+  assert.match(tsv.stdout.trim(), /^[0-9a-f-]{36}$/);
+  const names = await podid(["identity", "list", "--namespace", "default", "--query", "[].name", "-o", "json"]);
+  assert.ok(JSON.parse(names.stdout).includes("fmt-id"));
+  const table = await podid(["identity", "list", "--namespace", "default", "-o", "table"]);
+  assert.match(table.stdout.split("\n")[0], /^Name\s+Namespace\s+Type\s+ClientId/);
+  const yaml = await podid(["identity", "list", "--namespace", "default", "-o", "yaml"]);
+  assert.match(yaml.stdout, /azureState: ok/);
+  assert.equal((await podid(["identity", "list", "-o", "none"])).stdout, "");
+});
+
+test("delete leaves nothing podid made, even when the Azure identity was deleted by hand", async () => {
+  const added = JSON.parse((await podid(addArgs("gone-id", ["--binding-selector", "gone"]))).stdout);
+  await msi.userAssignedIdentities.delete(sb.info.resourceGroup, "gone-id");
+  const r = await podid(["identity", "delete", "-n", "gone-id", "--namespace", "default", "--yes"]);
+  assert.equal(r.code, 0, r.stderr);
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "gone-id" }));
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "gone-id-binding" }));
+  const left = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${added.identity.principalId}'` }));
+  assert.equal(left.length, 0);
+
+  const kept = JSON.parse((await podid(addArgs("full-id"))).stdout);
+  const d = await podid(["identity", "delete", "-n", "full-id", "--namespace", "default", "--yes"]);
+  assert.equal(d.code, 0, d.stderr);
+  await assert.rejects(msi.userAssignedIdentities.get(sb.info.resourceGroup, "full-id"), (e: { statusCode?: number }) => e.statusCode === 404);
+  const onIdentity = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kept.identity.principalId}'` }));
+  assert.equal(onIdentity.length, 0);
+});
