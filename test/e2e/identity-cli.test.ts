@@ -6,11 +6,13 @@ import { ClientSecretCredential } from "@azure/identity";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { runPodid } from "../helpers/cli.js";
+import { CLI, runPodid, runShell } from "../helpers/cli.js";
+import { spawnSync } from "node:child_process";
 import { startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { trustCa } from "../helpers/trust-ca.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 
+const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
 let sb: SandboxFixture;
 let msi: ManagedServiceIdentityClient;
 let auth: AuthorizationManagementClient;
@@ -126,4 +128,12 @@ test("delete leaves nothing podid made, even when the Azure identity was deleted
   await assert.rejects(msi.userAssignedIdentities.get(sb.info.resourceGroup, "full-id"), (e: { statusCode?: number }) => e.statusCode === 404);
   const onIdentity = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kept.identity.principalId}'` }));
   assert.equal(onIdentity.length, 0);
+});
+
+test("on a terminal, a missing --name is asked for, and the answer is used", { skip: !hasScript && "util-linux `script` is not installed" }, async () => {
+  const command = [process.execPath, CLI, ...addArgs("").filter((a, i, list) => !(a === "-n" || list[i - 1] === "-n"))].map((a) => `'${a}'`).join(" ");
+  const r = await runShell(`(sleep 2; printf 'tty-id\\r'; sleep 8) | script -qfec "${command.replace(/"/g, '\\"')}" /dev/null`, { env: sb.env });
+  assert.match(r.stdout, /Name of the identity/);
+  const identity = await msi.userAssignedIdentities.get(sb.info.resourceGroup, "tty-id");
+  assert.equal(identity.name, "tty-id");
 });
