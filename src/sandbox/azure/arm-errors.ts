@@ -1,0 +1,105 @@
+import { json, type SandboxResponse } from "../http/types.js";
+
+/**
+ * ARM's error bodies, `{"error":{"code","message"}}`, with the status codes and wording real ARM uses. Tests
+ * import this factory as their expectation, so the two cannot drift apart.
+ */
+export function armError(status: number, code: string, message: string, headers: Record<string, string> = {}): SandboxResponse {
+  return json(status, { error: { code, message } }, headers);
+}
+
+const NOT_FOUND_FIX = "For more details please go to https://aka.ms/ARMResourceNotFoundFix";
+
+export const ArmErrors = {
+  missingAuthorization: (authorizationUri: string) =>
+    armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", {
+      "www-authenticate": `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="The authentication failed because of missing 'Authorization' header."`,
+    }),
+  invalidToken: (authorizationUri: string, reason: string) =>
+    armError(401, "InvalidAuthenticationToken", `The access token is invalid. ${reason}`.trim(), {
+      "www-authenticate": `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="The access token is invalid."`,
+    }),
+  expiredToken: (authorizationUri: string) =>
+    armError(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.", {
+      "www-authenticate": `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="The access token has expired."`,
+    }),
+  authorizationFailed: (principalId: string, action: string, scope: string) =>
+    armError(
+      403,
+      "AuthorizationFailed",
+      `The client '${principalId}' with object id '${principalId}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    ),
+  linkedAuthorizationFailed: (principalId: string, action: string, scope: string, linkedAction: string, linkedScopes: string[]) =>
+    armError(
+      403,
+      "LinkedAuthorizationFailed",
+      `The client '${principalId}' with object id '${principalId}' has permission to perform action '${action}' on scope '${scope}'; however, it does not have permission to perform action(s) '${linkedAction}' on the linked scope(s) '${linkedScopes.join(",")}' (respectively) or the linked scope(s) are invalid.`,
+    ),
+  missingApiVersion: () =>
+    armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+  invalidApiVersion: (version: string, type: string, supported: string[]) =>
+    armError(
+      400,
+      "NoRegisteredProviderFound",
+      `No registered resource provider found for location 'eastus' and API version '${version}' for type '${type}'. The supported api-versions are '${supported.join(", ")}'. The supported locations are 'eastus'.`,
+    ),
+  subscriptionNotFound: (subscriptionId: string) =>
+    armError(404, "SubscriptionNotFound", `The subscription '${subscriptionId}' could not be found.`),
+  invalidSubscriptionId: (subscriptionId: string) =>
+    armError(400, "InvalidSubscriptionId", `The provided subscription identifier '${subscriptionId}' is malformed or invalid.`),
+  resourceGroupNotFound: (group: string) => armError(404, "ResourceGroupNotFound", `Resource group '${group}' could not be found.`),
+  resourceNotFound: (typeWithName: string, group: string) =>
+    armError(404, "ResourceNotFound", `The Resource '${typeWithName}' under resource group '${group}' was not found. ${NOT_FOUND_FIX}`),
+  parentResourceNotFound: (parentName: string) =>
+    armError(404, "ParentResourceNotFound", `Can not perform requested operation on nested resource. Parent resource '${parentName}' not found.`),
+  invalidResourceName: (name: string) =>
+    armError(400, "InvalidResourceName", `Resource name ${name} is invalid. The name can be up to 128 characters long. It can contain only alphanumeric characters, dashes and underscores. The first character must be alphanumeric.`),
+  invalidResourceGroupName: (name: string) =>
+    armError(400, "InvalidResourceGroupName", `The provided resource group name '${name}' has these invalid characters: ''. The name can only be a letter, digit, '-', '.', '(', ')' or '_'.`),
+  invalidRequestContent: (detail: string) =>
+    armError(400, "InvalidRequestContent", `The request content was invalid and could not be deserialized: '${detail}'.`),
+  unsupportedMediaType: (contentType: string) =>
+    armError(415, "UnsupportedMediaType", `The content media type '${contentType}' is not supported. Only 'application/json' is supported.`),
+  locationRequired: () => armError(400, "LocationRequired", "The location property is required for this definition."),
+  invalidResourceType: (namespace: string, type: string) =>
+    armError(404, "InvalidResourceType", `The resource type '${type}' could not be found in the namespace '${namespace}' for api version ''.`),
+  noRegisteredProvider: (path: string) => armError(404, "NotFound", `The requested resource '${path}' was not found.`),
+  methodNotAllowed: (method: string) => armError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}'.`),
+  invalidRoleAssignmentId: (name: string) =>
+    armError(400, "InvalidRoleAssignmentId", `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`),
+  roleAssignmentExists: () => armError(409, "RoleAssignmentExists", "The role assignment already exists."),
+  roleAssignmentUpdateNotPermitted: () =>
+    armError(400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated."),
+  roleAssignmentNotFound: () => armError(404, "RoleAssignmentNotFound", "The role assignment does not exist."),
+  principalNotFound: (principalId: string, tenantId: string) =>
+    armError(
+      400,
+      "PrincipalNotFound",
+      `Principal ${principalId.replace(/-/g, "")} does not exist in the directory ${tenantId}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype`,
+    ),
+  roleDefinitionDoesNotExist: (id: string) => armError(404, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${id}' does not exist.`),
+  invalidRoleDefinitionId: (id: string) =>
+    armError(400, "InvalidRoleDefinitionId", `The role definition ID '${id}' is not valid.`),
+  invalidFilter: (filter: string) => armError(400, "UnsupportedQuery", `The filter '${filter}' is not supported.`),
+  invalidPrincipalId: () => armError(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment."),
+  identityNotFound: (ids: string[]) =>
+    armError(
+      400,
+      "FailedIdentityOperation",
+      `Identity operation for resource failed with error 'Failed to perform resource identity operation. Status: 'BadRequest'. Response: '{"error":{"code":"BadRequest","message":"Resource '${ids.join("', '")}' was not found."}}''. Please refer to https://aka.ms/msiconfiguration for more information.`,
+    ),
+  tooManyIdentities: (count: number) =>
+    armError(
+      400,
+      "FailedIdentityOperation",
+      `Identity operation for resource failed with error 'Failed to perform resource identity operation. Status: 'BadRequest'. Response: '{"error":{"code":"BadRequest","message":"User Assigned Identities Number '${count}' Assign exceed limit '150' in one request."}}''. Please refer to https://aka.ms/msiconfiguration for more information.`,
+    ),
+  invalidIdentityType: (type: string) =>
+    armError(400, "InvalidIdentityType", `The identity type '${type}' is not valid. Valid values are 'SystemAssigned', 'UserAssigned', 'SystemAssigned, UserAssigned', 'None'.`),
+  tooManyRequests: (retryAfterSeconds: number) =>
+    armError(429, "TooManyRequests", `The request is being throttled. Retry after ${retryAfterSeconds} seconds.`, { "retry-after": String(retryAfterSeconds) }),
+  serverError: (status: number) =>
+    status === 503
+      ? armError(503, "ServiceUnavailable", "The service is temporarily unavailable. Please retry the request.", { "retry-after": "1" })
+      : armError(status, "InternalServerError", "Encountered internal server error. Diagnostic information: timestamp '" + new Date().toISOString() + "'."),
+};

@@ -1,0 +1,65 @@
+import { ArmErrors } from "./arm-errors.js";
+import { ArmFailure, type ArmCall } from "./arm-call.js";
+import type { ArmResource, Subscription } from "./model.js";
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** ARM's rule for resource group names. */
+const GROUP_NAME = /^[-\w.()]{1,90}$/u;
+
+export function subscriptionScope(subscriptionId: string): string {
+  return `/subscriptions/${subscriptionId}`;
+}
+
+export function groupId(subscriptionId: string, group: string): string {
+  return `/subscriptions/${subscriptionId}/resourceGroups/${group}`;
+}
+
+export function providerId(subscriptionId: string, group: string, type: string, name: string): string {
+  return `${groupId(subscriptionId, group)}/providers/${type}/${name}`;
+}
+
+export function key(id: string): string {
+  return id.replace(/\/+$/, "").toLowerCase();
+}
+
+/** The subscription in the path, or SubscriptionNotFound / InvalidSubscriptionId. */
+export function requireSubscription(call: ArmCall, subscriptionId: string): Subscription {
+  if (!GUID.test(subscriptionId)) throw new ArmFailure(ArmErrors.invalidSubscriptionId(subscriptionId));
+  const sub = call.state.subscriptions[subscriptionId.toLowerCase()];
+  if (!sub) throw new ArmFailure(ArmErrors.subscriptionNotFound(subscriptionId));
+  return sub;
+}
+
+export function checkGroupName(name: string): void {
+  if (!GROUP_NAME.test(name) || name.endsWith(".")) throw new ArmFailure(ArmErrors.invalidResourceGroupName(name));
+}
+
+export function findResource(call: ArmCall, id: string): ArmResource | undefined {
+  return call.state.resources[key(id)];
+}
+
+/** The resource group, or ResourceGroupNotFound. */
+export function requireGroup(call: ArmCall, subscriptionId: string, group: string): ArmResource {
+  const rg = findResource(call, groupId(subscriptionId, group));
+  if (!rg) throw new ArmFailure(ArmErrors.resourceGroupNotFound(group));
+  return rg;
+}
+
+/** The resources of a type directly under a scope prefix (a subscription or a group). */
+export function resourcesOfType(call: ArmCall, type: string, underScope: string): ArmResource[] {
+  const prefix = key(underScope) + "/";
+  const t = type.toLowerCase();
+  return Object.entries(call.state.resources)
+    .filter(([k, r]) => k.startsWith(prefix) && r.type.toLowerCase() === t)
+    .map(([, r]) => r);
+}
+
+/** The resource group name inside an id. */
+export function groupOf(id: string): string {
+  return id.split("/")[4] ?? "";
+}
+
+/** ARM list envelope. */
+export function page<T>(items: T[]): { value: T[] } {
+  return { value: items };
+}
