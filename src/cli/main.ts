@@ -11,6 +11,7 @@ import { UsageError, ExitCode } from "./errors.js";
 const GROUPS: { name: string; description: string; load: () => Promise<(group: Command) => void> }[] = [
   { name: "identity", description: "Manage the Azure identities pods use: the user-assigned identity, its roles and its AzureIdentity.", load: async () => (await import("../commands/identity.js")).configureIdentity },
   { name: "bind", description: "Bind pods labelled aadpodidbinding=<selector> to an AzureIdentity, and label workloads.", load: async () => (await import("../commands/bind.js")).configureBind },
+  { name: "unbind", description: "Delete an identity's bindings, and take podid's aadpodidbinding label off workloads.", load: async () => (await import("../commands/bind.js")).configureUnbind },
   { name: "exception", description: "Pods that bypass NMI's identity checks (AzurePodIdentityException), e.g. cluster add-ons.", load: async () => (await import("../commands/exception.js")).configureException },
   { name: "render", description: "Print the manifests podid would apply, touching neither Azure nor the cluster (for review and GitOps).", load: async () => (await import("../commands/render.js")).configureRender },
   { name: "sandbox", description: "A local Azure (ARM, Entra ID, IMDS) and Kubernetes API for trying podid and for its tests.", load: async () => (await import("../commands/sandbox.js")).configureSandbox },

@@ -3,7 +3,7 @@ import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
 import { withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { openKubeSession } from "../kube/session.js";
-import { bind, parseWorkloadRef } from "../core/bind.js";
+import { bind, parseWorkloadRef, unbind } from "../core/bind.js";
 import { checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
 import { planOutput } from "./plan-output.js";
@@ -55,6 +55,31 @@ Examples:
           { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
         );
         result.warnings.forEach((w) => ctx.logger.warn(w));
+        return planOutput(result, ctx, o.dryRun);
+      }),
+    );
+}
+
+/** `podid unbind`: the reverse of bind. */
+export function configureUnbind(cmd: Command): void {
+  withWriteOptions(
+    withKubeOptions(
+      cmd
+        .option("--identity <name>", "Name of the AzureIdentity whose bindings to delete.")
+        .option("--name <binding>", "Delete only this binding.")
+        .option("--label <kind/name>", "Also take the aadpodidbinding label podid set off this workload; repeatable.", collect, []),
+    ),
+  )
+    .addHelpText("after", "\nExample:\n  podid unbind --identity my-app-id -n team-a --label deployment/my-app")
+    .action(
+      action<BindOptions>(async (o, ctx) => {
+        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+        const identityName = await askFor(ctx, o.identity, { flag: "--identity", message: "AzureIdentity to unbind", validate: (v) => checkKubeName("--identity", v) }, o.yes);
+        const result = await unbind(
+          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("--name", o.name) : undefined, workloads: o.label.map(parseWorkloadRef) },
+          kube,
+          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+        );
         return planOutput(result, ctx, o.dryRun);
       }),
     );

@@ -94,6 +94,40 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
   };
 }
 
+export interface UnbindInput {
+  identityName: string;
+  namespace: string;
+  /** Only this binding; else every binding in the namespace that names the identity. */
+  bindingName?: string;
+  workloads: WorkloadRef[];
+}
+
+/**
+ * Deletes the binding(s) and takes the aadpodidbinding label off the given workloads. Applying the workload
+ * with no labels as field manager podid removes exactly the label podid set, and nothing another tool owns.
+ */
+export async function unbind(input: UnbindInput, kube: KubeSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<{ steps: StepReport[]; dryRun: boolean }> {
+  const bindings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", input.namespace)).filter((b) =>
+    input.bindingName ? b.metadata.name === input.bindingName : b.spec?.azureIdentity === input.identityName,
+  );
+  if (input.bindingName && !bindings.length) {
+    throw new NotFoundError("BindingNotFound", `AzureIdentityBinding '${input.bindingName}' does not exist in namespace '${input.namespace}'`, "List them with: kubectl get azureidentitybindings -n " + input.namespace);
+  }
+  const steps: Step[] = bindings.map((b) => {
+    const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name: b.metadata.name, namespace: input.namespace } };
+    return {
+      name: `AzureIdentityBinding ${input.namespace}/${b.metadata.name}`,
+      target: "cluster" as const,
+      plan: async () => ({ action: "delete" as const }),
+      apply: async () => ({ outcome: (await kube.delete(header)) ? ("deleted" as const) : ("absent" as const) }),
+    };
+  });
+  for (const w of input.workloads) {
+    steps.push(applyObjectStep(kube, () => labelPatch(w, input.namespace, {}), `unlabel ${WORKLOADS[w.kind].kind} ${input.namespace}/${w.name}`));
+  }
+  return { steps: await runSteps(steps, options), dryRun: options.dryRun };
+}
+
 /**
  * The upstream security note: a selector is matched in every namespace unless identities are namespaced, so the
  * same selector bound elsewhere lets pods there take this identity. Also: a selector no pod carries yet.
