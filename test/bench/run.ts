@@ -1,11 +1,13 @@
 // `npm run bench`: every figure is a median over repeated runs, with its baseline measured side by side.
 import { benchCliStart } from "./cli-start.js";
 import { benchSandboxStart } from "./sandbox-start.js";
+import { benchIdentityAdd } from "./identity-add.js";
 import { printTable, type Figure } from "./stats.js";
 
 const suites: [string, () => Promise<Figure[]>][] = [
   ["cli", () => benchCliStart()],
   ["sandbox", () => benchSandboxStart()],
+  ["identity", () => benchIdentityAdd()],
 ];
 
 const only = process.argv.slice(2);
