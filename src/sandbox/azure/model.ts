@@ -108,6 +108,8 @@ export interface SeedNode {
   vmId: string;
   /** The node's address inside the cluster network. */
   internalIP: string;
+  /** The VM's unique id (IMDS compute.vmId). */
+  vmUuid: string;
 }
 
 export interface SeedInfo {

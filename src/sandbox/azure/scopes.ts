@@ -1,6 +1,6 @@
 import { ArmErrors } from "./arm-errors.js";
 import { ArmFailure, type ArmCall } from "./arm-call.js";
-import type { ArmResource, Subscription } from "./model.js";
+import type { ArmResource, AzureState, Subscription } from "./model.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** ARM's rule for resource group names. */
@@ -35,7 +35,11 @@ export function checkGroupName(name: string): void {
 }
 
 export function findResource(call: ArmCall, id: string): ArmResource | undefined {
-  return call.state.resources[key(id)];
+  return findResourceIn(call.state, id);
+}
+
+export function findResourceIn(state: AzureState, id: string): ArmResource | undefined {
+  return state.resources[key(id)];
 }
 
 /** The resource group, or ResourceGroupNotFound. */

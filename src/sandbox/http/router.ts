@@ -5,15 +5,15 @@ import type { Handler, SandboxRequest, SandboxResponse } from "./types.js";
  * case-insensitively (ARM paths are case-insensitive). `{name}` captures one segment; `{name*}` captures
  * zero or more segments greedily-but-backtracking, which is how ARM scopes (`{scope}/providers/...`) nest.
  */
-export interface Route {
+export interface Route<H> {
   method: string; // "GET", "PUT", ... or "*"
   template: string;
-  handler: Handler;
+  handler: H;
 }
 
 type Segment = { kind: "literal"; value: string } | { kind: "param"; name: string } | { kind: "rest"; name: string };
 
-interface CompiledRoute extends Route {
+interface CompiledRoute<H> extends Route<H> {
   segments: Segment[];
 }
 
@@ -60,16 +60,17 @@ function matchSegments(segs: Segment[], parts: string[], params: Record<string, 
   return true;
 }
 
-export class Router {
-  private readonly routes: CompiledRoute[] = [];
+/** H is what a route leads to: a plain Handler, or a service's own handler type (ARM's take an ArmCall). */
+export class Router<H = Handler> {
+  private readonly routes: CompiledRoute<H>[] = [];
 
-  add(method: string, template: string, handler: Handler): this {
+  add(method: string, template: string, handler: H): this {
     this.routes.push({ method: method.toUpperCase(), template, handler, segments: compile(template) });
     return this;
   }
 
   /** Finds the first route whose template matches; reports whether the path matched under another method. */
-  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | { methodNotAllowed: boolean } {
+  match(method: string, path: string): { handler: H; params: Record<string, string> } | { methodNotAllowed: boolean } {
     const parts = splitPath(path);
     let pathMatched = false;
     for (const route of this.routes) {
@@ -82,7 +83,7 @@ export class Router {
   }
 
   /** A handler that dispatches through the table, with fallbacks for no route and wrong method. */
-  handler(fallback: { notFound: Handler; methodNotAllowed?: Handler }): Handler {
+  handler(this: Router<Handler>, fallback: { notFound: Handler; methodNotAllowed?: Handler }): Handler {
     return async (req: SandboxRequest): Promise<SandboxResponse> => {
       const found = this.match(req.method, req.path);
       if ("handler" in found) return found.handler({ ...req, params: found.params });

@@ -1,0 +1,75 @@
+import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { Router } from "../http/router.js";
+import { json, type Handler } from "../http/types.js";
+import type { CloudContext } from "./context.js";
+import type { FaultRule } from "./model.js";
+
+export const ADMIN_KEY_HEADER = "x-podid-sandbox-key";
+export const ADMIN_PREFIX = "/.sandbox/";
+
+function validRule(value: unknown): value is FaultRule {
+  const r = value as FaultRule;
+  return Boolean(r && typeof r.path === "string" && (r.status === undefined || [429, 500, 502, 503, 504].includes(r.status)) && ["arm", "entra", "imds", "*"].includes(r.service ?? "*"));
+}
+
+/** Adds an application service principal with a secret: a second caller for RBAC scenarios. */
+export function addApplication(ctx: CloudContext, displayName: string) {
+  const objectId = randomUUID();
+  const appId = randomUUID();
+  const secret = randomBytes(24).toString("base64url");
+  ctx.store.data.principals[objectId] = { objectId, appId, displayName, kind: "application", visibleAt: 0, secret };
+  ctx.store.changed();
+  return { tenantId: ctx.store.data.tenantId, clientId: appId, objectId, clientSecret: secret };
+}
+
+export function setFaults(ctx: CloudContext, rules: FaultRule[]): FaultRule[] {
+  ctx.store.data.faults = rules.map((r) => ({ ...r, id: r.id ?? randomUUID(), service: r.service ?? "*", method: (r.method ?? "*").toUpperCase() }));
+  ctx.store.changed();
+  return ctx.store.data.faults;
+}
+
+/**
+ * The sandbox's own control routes, under /.sandbox/ on the ARM port (no ARM path starts so, so real clients never
+ * reach them), for tests and `podid sandbox fault`: faults, replication delay, extra principals, cluster network
+ * plugin. Every call needs the admin key from the sandbox dir.
+ */
+export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
+  const router = new Router()
+    .add("GET", "/.sandbox/faults", () => json(200, ctx.store.data.faults))
+    .add("PUT", "/.sandbox/faults", (req) => {
+      const rules = JSON.parse(req.body.toString("utf8") || "[]") as unknown[];
+      if (!Array.isArray(rules) || !rules.every(validRule)) return json(400, { error: "expected an array of fault rules {service, method, path, status?, retryAfterSeconds?, latencyMs?, count?}" });
+      return json(200, setFaults(ctx, rules));
+    })
+    .add("POST", "/.sandbox/faults", (req) => {
+      const rule = JSON.parse(req.body.toString("utf8") || "{}") as unknown;
+      if (!validRule(rule)) return json(400, { error: "expected a fault rule {service, method, path, status?, retryAfterSeconds?, latencyMs?, count?}" });
+      return json(200, setFaults(ctx, [...ctx.store.data.faults, rule]));
+    })
+    .add("DELETE", "/.sandbox/faults", () => json(200, setFaults(ctx, [])))
+    .add("GET", "/.sandbox/settings", () => json(200, ctx.store.data.settings))
+    .add("PATCH", "/.sandbox/settings", (req) => {
+      const body = JSON.parse(req.body.toString("utf8") || "{}") as { replicationDelaySeconds?: unknown };
+      if (body.replicationDelaySeconds !== undefined) {
+        if (typeof body.replicationDelaySeconds !== "number" || body.replicationDelaySeconds < 0) return json(400, { error: "replicationDelaySeconds must be a number >= 0" });
+        ctx.store.data.settings.replicationDelaySeconds = body.replicationDelaySeconds;
+      }
+      ctx.store.changed();
+      return json(200, ctx.store.data.settings);
+    })
+    .add("POST", "/.sandbox/principals", (req) => {
+      const body = JSON.parse(req.body.toString("utf8") || "{}") as { displayName?: string };
+      return json(201, addApplication(ctx, body.displayName ?? "sandbox-app"));
+    });
+  const routes = router.handler({ notFound: () => json(404, { error: "no such sandbox admin route" }), methodNotAllowed: () => json(405, { error: "method not allowed" }) });
+  const expected = Buffer.from(adminKey);
+  return async (req) => {
+    const given = Buffer.from(String(req.headers[ADMIN_KEY_HEADER] ?? ""));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return json(401, { error: `missing or wrong ${ADMIN_KEY_HEADER}` });
+    try {
+      return await routes(req);
+    } catch (err) {
+      return json(400, { error: (err as Error).message });
+    }
+  };
+}

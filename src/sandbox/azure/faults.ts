@@ -1,0 +1,52 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { json, type Handler, type SandboxResponse } from "../http/types.js";
+import { ArmErrors } from "./arm-errors.js";
+import type { CloudContext } from "./context.js";
+import { entraError } from "./entra-errors.js";
+import type { FaultRule } from "./model.js";
+
+export type FaultService = "arm" | "entra" | "imds";
+
+function globRegex(glob: string): RegExp {
+  return new RegExp(`^${glob.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`, "i");
+}
+
+export function ruleMatches(rule: FaultRule, service: FaultService, method: string, path: string): boolean {
+  return (rule.service === "*" || rule.service === service) && (rule.method === "*" || rule.method.toUpperCase() === method) && globRegex(rule.path).test(path);
+}
+
+/** The error each service really answers with when it throttles or fails. */
+function faultResponse(service: FaultService, status: number, retryAfter: number | undefined): SandboxResponse {
+  const headers: Record<string, string> = retryAfter !== undefined ? { "retry-after": String(retryAfter) } : {};
+  if (service === "arm") {
+    const base = status === 429 ? ArmErrors.tooManyRequests(retryAfter ?? 1) : ArmErrors.serverError(status);
+    return { ...base, headers: { ...base.headers, ...headers } };
+  }
+  if (service === "entra") {
+    const base = status === 429
+      ? entraError(429, "temporarily_unavailable", 50196, "The server terminated an operation because it encountered a client request loop.")
+      : entraError(status, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.");
+    return { ...base, headers: { ...base.headers, ...headers } };
+  }
+  return json(status, status === 429 ? { error: "too_many_requests", error_description: "Too many requests" } : { error: "unknown", error_description: "IMDS is temporarily unavailable" }, headers);
+}
+
+/**
+ * Applies the sandbox's fault rules in front of a service: added latency and/or a throttling or server error,
+ * for a number of matching requests or until cleared. Rules live in the persisted state.
+ */
+export function withFaults(service: FaultService, ctx: CloudContext, inner: Handler): Handler {
+  return async (req) => {
+    const rules = ctx.store.data.faults;
+    const rule = rules.find((r) => ruleMatches(r, service, req.method, req.path) && (r.count === undefined || r.count > 0));
+    if (!rule) return inner(req);
+    if (rule.count !== undefined) {
+      rule.count -= 1;
+      if (rule.count <= 0) ctx.store.data.faults = rules.filter((r) => r !== rule);
+      ctx.store.changed();
+    }
+    if (rule.latencyMs) await sleep(rule.latencyMs);
+    ctx.log(`fault ${rule.id} on ${service} ${req.method} ${req.path}${rule.status ? ` -> ${rule.status}` : ""}`);
+    return rule.status ? faultResponse(service, rule.status, rule.retryAfterSeconds) : inner(req);
+  };
+}

@@ -1,0 +1,146 @@
+import type { SandboxResponse } from "../../http/types.js";
+import { ArmErrors } from "../arm-errors.js";
+import { ArmFailure, type ArmCall } from "../arm-call.js";
+import type { ArmResource } from "../model.js";
+import { findResource, groupId, key, page, providerId, requireGroup, requireSubscription, resourcesOfType, subscriptionScope } from "../scopes.js";
+import { IDENTITY_TYPE } from "./msi.js";
+
+export const SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets";
+const READ = `${SCALE_SET_TYPE}/read`;
+const WRITE = `${SCALE_SET_TYPE}/write`;
+const VM_READ = `${SCALE_SET_TYPE}/virtualMachines/read`;
+export const ASSIGN_ACTION = `${IDENTITY_TYPE}/assign/action`;
+/** ARM refuses more user-assigned identities than this in one request (aad-pod-identity #813). */
+export const MAX_IDENTITIES_PER_REQUEST = 150;
+
+export interface ScaleSetIdentity {
+  type: string;
+  principalId?: string;
+  tenantId?: string;
+  userAssignedIdentities?: Record<string, { principalId: string; clientId: string }>;
+}
+
+const VALID_TYPES = new Map(["SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned", "None"].map((t) => [t.toLowerCase().replace(/\s/g, ""), t]));
+
+/** Computes the identity block after a request, with ARM's rules: a null value removes, PATCH keeps absent keys. */
+function nextIdentity(
+  current: ScaleSetIdentity | undefined,
+  requested: { type?: string; userAssignedIdentities?: Record<string, object | null> },
+  mode: "patch" | "put",
+): { identity: ScaleSetIdentity; added: string[] } {
+  const type = requested.type ? VALID_TYPES.get(requested.type.toLowerCase().replace(/\s/g, "")) : current?.type ?? "None";
+  if (!type) throw new ArmFailure(ArmErrors.invalidIdentityType(requested.type!));
+  const base = mode === "patch" ? { ...(current?.userAssignedIdentities ?? {}) } : {};
+  const existingKeys = new Map(Object.keys(current?.userAssignedIdentities ?? {}).map((k) => [k.toLowerCase(), k]));
+  const added: string[] = [];
+  for (const [id, value] of Object.entries(requested.userAssignedIdentities ?? {})) {
+    const known = existingKeys.get(id.toLowerCase());
+    if (value === null) {
+      if (known) delete base[known];
+      continue;
+    }
+    if (!known) added.push(id);
+    else if (mode === "put") base[known] = current!.userAssignedIdentities![known];
+  }
+  const withUser = type.includes("UserAssigned");
+  const users = withUser ? base : {};
+  return {
+    identity: {
+      type: withUser && Object.keys(users).length === 0 && added.length === 0 ? (type.includes("SystemAssigned") ? "SystemAssigned" : "None") : type,
+      ...(type.includes("SystemAssigned") ? { principalId: current?.principalId, tenantId: current?.tenantId } : {}),
+      ...(withUser ? { userAssignedIdentities: users as ScaleSetIdentity["userAssignedIdentities"] } : {}),
+    },
+    added: withUser ? added : [],
+  };
+}
+
+/** Microsoft.Compute virtual machine scale sets and their instances, with the identity semantics MIC relies on. */
+export class ComputeHandlers {
+  private id(call: ArmCall): string {
+    return providerId(call.params.subscriptionId, call.params.resourceGroupName, SCALE_SET_TYPE, call.params.vmScaleSetName);
+  }
+
+  private require(call: ArmCall): ArmResource {
+    requireSubscription(call, call.params.subscriptionId);
+    requireGroup(call, call.params.subscriptionId, call.params.resourceGroupName);
+    const vmss = findResource(call, this.id(call));
+    if (!vmss) throw new ArmFailure(ArmErrors.resourceNotFound(`${SCALE_SET_TYPE}/${call.params.vmScaleSetName}`, call.params.resourceGroupName));
+    return vmss;
+  }
+
+  get = (call: ArmCall): SandboxResponse => {
+    call.demand(READ, this.id(call));
+    return { status: 200, body: this.require(call) };
+  };
+
+  update = (call: ArmCall): SandboxResponse => this.write(call, "patch");
+
+  createOrUpdate = (call: ArmCall): SandboxResponse => this.write(call, "put");
+
+  private write(call: ArmCall, mode: "patch" | "put"): SandboxResponse {
+    const id = this.id(call);
+    requireSubscription(call, call.params.subscriptionId);
+    call.demand(WRITE, id);
+    const vmss = this.require(call);
+    const body = call.body<{ identity?: { type?: string; userAssignedIdentities?: Record<string, object | null> }; tags?: Record<string, string>; sku?: Record<string, unknown> }>();
+    if (body.identity) {
+      const requestedCount = Object.values(body.identity.userAssignedIdentities ?? {}).filter((v) => v !== null).length;
+      if (requestedCount > MAX_IDENTITIES_PER_REQUEST) throw new ArmFailure(ArmErrors.tooManyIdentities(requestedCount));
+      const { identity, added } = nextIdentity(vmss.identity as ScaleSetIdentity | undefined, body.identity, mode);
+      // Linked authorization: attaching an identity also needs the right to assign that identity.
+      const refused = added.filter((identityId) => !call.can(ASSIGN_ACTION, identityId));
+      if (refused.length) throw new ArmFailure(ArmErrors.linkedAuthorizationFailed(call.caller, WRITE, id, ASSIGN_ACTION, refused));
+      const missing = added.filter((identityId) => !findResource(call, identityId) || findResource(call, identityId)!.type !== IDENTITY_TYPE);
+      if (missing.length) throw new ArmFailure(ArmErrors.identityNotFound(missing));
+      for (const identityId of added) {
+        const source = findResource(call, identityId)!;
+        identity.userAssignedIdentities![identityId] = {
+          principalId: String(source.properties?.principalId),
+          clientId: String(source.properties?.clientId),
+        };
+      }
+      vmss.identity = identity as unknown as Record<string, unknown>;
+    }
+    if (body.tags) vmss.tags = body.tags;
+    call.changed();
+    return { status: 200, body: vmss };
+  }
+
+  listByResourceGroup = (call: ArmCall): SandboxResponse => {
+    const { subscriptionId, resourceGroupName } = call.params;
+    requireSubscription(call, subscriptionId);
+    const scope = groupId(subscriptionId, resourceGroupName);
+    call.demand(READ, scope);
+    requireGroup(call, subscriptionId, resourceGroupName);
+    return { status: 200, body: page(resourcesOfType(call, SCALE_SET_TYPE, scope)) };
+  };
+
+  listAll = (call: ArmCall): SandboxResponse => {
+    const sub = requireSubscription(call, call.params.subscriptionId);
+    const scope = subscriptionScope(sub.subscriptionId);
+    const all = resourcesOfType(call, SCALE_SET_TYPE, scope);
+    const visible = call.can(READ, scope) ? all : all.filter((v) => call.can(READ, v.id));
+    if (!visible.length && !call.can(READ, scope)) call.demand(READ, scope);
+    return { status: 200, body: page(visible) };
+  };
+
+  private instances(call: ArmCall, vmss: ArmResource): ArmResource[] {
+    const prefix = key(vmss.id) + "/virtualmachines/";
+    return Object.entries(call.state.resources)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([, vm]) => ({ ...vm, ...(vmss.identity ? { identity: vmss.identity } : {}) }));
+  }
+
+  listInstances = (call: ArmCall): SandboxResponse => {
+    call.demand(VM_READ, this.id(call));
+    return { status: 200, body: page(this.instances(call, this.require(call))) };
+  };
+
+  getInstance = (call: ArmCall): SandboxResponse => {
+    call.demand(VM_READ, this.id(call));
+    const vmss = this.require(call);
+    const vm = this.instances(call, vmss).find((v) => String(v.instanceId) === call.params.instanceId);
+    if (!vm) throw new ArmFailure(ArmErrors.resourceNotFound(`${SCALE_SET_TYPE}/${call.params.vmScaleSetName}/virtualMachines/${call.params.instanceId}`, call.params.resourceGroupName));
+    return { status: 200, body: vm };
+  };
+}

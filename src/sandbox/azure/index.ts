@@ -1,0 +1,144 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { SECRET_FILE_MODE, writeFileAtomic } from "../../util/files.js";
+import { serve, type RunningServer } from "../http/server.js";
+import { json, type Handler, type SandboxRequest, type SandboxResponse } from "../http/types.js";
+import { JsonStore } from "../store.js";
+import { ADMIN_PREFIX, adminHandler, setFaults } from "./admin.js";
+import { armHandler } from "./arm.js";
+import { ArmErrors } from "./arm-errors.js";
+import type { CloudContext, CloudEndpoints } from "./context.js";
+import { entraError } from "./entra-errors.js";
+import { withFaults } from "./faults.js";
+import { EntraHandlers } from "./handlers/entra.js";
+import { ImdsHandlers } from "./handlers/imds.js";
+import type { AzureState, FaultRule, SeedInfo } from "./model.js";
+import { seedState } from "./seed.js";
+import { TokenService } from "./tokens.js";
+
+export { planTopology } from "./seed.js";
+
+export interface StartAzureCloudOptions {
+  /** State in <dir>/state/azure.json, signing key and admin key beside it (all 0600). */
+  dir: string;
+  host: string;
+  /** 0 picks a free port; imds has one port per node, in node order. */
+  ports: { entra: number; arm: number; imds: number[] };
+  tls: { cert: string; key: string };
+  /** Called only when there is no state yet. */
+  seed: () => SeedInfo;
+  log?: (line: string) => void;
+}
+
+export interface AzureCloud {
+  endpoints: CloudEndpoints;
+  state: AzureState;
+  seed: SeedInfo;
+  adminKey: string;
+  cliCredential: { tenantId: string; clientId: string; clientSecret: string; subscriptionId: string };
+  context: CloudContext;
+  setFaults(rules: FaultRule[]): void;
+  setReplicationDelay(seconds: number): void;
+  close(): Promise<void>;
+}
+
+export function adminKeyPath(dir: string): string {
+  return join(dir, "state", "admin-key");
+}
+
+function loadOrCreateAdminKey(dir: string): string {
+  const path = adminKeyPath(dir);
+  if (existsSync(path)) return readFileSync(path, "utf8").trim();
+  const keyValue = randomBytes(24).toString("base64url");
+  writeFileAtomic(path, keyValue, SECRET_FILE_MODE);
+  return keyValue;
+}
+
+/** Starts Entra ID and ARM (HTTPS) and one IMDS per node (HTTP), sharing one persisted world. */
+export async function startAzureCloud(options: StartAzureCloudOptions): Promise<AzureCloud> {
+  const log = options.log ?? (() => undefined);
+  const store = new JsonStore<AzureState>(join(options.dir, "state", "azure.json"), () => seedState(options.seed()));
+  const state = store.data;
+  const adminKey = loadOrCreateAdminKey(options.dir);
+  const servers: RunningServer[] = [];
+  const endpoints: CloudEndpoints = { entra: "", arm: "", armResourceId: "", imds: {} };
+  let tokens: TokenService | undefined;
+  const ctx: CloudContext = {
+    store,
+    get tokens() {
+      return tokens!;
+    },
+    endpoints,
+    now: () => Date.now(),
+    log,
+  };
+  const onRequest = (service: string) => (l: { method: string; path: string; status: number; ms: number }) => log(`${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms`);
+  const crash = (body: (err: unknown) => SandboxResponse) => (err: unknown, req: SandboxRequest) => {
+    log(`error serving ${req.method} ${req.path}: ${(err as Error)?.stack ?? err}`);
+    return body(err);
+  };
+  try {
+    const entra = await serve(withFaults("entra", ctx, new EntraHandlers(ctx).handler()), {
+      host: options.host,
+      port: options.ports.entra,
+      tls: options.tls,
+      onRequest: onRequest("entra"),
+      onError: crash(() => entraError(500, "server_error", 90033, "A transient error has occurred. Please try again.")),
+    });
+    servers.push(entra);
+    endpoints.entra = entra.url;
+    tokens = await TokenService.open(join(options.dir, "state", "signing-key.json"), state.tenantId, entra.url);
+
+    const arm = armHandler(ctx);
+    const admin = adminHandler(ctx, adminKey);
+    const armWithFaults = withFaults("arm", ctx, arm);
+    const armServer = await serve((req) => (req.path.startsWith(ADMIN_PREFIX) ? admin(req) : armWithFaults(req)), {
+      host: options.host,
+      port: options.ports.arm,
+      tls: options.tls,
+      onRequest: onRequest("arm"),
+      onError: crash(() => ArmErrors.serverError(500)),
+    });
+    servers.push(armServer);
+    endpoints.arm = armServer.url;
+    endpoints.armResourceId = `${armServer.url}/`;
+
+    const nodesByPort = new Map<number, SeedInfo["nodes"][number]>();
+    const imds: Handler = withFaults("imds", ctx, new ImdsHandlers(ctx, (port) => nodesByPort.get(port)).handler());
+    for (const [i, node] of state.seed.nodes.entries()) {
+      const server = await serve(imds, {
+        host: options.host,
+        port: options.ports.imds[i] ?? 0,
+        onRequest: onRequest(`imds[${node.name}]`),
+        onError: crash(() => json(500, { error: "unknown", error_description: "internal error" })),
+      });
+      servers.push(server);
+      nodesByPort.set(server.port, node);
+      endpoints.imds[node.name] = server.url;
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    store.flush();
+    throw err;
+  }
+
+  const cli = state.principals[state.seed.cliPrincipalId];
+  return {
+    endpoints,
+    state,
+    seed: state.seed,
+    adminKey,
+    context: ctx,
+    cliCredential: { tenantId: state.tenantId, clientId: cli.appId, clientSecret: cli.secret!, subscriptionId: state.seed.subscriptionId },
+    setFaults: (rules) => void setFaults(ctx, rules),
+    setReplicationDelay: (seconds) => {
+      state.settings.replicationDelaySeconds = seconds;
+      store.changed();
+    },
+    close: async () => {
+      await Promise.all(servers.map((s) => s.close()));
+      store.flush();
+    },
+  };
+}
