@@ -1,0 +1,94 @@
+import { join } from "node:path";
+import { serve } from "../http/server.js";
+import { JsonStore } from "../store.js";
+import { newToken } from "./auth.js";
+import { Cluster } from "./cluster.js";
+import { errorResponse } from "./codec.js";
+import { kubeHandler } from "./handlers.js";
+import { writeKubeconfig } from "./kubeconfig.js";
+import { KubeStore } from "./local-store.js";
+import { seedCluster, type KubeNodeSeed } from "./seed.js";
+import { Storage, type KubeState } from "./storage.js";
+import { WatchHub } from "./watch-stream.js";
+
+/** The sandbox Kubernetes API server: HTTPS, bearer tokens, RBAC, state in `<dir>/state/kube.json`. */
+
+export type { KubeNodeSeed } from "./seed.js";
+export { KubeStore, type KindRef, type ObjectRef } from "./local-store.js";
+export { KubeError, type Status } from "./errors.js";
+export type { KubeObject, ObjectMeta, OwnerReference, ManagedFieldsEntry } from "./types.js";
+export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./cluster.js";
+export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
+
+export interface StartKubeApiOptions {
+  /** Sandbox dir: state under <dir>/state/kube.json, kubeconfig written to <dir>/kubeconfig (0600). */
+  dir: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  tls: { cert: string; key: string };
+  /** Written into the kubeconfig as certificate-authority-data. */
+  caCertPem: string;
+  /** The AKS cluster name: kubeconfig cluster and context are named after it. */
+  clusterName: string;
+  /** Created if missing on start, then marked Ready. */
+  nodes: KubeNodeSeed[];
+  log?: (line: string) => void;
+  /** How many past events watches can resume from (default 1000); older resourceVersions get 410. */
+  watchHistory?: number;
+  /** Interval of BOOKMARK events for watches that allow them (default 15s). */
+  bookmarkIntervalMs?: number;
+}
+
+export interface KubeApi {
+  url: string;
+  port: number;
+  adminToken: string;
+  kubeconfigPath: string;
+  /** The bearer token of an existing ServiceAccount (what a pod gets mounted); throws if it does not exist. */
+  tokenForServiceAccount(namespace: string, name: string): string;
+  store: KubeStore;
+  /** Stops serving, ends watches, flushes state. */
+  close(): Promise<void>;
+}
+
+function initialState(): KubeState {
+  return { version: 1, resourceVersion: 0, objects: {}, adminToken: newToken(), serviceAccountTokens: {} };
+}
+
+export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeApi> {
+  const state = new JsonStore<KubeState>(join(options.dir, "state", "kube.json"), initialState);
+  const storage = new Storage(state, options.watchHistory ?? 1000);
+  const cluster = new Cluster(storage);
+  seedCluster(cluster, options.nodes);
+  state.flush();
+  const watches = new WatchHub();
+  let address = `${options.host}:${options.port}`;
+  const handler = kubeHandler({ cluster, watches, serverAddress: () => address, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 15_000 });
+  const server = await serve(handler, {
+    host: options.host,
+    port: options.port,
+    tls: options.tls,
+    onError: (err) => errorResponse(err),
+    onRequest: options.log ? (l) => options.log!(`kube ${l.method} ${l.path} ${l.status} ${l.ms}ms`) : undefined,
+  });
+  address = `${options.host}:${server.port}`;
+  const url = `https://${options.host}:${server.port}`;
+  const kubeconfigPath = join(options.dir, "kubeconfig");
+  writeKubeconfig(kubeconfigPath, { clusterName: options.clusterName, server: url, caCertPem: options.caCertPem, token: storage.state.adminToken });
+  const store = new KubeStore(cluster);
+  options.log?.(`kubernetes API serving at ${url}`);
+  return {
+    url,
+    port: server.port,
+    adminToken: storage.state.adminToken,
+    kubeconfigPath,
+    tokenForServiceAccount: (namespace, name) => store.tokenForServiceAccount(namespace, name),
+    store,
+    close: async () => {
+      watches.closeAll();
+      await server.close();
+      state.flush();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/** The shapes every module shares: objects as JSON, metadata, and the resource descriptor. */
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue | undefined;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ManagedFieldsEntry {
+  manager: string;
+  operation: "Apply" | "Update";
+  apiVersion: string;
+  time: string;
+  fieldsType: "FieldsV1";
+  fieldsV1: JsonObject;
+  subresource?: string;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+  managedFields?: ManagedFieldsEntry[];
+  [field: string]: unknown;
+}
+
+/** Any stored object. Built-in and custom kinds alike are kept as JSON, as the API serves them. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+  format?: string;
+  priority?: number;
+}
+
+/** How a list field merges in strategic merge patch and server-side apply. */
+export type ListMergeRule = { type: "map"; keys: string[] } | { type: "set" } | { type: "atomic" };
+
+/** Everything the server knows about one served resource (one group/version/plural). */
+export interface ResourceType {
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  verbs: string[];
+  /** A /status subresource: main-resource writes keep status, status writes keep everything else. */
+  statusSubresource: boolean;
+  /** metadata.generation is bumped when anything but metadata and status changes. */
+  generation: boolean;
+  printerColumns: PrinterColumn[];
+  /** Merge rules by dotted field path (`spec.template.spec.containers`), for SMP and SSA. */
+  listRules: Record<string, ListMergeRule>;
+  /** Set for resources a CustomResourceDefinition defines. */
+  crdName?: string;
+  /** The version the CRD stores; other versions are served by rewriting apiVersion (strategy None). */
+  storageVersion?: string;
+}
+
+export function apiVersionOf(rt: Pick<ResourceType, "group" | "version">): string {
+  return rt.group ? `${rt.group}/${rt.version}` : rt.version;
+}
+
+export function splitApiVersion(apiVersion: string): { group: string; version: string } {
+  const at = apiVersion.lastIndexOf("/");
+  return at < 0 ? { group: "", version: apiVersion } : { group: apiVersion.slice(0, at), version: apiVersion.slice(at + 1) };
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function clone<T>(value: T): T {
+  return structuredClone(value);
+}
