@@ -75,7 +75,8 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Ru
     const started = Date.now();
     const controller = new AbortController();
     res.on("close", () => controller.abort());
-    const url = new URL(req.url ?? "/", "http://sandbox.invalid");
+    // Concatenated, not resolved: a path like "//subscriptions/x" (an endpoint with a trailing slash) is a path.
+    const url = new URL(`http://sandbox.invalid${req.url ?? "/"}`);
     const body = await readBody(req, options.maxBodyBytes ?? DEFAULT_MAX_BODY).catch(() => Buffer.alloc(0));
     const request: SandboxRequest = {
       method: (req.method ?? "GET").toUpperCase(),
