@@ -1,0 +1,106 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { AppsV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { runPodid } from "../helpers/cli.js";
+import { applyShippedCrds } from "../helpers/crds.js";
+import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
+
+// bind, unbind and exception need only the cluster: these run the CLI against the sandbox Kubernetes API alone.
+let kube: KubeFixture;
+let custom: CustomObjectsApi;
+let apps: AppsV1Api;
+const GROUP = "aadpodidentity.k8s.io";
+const podid = (args: string[]) => runPodid(args, { env: { KUBECONFIG: kube.api.kubeconfigPath } });
+
+async function deployment(name: string, namespace = "default") {
+  await apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: "app", image: "example/app:1" }] } },
+      },
+    },
+  });
+}
+
+async function identity(name: string, namespace = "default") {
+  await custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: "v1",
+    namespace,
+    plural: "azureidentities",
+    body: { apiVersion: `${GROUP}/v1`, kind: "AzureIdentity", metadata: { name }, spec: { type: 0, resourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name, clientID: "00000000-0000-0000-0000-000000000001" } },
+  });
+}
+
+before(async () => {
+  kube = await startKubeFixture();
+  await applyShippedCrds(kube.kc);
+  custom = kube.kc.makeApiClient(CustomObjectsApi);
+  apps = kube.kc.makeApiClient(AppsV1Api);
+});
+
+after(async () => kube?.stop());
+
+test("bind applies the binding and labels the deployment's pods; a re-run is unchanged", async () => {
+  await identity("web-id");
+  await deployment("web");
+  const r = await podid(["bind", "--selector", "web", "--identity", "web-id", "-n", "default", "--label", "deployment/web"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(out.steps.map((s: { outcome: string }) => s.outcome), ["created", "updated"]);
+  assert.match(r.stderr, /no pod in 'default' carries aadpodidbinding=web yet/);
+  const binding = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "web-id-binding" })) as { spec: unknown };
+  assert.deepEqual(binding.spec, { azureIdentity: "web-id", selector: "web" });
+  const web = await apps.readNamespacedDeployment({ name: "web", namespace: "default" });
+  assert.equal(web.spec?.template.metadata?.labels?.aadpodidbinding, "web");
+  assert.equal(web.spec?.template.metadata?.labels?.app, "web", "other labels are kept");
+  const again = await podid(["bind", "--selector", "web", "--identity", "web-id", "-n", "default", "--label", "deployment/web"]);
+  assert.ok(JSON.parse(again.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged"), again.stdout);
+});
+
+test("bind warns when the selector is already bound in another namespace", async () => {
+  await kube.kc.makeApiClient((await import("@kubernetes/client-node")).CoreV1Api).createNamespace({ body: { metadata: { name: "team-b" } } });
+  await identity("other-id", "team-b");
+  const r = await podid(["bind", "--selector", "web", "--identity", "other-id", "-n", "team-b"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /selector 'web' is also bound in namespace\(s\) default/);
+});
+
+test("--dry-run -o yaml prints the manifests and changes nothing", async () => {
+  await identity("dry-id");
+  const r = await podid(["bind", "--selector", "dry", "--identity", "dry-id", "--dry-run", "-o", "yaml"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /kind: AzureIdentityBinding[\s\S]*selector: dry/);
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "dry-id-binding" }));
+});
+
+test("bind to an identity that does not exist is 'not found' (exit 3) and makes nothing", async () => {
+  const r = await podid(["bind", "--selector", "x", "--identity", "no-such-id"]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /^ERROR: AzureIdentity 'no-such-id' does not exist in namespace 'default'/);
+  assert.match(r.stderr, /podid identity add -n no-such-id/);
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "no-such-id-binding" }));
+});
+
+test("unbind deletes the binding and takes podid's label off, leaving the rest", async () => {
+  const r = await podid(["unbind", "--identity", "web-id", "--label", "deployment/web"]);
+  assert.equal(r.code, 0, r.stderr);
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "web-id-binding" }));
+  const web = await apps.readNamespacedDeployment({ name: "web", namespace: "default" });
+  assert.equal(web.spec?.template.metadata?.labels?.aadpodidbinding, undefined);
+  assert.equal(web.spec?.template.metadata?.labels?.app, "web");
+});
+
+test("exception add, list and delete; add twice is unchanged, delete twice is fine", async () => {
+  const add = await podid(["exception", "add", "--name", "dns", "-n", "kube-system", "--pod-labels", "k8s-app=kube-dns"]);
+  assert.equal(add.code, 0, add.stderr);
+  assert.equal(JSON.parse(add.stdout).steps[0].outcome, "created");
+  assert.equal(JSON.parse((await podid(["exception", "add", "--name", "dns", "-n", "kube-system", "--pod-labels", "k8s-app=kube-dns"])).stdout).steps[0].outcome, "unchanged");
+  const list = JSON.parse((await podid(["exception", "list", "-A"])).stdout);
+  assert.deepEqual(list, [{ name: "dns", namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }]);
+  assert.equal(JSON.parse((await podid(["exception", "delete", "--name", "dns", "-n", "kube-system"])).stdout).outcome, "deleted");
+  assert.equal(JSON.parse((await podid(["exception", "delete", "--name", "dns", "-n", "kube-system"])).stdout).outcome, "absent");
+});
