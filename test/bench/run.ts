@@ -2,11 +2,13 @@
 import { benchCliStart } from "./cli-start.js";
 import { benchSandboxStart } from "./sandbox-start.js";
 import { benchIdentityAdd } from "./identity-add.js";
+import { benchArmThroughput } from "./arm-rps.js";
 import { printTable, type Figure } from "./stats.js";
 
 const suites: [string, () => Promise<Figure[]>][] = [
   ["cli", () => benchCliStart()],
   ["sandbox", () => benchSandboxStart()],
+  ["arm", () => benchArmThroughput()],
   ["identity", () => benchIdentityAdd()],
 ];
 
