@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { request as httpsRequest } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createCertificateAuthority, issueServerCertificate } from "../../src/sandbox/pki.js";
 import { startKubeApi, type KubeApi, type StartKubeApiOptions } from "../../src/sandbox/kube/index.js";
@@ -67,4 +68,58 @@ export async function startKubeFixture(extra: Partial<StartKubeApiOptions> = {})
   };
   fixture.kc.loadFromFile(fixture.api.kubeconfigPath);
   return fixture;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any;
+}
+
+/** A raw HTTPS request to the fixture's server (admin token unless another is given; "" for none). */
+export function kubeRequest(
+  fixture: KubeFixture,
+  method: string,
+  path: string,
+  options: { body?: string; contentType?: string; accept?: string; token?: string } = {},
+): Promise<RawResponse> {
+  const token = options.token ?? fixture.api.adminToken;
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (options.contentType) headers["content-type"] = options.contentType;
+  if (options.accept) headers.accept = options.accept;
+  const url = new URL(path, fixture.api.url);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, headers, ca: fixture.options.caCertPem }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.on("error", reject);
+    if (options.body !== undefined) req.write(options.body);
+    req.end();
+  });
+}
+
+/** The Status body of a failed client-node call. */
+export function statusOf(err: unknown): { code: number; reason?: string; message?: string; details?: any } {
+  const e = err as { code?: number; body?: unknown };
+  if (typeof e.code !== "number") throw err;
+  const body = typeof e.body === "string" ? JSON.parse(e.body) : e.body;
+  return body ?? { code: e.code };
+}
+
+/** A name no other test uses. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 }
