@@ -14,8 +14,10 @@ function builtin(name: string, roleName: string, description: string, actions: s
   };
 }
 
+export const OWNER_ROLE_ID = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+
 export const BUILTIN_ROLES: RoleDefinition[] = [
-  builtin("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "Owner", "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC.", ["*"]),
+  builtin(OWNER_ROLE_ID, "Owner", "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC.", ["*"]),
   builtin("b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor", "Grants full access to manage all resources, but does not allow you to assign roles in Azure RBAC, manage assignments in Azure Blueprints, or share image galleries.", ["*"], [
     "Microsoft.Authorization/*/Delete",
     "Microsoft.Authorization/*/Write",

@@ -206,10 +206,6 @@ function userAssignedIdentity(id: string, name: string, location: string, tenant
   };
 }
 
-export interface SeededState {
-  state: AzureState;
-}
-
 /**
  * The world of a fresh sandbox: a tenant and subscription, the CLI's service principal (Owner on the
  * subscription), the AKS cluster with its node resource group, kubelet identity and node scale set, exactly
@@ -254,6 +250,5 @@ export function seedState(info: SeedInfo, now = Date.now()): AzureState {
     customRoles: {},
     settings: { replicationDelaySeconds: 0 },
     faults: [],
-    adminKey: randomBytes(24).toString("base64url"),
   };
 }
