@@ -122,8 +122,9 @@ export function forbidden(user: UserInfo, a: RequestAttributes): Error {
   if (!a.isResourceRequest) return Errors.forbiddenPath(`${who} cannot ${a.verb} path "${a.path}"`);
   const resource = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
   const where = a.namespace ? `in the namespace "${a.namespace}"` : "at the cluster scope";
+  // The Status names the resource without its subresource; the sentence names both.
   return Errors.forbidden(
-    { group: a.group, resource },
+    { group: a.group, resource: a.resource },
     a.name || undefined,
     `${who} cannot ${a.verb} resource "${resource}" in API group "${a.group}" ${where}`,
   );
