@@ -1,0 +1,131 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { tmpdir } from "node:os";
+import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
+
+/**
+ * Whatever kubectl this machine has (Debian's kubernetes-client in CI) against the sandbox API server, with only
+ * the kubeconfig it writes. PODID_TEST_KUBECTL points the test at another binary (e.g. an older release).
+ */
+
+function findKubectl(): string | undefined {
+  if (process.env.PODID_TEST_KUBECTL) return process.env.PODID_TEST_KUBECTL;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const candidate = join(dir, "kubectl");
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+const kubectlPath = findKubectl();
+let f: KubeFixture;
+let work: string;
+
+function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(kubectlPath!, ["--kubeconfig", f.api.kubeconfigPath, "--cache-dir", join(work, "cache"), ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const r = await kubectl(...args);
+  assert.equal(r.code, 0, `kubectl ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+function file(name: string, text: string): string {
+  const path = join(work, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const CRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.kubectl.example.com
+spec:
+  group: kubectl.example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      additionalPrinterColumns:
+        - {name: Color, type: string, jsonPath: .spec.color}
+        - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                color: {type: string}
+`;
+
+const gadget = (name: string, color: string) => `apiVersion: kubectl.example.com/v1
+kind: Gadget
+metadata:
+  name: ${name}
+  namespace: default
+spec:
+  color: ${color}
+`;
+
+describe("sandbox kube: kubectl", { skip: kubectlPath ? false : "kubectl is not on PATH (CI installs Debian's kubernetes-client)" }, () => {
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), "podid-kubectl-"));
+    f = await startKubeFixture();
+  });
+
+  after(async () => f?.stop());
+
+  it("kubectl get nodes lists the seeded nodes as Ready", async () => {
+    const out = await ok("get", "nodes");
+    assert.match(out, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION/m);
+    assert.match(out, /aks-nodepool1-12345678-vmss000000\s+Ready/);
+    assert.match(out, /aks-nodepool1-12345678-vmss000001\s+Ready/);
+  });
+
+  it("applies a CRD, then custom objects, gets them with printer columns and deletes them", async () => {
+    assert.match(await ok("apply", "-f", file("crd.yaml", CRD)), /customresourcedefinition.apiextensions.k8s.io\/gadgets.kubectl.example.com (created|configured|unchanged)/);
+    const red = file("red.yaml", gadget("red", "red"));
+    assert.match(await ok("apply", "-f", red), /gadget.kubectl.example.com\/red created/);
+    assert.match(await ok("apply", "-f", red), /gadget.kubectl.example.com\/red unchanged/);
+    assert.match(await ok("apply", "-f", file("red2.yaml", gadget("red", "crimson"))), /gadget.kubectl.example.com\/red configured/);
+    const listed = await ok("get", "gadgets", "-A");
+    assert.match(listed, /^NAMESPACE\s+NAME\s+COLOR\s+AGE/m);
+    assert.match(listed, /^default\s+red\s+crimson\s+\d+s/m);
+    assert.match(await ok("get", "gadget", "red", "-o", "jsonpath={.spec.color}"), /^crimson$/);
+    assert.match(await ok("delete", "-f", red), /gadget.kubectl.example.com "red" deleted/);
+    const gone = await kubectl("get", "gadget", "red");
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /NotFound|not found/);
+  });
+
+  it("kubectl apply --server-side creates and then reports conflicts", async () => {
+    await ok("apply", "-f", file("crd.yaml", CRD));
+    const blue = file("blue.yaml", gadget("blue", "blue"));
+    assert.match(await ok("apply", "--server-side", "-f", blue), /gadget.kubectl.example.com\/blue serverside-applied/);
+    assert.match(await ok("apply", "--server-side", "-f", blue), /serverside-applied/);
+    const other = await kubectl("apply", "--server-side", "--field-manager", "someone-else", "-f", file("blue2.yaml", gadget("blue", "navy")));
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /conflict with "kubectl"/);
+    assert.match(await ok("apply", "--server-side", "--force-conflicts", "--field-manager", "someone-else", "-f", join(work, "blue2.yaml")), /serverside-applied/);
+    assert.match(await ok("get", "gadget", "blue", "-o", "jsonpath={.spec.color}"), /^navy$/);
+  });
+
+  it("applies built-in kinds and shows them", async () => {
+    const pod = file("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  containers:\n    - name: app\n      image: nginx:1.25\n");
+    assert.match(await ok("apply", "-f", pod), /pod\/web created/);
+    assert.match(await ok("get", "pods", "-l", "app=web"), /^web\s+0\/1\s+Pending\s+0\s+/m);
+    assert.match(await ok("delete", "pod", "web"), /pod "web" deleted/);
+    assert.match(await ok("auth", "can-i", "create", "pods"), /yes/);
+  });
+});
