@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { ClientSecretCredential, type TokenCredential } from "@azure/identity";
-import { RestError } from "@azure/core-rest-pipeline";
+import type { RestError } from "@azure/core-rest-pipeline";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { ContainerServiceClient } from "@azure/arm-containerservice";
@@ -177,9 +177,11 @@ export async function startAzureSandbox(options: { nodes?: number; log?: (line: 
 /** Asserts that an SDK call fails with exactly the ARM error the factory builds (status and body). */
 export async function rejectsWithArmError(promise: Promise<unknown>, expected: SandboxResponse): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof RestError, `expected a RestError, got ${String(err)}`);
-    assert.equal(err.statusCode, expected.status);
-    assert.deepEqual(JSON.parse(err.response?.bodyAsText ?? "{}"), expected.body);
+    // Each SDK package may bundle its own core-rest-pipeline, so RestError is recognised by name, not class.
+    const e = err as RestError;
+    assert.equal(e?.name, "RestError", `expected a RestError, got ${String(err)}`);
+    assert.equal(e.statusCode, expected.status);
+    assert.deepEqual(JSON.parse(e.response?.bodyAsText ?? "{}"), expected.body);
     return true;
   });
 }
