@@ -123,3 +123,13 @@ export function statusOf(err: unknown): { code: number; reason?: string; message
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** The Status a client-node call fails with; fails the test when the call succeeds. */
+export async function rejected(p: Promise<unknown>): Promise<ReturnType<typeof statusOf>> {
+  try {
+    await p;
+  } catch (err) {
+    return statusOf(err);
+  }
+  throw new Error("expected the call to fail");
+}

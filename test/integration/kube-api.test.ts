@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
-import { kubeRequest, startKubeFixture, statusOf, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
+import { kubeRequest, rejected, startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 
 let f: KubeFixture;
 let core: CoreV1Api;
@@ -15,15 +15,6 @@ async function namespace(prefix: string): Promise<string> {
   const name = uniqueName(prefix);
   await core.createNamespace({ body: { metadata: { name } } });
   return name;
-}
-
-async function rejected(p: Promise<unknown>): Promise<ReturnType<typeof statusOf>> {
-  try {
-    await p;
-  } catch (err) {
-    return statusOf(err);
-  }
-  throw new Error("expected the call to fail");
 }
 
 before(async () => {

@@ -1,21 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from "@kubernetes/client-node";
-import { kubeRequest, startKubeFixture, statusOf, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
+import { kubeRequest, rejected, startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 
 let f: KubeFixture;
 let objects: KubernetesObjectApi;
 let custom: CustomObjectsApi;
 let core: CoreV1Api;
-
-async function rejected(p: Promise<unknown>): Promise<ReturnType<typeof statusOf>> {
-  try {
-    await p;
-  } catch (err) {
-    return statusOf(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** A CRD for <plural>.<group>, with a status subresource and printer columns. */
 function widgetCrd(group: string, scope: "Namespaced" | "Cluster"): KubernetesObject & Record<string, unknown> {

@@ -1,20 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AuthorizationV1Api, CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
-import { kubeRequest, startKubeFixture, statusOf, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
+import { kubeRequest, rejected, startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 
 let f: KubeFixture;
 let core: CoreV1Api;
 let rbac: RbacAuthorizationV1Api;
-
-async function rejected(p: Promise<unknown>): Promise<ReturnType<typeof statusOf>> {
-  try {
-    await p;
-  } catch (err) {
-    return statusOf(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 before(async () => {
   f = await startKubeFixture();
