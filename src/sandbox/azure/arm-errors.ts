@@ -8,6 +8,18 @@ export function armError(status: number, code: string, message: string, headers:
   return json(status, { error: { code, message } }, headers);
 }
 
+/** ARM refuses more user-assigned identity changes than this in one request (aad-pod-identity #813). */
+export const MAX_IDENTITIES_PER_REQUEST = 150;
+
+function identityOperationFailed(targetId: string, inner: string): SandboxResponse {
+  const response = JSON.stringify({ error: { code: "BadRequest", message: inner } });
+  return armError(
+    400,
+    "FailedIdentityOperation",
+    `Identity operation for resource '${targetId}' failed with error 'Failed to perform resource identity operation. Status: 'BadRequest'. Response: '${response}'.'.`,
+  );
+}
+
 const NOT_FOUND_FIX = "For more details please go to https://aka.ms/ARMResourceNotFoundFix";
 
 export const ArmErrors = {
@@ -82,18 +94,10 @@ export const ArmErrors = {
     armError(400, "InvalidRoleDefinitionId", `The role definition ID '${id}' is not valid.`),
   invalidFilter: (filter: string) => armError(400, "UnsupportedQuery", `The filter '${filter}' is not supported.`),
   invalidPrincipalId: () => armError(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment."),
-  identityNotFound: (ids: string[]) =>
-    armError(
-      400,
-      "FailedIdentityOperation",
-      `Identity operation for resource failed with error 'Failed to perform resource identity operation. Status: 'BadRequest'. Response: '{"error":{"code":"BadRequest","message":"Resource '${ids.join("', '")}' was not found."}}''. Please refer to https://aka.ms/msiconfiguration for more information.`,
-    ),
-  tooManyIdentities: (count: number) =>
-    armError(
-      400,
-      "FailedIdentityOperation",
-      `Identity operation for resource failed with error 'Failed to perform resource identity operation. Status: 'BadRequest'. Response: '{"error":{"code":"BadRequest","message":"User Assigned Identities Number '${count}' Assign exceed limit '150' in one request."}}''. Please refer to https://aka.ms/msiconfiguration for more information.`,
-    ),
+  /** Compute relays the managed identity service's own error inside its message, quoted as it is. */
+  identityNotFound: (targetId: string, identityId: string) => identityOperationFailed(targetId, `Resource '${identityId}' was not found.`),
+  tooManyIdentities: (targetId: string, count: number) =>
+    identityOperationFailed(targetId, `User Assigned Identities Number '${count}' Assign exceed limit '${MAX_IDENTITIES_PER_REQUEST}' in one request.`),
   invalidIdentityType: (type: string) =>
     armError(400, "InvalidIdentityType", `The identity type '${type}' is not valid. Valid values are 'SystemAssigned', 'UserAssigned', 'SystemAssigned, UserAssigned', 'None'.`),
   tooManyRequests: (retryAfterSeconds: number) =>

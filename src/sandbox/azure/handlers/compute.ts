@@ -1,5 +1,6 @@
+import { randomUUID } from "node:crypto";
 import type { SandboxResponse } from "../../http/types.js";
-import { ArmErrors } from "../arm-errors.js";
+import { ArmErrors, MAX_IDENTITIES_PER_REQUEST } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
 import type { ArmResource } from "../model.js";
 import { findResource, groupId, key, page, providerId, requireGroup, requireSubscription, resourcesOfType, subscriptionScope } from "../scopes.js";
@@ -10,8 +11,6 @@ const READ = `${SCALE_SET_TYPE}/read`;
 const WRITE = `${SCALE_SET_TYPE}/write`;
 const VM_READ = `${SCALE_SET_TYPE}/virtualMachines/read`;
 export const ASSIGN_ACTION = `${IDENTITY_TYPE}/assign/action`;
-/** ARM refuses more user-assigned identities than this in one request (aad-pod-identity #813). */
-export const MAX_IDENTITIES_PER_REQUEST = 150;
 
 export interface ScaleSetIdentity {
   type: string;
@@ -77,33 +76,50 @@ export class ComputeHandlers {
 
   createOrUpdate = (call: ArmCall): SandboxResponse => this.write(call, "put");
 
+  /**
+   * PUT and PATCH, in ARM's order: the caller's write permission, then linked authorization (ARM checks
+   * `assign/action` on every user-assigned identity the request names with a value, before Compute sees it),
+   * then the scale set itself, then Compute's own identity checks.
+   */
   private write(call: ArmCall, mode: "patch" | "put"): SandboxResponse {
     const id = this.id(call);
     requireSubscription(call, call.params.subscriptionId);
     call.demand(WRITE, id);
+    const body = call.body<{ identity?: { type?: string; userAssignedIdentities?: Record<string, object | null> }; tags?: Record<string, string> }>();
+    const named = Object.entries(body.identity?.userAssignedIdentities ?? {}).filter(([, v]) => v !== null).map(([k]) => k);
+    const refused = named.filter((identityId) => !call.can(ASSIGN_ACTION, identityId));
+    if (refused.length) throw new ArmFailure(ArmErrors.linkedAuthorizationFailed(call.caller, WRITE, id, ASSIGN_ACTION, refused));
     const vmss = this.require(call);
-    const body = call.body<{ identity?: { type?: string; userAssignedIdentities?: Record<string, object | null> }; tags?: Record<string, string>; sku?: Record<string, unknown> }>();
     if (body.identity) {
-      const requestedCount = Object.values(body.identity.userAssignedIdentities ?? {}).filter((v) => v !== null).length;
-      if (requestedCount > MAX_IDENTITIES_PER_REQUEST) throw new ArmFailure(ArmErrors.tooManyIdentities(requestedCount));
-      const { identity, added } = nextIdentity(vmss.identity as ScaleSetIdentity | undefined, body.identity, mode);
-      // Linked authorization: attaching an identity also needs the right to assign that identity.
-      const refused = added.filter((identityId) => !call.can(ASSIGN_ACTION, identityId));
-      if (refused.length) throw new ArmFailure(ArmErrors.linkedAuthorizationFailed(call.caller, WRITE, id, ASSIGN_ACTION, refused));
-      const missing = added.filter((identityId) => !findResource(call, identityId) || findResource(call, identityId)!.type !== IDENTITY_TYPE);
-      if (missing.length) throw new ArmFailure(ArmErrors.identityNotFound(missing));
+      // Removals count too: MIC hit the limit unassigning as well as assigning (aad-pod-identity #813).
+      const requestedCount = Object.keys(body.identity.userAssignedIdentities ?? {}).length;
+      if (requestedCount > MAX_IDENTITIES_PER_REQUEST) throw new ArmFailure(ArmErrors.tooManyIdentities(vmss.id, requestedCount));
+      const current = vmss.identity as ScaleSetIdentity | undefined;
+      const { identity, added } = nextIdentity(current, body.identity, mode);
+      const missing = added.find((identityId) => findResource(call, identityId)?.type !== IDENTITY_TYPE);
+      if (missing) throw new ArmFailure(ArmErrors.identityNotFound(vmss.id, missing));
       for (const identityId of added) {
         const source = findResource(call, identityId)!;
-        identity.userAssignedIdentities![identityId] = {
-          principalId: String(source.properties?.principalId),
-          clientId: String(source.properties?.clientId),
-        };
+        identity.userAssignedIdentities![identityId] = { principalId: String(source.properties?.principalId), clientId: String(source.properties?.clientId) };
       }
+      this.systemAssigned(call, vmss, current, identity);
       vmss.identity = identity as unknown as Record<string, unknown>;
     }
     if (body.tags) vmss.tags = body.tags;
     call.changed();
     return { status: 200, body: vmss };
+  }
+
+  /** Turning the system-assigned identity on creates its service principal; turning it off deletes it. */
+  private systemAssigned(call: ArmCall, vmss: ArmResource, before: ScaleSetIdentity | undefined, after: ScaleSetIdentity): void {
+    const wanted = after.type.includes("SystemAssigned");
+    if (wanted && !after.principalId) {
+      const objectId = randomUUID();
+      call.state.principals[objectId] = { objectId, appId: randomUUID(), displayName: vmss.name, kind: "managedIdentity", visibleAt: call.ctx.now() + call.state.settings.replicationDelaySeconds * 1000, miResourceId: vmss.id };
+      after.principalId = objectId;
+      after.tenantId = call.state.tenantId;
+    }
+    if (!wanted && before?.principalId) delete call.state.principals[before.principalId];
   }
 
   listByResourceGroup = (call: ArmCall): SandboxResponse => {
