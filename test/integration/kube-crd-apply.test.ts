@@ -87,6 +87,10 @@ describe("sandbox kube: CustomResourceDefinitions", () => {
     assert.equal(bad.code, 422);
     assert.equal(bad.message, 'Widget.' + group + ' "w2" is invalid: spec.size: Invalid value: "string": spec.size in body must be of type integer: "string"');
 
+    const strict = await kubeRequest(f, "POST", `/apis/${group}/v1/namespaces/default/widgets?fieldValidation=Strict`, { body: JSON.stringify({ ...w, metadata: { name: "w3" } }), contentType: "application/json" });
+    assert.equal(strict.status, 400);
+    assert.equal(strict.json.message, 'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.unknown"');
+
     const table = await kubeRequest(f, "GET", `/apis/${group}/v1/widgets`, { accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json" });
     assert.equal(table.json.kind, "Table");
     assert.deepEqual(table.json.columnDefinitions.map((c: { name: string }) => c.name), ["Name", "Size", "Phase"]);

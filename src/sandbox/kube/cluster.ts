@@ -41,6 +41,8 @@ export interface WriteOptions {
   /** The field manager (managedFields); defaults to the client's user agent name. */
   fieldManager?: string;
   subresource?: string;
+  /** `Strict` refuses unknown fields of custom objects (instead of pruning them silently). */
+  fieldValidation?: string;
 }
 
 export type PropagationPolicy = "Foreground" | "Background" | "Orphan";
@@ -224,11 +226,15 @@ export class Cluster {
   }
 
   /** Validation, pruning (custom objects) and kind-specific checks, shared by every write. */
-  private admit(rt: ResourceType, o: KubeObject, old: KubeObject | undefined): KubeObject {
+  private admit(rt: ResourceType, o: KubeObject, old: KubeObject | undefined, fieldValidation?: string): KubeObject {
     let out = o;
     if (rt.crdName) {
       const crd = this.storage.get(storageKey({ group: "apiextensions.k8s.io", plural: "customresourcedefinitions" }), undefined, rt.crdName);
       const pruned = pruneCustomObject(o, crd ? schemaOf(crd, rt.version) : undefined);
+      if (fieldValidation === "Strict" && pruned.dropped.length) {
+        const unknown = pruned.dropped.map((f) => `unknown field "${f}"`).join(", ");
+        throw Errors.badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: strict decoding error: ${unknown}`);
+      }
       out = pruned.object;
       this.invalid(rt, o.metadata.name ?? "", pruned.errors);
     }
@@ -263,7 +269,7 @@ export class Cluster {
   };
 
   /** Fills what creation owns: name from generateName, uid, timestamps, generation, status reset, defaults. */
-  private prepareCreate(rt: ResourceType, namespace: string | undefined, body: KubeObject, manager: string): KubeObject {
+  private prepareCreate(rt: ResourceType, namespace: string | undefined, body: KubeObject, manager: string, fieldValidation?: string): KubeObject {
     this.checkTypeMeta(rt, body);
     this.checkNamespace(rt, namespace, body);
     const meta = body.metadata;
@@ -279,7 +285,7 @@ export class Cluster {
       defaultCrd(body);
       body.status = acceptedStatus(body, meta.creationTimestamp);
     }
-    const admitted = this.admit(rt, body, undefined);
+    const admitted = this.admit(rt, body, undefined, fieldValidation);
     admitted.metadata.managedFields = recordUpdate(undefined, admitted, "whole", this.writeContext(rt, manager));
     return admitted;
   }
@@ -290,7 +296,7 @@ export class Cluster {
 
   create(rt: ResourceType, namespace: string | undefined, input: KubeObject, opts: WriteOptions = {}): KubeObject {
     if (VIRTUAL_KINDS.has(rt.kind)) throw Errors.methodNotAllowed();
-    const body = this.prepareCreate(rt, namespace, clone(input), opts.fieldManager ?? "unknown");
+    const body = this.prepareCreate(rt, namespace, clone(input), opts.fieldManager ?? "unknown", opts.fieldValidation);
     const name = body.metadata.name ?? "";
     this.requireNamespace(rt, body.metadata.namespace, name);
     if (rt.kind === "Pod" && rt.group === "") this.requireServiceAccount(body);
@@ -352,7 +358,7 @@ export class Cluster {
     }
     out.apiVersion = live.apiVersion;
     out.kind = live.kind;
-    out = this.admit(rt, out, live);
+    out = this.admit(rt, out, live, opts.fieldValidation);
     if (rt.kind === "CustomResourceDefinition" && rt.group === "apiextensions.k8s.io" && !status) {
       defaultCrd(out);
       out.status = acceptedStatus(out, now());
@@ -439,7 +445,7 @@ export class Cluster {
     if (!live) {
       if (status) throw Errors.notFound(gr(rt), name);
       const merged = serverSideApply(ctx);
-      const prepared = this.prepareCreate(rt, namespace, clone(merged), opts.fieldManager);
+      const prepared = this.prepareCreate(rt, namespace, clone(merged), opts.fieldManager, opts.fieldValidation);
       prepared.metadata.managedFields = merged.metadata.managedFields;
       this.requireNamespace(rt, prepared.metadata.namespace, name);
       if (rt.kind === "Pod" && rt.group === "") this.requireServiceAccount(prepared);

@@ -179,7 +179,7 @@ function typeName(value: unknown): string {
  * Prunes fields the schema does not know (unless preserved) and reports type, enum and required violations,
  * with the apiextensions wording (`spec.type: Invalid value: "string": spec.type in body must be of type integer: "string"`).
  */
-export function pruneAndValidate(value: unknown, schema: JsonSchema | undefined, path: string, errs: FieldError[]): unknown {
+export function pruneAndValidate(value: unknown, schema: JsonSchema | undefined, path: string, errs: FieldError[], dropped: string[] = []): unknown {
   if (!schema) return value;
   if (value === null || value === undefined) return value;
   if (!typeMatches(schema.type, value, schema["x-kubernetes-int-or-string"] === true)) {
@@ -189,29 +189,34 @@ export function pruneAndValidate(value: unknown, schema: JsonSchema | undefined,
   if (schema.enum && !schema.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
     errs.push({ type: "FieldValueNotSupported", field: path, value, detail: `supported values: ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}` });
   }
-  if (Array.isArray(value)) return value.map((item, i) => pruneAndValidate(item, schema.items, `${path}[${i}]`, errs));
+  if (Array.isArray(value)) return value.map((item, i) => pruneAndValidate(item, schema.items, `${path}[${i}]`, errs, dropped));
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   const preserve = schema["x-kubernetes-preserve-unknown-fields"] === true;
   for (const [k, v] of Object.entries(value)) {
     const child = schema.properties?.[k] ?? (isPlainObject(schema.additionalProperties) ? (schema.additionalProperties as JsonSchema) : undefined);
     const at = path ? `${path}.${k}` : k;
-    if (child) out[k] = pruneAndValidate(v, child, at, errs);
+    if (child) out[k] = pruneAndValidate(v, child, at, errs, dropped);
     else if (preserve || schema.additionalProperties === true || (!schema.properties && !schema.additionalProperties)) out[k] = v;
+    else dropped.push(at);
   }
   for (const r of schema.required ?? []) if (out[r] === undefined) errs.push({ type: "FieldValueRequired", field: path ? `${path}.${r}` : r });
   return out;
 }
 
-/** A custom object as stored: metadata, apiVersion and kind kept, the rest pruned against the version's schema. */
-export function pruneCustomObject(obj: KubeObject, schema: JsonSchema | undefined): { object: KubeObject; errors: FieldError[] } {
-  if (!schema) return { object: obj, errors: [] };
+/**
+ * A custom object as stored: metadata, apiVersion and kind kept, the rest pruned against the version's schema.
+ * `dropped` lists the unknown fields removed (what fieldValidation=Strict refuses).
+ */
+export function pruneCustomObject(obj: KubeObject, schema: JsonSchema | undefined): { object: KubeObject; errors: FieldError[]; dropped: string[] } {
+  if (!schema) return { object: obj, errors: [], dropped: [] };
   const errors: FieldError[] = [];
+  const dropped: string[] = [];
   const { apiVersion, kind, metadata, ...rest } = obj;
   const props = { ...schema, properties: { ...(schema.properties ?? {}) } };
   delete props.properties.apiVersion;
   delete props.properties.kind;
   delete props.properties.metadata;
-  const pruned = pruneAndValidate(rest, props, "", errors) as Record<string, unknown>;
-  return { object: { ...pruned, apiVersion, kind, metadata }, errors };
+  const pruned = pruneAndValidate(rest, props, "", errors, dropped) as Record<string, unknown>;
+  return { object: { ...pruned, apiVersion, kind, metadata }, errors, dropped };
 }

@@ -194,7 +194,12 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     const rt = resourceType(p);
     if (!rt.verbs.includes(verb) && !(p.subresource && ["get", "update", "patch"].includes(verb))) throw Errors.methodNotAllowed();
     const ns = p.namespace;
-    const write = { dryRun: dryRun(req.query), fieldManager: req.query.get("fieldManager") ?? undefined, subresource: p.subresource };
+    const write = {
+      dryRun: dryRun(req.query),
+      fieldManager: req.query.get("fieldManager") ?? undefined,
+      subresource: p.subresource,
+      fieldValidation: req.query.get("fieldValidation") ?? undefined,
+    };
     const listOpts: ListOptions = {
       namespace: ns,
       labelSelector: req.query.get("labelSelector") ?? undefined,
