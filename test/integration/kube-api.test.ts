@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { statSync } from "node:fs";
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { kubeRequest, rejected, startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 
@@ -320,6 +321,19 @@ describe("sandbox kube: discovery and OpenAPI", () => {
     const patch = doc.json.paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"].patch;
     assert.ok(patch.parameters.some((p: { name: string }) => p.name === "fieldValidation"));
     assert.equal((await kubeRequest(f, "GET", "/openapi/v2")).json.swagger, "2.0");
+  });
+});
+
+describe("sandbox kube: kubeconfig", () => {
+  it("names cluster and context after the AKS cluster, with an admin token user, mode 0600", () => {
+    assert.equal(statSync(f.api.kubeconfigPath).mode & 0o777, 0o600);
+    assert.equal(f.kc.getCurrentContext(), "podid-test");
+    assert.equal(f.kc.getCurrentCluster()?.name, "podid-test");
+    assert.equal(f.kc.getCurrentCluster()?.server, f.api.url);
+    assert.equal(f.kc.getCurrentUser()?.name, "clusterAdmin_podid-test");
+    assert.equal(f.kc.getCurrentUser()?.token, f.api.adminToken);
+    assert.equal(f.kc.getContextObject("podid-test")?.namespace, "default");
+    assert.equal(Buffer.from(f.kc.getCurrentCluster()?.caData ?? "", "base64").toString(), f.options.caCertPem);
   });
 });
 
