@@ -20,21 +20,48 @@ function identityOperationFailed(targetId: string, inner: string): SandboxRespon
   );
 }
 
+/** The WWW-Authenticate challenge ARM sends with every 401, naming the authority to get a token from. */
+function challenge(authorizationUri: string, description: string): Record<string, string> {
+  return { "www-authenticate": `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="${description}"` };
+}
+
+/** ARM words times in its messages the .NET en-US way: 1/16/2020 3:37:26 AM. */
+function usDateTime(d: Date): string {
+  const h = d.getUTCHours() % 12 || 12;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getUTCMonth() + 1}/${d.getUTCDate()}/${d.getUTCFullYear()} ${h}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} ${d.getUTCHours() < 12 ? "AM" : "PM"}`;
+}
+
 const NOT_FOUND_FIX = "For more details please go to https://aka.ms/ARMResourceNotFoundFix";
 
 export const ArmErrors = {
   missingAuthorization: (authorizationUri: string) =>
-    armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", {
-      "www-authenticate": `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="The authentication failed because of missing 'Authorization' header."`,
-    }),
-  invalidToken: (authorizationUri: string, reason: string) =>
-    armError(401, "InvalidAuthenticationToken", `The access token is invalid. ${reason}`.trim(), {
-      "www-authenticate": `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="The access token is invalid."`,
-    }),
-  expiredToken: (authorizationUri: string) =>
-    armError(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.", {
-      "www-authenticate": `Bearer authorization_uri="${authorizationUri}", error="invalid_token", error_description="The access token has expired."`,
-    }),
+    armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", challenge(authorizationUri, "The authentication failed because of missing 'Authorization' header.")),
+  unsupportedScheme: (authorizationUri: string) =>
+    armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is provided in an invalid format.", challenge(authorizationUri, "The authentication failed because of invalid 'Authorization' header.")),
+  invalidToken: (authorizationUri: string) =>
+    armError(401, "InvalidAuthenticationToken", "The access token is invalid.", challenge(authorizationUri, "The access token is invalid.")),
+  wrongAudience: (authorizationUri: string, audience: string, allowed: string[]) =>
+    armError(
+      401,
+      "InvalidAuthenticationToken",
+      `The access token has been obtained for wrong audience or resource '${audience}'. It should exactly match with one of the allowed audiences ${allowed.map((a) => `'${a}'`).join(",")}.`,
+      challenge(authorizationUri, "The access token has been obtained for wrong audience or resource."),
+    ),
+  wrongIssuer: (authorizationUri: string, issuer: string, expectedIssuer: string) =>
+    armError(
+      401,
+      "InvalidAuthenticationTokenTenant",
+      `The access token is from the wrong issuer '${issuer}'. It must match the tenant '${expectedIssuer}' associated with this subscription. Please use the authority (URL) '${authorizationUri}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later.`,
+      challenge(authorizationUri, "The access token is from the wrong issuer."),
+    ),
+  expiredToken: (authorizationUri: string, expiredAt: Date, now: Date) =>
+    armError(
+      401,
+      "ExpiredAuthenticationToken",
+      `The access token expiry UTC time '${usDateTime(expiredAt)}' is earlier than current UTC time '${usDateTime(now)}'.`,
+      challenge(authorizationUri, "The access token expiry UTC time is earlier than current UTC time."),
+    ),
   authorizationFailed: (principalId: string, action: string, scope: string) =>
     armError(
       403,
@@ -73,9 +100,20 @@ export const ArmErrors = {
   unsupportedMediaType: (contentType: string) =>
     armError(415, "UnsupportedMediaType", `The content media type '${contentType}' is not supported. Only 'application/json' is supported.`),
   locationRequired: () => armError(400, "LocationRequired", "The location property is required for this definition."),
-  invalidResourceType: (namespace: string, type: string) =>
-    armError(404, "InvalidResourceType", `The resource type '${type}' could not be found in the namespace '${namespace}' for api version ''.`),
+  invalidResourceType: (namespace: string, type: string, apiVersion: string) =>
+    armError(400, "InvalidResourceType", `The resource type '${type}' could not be found in the namespace '${namespace}' for api version '${apiVersion}'.`),
+  invalidResourceNamespace: (namespace: string) => armError(400, "InvalidResourceNamespace", `The resource namespace '${namespace}' is invalid.`),
+  /** A path ARM cannot parse as a resource id at all. */
   noRegisteredProvider: (path: string) => armError(404, "NotFound", `The requested resource '${path}' was not found.`),
+  /** A resource id inside a request body (roleDefinitionId, identity keys) that is not a fully qualified id. */
+  linkedInvalidPropertyId: (value: string, path: string) =>
+    armError(
+      400,
+      "LinkedInvalidPropertyId",
+      `Property id '${value}' at path '${path}' is invalid. Expect fully qualified resource Id that start with '/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'.`,
+    ),
+  /** Creating what the sandbox does not emulate fails loudly instead of pretending to succeed. */
+  notEmulated: (what: string) => armError(501, "NotImplemented", `The podid sandbox does not emulate ${what}.`),
   methodNotAllowed: (method: string) => armError(405, "MethodNotAllowed", `The requested resource does not support http method '${method}'.`),
   invalidRoleAssignmentId: (name: string) =>
     armError(400, "InvalidRoleAssignmentId", `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`),

@@ -1,10 +1,10 @@
-import { errors as joseErrors } from "jose";
 import { Router } from "../http/router.js";
 import type { Handler, SandboxRequest, SandboxResponse } from "../http/types.js";
 import { isSupportedVersion, API_VERSIONS, type ApiVersionRange } from "./api-versions.js";
 import { ArmErrors } from "./arm-errors.js";
 import { ArmCall, ArmFailure } from "./arm-call.js";
-import { armAudiences, type CloudContext } from "./context.js";
+import { authenticate, isCaller } from "./arm-auth.js";
+import type { CloudContext } from "./context.js";
 import { AuthorizationHandlers } from "./handlers/authorization.js";
 import { ComputeHandlers } from "./handlers/compute.js";
 import { ContainerServiceHandlers } from "./handlers/containerservice.js";
@@ -19,8 +19,8 @@ const AUTHZ = "{scope*}/providers/Microsoft.Authorization";
 
 /**
  * ARM: one route table (method + path template + api-version range -> handler), behind one ordered layer:
- * bearer token (signature, issuer, audience, lifetime), then api-version, then the handler, which makes the
- * RBAC decision for its own action and scope.
+ * bearer token (arm-auth.ts), then route and api-version, then the handler, which asks the RBAC layer
+ * (ArmCall.demand, rbac.ts) for its own action at its own scope before it reads or changes anything.
  */
 export function armHandler(ctx: CloudContext): Handler {
   const resources = new ResourceHandlers();
@@ -73,37 +73,36 @@ export function armHandler(ctx: CloudContext): Handler {
   route("GET", `${RG}/${VMSS}/{vmScaleSetName}/virtualMachines`, V.scaleSets, compute.listInstances);
   route("GET", `${RG}/${VMSS}/{vmScaleSetName}/virtualMachines/{instanceId}`, V.scaleSets, compute.getInstance);
 
-  const authorizationUri = () => `${ctx.endpoints.entra}/${ctx.store.data.tenantId}`;
-
   return async (req: SandboxRequest): Promise<SandboxResponse> => {
-    const header = req.headers.authorization;
-    if (!header) return ArmErrors.missingAuthorization(authorizationUri());
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m) return ArmErrors.invalidToken(authorizationUri(), "The authentication scheme of Basic is not supported.");
-    let caller: string;
-    try {
-      const verified = await ctx.tokens.verify(m[1], armAudiences(ctx.endpoints));
-      caller = String(verified.payload.oid ?? "");
-      if (!caller) return ArmErrors.invalidToken(authorizationUri(), "The token has no 'oid' claim.");
-    } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) return ArmErrors.expiredToken(authorizationUri());
-      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === "aud") {
-        return ArmErrors.invalidToken(authorizationUri(), "The audience of the token is not valid for this resource.");
-      }
-      return ArmErrors.invalidToken(authorizationUri(), "");
-    }
+    const caller = await authenticate(ctx, req);
+    if (!isCaller(caller)) return caller;
+    const version = req.query.get("api-version");
     const found = router.match(req.method, req.path);
     if (!("handler" in found)) {
-      return found.methodNotAllowed ? ArmErrors.methodNotAllowed(req.method) : req.query.get("api-version") ? ArmErrors.noRegisteredProvider(req.path) : ArmErrors.missingApiVersion();
+      if (found.methodNotAllowed) return ArmErrors.methodNotAllowed(req.method);
+      return version ? unknownRoute(req.path, version) : ArmErrors.missingApiVersion();
     }
-    const version = req.query.get("api-version");
     if (!version) return ArmErrors.missingApiVersion();
     if (!isSupportedVersion(found.handler.versions, version)) return ArmErrors.invalidApiVersion(version, found.handler.versions.type, found.handler.versions.known);
     try {
-      return found.handler.handle(new ArmCall({ ...req, params: found.params }, ctx, caller));
+      return found.handler.handle(new ArmCall({ ...req, params: found.params }, ctx, caller.objectId));
     } catch (err) {
       if (err instanceof ArmFailure) return err.response;
       throw err;
     }
   };
+}
+
+/** Namespaces the sandbox serves; other providers answer as a namespace ARM does not know. */
+const EMULATED_NAMESPACES = ["Microsoft.Resources", "Microsoft.ManagedIdentity", "Microsoft.Authorization", "Microsoft.ContainerService", "Microsoft.Compute"];
+
+/** No route: the innermost `providers/{namespace}/{type}` of the path says which ARM error applies. */
+function unknownRoute(path: string, version: string): SandboxResponse {
+  const parts = path.split("/").filter(Boolean);
+  const at = parts.map((p) => p.toLowerCase()).lastIndexOf("providers");
+  if (at < 0 || at + 1 >= parts.length) return ArmErrors.noRegisteredProvider(path);
+  const namespace = parts[at + 1];
+  if (!EMULATED_NAMESPACES.some((n) => n.toLowerCase() === namespace.toLowerCase())) return ArmErrors.invalidResourceNamespace(namespace);
+  const type = parts.slice(at + 2).filter((_, i) => i % 2 === 0).join("/");
+  return type ? ArmErrors.invalidResourceType(namespace, type, version) : ArmErrors.noRegisteredProvider(path);
 }

@@ -58,6 +58,19 @@ export function resourcesOfType(call: ArmCall, type: string, underScope: string)
     .map(([, r]) => r);
 }
 
+/** A fully qualified provider resource id: /subscriptions/{s}/resourceGroups/{g}/providers/{ns}/{type}/{name}[/{type}/{name}...]. */
+export function isResourceId(id: string): boolean {
+  const parts = id.split("/").filter(Boolean);
+  return (
+    id.startsWith("/") &&
+    parts.length >= 8 &&
+    parts.length % 2 === 0 &&
+    parts[0].toLowerCase() === "subscriptions" &&
+    parts[2].toLowerCase() === "resourcegroups" &&
+    parts[4].toLowerCase() === "providers"
+  );
+}
+
 /** The resource group name inside an id. */
 export function groupOf(id: string): string {
   return id.split("/")[4] ?? "";

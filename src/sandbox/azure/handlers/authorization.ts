@@ -5,7 +5,7 @@ import { ArmFailure, type ArmCall } from "../arm-call.js";
 import { BUILTIN_ROLES } from "../builtin-roles.js";
 import type { RoleAssignment, RoleDefinition } from "../model.js";
 import { roleByGuid, guidOfRoleId } from "../rbac.js";
-import { findResource, groupId, key, page, requireSubscription } from "../scopes.js";
+import { findResource, groupId, isResourceId, key, page, requireSubscription } from "../scopes.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments";
@@ -28,7 +28,7 @@ function requireScope(call: ArmCall, scope: string): void {
   if (!findResource(call, group)) throw new ArmFailure(ArmErrors.resourceGroupNotFound(parts[3]));
   if (parts.length === 4) return;
   // A resource id: /providers/{ns}/{type}/{name}[/{childType}/{childName}...]; its top-level resource must exist.
-  if (parts[4].toLowerCase() !== "providers" || parts.length < 8 || parts.length % 2 !== 0) throw new ArmFailure(ArmErrors.noRegisteredProvider(scope));
+  if (!isResourceId(scope)) throw new ArmFailure(ArmErrors.noRegisteredProvider(scope));
   const top = "/" + parts.slice(0, 8).join("/");
   if (!findResource(call, top)) throw new ArmFailure(ArmErrors.resourceNotFound(`${parts[5]}/${parts[6]}/${parts[7]}`, parts[3]));
 }
@@ -136,6 +136,7 @@ export class AuthorizationHandlers {
     const p = body.properties ?? {};
     if (!p.principalId || !GUID.test(p.principalId)) throw new ArmFailure(ArmErrors.invalidPrincipalId());
     if (!p.roleDefinitionId) throw new ArmFailure(ArmErrors.invalidRoleDefinitionId(""));
+    if (!/^\/(subscriptions|providers)\//i.test(p.roleDefinitionId)) throw new ArmFailure(ArmErrors.linkedInvalidPropertyId(p.roleDefinitionId, "properties.roleDefinitionId"));
     const roleGuid = guidOfRoleId(p.roleDefinitionId);
     if (!GUID.test(roleGuid)) throw new ArmFailure(ArmErrors.invalidRoleDefinitionId(p.roleDefinitionId));
     if (!roleByGuid(call.state, roleGuid)) throw new ArmFailure(ArmErrors.roleDefinitionDoesNotExist(roleGuid));

@@ -3,7 +3,7 @@ import type { SandboxResponse } from "../../http/types.js";
 import { ArmErrors, MAX_IDENTITIES_PER_REQUEST } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
 import type { ArmResource } from "../model.js";
-import { findResource, groupId, key, page, providerId, requireGroup, requireSubscription, resourcesOfType, subscriptionScope } from "../scopes.js";
+import { findResource, isResourceId, groupId, key, page, providerId, requireGroup, requireSubscription, resourcesOfType, subscriptionScope } from "../scopes.js";
 import { IDENTITY_TYPE } from "./msi.js";
 
 export const SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets";
@@ -87,6 +87,8 @@ export class ComputeHandlers {
     call.demand(WRITE, id);
     const body = call.body<{ identity?: { type?: string; userAssignedIdentities?: Record<string, object | null> }; tags?: Record<string, string> }>();
     const named = Object.entries(body.identity?.userAssignedIdentities ?? {}).filter(([, v]) => v !== null).map(([k]) => k);
+    const malformed = named.find((k) => !isResourceId(k));
+    if (malformed) throw new ArmFailure(ArmErrors.linkedInvalidPropertyId(malformed, "identity.userAssignedIdentities"));
     const refused = named.filter((identityId) => !call.can(ASSIGN_ACTION, identityId));
     if (refused.length) throw new ArmFailure(ArmErrors.linkedAuthorizationFailed(call.caller, WRITE, id, ASSIGN_ACTION, refused));
     const vmss = this.require(call);

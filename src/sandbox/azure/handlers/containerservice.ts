@@ -41,7 +41,7 @@ export class ContainerServiceHandlers {
     requireSubscription(call, call.params.subscriptionId);
     requireGroup(call, call.params.subscriptionId, call.params.resourceGroupName);
     const cluster = findResource(call, this.id(call));
-    if (!cluster) throw new ArmFailure(ArmErrors.invalidResourceType("Microsoft.ContainerService", "managedClusters (creation is not emulated by the sandbox)"));
+    if (!cluster) throw new ArmFailure(ArmErrors.notEmulated("creating managed clusters"));
     const body = call.body<{ tags?: Record<string, string>; properties?: { networkProfile?: Record<string, unknown> } }>();
     if (body.tags) cluster.tags = body.tags;
     const network = body.properties?.networkProfile;
