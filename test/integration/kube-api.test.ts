@@ -177,6 +177,13 @@ describe("sandbox kube: core objects through @kubernetes/client-node", () => {
     await apps.deleteNamespacedDeployment({ name: "bg", namespace: ns, propagationPolicy: "Background" });
     assert.equal((await rejected(core.readNamespacedConfigMap({ name: "bg-child", namespace: ns }))).code, 404);
 
+    await owned("held");
+    await apps.patchNamespacedDeployment({ name: "held", namespace: ns, body: { metadata: { finalizers: ["example.com/hold"] } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+    await apps.deleteNamespacedDeployment({ name: "held", namespace: ns, propagationPolicy: "Background" });
+    await core.readNamespacedConfigMap({ name: "held-child", namespace: ns });
+    await apps.patchNamespacedDeployment({ name: "held", namespace: ns, body: { metadata: { finalizers: null } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+    assert.equal((await rejected(core.readNamespacedConfigMap({ name: "held-child", namespace: ns }))).code, 404, "dependents go once the owner is gone");
+
     await owned("orphan");
     await apps.deleteNamespacedDeployment({ name: "orphan", namespace: ns, propagationPolicy: "Orphan" });
     const orphan = await core.readNamespacedConfigMap({ name: "orphan-child", namespace: ns });

@@ -487,8 +487,10 @@ export class Cluster {
     marked.metadata.deletionGracePeriodSeconds = 0;
     marked.metadata.finalizers = [...finalizers];
     const stored = this.storage.put(storageKey(rt), marked);
+    // Foreground deletes dependents before the owner, Orphan releases them now; Background waits until the
+    // owner is really gone (finishDelete).
     if (policy === "Orphan") this.orphanDependents(live.metadata.uid ?? "");
-    else this.deleteDependents(live.metadata.uid ?? "", policy);
+    else if (policy === "Foreground") this.deleteDependents(live.metadata.uid ?? "", policy);
     const after = this.lookup(rt, namespace, name);
     return { object: this.served(rt, after ?? stored), deleted: after === undefined };
   }

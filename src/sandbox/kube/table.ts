@@ -95,11 +95,14 @@ function nodeStatus(o: KubeObject): string {
   return at(o, ".spec.unschedulable") ? `${s},SchedulingDisabled` : s;
 }
 
+/** Roles from `node-role.kubernetes.io/<role>` labels and the `kubernetes.io/role` label AKS sets (findNodeRoles). */
 function nodeRoles(o: KubeObject): string {
-  const roles = Object.keys(o.metadata.labels ?? {})
-    .filter((k) => k.startsWith("node-role.kubernetes.io/"))
-    .map((k) => k.slice("node-role.kubernetes.io/".length));
-  return roles.length ? roles.join(",") : "<none>";
+  const roles = new Set<string>();
+  for (const [k, v] of Object.entries(o.metadata.labels ?? {})) {
+    if (k.startsWith("node-role.kubernetes.io/")) roles.add(k.slice("node-role.kubernetes.io/".length));
+    else if (k === "kubernetes.io/role" && v) roles.add(v);
+  }
+  return roles.size ? [...roles].sort().join(",") : "<none>";
 }
 
 function servicePorts(o: KubeObject): string {
