@@ -34,6 +34,15 @@ export function setFaults(ctx: CloudContext, rules: FaultRule[]): FaultRule[] {
  * plugin. Every call needs the admin key from the sandbox dir.
  */
 export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
+  const updateSettings: Handler = (req) => {
+    const body = JSON.parse(req.body.toString("utf8") || "{}") as { replicationDelaySeconds?: unknown };
+    if (body.replicationDelaySeconds !== undefined) {
+      if (typeof body.replicationDelaySeconds !== "number" || body.replicationDelaySeconds < 0) return json(400, { error: "replicationDelaySeconds must be a number >= 0" });
+      ctx.store.data.settings.replicationDelaySeconds = body.replicationDelaySeconds;
+    }
+    ctx.store.changed();
+    return json(200, ctx.store.data.settings);
+  };
   const router = new Router()
     .add("GET", "/.sandbox/faults", () => json(200, ctx.store.data.faults))
     .add("PUT", "/.sandbox/faults", (req) => {
@@ -48,15 +57,8 @@ export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
     })
     .add("DELETE", "/.sandbox/faults", () => json(200, setFaults(ctx, [])))
     .add("GET", "/.sandbox/settings", () => json(200, ctx.store.data.settings))
-    .add("PATCH", "/.sandbox/settings", (req) => {
-      const body = JSON.parse(req.body.toString("utf8") || "{}") as { replicationDelaySeconds?: unknown };
-      if (body.replicationDelaySeconds !== undefined) {
-        if (typeof body.replicationDelaySeconds !== "number" || body.replicationDelaySeconds < 0) return json(400, { error: "replicationDelaySeconds must be a number >= 0" });
-        ctx.store.data.settings.replicationDelaySeconds = body.replicationDelaySeconds;
-      }
-      ctx.store.changed();
-      return json(200, ctx.store.data.settings);
-    })
+    .add("PUT", "/.sandbox/settings", updateSettings)
+    .add("PATCH", "/.sandbox/settings", updateSettings)
     .add("POST", "/.sandbox/principals", (req) => {
       const body = JSON.parse(req.body.toString("utf8") || "{}") as { displayName?: string };
       return json(201, addApplication(ctx, body.displayName ?? "sandbox-app"));

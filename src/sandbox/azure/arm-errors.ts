@@ -93,8 +93,10 @@ export const ArmErrors = {
     armError(404, "ParentResourceNotFound", `Can not perform requested operation on nested resource. Parent resource '${parentName}' not found.`),
   invalidResourceName: (name: string) =>
     armError(400, "InvalidResourceName", `Resource name ${name} is invalid. The name can be up to 128 characters long. It can contain only alphanumeric characters, dashes and underscores. The first character must be alphanumeric.`),
-  invalidResourceGroupName: (name: string) =>
-    armError(400, "InvalidResourceGroupName", `The provided resource group name '${name}' has these invalid characters: ''. The name can only be a letter, digit, '-', '.', '(', ')' or '_'.`),
+  invalidResourceGroupName: (name: string, invalidCharacters: string) =>
+    invalidCharacters
+      ? armError(400, "InvalidResourceGroupName", `The provided resource group name '${name}' has these invalid characters: '${invalidCharacters}'. The name can only be a letter, digit, '-', '.', '(', ')' or '_'.`)
+      : armError(400, "InvalidResourceGroupName", "Resource group names only allow alphanumeric characters, periods, underscores, hyphens and parenthesis and cannot end in a period."),
   invalidRequestContent: (detail: string) =>
     armError(400, "InvalidRequestContent", `The request content was invalid and could not be deserialized: '${detail}'.`),
   unsupportedMediaType: (contentType: string) =>

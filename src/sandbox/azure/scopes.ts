@@ -4,7 +4,8 @@ import type { ArmResource, AzureState, Subscription } from "./model.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** ARM's rule for resource group names. */
-const GROUP_NAME = /^[-\w.()]{1,90}$/u;
+const GROUP_NAME = /^[-\p{L}\p{N}_.()]{1,90}$/u;
+const GROUP_NAME_INVALID = /[^-\p{L}\p{N}_.()]/gu;
 
 export function subscriptionScope(subscriptionId: string): string {
   return `/subscriptions/${subscriptionId}`;
@@ -31,7 +32,9 @@ export function requireSubscription(call: ArmCall, subscriptionId: string): Subs
 }
 
 export function checkGroupName(name: string): void {
-  if (!GROUP_NAME.test(name) || name.endsWith(".")) throw new ArmFailure(ArmErrors.invalidResourceGroupName(name));
+  if (GROUP_NAME.test(name) && !name.endsWith(".")) return;
+  const invalid = [...new Set(name.match(GROUP_NAME_INVALID) ?? [])].join("");
+  throw new ArmFailure(ArmErrors.invalidResourceGroupName(name, invalid));
 }
 
 export function findResource(call: ArmCall, id: string): ArmResource | undefined {
