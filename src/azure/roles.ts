@@ -79,13 +79,16 @@ export class RoleService {
     return resolved;
   }
 
-  /** Assignments of a principal that apply at `scope`: at it or any ancestor. */
+  /**
+   * Assignments of a principal that apply at `scope`: at it or any ancestor. Listed at the subscription, so the
+   * scope itself need not exist yet (a dry run before the identity is made).
+   */
   async assignmentsCovering(principalId: string, scope: string): Promise<RoleAssignment[]> {
     try {
-      const all = await collect(this.azure.authorization.roleAssignments.listForScope(scope, { filter: `principalId eq '${principalId}'` }));
+      const all = await collect(this.azure.authorization.roleAssignments.listForSubscription({ filter: `principalId eq '${principalId}'` }));
       return all.filter((a) => a.scope && scopeCovers(a.scope, scope));
     } catch (err) {
-      throw fromAzureError(err, `listing role assignments at ${scope}`);
+      throw fromAzureError(err, `listing role assignments of ${principalId}`);
     }
   }
 
@@ -151,20 +154,16 @@ export class RoleService {
     }
   }
 
-  /** Assignments made directly at a scope (not inherited). */
-  async listAtScope(scope: string): Promise<RoleAssignment[]> {
+  /**
+   * Assignments podid made (found by the marker in their description) anywhere in the subscription, for one
+   * principal or, when its identity is already gone, for whoever they were made for.
+   */
+  async madeByPodid(isPodids: (description: string) => boolean, principalId?: string): Promise<RoleAssignment[]> {
     try {
-      const all = await collect(this.azure.authorization.roleAssignments.listForScope(scope));
-      return all.filter((a) => a.scope && a.scope.toLowerCase() === scope.toLowerCase());
+      const all = await collect(this.azure.authorization.roleAssignments.listForSubscription(principalId ? { filter: `principalId eq '${principalId}'` } : {}));
+      return all.filter((a) => isPodids(a.description ?? ""));
     } catch (err) {
-      if (hasCode(err, "ResourceNotFound", "NotFound")) return [];
-      throw fromAzureError(err, `listing role assignments at ${scope}`);
+      throw fromAzureError(err, "listing role assignments");
     }
-  }
-
-  /** Assignments podid made for a principal (found by their description), at any scope in the subscription. */
-  async madeByPodid(principalId: string, marker: string): Promise<RoleAssignment[]> {
-    const all = await collect(this.azure.authorization.roleAssignments.listForSubscription({ filter: `principalId eq '${principalId}'` }));
-    return all.filter((a) => (a.description ?? "").includes(marker));
   }
 }

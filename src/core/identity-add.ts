@@ -10,8 +10,10 @@ import { applyObjectStep } from "./apply-step.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export const ASSIGN_ACTION = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
-/** Marks role assignments podid made, in their description, so `identity delete` finds exactly those. */
-export const ASSIGNMENT_MARKER = "podid:";
+/** Descriptions of the role assignments podid makes, so `identity delete` finds exactly those. */
+export const identityGrantDescription = (namespace: string, name: string) => `podid: identity ${namespace}/${name}`;
+export const kubeletGrantDescription = (cluster: string, namespace: string, name: string) => `podid: kubelet of ${cluster} may assign identity ${namespace}/${name}`;
+export const isKubeletGrantFor = (description: string, namespace: string, name: string) => description.startsWith("podid: kubelet of ") && description.endsWith(` may assign identity ${namespace}/${name}`);
 
 export interface IdentityAddInput {
   name: string;
@@ -102,14 +104,14 @@ export async function identityAdd(
       },
     },
   ];
-  const marker = `${ASSIGNMENT_MARKER} identity ${input.namespace}/${input.name}`;
+  const marker = identityGrantDescription(input.namespace, input.name);
   for (const role of resolvedRoles) {
     for (const scope of scopes) steps.push(roleStep(roles, role, scope, () => identity?.principalId, marker));
   }
   // podid runs MIC as the kubelet identity, so that identity must be allowed to assign this one to the nodes.
   const kubelet = input.cluster.kubelet;
   const operator = await roles.resolve(BUILTIN_ROLES.managedIdentityOperator);
-  const operatorStep = roleStep(roles, operator, expectedId, () => kubelet.objectId, `${ASSIGNMENT_MARKER} kubelet of ${input.cluster.name} may assign identity ${input.namespace}/${input.name}`);
+  const operatorStep = roleStep(roles, operator, expectedId, () => kubelet.objectId, kubeletGrantDescription(input.cluster.name, input.namespace, input.name));
   steps.push({
     ...operatorStep,
     name: `kubelet identity may assign ${azureName} (Managed Identity Operator)`,

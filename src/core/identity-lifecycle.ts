@@ -5,7 +5,7 @@ import { RoleService } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { AAD_POD_IDENTITY_API_VERSION, MANAGED_BY_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
-import { ASSIGNMENT_MARKER } from "./identity-add.js";
+import { identityGrantDescription, isKubeletGrantFor } from "./identity-add.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export interface IdentityView {
@@ -74,7 +74,7 @@ export async function showIdentity(kube: KubeSession, azure: AzureSession | unde
   const result: IdentityView & { roleAssignments?: { role: string; scope: string }[] } = view(object, bindings, state);
   if (azure && state.principalId) {
     const roles = new RoleService(azure);
-    const assignments = await roles.madeByPodid(state.principalId, "");
+    const assignments = await roles.madeByPodid(() => true, state.principalId);
     result.roleAssignments = await Promise.all(assignments.map(async (a) => ({ role: (await roles.resolve(a.roleDefinitionId!)).roleName, scope: a.scope! })));
   }
   return result;
@@ -101,8 +101,7 @@ export async function deleteIdentity(input: DeleteInput, kube: KubeSession, azur
   const roles = new RoleService(azure);
   const parsed = resourceId ? parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
   const azureIdentity = parsed ? await identities.get(parsed.resourceGroup, parsed.name) : undefined;
-  const marker = `${ASSIGNMENT_MARKER} identity ${kube.namespace}/${input.name}`;
-  const kubeletMarker = `may assign identity ${kube.namespace}/${input.name}`;
+  const marker = identityGrantDescription(kube.namespace, input.name);
   const bindings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", kube.namespace)).filter((b) => b.spec?.azureIdentity === input.name);
 
   const steps: Step[] = [];
@@ -117,10 +116,9 @@ export async function deleteIdentity(input: DeleteInput, kube: KubeSession, azur
   };
   bindings.forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
   steps.push(deleteObject("AzureIdentity", input.name));
-  const assignments = [
-    ...(azureIdentity ? await roles.madeByPodid(azureIdentity.principalId, marker) : []),
-    ...(parsed && resourceId ? (await roles.listAtScope(resourceId)).filter((a) => (a.description ?? "").includes(kubeletMarker)) : []),
-  ];
+  // By description, not by principal: when the identity was deleted by hand its principal id is unknown, but
+  // the grants podid made for it are still there and still podid's to remove.
+  const assignments = await roles.madeByPodid((d) => d === marker || isKubeletGrantFor(d, kube.namespace, input.name));
   for (const a of assignments) {
     steps.push({
       name: `role assignment ${a.name} at ${a.scope}`,

@@ -103,5 +103,5 @@ test("bad arguments are one-line usage errors with exit 2", async () => {
   assert.match(r.stderr, /^ERROR: argument --nodes/);
   const env = await runPodid(["sandbox", "env", "--dir", join(dir, "nothing-here")]);
   assert.equal(env.code, 1);
-  assert.match(env.stderr, /ERROR: no running sandbox .*\npodid sandbox start/);
+  assert.match(env.stderr, /ERROR: no running sandbox .*\nStart it first: podid sandbox start/);
 });
