@@ -56,6 +56,11 @@ export class ArmCall {
     }
   }
 
+  /** When a principal created now becomes visible to role assignment (Entra ID replication delay). */
+  replicatedAt(): number {
+    return this.ctx.now() + this.state.settings.replicationDelaySeconds * 1000;
+  }
+
   changed(): void {
     this.ctx.store.changed();
   }

@@ -67,11 +67,11 @@ export function armHandler(ctx: CloudContext): Handler {
   const VMSS = "providers/Microsoft.Compute/virtualMachineScaleSets";
   route("GET", `${SUB}/${VMSS}`, V.scaleSets, compute.listAll);
   route("GET", `${RG}/${VMSS}`, V.scaleSets, compute.listByResourceGroup);
-  route("GET", `${RG}/${VMSS}/{vmScaleSetName}`, V.scaleSets, compute.get);
-  route("PUT", `${RG}/${VMSS}/{vmScaleSetName}`, V.scaleSets, compute.createOrUpdate);
-  route("PATCH", `${RG}/${VMSS}/{vmScaleSetName}`, V.scaleSets, compute.update);
-  route("GET", `${RG}/${VMSS}/{vmScaleSetName}/virtualMachines`, V.scaleSets, compute.listInstances);
-  route("GET", `${RG}/${VMSS}/{vmScaleSetName}/virtualMachines/{instanceId}`, V.scaleSets, compute.getInstance);
+  route("GET", `${RG}/${VMSS}/{resourceName}`, V.scaleSets, compute.get);
+  route("PUT", `${RG}/${VMSS}/{resourceName}`, V.scaleSets, compute.createOrUpdate);
+  route("PATCH", `${RG}/${VMSS}/{resourceName}`, V.scaleSets, compute.update);
+  route("GET", `${RG}/${VMSS}/{resourceName}/virtualMachines`, V.scaleSets, compute.listInstances);
+  route("GET", `${RG}/${VMSS}/{resourceName}/virtualMachines/{instanceId}`, V.scaleSets, compute.getInstance);
 
   return async (req: SandboxRequest): Promise<SandboxResponse> => {
     const caller = await authenticate(ctx, req);

@@ -79,6 +79,11 @@ export function groupOf(id: string): string {
   return id.split("/")[4] ?? "";
 }
 
+/** ARM stores locations as their short names: "East US" -> "eastus". */
+export function normalizeLocation(location: string): string {
+  return location.toLowerCase().replace(/\s+/g, "");
+}
+
 /** ARM list envelope. */
 export function page<T>(items: T[]): { value: T[] } {
   return { value: items };

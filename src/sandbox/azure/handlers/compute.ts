@@ -3,11 +3,11 @@ import type { SandboxResponse } from "../../http/types.js";
 import { ArmErrors, MAX_IDENTITIES_PER_REQUEST } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
 import type { ArmResource } from "../model.js";
-import { findResource, isResourceId, groupId, key, page, providerId, requireGroup, requireSubscription, resourcesOfType, subscriptionScope } from "../scopes.js";
+import { ResourceType } from "../resource-type.js";
+import { findResource, isResourceId, key, page, requireSubscription } from "../scopes.js";
 import { IDENTITY_TYPE } from "./msi.js";
 
 export const SCALE_SET_TYPE = "Microsoft.Compute/virtualMachineScaleSets";
-const READ = `${SCALE_SET_TYPE}/read`;
 const WRITE = `${SCALE_SET_TYPE}/write`;
 const VM_READ = `${SCALE_SET_TYPE}/virtualMachines/read`;
 export const ASSIGN_ACTION = `${IDENTITY_TYPE}/assign/action`;
@@ -55,22 +55,9 @@ function nextIdentity(
 
 /** Microsoft.Compute virtual machine scale sets and their instances, with the identity semantics MIC relies on. */
 export class ComputeHandlers {
-  private id(call: ArmCall): string {
-    return providerId(call.params.subscriptionId, call.params.resourceGroupName, SCALE_SET_TYPE, call.params.vmScaleSetName);
-  }
+  private readonly scaleSets = new ResourceType(SCALE_SET_TYPE);
 
-  private require(call: ArmCall): ArmResource {
-    requireSubscription(call, call.params.subscriptionId);
-    requireGroup(call, call.params.subscriptionId, call.params.resourceGroupName);
-    const vmss = findResource(call, this.id(call));
-    if (!vmss) throw new ArmFailure(ArmErrors.resourceNotFound(`${SCALE_SET_TYPE}/${call.params.vmScaleSetName}`, call.params.resourceGroupName));
-    return vmss;
-  }
-
-  get = (call: ArmCall): SandboxResponse => {
-    call.demand(READ, this.id(call));
-    return { status: 200, body: this.require(call) };
-  };
+  get = (call: ArmCall): SandboxResponse => ({ status: 200, body: this.scaleSets.require(call) });
 
   update = (call: ArmCall): SandboxResponse => this.write(call, "patch");
 
@@ -82,7 +69,7 @@ export class ComputeHandlers {
    * then the scale set itself, then Compute's own identity checks.
    */
   private write(call: ArmCall, mode: "patch" | "put"): SandboxResponse {
-    const id = this.id(call);
+    const id = this.scaleSets.id(call);
     requireSubscription(call, call.params.subscriptionId);
     call.demand(WRITE, id);
     const body = call.body<{ identity?: { type?: string; userAssignedIdentities?: Record<string, object | null> }; tags?: Record<string, string> }>();
@@ -91,7 +78,7 @@ export class ComputeHandlers {
     if (malformed) throw new ArmFailure(ArmErrors.linkedInvalidPropertyId(malformed, "identity.userAssignedIdentities"));
     const refused = named.filter((identityId) => !call.can(ASSIGN_ACTION, identityId));
     if (refused.length) throw new ArmFailure(ArmErrors.linkedAuthorizationFailed(call.caller, WRITE, id, ASSIGN_ACTION, refused));
-    const vmss = this.require(call);
+    const vmss = this.scaleSets.require(call, WRITE);
     if (body.identity) {
       // Removals count too: MIC hit the limit unassigning as well as assigning (aad-pod-identity #813).
       const requestedCount = Object.keys(body.identity.userAssignedIdentities ?? {}).length;
@@ -117,30 +104,16 @@ export class ComputeHandlers {
     const wanted = after.type.includes("SystemAssigned");
     if (wanted && !after.principalId) {
       const objectId = randomUUID();
-      call.state.principals[objectId] = { objectId, appId: randomUUID(), displayName: vmss.name, kind: "managedIdentity", visibleAt: call.ctx.now() + call.state.settings.replicationDelaySeconds * 1000, miResourceId: vmss.id };
+      call.state.principals[objectId] = { objectId, appId: randomUUID(), displayName: vmss.name, kind: "managedIdentity", visibleAt: call.replicatedAt(), miResourceId: vmss.id };
       after.principalId = objectId;
       after.tenantId = call.state.tenantId;
     }
     if (!wanted && before?.principalId) delete call.state.principals[before.principalId];
   }
 
-  listByResourceGroup = (call: ArmCall): SandboxResponse => {
-    const { subscriptionId, resourceGroupName } = call.params;
-    requireSubscription(call, subscriptionId);
-    const scope = groupId(subscriptionId, resourceGroupName);
-    call.demand(READ, scope);
-    requireGroup(call, subscriptionId, resourceGroupName);
-    return { status: 200, body: page(resourcesOfType(call, SCALE_SET_TYPE, scope)) };
-  };
+  listByResourceGroup = (call: ArmCall): SandboxResponse => ({ status: 200, body: page(this.scaleSets.listInGroup(call)) });
 
-  listAll = (call: ArmCall): SandboxResponse => {
-    const sub = requireSubscription(call, call.params.subscriptionId);
-    const scope = subscriptionScope(sub.subscriptionId);
-    const all = resourcesOfType(call, SCALE_SET_TYPE, scope);
-    const visible = call.can(READ, scope) ? all : all.filter((v) => call.can(READ, v.id));
-    if (!visible.length && !call.can(READ, scope)) call.demand(READ, scope);
-    return { status: 200, body: page(visible) };
-  };
+  listAll = (call: ArmCall): SandboxResponse => ({ status: 200, body: page(this.scaleSets.listInSubscription(call)) });
 
   private instances(call: ArmCall, vmss: ArmResource): ArmResource[] {
     const prefix = key(vmss.id) + "/virtualmachines/";
@@ -149,16 +122,12 @@ export class ComputeHandlers {
       .map(([, vm]) => ({ ...vm, ...(vmss.identity ? { identity: vmss.identity } : {}) }));
   }
 
-  listInstances = (call: ArmCall): SandboxResponse => {
-    call.demand(VM_READ, this.id(call));
-    return { status: 200, body: page(this.instances(call, this.require(call))) };
-  };
+  listInstances = (call: ArmCall): SandboxResponse => ({ status: 200, body: page(this.instances(call, this.scaleSets.require(call, VM_READ))) });
 
   getInstance = (call: ArmCall): SandboxResponse => {
-    call.demand(VM_READ, this.id(call));
-    const vmss = this.require(call);
+    const vmss = this.scaleSets.require(call, VM_READ);
     const vm = this.instances(call, vmss).find((v) => String(v.instanceId) === call.params.instanceId);
-    if (!vm) throw new ArmFailure(ArmErrors.resourceNotFound(`${SCALE_SET_TYPE}/${call.params.vmScaleSetName}/virtualMachines/${call.params.instanceId}`, call.params.resourceGroupName));
+    if (!vm) throw new ArmFailure(ArmErrors.resourceNotFound(`${SCALE_SET_TYPE}/${call.params.resourceName}/virtualMachines/${call.params.instanceId}`, call.params.resourceGroupName));
     return { status: 200, body: vm };
   };
 }

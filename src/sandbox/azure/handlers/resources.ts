@@ -1,7 +1,7 @@
 import { ArmErrors } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
 import type { ArmResource } from "../model.js";
-import { checkGroupName, findResource, groupId, key, page, requireGroup, requireSubscription, subscriptionScope } from "../scopes.js";
+import { checkGroupName, findResource, normalizeLocation, groupId, key, page, requireGroup, requireSubscription, subscriptionScope } from "../scopes.js";
 import type { SandboxResponse } from "../../http/types.js";
 
 const READ_GROUP = "Microsoft.Resources/subscriptions/resourceGroups/read";
@@ -80,7 +80,7 @@ export class ResourceHandlers {
       id: existing?.id ?? id,
       name: existing?.name ?? resourceGroupName,
       type: "Microsoft.Resources/resourceGroups",
-      location: existing?.location ?? body.location!.toLowerCase().replace(/\s+/g, ""),
+      location: existing?.location ?? normalizeLocation(body.location!),
       ...(body.managedBy ?? existing?.managedBy ? { managedBy: body.managedBy ?? existing?.managedBy } : {}),
       tags: body.tags ?? existing?.tags ?? {},
       properties: { provisioningState: "Succeeded" },
