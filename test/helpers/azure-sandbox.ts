@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
-import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -17,6 +15,9 @@ import { planTopology } from "../../src/sandbox/azure/seed.js";
 import type { SeedInfo } from "../../src/sandbox/azure/model.js";
 import type { SandboxResponse } from "../../src/sandbox/http/types.js";
 import { trustCa } from "./trust-ca.js";
+import { rawRequest, type RawRequestOptions, type RawResponse } from "./raw-http.js";
+
+export type { RawResponse } from "./raw-http.js";
 
 /** The four management clients the product uses, all pointed at the sandbox ARM. */
 export interface ArmClients {
@@ -33,14 +34,6 @@ export interface TestApplication {
   clientSecret: string;
   credential: ClientSecretCredential;
   clients: ArmClients;
-}
-
-export interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  /** The body parsed as JSON, or undefined when it is not JSON. */
-  json: unknown;
 }
 
 export interface AzureSandbox {
@@ -62,7 +55,7 @@ export interface AzureSandbox {
    */
   arm(method: string, path: string, options?: { body?: string; credential?: TokenCredential; headers?: Record<string, string> }): Promise<RawResponse>;
   /** A raw HTTP(S) request (for bodies and api-versions the SDKs never send). */
-  raw(url: string, options?: { method?: string; headers?: Record<string, string>; body?: string }): Promise<RawResponse>;
+  raw(url: string, options?: RawRequestOptions): Promise<RawResponse>;
   /** Stops the cloud and starts it again on the same dir and ports (state must survive). */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -113,27 +106,6 @@ export async function startAzureSandbox(options: { nodes?: number; log?: (line: 
   };
   const credential = credentialFor(cloud.cliCredential.clientId, cloud.cliCredential.clientSecret);
 
-  const raw = (url: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}) =>
-    new Promise<RawResponse>((resolve, reject) => {
-      const send = url.startsWith("https:") ? httpsRequest : httpRequest;
-      const req = send(url, { method: o.method ?? "GET", headers: { ...(o.body !== undefined ? { "content-type": "application/json" } : {}), ...o.headers } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let json: unknown;
-          try {
-            json = text ? JSON.parse(text) : undefined;
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-      });
-      req.on("error", reject);
-      req.end(o.body);
-    });
-
   const sandbox: AzureSandbox = {
     dir,
     get cloud() {
@@ -151,12 +123,13 @@ export async function startAzureSandbox(options: { nodes?: number; log?: (line: 
     },
     async armToken(cred = credential) {
       const token = await cred.getToken(`${cloud.endpoints.armResourceId}.default`);
+      if (!token) throw new Error("the credential returned no token");
       return token.token;
     },
-    raw,
+    raw: rawRequest,
     async arm(method, path, o = {}) {
       const token = await sandbox.armToken(o.credential);
-      return raw(`${cloud.endpoints.arm}${path}`, { method, body: o.body, headers: { authorization: `Bearer ${token}`, ...o.headers } });
+      return rawRequest(`${cloud.endpoints.arm}${path}`, { method, body: o.body, headers: { authorization: `Bearer ${token}`, ...o.headers } });
     },
     async restart() {
       const port = (url: string) => Number(new URL(url).port);

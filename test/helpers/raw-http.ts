@@ -1,0 +1,44 @@
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json: unknown;
+}
+
+export interface RawRequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  /** Sent as is; a JSON content-type is added unless the headers name one. */
+  body?: string;
+  /** Extra CA to trust for this request (https only). */
+  ca?: string;
+}
+
+/** One HTTP(S) request with no client library in between, for what real SDKs never send. */
+export function rawRequest(url: string | URL, options: RawRequestOptions = {}): Promise<RawResponse> {
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? httpsRequest : httpRequest;
+  const headers = { ...(options.body !== undefined ? { "content-type": "application/json" } : {}), ...options.headers };
+  return new Promise<RawResponse>((resolve, reject) => {
+    const req = send(target, { method: options.method ?? "GET", headers, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
