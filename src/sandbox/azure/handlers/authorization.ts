@@ -1,10 +1,9 @@
 import type { SandboxResponse } from "../../http/types.js";
-import { scopeCovers } from "../../../azure/permissions.js";
 import { ArmErrors } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
 import { BUILTIN_ROLES } from "../builtin-roles.js";
 import type { RoleAssignment, RoleDefinition } from "../model.js";
-import { roleByGuid, guidOfRoleId } from "../rbac.js";
+import { roleByGuid, guidOfRoleId, scopeContains } from "../rbac.js";
 import { findResource, groupId, isResourceId, key, page, requireSubscription } from "../scopes.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -48,6 +47,11 @@ function definitionView(role: RoleDefinition, scope: string) {
   };
 }
 
+/** Role definitions at the tenant root are readable by every signed-in caller, as in ARM; below it, RBAC applies. */
+function demandDefinitionRead(call: ArmCall, scope: string): void {
+  if (scope) call.demand(`${DEFINITION_TYPE}/read`, scope);
+}
+
 /** `$filter` of role assignment lists: atScope(), principalId eq '...', assignedTo('...'), joined by "and". */
 function parseAssignmentFilter(filter: string | null): { atScope: boolean; principalId?: string } {
   const out: { atScope: boolean; principalId?: string } = { atScope: false };
@@ -68,7 +72,7 @@ export class AuthorizationHandlers {
   listDefinitions = (call: ArmCall): SandboxResponse => {
     const scope = normalizeScope(call.params.scope);
     requireScope(call, scope);
-    call.demand(`${DEFINITION_TYPE}/read`, scope || "/");
+    demandDefinitionRead(call, scope);
     const filter = call.req.query.get("$filter");
     let roles = [...BUILTIN_ROLES, ...Object.values(call.state.customRoles)];
     if (filter) {
@@ -84,7 +88,7 @@ export class AuthorizationHandlers {
   getDefinition = (call: ArmCall): SandboxResponse => {
     const scope = normalizeScope(call.params.scope);
     requireScope(call, scope);
-    call.demand(`${DEFINITION_TYPE}/read`, scope || "/");
+    demandDefinitionRead(call, scope);
     const role = GUID.test(call.params.roleDefinitionId) ? roleByGuid(call.state, call.params.roleDefinitionId) : undefined;
     if (!role) throw new ArmFailure(ArmErrors.roleDefinitionDoesNotExist(call.params.roleDefinitionId));
     return { status: 200, body: definitionView(role, scope) };
@@ -208,8 +212,8 @@ export class AuthorizationHandlers {
     call.demand(`${ASSIGNMENT_TYPE}/read`, scope || "/");
     const filter = parseAssignmentFilter(call.req.query.get("$filter"));
     const items = Object.values(call.state.roleAssignments).filter((a) => {
-      const above = scopeCovers(a.properties.scope, scope || "/");
-      const below = scopeCovers(scope, a.properties.scope);
+      const above = scopeContains(a.properties.scope, scope || "/");
+      const below = scopeContains(scope, a.properties.scope);
       if (filter.atScope ? !above : !(above || below)) return false;
       return !filter.principalId || a.properties.principalId.toLowerCase() === filter.principalId.toLowerCase();
     });

@@ -22,7 +22,7 @@ export interface ScaleSetIdentity {
 const VALID_TYPES = new Map(["SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned", "None"].map((t) => [t.toLowerCase().replace(/\s/g, ""), t]));
 
 /** Computes the identity block after a request, with ARM's rules: a null value removes, PATCH keeps absent keys. */
-function nextIdentity(
+export function nextIdentity(
   current: ScaleSetIdentity | undefined,
   requested: { type?: string; userAssignedIdentities?: Record<string, object | null> },
   mode: "patch" | "put",
