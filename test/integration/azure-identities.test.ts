@@ -93,4 +93,12 @@ test("the subscription is listed and readable by its Owner", async () => {
   const subs = (res.json as { value: { subscriptionId: string; tenantId: string; state: string }[] }).value;
   assert.deepEqual(subs.map((s) => s.subscriptionId), [sb.subscriptionId]);
   assert.equal(subs[0].state, "Enabled");
+
+  assert.ok(res.headers["x-ms-request-id"], "ARM's request id header");
+
+  const resources = await sb.arm("GET", `/subscriptions/${sb.subscriptionId}/resources?api-version=2021-04-01`);
+  const types = (resources.json as { value: { type: string }[] }).value.map((r) => r.type);
+  for (const t of ["Microsoft.ContainerService/managedClusters", "Microsoft.Compute/virtualMachineScaleSets", "Microsoft.ManagedIdentity/userAssignedIdentities"]) assert.ok(types.includes(t), t);
+  const inNodeGroup = await sb.arm("GET", `/subscriptions/${sb.subscriptionId}/resourceGroups/${sb.seed.nodeResourceGroup}/resources?api-version=2021-04-01&$filter=${encodeURIComponent("resourceType eq 'Microsoft.Compute/virtualMachineScaleSets'")}`);
+  assert.deepEqual((inNodeGroup.json as { value: { name: string }[] }).value.map((r) => r.name), [sb.seed.vmssName]);
 });

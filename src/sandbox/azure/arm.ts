@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Router } from "../http/router.js";
 import type { Handler, SandboxRequest, SandboxResponse } from "../http/types.js";
 import { isSupportedVersion, API_VERSIONS, type ApiVersionRange } from "./api-versions.js";
@@ -40,6 +41,8 @@ export function armHandler(ctx: CloudContext): Handler {
   route("PUT", RG, V.resourceGroups, resources.createOrUpdateGroup);
   route("PATCH", RG, V.resourceGroups, resources.updateGroup);
   route("DELETE", RG, V.resourceGroups, resources.deleteGroup);
+  route("GET", `${SUB}/resources`, V.resourceGroups, resources.listResources);
+  route("GET", `${RG}/resources`, V.resourceGroups, resources.listResources);
 
   const MSI = "providers/Microsoft.ManagedIdentity/userAssignedIdentities";
   route("GET", `${SUB}/${MSI}`, V.identities, msi.listBySubscription);
@@ -73,7 +76,9 @@ export function armHandler(ctx: CloudContext): Handler {
   route("GET", `${RG}/${VMSS}/{resourceName}/virtualMachines`, V.scaleSets, compute.listInstances);
   route("GET", `${RG}/${VMSS}/{resourceName}/virtualMachines/{instanceId}`, V.scaleSets, compute.getInstance);
 
-  return async (req: SandboxRequest): Promise<SandboxResponse> => {
+  return async (req: SandboxRequest): Promise<SandboxResponse> => withArmHeaders(req, await dispatch(req));
+
+  async function dispatch(req: SandboxRequest): Promise<SandboxResponse> {
     const caller = await authenticate(ctx, req);
     if (!isCaller(caller)) return caller;
     const version = req.query.get("api-version");
@@ -90,6 +95,29 @@ export function armHandler(ctx: CloudContext): Handler {
       if (err instanceof ArmFailure) return err.response;
       throw err;
     }
+  }
+}
+
+/**
+ * The headers every ARM response carries: request and correlation ids (the client's correlation id echoed, as
+ * ARM does, so client logs line up), the remaining-quota counters and no caching.
+ */
+function withArmHeaders(req: SandboxRequest, res: SandboxResponse): SandboxResponse {
+  const requestId = randomUUID();
+  const correlation = req.headers["x-ms-correlation-request-id"];
+  const write = req.method !== "GET" && req.method !== "HEAD";
+  return {
+    ...res,
+    headers: {
+      "cache-control": "no-cache",
+      pragma: "no-cache",
+      expires: "-1",
+      "x-ms-request-id": requestId,
+      "x-ms-correlation-request-id": typeof correlation === "string" ? correlation : requestId,
+      "x-ms-routing-request-id": `EASTUS:${new Date().toISOString().replace(/[-:.]/g, "").slice(0, 15)}Z:${requestId}`,
+      [write ? "x-ms-ratelimit-remaining-subscription-writes" : "x-ms-ratelimit-remaining-subscription-reads"]: write ? "1199" : "11999",
+      ...res.headers,
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { ArmErrors } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
 import type { ArmResource } from "../model.js";
-import { checkGroupName, findResource, normalizeLocation, groupId, key, page, requireGroup, requireSubscription, subscriptionScope } from "../scopes.js";
+import { checkGroupName, findResource, isResourceId, normalizeLocation, groupId, key, page, requireGroup, requireSubscription, subscriptionScope } from "../scopes.js";
 import type { SandboxResponse } from "../../http/types.js";
 
 const READ_GROUP = "Microsoft.Resources/subscriptions/resourceGroups/read";
@@ -100,6 +100,32 @@ export class ResourceHandlers {
     if (body.tags) rg.tags = body.tags;
     call.changed();
     return { status: 200, body: groupView(rg) };
+  };
+
+  /**
+   * The generic resource list of a subscription or group: top-level resources (not groups, not child
+   * resources), each shown only to callers who may read it, as ARM filters it; `$filter=resourceType eq '...'`.
+   */
+  listResources = (call: ArmCall): SandboxResponse => {
+    const { subscriptionId, resourceGroupName } = call.params;
+    const sub = requireSubscription(call, subscriptionId);
+    const scope = resourceGroupName ? groupId(sub.subscriptionId, resourceGroupName) : subscriptionScope(sub.subscriptionId);
+    if (resourceGroupName) {
+      call.demand(READ_GROUP, scope);
+      requireGroup(call, subscriptionId, resourceGroupName);
+    }
+    const filter = call.req.query.get("$filter");
+    const byType = filter ? /^resourceType\s+eq\s+'([^']+)'$/i.exec(filter.trim()) : null;
+    if (filter && !byType) throw new ArmFailure(ArmErrors.invalidFilter(filter));
+    const items = Object.values(call.state.resources).filter(
+      (r) =>
+        isResourceId(r.id) &&
+        r.id.split("/").filter(Boolean).length === 8 &&
+        key(r.id).startsWith(key(scope) + "/") &&
+        (!byType || r.type.toLowerCase() === byType[1].toLowerCase()) &&
+        call.can(`${r.type}/read`, r.id),
+    );
+    return { status: 200, body: page(items.map(({ id, name, type, location, tags, identity, sku, managedBy }) => ({ id, name, type, location, tags, ...(identity ? { identity } : {}), ...(sku ? { sku } : {}), ...(managedBy ? { managedBy } : {}) }))) };
   };
 
   /** Deleting a group deletes everything in it, and the role assignments at or below it. */
