@@ -4,6 +4,10 @@ import { PodidError, UsageError } from "../cli/errors.js";
 import { wipeSandbox } from "../sandbox/wipe.js";
 import { DEFAULT_SANDBOX_DIR, sandboxLayout, type SandboxRuntimeInfo } from "../sandbox/layout.js";
 import { readRuntime, sandboxStatus, startSandboxProcess, stopSandboxProcess } from "../sandbox/lifecycle.js";
+import { sandboxAdmin } from "../sandbox/admin-client.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
 
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -74,6 +78,7 @@ export function configureSandbox(sandbox: Command): void {
     .option("--fresh", "Discard any previous state and start a new sandbox.")
     .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment (as Entra ID replication).", nonNegative("--replication-delay"))
     .option("--timeout <seconds>", "How long to wait for the sandbox to be ready.", nonNegative("--timeout"), 60)
+    .option("--faults <file>", "JSON file with fault rules to switch on once started (see `podid sandbox fault add --help`).")
     .addHelpText(
       "after",
       `
@@ -84,7 +89,8 @@ Examples:
     podid sandbox start --fresh --nodes 3`,
     )
     .action(
-      action<{ dir: string; nodes: number; fresh?: boolean; replicationDelay?: number; timeout: number }>(async (o, ctx) => {
+      action<{ dir: string; nodes: number; fresh?: boolean; replicationDelay?: number; timeout: number; faults?: string }>(async (o, ctx) => {
+        const faults = o.faults === undefined ? undefined : readFaultsFile(o.faults);
         if (o.fresh) {
           await stopSandboxProcess(o.dir);
           wipeSandbox(o.dir);
@@ -101,6 +107,7 @@ Examples:
           replicationDelaySeconds: o.replicationDelay,
           timeoutMs: o.timeout * 1000,
         });
+        if (faults) await sandboxAdmin(o.dir, "PUT", "faults", faults);
         return describe(info, "running");
       }),
     );
@@ -145,6 +152,64 @@ Examples:
       }),
     );
 
+  const fault = sandbox.command("fault").description("Switch faults on and off in a running sandbox: throttling, server errors, latency.");
+  fault
+    .command("add")
+    .description("Add a fault rule.")
+    .addOption(dirOption())
+    .addOption(new Option("--service <service>", "Which service.").choices(["arm", "entra", "imds", "*"]).default("arm"))
+    .option("--method <method>", "HTTP method, or * for any.", "*")
+    .option("--path <glob>", "Request path glob, * matches anything (e.g. '*/roleAssignments/*').", "*")
+    .addOption(new Option("--status <code>", "Answer with this status instead of serving.").choices(["429", "500", "502", "503", "504"]))
+    .option("--retry-after <seconds>", "Retry-After header on the answer.", nonNegative("--retry-after"))
+    .option("--latency <ms>", "Delay before answering, in milliseconds.", nonNegative("--latency"))
+    .option("--count <n>", "Fault only this many matching requests.", positiveInt("--count", 1_000_000))
+    .addHelpText("after", `\nExamples:\n  Throttle the next two role assignment writes:\n    podid sandbox fault add --method PUT --path '*/roleAssignments/*' --status 429 --retry-after 1 --count 2\n  Slow every IMDS answer by 200 ms:\n    podid sandbox fault add --service imds --latency 200`)
+    .action(
+      action<{ dir: string; service: string; method: string; path: string; status?: string; retryAfter?: number; latency?: number; count?: number }>(async (o) => {
+        if (o.status === undefined && o.latency === undefined) throw new UsageError("a fault needs --status or --latency", "Pass e.g. --status 429 --retry-after 1, or --latency 500.");
+        const rule = {
+          service: o.service,
+          method: o.method.toUpperCase(),
+          path: o.path,
+          ...(o.status !== undefined ? { status: Number(o.status) } : {}),
+          ...(o.retryAfter !== undefined ? { retryAfterSeconds: o.retryAfter } : {}),
+          ...(o.latency !== undefined ? { latencyMs: o.latency } : {}),
+          ...(o.count !== undefined ? { count: o.count } : {}),
+        };
+        return sandboxAdmin(o.dir, "POST", "faults", rule);
+      }),
+    );
+  fault.command("list").description("List the fault rules in force.").addOption(dirOption()).action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "GET", "faults")));
+  fault.command("clear").description("Remove every fault rule.").addOption(dirOption()).action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "DELETE", "faults")));
+
+  sandbox
+    .command("principal")
+    .description("Principals of the sandbox's directory.")
+    .command("add")
+    .description("Add an application service principal with a client secret (kept in a 0600 file, never printed), and no roles.")
+    .addOption(dirOption())
+    .option("--display-name <name>", "Display name.", "sandbox-app")
+    .action(
+      action<{ dir: string; displayName: string }>(async (o) => {
+        const created = await sandboxAdmin<{ tenantId: string; clientId: string; objectId: string; clientSecret: string }>(o.dir, "POST", "principals", { displayName: o.displayName });
+        const secretFile = join(sandboxLayout(o.dir).state, `principal-${created.clientId}.secret`);
+        writeFileAtomic(secretFile, created.clientSecret, SECRET_FILE_MODE);
+        return { tenantId: created.tenantId, clientId: created.clientId, objectId: created.objectId, secretFile };
+      }),
+    );
+
+  sandbox
+    .command("settings")
+    .description("Change a running sandbox's settings.")
+    .addOption(dirOption())
+    .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment.", nonNegative("--replication-delay"))
+    .action(
+      action<{ dir: string; replicationDelay?: number }>(async (o) =>
+        sandboxAdmin(o.dir, o.replicationDelay === undefined ? "GET" : "PATCH", "settings", o.replicationDelay === undefined ? undefined : { replicationDelaySeconds: o.replicationDelay }),
+      ),
+    );
+
   sandbox
     .command("serve", { hidden: true })
     .description("Run the sandbox in the foreground (what `start` runs in the background).")
@@ -164,4 +229,14 @@ Examples:
         return undefined;
       }),
     );
+}
+
+function readFaultsFile(path: string): unknown[] {
+  try {
+    const rules = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    if (!Array.isArray(rules)) throw new Error("expected a JSON array of rules");
+    return rules;
+  } catch (err) {
+    throw new UsageError(`--faults ${path}: ${(err as Error).message}`, 'Give a JSON array such as [{"service":"arm","method":"PUT","path":"*/roleAssignments/*","status":429,"retryAfterSeconds":1,"count":1}].', "InvalidFaults");
+  }
 }
