@@ -79,6 +79,7 @@ test("assign a role: 201, same again is idempotent, same triple under another na
   const deleted = await roleAssignments.delete(rg, name);
   assert.equal(deleted.id, created.id);
   await roleAssignments.delete(rg, name);
+  await rejectsWithArmError(roleAssignments.get(rg, name), ArmErrors.roleAssignmentNotFound(name));
   const absent = await sb.arm("DELETE", `${rg}/providers/Microsoft.Authorization/roleAssignments/${name}?api-version=2022-04-01`);
   assert.equal(absent.status, 204, "deleting an absent assignment answers 204");
 });
@@ -93,7 +94,7 @@ test("assignment names must be GUIDs and principals must exist", async () => {
   );
   const identity = await newIdentity();
   const missingRole = randomUUID();
-  await rejectsWithArmError(roleAssignments.create(rg, randomUUID(), { roleDefinitionId: roleId(missingRole), principalId: identity.principalId }), ArmErrors.roleDefinitionDoesNotExist(missingRole));
+  await rejectsWithArmError(roleAssignments.create(rg, randomUUID(), { roleDefinitionId: roleId(missingRole), principalId: identity.principalId }), ArmErrors.roleDefinitionDoesNotExist(missingRole, 400));
 });
 
 test("list: at a scope shows assignments above and below it; atScope() only at and above; principalId and assignedTo filter", async () => {

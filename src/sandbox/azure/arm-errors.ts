@@ -122,14 +122,16 @@ export const ArmErrors = {
   roleAssignmentExists: () => armError(409, "RoleAssignmentExists", "The role assignment already exists."),
   roleAssignmentUpdateNotPermitted: () =>
     armError(400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated."),
-  roleAssignmentNotFound: () => armError(404, "RoleAssignmentNotFound", "The role assignment does not exist."),
+  roleAssignmentNotFound: (name: string) => armError(404, "RoleAssignmentNotFound", `The role assignment '${name}' is not found.`),
   principalNotFound: (principalId: string, tenantId: string) =>
     armError(
       400,
       "PrincipalNotFound",
       `Principal ${principalId.replace(/-/g, "")} does not exist in the directory ${tenantId}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype`,
     ),
-  roleDefinitionDoesNotExist: (id: string) => armError(404, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${id}' does not exist.`),
+  /** 404 when the definition itself is asked for; 400 when a role assignment names it. */
+  roleDefinitionDoesNotExist: (id: string, status: 400 | 404 = 404) =>
+    armError(status, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${id}' does not exist.`),
   invalidRoleDefinitionId: (id: string) =>
     armError(400, "InvalidRoleDefinitionId", `The role definition ID '${id}' is not valid.`),
   invalidFilter: (filter: string) => armError(400, "UnsupportedQuery", `The filter '${filter}' is not supported.`),

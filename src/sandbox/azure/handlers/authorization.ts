@@ -143,7 +143,7 @@ export class AuthorizationHandlers {
     if (!/^\/(subscriptions|providers)\//i.test(p.roleDefinitionId)) throw new ArmFailure(ArmErrors.linkedInvalidPropertyId(p.roleDefinitionId, "properties.roleDefinitionId"));
     const roleGuid = guidOfRoleId(p.roleDefinitionId);
     if (!GUID.test(roleGuid)) throw new ArmFailure(ArmErrors.invalidRoleDefinitionId(p.roleDefinitionId));
-    if (!roleByGuid(call.state, roleGuid)) throw new ArmFailure(ArmErrors.roleDefinitionDoesNotExist(roleGuid));
+    if (!roleByGuid(call.state, roleGuid)) throw new ArmFailure(ArmErrors.roleDefinitionDoesNotExist(roleGuid, 400));
     // Entra ID replication: a principal created moments ago is not yet known to the authorization service.
     // Real ARM sometimes skips this lookup when principalType is set; the sandbox always applies it, so that
     // clients' retry paths are exercised every time.
@@ -190,7 +190,7 @@ export class AuthorizationHandlers {
     requireScope(call, scope);
     call.demand(`${ASSIGNMENT_TYPE}/read`, scope || "/");
     const assignment = call.state.roleAssignments[key(`${scope}/providers/${ASSIGNMENT_TYPE}/${call.params.roleAssignmentName}`)];
-    if (!assignment) throw new ArmFailure(ArmErrors.roleAssignmentNotFound());
+    if (!assignment) throw new ArmFailure(ArmErrors.roleAssignmentNotFound(call.params.roleAssignmentName));
     return { status: 200, body: assignment };
   };
 
