@@ -25,8 +25,10 @@ after(async () => {
 const roleId = (guid: string) => `/subscriptions/${sb.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
 const groupScope = (rg: string) => `/subscriptions/${sb.subscriptionId}/resourceGroups/${rg}`;
 
-async function grant(scope: string, role: string, principalId: string): Promise<void> {
-  await sb.clients.authorization.roleAssignments.create(scope, randomUUID(), { roleDefinitionId: roleId(role), principalId, principalType: "ServicePrincipal" });
+async function grant(scope: string, role: string, principalId: string): Promise<string> {
+  const name = randomUUID();
+  await sb.clients.authorization.roleAssignments.create(scope, name, { roleDefinitionId: roleId(role), principalId, principalType: "ServicePrincipal" });
+  return name;
 }
 
 async function newIdentity() {
@@ -116,4 +118,31 @@ test("role assignment writes need Microsoft.Authorization/roleAssignments/write:
   await grant(scope, "f58310d9-a9f6-439a-9e8d-f62e7b41a168", app.objectId); // Role Based Access Control Administrator
   const created = await app.clients.authorization.roleAssignments.create(identity.id, name, { roleDefinitionId: roleId(READER), principalId: identity.principalId });
   assert.equal(created.name, name);
+});
+
+test("a custom role is created, assigned, enforced and deleted", async () => {
+  const sub = `/subscriptions/${sb.subscriptionId}`;
+  const guid = randomUUID();
+  const roleName = `identity-reader-${guid.slice(0, 6)}`;
+  const defs = sb.clients.authorization.roleDefinitions;
+  const created = await defs.createOrUpdate(sub, guid, {
+    roleName,
+    description: "reads identities",
+    roleType: "CustomRole",
+    permissions: [{ actions: [`${IDENTITY_TYPE}/*/read`], notActions: [] }],
+    assignableScopes: [sub],
+  });
+  assert.equal(created.roleName, roleName);
+  const found = [];
+  for await (const d of defs.list(sub, { filter: `roleName eq '${roleName}'` })) found.push(d.name);
+  assert.deepEqual(found, [guid]);
+
+  const app = sb.addApplication(`custom-${guid.slice(0, 6)}`);
+  const assignment = await grant(groupScope(sb.seed.nodeResourceGroup), guid, app.objectId);
+  const kubelet = await app.clients.msi.userAssignedIdentities.get(sb.seed.nodeResourceGroup, sb.seed.kubeletIdentityName);
+  assert.equal(kubelet.name, sb.seed.kubeletIdentityName, "`userAssignedIdentities/*/read` grants `userAssignedIdentities/read`");
+  await rejectsWithArmError(defs.delete(sub, guid), ArmErrors.roleDefinitionHasAssignments());
+  await sb.clients.authorization.roleAssignments.delete(groupScope(sb.seed.nodeResourceGroup), assignment);
+  await defs.delete(sub, guid);
+  await rejectsWithArmError(defs.get(sub, guid), ArmErrors.roleDefinitionDoesNotExist(guid));
 });

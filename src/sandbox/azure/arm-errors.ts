@@ -132,6 +132,8 @@ export const ArmErrors = {
   /** 404 when the definition itself is asked for; 400 when a role assignment names it. */
   roleDefinitionDoesNotExist: (id: string, status: 400 | 404 = 404) =>
     armError(status, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${id}' does not exist.`),
+  roleDefinitionHasAssignments: () =>
+    armError(409, "RoleDefinitionHasAssignments", "There are existing role assignments referencing role (code: RoleDefinitionHasAssignments)."),
   invalidRoleDefinitionId: (id: string) =>
     armError(400, "InvalidRoleDefinitionId", `The role definition ID '${id}' is not valid.`),
   invalidFilter: (filter: string) => armError(400, "UnsupportedQuery", `The filter '${filter}' is not supported.`),

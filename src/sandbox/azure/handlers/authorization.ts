@@ -125,6 +125,7 @@ export class AuthorizationHandlers {
     const guid = call.params.roleDefinitionId.toLowerCase();
     const role = call.state.customRoles[guid];
     if (!role) return { status: 204 };
+    if (Object.values(call.state.roleAssignments).some((a) => guidOfRoleId(a.properties.roleDefinitionId) === guid)) throw new ArmFailure(ArmErrors.roleDefinitionHasAssignments());
     delete call.state.customRoles[guid];
     call.changed();
     return { status: 200, body: definitionView(role, scope) };
