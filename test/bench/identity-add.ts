@@ -1,20 +1,13 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { runPodid } from "../helpers/cli.js";
 import { applyShippedCrds } from "../helpers/crds.js";
-import { startSandbox } from "../helpers/sandbox-env.js";
-import { trustCa } from "../helpers/trust-ca.js";
+import { sandboxClients, startSandbox } from "../helpers/sandbox-env.js";
 import { median, timeRuns, type Figure } from "./stats.js";
 
 /** `podid identity add` on the sandbox, as a user runs it: a new identity, and the same command re-run. */
 export async function benchIdentityAdd(runs = 5): Promise<Figure[]> {
   const sb = await startSandbox();
   try {
-    trustCa(readFileSync(join(sb.dir, "ca.pem"), "utf8"));
-    const kc = new KubeConfig();
-    kc.loadFromFile(join(sb.dir, "kubeconfig"));
-    await applyShippedCrds(kc);
+    await applyShippedCrds(sandboxClients(sb).kc);
     const args = (name: string) => [
       "identity", "add", "-n", name, "-g", sb.info.resourceGroup, "--cluster", sb.info.clusterName,
       "--role", "Reader", "--namespace", "default", "--binding-selector", name,

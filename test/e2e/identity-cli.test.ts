@@ -1,15 +1,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { ClientSecretCredential } from "@azure/identity";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
-import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { CustomObjectsApi } from "@kubernetes/client-node";
 import { CLI, runPodid, runShell } from "../helpers/cli.js";
 import { spawnSync } from "node:child_process";
-import { startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
-import { trustCa } from "../helpers/trust-ca.js";
+import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 
 const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
@@ -27,19 +23,12 @@ const all = async <T>(iter: AsyncIterable<T>) => {
 
 before(async () => {
   sb = await startSandbox();
-  trustCa(readFileSync(join(sb.dir, "ca.pem"), "utf8"));
-  const credential = new ClientSecretCredential(sb.info.tenantId, sb.info.clientId, readFileSync(join(sb.dir, "client-secret"), "utf8"), {
-    authorityHost: sb.info.endpoints.activeDirectory,
-    disableInstanceDiscovery: true,
-  });
-  const options = { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] };
-  msi = new ManagedServiceIdentityClient(credential, sb.info.subscriptionId, options);
-  auth = new AuthorizationManagementClient(credential, sb.info.subscriptionId, options);
-  const kc = new KubeConfig();
-  kc.loadFromFile(join(sb.dir, "kubeconfig"));
-  custom = kc.makeApiClient(CustomObjectsApi);
+  const clients = sandboxClients(sb);
+  msi = clients.msi;
+  auth = clients.auth;
+  custom = clients.kc.makeApiClient(CustomObjectsApi);
   // `podid install` (a later issue) brings the CRDs; these tests apply the shipped ones directly.
-  await applyShippedCrds(kc);
+  await applyShippedCrds(clients.kc);
 });
 
 after(async () => sb?.stop());

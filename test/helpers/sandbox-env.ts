@@ -1,24 +1,41 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
+import { ClientSecretCredential } from "@azure/identity";
+import { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { SandboxRuntimeInfo } from "../../src/sandbox/layout.js";
 import { runPodid, runShell, CLI } from "./cli.js";
+import { trustCa } from "./trust-ca.js";
 
 /** A sandbox started through the CLI for one test file, and the environment `podid sandbox env` gives. */
 export interface SandboxFixture {
   dir: string;
-  info: {
-    tenantId: string;
-    subscriptionId: string;
-    clientId: string;
-    resourceGroup: string;
-    clusterName: string;
-    nodeResourceGroup: string;
-    location: string;
-    endpoints: { activeDirectory: string; resourceManager: string; activeDirectoryResourceId: string; kubernetes: string };
-    nodes: { name: string; imds: string; instanceId: string; internalIP: string }[];
-  };
+  info: SandboxRuntimeInfo;
   env: NodeJS.ProcessEnv;
   stop(): Promise<void>;
+}
+
+/**
+ * The real SDK clients a test checks the sandbox's state with, signed in as the sandbox CLI's principal; the
+ * sandbox CA is trusted in this process from now on.
+ */
+export function sandboxClients(sb: SandboxFixture) {
+  trustCa(readFileSync(join(sb.dir, "ca.pem"), "utf8"));
+  const credential = new ClientSecretCredential(sb.info.tenantId, sb.info.clientId, readFileSync(join(sb.dir, "client-secret"), "utf8"), {
+    authorityHost: sb.info.endpoints.activeDirectory,
+    disableInstanceDiscovery: true,
+  });
+  const options = { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] };
+  const kc = new KubeConfig();
+  kc.loadFromFile(join(sb.dir, "kubeconfig"));
+  return {
+    credential,
+    msi: new ManagedServiceIdentityClient(credential, sb.info.subscriptionId, options),
+    auth: new AuthorizationManagementClient(credential, sb.info.subscriptionId, options),
+    kc,
+  };
 }
 
 export async function startSandbox(options: { nodes?: number; replicationDelaySeconds?: number } = {}): Promise<SandboxFixture> {
