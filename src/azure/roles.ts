@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { RoleAssignment, RoleDefinition } from "@azure/arm-authorization";
-import { UsageError } from "../cli/errors.js";
+import { PodidError, UsageError } from "../cli/errors.js";
 import { retry } from "../util/retry.js";
 import { fromAzureError, hasCode, isTransient } from "./errors.js";
 import { permitsAction, scopeCovers } from "./permissions.js";
@@ -137,10 +137,37 @@ export class RoleService {
             ),
         },
       );
+      await this.waitUntilVisible(input.principalId, input.role, input.scope, progress, maxWaitMs);
       return { assignment, created: true };
     } catch (err) {
       if (hasCode(err, "RoleAssignmentExists")) return { created: false };
       throw fromAzureError(err, `granting '${input.role.roleName}' to ${input.principalId} at ${input.scope}`);
+    }
+  }
+
+  /**
+   * A new assignment takes a while to show in ARM's reads and decisions. Poll (never a fixed sleep) until it is
+   * listed, bounded, and say what is still missing when the bound is hit.
+   */
+  private async waitUntilVisible(principalId: string, role: ResolvedRole, scope: string, progress: ((m: string) => void) | undefined, maxWaitMs: number): Promise<void> {
+    class NotYetVisible extends Error {}
+    try {
+      await retry(
+        async () => {
+          if (!(await this.holds(principalId, role, scope))) throw new NotYetVisible();
+        },
+        {
+          retryable: (e) => e instanceof NotYetVisible,
+          maxElapsedMs: maxWaitMs,
+          initialDelayMs: 500,
+          onRetry: () => progress?.(`waiting for '${role.roleName}' at ${scope} to become effective`),
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof NotYetVisible)) throw err;
+      throw new PodidError("RoleAssignmentNotVisible", `'${role.roleName}' for ${principalId} at ${scope} was created but is not visible after ${Math.round(maxWaitMs / 1000)}s`, {
+        remedy: "Azure is slow to propagate; run the same command again in a minute to check and finish.",
+      });
     }
   }
 

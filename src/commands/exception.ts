@@ -36,6 +36,7 @@ export function configureException(exception: Command): void {
 
   withWriteOptions(withKubeOptions(exception.command("delete").description("Delete an exception.")))
     .option("--name <name>", "Name of the exception.")
+    .addHelpText("after", "\nExample:\n  podid exception delete --name coredns -n kube-system")
     .action(
       action<ExceptionOptions>(async (o, ctx) => {
         const name = await askFor(ctx, o.name, { flag: "--name", message: "Name of the exception", validate: (v) => checkKubeName("--name", v) }, o.yes);
@@ -50,5 +51,6 @@ export function configureException(exception: Command): void {
 
   withKubeOptions(exception.command("list").description("List exceptions."))
     .option("-A, --all-namespaces", "List across all namespaces.")
+    .addHelpText("after", "\nExample:\n  podid exception list -A -o table")
     .action(action<ExceptionOptions>(async (o) => listExceptions(kubeFor(o), o.allNamespaces ? undefined : kubeFor(o).namespace)));
 }

@@ -47,6 +47,7 @@ export function configureRender(render: Command): void {
     .option("--selector <selector>", "Value of the pods' aadpodidbinding label.")
     .option("--name <binding>", "Name of the binding (default: <identity>-binding).")
     .option("-n, --namespace <namespace>", "Namespace.", "default")
+    .addHelpText("after", "\nExample:\n  podid render binding --identity my-app-id --selector my-app -n team-a > binding.yaml")
     .action(
       action<{ identity?: string; selector?: string; name?: string; namespace: string }>(async (o, ctx) => {
         const identity = checkKubeName("--identity", required(o.identity, "--identity"));
@@ -66,6 +67,7 @@ export function configureRender(render: Command): void {
     .option("--name <name>", "Name of the exception.")
     .option("-n, --namespace <namespace>", "Namespace.", "default")
     .option("--pod-labels <k=v[,k=v]>", "Pod labels that exempt a pod.")
+    .addHelpText("after", "\nExample:\n  podid render exception --name coredns -n kube-system --pod-labels k8s-app=kube-dns")
     .action(
       action<{ name?: string; namespace: string; podLabels?: string }>(async (o, ctx) => {
         const object = renderAzurePodIdentityException({

@@ -116,6 +116,7 @@ Examples:
     .command("stop")
     .description("Stop the sandbox; its state stays in DIR for the next start.")
     .addOption(dirOption())
+    .addHelpText("after", "\nExample:\n  podid sandbox stop && podid sandbox start   # restart, keeping identities, roles and cluster objects")
     .action(
       action<{ dir: string }>(async (o) => {
         const stopped = await stopSandboxProcess(o.dir);
@@ -127,6 +128,7 @@ Examples:
     .command("status")
     .description("Show whether the sandbox runs, and its endpoints.")
     .addOption(dirOption())
+    .addHelpText("after", "\nExamples:\n  podid sandbox status -o table\n  podid sandbox status --query \"nodes[].imds\" -o tsv")
     .action(
       action<{ dir: string }>(async (o) => {
         const s = sandboxStatus(o.dir);
@@ -180,8 +182,8 @@ Examples:
         return sandboxAdmin(o.dir, "POST", "faults", rule);
       }),
     );
-  fault.command("list").description("List the fault rules in force.").addOption(dirOption()).action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "GET", "faults")));
-  fault.command("clear").description("Remove every fault rule.").addOption(dirOption()).action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "DELETE", "faults")));
+  fault.command("list").description("List the fault rules in force.").addOption(dirOption()).addHelpText("after", "\nExample:\n  podid sandbox fault list -o table").action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "GET", "faults")));
+  fault.command("clear").description("Remove every fault rule.").addOption(dirOption()).addHelpText("after", "\nExample:\n  podid sandbox fault clear").action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "DELETE", "faults")));
 
   sandbox
     .command("principal")
@@ -190,6 +192,7 @@ Examples:
     .description("Add an application service principal with a client secret (kept in a 0600 file, never printed), and no roles.")
     .addOption(dirOption())
     .option("--display-name <name>", "Display name.", "sandbox-app")
+    .addHelpText("after", "\nExample:\n  podid sandbox principal add --display-name no-roles --query secretFile -o tsv")
     .action(
       action<{ dir: string; displayName: string }>(async (o) => {
         const created = await sandboxAdmin<{ tenantId: string; clientId: string; objectId: string; clientSecret: string }>(o.dir, "POST", "principals", { displayName: o.displayName });
@@ -204,6 +207,7 @@ Examples:
     .description("Change a running sandbox's settings.")
     .addOption(dirOption())
     .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment.", nonNegative("--replication-delay"))
+    .addHelpText("after", "\nExample:\n  podid sandbox settings --replication-delay 10")
     .action(
       action<{ dir: string; replicationDelay?: number }>(async (o) =>
         sandboxAdmin(o.dir, o.replicationDelay === undefined ? "GET" : "PATCH", "settings", o.replicationDelay === undefined ? undefined : { replicationDelaySeconds: o.replicationDelay }),

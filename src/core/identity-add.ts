@@ -7,6 +7,7 @@ import type { AzureSession } from "../azure/session.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentity, renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
+import { clusterPreflight } from "./preflight.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export const ASSIGN_ACTION = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
@@ -80,7 +81,8 @@ export async function identityAdd(
   const group = adopted?.resourceGroup ?? input.resourceGroup;
   const azureName = adopted?.name ?? input.name;
   const expectedId = formatResourceId(adopted ?? { subscriptionId: azure.subscriptionId, resourceGroup: group, ...USER_ASSIGNED_IDENTITY_TYPE, name: azureName });
-  // Everything that can be checked is checked before anything is made: unknown roles stop here.
+  // Everything that can be checked is checked before anything is made: the cluster, then unknown roles.
+  await clusterPreflight(kube, input.namespace);
   const resolvedRoles: ResolvedRole[] = [];
   for (const role of input.roles) resolvedRoles.push(await roles.resolve(role));
   const scopes = input.scopes.length ? input.scopes : [azure.resourceGroupScope(group)];

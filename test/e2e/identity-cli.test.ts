@@ -1,4 +1,6 @@
 import { after, before, test } from "node:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
@@ -125,4 +127,55 @@ test("on a terminal, a missing --name is asked for, and the answer is used", { s
   assert.match(r.stdout, /Name of the identity/);
   const identity = await msi.userAssignedIdentities.get(sb.info.resourceGroup, "tty-id");
   assert.equal(identity.name, "tty-id");
+});
+
+test("--debug shows the HTTP trace with no secret or token in it", async () => {
+  const secret = sb.env.AZURE_CLIENT_SECRET!;
+  const r = await podid([...addArgs("debug-id"), "--debug"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /DEBUG: azure:core-rest-pipeline:info Request: \{\s*"url": "https:\/\/127\.0\.0\.1:\d+\/subscriptions\/[^"]*userAssignedIdentities\/debug-id/);
+  assert.match(r.stderr, /Response status code: 201/);
+  assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret), "the client secret is never printed");
+  assert.doesNotMatch(r.stderr + r.stdout, /eyJ[A-Za-z0-9_-]{10,}\./, "no JWT is printed");
+});
+
+const absent = async (name: string) =>
+  assert.rejects(msi.userAssignedIdentities.get(sb.info.resourceGroup, name), (e: { statusCode?: number }) => e.statusCode === 404, `${name} was not created`);
+
+test("bad input found only in Azure or the cluster: clear error, non-zero exit, nothing made", async () => {
+  const unknownRole = await podid(["identity", "add", "-n", "bad-role-id", "-g", sb.info.resourceGroup, "--cluster", sb.info.clusterName, "--role", "Superuser", "--namespace", "default"]);
+  assert.equal(unknownRole.code, 2);
+  assert.match(unknownRole.stderr, /^ERROR: unknown role 'Superuser'\nGive a role name such as Reader.*az role definition list/);
+  await absent("bad-role-id");
+
+  const noCluster = await podid(["identity", "add", "-n", "no-cluster-id", "-g", sb.info.resourceGroup, "--cluster", "nosuch-aks", "--namespace", "default"]);
+  assert.equal(noCluster.code, 3);
+  assert.match(noCluster.stderr, /^ERROR: AKS cluster 'nosuch-aks' was not found in resource group/);
+  await absent("no-cluster-id");
+
+  const noNamespace = await podid(["identity", "add", "-n", "no-ns-id", "-g", sb.info.resourceGroup, "--cluster", sb.info.clusterName, "--namespace", "nosuch"]);
+  assert.equal(noNamespace.code, 3);
+  assert.match(noNamespace.stderr, /^ERROR: namespace 'nosuch' does not exist/);
+  await absent("no-ns-id");
+
+  const deadKubeconfig = join(sb.dir, "dead-kubeconfig");
+  writeFileSync(deadKubeconfig, readFileSync(sb.env.KUBECONFIG!, "utf8").replace(/server: https:\/\/127\.0\.0\.1:\d+/, "server: https://127.0.0.1:9"));
+  const unreachable = await podid(["identity", "add", "-n", "unreachable-id", "-g", sb.info.resourceGroup, "--cluster", sb.info.clusterName, "--kubeconfig", deadKubeconfig]);
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /^ERROR: cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:9 .*\(ECONNREFUSED\)/);
+  await absent("unreachable-id");
+
+  const adoptMissing = await podid(["identity", "add", "-n", "adopt-id", "--namespace", "default", "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--identity-resource-id", `/subscriptions/${sb.info.subscriptionId}/resourcegroups/${sb.info.resourceGroup}/providers/microsoft.managedidentity/userassignedidentities/adopt-id`]);
+  assert.equal(adoptMissing.code, 3);
+  assert.match(adoptMissing.stderr, /identity \/subscriptions\/.*\/adopt-id does not exist/);
+  await absent("adopt-id");
+});
+
+test("jsonc and yamlc are plain without a terminal or with NO_COLOR", async () => {
+  for (const format of ["jsonc", "yamlc"]) {
+    const r = await podid(["identity", "list", "--namespace", "default", "-o", format]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /\u001b\[/);
+    assert.match(r.stdout, /walk-id/);
+  }
 });
