@@ -1,4 +1,5 @@
 import type { TokenCredential } from "@azure/identity";
+import { createPipelineRequest } from "@azure/core-rest-pipeline";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { ContainerServiceClient } from "@azure/arm-containerservice";
@@ -39,6 +40,15 @@ export class AzureSession {
 
   get compute(): ComputeManagementClient {
     return (this.computeClient ??= new ComputeManagementClient(this.credential, this.subscriptionId, this.options));
+  }
+
+  /** Resource group names, for prompts (no management client for groups is among podid's packages). */
+  async resourceGroupNames(): Promise<string[]> {
+    const response = await this.msi.sendRequest(
+      createPipelineRequest({ url: `${this.cloud.resourceManager}${this.subscriptionScope}/resourcegroups?api-version=2021-04-01`, method: "GET" }),
+    );
+    const body = JSON.parse(response.bodyAsText ?? "{}") as { value?: { name: string }[] };
+    return (body.value ?? []).map((g) => g.name).sort();
   }
 
   get subscriptionScope(): string {

@@ -62,7 +62,14 @@ Examples:
         if (o.scope.length && !o.role.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", "ScopeWithoutRole");
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the identity", validate: (v) => checkAzureIdentityName(checkKubeName("identity name", v)) }, o.yes);
         const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
-        const resourceGroup = adopted?.resourceGroup ?? (await askFor(ctx, o.resourceGroup, { flag: "-g/--resource-group", message: "Resource group of the identity" }, o.yes));
+        const resourceGroup =
+          adopted?.resourceGroup ??
+          (await askFor(
+            ctx,
+            o.resourceGroup,
+            { flag: "-g/--resource-group", message: "Resource group of the identity", choices: () => openAzureSession({ cloud: o.cloud, subscription: o.subscription }).resourceGroupNames() },
+            o.yes,
+          ));
         const selector = o.bindingSelector !== undefined ? checkLabelValue("--binding-selector", o.bindingSelector) : undefined;
         const kube = openKube(o);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription ?? adopted?.subscriptionId });

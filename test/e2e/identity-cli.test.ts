@@ -179,3 +179,14 @@ test("jsonc and yamlc are plain without a terminal or with NO_COLOR", async () =
     assert.match(r.stdout, /walk-id/);
   }
 });
+
+test("on a terminal, a missing -g offers the subscription's resource groups to choose from", { skip: !hasScript && "util-linux `script` is not installed" }, async () => {
+  const args = ["identity", "add", "-n", "tty-rg-id", "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--namespace", "default"];
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
+  // The groups are listed sorted; the node resource group (MC_...) is first, the cluster's group second.
+  const r = await runShell(`(sleep 3; printf '\\033[B'; sleep 0.5; printf '\\r'; sleep 8) | script -qfec "${command.replace(/"/g, '\\"')}" /dev/null`, { env: sb.env });
+  assert.match(r.stdout, /Resource group of the identity/);
+  assert.match(r.stdout, new RegExp(sb.info.nodeResourceGroup));
+  const identity = await msi.userAssignedIdentities.get(sb.info.resourceGroup, "tty-rg-id");
+  assert.equal(identity.name, "tty-rg-id");
+});
