@@ -99,3 +99,25 @@ export function fromAzureError(err: unknown, doing: string): PodidError {
 function firstLine(text: string): string {
   return text.split("\n")[0].trim();
 }
+
+/** A throttled or unavailable ARM answer's Retry-After (seconds or an HTTP date), in milliseconds. */
+export function retryAfterMs(err: unknown): number | undefined {
+  if (!azureErrorInfo(err)) return undefined;
+  const value = (err as RestError).response?.headers.get("retry-after");
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * The user-assigned identity ids an identity PATCH was refused for (LinkedAuthorizationFailed, or
+ * FailedIdentityOperation naming one that does not exist), so the valid ones can be retried without them.
+ */
+export function refusedIdentityIds(err: unknown): string[] {
+  const info = azureErrorInfo(err);
+  if (!info || !["LinkedAuthorizationFailed", "FailedIdentityOperation"].includes(info.code)) return [];
+  const ids = info.message.match(/\/subscriptions\/[^/'",\s]+\/resourcegroups\/[^/'",\s]+\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/[^/'",\s]+/gi);
+  return [...new Set((ids ?? []).map((id) => id.toLowerCase()))];
+}

@@ -51,3 +51,37 @@ export interface AzurePodIdentityExceptionSpec {
 export type AzureIdentity = KubeObject<AzureIdentitySpec> & { kind: "AzureIdentity" };
 export type AzureIdentityBinding = KubeObject<AzureIdentityBindingSpec> & { kind: "AzureIdentityBinding" };
 export type AzurePodIdentityException = KubeObject<AzurePodIdentityExceptionSpec> & { kind: "AzurePodIdentityException" };
+
+/** Label MIC puts on every AzureAssignedIdentity: the node its pod runs on (NMI watches by it). */
+export const NODENAME_LABEL = "nodename";
+/** Finalizer MIC adds to every AzureAssignedIdentity, so a deleted one is unassigned before it goes. */
+export const ASSIGNED_IDENTITY_FINALIZER = "azureassignedidentity.finalizers.aadpodidentity.k8s.io";
+/** Where AzureAssignedIdentities live outside namespaced mode (upstream's backward-compatible choice). */
+export const ASSIGNED_IDENTITY_DEFAULT_NAMESPACE = "default";
+
+export type AssignedIdentityState = "Created" | "Assigned" | "Unassigned";
+
+export interface AzureAssignedIdentitySpec {
+  azureIdentityRef: AzureIdentity;
+  azureBindingRef: AzureIdentityBinding;
+  pod: string;
+  podNamespace: string;
+  /** All lower-case, as upstream spells it. */
+  nodename: string;
+  replicas?: number | null;
+}
+
+export type AzureAssignedIdentity = KubeObject<AzureAssignedIdentitySpec> & {
+  kind: "AzureAssignedIdentity";
+  status?: { status?: AssignedIdentityState | ""; availableReplicas?: number };
+};
+
+/** Upstream's name: `<pod>-<podNamespace>-<identityName>` (the middle part is the POD's namespace). */
+export function assignedIdentityName(pod: string, podNamespace: string, identityName: string): string {
+  return `${pod}-${podNamespace}-${identityName}`;
+}
+
+/** True when the identity asks to match only pods and bindings of its own namespace. */
+export function isNamespacedIdentity(identity: { metadata: ObjectMeta }): boolean {
+  return identity.metadata.annotations?.[BEHAVIOR_ANNOTATION] === "namespaced";
+}

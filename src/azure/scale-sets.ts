@@ -1,0 +1,136 @@
+import type { VirtualMachineScaleSetUpdate, VirtualMachineUpdate } from "@azure/arm-compute";
+import { retry } from "../util/retry.js";
+import { fromAzureError, isTransient, retryAfterMs } from "./errors.js";
+import type { AzureSession } from "./session.js";
+import type { ComputeTarget } from "./provider-id.js";
+
+export { computeTargetOfProviderId, type ComputeTarget } from "./provider-id.js";
+
+/**
+ * User-assigned identities on the compute behind a node: a VM scale set (AKS node pools) or a standalone VM.
+ * Reads and PATCHes `identity.userAssignedIdentities` only; ids are compared and sent lower-cased.
+ */
+
+/** ARM refuses more user-assigned identities than this in one request (FailedIdentityOperation). */
+export const MAX_IDENTITIES_PER_REQUEST = 150;
+
+export interface AttachedIdentity {
+  resourceId: string;
+  clientId?: string;
+  principalId?: string;
+}
+
+export interface ComputeIdentityState {
+  /** None, SystemAssigned, UserAssigned, or "SystemAssigned, UserAssigned". */
+  type: string;
+  provisioningState?: string;
+  /** By lower-cased resource id. */
+  identities: Map<string, AttachedIdentity>;
+}
+
+export interface IdentityChange {
+  /** Resource ids to attach. */
+  add: string[];
+  /** Resource ids to detach (absent ones are ignored). */
+  remove: string[];
+}
+
+export interface ComputeIdentitiesOptions {
+  /** Budget for retrying throttling and 5xx on one call (Retry-After honoured). */
+  maxRetryMs: number;
+  /** Told about every ARM write (one per request), for metrics. */
+  onWrite?: (target: ComputeTarget, ok: boolean) => void;
+  onRetry?: (message: string) => void;
+}
+
+type IdentityBody = { type: string; userAssignedIdentities?: Record<string, object | null> };
+
+export class ComputeIdentities {
+  constructor(
+    private readonly azure: AzureSession,
+    private readonly options: ComputeIdentitiesOptions,
+  ) {}
+
+  private retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return retry(call, {
+      retryable: isTransient,
+      retryAfterMs,
+      maxElapsedMs: this.options.maxRetryMs,
+      initialDelayMs: 500,
+      maxDelayMs: 8000,
+      onRetry: ({ delayMs, attempt }) => this.options.onRetry?.(`${what}: Azure is busy (attempt ${attempt}); retrying in ${Math.round(delayMs)} ms`),
+    });
+  }
+
+  async get(target: ComputeTarget): Promise<ComputeIdentityState> {
+    const { compute } = this.azure;
+    try {
+      const resource = await this.retrying(`reading ${target.name}`, () =>
+        target.kind === "scaleSet" ? compute.virtualMachineScaleSets.get(target.resourceGroup, target.name) : compute.virtualMachines.get(target.resourceGroup, target.name),
+      );
+      return stateOf(resource);
+    } catch (err) {
+      throw fromAzureError(err, `reading the identities of ${target.kind === "scaleSet" ? "scale set" : "VM"} ${target.name}`);
+    }
+  }
+
+  /**
+   * Applies the change as PATCHes of at most 150 entries each (one when it fits): `{}` attaches, `null`
+   * detaches, absent keys stay. Entries that would change nothing are left out; no request when none remain.
+   * Returns the state after the last request. Throws the ARM error of the first refused request.
+   */
+  async update(target: ComputeTarget, change: IdentityChange, current: ComputeIdentityState): Promise<ComputeIdentityState> {
+    if (current.provisioningState?.toLowerCase() === "deleting") {
+      throw fromAzureError(new Error(`${target.name} is in Deleting provisioning state`), `updating the identities of ${target.name}`);
+    }
+    const remaining = new Set(current.identities.keys());
+    const entries: [string, object | null][] = [];
+    const adding = new Set(change.add.map((id) => id.toLowerCase()));
+    for (const id of new Set(change.remove.map((r) => r.toLowerCase()))) {
+      if (remaining.has(id) && !adding.has(id)) entries.push([id, null]);
+    }
+    for (const id of adding) if (!remaining.has(id)) entries.push([id, {}]);
+    let state = current;
+    for (let i = 0; i < entries.length; i += MAX_IDENTITIES_PER_REQUEST) {
+      const chunk = entries.slice(i, i + MAX_IDENTITIES_PER_REQUEST);
+      for (const [id, value] of chunk) value === null ? remaining.delete(id) : remaining.add(id);
+      const body = identityBody(state.type, Object.fromEntries(chunk), remaining.size);
+      try {
+        const updated = await this.retrying(`updating ${target.name}`, () => this.patch(target, body));
+        this.options.onWrite?.(target, true);
+        state = stateOf(updated);
+      } catch (err) {
+        this.options.onWrite?.(target, false);
+        throw err;
+      }
+    }
+    return state;
+  }
+
+  private async patch(target: ComputeTarget, identity: IdentityBody) {
+    const { compute } = this.azure;
+    // ARM's PATCH takes null to detach; the SDK's types do not say so.
+    if (target.kind === "scaleSet") {
+      return compute.virtualMachineScaleSets.beginUpdateAndWait(target.resourceGroup, target.name, { identity } as VirtualMachineScaleSetUpdate, { updateIntervalInMs: 500 });
+    }
+    return compute.virtualMachines.beginUpdateAndWait(target.resourceGroup, target.name, { identity } as VirtualMachineUpdate, { updateIntervalInMs: 500 });
+  }
+}
+
+/** Identity type after a change: keeps SystemAssigned as it was; None (or SystemAssigned) when no user-assigned one remains. */
+function identityBody(currentType: string, delta: Record<string, object | null>, remainingCount: number): IdentityBody {
+  const system = /systemassigned/i.test(currentType.replace(/\s/g, ""));
+  if (remainingCount === 0) return { type: system ? "SystemAssigned" : "None", userAssignedIdentities: delta };
+  return { type: system ? "SystemAssigned, UserAssigned" : "UserAssigned", userAssignedIdentities: delta };
+}
+
+function stateOf(resource: {
+  provisioningState?: string;
+  identity?: { type?: string; userAssignedIdentities?: Record<string, { clientId?: string; principalId?: string }> };
+}): ComputeIdentityState {
+  const identities = new Map<string, AttachedIdentity>();
+  for (const [resourceId, value] of Object.entries(resource.identity?.userAssignedIdentities ?? {})) {
+    identities.set(resourceId.toLowerCase(), { resourceId, clientId: value?.clientId, principalId: value?.principalId });
+  }
+  return { type: resource.identity?.type ?? "None", provisioningState: resource.provisioningState, identities };
+}
