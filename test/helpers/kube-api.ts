@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { request as httpsRequest } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
+import { rawRequest, type RawResponse } from "./raw-http.js";
 import { createCertificateAuthority, issueServerCertificate } from "../../src/sandbox/pki.js";
 import { startKubeApi, type KubeApi, type StartKubeApiOptions } from "../../src/sandbox/kube/index.js";
 
@@ -70,12 +70,8 @@ export async function startKubeFixture(extra: Partial<StartKubeApiOptions> = {})
   return fixture;
 }
 
-export interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: any;
-}
+/** A raw response whose JSON tests read freely (Status and list bodies). */
+export type KubeRawResponse = Omit<RawResponse, "json"> & { json: any };
 
 /** A raw HTTPS request to the fixture's server (admin token unless another is given; "" for none). */
 export function kubeRequest(
@@ -83,32 +79,14 @@ export function kubeRequest(
   method: string,
   path: string,
   options: { body?: string; contentType?: string; accept?: string; token?: string } = {},
-): Promise<RawResponse> {
+): Promise<KubeRawResponse> {
   const token = options.token ?? fixture.api.adminToken;
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
+  // Only the content type the test names: kube's answers to a missing or wrong one are under test.
   if (options.contentType) headers["content-type"] = options.contentType;
   if (options.accept) headers.accept = options.accept;
-  const url = new URL(path, fixture.api.url);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method, headers, ca: fixture.options.caCertPem }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on("error", reject);
-    if (options.body !== undefined) req.write(options.body);
-    req.end();
-  });
+  return rawRequest(new URL(path, fixture.api.url), { method, headers, body: options.body, ca: fixture.options.caCertPem, noDefaultContentType: true });
 }
 
 /** The Status body of a failed client-node call. */

@@ -16,13 +16,15 @@ export interface RawRequestOptions {
   body?: string;
   /** Extra CA to trust for this request (https only). */
   ca?: string;
+  /** Send the body without adding a JSON content-type. */
+  noDefaultContentType?: boolean;
 }
 
 /** One HTTP(S) request with no client library in between, for what real SDKs never send. */
 export function rawRequest(url: string | URL, options: RawRequestOptions = {}): Promise<RawResponse> {
   const target = new URL(url);
   const send = target.protocol === "https:" ? httpsRequest : httpRequest;
-  const headers = { ...(options.body !== undefined ? { "content-type": "application/json" } : {}), ...options.headers };
+  const headers = { ...(options.body !== undefined && !options.noDefaultContentType ? { "content-type": "application/json" } : {}), ...options.headers };
   return new Promise<RawResponse>((resolve, reject) => {
     const req = send(target, { method: options.method ?? "GET", headers, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
       const chunks: Buffer[] = [];
