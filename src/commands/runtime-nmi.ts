@@ -1,12 +1,108 @@
 import type { Command } from "commander";
 import { UsageError } from "../cli/errors.js";
 import { action } from "../cli/action.js";
+import { createLogger } from "../util/logger.js";
+
+interface NmiFlags {
+  node?: string;
+  nmiListenAddress?: string;
+  nmiPort: string;
+  metadataIp: string;
+  metadataPort: string;
+  hostIp?: string;
+  iptUpdateIntervalSec: string;
+  forceNamespaced?: string | boolean;
+  MICNamespace: string;
+  httpProbePort: string;
+  retryAttemptsForCreated: string;
+  retryAttemptsForAssigned: string;
+  findIdentityRetryInterval: string;
+  blockInstanceMetadata?: string | boolean;
+  metadataHeaderRequired?: string | boolean;
+  prometheusPort: string;
+  allowNetworkPluginKubenet?: string | boolean;
+  networkPlugin?: string;
+  kubeletConfig: string;
+  setRetryAfterHeader?: string | boolean;
+  kubeconfig?: string;
+}
+
+/** pflag booleans: `--flag`, `--flag=true`, `--flag=false`. */
+function flagBool(name: string, value: string | boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value === "boolean") return value;
+  if (/^(true|1|t)$/i.test(value)) return true;
+  if (/^(false|0|f)$/i.test(value)) return false;
+  throw new UsageError(`--${name} takes true or false, not '${value}'`);
+}
+
+function flagNumber(name: string, value: string, { min = 0, integer = true } = {}): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a ${integer ? "whole " : ""}number >= ${min}, not '${value}'`);
+  return n;
+}
 
 /** Options of `podid runtime nmi` (upstream-compatible flag names); the component is in src/runtime/nmi/. */
 export function configureNmi(cmd: Command): void {
-  cmd.addHelpText("after", "\nExample:\n  podid runtime nmi --help").action(
-    action(async () => {
-      throw new UsageError("podid runtime nmi is not built yet", "See the open issue for the embedded runtime.", "NotImplemented");
-    }),
-  );
+  cmd
+    .option("--node <name>", "This node's name (default: NODE_NAME).")
+    .option("--nmi-listen-address <ip>", "Address the token server listens on (default: --host-ip, else 127.0.0.1).")
+    .option("--nmi-port <port>", "Port of the token server.", "2579")
+    .option("--metadata-ip <ip>", "The instance metadata address pods call.", "169.254.169.254")
+    .option("--metadata-port <port>", "The instance metadata port.", "80")
+    .option("--host-ip <ip>", "Address pods' metadata traffic is DNAT'ed to (default: the listen address; 0.0.0.0 means 127.0.0.1).")
+    .option("--ipt-update-interval-sec <seconds>", "How often the iptables rules are checked and repaired.", "60")
+    .option("--forceNamespaced [bool]", "Match identities only within the pod's namespace (default: FORCENAMESPACED=true).")
+    .option("--MICNamespace <namespace>", "Namespace of MIC, whose own pods get the node's identity.", "default")
+    .option("--http-probe-port <port>", "Port of the /healthz probe (0: none).", "8080")
+    .option("--retry-attempts-for-created <n>", "Intervals to wait for an AzureAssignedIdentity to be created.", "16")
+    .option("--retry-attempts-for-assigned <n>", "Further intervals to wait for it to be Assigned.", "4")
+    .option("--find-identity-retry-interval <seconds>", "The interval of both waits (the wait itself ends as soon as the identity is Assigned).", "5")
+    .option("--block-instance-metadata [bool]", "Answer /metadata/instance with 403 instead of proxying it.")
+    .option("--metadata-header-required [bool]", "Require the Metadata: true header (default: true).")
+    .option("--prometheus-port <port>", "Port of /metrics (0: none).", "9090")
+    .option("--allow-network-plugin-kubenet [bool]", "Run even on kubenet, where pods can reach the real IMDS around NMI.")
+    .option("--network-plugin <name>", "The node's network plugin, when /etc/default/kubelet does not say it (kubenet is refused).")
+    .option("--kubelet-config <file>", "The kubelet defaults file searched for --network-plugin=kubenet.", "/etc/default/kubelet")
+    .option("--set-retry-after-header [bool]", "Answer 'not assigned yet' with 503 and Retry-After: 20 instead of 404.")
+    .option("--kubeconfig <file>", "Kubeconfig (default: KUBECONFIG, else in-cluster).")
+    .addHelpText("after", "\nExample:\n  podid runtime nmi --node aks-nodepool1-12345678-vmss000000 --http-probe-port 8085")
+    .action(
+      action<NmiFlags>(async (flags, ctx) => {
+        const node = flags.node ?? process.env.NODE_NAME ?? "";
+        if (!node) throw new UsageError("NMI needs the node name", "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName).", "NodeNameMissing");
+        const hostIp = flags.hostIp;
+        const listenAddress = flags.nmiListenAddress ?? hostIp ?? "127.0.0.1";
+        const probe = flagNumber("http-probe-port", flags.httpProbePort);
+        const prometheus = flagNumber("prometheus-port", flags.prometheusPort);
+        const { runNmi } = await import("../runtime/nmi/main.js");
+        await runNmi({
+          options: {
+            node,
+            listenAddress,
+            port: flagNumber("nmi-port", flags.nmiPort),
+            metadataIp: flags.metadataIp,
+            metadataPort: flagNumber("metadata-port", flags.metadataPort),
+            hostIp,
+            iptUpdateIntervalSec: flagNumber("ipt-update-interval-sec", flags.iptUpdateIntervalSec, { min: 1 }),
+            forceNamespaced: flagBool("forceNamespaced", flags.forceNamespaced, process.env.FORCENAMESPACED === "true"),
+            micNamespace: flags.MICNamespace,
+            httpProbePort: probe === 0 ? undefined : probe,
+            retryAttemptsForCreated: flagNumber("retry-attempts-for-created", flags.retryAttemptsForCreated),
+            retryAttemptsForAssigned: flagNumber("retry-attempts-for-assigned", flags.retryAttemptsForAssigned),
+            findIdentityRetryIntervalSec: flagNumber("find-identity-retry-interval", flags.findIdentityRetryInterval, { integer: false }),
+            blockInstanceMetadata: flagBool("block-instance-metadata", flags.blockInstanceMetadata, false),
+            metadataHeaderRequired: flagBool("metadata-header-required", flags.metadataHeaderRequired, true),
+            prometheusPort: prometheus === 0 ? undefined : prometheus,
+            setRetryAfterHeader: flagBool("set-retry-after-header", flags.setRetryAfterHeader, false),
+            iptables: true,
+          },
+          kubeconfig: flags.kubeconfig,
+          allowKubenet: flagBool("allow-network-plugin-kubenet", flags.allowNetworkPluginKubenet, false),
+          networkPlugin: flags.networkPlugin,
+          kubeletConfig: flags.kubeletConfig,
+          logger: createLogger(ctx.logger.level, undefined, "nmi: "),
+        });
+      }),
+    );
 }

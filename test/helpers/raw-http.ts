@@ -18,6 +18,10 @@ export interface RawRequestOptions {
   ca?: string;
   /** Send the body without adding a JSON content-type. */
   noDefaultContentType?: boolean;
+  /** The local address the connection leaves from (a pod's address in NMI tests). */
+  localAddress?: string;
+  /** Sent exactly as given instead of the URL's path (a URL object turns "\\" into "/"). */
+  rawPath?: string;
 }
 
 /** One HTTP(S) request with no client library in between, for what real SDKs never send. */
@@ -26,7 +30,8 @@ export function rawRequest(url: string | URL, options: RawRequestOptions = {}): 
   const send = target.protocol === "https:" ? httpsRequest : httpRequest;
   const headers = { ...(options.body !== undefined && !options.noDefaultContentType ? { "content-type": "application/json" } : {}), ...options.headers };
   return new Promise<RawResponse>((resolve, reject) => {
-    const req = send(target, { method: options.method ?? "GET", headers, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
+    const extra = { ...(options.ca ? { ca: options.ca } : {}), ...(options.localAddress ? { localAddress: options.localAddress, agent: false as const } : {}), ...(options.rawPath ? { path: options.rawPath } : {}) };
+    const req = send(target, { method: options.method ?? "GET", headers, ...extra }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {

@@ -1,0 +1,101 @@
+import { CoreV1Api, CustomObjectsApi, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod } from "@kubernetes/client-node";
+import { AAD_POD_IDENTITY_GROUP, type AzureIdentity, type AzurePodIdentityException, type KubeObject } from "./aadpodidentity.js";
+
+/**
+ * A list+watch cache of one kind that keeps itself alive. client-node 1.4's informer stops for good on any
+ * error other than 410/timeout, so the error handler restarts it with capped backoff. Listeners are told only
+ * "something changed": they re-read the cache (level-triggered).
+ */
+export interface WatchCache<T> {
+  list(): readonly T[];
+  /** Resolves once the first list has landed. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Called after every add/update/delete/re-list; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
+}
+
+export interface WatchCacheOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Told about every informer failure (the restart follows). */
+  onError?: (err: unknown, restartInMs: number) => void;
+}
+
+function watchCache<T extends KubernetesObject>(kc: KubeConfig, path: string, listFn: () => Promise<KubernetesListObject<T>>, options: WatchCacheOptions): WatchCache<T> {
+  const informer = new ListWatch<T>(path, new Watch(kc), listFn, false, options.labelSelector, options.fieldSelector);
+  const listeners = new Set<() => void>();
+  const notify = () => {
+    for (const l of [...listeners]) l();
+  };
+  let stopped = false;
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  for (const verb of ["add", "update", "delete"] as const) informer.on(verb, notify);
+  informer.on("connect", () => {
+    failures = 0;
+    notify();
+  });
+  informer.on("error", (err) => {
+    if (stopped) return;
+    const delay = Math.min(10_000, 200 * 2 ** Math.min(failures++, 6));
+    options.onError?.(err, delay);
+    timer = setTimeout(() => {
+      if (!stopped) informer.start().then(notify, () => undefined);
+    }, delay);
+  });
+  return {
+    list: () => informer.list(),
+    async start() {
+      await informer.start();
+      notify();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      listeners.clear();
+      await informer.stop();
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+/** What NMI reads of an AzureAssignedIdentity (written by MIC). */
+export interface AssignedIdentitySpec {
+  azureIdentityRef?: AzureIdentity;
+  azureBindingRef?: KubeObject;
+  pod: string;
+  podNamespace: string;
+  nodename?: string;
+}
+export type AzureAssignedIdentity = KubeObject<AssignedIdentitySpec> & { kind: "AzureAssignedIdentity"; status?: { status?: string; availableReplicas?: number } };
+
+function customCache<T extends KubernetesObject>(kc: KubeConfig, plural: string, options: WatchCacheOptions): WatchCache<T> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  return watchCache<T>(
+    kc,
+    `/apis/${AAD_POD_IDENTITY_GROUP}/v1/${plural}`,
+    () => api.listClusterCustomObject({ group: AAD_POD_IDENTITY_GROUP, version: "v1", plural, labelSelector: options.labelSelector }) as Promise<KubernetesListObject<T>>,
+    options,
+  );
+}
+
+/** The pods scheduled on one node, in all namespaces (field selector spec.nodeName). */
+export function podsOnNode(kc: KubeConfig, node: string, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<V1Pod> {
+  const api = kc.makeApiClient(CoreV1Api);
+  const fieldSelector = `spec.nodeName=${node}`;
+  return watchCache<V1Pod>(kc, "/api/v1/pods", () => api.listPodForAllNamespaces({ fieldSelector }), { ...options, fieldSelector });
+}
+
+/** The AzureAssignedIdentities MIC labelled for one node (label nodename=<node>), all namespaces. */
+export function assignedIdentitiesOnNode(kc: KubeConfig, node: string, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<AzureAssignedIdentity> {
+  return customCache<AzureAssignedIdentity & KubernetesObject>(kc, "azureassignedidentities", { ...options, labelSelector: `nodename=${node}` });
+}
+
+/** All AzurePodIdentityExceptions. */
+export function podIdentityExceptions(kc: KubeConfig, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<AzurePodIdentityException> {
+  return customCache<AzurePodIdentityException & KubernetesObject>(kc, "azurepodidentityexceptions", options);
+}

@@ -1,0 +1,154 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { assignedIdentitiesOnNode, podIdentityExceptions, podsOnNode } from "../../kube/watch-cache.js";
+import type { KubeSession } from "../../kube/session.js";
+import { createLogger, type Logger } from "../../util/logger.js";
+import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
+import { NmiMetrics } from "./metrics.js";
+import { NMI_DEFAULTS, type NmiOptions } from "./options.js";
+import { createNmiHandler } from "./server.js";
+import { TokenSource } from "./tokens.js";
+
+export interface StartNmiInput {
+  kube: KubeSession;
+  options: Partial<NmiOptions> & { node: string };
+  /** The node's IMDS; default http://<metadata-ip>:<metadata-port>. */
+  imdsBaseUrl?: string;
+  /** Authority for type 1 identities without adEndpoint (the cloud's). */
+  authorityHost?: string;
+  logger?: Logger;
+  iptables?: IptablesRunner;
+}
+
+export interface RunningNmi {
+  port: number;
+  address: string;
+  metrics: NmiMetrics;
+  /** Stops serving and watching, and removes the iptables redirect if it was installed. */
+  stop(): Promise<void>;
+}
+
+const listen = (server: Server, port: number, host: string) =>
+  new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+const close = (server: Server) =>
+  new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+
+/** Starts NMI in this process: caches synced, then the token server, then (if asked) the iptables redirect. */
+export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
+  const options: NmiOptions = { ...NMI_DEFAULTS, ...input.options };
+  const logger = input.logger ?? createLogger("info", undefined, "nmi: ");
+  const kc = input.kube.config;
+  const onError = (what: string) => (err: unknown, delay: number) => logger.warn(`${what} watch failed (${(err as Error)?.message ?? String(err)}); restarting in ${delay} ms`);
+  const pods = podsOnNode(kc, options.node, { onError: onError("pod") });
+  const assigned = assignedIdentitiesOnNode(kc, options.node, { onError: onError("AzureAssignedIdentity") });
+  const exceptions = podIdentityExceptions(kc, { onError: onError("AzurePodIdentityException") });
+  await Promise.all([pods.start(), assigned.start(), exceptions.start()]);
+  logger.info(`running NMI in namespaced mode: ${options.forceNamespaced}`);
+
+  const imdsBaseUrl = input.imdsBaseUrl ?? `http://${options.metadataIp}:${options.metadataPort}`;
+  const metrics = new NmiMetrics();
+  const tokens = new TokenSource({
+    imdsBaseUrl,
+    kube: input.kube,
+    defaultAuthorityHost: input.authorityHost,
+    onFetch: (kind, ok, ms) => {
+      metrics.observe("imds_operations_duration_seconds", { operation_type: kind === "imds" ? "adal_token_msi_userassignedid" : "adal_token" }, ms / 1000);
+      if (!ok) metrics.increment("imds_operations_errors_count", { operation_type: kind === "imds" ? "adal_token_msi_userassignedid" : "adal_token" });
+    },
+  });
+  let active = !options.iptables;
+  const hostAddresses = new Set(["127.0.0.1", ...(options.hostIp ? [options.hostIp] : [])]);
+  const handler = createNmiHandler({ options, pods, assigned, exceptions, tokens, imdsBaseUrl, logger, metrics, hostAddresses, health: () => active });
+  const server = createServer({ keepAlive: true }, handler);
+  const extra: Server[] = [];
+  const stopCaches = () => Promise.all([pods.stop(), assigned.stop(), exceptions.stop()]);
+  try {
+    await listen(server, options.port, options.listenAddress);
+    if (options.httpProbePort !== undefined) {
+      const probe = createServer((req, res) => {
+        res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
+        res.end(active ? "Active" : "Not Active");
+      });
+      await listen(probe, options.httpProbePort, "0.0.0.0");
+      extra.push(probe);
+    }
+    if (options.prometheusPort !== undefined) {
+      const prom = createServer((req, res) => {
+        res.writeHead(req.url === "/metrics" ? 200 : 404, { "Content-Type": "text/plain; version=0.0.4" });
+        res.end(req.url === "/metrics" ? metrics.render() : "404 page not found\n");
+      });
+      await listen(prom, options.prometheusPort, "0.0.0.0");
+      extra.push(prom);
+    }
+  } catch (err) {
+    await Promise.all([close(server), ...extra.map(close), stopCaches()]);
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  logger.info(`listening on ${options.listenAddress}:${port}`);
+
+  // iptables: install, then re-assert every interval; never fatal when the process may not touch the tables.
+  const runner = input.iptables ?? iptablesBinary();
+  const rule: RedirectRule = {
+    metadataIp: options.metadataIp,
+    metadataPort: options.metadataPort,
+    targetIp: options.hostIp ?? (options.listenAddress === "0.0.0.0" ? "127.0.0.1" : options.listenAddress),
+    targetPort: port,
+  };
+  let installed = false;
+  let iptTimer: NodeJS.Timeout | undefined;
+  const assertRules = async () => {
+    try {
+      for (const change of await ensureRedirect(runner, rule)) logger.warn(change);
+      installed = true;
+      active = true;
+    } catch (err) {
+      if (err instanceof IptablesError && err.notPermitted) {
+        logger.warn(`not installing the iptables redirect: ${err.message}. Pods reach NMI only if something else sends ${options.metadataIp}:${options.metadataPort} here.`);
+        if (iptTimer) clearInterval(iptTimer);
+        iptTimer = undefined;
+        return;
+      }
+      logger.error(`iptables: ${(err as Error).message}`);
+    }
+  };
+  if (options.iptables) {
+    await assertRules();
+    iptTimer = setInterval(() => void assertRules(), options.iptUpdateIntervalSec * 1000);
+    iptTimer.unref();
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    port,
+    address: options.listenAddress,
+    metrics,
+    stop() {
+      stopped ??= (async () => {
+        if (iptTimer) clearInterval(iptTimer);
+        if (installed) {
+          try {
+            await removeRedirect(runner);
+          } catch (err) {
+            logger.error(`removing the iptables redirect: ${(err as Error).message}`);
+            throw err;
+          } finally {
+            await Promise.all([close(server), ...extra.map(close), stopCaches()]);
+          }
+          return;
+        }
+        await Promise.all([close(server), ...extra.map(close), stopCaches()]);
+      })();
+      return stopped;
+    },
+  };
+}

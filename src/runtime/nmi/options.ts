@@ -1,0 +1,49 @@
+/** NMI's settings, named after upstream's flags (see src/commands/runtime-nmi.ts for the flag spellings). */
+export interface NmiOptions {
+  /** This node's name: only its pods and its AzureAssignedIdentities are watched. */
+  node: string;
+  /** Where the token server listens; the DNAT target defaults to it (0.0.0.0 -> 127.0.0.1, as upstream). */
+  listenAddress: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  metadataIp: string;
+  metadataPort: number;
+  /** The address pods' metadata traffic is DNAT'ed to; defaults to the listen address. */
+  hostIp?: string;
+  iptUpdateIntervalSec: number;
+  forceNamespaced: boolean;
+  micNamespace: string;
+  /** Separate /healthz listener (upstream 8080, manifests 8085); undefined: none (/healthz is on the main port too). */
+  httpProbePort?: number;
+  retryAttemptsForCreated: number;
+  retryAttemptsForAssigned: number;
+  /** Seconds; fractions are allowed (tests). */
+  findIdentityRetryIntervalSec: number;
+  blockInstanceMetadata: boolean;
+  metadataHeaderRequired: boolean;
+  /** Prometheus /metrics listener; undefined: none (/metrics is on the main port too). */
+  prometheusPort?: number;
+  setRetryAfterHeader: boolean;
+  /** Install the iptables redirect (the CLI does; in-process tests do not). */
+  iptables: boolean;
+}
+
+export const NMI_DEFAULTS: Omit<NmiOptions, "node"> = {
+  listenAddress: "127.0.0.1",
+  port: 2579,
+  metadataIp: "169.254.169.254",
+  metadataPort: 80,
+  iptUpdateIntervalSec: 60,
+  forceNamespaced: false,
+  micNamespace: "default",
+  retryAttemptsForCreated: 16,
+  retryAttemptsForAssigned: 4,
+  findIdentityRetryIntervalSec: 5,
+  blockInstanceMetadata: false,
+  metadataHeaderRequired: true,
+  setRetryAfterHeader: false,
+  iptables: false,
+};
+
+/** Upstream's Retry-After value when --set-retry-after-header is on. */
+export const RETRY_AFTER_SECONDS = 20;

@@ -1,0 +1,85 @@
+import { Agent } from "node:http";
+import { rawRequest, type RawResponse } from "./raw-http.js";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { AAD_POD_IDENTITY_GROUP, AAD_POD_IDENTITY_API_VERSION, type AzureIdentitySpec } from "../../src/kube/aadpodidentity.js";
+
+/** Objects MIC would write, created directly so NMI tests do not depend on MIC. */
+export class NmiWorld {
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+
+  constructor(
+    kc: KubeConfig,
+    readonly node: string,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  /** A pod on the node with status.podIP set through the status subresource, as the kubelet does. */
+  async pod(namespace: string, name: string, ip: string, labels: Record<string, string> = {}, node = this.node): Promise<V1Pod> {
+    const created = await this.core.createNamespacedPod({ namespace, body: { metadata: { name, namespace, labels }, spec: { nodeName: node, containers: [{ name: "app", image: "app:1" }] } } });
+    return this.core.replaceNamespacedPodStatus({ name, namespace, body: { ...created, status: { phase: "Running", podIP: ip, podIPs: [{ ip }] } } });
+  }
+
+  async identity(namespace: string, name: string, spec: AzureIdentitySpec, annotations: Record<string, string> = {}): Promise<Record<string, unknown>> {
+    return (await this.custom.createNamespacedCustomObject({
+      group: AAD_POD_IDENTITY_GROUP,
+      version: "v1",
+      namespace,
+      plural: "azureidentities",
+      body: { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name, namespace, annotations }, spec },
+    })) as Record<string, unknown>;
+  }
+
+  /** An AzureAssignedIdentity as MIC names and labels it, in the given state. */
+  async assign(pod: { namespace: string; name: string }, identity: Record<string, unknown>, status: "Created" | "Assigned" | "Unassigned", node = this.node): Promise<string> {
+    const idMeta = identity.metadata as { name: string };
+    const name = `${pod.name}-${pod.namespace}-${idMeta.name}`;
+    await this.custom.createNamespacedCustomObject({
+      group: AAD_POD_IDENTITY_GROUP,
+      version: "v1",
+      namespace: "default",
+      plural: "azureassignedidentities",
+      body: {
+        apiVersion: AAD_POD_IDENTITY_API_VERSION,
+        kind: "AzureAssignedIdentity",
+        metadata: { name, namespace: "default", labels: { nodename: node } },
+        spec: { azureIdentityRef: identity, pod: pod.name, podNamespace: pod.namespace, nodename: node },
+        status: { status, availableReplicas: 1 },
+      },
+    });
+    return name;
+  }
+
+  async setAssignedStatus(name: string, status: "Created" | "Assigned" | "Unassigned"): Promise<void> {
+    const current = (await this.custom.getNamespacedCustomObject({ group: AAD_POD_IDENTITY_GROUP, version: "v1", namespace: "default", plural: "azureassignedidentities", name })) as Record<string, unknown>;
+    await this.custom.replaceNamespacedCustomObject({
+      group: AAD_POD_IDENTITY_GROUP,
+      version: "v1",
+      namespace: "default",
+      plural: "azureassignedidentities",
+      name,
+      body: { ...current, status: { status, availableReplicas: 1 } },
+    });
+  }
+
+  async exception(namespace: string, name: string, podLabels: Record<string, string>): Promise<void> {
+    await this.custom.createNamespacedCustomObject({
+      group: AAD_POD_IDENTITY_GROUP,
+      version: "v1",
+      namespace,
+      plural: "azurepodidentityexceptions",
+      body: { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzurePodIdentityException", metadata: { name, namespace }, spec: { podLabels } },
+    });
+  }
+}
+
+/** A plain HTTP GET that leaves from `from` (a pod's address), as a pod's client would; the path is sent as written. */
+export function getFrom(from: string, url: string, headers: Record<string, string> = {}): Promise<RawResponse & { json: any }> {
+  const rawPath = url.slice(url.indexOf("/", url.indexOf("//") + 2));
+  return rawRequest(url.replace(/\\/g, "/"), { headers, localAddress: from, rawPath });
+}
+
+/** An http.Agent whose connections leave from a pod's address (for SDK clients' httpClient). */
+export const agentFrom = (localAddress: string) => new Agent({ localAddress, keepAlive: false });

@@ -1,0 +1,276 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { ManagedIdentityCredential } from "@azure/identity";
+import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
+import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
+import { decodeJwt } from "jose";
+import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
+import { startKubeFixture, TEST_NODES, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
+import { applyShippedCrds } from "../helpers/crds.js";
+import { agentFrom, getFrom, NmiWorld } from "../helpers/nmi.js";
+import { KubeSession } from "../../src/kube/session.js";
+import { startNmi, type RunningNmi } from "../../src/runtime/nmi/nmi.js";
+import { createLogger } from "../../src/util/logger.js";
+
+const NODE = TEST_NODES[0].name;
+const OTHER_NODE = TEST_NODES[1].name;
+let sb: AzureSandbox;
+let kube: KubeFixture;
+let world: NmiWorld;
+let nmi: RunningNmi;
+let base: string;
+let imdsUrl: string;
+const sandboxLog: string[] = [];
+const nmiLog: string[] = [];
+let nextIp = 11;
+const podIp = () => `127.0.0.${nextIp++}`;
+interface TestIdentity {
+  id: string;
+  clientId: string;
+  principalId: string;
+  object: Record<string, unknown>;
+}
+let a: TestIdentity;
+let b: TestIdentity;
+
+/** Fast refusals: (16 + 4) x 0.1 s = 2 s at most. */
+const FAST = { retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, findIdentityRetryIntervalSec: 0.1 };
+
+async function newIdentity(name: string): Promise<TestIdentity> {
+  const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, `${name}-${randomUUID().slice(0, 6)}`, { location: "eastus" });
+  const object = await world.identity("default", uniqueName(name), { type: 0, resourceID: created.id!, clientID: created.clientId! });
+  return { id: created.id!, clientId: created.clientId!, principalId: created.principalId!, object };
+}
+
+const tokenUrl = (query: Record<string, string>, root = base) => `${root}/metadata/identity/oauth2/token?${new URLSearchParams({ "api-version": "2018-02-01", ...query })}`;
+const imdsTokenRequests = () => sandboxLog.filter((l) => /^imds\[[^\]]+\] GET \/metadata\/identity\/oauth2\/token /.test(l)).length;
+
+before(async () => {
+  sb = await startAzureSandbox({ nodes: 2, log: (l) => sandboxLog.push(l) });
+  kube = await startKubeFixture();
+  await applyShippedCrds(kube.kc);
+  world = new NmiWorld(kube.kc, NODE);
+  imdsUrl = sb.cloud.endpoints.imds[sb.seed.nodes[0].name];
+  a = await newIdentity("id-a");
+  b = await newIdentity("id-b");
+  const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: { [a.id]: {}, [b.id]: {} } } };
+  await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(sb.seed.nodeResourceGroup, sb.seed.vmssName, patch);
+  nmi = await startNmi({
+    kube: new KubeSession(kube.kc, "default"),
+    options: { node: NODE, listenAddress: "127.0.0.1", port: 0, ...FAST },
+    imdsBaseUrl: imdsUrl,
+    logger: createLogger("verbose", (l) => nmiLog.push(l), "nmi: "),
+  });
+  base = `http://127.0.0.1:${nmi.port}`;
+  // MSAL fixes its IMDS endpoint once per process: this file's ManagedIdentityCredentials all ask this NMI.
+  process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = base;
+});
+after(async () => {
+  await nmi?.stop();
+  await kube?.stop();
+  await sb?.close();
+});
+
+test("the availability probe, malformed token paths and missing parameters get upstream's fast answers", async () => {
+  const probe = await getFrom("127.0.0.1", `${base}/metadata/identity/oauth2/token`);
+  assert.equal(probe.status, 400);
+  assert.deepEqual(probe.json, { error: "invalid_request", error_description: "Required metadata header not specified" });
+  const cve = await getFrom("127.0.0.1", `${base}/metadata/identity\\oauth2\\token/?resource=x`, { Metadata: "true" });
+  assert.equal(cve.status, 400);
+  assert.equal(cve.text, "Invalid request\n");
+  const upper = await getFrom("127.0.0.1", `${base}/METADATA/identity/oauth2/token?resource=https://vault.azure.net`, { Metadata: "true" });
+  assert.equal(upper.status, 500, "the token route (metadata case-insensitive), then no pod has 127.0.0.1");
+  assert.equal(upper.text, "pod list is empty\n");
+  const noResource = await getFrom("127.0.0.1", tokenUrl({}), { Metadata: "true" });
+  assert.equal(noResource.status, 400);
+  assert.equal(noResource.text, "parameter resource cannot be empty\n");
+  const instance = await getFrom("127.0.0.1", `${base}/metadata/instance?api-version=2021-02-01`, { Metadata: "true" });
+  assert.equal(instance.status, 200, "proxied to the node's IMDS");
+  assert.equal(instance.json.compute.vmScaleSetName, sb.seed.vmssName);
+  assert.equal((await getFrom("127.0.0.1", `${base}/doesnotexist`, { Metadata: "true" })).status, 404);
+  assert.equal((await getFrom("127.0.0.1", `${base}/healthz`)).text, "Active\n");
+});
+
+test("a pod with an Assigned identity gets its token, raw and through ManagedIdentityCredential", async () => {
+  const ip = podIp();
+  const pod = { namespace: "default", name: uniqueName("app") };
+  await world.pod(pod.namespace, pod.name, ip);
+  await world.assign(pod, a.object, "Assigned");
+  const resource = sb.cloud.endpoints.armResourceId;
+
+  const raw = await getFrom(ip, tokenUrl({ resource }), { Metadata: "true" });
+  assert.equal(raw.status, 200, raw.text);
+  assert.ok(Object.values(raw.json).every((v) => typeof v === "string"), "every value a string, as IMDS");
+  assert.equal(raw.json.token_type, "Bearer");
+  assert.equal(raw.json.resource, resource);
+  assert.equal(decodeJwt(raw.json.access_token).appid, a.clientId);
+  const byClientIdUpper = await getFrom(ip, tokenUrl({ resource, client_id: a.clientId.toUpperCase() }), { Metadata: "true" });
+  assert.equal(byClientIdUpper.status, 200, "client ids compare case-insensitively");
+  const byResourceId = await getFrom(ip, tokenUrl({ resource, mi_res_id: a.id }), { Metadata: "true" });
+  assert.equal(decodeJwt(byResourceId.json.access_token).appid, a.clientId);
+  const byObjectId = await getFrom(ip, tokenUrl({ resource, object_id: a.principalId }), { Metadata: "true" });
+  assert.equal(byObjectId.status, 200, byObjectId.text);
+  assert.equal(decodeJwt(byObjectId.json.access_token).oid, a.principalId);
+
+  const agent = agentFrom(ip);
+  const base = createDefaultHttpClient();
+  const httpClient: HttpClient = { sendRequest: (request) => base.sendRequest(Object.assign(request, { agent })) };
+  const token = await new ManagedIdentityCredential({ clientId: a.clientId, httpClient }).getToken(`${resource}.default`);
+  const claims = decodeJwt(token.token);
+  assert.equal(claims.appid, a.clientId);
+  assert.equal(claims.oid, a.principalId);
+  const implicit = await new ManagedIdentityCredential({ httpClient }).getToken("https://vault.azure.net/.default");
+  assert.equal(decodeJwt(implicit.token).appid, a.clientId, "no id asked: the pod's one identity");
+});
+
+test("a pod without an identity, or asking for another pod's identity by any parameter, is refused", async () => {
+  const mine = { namespace: "default", name: uniqueName("mine") };
+  const other = { namespace: "default", name: uniqueName("other") };
+  const bare = { namespace: "default", name: uniqueName("bare") };
+  const [mineIp, otherIp, bareIp] = [podIp(), podIp(), podIp()];
+  await world.pod(mine.namespace, mine.name, mineIp);
+  await world.pod(other.namespace, other.name, otherIp);
+  await world.pod(bare.namespace, bare.name, bareIp);
+  await world.assign(mine, a.object, "Assigned");
+  await world.assign(other, b.object, "Assigned");
+  const resource = "https://vault.azure.net";
+  const h = { Metadata: "true" };
+  const [none, byClient, byResource, byMsiRes, byObject] = await Promise.all([
+    getFrom(bareIp, tokenUrl({ resource }), h),
+    getFrom(mineIp, tokenUrl({ resource, client_id: b.clientId }), h),
+    getFrom(mineIp, tokenUrl({ resource, mi_res_id: b.id }), h),
+    getFrom(mineIp, tokenUrl({ resource, msi_res_id: b.id.toLowerCase() }), h),
+    getFrom(mineIp, tokenUrl({ resource, object_id: b.principalId }), h),
+  ]);
+  assert.equal(none.status, 404);
+  assert.match(none.text, new RegExp(`getting assigned identities for pod default/${bare.name} in CREATED state failed after 16 attempts`));
+  for (const refused of [byClient, byResource, byMsiRes, byObject]) {
+    assert.equal(refused.status, 404, refused.text);
+    assert.match(refused.text, /^clientID in request: .*##### REDACTED #####.*, getting assigned identities/);
+    assert.ok(!refused.text.includes("access_token"));
+  }
+  assert.ok(!nmiLog.some((l) => l.includes(b.clientId)), "client ids are redacted in messages and logs");
+  const good = await getFrom(otherIp, tokenUrl({ resource, client_id: b.clientId }), h);
+  assert.equal(good.status, 200, "the owner of that identity gets it");
+
+  const stranger = await getFrom("127.0.0.99", tokenUrl({ resource }), h);
+  assert.equal(stranger.status, 500);
+  assert.equal(stranger.text, "pod list is empty\n");
+  // A pod on another node, even with an Assigned identity there, is not this NMI's to serve.
+  const elsewhere = { namespace: "default", name: uniqueName("elsewhere") };
+  const elsewhereIp = podIp();
+  await world.pod(elsewhere.namespace, elsewhere.name, elsewhereIp, {}, OTHER_NODE);
+  await world.assign(elsewhere, a.object, "Assigned", OTHER_NODE);
+  assert.equal((await getFrom(elsewhereIp, tokenUrl({ resource }), h)).status, 500);
+});
+
+test("Unassigned, and namespaced identities of another namespace, do not count", async () => {
+  const pod = { namespace: "default", name: uniqueName("gone") };
+  const ip = podIp();
+  await world.pod(pod.namespace, pod.name, ip);
+  await world.assign(pod, a.object, "Unassigned");
+  assert.equal((await getFrom(ip, tokenUrl({ resource: "https://vault.azure.net" }), { Metadata: "true" })).status, 404);
+
+  await kube.kc.makeApiClient((await import("@kubernetes/client-node")).CoreV1Api).createNamespace({ body: { metadata: { name: "team" } } });
+  const nsIdentity = await world.identity("team", uniqueName("team-id"), { type: 0, resourceID: a.id, clientID: a.clientId }, { "aadpodidentity.k8s.io/Behavior": "namespaced" });
+  const crossPod = { namespace: "default", name: uniqueName("cross") };
+  const crossIp = podIp();
+  await world.pod(crossPod.namespace, crossPod.name, crossIp);
+  await world.assign(crossPod, nsIdentity, "Assigned");
+  const refused = await getFrom(crossIp, tokenUrl({ resource: "https://vault.azure.net" }), { Metadata: "true" });
+  assert.equal(refused.status, 404);
+});
+
+test("exception pods are passed through to the node's IMDS unchanged", async () => {
+  await world.exception("default", uniqueName("exc"), { app: "NODE-AGENT" });
+  const ip = podIp();
+  await world.pod("default", uniqueName("agent"), ip, { app: "node-agent" });
+  const resource = "https://storage.azure.com/";
+  const byClient = await getFrom(ip, tokenUrl({ resource, client_id: b.clientId }), { Metadata: "true" });
+  assert.equal(byClient.status, 200, byClient.text);
+  assert.equal(decodeJwt(byClient.json.access_token).appid, b.clientId);
+  const ambiguous = await getFrom(ip, tokenUrl({ resource }), { Metadata: "true" });
+  assert.equal(ambiguous.status, 400, "IMDS's own answer: several identities on the node and none named");
+  assert.match(ambiguous.json.error_description, /Multiple user assigned identities exist/);
+});
+
+test("tokens are cached per (identity, resource): the second request makes no IMDS call", async () => {
+  const ip = podIp();
+  const pod = { namespace: "default", name: uniqueName("cache") };
+  await world.pod(pod.namespace, pod.name, ip);
+  await world.assign(pod, a.object, "Assigned");
+  const resource = `https://cache-${randomUUID().slice(0, 6)}.example/`;
+  const before = imdsTokenRequests();
+  const first = await getFrom(ip, tokenUrl({ resource }), { Metadata: "true" });
+  assert.equal(first.status, 200);
+  assert.equal(imdsTokenRequests(), before + 1);
+  const second = await getFrom(ip, tokenUrl({ resource, client_id: a.clientId }), { Metadata: "true" });
+  assert.equal(second.status, 200);
+  assert.equal(second.json.access_token, first.json.access_token);
+  assert.equal(imdsTokenRequests(), before + 1, "served from NMI's cache");
+  const other = await getFrom(ip, tokenUrl({ resource: `${resource}other` }), { Metadata: "true" });
+  assert.equal(other.status, 200);
+  assert.equal(imdsTokenRequests(), before + 2, "another resource is another token");
+});
+
+test("/host/token/ answers for the named pod, only from the host", async () => {
+  const pod = { namespace: "default", name: uniqueName("flex") };
+  await world.pod(pod.namespace, pod.name, podIp());
+  await world.assign(pod, a.object, "Assigned");
+  const headers = { podns: pod.namespace, podname: pod.name };
+  const ok = await getFrom("127.0.0.1", `${base}/host/token/?resource=https://vault.azure.net`, headers);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.clientid, a.clientId);
+  assert.equal(decodeJwt(ok.json.token.access_token).appid, a.clientId);
+  const fromPod = await getFrom("127.0.0.50", `${base}/host/token/?resource=https://vault.azure.net`, headers);
+  assert.equal(fromPod.status, 500);
+  assert.equal(fromPod.text, "request remote address is not from a host\n");
+  const missing = await getFrom("127.0.0.1", `${base}/host/token/?resource=https://vault.azure.net`);
+  assert.equal(missing.status, 400);
+});
+
+test("a pod that asks before its identity is Assigned waits on the watch and gets it as soon as it is", async () => {
+  // Upstream's default interval (5 s): an answer well under it shows the wait is event-driven, not polled.
+  const slow = await startNmi({ kube: new KubeSession(kube.kc, "default"), options: { node: NODE, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: imdsUrl, logger: createLogger("error", () => undefined) });
+  try {
+    const ip = podIp();
+    const pod = { namespace: "default", name: uniqueName("early") };
+    await world.pod(pod.namespace, pod.name, ip);
+    const resource = sb.cloud.endpoints.armResourceId;
+    const pending = getFrom(ip, tokenUrl({ resource, client_id: a.clientId }, `http://127.0.0.1:${slow.port}`), { Metadata: "true" });
+    await new Promise((r) => setTimeout(r, 300));
+    const aai = await world.assign(pod, a.object, "Created");
+    await new Promise((r) => setTimeout(r, 300));
+    const assignedAt = Date.now();
+    await world.setAssignedStatus(aai, "Assigned");
+    const res = await pending;
+    const latency = Date.now() - assignedAt;
+    assert.equal(res.status, 200, res.text);
+    assert.equal(decodeJwt(res.json.access_token).appid, a.clientId);
+    assert.ok(latency < 1000, `answered ${latency} ms after the status turned Assigned`);
+  } finally {
+    await slow.stop();
+  }
+});
+
+test("with --set-retry-after-header a pod still unassigned at the end gets 503 and Retry-After; instance metadata can be blocked", async () => {
+  const strict = await startNmi({
+    kube: new KubeSession(kube.kc, "default"),
+    options: { node: NODE, listenAddress: "127.0.0.1", port: 0, retryAttemptsForCreated: 2, retryAttemptsForAssigned: 1, findIdentityRetryIntervalSec: 0.1, setRetryAfterHeader: true, blockInstanceMetadata: true },
+    imdsBaseUrl: imdsUrl,
+    logger: createLogger("error", () => undefined),
+  });
+  try {
+    const ip = podIp();
+    await world.pod("default", uniqueName("late"), ip);
+    const res = await getFrom(ip, tokenUrl({ resource: "https://vault.azure.net" }, `http://127.0.0.1:${strict.port}`), { Metadata: "true" });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers["retry-after"], "20");
+    const blocked = await getFrom(ip, `http://127.0.0.1:${strict.port}/metadata/instance?api-version=2021-02-01`);
+    assert.equal(blocked.status, 403);
+    assert.equal(blocked.text, "Request blocked by AAD Pod Identity NMI\n");
+  } finally {
+    await strict.stop();
+  }
+});

@@ -1,0 +1,126 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { AzureIdentity, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
+import type { AzureAssignedIdentity } from "../../src/kube/watch-cache.js";
+import { isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity } from "../../src/runtime/nmi/identities.js";
+import { ensureRedirect, expectedChain, removeRedirect, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
+import { kubenetRefusal, KUBENET_REFUSAL } from "../../src/runtime/nmi/main.js";
+import { createLogger } from "../../src/util/logger.js";
+
+const identity = (namespace: string, name: string, clientID: string, annotations: Record<string, string> = {}): AzureIdentity => ({
+  apiVersion: "aadpodidentity.k8s.io/v1",
+  kind: "AzureIdentity",
+  metadata: { name, namespace, annotations },
+  spec: { type: 0, clientID, resourceID: `/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}` },
+});
+const aai = (pod: string, id: AzureIdentity, status: string | undefined, podNamespace = "default"): AzureAssignedIdentity => ({
+  apiVersion: "aadpodidentity.k8s.io/v1",
+  kind: "AzureAssignedIdentity",
+  metadata: { name: `${pod}-${podNamespace}-${id.metadata.name}`, namespace: "default" },
+  spec: { azureIdentityRef: id, pod, podNamespace },
+  status: status === undefined ? undefined : { status },
+});
+const pod = { namespace: "default", name: "app" };
+const a = identity("default", "a", "AAAA-1111");
+const b = identity("default", "b", "BBBB-2222");
+
+test("selection: only Assigned (or legacy empty) counts; ids compare case-insensitively; first by namespace/name", () => {
+  assert.deepEqual(selectIdentity([aai("app", a, "Created")], pod, {}, false), { kind: "pending", hasCreated: true });
+  assert.deepEqual(selectIdentity([aai("app", a, "Unassigned")], pod, {}, false), { kind: "pending", hasCreated: false });
+  assert.deepEqual(selectIdentity([aai("other", a, "Assigned")], pod, {}, false), { kind: "pending", hasCreated: false });
+  const both = [aai("app", b, "Assigned"), aai("app", a, "Assigned")];
+  assert.equal((selectIdentity(both, pod, {}, false) as { identity: AzureIdentity }).identity.metadata.name, "a");
+  assert.equal((selectIdentity(both, pod, { clientId: "bbbb-2222" }, false) as { identity: AzureIdentity }).identity.metadata.name, "b");
+  assert.equal((selectIdentity(both, pod, { resourceId: b.spec.resourceID!.toUpperCase() }, false) as { identity: AzureIdentity }).identity.metadata.name, "b");
+  assert.deepEqual(selectIdentity(both, pod, { clientId: "CCCC" }, false), { kind: "pending", hasCreated: false });
+  assert.equal(selectIdentity([aai("app", a, undefined)], pod, {}, false).kind, "found");
+});
+
+test("selection: namespaced mode (flag or Behavior annotation) excludes identities of other namespaces", () => {
+  const foreign = identity("team", "t", "TTTT-3333");
+  const annotated = identity("team", "n", "NNNN-4444", { "aadpodidentity.k8s.io/Behavior": "namespaced" });
+  assert.equal(selectIdentity([aai("app", foreign, "Assigned")], pod, {}, false).kind, "found");
+  assert.equal(selectIdentity([aai("app", foreign, "Assigned")], pod, {}, true).kind, "excluded");
+  assert.equal(selectIdentity([aai("app", annotated, "Assigned")], pod, {}, false).kind, "excluded");
+});
+
+test("pods by IP, exceptions and the MIC short-circuit", () => {
+  const p = (name: string, ip: string, phase?: string, labels: Record<string, string> = {}, namespace = "default"): V1Pod => ({ metadata: { name, namespace, labels }, status: { podIP: ip, phase } });
+  assert.deepEqual(podsWithIp([p("x", "10.0.0.1", "Succeeded"), p("y", "10.0.0.1", "Running"), p("z", "10.0.0.2")], "10.0.0.1").map((x) => x.metadata?.name), ["y"]);
+  const exc: AzurePodIdentityException = { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzurePodIdentityException", metadata: { name: "e", namespace: "default" }, spec: { podLabels: { app: "Agent", tier: "x" } } };
+  assert.ok(isExceptionPod(p("a", "1", "Running", { app: "agent" }), [exc]), "any one label, value case-insensitive");
+  assert.ok(!isExceptionPod(p("a", "1", "Running", { App: "agent" }), [exc]), "keys exact");
+  assert.ok(!isExceptionPod(p("a", "1", "Running", { app: "agent" }, "other"), [exc]), "same namespace only");
+  const mic: V1Pod = { metadata: { name: "mic-1", namespace: "Default", ownerReferences: [{ kind: "ReplicaSet", name: "mic-7d9f", apiVersion: "apps/v1", uid: "u" }] } };
+  assert.ok(isMicPod(mic, "default"));
+  assert.ok(!isMicPod(mic, "kube-system"));
+  assert.equal(redactClientId("7eb6a6a9-0000-0000-0000-00000000a6a9"), "7eb6##### REDACTED #####a6a9");
+});
+
+test("kubenet guard: --network-plugin wins, else the kubelet defaults file; allowed with the flag", () => {
+  const logger = createLogger("error", () => undefined);
+  const file = (text: string) => () => text;
+  assert.equal(kubenetRefusal({ allowKubenet: false, kubeletConfig: "/x" }, logger, file("KUBELET_FLAGS=--network-plugin=kubenet --max-pods=110")), KUBENET_REFUSAL);
+  assert.equal(kubenetRefusal({ allowKubenet: false, kubeletConfig: "/x" }, logger, file("KUBELET_FLAGS=--network-plugin=cni")), undefined);
+  assert.equal(kubenetRefusal({ allowKubenet: true, kubeletConfig: "/x" }, logger, file("--network-plugin=kubenet")), undefined);
+  assert.equal(kubenetRefusal({ allowKubenet: false, networkPlugin: "Kubenet", kubeletConfig: "/x" }, logger, file("")), KUBENET_REFUSAL);
+  const missing = () => {
+    throw Object.assign(new Error("nope"), { code: "ENOENT" });
+  };
+  assert.equal(kubenetRefusal({ allowKubenet: false, kubeletConfig: "/x" }, logger, missing), undefined);
+});
+
+/** An in-memory nat table that answers like iptables. */
+function fakeIptables(): { run: IptablesRunner; chains: Map<string, string[]> } {
+  const chains = new Map<string, string[]>([["PREROUTING", []]]);
+  const run: IptablesRunner = async (args) => {
+    const [, , op, chain, ...rest] = args;
+    const ok = (stdout = "") => ({ ok: true, stdout, stderr: "" });
+    const fail = (stderr: string) => ({ ok: false, stdout: "", stderr });
+    const rules = chains.get(chain);
+    const spec = rest.join(" ").replace("-p tcp -m tcp", "-p tcp -m tcp");
+    switch (op) {
+      case "-S":
+        return rules ? ok([`-N ${chain}`, ...rules.map((r) => `-A ${chain} ${r}`)].join("\n") + "\n") : fail(`iptables: No chain/target/match by that name.`);
+      case "-N":
+        chains.set(chain, []);
+        return ok();
+      case "-C":
+        return rules?.includes(spec) ? ok() : fail("does not exist");
+      case "-I":
+        rules!.unshift(rest.slice(1).join(" "));
+        return ok();
+      case "-A":
+        rules!.push(spec);
+        return ok();
+      case "-D":
+        rules!.splice(rules!.indexOf(spec), 1);
+        return ok();
+      case "-F":
+        chains.set(chain, []);
+        return ok();
+      case "-X":
+        chains.delete(chain);
+        return ok();
+    }
+    return fail(`unexpected ${args.join(" ")}`);
+  };
+  return { run, chains };
+}
+
+test("iptables: installs the chain and the jump once, repairs a tampered chain, removes everything", async () => {
+  const { run, chains } = fakeIptables();
+  const rule = { metadataIp: "169.254.169.254", metadataPort: 80, targetIp: "10.244.0.1", targetPort: 2579 };
+  assert.equal((await ensureRedirect(run, rule)).length, 3);
+  assert.deepEqual(chains.get("PREROUTING"), ["-j aad-metadata"]);
+  assert.deepEqual([`-N aad-metadata`, ...chains.get("aad-metadata")!.map((r) => `-A aad-metadata ${r}`)], expectedChain(rule));
+  assert.deepEqual(await ensureRedirect(run, rule), [], "already right: nothing to do");
+  chains.get("aad-metadata")!.push("-j ACCEPT");
+  assert.equal((await ensureRedirect(run, rule)).length, 1);
+  assert.deepEqual(await ensureRedirect(run, rule), []);
+  await removeRedirect(run);
+  assert.deepEqual(chains.get("PREROUTING"), []);
+  assert.equal(chains.has("aad-metadata"), false);
+  await removeRedirect(run);
+});
