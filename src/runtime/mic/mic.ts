@@ -1,0 +1,197 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
+import type { AzureSession } from "../../azure/session.js";
+import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzureIdentityBinding, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
+import {
+  AZURE_ASSIGNED_IDENTITY_KIND,
+  AZURE_IDENTITY_BINDING_KIND,
+  AZURE_IDENTITY_KIND,
+  AZURE_POD_IDENTITY_EXCEPTION_KIND,
+} from "../../kube/assigned-identities.js";
+import { NODE_KIND, POD_KIND, startCache, type Cache, type InformerEvent } from "../../kube/informer.js";
+import { startLeaderElection, type LeaderElection } from "../../kube/lease.js";
+import type { KubeSession } from "../../kube/session.js";
+import type { Logger } from "../../util/logger.js";
+import { MicMetrics } from "./metrics.js";
+import { Reconciler, type ReconcileOptions, type Snapshot } from "./reconcile.js";
+
+export interface MicOptions extends ReconcileOptions {
+  /** --syncRetryDuration: periodic full cycle. */
+  syncRetryDurationMs: number;
+  /** --identity-assignment-reconcile-interval: a cycle re-checks (and re-attaches) what the scale sets hold. */
+  identityAssignmentReconcileIntervalMs: number;
+  leaderElection: { namespace: string; name: string; durationMs: number; identity?: string };
+  /** Ports for /healthz and /metrics; 0 picks a free one; undefined serves none. */
+  httpProbePort?: number;
+  prometheusPort?: number;
+  /** Where the probe and metrics servers listen (default all interfaces). */
+  listenHost?: string;
+  /** Events arriving within this window make one cycle (default 50 ms). */
+  coalesceMs?: number;
+}
+
+export interface Mic {
+  readonly metrics: MicMetrics;
+  readonly reconciler: Reconciler;
+  isLeader(): boolean;
+  /** Bound ports (after start), when served. */
+  readonly httpProbePort?: number;
+  readonly prometheusPort?: number;
+  /** Resolves when no cycle runs and none is due (for tests and shutdown). */
+  idle(): Promise<void>;
+  /** Stops reconciling, watching and serving. release=false simulates a crash: the lease is left to expire. */
+  stop(options?: { release?: boolean }): Promise<void>;
+}
+
+/**
+ * MIC: informers on the six kinds only mark the state dirty; one loop (leader only) runs level-triggered,
+ * coalesced sync cycles over cache snapshots, plus a periodic full resync. Everything it talks to is injected.
+ */
+export async function startMic(deps: { kube: KubeSession; azure: AzureSession; options: MicOptions; logger: Logger }): Promise<Mic> {
+  const { kube, azure, options, logger } = deps;
+  const metrics = new MicMetrics();
+  const reconciler = new Reconciler(kube, azure, options, logger, metrics);
+  let stopped = false;
+  let dirty = true;
+  let running: Promise<void> | undefined;
+  let due: NodeJS.Timeout | undefined;
+  let retryDelayMs = 1000;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let election: LeaderElection | undefined;
+
+  const isLeader = () => Boolean(election?.isLeader()) && !stopped;
+
+  const runCycles = async () => {
+    while (dirty && isLeader()) {
+      dirty = false;
+      try {
+        const result = await reconciler.sync(snapshot());
+        if (result.pending) scheduleRetry();
+        else retryDelayMs = 1000;
+      } catch (err) {
+        logger.error(`sync cycle failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
+        scheduleRetry();
+      }
+    }
+  };
+  const kick = () => {
+    due = undefined;
+    if (running || stopped || !isLeader()) return;
+    running = runCycles().finally(() => {
+      running = undefined;
+      if (dirty) kick();
+    });
+  };
+  const markDirty = () => {
+    dirty = true;
+    if (!due && !stopped) due = setTimeout(kick, options.coalesceMs ?? 50);
+  };
+  function scheduleRetry() {
+    if (retryTimer || stopped) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      markDirty();
+    }, retryDelayMs);
+    retryDelayMs = Math.min(60_000, retryDelayMs * 2);
+  }
+
+  // Pods matter only when their node, binding label or termination changes (as upstream), not on every status update.
+  const podSignatures = new Map<string, string>();
+  const onPod = (event: InformerEvent, pod: V1Pod) => {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    if (event === "delete") {
+      podSignatures.delete(key);
+      if (pod.metadata?.labels?.[BINDING_LABEL]) markDirty();
+      return;
+    }
+    const signature = `${pod.spec?.nodeName ?? ""}|${pod.metadata?.labels?.[BINDING_LABEL] ?? ""}|${pod.metadata?.deletionTimestamp ? "x" : ""}|${pod.metadata?.uid ?? ""}`;
+    if (podSignatures.get(key) !== signature) {
+      podSignatures.set(key, signature);
+      markDirty();
+    }
+  };
+  const any = () => markDirty();
+  const caches: Cache<KubernetesObject>[] = [];
+  const cache = async <T extends KubernetesObject>(kind: Parameters<typeof startCache>[1], onEvent: (e: InformerEvent, o: T) => void) => {
+    const c = await startCache<T>(kube, kind, onEvent, logger);
+    caches.push(c as unknown as Cache<KubernetesObject>);
+    return c;
+  };
+  const [pods, identities, bindings, nodes, assigned] = await Promise.all([
+    cache<V1Pod>(POD_KIND, onPod),
+    cache<AzureIdentity & KubernetesObject>(AZURE_IDENTITY_KIND, any),
+    cache<AzureIdentityBinding & KubernetesObject>(AZURE_IDENTITY_BINDING_KIND, any),
+    cache<V1Node>(NODE_KIND, (event) => event !== "update" && markDirty()),
+    // Our own status writes come back as updates: only adds and deletes (a hand-deleted one) need a cycle.
+    cache<AzureAssignedIdentity & KubernetesObject>(AZURE_ASSIGNED_IDENTITY_KIND, (event) => event !== "update" && markDirty()),
+    // Exceptions concern NMI only; watched so MIC's view of the kinds is complete (and its RBAC checked early).
+    cache<AzurePodIdentityException & KubernetesObject>(AZURE_POD_IDENTITY_EXCEPTION_KIND, () => undefined),
+  ]);
+  function snapshot(): Snapshot {
+    return { pods: pods.list(), identities: identities.list(), bindings: bindings.list(), nodes: nodes.list(), assigned: assigned.list() };
+  }
+
+  const identity = options.leaderElection.identity ?? `${hostname()}-${process.pid}`;
+  election = startLeaderElection(kube, {
+    namespace: options.leaderElection.namespace,
+    name: options.leaderElection.name,
+    identity,
+    leaseDurationMs: options.leaderElection.durationMs,
+    logger,
+    onStartedLeading: () => {
+      metrics.set("aadpodidentity_mic_leader", 1);
+      logger.info("sync thread started.");
+      markDirty();
+    },
+    onStoppedLeading: () => metrics.set("aadpodidentity_mic_leader", 0),
+  });
+  metrics.set("aadpodidentity_mic_leader", 0);
+  const timers = [setInterval(markDirty, options.syncRetryDurationMs), setInterval(markDirty, options.identityAssignmentReconcileIntervalMs)];
+
+  const host = options.listenHost;
+  const servers: Server[] = [];
+  const serve = async (port: number | undefined, handler: (path: string) => { status: number; type: string; body: string }) => {
+    if (port === undefined) return undefined;
+    const server = createServer((req, res) => {
+      const { status, type, body } = handler(new URL(req.url ?? "/", "http://x").pathname);
+      res.writeHead(status, { "content-type": type }).end(body);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
+    return (server.address() as AddressInfo).port;
+  };
+  const notFound = { status: 404, type: "text/plain", body: "404 page not found\n" };
+  const httpProbePort = await serve(options.httpProbePort, (path) =>
+    path === "/healthz" ? { status: 200, type: "text/plain", body: isLeader() ? "Active" : "Not Active" } : notFound,
+  );
+  const prometheusPort = await serve(options.prometheusPort, (path) =>
+    path === "/metrics" ? { status: 200, type: "text/plain; version=0.0.4", body: metrics.render() } : notFound,
+  );
+
+  return {
+    metrics,
+    reconciler,
+    isLeader,
+    httpProbePort,
+    prometheusPort,
+    async idle() {
+      for (;;) {
+        if (running) await running;
+        else if (due || (dirty && isLeader())) await new Promise((r) => setTimeout(r, 20));
+        else return;
+      }
+    },
+    async stop({ release = true } = {}) {
+      stopped = true;
+      for (const t of timers) clearInterval(t);
+      clearTimeout(due);
+      clearTimeout(retryTimer);
+      await running;
+      await election?.stop({ release });
+      await Promise.all(caches.map((c) => c.stop()));
+      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    },
+  };
+}
