@@ -30,14 +30,15 @@ function watchCache<T extends KubernetesObject>(kc: KubeConfig, path: string, li
   };
   let stopped = false;
   let failures = 0;
+  let lastFailure = 0;
   let timer: NodeJS.Timeout | undefined;
   for (const verb of ["add", "update", "delete"] as const) informer.on(verb, notify);
-  informer.on("connect", () => {
-    failures = 0;
-    notify();
-  });
+  informer.on("connect", notify);
   informer.on("error", (err) => {
     if (stopped) return;
+    // "connect" fires before the list that may fail again, so the backoff resets only after a quiet spell.
+    if (Date.now() - lastFailure > 30_000) failures = 0;
+    lastFailure = Date.now();
     const delay = Math.min(10_000, 200 * 2 ** Math.min(failures++, 6));
     options.onError?.(err, delay);
     timer = setTimeout(() => {

@@ -274,3 +274,38 @@ test("with --set-retry-after-header a pod still unassigned at the end gets 503 a
     await strict.stop();
   }
 });
+
+test("a service principal identity (type 1) gets its token from Entra with the secret the AzureIdentity names", async () => {
+  const app = sb.addApplication(uniqueName("sp"));
+  const secretName = uniqueName("sp-secret");
+  await world.core.createNamespacedSecret({ namespace: "default", body: { metadata: { name: secretName, namespace: "default" }, data: { clientsecret: Buffer.from(app.clientSecret).toString("base64") } } });
+  const sp = await world.identity("default", uniqueName("sp-id"), {
+    type: 1,
+    clientID: app.clientId,
+    tenantID: sb.cloud.cliCredential.tenantId,
+    clientPassword: { name: secretName, namespace: "default" },
+    adEndpoint: sb.cloud.endpoints.entra,
+  });
+  const pod = { namespace: "default", name: uniqueName("sp-app") };
+  const ip = podIp();
+  await world.pod(pod.namespace, pod.name, ip);
+  await world.assign(pod, sp, "Assigned");
+  const res = await getFrom(ip, tokenUrl({ resource: sb.cloud.endpoints.armResourceId }), { Metadata: "true" });
+  assert.equal(res.status, 200, res.text);
+  assert.ok(Object.values(res.json).every((v) => typeof v === "string"));
+  assert.equal(decodeJwt(res.json.access_token).appid, app.clientId);
+  assert.ok(!nmiLog.some((l) => l.includes(app.clientSecret) || l.includes(res.json.access_token)), "no secret or token in NMI's log");
+});
+
+test("NMI keeps serving across an API server restart: its watches come back and see new pods", async () => {
+  await kube.restart();
+  const ip = podIp();
+  const pod = { namespace: "default", name: uniqueName("after-restart") };
+  world = new NmiWorld(kube.kc, NODE);
+  await world.pod(pod.namespace, pod.name, ip);
+  await world.assign(pod, a.object, "Assigned");
+  const res = await getFrom(ip, tokenUrl({ resource: sb.cloud.endpoints.armResourceId }), { Metadata: "true" });
+  assert.equal(res.status, 200, res.text);
+  const metrics = await getFrom("127.0.0.1", `${base}/metrics`);
+  assert.match(metrics.text, /aadpodidentity_nmi_operations_duration_seconds_count\{operation_type="\/metadata\/identity\/oauth2\/token",status_code="200",namespace="default",resource="[^"]+"\} \d+/);
+});
