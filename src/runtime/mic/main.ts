@@ -1,0 +1,40 @@
+import { clusterAzureFromConfig, readAzureJson } from "../../azure/cloud-config-file.js";
+import { openAzureSession } from "../../azure/session.js";
+import { openKubeSession } from "../../kube/session.js";
+import type { Logger } from "../../util/logger.js";
+import { startMic, type MicOptions } from "./mic.js";
+
+export interface RunMicInput {
+  options: MicOptions;
+  kubeconfig?: string;
+  /** --cloudconfig: the node's azure.json (in a cluster); else podid's cloud profile and credential from the environment. */
+  cloudconfig?: string;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** `podid runtime mic`: runs until SIGTERM/SIGINT, then stops reconciling and gives the lease up. */
+export async function runMic(input: RunMicInput): Promise<void> {
+  const { logger } = input;
+  const env = input.env ?? process.env;
+  const kube = openKubeSession({ kubeconfig: input.kubeconfig }, env);
+  const immutable = [...input.options.immutableClientIds];
+  let azure;
+  if (input.cloudconfig) {
+    const cluster = clusterAzureFromConfig(readAzureJson(input.cloudconfig), env);
+    azure = cluster.session;
+    // The identity MIC runs as (the kubelet identity on AKS) is never detached, as upstream since v1.7.5.
+    if (cluster.clusterIdentityClientId) immutable.push(cluster.clusterIdentityClientId);
+  } else {
+    azure = openAzureSession({ subscription: env.AZURE_SUBSCRIPTION_ID ?? env.SUBSCRIPTION_ID, env });
+    if (env.USER_ASSIGNED_MSI_CLIENT_ID) immutable.push(env.USER_ASSIGNED_MSI_CLIENT_ID);
+  }
+  logger.info(`MIC starting: cloud ${azure.cloud.name}, subscription ${azure.subscriptionId}, API server ${kube.server}`);
+  const mic = await startMic({ kube, azure, options: { ...input.options, immutableClientIds: immutable }, logger });
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  logger.info(`received ${signal}, shutting down`);
+  await mic.stop();
+}
