@@ -7,6 +7,9 @@ import type { Cloud } from "../../src/azure/cloud.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { createLogger } from "../../src/util/logger.js";
 import { startMic, type Mic, type MicOptions } from "../../src/runtime/mic/mic.js";
+import { Reconciler, type Snapshot } from "../../src/runtime/mic/reconcile.js";
+import { MicMetrics } from "../../src/runtime/mic/metrics.js";
+import { ComputeIdentities, computeTargetOfProviderId } from "../../src/azure/scale-sets.js";
 import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
@@ -39,7 +42,8 @@ function micOptions(extra: Partial<MicOptions> = {}): MicOptions {
   };
 }
 
-async function newMic(name: string, extra: Partial<MicOptions> = {}): Promise<Mic> {
+/** The sessions MIC gets in-process: the sandbox cloud (as its Owner principal) and the cluster's admin kubeconfig. */
+function sessions(): { kube: KubeSession; azure: AzureSession } {
   const cloud: Cloud = {
     name: "sandbox",
     resourceManager: sb.cloud.endpoints.arm.replace(/\/+$/, ""),
@@ -48,10 +52,13 @@ async function newMic(name: string, extra: Partial<MicOptions> = {}): Promise<Mi
     knownAuthority: false,
     source: "test",
   };
+  return { kube: new KubeSession(f.kc, "default"), azure: new AzureSession(cloud, sb.credential, sb.subscriptionId) };
+}
+
+async function newMic(name: string, extra: Partial<MicOptions> = {}): Promise<Mic> {
   const logger = createLogger("info", (l) => logLines.push(`${name}: ${l}`));
   const m = await startMic({
-    kube: new KubeSession(f.kc, "default"),
-    azure: new AzureSession(cloud, sb.credential, sb.subscriptionId),
+    ...sessions(),
     options: micOptions({ leaderElection: { ...LEASE, identity: name }, ...extra }),
     logger,
   });
@@ -354,6 +361,68 @@ describe("MIC against the sandbox cloud and cluster", () => {
     await deletePod(ns, "h2");
     await converges({ assigned: {}, identities: [] });
     assert.ok(standby.metrics.get("aadpodidentity_mic_cycle_count") > 0);
+  });
+});
+
+describe("MIC's effects, driven one cycle at a time (no MIC instance running)", () => {
+  before(async () => {
+    for (const m of mics) await m.stop();
+  });
+
+  async function snapshot(): Promise<Snapshot> {
+    const list = async <T>(plural: string) => ((await custom.listClusterCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", plural })) as { items: T[] }).items;
+    return {
+      pods: (await core.listPodForAllNamespaces()).items,
+      nodes: (await core.listNode()).items,
+      identities: await list("azureidentities"),
+      bindings: await list("azureidentitybindings"),
+      assigned: await list("azureassignedidentities"),
+    };
+  }
+
+  it("one sync cycle writes each scale set once, however many pods and identities", async () => {
+    const { kube, azure } = sessions();
+    const metrics = new MicMetrics();
+    const reconciler = new Reconciler(kube, azure, micOptions(), createLogger("warn", (l) => logLines.push(`cycle: ${l}`)), metrics);
+    const ns = await namespace();
+    const ids = await Promise.all(["m1", "m2", "m3", "m4", "m5"].map((n) => newIdentity(n)));
+    for (const [i, id] of ids.entries()) {
+      await azureIdentity(ns, `id${i}`, id);
+      await binding(ns, `b${i}`, `id${i}`, "many");
+    }
+    for (let p = 0; p < 6; p++) await pod(ns, `p${p}`, p % 3, "many");
+    const expected: Record<string, string> = {};
+    for (let p = 0; p < 6; p++) for (let i = 0; i < ids.length; i++) expected[aai(`p${p}`, ns, `id${i}`)] = `${p % 3} Assigned`;
+
+    assert.deepEqual(await reconciler.sync(await snapshot()), { workDone: true, pending: false });
+    assert.equal(metrics.total("aadpodidentity_cloud_provider_write_count"), 1);
+    assert.equal(metrics.get("aadpodidentity_assigned_identity_addition_count"), 30);
+    await converges({ assigned: expected, identities: ids.map((i) => i.id) });
+    assert.deepEqual(await reconciler.sync(await snapshot()), { workDone: false, pending: false }, "a second cycle finds nothing to do");
+    assert.equal(metrics.total("aadpodidentity_cloud_provider_write_count"), 1);
+
+    for (let p = 0; p < 6; p++) await deletePod(ns, `p${p}`);
+    assert.deepEqual(await reconciler.sync(await snapshot()), { workDone: true, pending: false });
+    assert.equal(metrics.total("aadpodidentity_cloud_provider_write_count"), 2);
+    assert.equal(metrics.get("aadpodidentity_assigned_identity_deletion_count"), 30);
+    await converges({ assigned: {}, identities: [] });
+  });
+
+  it("more than 150 identity changes go to ARM in PATCHes of at most 150", async () => {
+    const { azure } = sessions();
+    const writes: boolean[] = [];
+    const compute = new ComputeIdentities(azure, { maxRetryMs: 5000, onWrite: (_, ok) => writes.push(ok) });
+    const target = computeTargetOfProviderId(`azure://${sb.seed.nodes[0].vmId}`)!;
+    const ids = await Promise.all(Array.from({ length: 160 }, () => newIdentity("bulk")));
+    let state = await compute.update(target, { add: ids.map((i) => i.id), remove: [] }, await compute.get(target));
+    assert.deepEqual(writes, [true, true]);
+    assert.equal(state.identities.size, 161);
+    assert.equal((await attached()).length, 161);
+    state = await compute.update(target, { add: [], remove: ids.map((i) => i.id) }, state);
+    assert.deepEqual(writes, [true, true, true, true]);
+    assert.deepEqual([...state.identities.keys()], [kubeletId]);
+    await compute.update(target, { add: [], remove: ids.map((i) => i.id) }, state);
+    assert.equal(writes.length, 4, "nothing to change, no request");
   });
 });
 
