@@ -329,6 +329,17 @@ describe("MIC against the sandbox cloud and cluster", () => {
     await converges({ assigned: {}, identities: [] });
   });
 
+  it("keeps working after the API server restarts (its watches are re-established)", async () => {
+    await f.restart();
+    core = f.kc.makeApiClient(CoreV1Api);
+    custom = f.kc.makeApiClient(CustomObjectsApi);
+    const { ns, id } = await boundIdentity("restart", "rs", "restart");
+    await pod(ns, "rs", 1, "restart");
+    await converges({ assigned: { [aai("rs", ns, "rs")]: "1 Assigned" }, identities: [id.id] });
+    await deletePod(ns, "rs");
+    await converges({ assigned: {}, identities: [] });
+  });
+
   it("serves /healthz and Prometheus metrics", async () => {
     const health = await get(mic.httpProbePort!, "/healthz");
     assert.deepEqual(health, { status: 200, body: "Active" });
