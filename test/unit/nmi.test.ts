@@ -124,3 +124,38 @@ test("iptables: installs the chain and the jump once, repairs a tampered chain, 
   assert.equal(chains.has("aad-metadata"), false);
   await removeRedirect(run);
 });
+
+test("token cache: served until 5 minutes before expiry, one fetch for concurrent requests, expires_in counted from now", async () => {
+  const { createServer } = await import("node:http");
+  const { TokenSource } = await import("../../src/runtime/nmi/tokens.js");
+  let now = 1_700_000_000_000;
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.url ?? "");
+    const issued = Math.floor(now / 1000);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ access_token: `t${seen.length}`, expires_in: 3600, expires_on: issued + 3600, not_before: issued, resource: "r", token_type: "Bearer", client_id: "c" }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const tokens = new TokenSource({ imdsBaseUrl: `http://127.0.0.1:${port}`, now: () => now });
+    const id: AzureIdentity = identity("default", "a", "CLIENT-1");
+    const [t1, t2] = await Promise.all([tokens.tokenFor(id, "https://vault.azure.net"), tokens.tokenFor(id, "https://vault.azure.net")]);
+    assert.equal(seen.length, 1);
+    assert.match(seen[0], /client_id=CLIENT-1/);
+    assert.equal(t1.access_token, "t1");
+    assert.equal(t2.access_token, "t1");
+    assert.equal(t1.expires_in, "3600", "IMDS's numbers come back as strings");
+    now += 54 * 60_000;
+    const cached = await tokens.tokenFor(id, "https://vault.azure.net");
+    assert.equal(cached.access_token, "t1");
+    assert.equal(cached.expires_in, String(6 * 60));
+    now += 2 * 60_000;
+    assert.equal((await tokens.tokenFor(id, "https://vault.azure.net")).access_token, "t2", "within 5 minutes of expiry: fetched again");
+    assert.equal(seen.length, 2);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -42,7 +42,22 @@ const close = (server: Server) =>
     server.closeAllConnections();
   });
 
-/** Starts NMI in this process: caches synced, then the token server, then (if asked) the iptables redirect. */
+/**
+ * Starts NMI in this process: caches synced, then the token server, then (if asked) the iptables redirect.
+ *
+ * Where podid's NMI differs from upstream (aad-pod-identity 1.8.x), on purpose:
+ * - Waiting for an assignment is event-driven (the AzureAssignedIdentity watch), bounded by the same
+ *   (created + assigned) x interval budget; the answer comes as soon as the status turns Assigned.
+ * - With several Assigned identities and none asked for, the first by AzureIdentity namespace/name is used
+ *   (upstream: cache order, "random"); the answer is always one JSON object (upstream's array exists only
+ *   for multi-tenant service principals, which this NMI does not issue).
+ * - client_id / resource ids compare case-insensitively at selection too; object_id is honoured (upstream
+ *   ignores it): the node's IMDS maps it to a client id, which must then be one of the pod's identities.
+ * - Exception pods (and MIC's own pods) are proxied to the node's IMDS unchanged.
+ * - Tokens are cached per (identity, resource) until 5 minutes before expiry (upstream: no cache).
+ * - iptables missing or not permitted: logged, NMI keeps serving (upstream: fatal).
+ * - Type 2 (certificate) identities answer 403 "not supported".
+ */
 export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   const options: NmiOptions = { ...NMI_DEFAULTS, ...input.options };
   const logger = input.logger ?? createLogger("info", undefined, "nmi: ");
