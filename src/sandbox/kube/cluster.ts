@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { randomUUID } from "node:crypto";
 import { TokenAuthenticator } from "./auth.js";
 import { acceptedStatus, defaultCrd, pruneCustomObject, resourcesOfCrd, schemaOf, validateCrd } from "./crd.js";
@@ -102,15 +103,16 @@ function contentEqual(a: KubeObject, b: KubeObject): boolean {
     const c = clone(o);
     delete c.metadata.resourceVersion;
     for (const e of c.metadata.managedFields ?? []) e.time = "";
-    return JSON.stringify(c);
+    return c;
   };
-  return strip(a) === strip(b);
+  // Key order differs between a merged apply and the stored object; equality must not depend on it.
+  return isDeepStrictEqual(strip(a), strip(b));
 }
 
 /** Everything but metadata and status: what metadata.generation counts changes of. */
-function specContent(o: KubeObject): string {
+function specContent(o: KubeObject): Record<string, unknown> {
   const { metadata: _m, status: _s, ...rest } = o;
-  return JSON.stringify(rest);
+  return rest;
 }
 
 export class Cluster {
@@ -361,9 +363,9 @@ export class Cluster {
     out = this.admit(rt, out, live, opts.fieldValidation);
     if (rt.kind === "CustomResourceDefinition" && rt.group === "apiextensions.k8s.io" && !status) {
       defaultCrd(out);
-      out.status = acceptedStatus(out, now());
+      out.status = acceptedStatus(out, now(), live.status);
     }
-    if (rt.generation && specContent(out) !== specContent(live)) out.metadata.generation = (live.metadata.generation ?? 0) + 1;
+    if (rt.generation && !isDeepStrictEqual(specContent(out), specContent(live))) out.metadata.generation = (live.metadata.generation ?? 0) + 1;
     const scope: Scope = status ? "status" : rt.statusSubresource ? "main" : "whole";
     if (managedFields === "record") {
       out.metadata.managedFields = recordUpdate(live, out, scope, this.writeContext(rt, opts.fieldManager ?? "unknown", opts.subresource));

@@ -89,9 +89,13 @@ export function validateCrd(crd: KubeObject): FieldError[] {
 }
 
 /** The status the apiextensions controllers would settle on: names accepted, established. */
-export function acceptedStatus(crd: KubeObject, now: string): Record<string, unknown> {
+export function acceptedStatus(crd: KubeObject, now: string, previous?: unknown): Record<string, unknown> {
   const spec = specOf(crd);
-  const condition = (type: string, reason: string, message: string) => ({ type, status: "True", lastTransitionTime: now, reason, message });
+  // As in kube, a condition's lastTransitionTime moves only when its status does: re-applying an unchanged CRD
+  // must not change the object (nor its resourceVersion).
+  const before = ((previous as { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } | undefined)?.conditions ?? []);
+  const since = (type: string) => before.find((c) => c.type === type && c.status === "True")?.lastTransitionTime ?? now;
+  const condition = (type: string, reason: string, message: string) => ({ type, status: "True", lastTransitionTime: since(type), reason, message });
   return {
     acceptedNames: spec.names ?? {},
     conditions: [condition("NamesAccepted", "NoConflicts", "no conflicts found"), condition("Established", "InitialNamesAccepted", "the initial names have been accepted")],

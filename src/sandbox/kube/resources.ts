@@ -24,7 +24,7 @@ function podSpecRules(prefix: string): Record<string, ListMergeRule> {
   for (const c of ["containers", "initContainers", "ephemeralContainers"]) {
     rules[`${c}.env`] = byName;
     rules[`${c}.volumeMounts`] = { type: "map", keys: ["mountPath"] };
-    rules[`${c}.ports`] = { type: "map", keys: ["containerPort", "protocol"] };
+    rules[`${c}.ports`] = { type: "map", keys: ["containerPort", "protocol"], keyDefaults: { protocol: "TCP" } };
     rules[`${c}.volumeDevices`] = { type: "map", keys: ["devicePath"] };
   }
   return Object.fromEntries(Object.entries(rules).map(([k, v]) => [`${prefix}.${k}`, v]));

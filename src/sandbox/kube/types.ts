@@ -60,7 +60,16 @@ export interface PrinterColumn {
 }
 
 /** How a list field merges in strategic merge patch and server-side apply. */
-export type ListMergeRule = { type: "map"; keys: string[] } | { type: "set" } | { type: "atomic" };
+/**
+ * How a list merges. A map key may have a schema default (a container port's protocol is TCP): an item that
+ * leaves it out has that key all the same, as structured-merge-diff treats it.
+ */
+export type ListMergeRule = { type: "map"; keys: string[]; keyDefaults?: Record<string, unknown> } | { type: "set" } | { type: "atomic" };
+
+/** The value of one map key of a list item, its schema default when the item leaves it out. */
+export function listKeyValue(item: Record<string, unknown>, rule: { keys: string[]; keyDefaults?: Record<string, unknown> }, key: string): unknown {
+  return item[key] ?? rule.keyDefaults?.[key];
+}
 
 /** Everything the server knows about one served resource (one group/version/plural). */
 export interface ResourceType {

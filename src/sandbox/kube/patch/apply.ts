@@ -1,6 +1,6 @@
 import { Errors, type StatusCause } from "../errors.js";
 import type { KubeObject, ManagedFieldsEntry } from "../types.js";
-import { clone, isPlainObject } from "../types.js";
+import { clone, isPlainObject, listKeyValue } from "../types.js";
 import { childRule, fromFieldsV1, isLeaf, pathsOf, removeAt, renderPath, toFieldsV1, valueAt, type PathSet, type Rules } from "./fieldset.js";
 
 /**
@@ -158,7 +158,7 @@ function mergeApplied(live: unknown, applied: unknown, rulePath: string, rules: 
   if (Array.isArray(applied) && Array.isArray(live) && rule?.type === "map") {
     const out = [...live];
     for (const item of applied) {
-      const at = out.findIndex((x) => isPlainObject(x) && isPlainObject(item) && rule.keys.every((k) => valuesEqual(x[k], item[k])));
+      const at = out.findIndex((x) => isPlainObject(x) && isPlainObject(item) && rule.keys.every((k) => valuesEqual(listKeyValue(x, rule, k), listKeyValue(item, rule, k))));
       if (at >= 0) out[at] = mergeApplied(out[at], item, rulePath, rules);
       else out.push(clone(item));
     }

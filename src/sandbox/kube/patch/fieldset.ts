@@ -1,5 +1,5 @@
 import type { JsonObject, ListMergeRule } from "../types.js";
-import { isPlainObject } from "../types.js";
+import { isPlainObject, listKeyValue } from "../types.js";
 
 /**
  * Field sets as server-side apply tracks ownership (sigs.k8s.io/structured-merge-diff fieldpath): every leaf
@@ -24,9 +24,12 @@ export function childRule(rulePath: string, field: string): string {
   return rulePath ? `${rulePath}.${field}` : field;
 }
 
-export function keyElement(item: Record<string, unknown>, keys: string[]): string {
+export function keyElement(item: Record<string, unknown>, rule: { keys: string[]; keyDefaults?: Record<string, unknown> }): string {
   const key: Record<string, unknown> = {};
-  for (const k of keys) if (item[k] !== undefined) key[k] = item[k];
+  for (const k of rule.keys) {
+    const v = listKeyValue(item, rule, k);
+    if (v !== undefined) key[k] = v;
+  }
   return `k:${JSON.stringify(key)}`;
 }
 
@@ -41,7 +44,7 @@ function walk(value: unknown, rulePath: string, elems: string[], out: PathSet, r
   if (Array.isArray(value) && rule?.type === "map") {
     for (const item of value) {
       if (!isPlainObject(item)) continue;
-      const at = [...elems, keyElement(item, rule.keys)];
+      const at = [...elems, keyElement(item, rule)];
       out.add(joinPath(at));
       for (const k of Object.keys(item)) walk(item[k], childRule(rulePath, k), [...at, `f:${k}`], out, rules);
     }
