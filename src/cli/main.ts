@@ -9,6 +9,8 @@ import { UsageError, ExitCode } from "./errors.js";
  * `podid --help` or `podid sandbox status` should not pay for them.
  */
 const GROUPS: { name: string; description: string; load: () => Promise<(group: Command) => void> }[] = [
+  { name: "install", description: "Install CRDs, RBAC, MIC and NMI into the cluster, and grant the kubelet identity its roles.", load: async () => (await import("../commands/install.js")).configureInstall },
+  { name: "uninstall", description: "Remove everything podid install put into the cluster.", load: async () => (await import("../commands/install.js")).configureUninstall },
   { name: "identity", description: "Manage the Azure identities pods use: the user-assigned identity, its roles and its AzureIdentity.", load: async () => (await import("../commands/identity.js")).configureIdentity },
   { name: "bind", description: "Bind pods labelled aadpodidbinding=<selector> to an AzureIdentity, and label workloads.", load: async () => (await import("../commands/bind.js")).configureBind },
   { name: "unbind", description: "Delete an identity's bindings, and take podid's aadpodidbinding label off workloads.", load: async () => (await import("../commands/bind.js")).configureUnbind },

@@ -1,0 +1,109 @@
+import { Option, type Command } from "commander";
+import { action } from "../cli/action.js";
+import { UsageError } from "../cli/errors.js";
+import { confirm } from "../cli/prompt.js";
+import { withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { ClusterService } from "../azure/clusters.js";
+import { openAzureSession } from "../azure/session.js";
+import { openKubeSession } from "../kube/session.js";
+import { lookUpCluster } from "../core/cluster-lookup.js";
+import { install, uninstall } from "../core/install.js";
+import { checkNamespace } from "../core/validate.js";
+import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
+import { planOutput } from "./plan-output.js";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+type InstallOptions = AzureOptions &
+  KubeOptions &
+  WriteOptions & {
+    cluster?: string;
+    resourceGroup?: string;
+    identityResourceGroup: string[];
+    kubenet?: boolean;
+    image?: string;
+    imageTag?: string;
+    runtime: "podid" | "upstream";
+    skipRoleAssignments?: boolean;
+    wait: boolean;
+    timeout: string;
+  };
+
+function values(o: InstallOptions): InstallValues {
+  return {
+    namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace),
+    image: o.image ?? INSTALL_DEFAULTS.image,
+    imageTag: o.imageTag ?? INSTALL_DEFAULTS.imageTag,
+    runtime: o.runtime,
+    allowKubenet: Boolean(o.kubenet),
+  };
+}
+
+function timeoutSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`argument --timeout: '${value}' is not a number of seconds`, "Pass e.g. --timeout 300.");
+  return n;
+}
+
+export function configureInstall(cmd: Command): void {
+  withWriteOptions(withKubeOptions(withAzureOptions(cmd), "--namespace <namespace>"))
+    .option("--cluster <name>", "AKS cluster (default: the kubeconfig context's name).")
+    .option("-g, --resource-group <group>", "Resource group of the cluster.")
+    .option("--identity-resource-group <group>", "Where the pods' identities will live: the kubelet identity may assign identities there (default: the cluster's group); repeatable.", collect, [])
+    .option("--kubenet", "Allow NMI on a kubenet cluster (read the security warning it prints).")
+    .option("--image <repository>", "Runtime image repository.")
+    .option("--image-tag <tag>", "Runtime image tag (default: this podid's version).")
+    .addOption(new Option("--runtime <runtime>", "Run podid's runtime, or the same manifests with the upstream aad-pod-identity images.").choices(["podid", "upstream"]).default("podid"))
+    .option("--skip-role-assignments", "Do not grant the kubelet identity its roles (someone else does).")
+    .option("--no-wait", "Do not wait for MIC and NMI to be ready.")
+    .option("--timeout <seconds>", "How long to wait for the rollout.", "300")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  Install into the cluster of the current kubeconfig context, with the kubelet identity's roles:
+    podid install -g my-rg --cluster my-aks
+  The manifests for GitOps, nothing applied:
+    podid install -g my-rg --cluster my-aks --dry-run -o yaml > podid.yaml`,
+    )
+    .action(
+      action<InstallOptions>(async (o, ctx) => {
+        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
+        const azure = o.skipRoleAssignments ? undefined : openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+        const cluster = azure
+          ? await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() })
+          : undefined;
+        const result = await install(
+          {
+            values: values(o),
+            cluster,
+            identityResourceGroups: o.identityResourceGroup.length ? o.identityResourceGroup : cluster ? [cluster.resourceGroup] : [],
+            skipRoleAssignments: Boolean(o.skipRoleAssignments),
+            wait: o.wait,
+            timeoutSeconds: timeoutSeconds(o.timeout),
+          },
+          azure,
+          kube,
+          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+        );
+        result.warnings.forEach((w) => ctx.logger.warn(w));
+        return planOutput(result, ctx, o.dryRun);
+      }),
+    );
+}
+
+export function configureUninstall(cmd: Command): void {
+  withWriteOptions(withKubeOptions(cmd, "--namespace <namespace>"))
+    .option("--force", "Remove everything even while AzureIdentities exist (they go with the CRDs).")
+    .addHelpText("after", "\nExample:\n  podid uninstall --yes")
+    .action(
+      action<KubeOptions & WriteOptions & { force?: boolean }>(async (o, ctx) => {
+        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
+        const v = { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) };
+        if (!o.dryRun) await confirm(ctx, `remove podid's CRDs, RBAC, MIC and NMI from the cluster at ${kube.server}`, Boolean(o.yes));
+        const result = await uninstall(v, kube, { force: Boolean(o.force), dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
+        if (!o.dryRun) ctx.logger.warn(result.iptables);
+        return result;
+      }),
+    );
+}

@@ -1,0 +1,97 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { parseAllDocuments } from "yaml";
+import { ContainerServiceClient } from "@azure/arm-containerservice";
+import { CustomObjectsApi, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import { runPodid } from "../helpers/cli.js";
+import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+
+let sb: SandboxFixture;
+let clients: ReturnType<typeof sandboxClients>;
+const podid = (args: string[]) => runPodid(args, { env: sb.env });
+const installArgs = (...extra: string[]) => ["install", "--cluster", sb.info.clusterName, "-g", sb.info.resourceGroup, "--no-wait", ...extra];
+
+before(async () => {
+  sb = await startSandbox();
+  clients = sandboxClients(sb);
+});
+
+after(async () => sb?.stop());
+
+async function setNetworkPlugin(plugin: string): Promise<void> {
+  const aks = new ContainerServiceClient(clients.credential, sb.info.subscriptionId, { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] });
+  const cluster = await aks.managedClusters.get(sb.info.resourceGroup, sb.info.clusterName);
+  await aks.managedClusters.beginCreateOrUpdateAndWait(sb.info.resourceGroup, sb.info.clusterName, { ...cluster, networkProfile: { ...cluster.networkProfile, networkPlugin: plugin } }, { updateIntervalInMs: 10 });
+}
+
+test("--dry-run -o yaml prints the manifests and applies nothing", async () => {
+  const r = await podid([...installArgs(), "--dry-run", "-o", "yaml"]);
+  assert.equal(r.code, 0, r.stderr);
+  const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as KubernetesObject);
+  assert.deepEqual(
+    docs.map((d) => d.kind),
+    ["CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Deployment", "DaemonSet", "AzurePodIdentityException", "AzurePodIdentityException"],
+  );
+  assert.match(r.stdout, /^# azure: create kubelet identity: Virtual Machine Contributor on \/subscriptions\/.*\/resourceGroups\/MC_/m);
+  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  await assert.rejects(api.read({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "podid-mic", namespace: "kube-system" } }));
+});
+
+test("install applies everything and grants the kubelet identity its roles; a re-run is unchanged; what was applied is what dry-run printed", async () => {
+  const r = await podid(installArgs());
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.ok(out.steps.every((s: { outcome: string }) => s.outcome === "created"), r.stdout);
+  const kubelet = (await new ContainerServiceClient(clients.credential, sb.info.subscriptionId, { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] }).managedClusters.get(sb.info.resourceGroup, sb.info.clusterName)).identityProfile!.kubeletidentity!.objectId!;
+  const grants = [];
+  for await (const a of clients.auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kubelet}'` })) grants.push(a.roleDefinitionId!.split("/").pop());
+  assert.ok(grants.includes("9980e02c-c2be-4d73-94e8-173b1dc7cf3c"), "Virtual Machine Contributor");
+  assert.ok(grants.includes("f1a07417-d97a-45cb-824c-7a7467783830"), "Managed Identity Operator");
+
+  const again = await podid(installArgs());
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok(JSON.parse(again.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged"), again.stdout);
+
+  const printed = parseAllDocuments((await podid([...installArgs(), "--dry-run", "-o", "yaml"])).stdout).map((d) => d.toJS() as KubernetesObject & { spec?: unknown });
+  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  for (const doc of printed) {
+    const live = (await api.read(doc as never)) as KubernetesObject & { spec?: unknown };
+    if (doc.spec !== undefined && doc.kind !== "CustomResourceDefinition" && doc.kind !== "Deployment" && doc.kind !== "DaemonSet") assert.deepEqual(live.spec, doc.spec, `${doc.kind} ${doc.metadata?.name}`);
+    assert.deepEqual(live.metadata?.labels, { ...live.metadata?.labels, ...doc.metadata?.labels });
+  }
+});
+
+test("kubenet is refused with the reason and the flag; --kubenet installs with the warning", async () => {
+  await setNetworkPlugin("kubenet");
+  try {
+    const refused = await podid(installArgs());
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^ERROR: cluster podid-aks uses the kubenet network plugin: .*CVE-2021-1677/);
+    assert.match(refused.stderr, /run again with --kubenet/);
+    const allowed = await podid(installArgs("--kubenet"));
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.match(allowed.stderr, /WARNING: installing on kubenet/);
+    const api = KubernetesObjectApi.makeApiClient(clients.kc);
+    const nmi = (await api.read({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "podid-nmi", namespace: "kube-system" } })) as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    assert.ok(nmi.spec.template.spec.containers[0].args.includes("--allow-network-plugin-kubenet=true"));
+  } finally {
+    await setNetworkPlugin("azure");
+  }
+});
+
+test("uninstall refuses while AzureIdentities exist, then removes everything with --force", async () => {
+  const custom = clients.kc.makeApiClient(CustomObjectsApi);
+  await custom.createNamespacedCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", namespace: "default", plural: "azureidentities", body: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentity", metadata: { name: "left-id" }, spec: { type: 0, resourceID: "/x", clientID: "y" } } });
+  const refused = await podid(["uninstall", "--yes"]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^ERROR: 1 AzureIdentity still exist \(default\/left-id\)/);
+  const removed = await podid(["uninstall", "--yes", "--force"]);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.match(removed.stderr, /iptables -t nat -D PREROUTING -j aad-metadata/);
+  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  await assert.rejects(api.read({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "podid-nmi", namespace: "kube-system" } }));
+  await assert.rejects(api.read({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name: "azureidentities.aadpodidentity.k8s.io" } }));
+  const again = await podid(["uninstall", "--yes"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok(JSON.parse(again.stdout).steps.every((s: { outcome: string }) => s.outcome === "absent"));
+});
