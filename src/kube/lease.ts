@@ -135,3 +135,50 @@ export function startLeaderElection(kube: KubeSession, options: LeaderElectionOp
     },
   };
 }
+
+/**
+ * Reads and merges into a JSON annotation on the leader Lease: state the leader must hand to its successor
+ * (MIC's record of identities that were on a scale set before it). Only the leader writes; a conflict with
+ * its own renewal is retried.
+ */
+export class LeaseAnnotationStore {
+  private readonly api: CoordinationV1Api;
+
+  constructor(
+    kube: KubeSession,
+    private readonly namespace: string,
+    private readonly name: string,
+    private readonly key: string,
+  ) {
+    this.api = kube.config.makeApiClient(CoordinationV1Api);
+  }
+
+  async read(): Promise<Record<string, unknown>> {
+    const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+    return parseRecord(lease.metadata?.annotations?.[this.key]);
+  }
+
+  async merge(entries: Record<string, unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      const annotations = { ...lease.metadata?.annotations };
+      annotations[this.key] = JSON.stringify({ ...parseRecord(annotations[this.key]), ...entries });
+      try {
+        await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: { ...lease, metadata: { ...lease.metadata, annotations } } });
+        return;
+      } catch (err) {
+        if (!isKubeConflict(err) || attempt >= 5) throw err;
+      }
+    }
+  }
+}
+
+function parseRecord(text: string | undefined): Record<string, unknown> {
+  if (!text) return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

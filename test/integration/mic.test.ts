@@ -358,16 +358,24 @@ describe("MIC against the sandbox cloud and cluster", () => {
     assert.equal(standby.isLeader(), false);
     assert.equal(mic.isLeader(), true);
     const { ns, id } = await boundIdentity("ha", "ha", "ha");
+    // The pod also uses the kubelet identity: the new leader must still know it was there before MIC.
+    await azureIdentity(ns, "kubelet", { id: kubeletId, clientId: "" });
+    await binding(ns, "kubelet-b", "kubelet", "ha");
     await pod(ns, "h1", 0, "ha");
-    await converges({ assigned: { [aai("h1", ns, "ha")]: "0 Assigned" }, identities: [id.id] });
+    await converges({ assigned: { [aai("h1", ns, "ha")]: "0 Assigned", [aai("h1", ns, "kubelet")]: "0 Assigned" }, identities: [id.id] });
     assert.equal(standby.metrics.get("aadpodidentity_mic_cycle_count"), 0, "the standby never reconciles");
 
     await mic.stop({ release: false }); // a crash: the lease is left to expire
     await until(() => standby.isLeader(), "the standby to take the lease");
     const lease = await f.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace });
     assert.equal(lease.spec?.holderIdentity, "mic-b");
+    const record = JSON.parse(lease.metadata?.annotations?.["podid.io/preexisting-identities"] ?? "{}") as Record<string, string[]>;
+    assert.deepEqual(Object.values(record), [[kubeletId]], "the record of identities present before MIC is on the Lease");
     await pod(ns, "h2", 1, "ha");
-    await converges({ assigned: { [aai("h1", ns, "ha")]: "0 Assigned", [aai("h2", ns, "ha")]: "1 Assigned" }, identities: [id.id] });
+    await converges({
+      assigned: { [aai("h1", ns, "ha")]: "0 Assigned", [aai("h1", ns, "kubelet")]: "0 Assigned", [aai("h2", ns, "ha")]: "1 Assigned", [aai("h2", ns, "kubelet")]: "1 Assigned" },
+      identities: [id.id],
+    });
     await deletePod(ns, "h1");
     await deletePod(ns, "h2");
     await converges({ assigned: {}, identities: [] });

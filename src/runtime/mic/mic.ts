@@ -11,11 +11,26 @@ import {
   AZURE_POD_IDENTITY_EXCEPTION_KIND,
 } from "../../kube/assigned-identities.js";
 import { NODE_KIND, POD_KIND, startCache, type Cache, type InformerEvent } from "../../kube/informer.js";
-import { startLeaderElection, type LeaderElection } from "../../kube/lease.js";
+import { LeaseAnnotationStore, startLeaderElection, type LeaderElection } from "../../kube/lease.js";
 import type { KubeSession } from "../../kube/session.js";
 import type { Logger } from "../../util/logger.js";
 import { MicMetrics } from "./metrics.js";
-import { Reconciler, type ReconcileOptions, type Snapshot } from "./reconcile.js";
+import { Reconciler, type PreexistingStore, type ReconcileOptions, type Snapshot } from "./reconcile.js";
+
+/** Annotation on the leader Lease holding, per scale set, the identities that were there before MIC. */
+export const PREEXISTING_ANNOTATION = "podid.io/preexisting-identities";
+
+/** The record of pre-existing identities, kept on the leader Lease so that every later leader inherits it. */
+function leaseStore(kube: KubeSession, options: MicOptions): PreexistingStore {
+  const store = new LeaseAnnotationStore(kube, options.leaderElection.namespace, options.leaderElection.name, PREEXISTING_ANNOTATION);
+  return {
+    async load() {
+      const record = await store.read();
+      return Object.fromEntries(Object.entries(record).filter((e): e is [string, string[]] => Array.isArray(e[1]) && e[1].every((v) => typeof v === "string")));
+    },
+    save: (targetId, ids) => store.merge({ [targetId]: ids }),
+  };
+}
 
 export interface MicOptions extends ReconcileOptions {
   /** --syncRetryDuration: periodic full cycle. */
@@ -52,7 +67,7 @@ export interface Mic {
 export async function startMic(deps: { kube: KubeSession; azure: AzureSession; options: MicOptions; logger: Logger }): Promise<Mic> {
   const { kube, azure, options, logger } = deps;
   const metrics = new MicMetrics();
-  const reconciler = new Reconciler(kube, azure, options, logger, metrics);
+  const reconciler = new Reconciler(kube, azure, options, logger, metrics, leaseStore(kube, options));
   let stopped = false;
   let dirty = true;
   let running: Promise<void> | undefined;

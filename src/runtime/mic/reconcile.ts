@@ -38,6 +38,13 @@ export interface ReconcileOptions {
   armRetryBudgetMs: number;
 }
 
+/** Where the record of identities present before MIC is kept, so a new leader inherits it (default: memory only). */
+export interface PreexistingStore {
+  /** The recorded ids (lower-cased) per target id; targets never recorded are absent. */
+  load(): Promise<Record<string, string[]>>;
+  save(targetId: string, ids: string[]): Promise<void>;
+}
+
 export interface CycleResult {
   /** Something was written (Kubernetes or ARM). */
   workDone: boolean;
@@ -101,6 +108,7 @@ export class Reconciler {
     private readonly options: ReconcileOptions,
     private readonly logger: Logger,
     private readonly metrics: MicMetrics,
+    private readonly store?: PreexistingStore,
   ) {
     this.writer = new AssignedIdentityWriter(kube);
     this.identities = new IdentityService(azure);
@@ -129,7 +137,7 @@ export class Reconciler {
 
     // 1. Kubernetes first: new and changed assignments are written as Created before any ARM call.
     const toAssign: AzureAssignedIdentity[] = [];
-    const moved: AzureAssignedIdentity[] = [];
+    const replaced: AzureAssignedIdentity[] = [];
     await Promise.all(
       [...wanted].map(async ([key, want]) => {
         const have = current.get(key);
@@ -150,7 +158,8 @@ export class Reconciler {
             workDone = true;
             this.metrics.inc("aadpodidentity_assigned_identity_update_count");
             this.logger.info(`updating assigned id ${key}`);
-            if (have.spec.nodename !== want.spec.nodename) moved.push(have);
+            // Node or identity may have changed: the old one is a removal candidate (kept when still needed).
+            replaced.push(have);
             toAssign.push(after);
           } else if (have.status?.status !== "Assigned") {
             toAssign.push(have);
@@ -177,7 +186,7 @@ export class Reconciler {
       if (userAssignedIdOf(aai) && target) workFor(target).toAssign.push(aai);
       else direct.push(this.setAssigned(aai).then(() => void (workDone = true)));
     }
-    for (const aai of [...leaving, ...moved]) {
+    for (const aai of [...leaving, ...replaced]) {
       const target = state.nodeTargets.get(aai.spec.nodename);
       const isLeaving = leaving.includes(aai);
       if (userAssignedIdOf(aai) && target) {
@@ -217,7 +226,7 @@ export class Reconciler {
       await this.failAssignments(w.toAssign, () => `reading ${target.name} failed: ${message(err)}`);
       return { workDone: false, pending: true };
     }
-    const preexisting = this.recordPreexisting(target.id, state, allAssigned);
+    const preexisting = await this.recordPreexisting(target.id, state, allAssigned);
     const isProtected = (id: string, clientIds: (string | undefined)[]) =>
       preexisting.has(id) || clientIds.some((c) => c !== undefined && this.immutable.has(c.toLowerCase()));
 
@@ -348,14 +357,31 @@ export class Reconciler {
     }
   }
 
-  private recordPreexisting(targetId: string, state: ComputeIdentityState, allAssigned: readonly AzureAssignedIdentity[]): Set<string> {
-    let set = this.preexisting.get(targetId);
-    if (!set) {
-      const explained = new Set(allAssigned.map(userAssignedIdOf).filter((id): id is string => Boolean(id)));
-      set = new Set([...state.identities.keys()].filter((id) => !explained.has(id)));
-      this.preexisting.set(targetId, set);
-      if (set.size) this.logger.info(`identities on ${targetId.split("/").pop()} before MIC (never removed): ${[...set].join(", ")}`);
+  /**
+   * Identities on a target that MIC did not put there are never detached. They are recorded the first time any
+   * MIC sees the target (present, and no AzureAssignedIdentity explains them) and kept in the store, so a
+   * later leader does not mistake one a pod also uses (the kubelet identity, say) for MIC's own.
+   */
+  private async recordPreexisting(targetId: string, state: ComputeIdentityState, allAssigned: readonly AzureAssignedIdentity[]): Promise<Set<string>> {
+    const known = this.preexisting.get(targetId);
+    if (known) return known;
+    let stored: string[] | undefined;
+    try {
+      stored = (await this.store?.load())?.[targetId];
+    } catch (err) {
+      this.logger.warn(`reading the record of identities present before MIC: ${message(err)}`);
     }
+    const explained = new Set(allAssigned.map(userAssignedIdOf).filter((id): id is string => Boolean(id)));
+    const set = new Set(stored ?? [...state.identities.keys()].filter((id) => !explained.has(id)));
+    if (!stored && this.store) {
+      try {
+        await this.store.save(targetId, [...set]);
+      } catch (err) {
+        this.logger.warn(`saving the record of identities present before MIC: ${message(err)}`);
+      }
+    }
+    this.preexisting.set(targetId, set);
+    if (set.size && !stored) this.logger.info(`identities on ${targetId.split("/").pop()} before MIC (never removed): ${[...set].join(", ")}`);
     return set;
   }
 
