@@ -36,3 +36,8 @@ export function withWriteOptions(cmd: Command): Command {
     .option("--dry-run", "Print the plan: every Azure and cluster change, in order, without making any.")
     .option("-y, --yes", "Do not prompt; answer yes to confirmations.");
 }
+
+/** Commander parser for a repeatable option: each use adds a value. */
+export function collectValues(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

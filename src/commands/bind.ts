@@ -1,14 +1,12 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
-import { withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { collectValues, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { openKubeSession } from "../kube/session.js";
 import { bind, parseWorkloadRef, unbind } from "../core/bind.js";
 import { checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
 import { planOutput } from "./plan-output.js";
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label: string[] };
 
@@ -17,7 +15,7 @@ export function configureBind(cmd: Command): void {
     .option("--selector <selector>", "Value of the pods' aadpodidbinding label.")
     .option("--identity <name>", "Name of the AzureIdentity (in the same namespace).")
     .option("--name <binding>", "Name of the binding (default: <identity>-binding).")
-    .option("--label <kind/name>", "Also label this workload's pods (deployment, statefulset, daemonset, job, cronjob, pod); repeatable.", collect, []);
+    .option("--label <kind/name>", "Also label this workload's pods (deployment, statefulset, daemonset, job, cronjob, pod); repeatable.", collectValues, []);
   withWriteOptions(withKubeOptions(cmd))
     .addHelpText(
       "after",
@@ -67,7 +65,7 @@ export function configureUnbind(cmd: Command): void {
       cmd
         .option("--identity <name>", "Name of the AzureIdentity whose bindings to delete.")
         .option("--name <binding>", "Delete only this binding.")
-        .option("--label <kind/name>", "Also take the aadpodidbinding label podid set off this workload; repeatable.", collect, []),
+        .option("--label <kind/name>", "Also take the aadpodidbinding label podid set off this workload; repeatable.", collectValues, []),
     ),
   )
     .addHelpText("after", "\nExample:\n  podid unbind --identity my-app-id -n team-a --label deployment/my-app")

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
-import { withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { ClusterService } from "../azure/clusters.js";
 import { openAzureSession } from "../azure/session.js";
 import { openKubeSession } from "../kube/session.js";
@@ -14,8 +14,6 @@ import type { CommandContext } from "../cli/context.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { UsageError } from "../cli/errors.js";
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 type AddOptions = AzureOptions &
   KubeOptions &
@@ -41,8 +39,8 @@ export function configureIdentity(identity: Command): void {
     .option("-l, --location <location>", "Azure region of a new identity (default: the cluster's).")
     .option("--cluster <name>", "AKS cluster whose pods will use the identity (default: the kubeconfig context's name).")
     .option("--cluster-resource-group <group>", "Resource group of the cluster (default: -g).")
-    .option("--role <role>", "Role to grant the identity, by name or id; repeatable.", collect, [])
-    .option("--scope <scope>", "Scope to grant each --role at (default: the identity's resource group); repeatable.", collect, [])
+    .option("--role <role>", "Role to grant the identity, by name or id; repeatable.", collectValues, [])
+    .option("--scope <scope>", "Scope to grant each --role at (default: the identity's resource group); repeatable.", collectValues, [])
     .option("--identity-resource-id <id>", "Adopt this existing user-assigned identity instead of creating one.")
     .option("--binding-selector <selector>", "Also bind pods labelled aadpodidbinding=<selector> to the identity.");
   withWriteOptions(withKubeOptions(withAzureOptions(add), "--namespace <namespace>"))

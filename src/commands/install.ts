@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
 import { UsageError } from "../cli/errors.js";
 import { confirm } from "../cli/prompt.js";
-import { withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { ClusterService } from "../azure/clusters.js";
 import { openAzureSession } from "../azure/session.js";
 import { openKubeSession } from "../kube/session.js";
@@ -11,8 +11,6 @@ import { install, uninstall } from "../core/install.js";
 import { checkNamespace } from "../core/validate.js";
 import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
 import { planOutput } from "./plan-output.js";
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 type InstallOptions = AzureOptions &
   KubeOptions &
@@ -49,7 +47,7 @@ export function configureInstall(cmd: Command): void {
   withWriteOptions(withKubeOptions(withAzureOptions(cmd), "--namespace <namespace>"))
     .option("--cluster <name>", "AKS cluster (default: the kubeconfig context's name).")
     .option("-g, --resource-group <group>", "Resource group of the cluster.")
-    .option("--identity-resource-group <group>", "Where the pods' identities will live: the kubelet identity may assign identities there (default: the cluster's group); repeatable.", collect, [])
+    .option("--identity-resource-group <group>", "Where the pods' identities will live: the kubelet identity may assign identities there (default: the cluster's group); repeatable.", collectValues, [])
     .option("--kubenet", "Allow NMI on a kubenet cluster (read the security warning it prints).")
     .option("--image <repository>", "Runtime image repository.")
     .option("--image-tag <tag>", "Runtime image tag (default: this podid's version).")

@@ -3,6 +3,7 @@ import { benchCliStart } from "./cli-start.js";
 import { benchSandboxStart } from "./sandbox-start.js";
 import { benchIdentityAdd } from "./identity-add.js";
 import { benchArmThroughput } from "./arm-rps.js";
+import { benchNmi } from "./nmi.js";
 import { printTable, type Figure } from "./stats.js";
 
 const suites: [string, () => Promise<Figure[]>][] = [
@@ -10,6 +11,7 @@ const suites: [string, () => Promise<Figure[]>][] = [
   ["sandbox", () => benchSandboxStart()],
   ["arm", () => benchArmThroughput()],
   ["identity", () => benchIdentityAdd()],
+  ["nmi", () => benchNmi()],
 ];
 
 const only = process.argv.slice(2);

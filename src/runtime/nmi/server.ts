@@ -195,7 +195,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       return;
     }
     const identity = await identityFor(ref, identityRequest(url), resource, signal);
-    logger.verbose(`${ref.namespace}/${ref.name} has been matched with azure identity ${identity.metadata.namespace}/${identity.metadata.name}`);
+    if (logger.enabled("verbose")) logger.verbose(`${ref.namespace}/${ref.name} has been matched with azure identity ${identity.metadata.namespace}/${identity.metadata.name}`);
     sendJson(res, 200, await tokenOf(identity, resource, ref));
   }
 
@@ -259,7 +259,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
           const ns = process.hrtime.bigint() - started;
           labels.status_code = String(res.statusCode);
           metrics.observe("nmi_operations_duration_seconds", labels, Number(ns) / 1e9);
-          logger.verbose(`status (${res.statusCode}) took ${ns} ns for req.method=${req.method} reg.path=${url.pathname} req.remote=${remoteIp(req)}`);
+          if (logger.enabled("verbose")) logger.verbose(`status (${res.statusCode}) took ${ns} ns for req.method=${req.method} reg.path=${url.pathname} req.remote=${remoteIp(req)}`);
         });
     };
     if (path.startsWith(TOKEN_PATH)) return wrapped(tokenRoute);

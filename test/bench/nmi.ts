@@ -1,0 +1,121 @@
+import { Agent, createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
+import { startAzureSandbox } from "../helpers/azure-sandbox.js";
+import { startKubeFixture, TEST_NODES } from "../helpers/kube-api.js";
+import { applyShippedCrds } from "../helpers/crds.js";
+import { NmiWorld } from "../helpers/nmi.js";
+import { KubeSession } from "../../src/kube/session.js";
+import { startNmi } from "../../src/runtime/nmi/nmi.js";
+import { createLogger } from "../../src/util/logger.js";
+import { median, percentile, type Figure } from "./stats.js";
+
+const CONCURRENCY = 16;
+const WINDOW_MS = 2000;
+
+/** GETs `url` from `agent` CONCURRENCY at a time for a fixed window: requests per second and per-request latencies (ms). */
+async function load(url: string, agent: Agent): Promise<{ rps: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const until = Date.now() + WINDOW_MS;
+  const once = () =>
+    new Promise<void>((resolve, reject) => {
+      const t = process.hrtime.bigint();
+      const req = request(url, { agent, headers: { Metadata: "true" } }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+        res.resume();
+        res.on("end", () => {
+          latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+          resolve();
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (Date.now() < until) await once();
+    }),
+  );
+  return { rps: latencies.length / (WINDOW_MS / 1000), latencies };
+}
+
+/**
+ * NMI's cached-token path (pod lookup by source address, assignment check, cache) against a bare Node HTTP
+ * server that returns a fixed token, both over keep-alive connections from a pod address; and how long a pod
+ * that is already asking waits once its AzureAssignedIdentity turns Assigned (the watch, not a poll).
+ */
+export async function benchNmi(runs = 3): Promise<Figure[]> {
+  const sb = await startAzureSandbox({ nodes: 1 });
+  const kube = await startKubeFixture();
+  const fixedBody = JSON.stringify({ access_token: "x".repeat(1200), refresh_token: "", expires_in: "3599", expires_on: "1900000000", not_before: "1800000000", resource: "r", token_type: "Bearer" });
+  const fixed = createServer({ keepAlive: true }, (_req, res) => {
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(fixedBody) });
+    res.end(fixedBody);
+  });
+  await new Promise<void>((r) => fixed.listen(0, "127.0.0.1", r));
+  let nmi: Awaited<ReturnType<typeof startNmi>> | undefined;
+  try {
+    await applyShippedCrds(kube.kc);
+    const node = TEST_NODES[0].name;
+    const world = new NmiWorld(kube.kc, node);
+    const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, "bench-nmi", { location: "eastus" });
+    const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: { [created.id!]: {} } } };
+    await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(sb.seed.nodeResourceGroup, sb.seed.vmssName, patch);
+    const identity = await world.identity("default", "bench-nmi", { type: 0, resourceID: created.id!, clientID: created.clientId! });
+    nmi = await startNmi({ kube: new KubeSession(kube.kc, "default"), options: { node, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: sb.cloud.endpoints.imds[sb.seed.nodes[0].name], logger: createLogger("error", () => undefined) });
+    const ip = "127.0.0.11";
+    await world.pod("default", "bench-app", ip);
+    await world.assign({ namespace: "default", name: "bench-app" }, identity, "Assigned");
+    const resource = encodeURIComponent(sb.cloud.endpoints.armResourceId);
+    const nmiUrl = `http://127.0.0.1:${nmi.port}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
+    const fixedUrl = `http://127.0.0.1:${(fixed.address() as AddressInfo).port}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
+    const agent = new Agent({ keepAlive: true, localAddress: ip, maxSockets: CONCURRENCY });
+    await load(nmiUrl, agent); // warm: the first token comes from IMDS
+    const rps: number[] = [];
+    const baseRps: number[] = [];
+    const lat: number[] = [];
+    const baseLat: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const m = await load(nmiUrl, agent);
+      const b = await load(fixedUrl, agent);
+      rps.push(m.rps);
+      baseRps.push(b.rps);
+      lat.push(...m.latencies);
+      baseLat.push(...b.latencies);
+    }
+    agent.destroy();
+
+    const firstToken: number[] = [];
+    for (let i = 0; i < runs * 3; i++) {
+      const name = `bench-early-${i}`;
+      const podIp = `127.0.1.${i + 1}`;
+      await world.pod("default", name, podIp);
+      const aai = await world.assign({ namespace: "default", name }, identity, "Created");
+      let assignedAt = 0;
+      const answered = new Promise<number>((resolve, reject) => {
+        const req = request(nmiUrl, { localAddress: podIp, agent: false, headers: { Metadata: "true" } }, (res) => {
+          res.resume();
+          res.on("end", () => (res.statusCode === 200 ? resolve(Date.now()) : reject(new Error(`status ${res.statusCode}`))));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      assignedAt = Date.now();
+      await world.setAssignedStatus(aai, "Assigned");
+      firstToken.push((await answered) - assignedAt);
+    }
+    return [
+      { name: `NMI cached token, ${CONCURRENCY} concurrent keep-alive`, unit: "req/s", value: median(rps), runs, baseline: { name: "bare HTTP server, fixed token", value: median(baseRps) } },
+      { name: "NMI cached token latency p50", unit: "ms", value: percentile(lat, 50), runs, baseline: { name: "bare HTTP server", value: percentile(baseLat, 50) } },
+      { name: "NMI cached token latency p99", unit: "ms", value: percentile(lat, 99), runs, baseline: { name: "bare HTTP server", value: percentile(baseLat, 99) } },
+      { name: "NMI answer after the assignment turns Assigned (waiting pod)", unit: "ms", value: median(firstToken), runs: firstToken.length, baseline: { name: "upstream poll interval", value: 5000 } },
+    ];
+  } finally {
+    await nmi?.stop();
+    fixed.closeAllConnections();
+    fixed.close();
+    await kube.stop();
+    await sb.close();
+  }
+}
