@@ -8,7 +8,9 @@ import { AAD_POD_IDENTITY_GROUP, type AzureIdentity, type AzurePodIdentityExcept
  */
 export interface WatchCache<T> {
   list(): readonly T[];
-  /** Resolves once the first list has landed. */
+  /** True once a list has landed (the watch may be reconnecting since). */
+  synced(): boolean;
+  /** Resolves after the first list attempt; a failed one is retried in the background (see synced()). */
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Called after every add/update/delete/re-list; returns the unsubscribe. */
@@ -47,6 +49,7 @@ function watchCache<T extends KubernetesObject>(kc: KubeConfig, path: string, li
   });
   return {
     list: () => informer.list(),
+    synced: () => Boolean(informer.latestResourceVersion()),
     async start() {
       await informer.start();
       notify();

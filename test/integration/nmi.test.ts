@@ -308,4 +308,6 @@ test("NMI keeps serving across an API server restart: its watches come back and 
   assert.equal(res.status, 200, res.text);
   const metrics = await getFrom("127.0.0.1", `${base}/metrics`);
   assert.match(metrics.text, /aadpodidentity_nmi_operations_duration_seconds_count\{operation_type="\/metadata\/identity\/oauth2\/token",status_code="200",namespace="default",resource="[^"]+"\} \d+/);
+  assert.match(metrics.text, /aadpodidentity_kubernetes_api_operations_errors_count\{operation_type="get_pod_list"\} [1-9]/, "unknown callers are counted");
+  assert.equal((await getFrom("127.0.0.1", `${base}/healthz`)).text, "Active\n", "the watches are back");
 });

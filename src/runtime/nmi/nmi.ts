@@ -82,7 +82,9 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   });
   let active = !options.iptables;
   const hostAddresses = new Set(["127.0.0.1", ...(options.hostIp ? [options.hostIp] : [])]);
-  const handler = createNmiHandler({ options, pods, assigned, exceptions, tokens, imdsBaseUrl, logger, metrics, hostAddresses, health: () => active });
+  // Active (as upstream's /healthz says it) once the redirect is in place and every cache has listed once.
+  const healthy = () => active && pods.synced() && assigned.synced() && exceptions.synced();
+  const handler = createNmiHandler({ options, pods, assigned, exceptions, tokens, imdsBaseUrl, logger, metrics, hostAddresses, health: healthy });
   const server = createServer({ keepAlive: true }, handler);
   const extra: Server[] = [];
   const stopCaches = () => Promise.all([pods.stop(), assigned.stop(), exceptions.stop()]);
@@ -91,7 +93,7 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     if (options.httpProbePort !== undefined) {
       const probe = createServer((req, res) => {
         res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
-        res.end(active ? "Active" : "Not Active");
+        res.end(healthy() ? "Active" : "Not Active");
       });
       await listen(probe, options.httpProbePort, "0.0.0.0");
       extra.push(probe);

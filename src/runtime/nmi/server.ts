@@ -92,7 +92,10 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
         return now.length ? now : undefined;
       }, POD_LOOKUP_WAIT_MS, signal) ?? [];
     }
-    if (found.length === 0) throw new HttpFailure(500, "pod list is empty");
+    if (found.length === 0) {
+      metrics.increment("kubernetes_api_operations_errors_count", { operation_type: "get_pod_list" });
+      throw new HttpFailure(500, "pod list is empty");
+    }
     if (found.length > 1) throw new HttpFailure(500, `failed to match pod IP ${ip} with [${found.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(" ")}]`);
     return found[0];
   }
