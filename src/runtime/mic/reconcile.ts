@@ -14,6 +14,7 @@ import {
 } from "../../kube/aadpodidentity.js";
 import { AssignedIdentityWriter } from "../../kube/assigned-identities.js";
 import type { KubeSession } from "../../kube/session.js";
+import { mapConcurrent } from "../../util/concurrency.js";
 import type { Logger } from "../../util/logger.js";
 import { desired, identitySpec, type NeededIdentity } from "./desired.js";
 import type { MicMetrics } from "./metrics.js";
@@ -51,6 +52,9 @@ export interface CycleResult {
   /** Something is left to do (an assignment or removal failed): run again soon. */
   pending: boolean;
 }
+
+/** Kubernetes writes in flight at once (upstream's --createDeleteBatch default). */
+const KUBE_WRITE_CONCURRENCY = 20;
 
 const keyOf = (a: AzureAssignedIdentity) => `${a.metadata.namespace ?? "default"}/${a.metadata.name}`;
 const message = (err: unknown) => (err instanceof Error ? err.message.split("\n")[0] : String(err));
@@ -138,38 +142,31 @@ export class Reconciler {
     // 1. Kubernetes first: new and changed assignments are written as Created before any ARM call.
     const toAssign: AzureAssignedIdentity[] = [];
     const replaced: AzureAssignedIdentity[] = [];
-    await Promise.all(
-      [...wanted].map(async ([key, want]) => {
-        const have = current.get(key);
-        try {
-          if (!have) {
-            const result = await this.writer.create(want);
-            if (result === "created") {
-              workDone = true;
-              this.metrics.inc("aadpodidentity_assigned_identity_addition_count");
-              this.logger.info(`creating assigned id ${key}`);
-            }
-            toAssign.push(want);
-          } else if (!sameAssignment(have, want)) {
-            const labels = { ...have.metadata.labels, ...want.metadata.labels };
-            const finalizers = [...new Set([...(have.metadata.finalizers as string[] | undefined ?? []), ASSIGNED_IDENTITY_FINALIZER])];
-            const after: AzureAssignedIdentity = { ...want, metadata: { ...have.metadata, labels, finalizers }, status: { ...have.status, status: "Created", availableReplicas: 1 } };
-            await this.writer.replace(after);
-            workDone = true;
-            this.metrics.inc("aadpodidentity_assigned_identity_update_count");
-            this.logger.info(`updating assigned id ${key}`);
-            // Node or identity may have changed: the old one is a removal candidate (kept when still needed).
-            replaced.push(have);
-            toAssign.push(after);
-          } else if (have.status?.status !== "Assigned") {
-            toAssign.push(have);
-          }
-        } catch (err) {
-          pending = true;
-          this.logger.warn(`assigned id ${key}: ${message(err)}`);
+    const writesFailed = await this.each([...wanted], async ([key, want]) => {
+      const have = current.get(key);
+      if (!have) {
+        const result = await this.writer.create(want);
+        if (result === "created") {
+          workDone = true;
+          this.metrics.inc("aadpodidentity_assigned_identity_addition_count");
+          this.logger.info(`creating assigned id ${key}`);
         }
-      }),
-    );
+        toAssign.push(want);
+      } else if (!sameAssignment(have, want)) {
+        const labels = { ...have.metadata.labels, ...want.metadata.labels };
+        const finalizers = [...new Set([...((have.metadata.finalizers as string[] | undefined) ?? []), ASSIGNED_IDENTITY_FINALIZER])];
+        const after: AzureAssignedIdentity = { ...want, metadata: { ...have.metadata, labels, finalizers }, status: { ...have.status, status: "Created", availableReplicas: 1 } };
+        await this.writer.replace(after);
+        workDone = true;
+        this.metrics.inc("aadpodidentity_assigned_identity_update_count");
+        this.logger.info(`updating assigned id ${key}`);
+        // Node or identity may have changed: the old one is a removal candidate (kept when still needed).
+        replaced.push(have);
+        toAssign.push(after);
+      } else if (have.status?.status !== "Assigned") {
+        toAssign.push(have);
+      }
+    });
     const leaving = [...current].filter(([key]) => !wanted.has(key)).map(([, a]) => a);
 
     // 2. Group the work by scale set / VM.
@@ -180,11 +177,11 @@ export class Reconciler {
       return w;
     };
     for (const t of state.targets.values()) workFor(t.target);
-    const direct: Promise<void>[] = [];
+    const direct: (() => Promise<void>)[] = [];
     for (const aai of toAssign) {
       const target = state.nodeTargets.get(aai.spec.nodename);
       if (userAssignedIdOf(aai) && target) workFor(target).toAssign.push(aai);
-      else direct.push(this.setAssigned(aai).then(() => void (workDone = true)));
+      else direct.push(() => this.setAssigned(aai).then(() => void (workDone = true)));
     }
     for (const aai of [...leaving, ...replaced]) {
       const target = state.nodeTargets.get(aai.spec.nodename);
@@ -195,10 +192,11 @@ export class Reconciler {
         if (isLeaving) w.toDelete.push(aai);
       } else if (isLeaving) {
         // A service principal, or a node that is gone: nothing to detach (upstream deletes without ARM).
-        direct.push(this.remove(aai).then(() => void (workDone = true)));
+        direct.push(() => this.remove(aai).then(() => void (workDone = true)));
       }
     }
-    await Promise.all(direct);
+    const directFailed = await this.each(direct, (write) => write());
+    pending ||= writesFailed || directFailed;
 
     // 3. ARM: each target in parallel, one identity update each.
     const results = await Promise.all([...work.values()].map((w) => this.syncTarget(w, snapshot.assigned)));
@@ -281,32 +279,30 @@ export class Reconciler {
     }
 
     // Statuses follow what the scale set now holds: one refused identity never holds the others back.
+    // (A callback's own `pending = true` must survive: each() only reports writes that threw.)
     let pending = false;
-    await Promise.all(
-      w.toAssign.map(async (aai) => {
-        const id = userAssignedIdOf(aai)!;
-        if (state.identities.has(id) && !failures.has(id)) {
-          await this.setAssigned(aai);
-          workDone = true;
-        } else {
-          pending = true;
-          await this.failAssignments([aai], () => failures.get(id) ?? `identity ${id} is not attached to ${target.name}`);
-        }
-      }),
-    );
-    await Promise.all(
-      w.toDelete.map(async (aai) => {
-        const id = userAssignedIdOf(aai)!;
-        if (remove.has(id) && state.identities.has(id)) {
-          pending = true;
-          const why = `removing identity ${id} from ${target.name} failed: ${failures.get(id) ?? "still attached"}`;
-          if (this.reportOnce(`rm:${keyOf(aai)}`, why)) await this.writer.event(aai, "Warning", "binding remove error", why);
-          return;
-        }
-        await this.remove(aai);
+    const assignFailed = await this.each(w.toAssign, async (aai) => {
+      const id = userAssignedIdOf(aai)!;
+      if (state.identities.has(id) && !failures.has(id)) {
+        await this.setAssigned(aai);
         workDone = true;
-      }),
-    );
+      } else {
+        pending = true;
+        await this.failAssignments([aai], () => failures.get(id) ?? `identity ${id} is not attached to ${target.name}`);
+      }
+    });
+    const deleteFailed = await this.each(w.toDelete, async (aai) => {
+      const id = userAssignedIdOf(aai)!;
+      if (remove.has(id) && state.identities.has(id)) {
+        pending = true;
+        const why = `removing identity ${id} from ${target.name} failed: ${failures.get(id) ?? "still attached"}`;
+        if (this.reportOnce(`rm:${keyOf(aai)}`, why)) await this.writer.event(aai, "Warning", "binding remove error", why);
+        return;
+      }
+      await this.remove(aai);
+      workDone = true;
+    });
+    pending ||= assignFailed || deleteFailed;
     return { workDone, pending };
   }
 
@@ -401,13 +397,28 @@ export class Reconciler {
   /** Leaves them Created and says why: a warning and an Event on each (once per distinct reason). */
   private async failAssignments(aais: AzureAssignedIdentity[], why: () => string): Promise<void> {
     const reason = why();
-    await Promise.all(
-      aais.map(async (aai) => {
-        if (this.reportOnce(`assign:${keyOf(aai)}`, `assigning ${keyOf(aai)}: ${reason}`)) {
-          await this.writer.event(aai, "Warning", "binding apply error", reason);
-        }
-      }),
-    );
+    await this.each(aais, async (aai) => {
+      if (this.reportOnce(`assign:${keyOf(aai)}`, `assigning ${keyOf(aai)}: ${reason}`)) {
+        await this.writer.event(aai, "Warning", "binding apply error", reason);
+      }
+    });
+  }
+
+  /**
+   * Kubernetes writes, at most KUBE_WRITE_CONCURRENCY in flight (upstream's --createDeleteBatch); one failing
+   * write is logged and leaves the cycle pending without stopping the others. True when any failed.
+   */
+  private async each<T>(items: readonly T[], write: (item: T) => Promise<void>): Promise<boolean> {
+    let failed = false;
+    await mapConcurrent(items, KUBE_WRITE_CONCURRENCY, async (item) => {
+      try {
+        await write(item);
+      } catch (err) {
+        failed = true;
+        this.logger.warn(message(err));
+      }
+    });
+    return failed;
   }
 
   /** Logs a warning unless the same text was logged for this key last time; true when logged. */
