@@ -427,6 +427,20 @@ describe("MIC's effects, driven one cycle at a time (no MIC instance running)", 
     await converges({ assigned: {}, identities: [] });
   });
 
+  it("--forceNamespaced: only a pod in the binding's and identity's namespace is matched, and its assignment lives there", async () => {
+    const { kube, azure } = sessions();
+    const reconciler = new Reconciler(kube, azure, micOptions({ forceNamespaced: true }), createLogger("warn", (l) => logLines.push(`forced: ${l}`)), new MicMetrics());
+    const { ns, id } = await boundIdentity("forced", "forced", "forced");
+    const other = await namespace();
+    await pod(ns, "inside", 2, "forced");
+    await pod(other, "outside", 2, "forced");
+    assert.equal((await reconciler.sync(await snapshot())).pending, false);
+    await converges({ assigned: { [aai("inside", ns, "forced", ns)]: "2 Assigned" }, identities: [id.id] });
+    await deletePod(ns, "inside");
+    await reconciler.sync(await snapshot());
+    await converges({ assigned: {}, identities: [] });
+  });
+
   it("more than 150 identity changes go to ARM in PATCHes of at most 150", async () => {
     const { azure } = sessions();
     const writes: boolean[] = [];
