@@ -1,10 +1,9 @@
 import { Agent, createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { startAzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, TEST_NODES } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
-import { NmiWorld } from "../helpers/nmi.js";
+import { attachedIdentities, NmiWorld } from "../helpers/nmi.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { startNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -58,14 +57,11 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
     await applyShippedCrds(kube.kc);
     const node = TEST_NODES[0].name;
     const world = new NmiWorld(kube.kc, node);
-    const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, "bench-nmi", { location: "eastus" });
-    const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: { [created.id!]: {} } } };
-    await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(sb.seed.nodeResourceGroup, sb.seed.vmssName, patch);
-    const identity = await world.identity("default", "bench-nmi", { type: 0, resourceID: created.id!, clientID: created.clientId! });
+    const [identity] = await attachedIdentities(sb, world, ["bench-nmi"]);
     nmi = await startNmi({ kube: new KubeSession(kube.kc, "default"), options: { node, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: sb.cloud.endpoints.imds[sb.seed.nodes[0].name], logger: createLogger("error", () => undefined) });
     const ip = "127.0.0.11";
     await world.pod("default", "bench-app", ip);
-    await world.assign({ namespace: "default", name: "bench-app" }, identity, "Assigned");
+    await world.assign({ namespace: "default", name: "bench-app" }, identity.object, "Assigned");
     const resource = encodeURIComponent(sb.cloud.endpoints.armResourceId);
     const nmiUrl = `http://127.0.0.1:${nmi.port}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
     const fixedUrl = `http://127.0.0.1:${(fixed.address() as AddressInfo).port}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
@@ -90,7 +86,7 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
       const name = `bench-early-${i}`;
       const podIp = `127.0.1.${i + 1}`;
       await world.pod("default", name, podIp);
-      const aai = await world.assign({ namespace: "default", name }, identity, "Created");
+      const aai = await world.assign({ namespace: "default", name }, identity.object, "Created");
       let assignedAt = 0;
       const answered = new Promise<number>((resolve, reject) => {
         const req = request(nmiUrl, { localAddress: podIp, agent: false, headers: { Metadata: "true" } }, (res) => {

@@ -1,13 +1,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { decodeJwt } from "jose";
 import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, TEST_NODES, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { CLI, REPO_ROOT, runPodid } from "../helpers/cli.js";
-import { getFrom, NmiWorld } from "../helpers/nmi.js";
+import { attachedIdentities, getFrom, NmiWorld } from "../helpers/nmi.js";
 
 /**
  * `podid runtime nmi` as the DaemonSet runs it: the built CLI with upstream's flags, against the sandbox cluster
@@ -31,13 +30,10 @@ after(async () => {
 test("podid runtime nmi serves a pod its own identity and exits 0 on SIGTERM", async () => {
   const node = TEST_NODES[0].name;
   const world = new NmiWorld(kube.kc, node);
-  const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, "cli-nmi", { location: "eastus" });
-  const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: { [created.id!]: {} } } };
-  await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(sb.seed.nodeResourceGroup, sb.seed.vmssName, patch);
-  const identity = await world.identity("default", "cli-nmi", { type: 0, resourceID: created.id!, clientID: created.clientId! });
+  const [created] = await attachedIdentities(sb, world, ["cli-nmi"]);
   const ip = "127.0.0.31";
   await world.pod("default", "cli-app", ip);
-  await world.assign({ namespace: "default", name: "cli-app" }, identity, "Assigned");
+  await world.assign({ namespace: "default", name: "cli-app" }, created.object, "Assigned");
 
   const imds = new URL(sb.cloud.endpoints.imds[sb.seed.nodes[0].name]);
   const args = ["runtime", "nmi", "--nmi-port=0", `--metadata-ip=${imds.hostname}`, `--metadata-port=${imds.port}`, "--http-probe-port=0", "--prometheus-port=0", "--manage-iptables=false", "--network-plugin=azure", `--kubeconfig=${kube.api.kubeconfigPath}`];

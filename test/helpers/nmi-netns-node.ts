@@ -5,11 +5,10 @@
  * removes the rules), prints {"stopped":true} and exits.
  */
 import { createInterface } from "node:readline";
-import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { startAzureSandbox } from "./azure-sandbox.js";
 import { startKubeFixture, TEST_NODES } from "./kube-api.js";
 import { applyShippedCrds } from "./crds.js";
-import { NmiWorld } from "./nmi.js";
+import { attachedIdentities, NmiWorld } from "./nmi.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { startNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -20,13 +19,7 @@ const sb = await startAzureSandbox({ nodes: 1 });
 const kube = await startKubeFixture();
 await applyShippedCrds(kube.kc);
 const world = new NmiWorld(kube.kc, node);
-const ids = [];
-for (const name of ["netns-a", "netns-b"]) {
-  const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, name, { location: "eastus" });
-  ids.push({ id: created.id!, clientId: created.clientId!, object: await world.identity("default", name, { type: 0, resourceID: created.id!, clientID: created.clientId! }) });
-}
-const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: Object.fromEntries(ids.map((i) => [i.id, {}])) } };
-await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(sb.seed.nodeResourceGroup, sb.seed.vmssName, patch);
+const ids = await attachedIdentities(sb, world, ["netns-a", "netns-b"]);
 for (const [i, ip] of [pod1Ip, pod2Ip].entries()) {
   const pod = { namespace: "default", name: `pod${i + 1}` };
   await world.pod(pod.namespace, pod.name, ip);

@@ -1,5 +1,7 @@
 import { Agent } from "node:http";
+import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { rawRequest, type RawResponse } from "./raw-http.js";
+import type { AzureSandbox } from "./azure-sandbox.js";
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { AAD_POD_IDENTITY_GROUP, AAD_POD_IDENTITY_API_VERSION, type AzureIdentitySpec } from "../../src/kube/aadpodidentity.js";
 
@@ -83,3 +85,24 @@ export function getFrom(from: string, url: string, headers: Record<string, strin
 
 /** An http.Agent whose connections leave from a pod's address (for SDK clients' httpClient). */
 export const agentFrom = (localAddress: string) => new Agent({ localAddress, keepAlive: false });
+
+export interface NodeIdentity {
+  id: string;
+  clientId: string;
+  principalId: string;
+  /** The AzureIdentity (namespace default, same name). */
+  object: Record<string, unknown>;
+}
+
+/** User-assigned identities made in the sandbox, attached to the node scale set in one PATCH, each with its AzureIdentity. */
+export async function attachedIdentities(sb: AzureSandbox, world: NmiWorld, names: string[]): Promise<NodeIdentity[]> {
+  const out: NodeIdentity[] = [];
+  for (const name of names) {
+    const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, name, { location: "eastus" });
+    const object = await world.identity("default", name, { type: 0, resourceID: created.id!, clientID: created.clientId! });
+    out.push({ id: created.id!, clientId: created.clientId!, principalId: created.principalId!, object });
+  }
+  const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: Object.fromEntries(out.map((i) => [i.id, {}])) } };
+  await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(sb.seed.nodeResourceGroup, sb.seed.vmssName, patch);
+  return out;
+}

@@ -3,12 +3,11 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { ManagedIdentityCredential } from "@azure/identity";
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
-import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { decodeJwt } from "jose";
 import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, TEST_NODES, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
-import { agentFrom, getFrom, NmiWorld } from "../helpers/nmi.js";
+import { agentFrom, attachedIdentities, getFrom, NmiWorld, type NodeIdentity } from "../helpers/nmi.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { startNmi, type RunningNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -25,23 +24,11 @@ const sandboxLog: string[] = [];
 const nmiLog: string[] = [];
 let nextIp = 11;
 const podIp = () => `127.0.0.${nextIp++}`;
-interface TestIdentity {
-  id: string;
-  clientId: string;
-  principalId: string;
-  object: Record<string, unknown>;
-}
-let a: TestIdentity;
-let b: TestIdentity;
+let a: NodeIdentity;
+let b: NodeIdentity;
 
 /** Fast refusals: (16 + 4) x 0.1 s = 2 s at most. */
 const FAST = { retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, findIdentityRetryIntervalSec: 0.1 };
-
-async function newIdentity(name: string): Promise<TestIdentity> {
-  const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, `${name}-${randomUUID().slice(0, 6)}`, { location: "eastus" });
-  const object = await world.identity("default", uniqueName(name), { type: 0, resourceID: created.id!, clientID: created.clientId! });
-  return { id: created.id!, clientId: created.clientId!, principalId: created.principalId!, object };
-}
 
 const tokenUrl = (query: Record<string, string>, root = base) => `${root}/metadata/identity/oauth2/token?${new URLSearchParams({ "api-version": "2018-02-01", ...query })}`;
 const imdsTokenRequests = () => sandboxLog.filter((l) => /^imds\[[^\]]+\] GET \/metadata\/identity\/oauth2\/token /.test(l)).length;
@@ -52,10 +39,7 @@ before(async () => {
   await applyShippedCrds(kube.kc);
   world = new NmiWorld(kube.kc, NODE);
   imdsUrl = sb.cloud.endpoints.imds[sb.seed.nodes[0].name];
-  a = await newIdentity("id-a");
-  b = await newIdentity("id-b");
-  const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: { [a.id]: {}, [b.id]: {} } } };
-  await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(sb.seed.nodeResourceGroup, sb.seed.vmssName, patch);
+  [a, b] = await attachedIdentities(sb, world, [uniqueName("id-a"), uniqueName("id-b")]);
   nmi = await startNmi({
     kube: new KubeSession(kube.kc, "default"),
     options: { node: NODE, listenAddress: "127.0.0.1", port: 0, ...FAST },
