@@ -25,7 +25,7 @@ let immutable: { id: string; clientId: string };
 const logLines: string[] = [];
 const mics: Mic[] = [];
 
-const LEASE = { namespace: "kube-system", name: "aad-pod-identity-mic", durationMs: 800 };
+const LEASE = { namespace: "kube-system", name: "aad-pod-identity-mic", durationMs: 1500 };
 
 function micOptions(extra: Partial<MicOptions> = {}): MicOptions {
   return {
