@@ -4,6 +4,7 @@ import { benchSandboxStart } from "./sandbox-start.js";
 import { benchIdentityAdd } from "./identity-add.js";
 import { benchArmThroughput } from "./arm-rps.js";
 import { benchNmi } from "./nmi.js";
+import { benchMic } from "./mic.js";
 import { printTable, type Figure } from "./stats.js";
 
 const suites: [string, () => Promise<Figure[]>][] = [
@@ -12,6 +13,7 @@ const suites: [string, () => Promise<Figure[]>][] = [
   ["arm", () => benchArmThroughput()],
   ["identity", () => benchIdentityAdd()],
   ["nmi", () => benchNmi()],
+  ["mic", () => benchMic()],
 ];
 
 const only = process.argv.slice(2);
