@@ -340,6 +340,20 @@ describe("MIC against the sandbox cloud and cluster", () => {
     await converges({ assigned: {}, identities: [] });
   });
 
+  it("a node deleted from the cluster: its assignments go and the identity no other pod needs is detached", async () => {
+    const { ns, id } = await boundIdentity("gone", "gone", "gone");
+    await pod(ns, "g", 2, "gone");
+    await converges({ assigned: { [aai("g", ns, "gone")]: "2 Assigned" }, identities: [id.id] });
+    const node = await core.readNode({ name: sb.seed.nodes[2].name });
+    await core.deleteNode({ name: sb.seed.nodes[2].name });
+    try {
+      await converges({ assigned: {}, identities: [] });
+    } finally {
+      await deletePod(ns, "g");
+      await core.createNode({ body: { metadata: { name: node.metadata!.name, labels: node.metadata!.labels }, spec: node.spec, status: node.status } });
+    }
+  });
+
   it("serves /healthz and Prometheus metrics", async () => {
     const health = await get(mic.httpProbePort!, "/healthz");
     assert.deepEqual(health, { status: 200, body: "Active" });

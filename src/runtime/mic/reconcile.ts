@@ -105,6 +105,8 @@ export class Reconciler {
   /** Last reason reported per AzureAssignedIdentity / skipped object, so repeats are not re-logged every cycle. */
   private readonly reported = new Map<string, string>();
   private readonly immutable: Set<string>;
+  /** Every node's scale set or VM seen so far, including nodes since deleted. */
+  private readonly nodeTargets = new Map<string, ComputeTarget>();
 
   constructor(
     kube: KubeSession,
@@ -183,15 +185,17 @@ export class Reconciler {
       if (userAssignedIdOf(aai) && target) workFor(target).toAssign.push(aai);
       else direct.push(() => this.setAssigned(aai).then(() => void (workDone = true)));
     }
+    for (const [node, target] of state.nodeTargets) this.nodeTargets.set(node, target);
     for (const aai of [...leaving, ...replaced]) {
-      const target = state.nodeTargets.get(aai.spec.nodename);
+      // A node deleted from the cluster is still known here: its pods' identities are detached, not leaked.
+      const target = state.nodeTargets.get(aai.spec.nodename) ?? this.nodeTargets.get(aai.spec.nodename);
       const isLeaving = leaving.includes(aai);
       if (userAssignedIdOf(aai) && target) {
         const w = workFor(target);
         w.leaving.push(aai);
         if (isLeaving) w.toDelete.push(aai);
       } else if (isLeaving) {
-        // A service principal, or a node that is gone: nothing to detach (upstream deletes without ARM).
+        // A service principal, or a node never seen: nothing to detach (upstream deletes without ARM).
         direct.push(() => this.remove(aai).then(() => void (workDone = true)));
       }
     }
