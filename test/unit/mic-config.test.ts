@@ -6,6 +6,8 @@ import { clusterAzureFromConfig, readAzureJson } from "../../src/azure/cloud-con
 import { PodidError } from "../../src/cli/errors.js";
 import { MicMetrics } from "../../src/runtime/mic/metrics.js";
 import { computeTargetOfProviderId } from "../../src/azure/provider-id.js";
+import { createHttpHeaders, createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
+import { refusedIdentityIds, retryAfterMs } from "../../src/azure/errors.js";
 
 const SUB = "11111111-1111-1111-1111-111111111111";
 
@@ -60,5 +62,22 @@ describe("MIC configuration", () => {
     assert.match(text, /^aadpodidentity_mic_cycle_duration_seconds_sum 0.5$/m);
     assert.match(text, /^aadpodidentity_mic_cycle_duration_seconds_count 1$/m);
     assert.equal(m.total("aadpodidentity_cloud_provider_write_count"), 2);
+  });
+
+  it("ARM failures: Retry-After in seconds or as a date; the identities a PATCH was refused for", () => {
+    const failure = (code: string, status: number, message: string, headers: Record<string, string> = {}) =>
+      new RestError(message, { code, statusCode: status, response: { status, headers: createHttpHeaders(headers), request: createPipelineRequest({ url: "https://arm" }) } });
+    assert.equal(retryAfterMs(failure("TooManyRequests", 429, "x", { "retry-after": "3" })), 3000);
+    const at = retryAfterMs(failure("TooManyRequests", 429, "x", { "retry-after": new Date(Date.now() + 10_000).toUTCString() }))!;
+    assert.ok(at > 8000 && at <= 10_000, String(at));
+    assert.equal(retryAfterMs(failure("TooManyRequests", 429, "x")), undefined);
+    assert.equal(retryAfterMs(new Error("plain")), undefined);
+
+    const a = `/subscriptions/${SUB}/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/a`;
+    const b = `/subscriptions/${SUB}/resourcegroups/g/providers/microsoft.managedidentity/userassignedidentities/b`;
+    const linked = failure("LinkedAuthorizationFailed", 403, `The client 'x' ... does not have permission to perform action(s) 'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action' on the linked scope(s) '${a},${b}' (respectively) or the linked scope(s) are invalid.`);
+    assert.deepEqual(refusedIdentityIds(linked), [a.toLowerCase(), b]);
+    assert.deepEqual(refusedIdentityIds(failure("FailedIdentityOperation", 400, `Resource '${a}' was not found.`)), [a.toLowerCase()]);
+    assert.deepEqual(refusedIdentityIds(failure("AuthorizationFailed", 403, `scope '${a}'`)), [], "only the identity-specific refusals name identities to drop");
   });
 });
