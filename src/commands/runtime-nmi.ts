@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { flagBool, flagNumber } from "../cli/flags.js";
 import { UsageError } from "../cli/errors.js";
 import { action } from "../cli/action.js";
 import { createLogger } from "../util/logger.js";
@@ -26,21 +27,6 @@ interface NmiFlags {
   setRetryAfterHeader?: string | boolean;
   kubeconfig?: string;
   manageIptables?: string | boolean;
-}
-
-/** pflag booleans: `--flag`, `--flag=true`, `--flag=false`. */
-function flagBool(name: string, value: string | boolean | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value === "boolean") return value;
-  if (/^(true|1|t)$/i.test(value)) return true;
-  if (/^(false|0|f)$/i.test(value)) return false;
-  throw new UsageError(`--${name} takes true or false, not '${value}'`);
-}
-
-function flagNumber(name: string, value: string, { min = 0, integer = true } = {}): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a ${integer ? "whole " : ""}number >= ${min}, not '${value}'`);
-  return n;
 }
 
 /** Options of `podid runtime nmi` (upstream-compatible flag names); the component is in src/runtime/nmi/. */

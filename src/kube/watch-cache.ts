@@ -1,5 +1,5 @@
 import { CoreV1Api, CustomObjectsApi, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod } from "@kubernetes/client-node";
-import { AAD_POD_IDENTITY_GROUP, type AzureIdentity, type AzurePodIdentityException, type KubeObject } from "./aadpodidentity.js";
+import { AAD_POD_IDENTITY_GROUP, type AzureAssignedIdentity, type AzurePodIdentityException } from "./aadpodidentity.js";
 
 /**
  * A list+watch cache of one kind that keeps itself alive. client-node 1.4's informer stops for good on any
@@ -66,16 +66,6 @@ function watchCache<T extends KubernetesObject>(kc: KubeConfig, path: string, li
     },
   };
 }
-
-/** What NMI reads of an AzureAssignedIdentity (written by MIC). */
-export interface AssignedIdentitySpec {
-  azureIdentityRef?: AzureIdentity;
-  azureBindingRef?: KubeObject;
-  pod: string;
-  podNamespace: string;
-  nodename?: string;
-}
-export type AzureAssignedIdentity = KubeObject<AssignedIdentitySpec> & { kind: "AzureAssignedIdentity"; status?: { status?: string; availableReplicas?: number } };
 
 function customCache<T extends KubernetesObject>(kc: KubeConfig, plural: string, options: WatchCacheOptions): WatchCache<T> {
   const api = kc.makeApiClient(CustomObjectsApi);

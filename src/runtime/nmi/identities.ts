@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { BEHAVIOR_ANNOTATION, type AzureIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
-import type { AzureAssignedIdentity } from "../../kube/watch-cache.js";
+import type { AzureAssignedIdentity } from "../../kube/aadpodidentity.js";
 
 /** Pure decisions of NMI over cache snapshots: who is calling, is it excepted, which identity it may use. */
 

@@ -2,7 +2,8 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import { isIPv4 } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { AzurePodIdentityException } from "../../kube/aadpodidentity.js";
-import type { AzureAssignedIdentity, WatchCache } from "../../kube/watch-cache.js";
+import type { WatchCache } from "../../kube/watch-cache.js";
+import type { AzureAssignedIdentity } from "../../kube/aadpodidentity.js";
 import type { Logger } from "../../util/logger.js";
 import { isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "./identities.js";
 import type { NmiMetrics } from "./metrics.js";
