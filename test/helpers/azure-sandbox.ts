@@ -73,12 +73,12 @@ const RETRY = { maxRetries: 2, retryDelayInMs: 20, maxRetryDelayInMs: 200 };
  * ManagedIdentityCredential (MSAL) picks its IMDS endpoint once per process, from AZURE_POD_IDENTITY_AUTHORITY_HOST
  * at first use: a test file that uses it talks to one node's IMDS only (use `raw` for the others).
  */
-export async function startAzureSandbox(options: { nodes?: number; log?: (line: string) => void } = {}): Promise<AzureSandbox> {
+export async function startAzureSandbox(options: { nodes?: number; scaleSets?: number; log?: (line: string) => void } = {}): Promise<AzureSandbox> {
   const dir = mkdtempSync(join(tmpdir(), "podid-azure-"));
   const ca = await createCertificateAuthority("podid sandbox test CA");
   const cert = await issueServerCertificate(ca, { dns: ["localhost"], ips: ["127.0.0.1"] });
   trustCa(ca.certPem);
-  const topology = planTopology({ nodes: options.nodes ?? 2 });
+  const topology = planTopology({ nodes: options.nodes ?? 2, scaleSets: options.scaleSets });
   const startOptions: StartAzureCloudOptions = {
     dir,
     host: "127.0.0.1",

@@ -8,6 +8,8 @@ import { groupId, key, providerId, subscriptionScope } from "./scopes.js";
 
 export interface TopologyOptions {
   nodes: number;
+  /** Node pools, each its own scale set (`aks-nodepool<k>-<id>-vmss`); nodes are dealt round-robin. Default 1. */
+  scaleSets?: number;
   location?: string;
   resourceGroup?: string;
   clusterName?: string;
@@ -25,16 +27,23 @@ export function planTopology(options: TopologyOptions): SeedInfo {
   const clusterName = options.clusterName ?? "podid-aks";
   const subscriptionId = randomUUID();
   const nodeResourceGroup = `MC_${resourceGroup}_${clusterName}_${location}`;
-  const vmssName = `aks-nodepool1-${randomInt(10_000_000, 100_000_000)}-vmss`;
-  const vmssId = providerId(subscriptionId, nodeResourceGroup, SCALE_SET_TYPE, vmssName);
-  const nodes: SeedNode[] = Array.from({ length: options.nodes }, (_, i) => ({
-    name: computerName(vmssName, i),
-    instanceId: String(i),
-    // AKS writes node providerIDs with the node resource group lower-cased; ARM ids compare case-insensitively.
-    vmId: `${vmssId}/virtualMachines/${i}`.replace(`/resourceGroups/${nodeResourceGroup}/`, `/resourceGroups/${nodeResourceGroup.toLowerCase()}/`),
-    internalIP: `10.224.0.${4 + i}`,
-    vmUuid: randomUUID(),
-  }));
+  const poolId = randomInt(10_000_000, 100_000_000);
+  const pools = Math.max(1, options.scaleSets ?? 1);
+  const vmssNames = Array.from({ length: pools }, (_, k) => `aks-nodepool${k + 1}-${poolId}-vmss`);
+  const vmssName = vmssNames[0];
+  const nodes: SeedNode[] = Array.from({ length: options.nodes }, (_, i) => {
+    const pool = vmssNames[i % pools];
+    const instance = Math.floor(i / pools);
+    const vmssId = providerId(subscriptionId, nodeResourceGroup, SCALE_SET_TYPE, pool);
+    return {
+      name: computerName(pool, instance),
+      instanceId: String(instance),
+      // AKS writes node providerIDs with the node resource group lower-cased; ARM ids compare case-insensitively.
+      vmId: `${vmssId}/virtualMachines/${instance}`.replace(`/resourceGroups/${nodeResourceGroup}/`, `/resourceGroups/${nodeResourceGroup.toLowerCase()}/`),
+      internalIP: `10.224.${Math.floor((4 + i) / 250)}.${(4 + i) % 250}`,
+      vmUuid: randomUUID(),
+    };
+  });
   return {
     subscriptionId,
     location,
@@ -72,19 +81,34 @@ function managedIdentityPrincipal(name: string, miResourceId: string | undefined
 }
 
 /** The AKS-made tags real node resources carry; MIC and `az` show them, nothing depends on them. */
-function aksTags(info: SeedInfo): Record<string, string> {
-  return { "aks-managed-poolName": "nodepool1", "aks-managed-createOperationID": randomUUID(), "aks-managed-orchestrator": "Kubernetes:1.30.6" };
+/** The scale set a node belongs to, from its VM id. */
+export function scaleSetNameOf(node: SeedNode): string {
+  return /\/virtualMachineScaleSets\/([^/]+)\//i.exec(node.vmId)![1];
 }
 
-function scaleSet(info: SeedInfo, kubelet: ArmResource): ArmResource {
+/** Every scale set of the topology, the first pool's first. */
+export function scaleSetNames(info: SeedInfo): string[] {
+  return [...new Set([info.vmssName, ...info.nodes.map(scaleSetNameOf)])];
+}
+
+/** The node pool (`nodepool<k>`) a scale set serves. */
+function poolNameOf(vmssName: string): string {
+  return /^aks-([^-]+)-/.exec(vmssName)?.[1] ?? "nodepool1";
+}
+
+function aksTags(vmssName: string): Record<string, string> {
+  return { "aks-managed-poolName": poolNameOf(vmssName), "aks-managed-createOperationID": randomUUID(), "aks-managed-orchestrator": "Kubernetes:1.30.6" };
+}
+
+function scaleSet(info: SeedInfo, vmssName: string, capacity: number, kubelet: ArmResource): ArmResource {
   const kubeletProps = kubelet.properties as { principalId: string; clientId: string };
   return {
-    id: providerId(info.subscriptionId, info.nodeResourceGroup, SCALE_SET_TYPE, info.vmssName),
-    name: info.vmssName,
+    id: providerId(info.subscriptionId, info.nodeResourceGroup, SCALE_SET_TYPE, vmssName),
+    name: vmssName,
     type: SCALE_SET_TYPE,
     location: info.location,
-    tags: aksTags(info),
-    sku: { name: "Standard_DS2_v2", tier: "Standard", capacity: info.nodes.length },
+    tags: aksTags(vmssName),
+    sku: { name: "Standard_DS2_v2", tier: "Standard", capacity },
     // AKS attaches the kubelet identity to every node pool's scale set.
     identity: { type: "UserAssigned", userAssignedIdentities: { [kubelet.id]: { principalId: kubeletProps.principalId, clientId: kubeletProps.clientId } } },
     properties: {
@@ -92,9 +116,9 @@ function scaleSet(info: SeedInfo, kubelet: ArmResource): ArmResource {
       orchestrationMode: "Uniform",
       upgradePolicy: { mode: "Manual" },
       virtualMachineProfile: {
-        osProfile: { computerNamePrefix: info.vmssName, adminUsername: "azureuser", linuxConfiguration: { disablePasswordAuthentication: true, provisionVMAgent: true } },
+        osProfile: { computerNamePrefix: vmssName, adminUsername: "azureuser", linuxConfiguration: { disablePasswordAuthentication: true, provisionVMAgent: true } },
         storageProfile: { osDisk: { osType: "Linux", createOption: "FromImage", caching: "ReadOnly", diskSizeGB: 128 } },
-        networkProfile: { networkInterfaceConfigurations: [{ name: info.vmssName, properties: { primary: true, enableIPForwarding: true } }] },
+        networkProfile: { networkInterfaceConfigurations: [{ name: vmssName, properties: { primary: true, enableIPForwarding: true } }] },
       },
       provisioningState: "Succeeded",
       overprovision: false,
@@ -108,7 +132,7 @@ function scaleSet(info: SeedInfo, kubelet: ArmResource): ArmResource {
 function scaleSetVm(info: SeedInfo, vmss: ArmResource, node: SeedNode): ArmResource {
   return {
     id: `${vmss.id}/virtualMachines/${node.instanceId}`,
-    name: `${info.vmssName}_${node.instanceId}`,
+    name: `${vmss.name}_${node.instanceId}`,
     type: `${SCALE_SET_TYPE}/virtualMachines`,
     location: info.location,
     tags: vmss.tags,
@@ -120,7 +144,7 @@ function scaleSetVm(info: SeedInfo, vmss: ArmResource, node: SeedNode): ArmResou
       vmId: node.vmUuid,
       hardwareProfile: { vmSize: "Standard_DS2_v2" },
       osProfile: { computerName: node.name, adminUsername: "azureuser", linuxConfiguration: { disablePasswordAuthentication: true, provisionVMAgent: true } },
-      networkProfile: { networkInterfaces: [{ id: `${vmss.id}/virtualMachines/${node.instanceId}/networkInterfaces/${info.vmssName}` }] },
+      networkProfile: { networkInterfaces: [{ id: `${vmss.id}/virtualMachines/${node.instanceId}/networkInterfaces/${vmss.name}` }] },
       provisioningState: "Succeeded",
       timeCreated: new Date().toISOString(),
     },
@@ -147,10 +171,10 @@ function managedCluster(info: SeedInfo, tenantId: string, controlPlane: Principa
       dnsPrefix,
       fqdn,
       azurePortalFQDN: fqdn.replace(".hcp.", ".portal.hcp."),
-      agentPoolProfiles: [
+      agentPoolProfiles: scaleSetNames(info).map((name) => (
         {
-          name: "nodepool1",
-          count: info.nodes.length,
+          name: poolNameOf(name),
+          count: info.nodes.filter((n) => scaleSetNameOf(n) === name).length,
           vmSize: "Standard_DS2_v2",
           osDiskSizeGB: 128,
           osDiskType: "Managed",
@@ -163,13 +187,13 @@ function managedCluster(info: SeedInfo, tenantId: string, controlPlane: Principa
           orchestratorVersion: "1.30.6",
           currentOrchestratorVersion: "1.30.6",
           enableNodePublicIP: false,
-          mode: "System",
+          mode: name === info.vmssName ? "System" : "User",
           osType: "Linux",
           osSKU: "Ubuntu",
           nodeImageVersion: "AKSUbuntu-2204gen2containerd-202410.15.0",
           enableFIPS: false,
-        },
-      ],
+        }
+      )),
       servicePrincipalProfile: { clientId: "msi" },
       nodeResourceGroup: info.nodeResourceGroup,
       enableRBAC: true,
@@ -228,7 +252,7 @@ export function seedState(info: SeedInfo, now = Date.now()): AzureState {
   const controlPlane = managedIdentityPrincipal(info.clusterName, undefined, now);
   const kubelet = userAssignedIdentity(kubeletId, info.kubeletIdentityName, info.location, tenantId, kubeletPrincipal);
   const cluster = managedCluster(info, tenantId, controlPlane, kubelet);
-  const vmss = scaleSet(info, kubelet);
+  const scaleSets = scaleSetNames(info).map((name) => scaleSet(info, name, info.nodes.filter((n) => scaleSetNameOf(n) === name).length, kubelet));
   const group = (name: string, managedBy?: string): ArmResource => ({
     id: groupId(info.subscriptionId, name),
     name,
@@ -238,7 +262,7 @@ export function seedState(info: SeedInfo, now = Date.now()): AzureState {
     tags: managedBy ? { "aks-managed-cluster-name": info.clusterName, "aks-managed-cluster-rg": info.resourceGroup } : {},
     properties: { provisioningState: "Succeeded" },
   });
-  const resources = [group(info.resourceGroup), group(info.nodeResourceGroup, cluster.id), cluster, kubelet, vmss, ...info.nodes.map((n) => scaleSetVm(info, vmss, n))];
+  const resources = [group(info.resourceGroup), group(info.nodeResourceGroup, cluster.id), cluster, kubelet, ...scaleSets, ...info.nodes.map((n) => scaleSetVm(info, scaleSets.find((v) => v.name === scaleSetNameOf(n))!, n))];
   const owner = assignment(sub, OWNER_ROLE_ID, cli.objectId, at);
   return {
     tenantId,

@@ -3,6 +3,7 @@ import type { CloudContext } from "../context.js";
 import type { Principal, SeedNode } from "../model.js";
 import { findResourceIn, key } from "../scopes.js";
 import type { ScaleSetIdentity } from "./compute.js";
+import { scaleSetNameOf } from "../seed.js";
 
 const API_VERSION = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -92,14 +93,14 @@ export class ImdsHandlers {
       compute: {
         azEnvironment: "AzurePublicCloud",
         location: seed.location,
-        name: `${seed.vmssName}_${node.instanceId}`,
+        name: `${scaleSetNameOf(node)}_${node.instanceId}`,
         osType: "Linux",
         provider: "Microsoft.Compute",
         resourceGroupName: seed.nodeResourceGroup,
         resourceId: node.vmId,
         subscriptionId: seed.subscriptionId,
         vmId: node.vmUuid,
-        vmScaleSetName: seed.vmssName,
+        vmScaleSetName: scaleSetNameOf(node),
         vmSize: "Standard_DS2_v2",
         zone: "",
         tagsList: [{ name: "aks-managed-poolName", value: "nodepool1" }],
