@@ -1,8 +1,7 @@
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { startAzureSandbox } from "../helpers/azure-sandbox.js";
+import { kubeNodesOf, productSession, startAzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
-import { AzureSession } from "../../src/azure/session.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { startMic } from "../../src/runtime/mic/mic.js";
 import { mapConcurrent } from "../../src/util/concurrency.js";
@@ -24,7 +23,7 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
   const writes: number[] = [];
   for (let run = 0; run < runs; run++) {
     const sb = await startAzureSandbox({ nodes: NODES, scaleSets: SCALE_SETS });
-    const f = await startKubeFixture({ nodes: sb.seed.nodes.map((n) => ({ name: n.name, providerID: `azure://${n.vmId}`, internalIP: n.internalIP, labels: {} })) });
+    const f = await startKubeFixture({ nodes: kubeNodesOf(sb.seed) });
     try {
       await applyShippedCrds(f.kc);
       const core = f.kc.makeApiClient(CoreV1Api);
@@ -40,11 +39,10 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
       await mapConcurrent(Array.from({ length: PODS }, (_, i) => i), 20, (i) =>
         core.createNamespacedPod({ namespace: "default", body: { metadata: { name: `p${i}`, labels: { aadpodidbinding: `s${i % IDENTITIES}` } }, spec: { nodeName: sb.seed.nodes[i % NODES].name, containers: [{ name: "c", image: "c" }] } } }),
       );
-      const cloud = { name: "sandbox", resourceManager: sb.cloud.endpoints.arm.replace(/\/+$/, ""), authorityHost: sb.cloud.endpoints.entra.replace(/\/+$/, ""), armScope: `${sb.cloud.endpoints.armResourceId}.default`, knownAuthority: false, source: "bench" };
       const started = Date.now();
       const mic = await startMic({
         kube: new KubeSession(f.kc, "default"),
-        azure: new AzureSession(cloud, sb.credential, sb.subscriptionId),
+        azure: productSession(sb),
         logger: createLogger("error"),
         options: {
           forceNamespaced: false,

@@ -14,6 +14,10 @@ import { addApplication } from "../../src/sandbox/azure/admin.js";
 import { planTopology } from "../../src/sandbox/azure/seed.js";
 import type { SeedInfo } from "../../src/sandbox/azure/model.js";
 import type { SandboxResponse } from "../../src/sandbox/http/types.js";
+import { AzureSession } from "../../src/azure/session.js";
+import { cloudFromConfig } from "../../src/azure/cloud.js";
+import { sandboxCloudProfile } from "../../src/sandbox/cloud-profile.js";
+import type { KubeNodeSeed } from "../../src/sandbox/kube/index.js";
 import { trustCa } from "./trust-ca.js";
 import { rawRequest, type RawRequestOptions, type RawResponse } from "./raw-http.js";
 
@@ -163,4 +167,18 @@ export async function rejectsWithArmError(promise: Promise<unknown>, expected: S
 export function assertArmError(res: RawResponse, expected: SandboxResponse): void {
   assert.equal(res.status, expected.status, res.text);
   assert.deepEqual(res.json, expected.body);
+}
+
+/**
+ * podid's own AzureSession for the sandbox, signed in as its Owner principal: the cloud comes from the sandbox's
+ * cloud profile through the same parsing the CLI uses.
+ */
+export function productSession(sb: AzureSandbox): AzureSession {
+  const profile = sandboxCloudProfile({ activeDirectory: sb.cloud.endpoints.entra, resourceManager: sb.cloud.endpoints.arm });
+  return new AzureSession(cloudFromConfig(profile, "sandbox"), sb.credential, sb.subscriptionId);
+}
+
+/** Kubernetes Node seeds for the sandbox's scale-set instances, with the providerIDs AKS gives them. */
+export function kubeNodesOf(seed: SeedInfo, labels: Record<string, string> = {}): KubeNodeSeed[] {
+  return seed.nodes.map((n) => ({ name: n.name, providerID: `azure://${n.vmId}`, internalIP: n.internalIP, labels }));
 }

@@ -1,12 +1,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { AzureSession } from "../../src/azure/session.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { createLogger } from "../../src/util/logger.js";
 import { startMic, type Mic } from "../../src/runtime/mic/mic.js";
 import { scaleSetNameOf } from "../../src/sandbox/azure/seed.js";
-import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
+import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 
@@ -18,13 +17,11 @@ let mic: Mic;
 
 before(async () => {
   sb = await startAzureSandbox({ nodes: 4, scaleSets: 2 });
-  f = await startKubeFixture({ nodes: sb.seed.nodes.map((n) => ({ name: n.name, providerID: `azure://${n.vmId}`, internalIP: n.internalIP, labels: {} })) });
+  f = await startKubeFixture({ nodes: kubeNodesOf(sb.seed) });
   await applyShippedCrds(f.kc);
-  const e = sb.cloud.endpoints;
-  const cloud = { name: "sandbox", resourceManager: e.arm.replace(/\/+$/, ""), authorityHost: e.entra.replace(/\/+$/, ""), armScope: `${e.armResourceId}.default`, knownAuthority: false, source: "test" };
   mic = await startMic({
     kube: new KubeSession(f.kc, "default"),
-    azure: new AzureSession(cloud, sb.credential, sb.subscriptionId),
+    azure: productSession(sb),
     logger: createLogger("error"),
     options: {
       forceNamespaced: false,

@@ -2,15 +2,14 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
-import { AzureSession } from "../../src/azure/session.js";
-import type { Cloud } from "../../src/azure/cloud.js";
+import type { AzureSession } from "../../src/azure/session.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { createLogger } from "../../src/util/logger.js";
 import { startMic, type Mic, type MicOptions } from "../../src/runtime/mic/mic.js";
 import { Reconciler, type Snapshot } from "../../src/runtime/mic/reconcile.js";
 import { MicMetrics } from "../../src/runtime/mic/metrics.js";
 import { ComputeIdentities, computeTargetOfProviderId } from "../../src/azure/scale-sets.js";
-import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
+import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 
@@ -44,15 +43,7 @@ function micOptions(extra: Partial<MicOptions> = {}): MicOptions {
 
 /** The sessions MIC gets in-process: the sandbox cloud (as its Owner principal) and the cluster's admin kubeconfig. */
 function sessions(): { kube: KubeSession; azure: AzureSession } {
-  const cloud: Cloud = {
-    name: "sandbox",
-    resourceManager: sb.cloud.endpoints.arm.replace(/\/+$/, ""),
-    authorityHost: sb.cloud.endpoints.entra.replace(/\/+$/, ""),
-    armScope: `${sb.cloud.endpoints.armResourceId}.default`,
-    knownAuthority: false,
-    source: "test",
-  };
-  return { kube: new KubeSession(f.kc, "default"), azure: new AzureSession(cloud, sb.credential, sb.subscriptionId) };
+  return { kube: new KubeSession(f.kc, "default"), azure: productSession(sb) };
 }
 
 async function newMic(name: string, extra: Partial<MicOptions> = {}): Promise<Mic> {
@@ -71,7 +62,7 @@ before(async () => {
   nodeRg = sb.seed.nodeResourceGroup;
   kubeletId = `/subscriptions/${sb.subscriptionId}/resourceGroups/${nodeRg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${sb.seed.kubeletIdentityName}`.toLowerCase();
   f = await startKubeFixture({
-    nodes: sb.seed.nodes.map((n) => ({ name: n.name, providerID: `azure://${n.vmId}`, internalIP: n.internalIP, labels: { "kubernetes.azure.com/agentpool": "nodepool1" } })),
+    nodes: kubeNodesOf(sb.seed, { "kubernetes.azure.com/agentpool": "nodepool1" }),
   });
   await applyShippedCrds(f.kc);
   core = f.kc.makeApiClient(CoreV1Api);
