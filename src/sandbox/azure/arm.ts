@@ -75,6 +75,8 @@ export function armHandler(ctx: CloudContext): Handler {
   route("PATCH", `${RG}/${VMSS}/{resourceName}`, V.scaleSets, compute.update);
   route("GET", `${RG}/${VMSS}/{resourceName}/virtualMachines`, V.scaleSets, compute.listInstances);
   route("GET", `${RG}/${VMSS}/{resourceName}/virtualMachines/{instanceId}`, V.scaleSets, compute.getInstance);
+  // Standalone VMs (AKS availability-set pools): none are seeded, but a group's list must answer as ARM does.
+  route("GET", `${RG}/providers/Microsoft.Compute/virtualMachines`, V.scaleSets, compute.listVirtualMachines);
 
   return async (req: SandboxRequest): Promise<SandboxResponse> => withArmHeaders(req, await dispatch(req));
 

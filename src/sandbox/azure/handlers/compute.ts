@@ -56,6 +56,7 @@ export function nextIdentity(
 /** Microsoft.Compute virtual machine scale sets and their instances, with the identity semantics MIC relies on. */
 export class ComputeHandlers {
   private readonly scaleSets = new ResourceType(SCALE_SET_TYPE);
+  private readonly virtualMachines = new ResourceType("Microsoft.Compute/virtualMachines");
 
   get = (call: ArmCall): SandboxResponse => ({ status: 200, body: this.scaleSets.require(call) });
 
@@ -112,6 +113,8 @@ export class ComputeHandlers {
   }
 
   listByResourceGroup = (call: ArmCall): SandboxResponse => ({ status: 200, body: page(this.scaleSets.listInGroup(call)) });
+
+  listVirtualMachines = (call: ArmCall): SandboxResponse => ({ status: 200, body: page(this.virtualMachines.listInGroup(call)) });
 
   listAll = (call: ArmCall): SandboxResponse => ({ status: 200, body: page(this.scaleSets.listInSubscription(call)) });
 
