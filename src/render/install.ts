@@ -3,6 +3,8 @@ import { loadTemplates } from "./templates.js";
 
 /** Our runtime image; `--image` / `--image-tag` replace it (e.g. a copy in the cluster's own registry). */
 export const DEFAULT_RUNTIME_IMAGE = "ghcr.io/podid/podid-runtime";
+/** The demo workload's image (the Dockerfile's `demo` target): its entrypoint is `podid runtime demo`. */
+export const DEMO_IMAGE = "ghcr.io/podid/podid-demo";
 /** The last upstream aad-pod-identity images, for `--runtime upstream`. */
 export const UPSTREAM_IMAGES = { mic: "mcr.microsoft.com/oss/azure/aad-pod-identity/mic:v1.8.17", nmi: "mcr.microsoft.com/oss/azure/aad-pod-identity/nmi:v1.8.17" };
 
