@@ -44,4 +44,15 @@ export class ClusterService {
       throw fromAzureError(err, `reading AKS cluster ${name}`);
     }
   }
+
+  /** Every AKS cluster in the subscription. */
+  async list(): Promise<ClusterInfo[]> {
+    try {
+      const out: ClusterInfo[] = [];
+      for await (const c of this.azure.containerService.managedClusters.list()) out.push(toInfo(c, /\/resourcegroups\/([^/]+)/i.exec(c.id ?? "")?.[1] ?? ""));
+      return out;
+    } catch (err) {
+      throw fromAzureError(err, "listing AKS clusters");
+    }
+  }
 }

@@ -7,6 +7,10 @@ export const ExitCode = {
   error: 1,
   usage: 2,
   notFound: 3,
+  /** `podid doctor`: some check warns, none fails. */
+  doctorWarnings: 4,
+  /** `podid doctor`: at least one check fails. */
+  doctorFailures: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

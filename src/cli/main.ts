@@ -15,6 +15,7 @@ const GROUPS: { name: string; description: string; load: () => Promise<(group: C
   { name: "bind", description: "Bind pods labelled aadpodidbinding=<selector> to an AzureIdentity, and label workloads.", load: async () => (await import("../commands/bind.js")).configureBind },
   { name: "unbind", description: "Delete an identity's bindings, and take podid's aadpodidbinding label off workloads.", load: async () => (await import("../commands/bind.js")).configureUnbind },
   { name: "exception", description: "Pods that bypass NMI's identity checks (AzurePodIdentityException), e.g. cluster add-ons.", load: async () => (await import("../commands/exception.js")).configureException },
+  { name: "doctor", description: "Find what is wrong with pod identity in the cluster and in Azure, and say how to fix it (only reads).", load: async () => (await import("../commands/doctor.js")).configureDoctor },
   { name: "render", description: "Print the manifests podid would apply, touching neither Azure nor the cluster (for review and GitOps).", load: async () => (await import("../commands/render.js")).configureRender },
   { name: "runtime", description: "The in-cluster components (what the runtime and demo images run): MIC, NMI and the demo workload.", load: async () => (await import("../commands/runtime.js")).configureRuntime },
   { name: "sandbox", description: "A local Azure (ARM, Entra ID, IMDS) and Kubernetes API for trying podid and for its tests.", load: async () => (await import("../commands/sandbox.js")).configureSandbox },

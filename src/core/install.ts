@@ -10,7 +10,7 @@ import { applyObjectStep } from "./apply-step.js";
 import { ASSIGN_ACTION } from "./identity-add.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
-const SCALE_SET_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write";
+export const SCALE_SET_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write";
 
 export interface InstallInput {
   values: InstallValues;

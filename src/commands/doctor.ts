@@ -1,0 +1,81 @@
+import type { Command } from "commander";
+import { action } from "../cli/action.js";
+import { colorAllowed } from "../cli/context.js";
+import { UsageError } from "../cli/errors.js";
+import { withAzureOptions, withKubeOptions, type AzureOptions, type KubeOptions } from "../cli/options.js";
+import { PreformattedText } from "../cli/output.js";
+import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { openAzureSession } from "../azure/session.js";
+import { openKubeSession } from "../kube/session.js";
+import { checkKubeName, checkNamespace } from "../core/validate.js";
+import { DoctorContext } from "../core/doctor/context.js";
+import { runDoctor } from "../core/doctor/runner.js";
+import { CHECKS } from "../core/doctor/checks/index.js";
+import { doctorExitCode, formatDoctorText } from "../core/doctor/text.js";
+
+type DoctorOptions = AzureOptions &
+  KubeOptions & { allNamespaces?: boolean; identity?: string; pod?: string; probe?: boolean; cluster?: string; resourceGroup?: string };
+
+export function configureDoctor(cmd: Command): void {
+  withAzureOptions(withKubeOptions(cmd))
+    .option("-A, --all-namespaces", "Check every namespace (default: the context's namespace, or -n).")
+    .option("--identity <name>", "Only this AzureIdentity, its bindings and their pods.")
+    .option("--pod <pod>", "Only this pod (with --probe: the pod to request a token for).")
+    .option("--probe", "Also request a token for --pod through its node's NMI.")
+    .option("--cluster <name>", "AKS cluster (default: the one whose node resource group holds the nodes).")
+    .option("-g, --resource-group <group>", "Resource group of the cluster.")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 all checks ok (or skipped), 4 warnings only, 5 at least one check failed; 1-3 as for every command.
+The -o json report is a stable schema (docs/doctor.md).
+
+Examples:
+  Check everything in all namespaces, as a report:
+    podid doctor -A
+  One identity in a namespace, machine-readable for CI:
+    podid doctor -n team-a --identity web-id -o json`,
+    )
+    .action(
+      action<DoctorOptions>(async (o, ctx) => {
+        if (o.allNamespaces && o.namespace) throw new UsageError("-n/--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
+        if (o.probe && !o.pod) throw new UsageError("--probe needs --pod POD", "Name the pod to request a token for, e.g. --probe --pod web-0 -n team-a.");
+        if ((o.cluster === undefined) !== (o.resourceGroup === undefined)) throw new UsageError("--cluster and -g/--resource-group go together", "Pass both, or neither to find the cluster from the nodes.");
+        const namespaceFlag = o.namespace !== undefined ? checkNamespace(o.namespace) : undefined;
+        const doctorCtx = new DoctorContext({
+          scope: {
+            // kubectl's rule: -n, else the context's namespace; -A for all.
+            namespace: o.allNamespaces ? undefined : namespaceFlag ?? contextNamespace(o),
+            identity: o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined,
+            pod: o.pod !== undefined ? checkKubeName("--pod", o.pod) : undefined,
+            probe: Boolean(o.probe),
+          },
+          openKube: () => openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: namespaceFlag }),
+          openAzure: () => openAzureSession({ cloud: o.cloud, subscription: o.subscription }),
+          cluster: { name: o.cluster, resourceGroup: o.resourceGroup },
+        });
+        const report = await runDoctor(CHECKS, doctorCtx, { podidVersion: PACKAGE_VERSION, progress: (m) => ctx.progress(m) });
+        process.exitCode = doctorExitCode(report);
+        return ctx.globals.outputGiven || ctx.globals.query ? (ctx.globals.output === "table" || ctx.globals.output === "tsv" ? tableRows(report) : report) : new PreformattedText(formatDoctorText(report, colorAllowed(process.stdout)));
+      }),
+    );
+}
+
+/** The context's namespace, or "default"; when the kubeconfig cannot be read, the cluster check says so. */
+function contextNamespace(o: DoctorOptions): string {
+  try {
+    return openKubeSession({ kubeconfig: o.kubeconfig, context: o.context }).namespace;
+  } catch {
+    return "default";
+  }
+}
+
+/** `-o table|tsv`: one row per check. */
+function tableRows(report: Awaited<ReturnType<typeof runDoctor>>) {
+  return report.checks.map((c) => ({
+    check: c.id,
+    status: c.status,
+    findings: c.findings.length,
+    summary: c.status === "skipped" ? (c.reason ?? "") : c.findings.map((f) => f.message).join(" | "),
+  }));
+}

@@ -1,0 +1,75 @@
+import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../../azure/resource-id.js";
+import { IdentityType, type AzureIdentity } from "../../../kube/aadpodidentity.js";
+import { identitySpec, invalidIdentityReason } from "../../../runtime/mic/desired.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import { shellWord } from "./fixes.js";
+
+export const identityRef = (i: AzureIdentity) => `AzureIdentity ${i.metadata.namespace}/${i.metadata.name}`;
+
+/** `podid identity add` that (re)creates or adopts the Azure identity and re-applies the AzureIdentity from it. */
+export function identityAddFix(identity: AzureIdentity, resourceId: string | undefined): string {
+  const id = resourceId ? safeParse(resourceId) : undefined;
+  const ns = identity.metadata.namespace ?? "default";
+  if (id && id.name === identity.metadata.name) return `podid identity add -n ${shellWord(id.name)} -g ${shellWord(id.resourceGroup)} --namespace ${ns}`;
+  if (id) return `podid identity add -n ${identity.metadata.name} -g ${shellWord(id.resourceGroup)} --namespace ${ns} --identity-resource-id ${shellWord(resourceId!)}`;
+  return `podid identity add -n ${identity.metadata.name} -g <group> --namespace ${ns}`;
+}
+
+function safeParse(resourceId: string) {
+  try {
+    return parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * 7. Each AzureIdentity: a valid type, a resourceID and clientID MIC and NMI can use, and a user-assigned identity
+ * that exists in Azure. (A clientID that no longer matches is check 16; old field casing is check 19.)
+ */
+export const azureIdentitiesCheck: Check = {
+  id: "azure-identities",
+  number: 7,
+  title: "each AzureIdentity exists in Azure, with a valid type and fields",
+  async run(ctx) {
+    const findings: Finding[] = [];
+    const observed: Record<string, unknown> = {};
+    const identities = await ctx.identities();
+    await Promise.all(
+      identities.map(async (identity) => {
+        const ref = identityRef(identity);
+        const { type, resourceID, clientID } = identitySpec(identity);
+        const invalid = invalidIdentityReason(identity);
+        const entry: Record<string, unknown> = { type, resourceID, clientID };
+        observed[`${identity.metadata.namespace}/${identity.metadata.name}`] = entry;
+        if (invalid) {
+          findings.push(finding("fail", `${ref} is not usable: ${invalid}; MIC skips it and its pods get no identity`, { errors: [invalid], fix: identityAddFix(identity, safeParse(resourceID) ? resourceID : undefined), objects: [ref] }));
+          return;
+        }
+        if (type !== IdentityType.userAssignedMSI) {
+          if (!clientID) findings.push(finding("fail", `${ref} (type ${type}, a service principal) has no clientID`, { fix: `kubectl edit azureidentity ${identity.metadata.name} -n ${identity.metadata.namespace}`, objects: [ref] }));
+          return;
+        }
+        if (!clientID) {
+          findings.push(finding("fail", `${ref} has no clientID: NMI cannot match token requests to it`, { errors: ["clientID is empty"], fix: identityAddFix(identity, resourceID), objects: [ref, resourceID] }));
+        }
+        const azure = await ctx.azureIdentity(resourceID);
+        entry.exists = Boolean(azure);
+        if (!azure) {
+          findings.push(
+            finding("fail", `${ref} names ${resourceID}, which does not exist in Azure: MIC's scale-set update fails and pods get no token`, {
+              errors: ["FailedIdentityOperation", "Identity not found", `The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/${safeParse(resourceID)?.name ?? ""}' under resource group '${safeParse(resourceID)?.resourceGroup ?? ""}' was not found`],
+              fix: identityAddFix(identity, resourceID),
+              objects: [ref, resourceID],
+            }),
+          );
+          return;
+        }
+        entry.azureClientId = azure.clientId;
+        entry.principalId = azure.principalId;
+      }),
+    );
+    return { observed, findings };
+  },
+};

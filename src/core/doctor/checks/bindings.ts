@@ -1,0 +1,64 @@
+import { BINDING_LABEL, isNamespacedIdentity } from "../../../kube/aadpodidentity.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import { bindingRef, identityOf, podRef, podsWithSelector, reaches } from "./matching.js";
+import { shellWord } from "./fixes.js";
+
+/**
+ * 8. Each binding names an AzureIdentity that exists in its own namespace (MIC's rule), and its selector matches
+ * at least one pod MIC would give the identity to (MIC's own matching, runtime/mic/desired.ts).
+ */
+export const bindingsCheck: Check = {
+  id: "bindings",
+  number: 8,
+  title: "each binding names an existing AzureIdentity and its selector matches a pod",
+  async run(ctx) {
+    const [bindings, identities, pods, state, forceNamespaced] = await Promise.all([ctx.bindings(), ctx.allIdentities(), ctx.allPods(), ctx.desired(), ctx.micForceNamespaced()]);
+    const findings: Finding[] = [];
+    const observed: Record<string, unknown> = { forceNamespaced };
+    for (const binding of bindings) {
+      const ns = binding.metadata.namespace ?? "default";
+      const ref = bindingRef(binding);
+      const { azureIdentity, selector } = binding.spec ?? { azureIdentity: "", selector: "" };
+      const identity = identityOf(binding, identities);
+      const assigned = state.assigned.filter((a) => a.spec.azureBindingRef.metadata.name === binding.metadata.name && a.spec.azureBindingRef.metadata.namespace === ns);
+      observed[`${ns}/${binding.metadata.name}`] = { azureIdentity, selector, identityFound: Boolean(identity), pods: assigned.map((a) => `${a.spec.podNamespace}/${a.spec.pod}`) };
+      if (!identity) {
+        const elsewhere = identities.filter((i) => i.metadata.name === azureIdentity).map((i) => i.metadata.namespace);
+        findings.push(
+          finding("fail", `${ref} names AzureIdentity '${azureIdentity}', which does not exist in namespace ${ns}${elsewhere.length ? ` (it exists in ${elsewhere.join(", ")}; a binding only reaches identities in its own namespace)` : ""}: pods labelled ${BINDING_LABEL}=${selector} get no identity`, {
+            errors: [`identity ${ns}/${azureIdentity} not found`, "AzureIdentityNotFound"],
+            fix: `podid identity add -n ${shellWord(azureIdentity || "<identity>")} -g <group> --namespace ${ns}`,
+            objects: [ref, `AzureIdentity ${ns}/${azureIdentity}`],
+          }),
+        );
+        continue;
+      }
+      if (!selector) {
+        findings.push(finding("fail", `${ref} has no selector: it matches no pod`, { fix: `podid bind --selector <selector> --identity ${azureIdentity} -n ${ns} --name ${binding.metadata.name}`, objects: [ref] }));
+        continue;
+      }
+      if (assigned.length) continue;
+      const labelled = podsWithSelector(pods, selector).filter((p) => reaches(binding, identity, p.metadata?.namespace ?? "default", forceNamespaced));
+      const fix = `podid bind --selector ${shellWord(selector)} --identity ${azureIdentity} -n ${ns} --name ${binding.metadata.name} --label deployment/<name>`;
+      if (labelled.length) {
+        const reasons = state.skipped.filter((s) => s.kind === "Pod" && labelled.some((p) => p.metadata?.name === s.name && p.metadata?.namespace === s.namespace)).map((s) => `${s.namespace}/${s.name} ${s.reason}`);
+        findings.push(
+          finding("warn", `${ref}'s selector '${selector}' matches ${labelled.map((p) => podRef(p)).join(", ")}, but MIC would assign the identity to none of them${reasons.length ? `: ${reasons.join("; ")}` : ""}`, {
+            errors: reasons,
+            objects: [ref, ...labelled.map(podRef)],
+          }),
+        );
+      } else {
+        findings.push(
+          finding("warn", `${ref}'s selector '${selector}' matches no pod MIC may give AzureIdentity ${ns}/${azureIdentity}: no pod${forceNamespaced || isNamespacedIdentity(identity) ? ` in ${ns}` : ""} is labelled ${BINDING_LABEL}=${selector}`, {
+            errors: [`no AzureAssignedIdentity for selector ${selector}`],
+            fix,
+            objects: [ref],
+          }),
+        );
+      }
+    }
+    return { observed, findings };
+  },
+};

@@ -1,0 +1,83 @@
+import { shellWord } from "./fixes.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import { identityAddFix } from "./azure-identities.js";
+import type { AzureIdentity } from "../../../kube/aadpodidentity.js";
+
+/** Field names of releases before 1.6, by kind: the old spelling -> the v1 one. */
+const OLD_FIELDS: Record<string, Record<string, string>> = {
+  AzureIdentity: { Type: "type", ResourceID: "resourceID", ClientID: "clientID", ClientPassword: "clientPassword", TenantID: "tenantID", ADResourceID: "adResourceID", ADEndpoint: "adEndpoint" },
+  AzureIdentityBinding: { AzureIdentity: "azureIdentity", Selector: "selector", Weight: "weight" },
+  AzurePodIdentityException: { PodLabels: "podLabels" },
+};
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+type Obj = { kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: Record<string, unknown> };
+
+/** Old-cased spec fields of an object, from its live spec and from what `kubectl apply` last sent (the API server may have pruned them). */
+function oldFields(o: Obj): { field: string; v1: string; value: unknown; live: boolean }[] {
+  const table = OLD_FIELDS[o.kind] ?? {};
+  let applied: Record<string, unknown> = {};
+  try {
+    applied = (JSON.parse(o.metadata.annotations?.[LAST_APPLIED] ?? "{}") as { spec?: Record<string, unknown> }).spec ?? {};
+  } catch {
+    // not JSON: ignore
+  }
+  const live = o.spec ?? {};
+  return Object.entries(table)
+    .filter(([old]) => old in live || old in applied)
+    .map(([old, v1]) => ({ field: old, v1, value: old in live ? live[old] : applied[old], live: old in live }));
+}
+
+function fixFor(o: Obj, fields: ReturnType<typeof oldFields>): string {
+  const ns = o.metadata.namespace ?? "default";
+  const value = (v1: string) => {
+    const f = fields.find((x) => x.v1 === v1);
+    return f ? f.value : o.spec?.[v1];
+  };
+  if (o.kind === "AzureIdentity") {
+    const resourceId = value("resourceID");
+    return identityAddFix(o as unknown as AzureIdentity, typeof resourceId === "string" && resourceId ? resourceId : undefined);
+  }
+  if (o.kind === "AzureIdentityBinding") return `podid bind --selector ${shellWord(String(value("selector") ?? "<selector>"))} --identity ${shellWord(String(value("azureIdentity") ?? "<identity>"))} -n ${ns} --name ${o.metadata.name}`;
+  const labels = value("podLabels");
+  const pairs = labels && typeof labels === "object" ? Object.entries(labels).map(([k, v]) => `${k}=${String(v)}`).join(",") : "<key=value>";
+  return `podid exception add --name ${o.metadata.name} -n ${ns} --pod-labels ${shellWord(pairs)}`;
+}
+
+/**
+ * 19. Fields spelled as before aad-pod-identity 1.6 (`ResourceID`, `ClientID`, `AzureIdentity`, `Selector`, ...),
+ * which v1 ignores (and a structural CRD prunes): the object then lacks the field that matters.
+ */
+export const fieldCasingCheck: Check = {
+  id: "field-casing",
+  number: 19,
+  title: "no aadpodidentity object uses the old field casing v1 ignores",
+  async run(ctx) {
+    const [identities, bindings] = await Promise.all([ctx.identities(), ctx.bindings()]);
+    const exceptions = (await ctx.exceptions().catch(() => [])).filter((e) => !ctx.scope.namespace || e.metadata.namespace === ctx.scope.namespace);
+    const findings: Finding[] = [];
+    const observed: Record<string, string[]> = {};
+    for (const o of [...identities, ...bindings, ...exceptions] as unknown as Obj[]) {
+      const fields = oldFields(o);
+      if (!fields.length) continue;
+      const ref = `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+      observed[ref] = fields.map((f) => f.field);
+      const missing = fields.filter((f) => o.spec?.[f.v1] === undefined || o.spec?.[f.v1] === "");
+      const list = fields.map((f) => `${f.field} (v1: ${f.v1})`).join(", ");
+      if (missing.length) {
+        findings.push(
+          finding("fail", `${ref} spells ${list} the pre-1.6 way; v1 ignores ${missing.length === 1 ? "it" : "them"}, so ${missing.map((f) => f.v1).join(", ")} ${missing.length === 1 ? "is" : "are"} unset`, {
+            errors: missing.map((f) => `unknown field "spec.${f.field}"`),
+            fix: fixFor(o, fields),
+            objects: [ref],
+          }),
+        );
+      } else if (fields.some((f) => f.live)) {
+        findings.push(finding("warn", `${ref} still carries old-cased ${fields.filter((f) => f.live).map((f) => f.field).join(", ")} beside the v1 fields; they are ignored and can disagree`, { fix: `kubectl edit ${o.kind.toLowerCase()} ${o.metadata.name} -n ${o.metadata.namespace}   # remove the old-cased fields`, objects: [ref] }));
+      }
+    }
+    return { observed, findings };
+  },
+};

@@ -1,0 +1,30 @@
+import type { Check } from "../runner.js";
+import { azureIdentitiesCheck } from "./azure-identities.js";
+import { bindingsCheck } from "./bindings.js";
+import { clusterCheck } from "./cluster.js";
+import { crdsCheck } from "./crds.js";
+import { fieldCasingCheck } from "./field-casing.js";
+import { kubeletRolesCheck } from "./kubelet-roles.js";
+import { networkPluginCheck } from "./network-plugin.js";
+import { podLabelsCheck } from "./pod-labels.js";
+import { probeCheck } from "./probe.js";
+import { recreatedIdentityCheck } from "./recreated-identity.js";
+import { selectorScopeCheck } from "./selector-scope.js";
+
+/**
+ * Every check, in report order (issue 7's numbering). A new check is one module here plus its line below;
+ * checks that need running MIC/NMI pods (3, 4, 11-13, 15, 17, 18, 20) read them through the same context.
+ */
+export const CHECKS: readonly Check[] = [
+  clusterCheck,
+  crdsCheck,
+  networkPluginCheck,
+  kubeletRolesCheck,
+  azureIdentitiesCheck,
+  bindingsCheck,
+  podLabelsCheck,
+  selectorScopeCheck,
+  probeCheck,
+  recreatedIdentityCheck,
+  fieldCasingCheck,
+];

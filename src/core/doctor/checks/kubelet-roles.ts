@@ -1,0 +1,58 @@
+import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../../azure/resource-id.js";
+import { IdentityType } from "../../../kube/aadpodidentity.js";
+import { identitySpec, invalidIdentityReason } from "../../../runtime/mic/desired.js";
+import { ASSIGN_ACTION } from "../../identity-add.js";
+import { SCALE_SET_WRITE } from "../../install.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import { installFix } from "./fixes.js";
+
+/**
+ * 6. The kubelet identity (which MIC runs as) may write the node scale sets and assign each AzureIdentity's
+ * user-assigned identity. Reads the real role assignments and the role definitions' actions (RoleService), so
+ * custom roles and grants at any wider scope count.
+ */
+export const kubeletRolesCheck: Check = {
+  id: "kubelet-roles",
+  number: 6,
+  title: "kubelet identity: Virtual Machine Contributor on the node resource group, Managed Identity Operator on each identity",
+  async run(ctx) {
+    const cluster = await ctx.aksCluster();
+    const kubelet = cluster.kubelet.objectId;
+    const nodeScope = ctx.azure.resourceGroupScope(cluster.nodeResourceGroup);
+    const findings: Finding[] = [];
+    const observed: Record<string, unknown> = { kubeletIdentity: { objectId: kubelet, clientId: cluster.kubelet.clientId, resourceId: cluster.kubelet.resourceId }, nodeResourceGroup: nodeScope };
+    const kubeletRef = `kubelet identity ${cluster.kubelet.resourceId || kubelet}`;
+    const canWrite = await ctx.isAllowed(kubelet, SCALE_SET_WRITE, nodeScope);
+    observed.scaleSetWrite = canWrite;
+    if (!canWrite) {
+      findings.push(
+        finding("fail", `the ${kubeletRef} (object id ${kubelet}) may not write the node scale sets in ${cluster.nodeResourceGroup} (${SCALE_SET_WRITE}): MIC cannot attach any identity`, {
+          errors: ["AuthorizationFailed", `does not have authorization to perform action '${SCALE_SET_WRITE}'`],
+          fix: `${await installFix(ctx)}   # or: az role assignment create --assignee-object-id ${kubelet} --assignee-principal-type ServicePrincipal --role "Virtual Machine Contributor" --scope ${nodeScope}`,
+          objects: [kubelet, nodeScope],
+        }),
+      );
+    }
+    const assignable: Record<string, boolean> = {};
+    const identities = (await ctx.identities()).filter((i) => !invalidIdentityReason(i) && identitySpec(i).type === IdentityType.userAssignedMSI);
+    await Promise.all(
+      identities.map(async (identity) => {
+        const resourceId = identitySpec(identity).resourceID;
+        const allowed = await ctx.isAllowed(kubelet, ASSIGN_ACTION, resourceId);
+        assignable[resourceId] = allowed;
+        if (allowed) return;
+        const group = parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE).resourceGroup;
+        findings.push(
+          finding("fail", `the ${kubeletRef} may not assign ${resourceId} (AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name}): MIC's scale-set update is refused and the pod's AzureAssignedIdentity stays Created`, {
+            errors: ["LinkedAuthorizationFailed", `does not have permission to perform action '${ASSIGN_ACTION}'`],
+            fix: `${await installFix(ctx, "--identity-resource-group", group)}   # or: az role assignment create --assignee-object-id ${kubelet} --assignee-principal-type ServicePrincipal --role "Managed Identity Operator" --scope ${resourceId}`,
+            objects: [kubelet, resourceId, `AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name}`],
+          }),
+        );
+      }),
+    );
+    observed.assign = assignable;
+    return { observed, findings };
+  },
+};

@@ -1,0 +1,43 @@
+import { BINDING_LABEL } from "../../../kube/aadpodidentity.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import { closest, identityOf, podRef, reaches, workloadOf } from "./matching.js";
+import { shellWord } from "./fixes.js";
+
+/** 9. Pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
+export const podLabelsCheck: Check = {
+  id: "pod-labels",
+  number: 9,
+  title: "every aadpodidbinding label on a pod matches a binding",
+  async run(ctx) {
+    const [pods, bindings, identities, forceNamespaced] = await Promise.all([ctx.pods(), ctx.allBindings(), ctx.allIdentities(), ctx.micForceNamespaced()]);
+    const findings: Finding[] = [];
+    const labelled = pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] !== undefined);
+    const observed: Record<string, unknown> = { labelledPods: labelled.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}=${p.metadata?.labels?.[BINDING_LABEL]}`) };
+    for (const pod of labelled) {
+      const ns = pod.metadata?.namespace ?? "default";
+      const value = pod.metadata!.labels![BINDING_LABEL];
+      const usable = bindings.filter((b) => reaches(b, identityOf(b, identities), ns, forceNamespaced));
+      if (usable.some((b) => b.spec?.selector === value)) continue;
+      const boundElsewhere = bindings.filter((b) => b.spec?.selector === value);
+      const suggestion = closest(value, usable.map((b) => b.spec?.selector ?? "").filter(Boolean));
+      const target = await workloadOf(ctx, pod);
+      const sameNs = usable.find((b) => b.spec?.selector === suggestion && (b.metadata.namespace ?? "default") === ns);
+      let fix: string;
+      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${sameNs.spec.azureIdentity} -n ${ns} --name ${sameNs.metadata.name} --label ${target}`;
+      else if (suggestion) fix = `kubectl label ${target.replace("/", " ")} -n ${ns} ${BINDING_LABEL}=${shellWord(suggestion)} --overwrite`;
+      else fix = `podid bind --selector ${shellWord(value)} --identity <identity> -n ${ns}`;
+      const why = boundElsewhere.length
+        ? `the selector is bound only where its identity is namespaced (${boundElsewhere.map((b) => `${b.metadata.namespace}/${b.metadata.name}`).join(", ")})`
+        : "no AzureIdentityBinding has that selector";
+      findings.push(
+        finding("fail", `${podRef(pod)} is labelled ${BINDING_LABEL}=${value}, but ${why}: it gets no identity${suggestion ? ` (did you mean '${suggestion}'?)` : ""}`, {
+          errors: [`no AzureIdentityBinding matches selector ${value}`, "No AzureAssignedIdentity found for pod", "failed after 16 attempts"],
+          fix,
+          objects: [podRef(pod), ...(target.startsWith("pod/") ? [] : [`${target} in ${ns}`])],
+        }),
+      );
+    }
+    return { observed, findings };
+  },
+};

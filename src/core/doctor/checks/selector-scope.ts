@@ -1,0 +1,46 @@
+import { BEHAVIOR_ANNOTATION, BINDING_LABEL, isNamespacedIdentity } from "../../../kube/aadpodidentity.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import { bindingRef, identityOf, podRef, podsWithSelector } from "./matching.js";
+
+/**
+ * 10. The upstream security note: outside namespaced mode a selector is matched in every namespace, so a selector
+ * bound in several namespaces, or carried by pods of another namespace, hands an identity to pods it was not
+ * meant for. Namespaced mode (per identity, or MIC's --forceNamespaced) closes it.
+ */
+export const selectorScopeCheck: Check = {
+  id: "selector-scope",
+  number: 10,
+  title: "no identity is reachable from a namespace it is not meant for",
+  async run(ctx) {
+    const [bindings, allBindings, identities, pods, forceNamespaced] = await Promise.all([ctx.bindings(), ctx.allBindings(), ctx.allIdentities(), ctx.allPods(), ctx.micForceNamespaced()]);
+    const observed: Record<string, unknown> = { forceNamespaced };
+    const findings: Finding[] = [];
+    if (forceNamespaced) return { observed, findings };
+    const exposed: Record<string, string[]> = {};
+    for (const binding of bindings) {
+      const identity = identityOf(binding, identities);
+      const selector = binding.spec?.selector;
+      if (!identity || !selector || isNamespacedIdentity(identity)) continue;
+      const ns = binding.metadata.namespace ?? "default";
+      const otherBindings = allBindings.filter((b) => b.spec?.selector === selector && (b.metadata.namespace ?? "default") !== ns);
+      const otherPods = podsWithSelector(pods, selector).filter((p) => (p.metadata?.namespace ?? "default") !== ns);
+      if (!otherBindings.length && !otherPods.length) continue;
+      const idRef = `AzureIdentity ${ns}/${identity.metadata.name}`;
+      exposed[`${ns}/${identity.metadata.name}`] = [...otherBindings.map((b) => b.metadata.namespace ?? ""), ...otherPods.map((p) => p.metadata?.namespace ?? "")];
+      const parts = [
+        ...(otherBindings.length ? [`selector '${selector}' is also bound in namespace(s) ${[...new Set(otherBindings.map((b) => b.metadata.namespace))].join(", ")}`] : []),
+        ...(otherPods.length ? [`pods outside ${ns} carry ${BINDING_LABEL}=${selector} (${otherPods.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(", ")})`] : []),
+      ];
+      findings.push(
+        finding("warn", `${idRef} (through ${bindingRef(binding)}) can be taken by pods of other namespaces: ${parts.join("; ")}. Outside namespaced mode MIC matches a selector in every namespace`, {
+          errors: ["exists in both", "Consider renaming it or enabling namespaced mode"],
+          fix: `kubectl annotate azureidentity ${identity.metadata.name} -n ${ns} ${BEHAVIOR_ANNOTATION}=namespaced   # or run MIC with --forceNamespaced`,
+          objects: [idRef, bindingRef(binding), ...otherBindings.map(bindingRef), ...otherPods.map(podRef)],
+        }),
+      );
+    }
+    observed.exposed = exposed;
+    return { observed, findings };
+  },
+};
