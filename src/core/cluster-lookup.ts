@@ -13,12 +13,15 @@ export interface ClusterRef {
 export async function lookUpCluster(clusters: ClusterService, ref: ClusterRef, fallback: { contextName?: string; resourceGroup?: string }): Promise<ClusterInfo> {
   const name = ref.name ?? fallback.contextName;
   const group = ref.resourceGroup ?? fallback.resourceGroup;
-  if (!name || !group) {
-    throw new UsageError(
-      "the AKS cluster is not known",
-      "Pass --cluster NAME --cluster-resource-group GROUP (the cluster whose kubelet identity runs MIC).",
-      "MissingCluster",
-    );
+  const missing = () =>
+    new UsageError("the AKS cluster is not known", "Pass --cluster NAME --cluster-resource-group GROUP (the cluster whose kubelet identity runs MIC).", "MissingCluster");
+  if (!name) throw missing();
+  if (group) return clusters.get(group, name);
+  // Only the name (the kubeconfig context az aks get-credentials writes): one cluster of that name in the subscription.
+  const matches = (await clusters.list()).filter((c) => c.name.toLowerCase() === name.toLowerCase());
+  if (matches.length === 1) return matches[0];
+  if (matches.length > 1) {
+    throw new UsageError(`${matches.length} AKS clusters are named ${name} (in ${matches.map((c) => c.resourceGroup).join(", ")})`, "Pass --cluster-resource-group GROUP to say which.", "AmbiguousCluster");
   }
-  return clusters.get(group, name);
+  throw missing();
 }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { PACKAGE_VERSION } from "../cli/package-info.js";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
 import { createLogger } from "../util/logger.js";
@@ -7,6 +8,8 @@ import { planTopology } from "./azure/seed.js";
 import type { SeedInfo } from "./azure/model.js";
 import { sandboxCloudProfile } from "./cloud-profile.js";
 import { startKubeApi, type KubeApi } from "./kube/index.js";
+import { nodeRoot, startKubelet, type Kubelet } from "./kubelet/index.js";
+import { nodeCloudConfig } from "./node-config.js";
 import { sandboxLayout, type SandboxLayout, type SandboxRuntimeInfo } from "./layout.js";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.js";
 
@@ -102,9 +105,11 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
   const topology = loadTopology(layout, options.nodes);
   let cloud: AzureCloud | undefined;
   let kube: KubeApi | undefined;
+  let kubelet: Kubelet | undefined;
   const shutdown = async (signal: string) => {
     logger.info(`sandbox stopping (${signal})`);
     rmSync(layout.runtime, { force: true });
+    await kubelet?.close();
     await kube?.close();
     await cloud?.close();
     logger.info("sandbox stopped");
@@ -144,6 +149,10 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
           labels: nodeLabels(seed, n.name),
         })),
         log: (line) => logger.info(line),
+        podLogs: (namespace, name, query, signal) => {
+          if (!kubelet) throw new Error("the kubelet is not running yet");
+          return kubelet.podLogs(namespace, name, query, signal);
+        },
       }),
     { ...ports },
   );
@@ -162,6 +171,17 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
     JSON.stringify(sandboxCloudProfile({ activeDirectory: cloud.endpoints.entra, resourceManager: cloud.endpoints.arm }), null, 2),
   );
   writeFileAtomic(layout.clientSecret, cloud.cliCredential.clientSecret, SECRET_FILE_MODE);
+  // What AKS writes on every node and MIC reads through its hostPath mount.
+  const azureJson = JSON.stringify(nodeCloudConfig(cloud.state), null, 2);
+  for (const n of seed.nodes) writeFileAtomic(join(nodeRoot(layout.dir, n.name), "etc", "kubernetes", "azure.json"), azureJson, SECRET_FILE_MODE);
+  kubelet = await startKubelet({
+    store: kube.store,
+    dir: layout.dir,
+    nodes: seed.nodes.map((n) => ({ name: n.name, hostIP: n.internalIP, imds: cloud!.endpoints.imds[n.name] })),
+    kube: { server: kube.url, port: kube.port, caCertPem: tls.caCert, caCertPath: layout.caCert },
+    cloudProfilePath: layout.cloudProfile,
+    log: (line) => logger.info(line),
+  });
   const info: SandboxRuntimeInfo = {
     pid: process.pid,
     version: PACKAGE_VERSION,

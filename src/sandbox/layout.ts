@@ -16,6 +16,10 @@ export function sandboxLayout(dirArg: string) {
     /** The CLI service principal's secret, alone in a 0600 file so `sandbox env` never prints it. */
     clientSecret: join(dir, "client-secret"),
     log: join(dir, "sandbox.log"),
+    /** The kubelet's: each pod's files (ServiceAccount token, kubeconfig, container logs). */
+    pods: join(dir, "pods"),
+    /** The kubelet's: each node's hostPath files (its /etc/kubernetes/azure.json). */
+    nodes: join(dir, "nodes"),
     state,
     caKey: join(state, "ca-key.pem"),
     tlsCert: join(state, "tls-cert.pem"),

@@ -44,7 +44,9 @@ export async function runNmi(input: RunNmiInput): Promise<void> {
   const refusal = kubenetRefusal(input, logger);
   if (refusal) throw new PodidError("KubenetNotSupported", refusal, { remedy: "Use a CNI network plugin, or pass --allow-network-plugin-kubenet after reading the page above." });
   const kube = openKubeSession({ kubeconfig: input.kubeconfig });
-  const nmi = await startNmi({ kube, options, authorityHost: process.env.AZURE_AUTHORITY_HOST, logger });
+  // AZURE_POD_IDENTITY_AUTHORITY_HOST is where Azure SDKs look for IMDS when it is not 169.254.169.254: NMI honours it too.
+  const imdsBaseUrl = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST || undefined;
+  const nmi = await startNmi({ kube, options, authorityHost: process.env.AZURE_AUTHORITY_HOST, imdsBaseUrl, logger });
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));

@@ -40,7 +40,8 @@ export function planTopology(options: TopologyOptions): SeedInfo {
       instanceId: String(instance),
       // AKS writes node providerIDs with the node resource group lower-cased; ARM ids compare case-insensitively.
       vmId: `${vmssId}/virtualMachines/${instance}`.replace(`/resourceGroups/${nodeResourceGroup}/`, `/resourceGroups/${nodeResourceGroup.toLowerCase()}/`),
-      internalIP: `10.224.${Math.floor((4 + i) / 250)}.${(4 + i) % 250}`,
+      // AKS puts nodes on 10.224.0.0/16; the sandbox's nodes are local processes, so the same plan on loopback.
+      internalIP: `127.224.${Math.floor((4 + i) / 250)}.${(4 + i) % 250}`,
       vmUuid: randomUUID(),
     };
   });

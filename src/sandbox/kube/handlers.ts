@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { Handler, SandboxRequest, SandboxResponse } from "../http/types.js";
 import type { Cluster, DeleteOptions, ListOptions, PropagationPolicy } from "./cluster.js";
 import { acceptedConversion, decodeObject, decodePatch, errorResponse, jsonResponse, statusResponse } from "./codec.js";
@@ -28,11 +29,26 @@ import type { WatchHub } from "./watch-stream.js";
  * (401), authorization (403), then discovery/OpenAPI or the resource verbs. Every failure is a Status.
  */
 
+/** The `pods/{name}/log` query, parsed. */
+export interface PodLogQuery {
+  container?: string;
+  follow?: boolean;
+  previous?: boolean;
+  timestamps?: boolean;
+  tailLines?: number;
+  sinceSeconds?: number;
+  limitBytes?: number;
+}
+
+/** Answers `pods/log` (the kubelet knows the containers' output); a string, or a stream when following. */
+export type PodLogSource = (namespace: string, name: string, query: PodLogQuery, signal: AbortSignal) => string | Readable;
+
 export interface HandlerContext {
   cluster: Cluster;
   watches: WatchHub;
   serverAddress: () => string;
   bookmarkIntervalMs: number;
+  podLogs?: PodLogSource;
 }
 
 const HEALTH = new Set(["/healthz", "/livez", "/readyz"]);
@@ -110,7 +126,8 @@ export function kubeHandler(ctx: HandlerContext): Handler {
   function resourceType(p: ResourcePath): ResourceType {
     const rt = cluster.registry.byPlural(p.group, p.version, p.plural);
     if (!rt) throw Errors.pathNotFound();
-    if (p.subresource !== undefined && !(p.subresource === "status" && rt.statusSubresource)) throw Errors.pathNotFound();
+    const podLog = p.subresource === "log" && rt.group === "" && rt.plural === "pods";
+    if (p.subresource !== undefined && !(p.subresource === "status" && rt.statusSubresource) && !podLog) throw Errors.pathNotFound();
     if (rt.namespaced && p.namespace === undefined && p.name !== undefined) throw Errors.pathNotFound();
     if (!rt.namespaced && p.namespace !== undefined) throw Errors.pathNotFound();
     return rt;
@@ -190,7 +207,29 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     return { status: 200, headers: { "content-type": "application/json", "cache-control": "no-cache, private" }, body: stream };
   }
 
+  function podLog(req: SandboxRequest, p: ResourcePath, verb: string): SandboxResponse {
+    if (verb !== "get") throw Errors.methodNotAllowed();
+    const flag = (name: string) => req.query.get(name) === "true";
+    const query: PodLogQuery = {
+      container: req.query.get("container") || undefined,
+      follow: flag("follow"),
+      previous: flag("previous"),
+      timestamps: flag("timestamps"),
+      tailLines: intParam(req.query, "tailLines"),
+      sinceSeconds: intParam(req.query, "sinceSeconds"),
+      limitBytes: intParam(req.query, "limitBytes"),
+    };
+    const pod = cluster.get(resourceType({ ...p, subresource: undefined }), p.namespace, p.name!);
+    if (!ctx.podLogs) {
+      const container = query.container ?? ((pod.spec as { containers?: { name: string }[] })?.containers?.[0]?.name ?? "");
+      throw Errors.badRequest(`container "${container}" in pod "${p.name}" is waiting to start: no node runs it`);
+    }
+    const body = ctx.podLogs(p.namespace ?? "default", p.name!, query, req.signal);
+    return { status: 200, headers: { "content-type": "text/plain" }, body };
+  }
+
   function resourceRequest(req: SandboxRequest, user: UserInfo, p: ResourcePath, verb: string): SandboxResponse {
+    if (p.subresource === "log") return podLog(req, p, verb);
     const rt = resourceType(p);
     if (!rt.verbs.includes(verb) && !(p.subresource && ["get", "update", "patch"].includes(verb))) throw Errors.methodNotAllowed();
     const ns = p.namespace;

@@ -4,7 +4,7 @@ import { JsonStore } from "../store.js";
 import { newToken } from "./auth.js";
 import { Cluster } from "./cluster.js";
 import { errorResponse } from "./codec.js";
-import { kubeHandler } from "./handlers.js";
+import { kubeHandler, type PodLogSource } from "./handlers.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { KubeStore } from "./local-store.js";
 import { seedCluster, type KubeNodeSeed } from "./seed.js";
@@ -19,6 +19,7 @@ export { KubeError, type Status } from "./errors.js";
 export type { KubeObject, ObjectMeta, OwnerReference, ManagedFieldsEntry } from "./types.js";
 export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./cluster.js";
 export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
+export type { PodLogSource, PodLogQuery } from "./handlers.js";
 
 export interface StartKubeApiOptions {
   /** Sandbox dir: state under <dir>/state/kube.json, kubeconfig written to <dir>/kubeconfig (0600). */
@@ -38,6 +39,8 @@ export interface StartKubeApiOptions {
   watchHistory?: number;
   /** Interval of BOOKMARK events for watches that allow them (default 15s). */
   bookmarkIntervalMs?: number;
+  /** Serves `pods/{name}/log` (the kubelet's); without it, logs are "waiting to start". */
+  podLogs?: PodLogSource;
 }
 
 export interface KubeApi {
@@ -64,7 +67,7 @@ export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeAp
   state.flush();
   const watches = new WatchHub();
   let address = `${options.host}:${options.port}`;
-  const handler = kubeHandler({ cluster, watches, serverAddress: () => address, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 15_000 });
+  const handler = kubeHandler({ cluster, watches, serverAddress: () => address, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 15_000, podLogs: options.podLogs });
   const server = await serve(handler, {
     host: options.host,
     port: options.port,

@@ -108,7 +108,7 @@ export class ImdsHandlers {
         scaleSet: vmssId,
       },
       network: {
-        interface: [{ ipv4: { ipAddress: [{ privateIpAddress: node.internalIP, publicIpAddress: "" }], subnet: [{ address: "10.224.0.0", prefix: "16" }] }, ipv6: { ipAddress: [] }, macAddress: "000D3A000000" }],
+        interface: [{ ipv4: { ipAddress: [{ privateIpAddress: node.internalIP, publicIpAddress: "" }], subnet: [{ address: node.internalIP.replace(/\.\d+\.\d+$/, ".0.0"), prefix: "16" }] }, ipv6: { ipAddress: [] }, macAddress: "000D3A000000" }],
       },
     });
   };

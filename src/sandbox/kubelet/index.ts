@@ -1,0 +1,236 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { sandboxLayout } from "../layout.js";
+import { KubeError, type KubeObject, type KubeStore } from "../kube/index.js";
+import { Controllers } from "./controllers.js";
+import { followLog, readLog, type LogOptions } from "./logs.js";
+import { startMetadataAddress, type MetadataAddress } from "./metadata-address.js";
+import { PodWorker, type NodeRuntime, type Pod } from "./pod-worker.js";
+
+/**
+ * The sandbox's nodes: controllers turn Deployments and DaemonSets into pods, the scheduler places them, and
+ * each node runs its pods of podid's images as local processes with a pod IP of their own (127.244.<node>.<n>).
+ */
+
+export interface KubeletNode {
+  name: string;
+  /** The node's InternalIP (a loopback address in the sandbox): host-network pods' IP. */
+  hostIP: string;
+  /** The node's IMDS endpoint. */
+  imds: string;
+}
+
+export interface StartKubeletOptions {
+  store: KubeStore;
+  /** Sandbox dir: pods' files under <dir>/pods, nodes' hostPath files under <dir>/nodes/<node>. */
+  dir: string;
+  nodes: KubeletNode[];
+  kube: { server: string; port: number; caCertPem: string; caCertPath: string };
+  cloudProfilePath: string;
+  /** Crash-loop back-off (default 10s doubling to 5 min, as the kubelet). */
+  backoff?: { initialMs: number; maxMs: number };
+  log?: (line: string) => void;
+}
+
+export interface PodLogRequest extends LogOptions {
+  container?: string;
+}
+
+export interface Kubelet {
+  /** `GET .../pods/{name}/log`: the text, or a stream when following. Throws KubeError as kube-apiserver answers. */
+  podLogs(namespace: string, name: string, request: PodLogRequest, signal: AbortSignal): string | Readable;
+  close(): Promise<void>;
+}
+
+const POD = { apiVersion: "v1", kind: "Pod" };
+const WATCHED = [POD, { apiVersion: "v1", kind: "Node" }, { apiVersion: "v1", kind: "ServiceAccount" }, { apiVersion: "apps/v1", kind: "ReplicaSet" }, { apiVersion: "apps/v1", kind: "Deployment" }, { apiVersion: "apps/v1", kind: "DaemonSet" }];
+const SHUTDOWN_GRACE_SECONDS = 5;
+
+function cliPaths() {
+  const here = fileURLToPath(new URL(".", import.meta.url));
+  return {
+    execPath: process.execPath,
+    bin: join(here, "..", "..", "..", "bin", "podid.js"),
+    preload: new URL("./pod-network.js", import.meta.url).href,
+  };
+}
+
+/** Where a node's hostPath volumes live: <dir>/nodes/<node>/etc/kubernetes/azure.json is the node's azure.json. */
+export function nodeRoot(dir: string, node: string): string {
+  return join(sandboxLayout(dir).nodes, node);
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function badRequest(message: string): KubeError {
+  return new KubeError({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: "BadRequest", code: 400 });
+}
+
+export async function startKubelet(options: StartKubeletOptions): Promise<Kubelet> {
+  const { store } = options;
+  const log = options.log ?? (() => {});
+  const podsDir = sandboxLayout(options.dir).pods;
+  mkdirSync(podsDir, { recursive: true, mode: 0o700 });
+  const cli = cliPaths();
+  const runtimes = new Map<string, NodeRuntime & { index: number }>();
+  const metadata: MetadataAddress[] = [];
+  for (const [index, n] of options.nodes.entries()) {
+    const address = await startMetadataAddress({ hostIP: n.hostIP, imds: n.imds });
+    metadata.push(address);
+    const root = nodeRoot(options.dir, n.name);
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    runtimes.set(n.name, { name: n.name, hostIP: n.hostIP, imds: n.imds, metadata: address.url, root, index });
+  }
+  const workers = new Map<string, PodWorker>();
+
+  const event = (object: KubeObject, type: "Normal" | "Warning", reason: string, message: string, component = "kubelet", fieldPath?: string) => {
+    const time = timestamp();
+    try {
+      store.create({
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name: `${object.metadata.name}.${randomBytes(8).toString("hex")}`, namespace: object.metadata.namespace ?? "default" },
+        involvedObject: { apiVersion: object.apiVersion, kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name, uid: object.metadata.uid, ...(fieldPath ? { fieldPath } : {}) },
+        reason,
+        message,
+        type,
+        source: { component },
+        firstTimestamp: time,
+        lastTimestamp: time,
+        count: 1,
+        reportingComponent: component,
+        reportingInstance: "",
+      });
+    } catch {
+      // The namespace is going away: the event has nowhere to live.
+    }
+  };
+
+  const data = (kind: "ConfigMap" | "Secret", namespace: string, name: string): Record<string, string> | undefined => {
+    const o = store.get<KubeObject & { data?: Record<string, string> }>({ apiVersion: "v1", kind, namespace, name });
+    if (!o) return undefined;
+    if (kind === "ConfigMap") return o.data ?? {};
+    return Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]));
+  };
+
+  const allocate = (node: NodeRuntime & { index: number }, pod: Pod): string => {
+    if (pod.spec.hostNetwork) return node.hostIP;
+    const used = new Set([...workers.values()].map((w) => w.podIP));
+    for (let n = 2; n < 255; n++) {
+      const ip = `127.244.${node.index}.${n}`;
+      if (!used.has(ip)) return ip;
+    }
+    throw new Error(`node ${node.name} has no pod address left`);
+  };
+
+  const startWorker = (pod: Pod, node: NodeRuntime & { index: number }) => {
+    const ref = { ...POD, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "" };
+    const worker = new PodWorker(
+      {
+        node,
+        podsDir,
+        kube: options.kube,
+        cloudProfilePath: options.cloudProfilePath,
+        cli,
+        backoff: options.backoff ?? { initialMs: 10_000, maxMs: 300_000 },
+        tokenFor: (ns, sa) => store.tokenForServiceAccount(ns, sa),
+        data,
+        readPod: () => store.get<Pod>(ref),
+        writeStatus: (live, status) => {
+          try {
+            store.updateStatus({ ...live, status }, { fieldManager: "kubelet" });
+          } catch (err) {
+            if ((err as { code?: number }).code !== 404) log(`kubelet: status of pod ${ref.namespace}/${ref.name}: ${(err as Error).message}`);
+          }
+        },
+        event: (type, reason, message, container) => event(pod, type, reason, message, "kubelet", container ? `spec.containers{${container}}` : undefined),
+      },
+      pod,
+      allocate(node, pod),
+    );
+    workers.set(pod.metadata.uid ?? "", worker);
+    log(`kubelet: pod ${ref.namespace}/${ref.name} started on ${node.name} (${worker.podIP})`);
+  };
+
+  const syncPods = () => {
+    const pods = store.list<Pod>(POD).items;
+    const seen = new Set<string>();
+    for (const pod of pods) {
+      const node = runtimes.get(pod.spec?.nodeName ?? "");
+      if (!node || pod.metadata.deletionTimestamp) continue;
+      const uid = pod.metadata.uid ?? "";
+      seen.add(uid);
+      const worker = workers.get(uid);
+      if (worker) worker.update(pod);
+      else startWorker(pod, node);
+    }
+    for (const [uid, worker] of workers) {
+      if (seen.has(uid)) continue;
+      workers.delete(uid);
+      void worker.stop();
+    }
+  };
+
+  const controllers = new Controllers(store, {
+    event: (object, type, reason, message) => event(object, type, reason, message, object.kind === "Pod" ? "default-scheduler" : "kube-controller-manager"),
+    nodes: () => store.list<KubeObject & { spec?: Record<string, unknown> }>({ apiVersion: "v1", kind: "Node" }).items.filter((n) => runtimes.has(n.metadata.name ?? "")),
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const reconcile = () => {
+    timer = undefined;
+    if (closed) return;
+    try {
+      controllers.reconcile();
+      syncPods();
+    } catch (err) {
+      log(`kubelet: reconcile failed: ${(err as Error).stack ?? err}`);
+      schedule(1000);
+    }
+  };
+  const schedule = (delay = 20) => {
+    if (!timer && !closed) timer = setTimeout(reconcile, delay);
+  };
+  const stops = WATCHED.map((kind) => store.watch(kind, { resourceVersion: store.resourceVersion }, () => schedule()));
+  // Pods can only become ready by probes; owners' status follows on the next reconcile.
+  const resync = setInterval(() => schedule(), 5000);
+  reconcile();
+
+  const findWorker = (namespace: string, name: string) => {
+    const pod = store.get<Pod>({ ...POD, namespace, name });
+    if (!pod) throw new KubeError({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: `pods "${name}" not found`, reason: "NotFound", details: { name, kind: "pods" }, code: 404 });
+    return { pod, worker: workers.get(pod.metadata.uid ?? "") };
+  };
+
+  return {
+    podLogs(namespace, name, request, signal) {
+      const { pod, worker } = findWorker(namespace, name);
+      const names = pod.spec.containers.map((c) => c.name);
+      const container = request.container ?? (names.length === 1 ? names[0] : undefined);
+      if (!container) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${names.join(" ")}]`);
+      if (!names.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
+      if (!worker) throw badRequest(`container "${container}" in pod "${name}" is waiting to start: ${pod.spec.nodeName ? "ContainerCreating" : "pod is not scheduled"}`);
+      const waiting = worker.waitingReason(container);
+      if (waiting) throw badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waiting}`);
+      const path = worker.logPath(container, request.previous ?? false);
+      if (!path) throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+      if (!request.follow || request.previous) return readLog(path, request);
+      return followLog(path, request, () => worker.isRunning(container) && workers.get(worker.uid) === worker, signal);
+    },
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      clearInterval(resync);
+      for (const stop of stops) stop();
+      await Promise.all([...workers.values()].map((w) => w.stop(SHUTDOWN_GRACE_SECONDS)));
+      workers.clear();
+      await Promise.all(metadata.map((m) => m.close()));
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { syncBuiltinESMExports } from "node:module";
+import net from "node:net";
+import os from "node:os";
+
+/**
+ * Loaded with `--import` into every pod process the sandbox kubelet starts: the pod's network namespace,
+ * emulated on loopback. Connections to local addresses leave from the pod's own IP (so NMI, which knows
+ * callers by source address, sees the pod), and servers that listen on "any address" listen on the pod's IP
+ * (two replicas on one machine do not collide); the host name is the pod's (its UTS namespace). Also ends the
+ * process when the kubelet that started it is gone.
+ */
+
+const podIP = process.env.PODID_SANDBOX_POD_IP;
+
+function isLocal(host: string | undefined): boolean {
+  return host === undefined || host === "localhost" || host === "" || /^127\./.test(host) || host === "::ffff:127.0.0.1";
+}
+
+function isAnyAddress(host: unknown): boolean {
+  return host === undefined || host === null || host === "" || host === "0.0.0.0" || host === "::";
+}
+
+if (podIP) {
+  const connect = net.Socket.prototype.connect;
+  net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
+    let options = Array.isArray(args[0]) ? (args[0][0] as unknown) : args[0];
+    if (typeof options === "number" || (typeof options === "string" && /^\d+$/.test(options))) {
+      options = { port: Number(options), host: typeof args[1] === "string" ? args[1] : undefined };
+      const callback = args.find((a) => typeof a === "function");
+      args = callback ? [options, callback] : [options];
+    }
+    if (options && typeof options === "object") {
+      const o = options as net.TcpNetConnectOpts & { path?: string };
+      if (!o.path && !o.localAddress && isLocal(o.host)) {
+        o.localAddress = podIP;
+        if (o.host === undefined || o.host === "localhost" || o.host === "") {
+          o.host = "127.0.0.1";
+        }
+      }
+    }
+    return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
+  } as typeof net.Socket.prototype.connect;
+
+  const listen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+    const first = args[0];
+    if (first === undefined || typeof first === "function") {
+      args.unshift(0, podIP);
+    } else if (typeof first === "number" || (typeof first === "string" && /^\d+$/.test(first))) {
+      if (typeof args[1] === "string" || args[1] === undefined || args[1] === null) {
+        if (isAnyAddress(args[1])) args[1] = podIP;
+      } else {
+        args.splice(1, 0, podIP);
+      }
+    } else if (first && typeof first === "object" && !("_handle" in first) && !("fd" in first)) {
+      const o = first as net.ListenOptions;
+      if (o.path === undefined && isAnyAddress(o.host)) args[0] = { ...o, host: podIP };
+    }
+    return (listen as (...a: unknown[]) => net.Server).apply(this, args);
+  } as typeof net.Server.prototype.listen;
+
+  const hostname = process.env.HOSTNAME;
+  if (hostname) os.hostname = () => hostname;
+  syncBuiltinESMExports();
+
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, "SIGTERM");
+  }, 1000).unref();
+}
