@@ -3,17 +3,23 @@ import { IdentityType, type AzureIdentity } from "../../../kube/aadpodidentity.j
 import { identitySpec, invalidIdentityReason } from "../../../runtime/mic/desired.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
-import { shellWord } from "./fixes.js";
+import type { DoctorContext } from "../context.js";
+import { clusterIfKnown, shellWord } from "./fixes.js";
 
 export const identityRef = (i: AzureIdentity) => `AzureIdentity ${i.metadata.namespace}/${i.metadata.name}`;
 
-/** `podid identity add` that (re)creates or adopts the Azure identity and re-applies the AzureIdentity from it. */
-export function identityAddFix(identity: AzureIdentity, resourceId: string | undefined): string {
+/**
+ * `podid identity add` that (re)creates or adopts the Azure identity and re-applies the AzureIdentity from it
+ * (current clientID, v1 field names), naming the cluster when it is known.
+ */
+export async function identityAddFix(ctx: DoctorContext, identity: { metadata: { name: string; namespace?: string } }, resourceId: string | undefined): Promise<string> {
   const id = resourceId ? safeParse(resourceId) : undefined;
   const ns = identity.metadata.namespace ?? "default";
-  if (id && id.name === identity.metadata.name) return `podid identity add -n ${shellWord(id.name)} -g ${shellWord(id.resourceGroup)} --namespace ${ns}`;
-  if (id) return `podid identity add -n ${identity.metadata.name} -g ${shellWord(id.resourceGroup)} --namespace ${ns} --identity-resource-id ${shellWord(resourceId!)}`;
-  return `podid identity add -n ${identity.metadata.name} -g <group> --namespace ${ns}`;
+  const cluster = await clusterIfKnown(ctx);
+  const clusterArgs = cluster ? ` --cluster ${cluster.name} --cluster-resource-group ${cluster.resourceGroup}` : "";
+  if (id && id.name === identity.metadata.name) return `podid identity add -n ${shellWord(id.name)} -g ${shellWord(id.resourceGroup)} --namespace ${ns}${clusterArgs}`;
+  if (id) return `podid identity add -n ${identity.metadata.name} -g ${shellWord(id.resourceGroup)} --namespace ${ns} --identity-resource-id ${shellWord(resourceId!)}${clusterArgs}`;
+  return `podid identity add -n ${identity.metadata.name} -g <group> --namespace ${ns}${clusterArgs}`;
 }
 
 function safeParse(resourceId: string) {
@@ -44,7 +50,7 @@ export const azureIdentitiesCheck: Check = {
         const entry: Record<string, unknown> = { type, resourceID, clientID };
         observed[`${identity.metadata.namespace}/${identity.metadata.name}`] = entry;
         if (invalid) {
-          findings.push(finding("fail", `${ref} is not usable: ${invalid}; MIC skips it and its pods get no identity`, { errors: [invalid], fix: identityAddFix(identity, safeParse(resourceID) ? resourceID : undefined), objects: [ref] }));
+          findings.push(finding("fail", `${ref} is not usable: ${invalid}; MIC skips it and its pods get no identity`, { errors: [invalid], fix: await identityAddFix(ctx, identity, safeParse(resourceID) ? resourceID : undefined), objects: [ref] }));
           return;
         }
         if (type !== IdentityType.userAssignedMSI) {
@@ -52,7 +58,7 @@ export const azureIdentitiesCheck: Check = {
           return;
         }
         if (!clientID) {
-          findings.push(finding("fail", `${ref} has no clientID: NMI cannot match token requests to it`, { errors: ["clientID is empty"], fix: identityAddFix(identity, resourceID), objects: [ref, resourceID] }));
+          findings.push(finding("fail", `${ref} has no clientID: NMI cannot match token requests to it`, { errors: ["clientID is empty"], fix: await identityAddFix(ctx, identity, resourceID), objects: [ref, resourceID] }));
         }
         const azure = await ctx.azureIdentity(resourceID);
         entry.exists = Boolean(azure);
@@ -60,7 +66,7 @@ export const azureIdentitiesCheck: Check = {
           findings.push(
             finding("fail", `${ref} names ${resourceID}, which does not exist in Azure: MIC's scale-set update fails and pods get no token`, {
               errors: ["FailedIdentityOperation", "Identity not found", `The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/${safeParse(resourceID)?.name ?? ""}' under resource group '${safeParse(resourceID)?.resourceGroup ?? ""}' was not found`],
-              fix: identityAddFix(identity, resourceID),
+              fix: await identityAddFix(ctx, identity, resourceID),
               objects: [ref, resourceID],
             }),
           );

@@ -2,7 +2,7 @@ import { shellWord } from "./fixes.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { identityAddFix } from "./azure-identities.js";
-import type { AzureIdentity } from "../../../kube/aadpodidentity.js";
+import type { DoctorContext } from "../context.js";
 
 /** Field names of releases before 1.6, by kind: the old spelling -> the v1 one. */
 const OLD_FIELDS: Record<string, Record<string, string>> = {
@@ -30,7 +30,7 @@ function oldFields(o: Obj): { field: string; v1: string; value: unknown; live: b
     .map(([old, v1]) => ({ field: old, v1, value: old in live ? live[old] : applied[old], live: old in live }));
 }
 
-function fixFor(o: Obj, fields: ReturnType<typeof oldFields>): string {
+async function fixFor(ctx: DoctorContext, o: Obj, fields: ReturnType<typeof oldFields>): Promise<string> {
   const ns = o.metadata.namespace ?? "default";
   const value = (v1: string) => {
     const f = fields.find((x) => x.v1 === v1);
@@ -38,7 +38,7 @@ function fixFor(o: Obj, fields: ReturnType<typeof oldFields>): string {
   };
   if (o.kind === "AzureIdentity") {
     const resourceId = value("resourceID");
-    return identityAddFix(o as unknown as AzureIdentity, typeof resourceId === "string" && resourceId ? resourceId : undefined);
+    return identityAddFix(ctx, o, typeof resourceId === "string" && resourceId ? resourceId : undefined);
   }
   if (o.kind === "AzureIdentityBinding") return `podid bind --selector ${shellWord(String(value("selector") ?? "<selector>"))} --identity ${shellWord(String(value("azureIdentity") ?? "<identity>"))} -n ${ns} --name ${o.metadata.name}`;
   const labels = value("podLabels");
@@ -70,7 +70,7 @@ export const fieldCasingCheck: Check = {
         findings.push(
           finding("fail", `${ref} spells ${list} the pre-1.6 way; v1 ignores ${missing.length === 1 ? "it" : "them"}, so ${missing.map((f) => f.v1).join(", ")} ${missing.length === 1 ? "is" : "are"} unset`, {
             errors: missing.map((f) => `unknown field "spec.${f.field}"`),
-            fix: fixFor(o, fields),
+            fix: await fixFor(ctx, o, fields),
             objects: [ref],
           }),
         );

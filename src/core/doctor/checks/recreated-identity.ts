@@ -29,7 +29,7 @@ export const recreatedIdentityCheck: Check = {
         findings.push(
           finding("fail", `${ref} has clientID ${clientID}, but ${resourceID} now has client id ${azure.clientId}: the identity was deleted and re-created (or the clientID is mistyped), so the node's IMDS does not know the old client id`, {
             errors: ["Identity not found", "failed to get service principal token", `clientID ${clientID}`],
-            fix: identityAddFix(identity, resourceID),
+            fix: await identityAddFix(ctx, identity, resourceID),
             objects: [ref, resourceID, clientID, azure.clientId],
           }),
         );
