@@ -18,6 +18,7 @@ const GROUPS: { name: string; description: string; load: () => Promise<(group: C
   { name: "doctor", description: "Find what is wrong with pod identity in the cluster and in Azure, and say how to fix it (only reads).", load: async () => (await import("../commands/doctor.js")).configureDoctor },
   { name: "render", description: "Print the manifests podid would apply, touching neither Azure nor the cluster (for review and GitOps).", load: async () => (await import("../commands/render.js")).configureRender },
   { name: "runtime", description: "The in-cluster components (what the runtime and demo images run): MIC, NMI and the demo workload.", load: async () => (await import("../commands/runtime.js")).configureRuntime },
+  { name: "demo", description: "Run the standard walkthrough end to end on a sandbox: install, identity add, bind, a demo pod that gets a token and uses it.", load: async () => (await import("../commands/demo.js")).configureDemo },
   { name: "sandbox", description: "A local Azure (ARM, Entra ID, IMDS) and Kubernetes API for trying podid and for its tests.", load: async () => (await import("../commands/sandbox.js")).configureSandbox },
 ];
 

@@ -5,6 +5,7 @@ import { wipeSandbox } from "../sandbox/wipe.js";
 import { DEFAULT_SANDBOX_DIR, sandboxLayout, type SandboxRuntimeInfo } from "../sandbox/layout.js";
 import { readRuntime, sandboxStatus, startSandboxProcess, stopSandboxProcess } from "../sandbox/lifecycle.js";
 import { sandboxAdmin } from "../sandbox/admin-client.js";
+import { sandboxEnvVars } from "../sandbox/environment.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
@@ -53,19 +54,10 @@ function shellQuote(value: string): string {
 }
 
 function envLines(info: SandboxRuntimeInfo): string {
-  const vars: [string, string][] = [
-    ["AZURE_TENANT_ID", shellQuote(info.tenantId)],
-    ["AZURE_CLIENT_ID", shellQuote(info.clientId)],
-    // The secret is read from its 0600 file when the line is evaluated, so it is never printed.
-    ["AZURE_CLIENT_SECRET", `"$(cat ${shellQuote(info.files.clientSecret)})"`],
-    ["AZURE_AUTHORITY_HOST", shellQuote(info.endpoints.activeDirectory)],
-    ["AZURE_SUBSCRIPTION_ID", shellQuote(info.subscriptionId)],
-    ["PODID_CLOUD", shellQuote(info.files.cloudProfile)],
-    ["NODE_EXTRA_CA_CERTS", shellQuote(info.files.caCert)],
-    ["REQUESTS_CA_BUNDLE", shellQuote(info.files.caCert)],
-    ["KUBECONFIG", shellQuote(info.files.kubeconfig)],
-  ];
-  return vars.map(([k, v]) => `export ${k}=${v}`).join("\n");
+  // The secret is read from its 0600 file when the line is evaluated, so it is never printed.
+  return sandboxEnvVars(info)
+    .map(([k, v]) => `export ${k}=${"value" in v ? shellQuote(v.value) : `"$(cat ${shellQuote(v.file)})"`}`)
+    .join("\n");
 }
 
 export function configureSandbox(sandbox: Command): void {

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { UsageError } from "../cli/errors.js";
 import { FIELD_MANAGER } from "./aadpodidentity.js";
 import { fromKubeError, isKubeNotFound } from "./errors.js";
@@ -11,6 +11,13 @@ export interface KubeOptions {
 }
 
 export type ApplyResult = "created" | "updated" | "unchanged";
+
+export interface PodLogOptions {
+  container?: string;
+  /** Wait for the container to end and return everything it wrote (kubectl logs -f). */
+  follow?: boolean;
+  tailLines?: number;
+}
 
 /** One kubeconfig context: the server, the namespace commands default to, and typed access. */
 export class KubeSession {
@@ -66,6 +73,16 @@ export class KubeSession {
       return items;
     } catch (err) {
       throw fromKubeError(err, `listing ${kind}${namespace ? ` in ${namespace}` : " in all namespaces"}`, this.server);
+    }
+  }
+
+  /** A container's output, as `kubectl logs` shows it (GET .../pods/NAME/log). */
+  async podLog(namespace: string, name: string, options: PodLogOptions = {}): Promise<string> {
+    try {
+      const core = this.config.makeApiClient(CoreV1Api);
+      return await core.readNamespacedPodLog({ name, namespace, container: options.container, follow: options.follow, tailLines: options.tailLines });
+    } catch (err) {
+      throw fromKubeError(err, `reading the log of pod ${namespace}/${name}`, this.server);
     }
   }
 

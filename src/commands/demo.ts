@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { action } from "../cli/action.js";
+import { PodidError, UsageError } from "../cli/errors.js";
+import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { DEMO_IMAGE } from "../render/install.js";
+import { runDemoWalkthrough, runPodidCommand, shellWord } from "../core/demo.js";
+import { openKubeSession } from "../kube/session.js";
+import { sandboxLayout } from "../sandbox/layout.js";
+import { sandboxStatus } from "../sandbox/lifecycle.js";
+import { sandboxEnvironment } from "../sandbox/environment.js";
+
+interface DemoFlags {
+  dir?: string;
+  keep?: boolean;
+  timeout: string;
+}
+
+/** `podid demo`: the walkthrough (src/core/demo.ts) on a sandbox, started for it unless --dir names one. */
+export function configureDemo(cmd: Command): void {
+  cmd
+    .option("--dir <dir>", "A running sandbox's directory (default: start a new sandbox in a temporary directory, and remove it at the end).")
+    .option("--keep", "Keep what the demo made (and the sandbox it started) for a look around.")
+    .option("--timeout <seconds>", "How long to wait for the rollout and for each demo pod.", "300")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  The whole walkthrough on a new sandbox, removed afterwards:
+    podid demo
+  On a running sandbox, keeping the identity, binding and pods to look at:
+    podid sandbox start && podid demo --dir .podid/sandbox --keep`,
+    )
+    .action(
+      action<DemoFlags>(async (flags) => {
+        const timeoutS = Number(flags.timeout);
+        if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`argument --timeout: '${flags.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
+        const out = (text: string) => void process.stdout.write(text);
+        let dir: string;
+        const started = flags.dir === undefined;
+        if (flags.dir !== undefined) {
+          dir = sandboxLayout(flags.dir).dir;
+          if (sandboxStatus(dir).status !== "running") {
+            throw new PodidError("SandboxNotRunning", `no running sandbox in ${dir}`, { remedy: `Start it first: podid sandbox start --dir ${flags.dir}; or omit --dir to let the demo start its own.` });
+          }
+        } else {
+          dir = mkdtempSync(join(tmpdir(), "podid-demo-"));
+          out(`# podid demo: a new sandbox in ${dir}, removed at the end${flags.keep ? " (kept: --keep)" : ""}\n`);
+          const start = await runPodidCommand(["sandbox", "start", "--dir", dir, "-o", "yaml"], {}, out);
+          if (start.code !== 0) {
+            rmSync(dir, { recursive: true, force: true });
+            throw new PodidError("DemoSandboxStartFailed", "the demo's sandbox did not start", { remedy: "See its error above; `podid sandbox start --dir DIR` alone shows the same." });
+          }
+        }
+        try {
+          const status = sandboxStatus(dir);
+          if (status.status !== "running") throw new PodidError("SandboxNotRunning", `the sandbox in ${dir} stopped`, { remedy: `Read ${sandboxLayout(dir).log}.` });
+          const info = status.info;
+          out(`\n$ eval "$(podid sandbox env --dir ${shellWord(dir)})"\n`);
+          await runDemoWalkthrough({
+            target: { subscriptionId: info.subscriptionId, resourceGroup: info.resourceGroup, clusterName: info.clusterName, nodeResourceGroup: info.nodeResourceGroup },
+            kube: openKubeSession({ kubeconfig: info.files.kubeconfig, namespace: "default" }),
+            image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`,
+            env: sandboxEnvironment(info),
+            timeoutMs: timeoutS * 1000,
+            keep: Boolean(flags.keep),
+            out,
+            logsCommand: (pod) => `podid sandbox logs ${pod} --dir ${shellWord(dir)}`,
+          });
+        } finally {
+          if (started && !flags.keep) {
+            await runPodidCommand(["sandbox", "stop", "--dir", dir, "-o", "none"], {}, out);
+            rmSync(dir, { recursive: true, force: true });
+          } else if (started) {
+            out(`\nThe sandbox keeps running: eval "$(podid sandbox env --dir ${shellWord(dir)})" to use it, podid sandbox stop --dir ${shellWord(dir)} to stop it.\n`);
+          }
+        }
+        return undefined;
+      }),
+    );
+}

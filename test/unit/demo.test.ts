@@ -1,0 +1,46 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { demoPod, labelledPodOk, shellWord, unlabelledPodRefused, type DemoInput } from "../../src/core/demo.js";
+import { msiEndpoint, oneLine, tokenClientId } from "../../src/runtime/demo/main.js";
+
+const ok = "x successfully acquired a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c)\nx successfully doARMOperations vm count 2\n";
+const refused = "x failed to acquire a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c): 404\n";
+
+test("the labelled pod passes only when it ended well with both success lines", () => {
+  assert.equal(labelledPodOk("Succeeded", ok), true);
+  assert.equal(labelledPodOk("Failed", ok), false);
+  assert.equal(labelledPodOk("Succeeded", ok.split("\n")[0]), false, "a token alone is not enough");
+  assert.equal(labelledPodOk("Succeeded", refused), false);
+});
+
+test("the unlabelled pod passes only when it failed with the refusal and no token", () => {
+  assert.equal(unlabelledPodRefused("Failed", refused), true);
+  assert.equal(unlabelledPodRefused("Succeeded", refused), false);
+  assert.equal(unlabelledPodRefused("Failed", ok), false);
+  assert.equal(unlabelledPodRefused("Failed", "x crashed\n"), false, "a crash is not a refusal");
+});
+
+test("the demo pods: the demo image, run once, with and without the selector label", () => {
+  const input = { target: { subscriptionId: "s", resourceGroup: "g", clusterName: "c", nodeResourceGroup: "MC_g" }, image: "ghcr.io/podid/podid-demo:1.0.0" } as DemoInput;
+  const labelled = demoPod("p", input, "cid", true);
+  assert.equal(labelled.metadata?.labels?.aadpodidbinding, "demo");
+  assert.equal(labelled.spec?.restartPolicy, "Never");
+  assert.deepEqual(labelled.spec?.containers[0].args, ["--once", "--subscription-id", "s", "--resource-group", "MC_g", "--client-id", "cid"]);
+  assert.equal(labelled.spec?.containers[0].image, "ghcr.io/podid/podid-demo:1.0.0");
+  assert.equal(demoPod("q", input, "cid", false).metadata?.labels?.aadpodidbinding, undefined);
+});
+
+test("command lines are printed as a shell would take them", () => {
+  assert.equal(shellWord("/subscriptions/x/resourceGroups/MC_a"), "/subscriptions/x/resourceGroups/MC_a");
+  assert.equal(shellWord("a b"), "'a b'");
+  assert.equal(shellWord("it's"), `'it'\\''s'`);
+});
+
+test("runtime demo: the endpoint it reports, one-line reasons, the client id from a token without printing it", () => {
+  assert.equal(msiEndpoint({}), "http://169.254.169.254/metadata/identity/oauth2/token");
+  assert.equal(msiEndpoint({ AZURE_POD_IDENTITY_AUTHORITY_HOST: "http://127.0.0.1:5000/" }), "http://127.0.0.1:5000/metadata/identity/oauth2/token");
+  assert.equal(oneLine(new Error("a\n  b\n")), "a b");
+  const jwt = `e30.${Buffer.from(JSON.stringify({ appid: "abc" })).toString("base64url")}.sig`;
+  assert.equal(tokenClientId(jwt), "abc");
+  assert.equal(tokenClientId("not a jwt"), undefined);
+});
