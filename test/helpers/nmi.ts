@@ -18,8 +18,11 @@ export class NmiWorld {
     this.custom = kc.makeApiClient(CustomObjectsApi);
   }
 
-  /** A pod on the node with status.podIP set through the status subresource, as the kubelet does. */
-  async pod(namespace: string, name: string, ip: string, labels: Record<string, string> = {}, node = this.node): Promise<V1Pod> {
+  /**
+   * A pod on the node with status.podIP set through the status subresource, as the kubelet does. Labelled for a
+   * binding unless told otherwise (NMI answers unlabelled pods at once: no identity can come for them).
+   */
+  async pod(namespace: string, name: string, ip: string, labels: Record<string, string> = { aadpodidbinding: "nmi-test" }, node = this.node): Promise<V1Pod> {
     const created = await this.core.createNamespacedPod({ namespace, body: { metadata: { name, namespace, labels }, spec: { nodeName: node, containers: [{ name: "app", image: "app:1" }] } } });
     return this.core.replaceNamespacedPodStatus({ name, namespace, body: { ...created, status: { phase: "Running", podIP: ip, podIPs: [{ ip }] } } });
   }

@@ -129,6 +129,15 @@ test("a pod without an identity, or asking for another pod's identity by any par
   ]);
   assert.equal(none.status, 404);
   assert.match(none.text, new RegExp(`getting assigned identities for pod default/${bare.name} in CREATED state failed after 16 attempts`));
+  // Without the aadpodidbinding label no binding can select the pod: answered at once, not after the attempts.
+  const unlabelled = { namespace: "default", name: uniqueName("unlabelled") };
+  const unlabelledIp = podIp();
+  await world.pod(unlabelled.namespace, unlabelled.name, unlabelledIp, {});
+  const asked = Date.now();
+  const refusedAtOnce = await getFrom(unlabelledIp, tokenUrl({ resource }), h);
+  assert.equal(refusedAtOnce.status, 404, refusedAtOnce.text);
+  assert.match(refusedAtOnce.text, new RegExp(`pod default/${unlabelled.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it`));
+  assert.ok(Date.now() - asked < 2000, "no waiting for an identity that cannot come");
   for (const refused of [byClient, byResource, byMsiRes, byObject]) {
     assert.equal(refused.status, 404, refused.text);
     assert.match(refused.text, /^clientID in request: .*##### REDACTED #####.*, getting assigned identities/);

@@ -1,9 +1,8 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import { isIPv4 } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
-import type { AzurePodIdentityException } from "../../kube/aadpodidentity.js";
+import { BINDING_LABEL, type AzureAssignedIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
 import type { WatchCache } from "../../kube/watch-cache.js";
-import type { AzureAssignedIdentity } from "../../kube/aadpodidentity.js";
 import type { Logger } from "../../util/logger.js";
 import { isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "./identities.js";
 import type { NmiMetrics } from "./metrics.js";
@@ -106,7 +105,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
    * Gives up when no Created/Assigned match exists after retry-attempts-for-created intervals, or after
    * (created + assigned) intervals in all.
    */
-  async function identityFor(pod: PodRef, request: IdentityRequest & { objectId?: string }, resource: string, signal: AbortSignal) {
+  async function identityFor(pod: PodRef, request: IdentityRequest & { objectId?: string }, resource: string, signal: AbortSignal, labelled = true) {
     const requested = request.clientId ?? request.resourceId ?? request.objectId;
     const prefix = requested ? `clientID in request: ${redactClientId(requested)}, ` : "";
     const created = options.retryAttemptsForCreated;
@@ -124,6 +123,11 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     const decide = async (): Promise<Selection | string | undefined> => {
       const selection = await evaluate();
       if (!selection || selection.kind !== "pending") return selection;
+      // MIC assigns identities only to pods whose aadpodidbinding label a binding selects: without the label,
+      // and with nothing assigned, no identity can come (upstream waits out all its attempts regardless).
+      if (!labelled && !selection.hasCreated) {
+        return `${prefix}pod ${pod.namespace}/${pod.name} has no ${BINDING_LABEL} label, so no AzureIdentityBinding selects it and no identity will be assigned to it. Label it with a binding's selector`;
+      }
       const elapsed = Date.now() - started;
       if (elapsed >= total * intervalMs) {
         return `${prefix}getting assigned identities for pod ${pod.namespace}/${pod.name} in ASSIGNED state failed after ${total} attempts, retry duration [${options.findIdentityRetryIntervalSec}]s, error: <nil>. Check MIC pod logs for identity assignment errors`;
@@ -198,7 +202,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       await proxy(req, res, url);
       return;
     }
-    const identity = await identityFor(ref, identityRequest(url), resource, signal);
+    const identity = await identityFor(ref, identityRequest(url), resource, signal, Boolean(pod.metadata?.labels?.[BINDING_LABEL]));
     if (logger.enabled("verbose")) logger.verbose(`${ref.namespace}/${ref.name} has been matched with azure identity ${identity.metadata.namespace}/${identity.metadata.name}`);
     sendJson(res, 200, await tokenOf(identity, resource, ref));
   }
