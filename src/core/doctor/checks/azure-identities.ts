@@ -12,17 +12,18 @@ export const identityRef = (i: AzureIdentity) => `AzureIdentity ${i.metadata.nam
  * `podid identity add` that (re)creates or adopts the Azure identity and re-applies the AzureIdentity from it
  * (current clientID, v1 field names), naming the cluster when it is known.
  */
-export async function identityAddFix(ctx: DoctorContext, identity: { metadata: { name: string; namespace?: string } }, resourceId: string | undefined): Promise<string> {
+export async function identityAddFix(ctx: DoctorContext, identity: { metadata: { name: string; namespace?: string } }, resourceId: string | undefined, group?: string): Promise<string> {
   const id = resourceId ? safeParse(resourceId) : undefined;
   const ns = identity.metadata.namespace ?? "default";
   const cluster = await clusterIfKnown(ctx);
+  if (!id && group) return `podid identity add -n ${identity.metadata.name} -g ${shellWord(group)} --namespace ${ns}${cluster ? ` --cluster ${cluster.name} --cluster-resource-group ${cluster.resourceGroup}` : ""}`;
   const clusterArgs = cluster ? ` --cluster ${cluster.name} --cluster-resource-group ${cluster.resourceGroup}` : "";
   if (id && id.name === identity.metadata.name) return `podid identity add -n ${shellWord(id.name)} -g ${shellWord(id.resourceGroup)} --namespace ${ns}${clusterArgs}`;
   if (id) return `podid identity add -n ${identity.metadata.name} -g ${shellWord(id.resourceGroup)} --namespace ${ns} --identity-resource-id ${shellWord(resourceId!)}${clusterArgs}`;
   return `podid identity add -n ${identity.metadata.name} -g <group> --namespace ${ns}${clusterArgs}`;
 }
 
-function safeParse(resourceId: string) {
+export function safeParse(resourceId: string) {
   try {
     return parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE);
   } catch {

@@ -2,7 +2,17 @@ import { BINDING_LABEL, isNamespacedIdentity } from "../../../kube/aadpodidentit
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { bindingRef, identityOf, podRef, podsWithSelector, reaches } from "./matching.js";
-import { shellWord } from "./fixes.js";
+import type { AzureIdentity } from "../../../kube/aadpodidentity.js";
+import { identitySpec } from "../../../runtime/mic/desired.js";
+import type { DoctorContext } from "../context.js";
+import { identityAddFix, safeParse } from "./azure-identities.js";
+import { clusterIfKnown, shellWord } from "./fixes.js";
+
+/** Where a missing identity most likely belongs: beside the namespace's other identities, else the cluster's group. */
+async function likelyGroup(ctx: DoctorContext, identities: readonly AzureIdentity[], namespace: string): Promise<string | undefined> {
+  const beside = identities.filter((i) => i.metadata.namespace === namespace).map((i) => safeParse(identitySpec(i).resourceID)?.resourceGroup).find(Boolean);
+  return beside ?? (await clusterIfKnown(ctx))?.resourceGroup;
+}
 
 /**
  * 8. Each binding names an AzureIdentity that exists in its own namespace (MIC's rule), and its selector matches
@@ -28,7 +38,7 @@ export const bindingsCheck: Check = {
         findings.push(
           finding("fail", `${ref} names AzureIdentity '${azureIdentity}', which does not exist in namespace ${ns}${elsewhere.length ? ` (it exists in ${elsewhere.join(", ")}; a binding only reaches identities in its own namespace)` : ""}: pods labelled ${BINDING_LABEL}=${selector} get no identity`, {
             errors: [`identity ${ns}/${azureIdentity} not found`, "AzureIdentityNotFound"],
-            fix: `podid identity add -n ${shellWord(azureIdentity || "<identity>")} -g <group> --namespace ${ns}`,
+            fix: await identityAddFix(ctx, { metadata: { name: azureIdentity || "<identity>", namespace: ns } }, undefined, await likelyGroup(ctx, identities, ns)),
             objects: [ref, `AzureIdentity ${ns}/${azureIdentity}`],
           }),
         );
