@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { buildProgram } from "../../src/cli/main.js";
 
 // Every command a user can run has help with at least one worked example, as the Azure CLI's do.
-const GROUPS = ["install", "uninstall", "identity", "bind", "unbind", "exception", "render", "sandbox", "runtime", "demo"];
+const GROUPS = ["install", "uninstall", "identity", "bind", "unbind", "exception", "render", "sandbox", "runtime", "demo", "doctor"];
 
 function leaves(cmd: Command, path: string[] = []): [string[], Command][] {
   const visible = cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden && c.name() !== "help");
