@@ -100,6 +100,26 @@ test("6. the kubelet identity unable to assign an identity fails with LinkedAuth
   assertStatus((await runDoctor(sb, ["-n", "default", "--identity", "healthy-id"])).report, "kubelet-roles", "ok");
 });
 
+test("6. custom roles count by their actions: an assign-only role at the identity is enough, one that notActions it is not", async () => {
+  await addIdentity("custom-ok");
+  await addIdentity("custom-no");
+  assert.ok((await revokeKubelet(MIO)) > 0);
+  const sub = `/subscriptions/${sb.info.subscriptionId}`;
+  const idScope = (name: string) => `${sub}/resourceGroups/${sb.info.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+  const role = async (guid: string, roleName: string, permissions: { actions: string[]; notActions: string[] }) =>
+    (await clients.auth.roleDefinitions.createOrUpdate(sub, guid, { roleName, roleType: "CustomRole", permissions: [permissions], assignableScopes: [sub] })).id!;
+  const assigner = await role("6d0b2a59-8c55-4f0f-9b0e-0d6e9f6b1a01", "Identity Assigner", { actions: ["Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"], notActions: [] });
+  const almost = await role("6d0b2a59-8c55-4f0f-9b0e-0d6e9f6b1a02", "Identity Almost", { actions: ["Microsoft.ManagedIdentity/*"], notActions: ["Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"] });
+  await clients.auth.roleAssignments.create(idScope("custom-ok"), "6d0b2a59-8c55-4f0f-9b0e-0d6e9f6b1a11", { roleDefinitionId: assigner, principalId: kubelet, principalType: "ServicePrincipal" });
+  await clients.auth.roleAssignments.create(idScope("custom-no"), "6d0b2a59-8c55-4f0f-9b0e-0d6e9f6b1a12", { roleDefinitionId: almost, principalId: kubelet, principalType: "ServicePrincipal" });
+  const ok = await runDoctor(sb, ["-n", "default", "--identity", "custom-ok"]);
+  assertStatus(ok.report, "kubelet-roles", "ok");
+  const no = await runDoctor(sb, ["-n", "default", "--identity", "custom-no"]);
+  const f = findingOf(no.report, "kubelet-roles", /may not assign .*\/custom-no/);
+  await applyFix(sb, f.fix);
+  assertStatus((await runDoctor(sb, ["-n", "default", "--identity", "custom-no"])).report, "kubelet-roles", "ok");
+});
+
 test("7. an AzureIdentity whose Azure identity was deleted fails; the suggested identity add re-creates it", async () => {
   await addIdentity("gone-id");
   await clients.msi.userAssignedIdentities.delete(sb.info.resourceGroup, "gone-id");

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApiextensionsV1Api } from "@kubernetes/client-node";
-import { runPodid } from "../helpers/cli.js";
+import { spawnSync } from "node:child_process";
+import { CLI, runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { applyFix, assertStatus, checkOf, findingOf, runDoctor } from "../helpers/doctor.js";
 
@@ -70,6 +71,15 @@ test("the default output is a text report; -o table is one row per check", async
   const table = await runPodid(["doctor", "-A", "-o", "table"], { env: sb.env });
   assert.match(table.stdout, /^Check +Status +Findings +Summary/);
   assert.match(table.stdout, /\ncrds +ok +0/);
+});
+
+const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+
+test("on a terminal, progress shows each check as it ends", { skip: !hasScript && "util-linux `script` is not installed" }, async () => {
+  const r = await runShell(`script -qfec "'${process.execPath}' '${CLI}' doctor -A" /dev/null`, { env: sb.env });
+  assert.match(r.stdout, /running \d+ checks/);
+  assert.match(r.stdout, /\n +ok +aadpodidentity\.k8s\.io CRDs present/);
+  assert.match(r.stdout, /podid doctor: OK/);
 });
 
 test("1. an unreachable API server fails the cluster check, the rest are skipped; the right kubeconfig makes it ok", async () => {
