@@ -7,6 +7,7 @@ import { readRuntime, sandboxStatus, startSandboxProcess, stopSandboxProcess } f
 import { sandboxAdmin } from "../sandbox/admin-client.js";
 import { sandboxEnvVars } from "../sandbox/environment.js";
 import { readFileSync } from "node:fs";
+import { flagNumber } from "../cli/flags.js";
 import { join } from "node:path";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
 
@@ -58,6 +59,14 @@ function envLines(info: SandboxRuntimeInfo): string {
   return sandboxEnvVars(info)
     .map(([k, v]) => `export ${k}=${"value" in v ? shellQuote(v.value) : `"$(cat ${shellQuote(v.file)})"`}`)
     .join("\n");
+}
+
+function runningSandbox(dir: string): SandboxRuntimeInfo {
+  const info = readRuntime(dir);
+  if (!info) {
+    throw new PodidError("SandboxNotRunning", `no running sandbox in ${sandboxLayout(dir).dir}`, { remedy: `Start it first: podid sandbox start --dir ${dir}` });
+  }
+  return info;
 }
 
 export function configureSandbox(sandbox: Command): void {
@@ -135,13 +144,30 @@ Examples:
     .addHelpText("after", `\nExample:\n  eval "$(podid sandbox env)"`)
     .action(
       action<{ dir: string }>(async (o) => {
-        const info = readRuntime(o.dir);
-        if (!info) {
-          throw new PodidError("SandboxNotRunning", `no running sandbox in ${sandboxLayout(o.dir).dir}`, {
-            remedy: `Start it first: podid sandbox start --dir ${o.dir}`,
-          });
-        }
-        process.stdout.write(envLines(info) + "\n");
+        process.stdout.write(envLines(runningSandbox(o.dir)) + "\n");
+        return undefined;
+      }),
+    );
+
+  sandbox
+    .command("logs")
+    .description("Show the output of a pod the sandbox's nodes run (MIC, NMI, the demo), as kubectl logs does.")
+    .argument("<pod>", "Name of the pod.")
+    .option("-n, --namespace <namespace>", "Namespace of the pod.", "default")
+    .option("-c, --container <name>", "Container (default: the pod's only one).")
+    .option("-f, --follow", "Keep printing what the container writes until it ends.")
+    .option("--tail <lines>", "Only the last N lines.")
+    .addOption(dirOption())
+    .addHelpText("after", "\nExamples:\n  podid sandbox logs podid-demo\n  podid sandbox logs -n kube-system podid-nmi-x7k2p -f")
+    .action(
+      action<{ dir: string; namespace: string; container?: string; follow?: boolean; tail?: string }>(async (o, _ctx, cmd) => {
+        const pod = cmd.args[0];
+        const info = runningSandbox(o.dir);
+        const { openKubeSession } = await import("../kube/session.js");
+        const kube = openKubeSession({ kubeconfig: info.files.kubeconfig });
+        const options = { container: o.container, ...(o.tail !== undefined ? { tailLines: flagNumber("tail", o.tail) } : {}) };
+        if (o.follow) await kube.followPodLog(o.namespace, pod, process.stdout, options);
+        else process.stdout.write(await kube.podLog(o.namespace, pod, options));
         return undefined;
       }),
     );

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
+import { PassThrough, type Writable } from "node:stream";
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, Log, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { UsageError } from "../cli/errors.js";
 import { FIELD_MANAGER } from "./aadpodidentity.js";
 import { fromKubeError, isKubeNotFound } from "./errors.js";
@@ -84,6 +85,22 @@ export class KubeSession {
     } catch (err) {
       throw fromKubeError(err, `reading the log of pod ${namespace}/${name}`, this.server);
     }
+  }
+
+  /** Streams a container's output to `out` as it is written, until the container ends (kubectl logs -f). */
+  async followPodLog(namespace: string, name: string, out: Writable, options: Omit<PodLogOptions, "follow"> = {}): Promise<void> {
+    // A plain read first: it fails with the API server's own message (not found, waiting to start, which container).
+    await this.podLog(namespace, name, { container: options.container, tailLines: 0 });
+    const container = options.container ?? (await this.config.makeApiClient(CoreV1Api).readNamespacedPod({ name, namespace })).spec?.containers[0]?.name ?? "";
+    const stream = new PassThrough();
+    stream.pipe(out, { end: false });
+    const ended = new Promise<void>((resolve, reject) => stream.once("end", resolve).once("error", reject));
+    try {
+      await new Log(this.config).log(namespace, name, container, stream, { follow: true, ...(options.tailLines !== undefined ? { tailLines: options.tailLines } : {}) });
+    } catch (err) {
+      throw fromKubeError(err, `following the log of pod ${namespace}/${name}`, this.server);
+    }
+    await ended;
   }
 
   /** Deletes it; true when it existed. */

@@ -9,6 +9,7 @@ import type { SeedInfo } from "./azure/model.js";
 import { sandboxCloudProfile } from "./cloud-profile.js";
 import { startKubeApi, type KubeApi } from "./kube/index.js";
 import { nodeRoot, startKubelet, type Kubelet } from "./kubelet/index.js";
+import { claimNetwork, type NetworkClaim } from "./network-claim.js";
 import { nodeCloudConfig } from "./node-config.js";
 import { sandboxLayout, type SandboxLayout, type SandboxRuntimeInfo } from "./layout.js";
 import { createCertificateAuthority, issueServerCertificate } from "./pki.js";
@@ -47,12 +48,27 @@ async function ensurePki(layout: SandboxLayout): Promise<{ caCert: string; cert:
   return { caCert, cert: readFileSync(layout.tlsCert, "utf8"), key: readFileSync(layout.tlsKey, "utf8") };
 }
 
-/** The topology is fixed when the sandbox is first made; --nodes only applies to a fresh one. */
-function loadTopology(layout: SandboxLayout, nodes: number): SeedInfo {
-  if (existsSync(layout.topology)) return JSON.parse(readFileSync(layout.topology, "utf8")) as SeedInfo;
-  const topology = planTopology({ nodes });
+/**
+ * The topology is fixed when the sandbox is first made; --nodes only applies to a fresh one. Its loopback network
+ * is claimed for as long as this process runs.
+ */
+function loadTopology(layout: SandboxLayout, nodes: number): { topology: SeedInfo; claim: NetworkClaim } {
+  if (existsSync(layout.topology)) {
+    const topology = JSON.parse(readFileSync(layout.topology, "utf8")) as SeedInfo;
+    const network = topology.network ?? networkOf(topology);
+    if (network === undefined) throw new Error(`the sandbox in ${layout.dir} was made by an older podid whose nodes cannot run pods: start it with --fresh`);
+    return { topology, claim: claimNetwork(network) };
+  }
+  const claim = claimNetwork(undefined);
+  const topology = planTopology({ nodes, network: claim.network });
   writeFileAtomic(layout.topology, JSON.stringify(topology, null, 2), SECRET_FILE_MODE);
-  return topology;
+  return { topology, claim };
+}
+
+/** Sandboxes made before networks were claimed: the second octet of their first node's address. */
+function networkOf(topology: SeedInfo): number | undefined {
+  const octet = Number(topology.nodes[0]?.internalIP.split(".")[1]);
+  return topology.nodes[0]?.internalIP.startsWith("127.") && Number.isInteger(octet) ? octet : undefined;
 }
 
 function savedPorts(layout: SandboxLayout, nodeCount: number): Ports {
@@ -102,7 +118,8 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
   mkdirSync(layout.state, { recursive: true, mode: 0o700 });
   const logger = createLogger("info", (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
   const tls = await ensurePki(layout);
-  const topology = loadTopology(layout, options.nodes);
+  const { topology, claim } = loadTopology(layout, options.nodes);
+  process.once("exit", () => claim.release());
   let cloud: AzureCloud | undefined;
   let kube: KubeApi | undefined;
   let kubelet: Kubelet | undefined;
@@ -180,6 +197,7 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
     nodes: seed.nodes.map((n) => ({ name: n.name, hostIP: n.internalIP, imds: cloud!.endpoints.imds[n.name] })),
     kube: { server: kube.url, port: kube.port, caCertPem: tls.caCert, caCertPath: layout.caCert },
     cloudProfilePath: layout.cloudProfile,
+    podNetwork: claim.network,
     log: (line) => logger.info(line),
   });
   const info: SandboxRuntimeInfo = {

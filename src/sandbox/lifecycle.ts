@@ -9,7 +9,7 @@ export type SandboxStatus =
   | { status: "running"; info: SandboxRuntimeInfo }
   | { status: "stopped"; dir: string };
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

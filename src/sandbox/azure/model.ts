@@ -122,5 +122,7 @@ export interface SeedInfo {
   kubeletIdentityName: string;
   /** Object id of the sandbox CLI's service principal (Owner on the subscription). */
   cliPrincipalId: string;
+  /** Second octet of the sandbox's loopback network (nodes 127.<network>.0.x); absent in sandboxes made before it. */
+  network?: number;
   nodes: SeedNode[];
 }

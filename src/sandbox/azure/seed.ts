@@ -13,6 +13,15 @@ export interface TopologyOptions {
   location?: string;
   resourceGroup?: string;
   clusterName?: string;
+  /** The second octet of the sandbox's loopback network 127.<network>.0.0/16 (default: random, see network-claim.ts). */
+  network?: number;
+}
+
+/** Second octets a sandbox's network may use: clear of 127.0.0.0/16, where everything else on the machine listens. */
+export const NETWORK_RANGE = { min: 32, max: 223 };
+
+export function randomNetwork(): number {
+  return randomInt(NETWORK_RANGE.min, NETWORK_RANGE.max + 1);
 }
 
 /** AKS names scale-set computers `<vmss name><instance id in base 36, 6 wide>`. */
@@ -29,6 +38,7 @@ export function planTopology(options: TopologyOptions): SeedInfo {
   const nodeResourceGroup = `MC_${resourceGroup}_${clusterName}_${location}`;
   const poolId = randomInt(10_000_000, 100_000_000);
   const pools = Math.max(1, options.scaleSets ?? 1);
+  const network = options.network ?? randomNetwork();
   const vmssNames = Array.from({ length: pools }, (_, k) => `aks-nodepool${k + 1}-${poolId}-vmss`);
   const vmssName = vmssNames[0];
   const nodes: SeedNode[] = Array.from({ length: options.nodes }, (_, i) => {
@@ -40,8 +50,9 @@ export function planTopology(options: TopologyOptions): SeedInfo {
       instanceId: String(instance),
       // AKS writes node providerIDs with the node resource group lower-cased; ARM ids compare case-insensitively.
       vmId: `${vmssId}/virtualMachines/${instance}`.replace(`/resourceGroups/${nodeResourceGroup}/`, `/resourceGroups/${nodeResourceGroup.toLowerCase()}/`),
-      // AKS puts nodes on 10.224.0.0/16; the sandbox's nodes are local processes, so the same plan on loopback.
-      internalIP: `127.224.${Math.floor((4 + i) / 250)}.${(4 + i) % 250}`,
+      // AKS puts nodes on 10.224.0.0/16; the sandbox's nodes are local processes: 127.<network>.0.0/24, pods on
+      // 127.<network>.<node + 1>.0/24, so two sandboxes on one machine never share an address.
+      internalIP: `127.${network}.0.${4 + i}`,
       vmUuid: randomUUID(),
     };
   });
@@ -54,6 +65,7 @@ export function planTopology(options: TopologyOptions): SeedInfo {
     vmssName,
     kubeletIdentityName: `${clusterName}-agentpool`,
     cliPrincipalId: randomUUID(),
+    network,
     nodes,
   };
 }

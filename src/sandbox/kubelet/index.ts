@@ -12,7 +12,7 @@ import { PodWorker, type NodeRuntime, type Pod } from "./pod-worker.js";
 
 /**
  * The sandbox's nodes: controllers turn Deployments and DaemonSets into pods, the scheduler places them, and
- * each node runs its pods of podid's images as local processes with a pod IP of their own (127.244.<node>.<n>).
+ * each node runs its pods of podid's images as local processes with a pod IP of their own (127.<net>.<node + 1>.<n>).
  */
 
 export interface KubeletNode {
@@ -30,6 +30,8 @@ export interface StartKubeletOptions {
   nodes: KubeletNode[];
   kube: { server: string; port: number; caCertPem: string; caCertPath: string };
   cloudProfilePath: string;
+  /** Second octet of the sandbox's loopback network: node k's pods get 127.<podNetwork>.<k + 1>.<n>. */
+  podNetwork: number;
   /** Crash-loop back-off (default 10s doubling to 5 min, as the kubelet). */
   backoff?: { initialMs: number; maxMs: number };
   log?: (line: string) => void;
@@ -122,7 +124,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
     if (pod.spec.hostNetwork) return node.hostIP;
     const used = new Set([...workers.values()].map((w) => w.podIP));
     for (let n = 2; n < 255; n++) {
-      const ip = `127.244.${node.index}.${n}`;
+      const ip = `127.${options.podNetwork}.${node.index + 1}.${n}`;
       if (!used.has(ip)) return ip;
     }
     throw new Error(`node ${node.name} has no pod address left`);

@@ -149,7 +149,9 @@ export class PodWorker {
   logPath(container: string, previous: boolean): string | undefined {
     const run = this.containers.get(container);
     if (!run) return undefined;
-    const n = previous ? run.restartCount - 1 : run.restartCount;
+    // The latest run is the one started last: during a back-off, the run that just ended.
+    const latest = run.proc ? run.restartCount : run.restartCount - (run.everStarted && !run.finished ? 1 : 0);
+    const n = previous ? latest - 1 : latest;
     return n < 0 ? undefined : runLogPath(join(this.podDir, "containers", container), n);
   }
 

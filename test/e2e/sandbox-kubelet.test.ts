@@ -1,0 +1,141 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, type V1Pod } from "@kubernetes/client-node";
+import { runPodid } from "../helpers/cli.js";
+import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+
+/**
+ * The sandbox's nodes as a user meets them: `podid install` brings MIC and NMI to Ready as processes that talk to
+ * the API server with the ServiceAccount tokens the shipped RBAC covers (the sandbox enforces it), and workloads
+ * that cannot run here say why.
+ */
+
+let sb: SandboxFixture;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+const podid = (args: string[]) => runPodid(args, { env: sb.env, timeoutMs: 180_000 });
+
+before(async () => {
+  sb = await startSandbox({ nodes: 3 });
+  const { kc } = sandboxClients(sb);
+  core = kc.makeApiClient(CoreV1Api);
+  apps = kc.makeApiClient(AppsV1Api);
+});
+
+after(async () => sb?.stop());
+
+async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await read();
+  while (!ok(last)) {
+    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs} ms; last seen: ${JSON.stringify(last, null, 1).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+    last = await read();
+  }
+  return last;
+}
+
+const podsOf = async (component: string) => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: `app.kubernetes.io/component=${component}` })).items;
+const ready = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+test("install (cluster found from the kubeconfig context) brings MIC with one leader and NMI on every node to Ready, running as their ServiceAccounts", async () => {
+  const r = await podid(["install", "--timeout", "120", "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const rollout = JSON.parse(r.stdout).rollout as { component: string; desired: number; ready: number }[];
+  assert.deepEqual(rollout.map((s) => [s.component, s.ready, s.desired]), [["mic", 2, 2], ["nmi", 3, 3]]);
+
+  const mic = await podsOf("mic");
+  const nmi = await podsOf("nmi");
+  assert.equal(mic.length, 2);
+  assert.ok(mic.every((p) => p.status?.phase === "Running" && ready(p)));
+  assert.notEqual(mic[0].status?.podIP, mic[1].status?.podIP, "each pod has an address of its own");
+  const network = sb.info.nodes[0].internalIP.split(".")[1];
+  for (const p of mic) assert.match(p.status?.podIP ?? "", new RegExp(`^127\\.${network}\\.[1-9]\\d*\\.\\d+$`), "on the pod network of its node");
+  assert.notEqual(mic[0].spec?.nodeName, mic[1].spec?.nodeName, "the preferred anti-affinity spreads MIC's replicas");
+
+  const nodes = (await core.listNode()).items;
+  assert.deepEqual(nmi.map((p) => p.spec?.nodeName).sort(), nodes.map((n) => n.metadata?.name).sort(), "one NMI per node");
+  for (const p of nmi) {
+    const node = nodes.find((n) => n.metadata?.name === p.spec?.nodeName)!;
+    const hostIP = node.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
+    assert.equal(p.status?.podIP, hostIP, "host network: the pod's IP is the node's");
+    assert.equal(p.status?.hostIP, hostIP);
+    assert.ok(await listening(hostIP!, 2579), `NMI listens on ${hostIP}:2579`);
+    // $(NODE_NAME) and $(HOST_IP) came from fieldRefs: NMI says where it listens.
+    const log = await podid(["sandbox", "logs", "-n", "kube-system", p.metadata!.name!, "--dir", sb.dir]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.match(log.stdout, new RegExp(`listening on ${hostIP!.replace(/\./g, "\\.")}:2579`));
+  }
+
+  const lease = await sandboxClients(sb).kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: "aad-pod-identity-mic", namespace: "kube-system" });
+  const holder = lease.spec?.holderIdentity ?? "";
+  assert.equal(mic.filter((p) => holder.startsWith(p.metadata!.name!)).length, 1, `one MIC pod leads (holder ${holder}); its host name is its pod name`);
+
+  // What the pods talk to the API server as: their ServiceAccounts' tokens, nothing broader.
+  for (const [pod, sa] of [[mic[0], "podid-mic"], [nmi[0], "podid-nmi"]] as const) {
+    const dir = join(sb.dir, "pods", `kube-system_${pod.metadata!.name}_${pod.metadata!.uid}`);
+    const kubeconfig = JSON.parse(readFileSync(join(dir, "kubeconfig"), "utf8")) as { users: { name: string }[] };
+    assert.equal(kubeconfig.users[0].name, `system:serviceaccount:kube-system:${sa}`);
+    const log = await podid(["sandbox", "logs", "-n", "kube-system", pod.metadata!.name!, "--dir", sb.dir]);
+    assert.doesNotMatch(log.stdout, /forbidden|Forbidden|403/, `${sa} lacks no permission:\n${log.stdout}`);
+  }
+
+  const again = await podid(["install", "--timeout", "120", "-o", "json"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok((JSON.parse(again.stdout).steps as { outcome: string }[]).every((s) => s.outcome === "unchanged"), again.stdout);
+});
+
+test("pods of other images stay Pending with the reason; a failing container restarts with back-off; logs of a waiting container say so", async () => {
+  await apps.createNamespacedDeployment({
+    namespace: "default",
+    body: {
+      metadata: { name: "web" },
+      spec: { replicas: 1, selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web", image: "nginx:1.27" }] } } },
+    },
+  });
+  const [web] = await eventually("the web pod waits with a reason", async () => (await core.listNamespacedPod({ namespace: "default", labelSelector: "app=web" })).items, (ps) => ps.length === 1 && !!ps[0].status?.containerStatuses?.[0]?.state?.waiting);
+  assert.equal(web.status?.phase, "Pending");
+  assert.equal(web.status?.containerStatuses?.[0].state?.waiting?.reason, "ImageNotRunnable");
+  assert.match(web.status?.containerStatuses?.[0].state?.waiting?.message ?? "", /podid-runtime/);
+  const waitingLog = await podid(["sandbox", "logs", web.metadata!.name!, "--dir", sb.dir]);
+  assert.notEqual(waitingLog.code, 0);
+  assert.match(waitingLog.stderr, /is waiting to start: ImageNotRunnable/);
+  const deployment = await apps.readNamespacedDeployment({ name: "web", namespace: "default" });
+  assert.equal(deployment.status?.readyReplicas ?? 0, 0);
+
+  // NMI without its node name exits at once: the kubelet restarts it, then backs off.
+  await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "crasher" }, spec: { containers: [{ name: "nmi", image: "ghcr.io/podid/podid-runtime:0.1.0", args: ["runtime", "nmi"] }] } } });
+  const crashed = await eventually(
+    "the crashing pod is restarted and backs off",
+    () => core.readNamespacedPod({ name: "crasher", namespace: "default" }),
+    (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CrashLoopBackOff",
+  );
+  const status = crashed.status!.containerStatuses![0];
+  assert.equal(status.lastState?.terminated?.exitCode, 2);
+  assert.match(status.state?.waiting?.message ?? "", /^back-off 10s restarting failed container=nmi pod=crasher_default/);
+  assert.equal(crashed.status?.phase, "Running");
+  const log = await podid(["sandbox", "logs", "crasher", "--dir", sb.dir]);
+  assert.match(log.stdout, /NMI needs the node name/);
+});
+
+test("uninstall stops MIC and NMI: their pods go and nothing listens on the nodes any more", async () => {
+  const nmi = await podsOf("nmi");
+  const r = await podid(["uninstall", "--force", "--yes", "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr);
+  await eventually("MIC and NMI pods are gone", async () => [...(await podsOf("mic")), ...(await podsOf("nmi"))], (ps) => ps.length === 0);
+  for (const p of nmi) await eventually(`NMI on ${p.spec?.nodeName} stopped`, () => listening(p.status!.podIP!, 2579), (up) => !up, 40_000);
+});
