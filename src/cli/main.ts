@@ -61,6 +61,11 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
 
 /** Runs the CLI; usage errors from commander get the same `ERROR:` shape and exit 2. */
 export async function main(argv: string[]): Promise<void> {
+  // A reader that went away (`podid ... | head`) is not an error: stop quietly, as Unix tools do.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
