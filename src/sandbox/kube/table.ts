@@ -84,9 +84,20 @@ function podRestarts(o: KubeObject): number {
   return ((at(o, ".status.containerStatuses") as { restartCount?: number }[] | undefined) ?? []).reduce((n, s) => n + (s.restartCount ?? 0), 0);
 }
 
+/** kubectl's STATUS: the pod's reason or phase, overridden by the last container waiting or terminated with a reason. */
 function podStatus(o: KubeObject): unknown {
   if (o.metadata.deletionTimestamp) return "Terminating";
-  return at(o, ".status.reason") ?? at(o, ".status.phase") ?? "Pending";
+  let reason = (at(o, ".status.reason") ?? at(o, ".status.phase") ?? "Pending") as string;
+  type State = { waiting?: { reason?: string }; terminated?: { reason?: string; signal?: number; exitCode?: number }; running?: unknown };
+  const statuses = ((o.status as { containerStatuses?: { ready?: boolean; state?: State }[] } | undefined)?.containerStatuses ?? []).slice().reverse();
+  let running = false;
+  for (const c of statuses) {
+    const state = c.state ?? {};
+    if (state.waiting?.reason) reason = state.waiting.reason;
+    else if (state.terminated) reason = state.terminated.reason ?? (state.terminated.signal ? `Signal:${state.terminated.signal}` : `ExitCode:${state.terminated.exitCode}`);
+    else if (c.ready && state.running) running = true;
+  }
+  return reason === "Completed" && running ? "Running" : reason;
 }
 
 function nodeStatus(o: KubeObject): string {
