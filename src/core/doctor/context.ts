@@ -5,7 +5,8 @@ import { IdentityService, type UserAssignedIdentity } from "../../azure/identiti
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../azure/resource-id.js";
 import { RoleService } from "../../azure/roles.js";
 import type { AzureSession } from "../../azure/session.js";
-import { computeTargetOfProviderId } from "../../azure/provider-id.js";
+import { computeTargetOfProviderId, type ComputeTarget } from "../../azure/provider-id.js";
+import { ComputeIdentities, type ComputeIdentityState } from "../../azure/scale-sets.js";
 import {
   AAD_POD_IDENTITY_API_VERSION,
   type AzureAssignedIdentity,
@@ -185,6 +186,32 @@ export class DoctorContext {
     return { mic: deployments.filter((d) => is(d, "mic")), nmi: daemonSets.filter((d) => is(d, "nmi")) };
   }
 
+  /** The pods of the MIC Deployment(s) and NMI DaemonSet(s), by their pod template labels. */
+  async runtimePods(): Promise<{ mic: V1Pod[]; nmi: V1Pod[] }> {
+    const [{ mic, nmi }, pods] = await Promise.all([this.runtimeWorkloads(), this.allPods()]);
+    const selects = (w: Workload, p: V1Pod) => {
+      const want = (w.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector?.matchLabels ?? {};
+      return p.metadata?.namespace === w.metadata?.namespace && Object.keys(want).length > 0 && Object.entries(want).every(([k, v]) => p.metadata?.labels?.[k] === v);
+    };
+    return { mic: pods.filter((p) => mic.some((w) => selects(w, p))), nmi: pods.filter((p) => nmi.some((w) => selects(w, p))) };
+  }
+
+  /** Events in a namespace (all namespaces when undefined), e.g. MIC's Warning events on AzureAssignedIdentities. */
+  events(namespace?: string): Promise<KubernetesObject[]> {
+    return this.list<KubernetesObject>("v1", "Event", namespace);
+  }
+
+  /** The tail of a pod's log (MIC's and NMI's own words), cached. */
+  podLog(namespace: string, name: string, tailLines = 200): Promise<string> {
+    return this.cached(`log|${namespace}|${name}|${tailLines}`, async () => {
+      try {
+        return await this.kube.podLog(namespace, name, { tailLines });
+      } catch (err) {
+        throw cannotRead(err, `get pods/log in namespace ${namespace}`);
+      }
+    });
+  }
+
   /** Whether MIC runs with --forceNamespaced (false when no MIC is found or Deployments cannot be read). */
   async micForceNamespaced(): Promise<boolean> {
     const { mic } = await this.runtimeWorkloads().catch(() => ({ mic: [] as Workload[] }));
@@ -230,6 +257,17 @@ export class DoctorContext {
         return await new IdentityService(this.azure).get(id.resourceGroup, id.name);
       } catch (err) {
         throw cannotRead(err, "read user-assigned identities");
+      }
+    });
+  }
+
+  /** The user-assigned identities attached to a scale set or VM (what MIC wrote), cached; one attempt, no retry budget. */
+  computeIdentities(target: ComputeTarget): Promise<ComputeIdentityState> {
+    return this.cached(`compute|${target.id}`, async () => {
+      try {
+        return await new ComputeIdentities(this.azure, { maxRetryMs: 0 }).get(target);
+      } catch (err) {
+        throw cannotRead(err, `read ${target.kind === "scaleSet" ? "Microsoft.Compute/virtualMachineScaleSets" : "Microsoft.Compute/virtualMachines"}`);
       }
     });
   }
