@@ -3,7 +3,7 @@ import { IdentityType } from "../../../kube/aadpodidentity.js";
 import { identitySpec, invalidIdentityReason } from "../../../runtime/mic/desired.js";
 import { ASSIGN_ACTION } from "../../identity-add.js";
 import { SCALE_SET_WRITE } from "../../install.js";
-import { finding, type Finding } from "../model.js";
+import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { installFix } from "./fixes.js";
 
@@ -19,6 +19,7 @@ export const kubeletRolesCheck: Check = {
   async run(ctx) {
     const cluster = await ctx.aksCluster();
     const kubelet = cluster.kubelet.objectId;
+    if (!kubelet) throw new CheckSkipped(`AKS cluster ${cluster.name} has no kubelet identity (identityProfile.kubeletidentity): it runs with a service principal, whose roles this check does not read yet`);
     const nodeScope = ctx.azure.resourceGroupScope(cluster.nodeResourceGroup);
     const findings: Finding[] = [];
     const observed: Record<string, unknown> = { kubeletIdentity: { objectId: kubelet, clientId: cluster.kubelet.clientId, resourceId: cluster.kubelet.resourceId }, nodeResourceGroup: nodeScope };
