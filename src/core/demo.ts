@@ -25,6 +25,8 @@ const STEPS = ["--query", "steps", "-o", "table"];
 export const TOKEN_LINE = "successfully acquired a token using the MSI";
 export const ARM_LINE = /successfully doARMOperations vm count \d+/;
 export const REFUSED_LINE = "failed to acquire a token using the MSI";
+/** NMI's refusal (404, or 403), as `podid runtime demo` reports the endpoint's answer; not a network error. */
+export const REFUSED_ANSWER = /the endpoint answered (403|404)\b/;
 
 /** Where the walkthrough runs: the cluster and its Azure side. */
 export interface DemoTarget {
@@ -124,14 +126,14 @@ export function demoPod(name: string, input: DemoInput, clientId: string, labell
   };
 }
 
-/** What the labelled pod must have logged: a token, then the ARM listing. */
-export function labelledPodOk(phase: string | undefined, log: string): boolean {
-  return phase === "Succeeded" && log.includes(TOKEN_LINE) && ARM_LINE.test(log);
+/** What the labelled pod must have logged: a token for the demo identity, then the ARM listing. */
+export function labelledPodOk(phase: string | undefined, log: string, clientId: string): boolean {
+  return phase === "Succeeded" && log.includes(TOKEN_LINE) && log.includes(`clientID(${clientId})`) && ARM_LINE.test(log);
 }
 
-/** What the unlabelled pod must have logged: a refusal, and no token. */
+/** What the unlabelled pod must have logged: NMI's refusal, and no token. */
 export function unlabelledPodRefused(phase: string | undefined, log: string): boolean {
-  return phase === "Failed" && log.includes(REFUSED_LINE) && !log.includes(TOKEN_LINE);
+  return phase === "Failed" && log.includes(REFUSED_LINE) && REFUSED_ANSWER.test(log) && !log.includes(TOKEN_LINE);
 }
 
 export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> {
@@ -194,7 +196,7 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
       const log = ended[i].pod ? await kube.podLog(DEMO_NAMESPACE, name).catch((err: Error) => `(no log: ${err.message})\n`) : "(the pod is gone)\n";
       out(log.endsWith("\n") || !log ? log : log + "\n");
       const phase = ended[i].pod?.status?.phase;
-      outcomes.push({ name, labelled, state: podState(ended[i].pod), log, ok: labelled ? labelledPodOk(phase, log) : unlabelledPodRefused(phase, log) });
+      outcomes.push({ name, labelled, state: podState(ended[i].pod), log, ok: labelled ? labelledPodOk(phase, log, clientId) : unlabelledPodRefused(phase, log) });
     }
     result = { identityClientId: clientId, pods: outcomes };
 

@@ -1,6 +1,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
@@ -80,4 +82,22 @@ test("usage errors: no resource group, bad client id", async () => {
   assert.match(missing.stderr, /--resource-group/);
   const bad = await runPodid(["runtime", "demo", "--once", "--resource-group", "x", "--client-id", "nope"], { env: sb.env });
   assert.equal(bad.code, 2);
+});
+
+test("a plain-text refusal (NMI's, as upstream's) is shown with its status, not only as the SDK's 'Network unreachable'", async () => {
+  const nmiLike = createServer((_req, res) => {
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("default/p: no azure identity found for request\n");
+  });
+  await new Promise<void>((resolve) => nmiLike.listen(0, "127.0.0.1", resolve));
+  try {
+    const r = await runPodid(["runtime", "demo", "--once", "--resource-group", "g", "--client-id", randomUUID()], {
+      env: { ...sb.env, AZURE_POD_IDENTITY_AUTHORITY_HOST: `http://127.0.0.1:${(nmiLike.address() as AddressInfo).port}` },
+      timeoutMs: 60_000,
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /failed to acquire a token using the MSI, .*\(the endpoint answered 404: default\/p: no azure identity found for request\)/);
+  } finally {
+    nmiLike.close();
+  }
 });

@@ -4,13 +4,15 @@ import { demoPod, labelledPodOk, shellWord, unlabelledPodRefused, type DemoInput
 import { msiEndpoint, oneLine, tokenClientId } from "../../src/runtime/demo/main.js";
 
 const ok = "x successfully acquired a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c)\nx successfully doARMOperations vm count 2\n";
-const refused = "x failed to acquire a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c): 404\n";
+const refused = "x failed to acquire a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c): ManagedIdentityCredential: Network unreachable. (the endpoint answered 404: no azure identity found for request)\n";
+const unreachable = "x failed to acquire a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c): ManagedIdentityCredential: Network unreachable.\n";
 
 test("the labelled pod passes only when it ended well with both success lines", () => {
-  assert.equal(labelledPodOk("Succeeded", ok), true);
-  assert.equal(labelledPodOk("Failed", ok), false);
-  assert.equal(labelledPodOk("Succeeded", ok.split("\n")[0]), false, "a token alone is not enough");
-  assert.equal(labelledPodOk("Succeeded", refused), false);
+  assert.equal(labelledPodOk("Succeeded", ok, "c"), true);
+  assert.equal(labelledPodOk("Succeeded", ok, "other"), false, "a token for another identity is not the demo's");
+  assert.equal(labelledPodOk("Failed", ok, "c"), false);
+  assert.equal(labelledPodOk("Succeeded", ok.split("\n")[0], "c"), false, "a token alone is not enough");
+  assert.equal(labelledPodOk("Succeeded", refused, "c"), false);
 });
 
 test("the unlabelled pod passes only when it failed with the refusal and no token", () => {
@@ -18,6 +20,7 @@ test("the unlabelled pod passes only when it failed with the refusal and no toke
   assert.equal(unlabelledPodRefused("Succeeded", refused), false);
   assert.equal(unlabelledPodRefused("Failed", ok), false);
   assert.equal(unlabelledPodRefused("Failed", "x crashed\n"), false, "a crash is not a refusal");
+  assert.equal(unlabelledPodRefused("Failed", unreachable), false, "an unreachable endpoint is not NMI's refusal");
 });
 
 test("the demo pods: the demo image, run once, with and without the selector label", () => {

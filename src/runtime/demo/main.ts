@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ManagedIdentityCredential } from "@azure/identity";
+import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { PodidError } from "../../cli/errors.js";
 import { resolveCloud } from "../../azure/cloud.js";
 import { AzureSession } from "../../azure/session.js";
@@ -56,23 +57,46 @@ export function tokenClientId(token: string): string | undefined {
   }
 }
 
+/**
+ * The SDK's HTTP client, remembering the last error answer of the token endpoint: the SDK reports a non-JSON error
+ * body (NMI's refusals are plain text, as upstream's) as "Network unreachable", which hides why.
+ */
+export function recordingHttpClient(): HttpClient & { lastError?: { status: number; body: string } } {
+  const base = createDefaultHttpClient();
+  const client: HttpClient & { lastError?: { status: number; body: string } } = {
+    async sendRequest(request) {
+      const response = await base.sendRequest(request);
+      if (response.status >= 400) client.lastError = { status: response.status, body: (response.bodyAsText ?? "").trim().split("\n")[0].slice(0, 300) };
+      return response;
+    },
+  };
+  return client;
+}
+
 function defaultLog(line: string): void {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 }
 
 /** One round: a token, then the ARM listing. Never throws. */
-export async function demoRound(options: DemoOptions, credential: ManagedIdentityCredential, azure: AzureSession): Promise<DemoRound> {
+export async function demoRound(
+  options: DemoOptions,
+  credential: ManagedIdentityCredential,
+  azure: AzureSession,
+  http?: ReturnType<typeof recordingHttpClient>,
+): Promise<DemoRound> {
   const env = options.env ?? process.env;
   const log = options.log ?? defaultLog;
   const endpoint = msiEndpoint(env);
   const wanted = options.clientId ?? "";
   let clientId = wanted;
+  if (http) http.lastError = undefined;
   try {
     const token = await credential.getToken(azure.cloud.armScope);
     clientId = tokenClientId(token.token) ?? wanted;
     log(`successfully acquired a token using the MSI, msiEndpoint(${endpoint}) clientID(${clientId})`);
   } catch (err) {
-    const reason = oneLine(err);
+    const answered = http?.lastError;
+    const reason = oneLine(err) + (answered ? ` (the endpoint answered ${answered.status}: ${answered.body || "no body"})` : "");
     log(`failed to acquire a token using the MSI, msiEndpoint(${endpoint}) clientID(${wanted}): ${reason}`);
     return { token: false, arm: false, reason };
   }
@@ -96,13 +120,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoRound> {
   const env = options.env ?? process.env;
   const log = options.log ?? defaultLog;
   const cloud = resolveCloud(undefined, env);
-  const credential = new ManagedIdentityCredential({ clientId: options.clientId, retryOptions: { maxRetries: 0 } });
+  const http = recordingHttpClient();
+  const credential = new ManagedIdentityCredential({ clientId: options.clientId, retryOptions: { maxRetries: 0 }, httpClient: http });
   const azure = new AzureSession(cloud, credential, options.subscriptionId);
   if (env.MY_POD_NAME || env.POD_NAME) {
     log(`starting demo pod ${env.MY_POD_NAMESPACE ?? env.POD_NAMESPACE ?? ""}/${env.MY_POD_NAME ?? env.POD_NAME} ${env.MY_POD_IP ?? env.POD_IP ?? ""}`.trimEnd());
   }
   for (;;) {
-    const round = await demoRound(options, credential, azure);
+    const round = await demoRound(options, credential, azure, http);
     if (options.once) {
       if (round.token && round.arm) return round;
       throw new PodidError(round.token ? "DemoArmFailed" : "DemoTokenFailed", round.token ? `the ARM calls failed: ${round.reason}` : `no token from the managed identity endpoint ${msiEndpoint(env)}: ${round.reason}`, {
