@@ -182,7 +182,7 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
       await createPod(kube, p, input.timeoutMs);
       out(`pod/${p.metadata!.name} created\n`);
     }
-    out(`\nWaiting for both pods to end (the unlabelled one waits for NMI's refusal, up to NMI's retry budget)...\n`);
+    out(`\nWaiting for both pods to end: the labelled one once it has its token and has listed the VMs, the other once NMI has refused it...\n`);
     const ended = await Promise.all(
       pods.map((p) => waitForPodEnd(kube, DEMO_NAMESPACE, p.metadata!.name!, { timeoutMs: input.timeoutMs, onState: (s) => out(`  pod/${p.metadata!.name}: ${s}\n`) })),
     );
