@@ -1,0 +1,64 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { CustomObjectsApi, CoreV1Api } from "@kubernetes/client-node";
+import { KubeSession } from "../../src/kube/session.js";
+import { runPodid } from "../helpers/cli.js";
+import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+
+// `podid demo --dir` on a sandbox the user started: --keep leaves everything in place, a re-run completes and
+// cleans up, and a demo whose unlabelled pod is not refused fails with the typed error and its remedy.
+let sb: SandboxFixture;
+let clients: ReturnType<typeof sandboxClients>;
+
+before(async () => {
+  sb = await startSandbox();
+  clients = sandboxClients(sb);
+});
+after(async () => sb?.stop());
+
+const demo = (...extra: string[]) => runPodid(["demo", "--dir", sb.dir, "--timeout", "120", ...extra], { timeoutMs: 300_000 });
+const podNames = async () => (await clients.kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: "default" })).items.map((p) => p.metadata!.name!).sort();
+
+test("a directory with no running sandbox is refused with how to start one", async () => {
+  const r = await runPodid(["demo", "--dir", `${sb.dir}/nothing-here`]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^ERROR: no running sandbox in .*nothing-here\nStart it first: podid sandbox start --dir/m);
+});
+
+test("--keep leaves the identity, binding and pods; a re-run replaces the pods and cleans everything up", async () => {
+  const kept = await demo("--keep");
+  assert.equal(kept.code, 0, kept.stdout + kept.stderr);
+  assert.match(kept.stdout, /Kept everything \(--keep\)/);
+  assert.doesNotMatch(kept.stdout, /\$ podid uninstall/);
+  assert.deepEqual(await podNames(), ["podid-demo", "podid-demo-unlabelled"]);
+  // KubeSession.podLog, as the demo reads the logs: all of it, or its last lines.
+  const kube = new KubeSession(clients.kc, "default");
+  const log = await kube.podLog("default", "podid-demo");
+  assert.match(log, /successfully acquired a token[^\n]*\n.*successfully doARMOperations vm count 2\n/s);
+  assert.match(await kube.podLog("default", "podid-demo", { tailLines: 1, container: "demo" }), /^\S+ successfully doARMOperations scale set count 1 .*\n$/);
+  await assert.rejects(kube.podLog("default", "no-such-pod"), /reading the log of pod default\/no-such-pod/);
+  const custom = clients.kc.makeApiClient(CustomObjectsApi);
+  await custom.getNamespacedCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", namespace: "default", plural: "azureidentities", name: "podid-demo" });
+
+  const again = await demo();
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.match(again.stdout, /ok {4}pod podid-demo \(aadpodidbinding=demo\) got a token/);
+  assert.deepEqual(await podNames(), []);
+  const identities = [];
+  for await (const id of clients.msi.userAssignedIdentities.listByResourceGroup(sb.info.resourceGroup)) identities.push(id.name);
+  assert.ok(!identities.includes("podid-demo"), "the Azure identity is deleted");
+  assert.equal((await runPodid(["sandbox", "status", "--dir", sb.dir, "--query", "status", "-o", "tsv"])).stdout.trim(), "running", "a sandbox the demo did not start keeps running");
+});
+
+test("an unlabelled pod that is not refused (an exception lets it past NMI) fails the demo with the reason and the remedy", async () => {
+  const env = { env: sb.env };
+  assert.equal((await runPodid(["install", "--no-wait"], env)).code, 0);
+  const exception = await runPodid(["exception", "add", "--name", "demo-bypass", "--pod-labels", "app=podid-demo"], env);
+  assert.equal(exception.code, 0, exception.stderr);
+  const r = await demo();
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAIL {2}pod podid-demo-unlabelled \(no aadpodidbinding label\) was not refused as it should be/);
+  assert.match(r.stderr, /^ERROR: pod podid-demo-unlabelled, which has no aadpodidbinding label, was not refused a token/m);
+  assert.match(r.stderr, /podid sandbox logs podid-demo-unlabelled --dir .*podid doctor/);
+  assert.match(r.stdout, /\$ podid uninstall --yes/, "it cleans up after a failure too");
+});
