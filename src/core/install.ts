@@ -46,8 +46,15 @@ function kubeletGrant(roles: RoleService, cluster: ClusterInfo, roleId: string, 
     apply: async (progress) => {
       if (await roles.isAllowed(kubelet, action, scope)) return { outcome: "unchanged", detail: await describe() };
       const role = await roles.resolve(roleId);
-      const { created } = await roles.assign({ scope, role, principalId: kubelet, description: `podid: kubelet of ${cluster.name} runs MIC` }, progress);
-      return { outcome: created ? "created" : "unchanged", detail: await describe() };
+      try {
+        const { created } = await roles.assign({ scope, role, principalId: kubelet, description: `podid: kubelet of ${cluster.name} runs MIC` }, progress);
+        return { outcome: created ? "created" : "unchanged", detail: await describe() };
+      } catch (err) {
+        if (!(err instanceof PodidError) || err.code !== "AuthorizationFailed") throw err;
+        // Who may not grant roles can still have someone who may do this one grant, then install without it.
+        const grant = `az role assignment create --assignee-object-id ${kubelet} --assignee-principal-type ServicePrincipal --role "${role.roleName}" --scope ${scope}`;
+        throw new PodidError(err.code, err.message, { cause: err, details: err.details, remedy: `${err.remedy ?? ""}\nOr have an Owner grant the kubelet identity its role: ${grant}; then run podid install --skip-role-assignments.`.trim() });
+      }
     },
   };
 }

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { ContainerServiceClient } from "@azure/arm-containerservice";
 import { CustomObjectsApi, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 
@@ -35,6 +37,22 @@ test("--dry-run -o yaml prints the manifests and applies nothing", async () => {
   assert.match(r.stdout, /^# azure: create kubelet identity: Virtual Machine Contributor on \/subscriptions\/.*\/resourceGroups\/MC_/m);
   const api = KubernetesObjectApi.makeApiClient(clients.kc);
   await assert.rejects(api.read({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "podid-mic", namespace: "kube-system" } }));
+});
+
+test("a caller who may not grant roles is told which action is missing and both ways out; nothing is applied", async () => {
+  const weak = JSON.parse((await runPodid(["sandbox", "principal", "add", "--dir", sb.dir, "--display-name", "contributor-only"])).stdout) as { clientId: string; objectId: string; secretFile: string };
+  const subscription = `/subscriptions/${sb.info.subscriptionId}`;
+  const contributor = (await clients.auth.roleDefinitions.list(subscription, { filter: "roleName eq 'Contributor'" }).next()).value;
+  await clients.auth.roleAssignments.create(subscription, randomUUID(), { roleDefinitionId: contributor.id, principalId: weak.objectId, principalType: "ServicePrincipal" });
+  const secret = readFileSync(weak.secretFile, "utf8");
+  const r = await runPodid(installArgs(), { env: { ...sb.env, AZURE_CLIENT_ID: weak.clientId, AZURE_CLIENT_SECRET: secret } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^ERROR: kubelet identity: Virtual Machine Contributor on .*\(AuthorizationFailed\): principal .* may not perform 'Microsoft.Authorization\/roleAssignments\/write'/);
+  assert.match(r.stderr, /^Grant it, e.g.: az role assignment create --assignee-object-id [0-9a-f-]+ .*--role "Role Based Access Control Administrator"/m);
+  assert.match(r.stderr, /^Or have an Owner grant the kubelet identity its role: az role assignment create .*--role "Virtual Machine Contributor" --scope \/subscriptions\/.*\/resourceGroups\/MC_.*; then run podid install --skip-role-assignments\.$/m);
+  assert.ok(!r.stderr.includes(secret));
+  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  await assert.rejects(api.read({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "podid-mic", namespace: "kube-system" } }), "the cluster is untouched when Azure refuses");
 });
 
 test("install applies everything and grants the kubelet identity its roles; a re-run is unchanged; what was applied is what dry-run printed", async () => {
