@@ -9,7 +9,7 @@ import { DEMO_IMAGE } from "../render/install.js";
 import { runDemoWalkthrough, runPodidCommand, shellWord } from "../core/demo.js";
 import { openKubeSession } from "../kube/session.js";
 import { sandboxLayout } from "../sandbox/layout.js";
-import { sandboxStatus } from "../sandbox/lifecycle.js";
+import { sandboxStatus, stopSandboxProcess } from "../sandbox/lifecycle.js";
 import { sandboxEnvironment } from "../sandbox/environment.js";
 
 interface DemoFlags {
@@ -54,6 +54,16 @@ Examples:
             throw new PodidError("DemoSandboxStartFailed", "the demo's sandbox did not start", { remedy: "See its error above; `podid sandbox start --dir DIR` alone shows the same." });
           }
         }
+        // Interrupted (Ctrl-C): a sandbox the demo started does not outlive it, unless --keep.
+        const interrupted = async (signal: NodeJS.Signals) => {
+          if (started && !flags.keep) {
+            out(`\nInterrupted (${signal}): stopping the demo's sandbox and removing ${dir}\n`);
+            await stopSandboxProcess(dir);
+            rmSync(dir, { recursive: true, force: true });
+          }
+          process.exit(130);
+        };
+        process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
         try {
           const status = sandboxStatus(dir);
           if (status.status !== "running") throw new PodidError("SandboxNotRunning", `the sandbox in ${dir} stopped`, { remedy: `Read ${sandboxLayout(dir).log}.` });
@@ -70,6 +80,7 @@ Examples:
             logsCommand: (pod) => `podid sandbox logs ${pod} --dir ${shellWord(dir)}`,
           });
         } finally {
+          process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
           if (started && !flags.keep) {
             await runPodidCommand(["sandbox", "stop", "--dir", dir, "-o", "none"], {}, out);
             rmSync(dir, { recursive: true, force: true });
