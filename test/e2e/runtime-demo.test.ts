@@ -4,7 +4,8 @@ import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ComputeManagementClient } from "@azure/arm-compute";
-import { runPodid } from "../helpers/cli.js";
+import { spawn } from "node:child_process";
+import { CLI, runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 
 // `podid runtime demo` as the demo image runs it: the plain SDK's ManagedIdentityCredential pointed at a node's
@@ -100,4 +101,18 @@ test("a plain-text refusal (NMI's, as upstream's) is shown with its status, not 
   } finally {
     nmiLike.close();
   }
+});
+
+test("without --once it keeps going, one round per --interval, until stopped", async () => {
+  const id = await identity("demo-loop", { reader: true, attach: true });
+  const child = spawn(process.execPath, [CLI, "runtime", "demo", "--resource-group", sb.info.nodeResourceGroup, "--client-id", id.clientId!, "--interval", "1s"], {
+    env: { ...process.env, ...sb.env, AZURE_POD_IDENTITY_AUTHORITY_HOST: sb.info.nodes[1].imds },
+  });
+  let stdout = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  const deadline = Date.now() + 30_000;
+  while ((stdout.match(/successfully doARMOperations vm count/g) ?? []).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  child.kill("SIGTERM");
+  assert.ok((stdout.match(/successfully acquired a token/g) ?? []).length >= 3, stdout);
+  noToken(stdout);
 });
