@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { makeInformer, type KubernetesListObject, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../util/logger.js";
 import type { KubeSession } from "./session.js";
+import { watchCache, type InformerEvent } from "./watch-cache.js";
 
 /** A resource watched cluster-wide: its apiVersion, kind and collection path. */
 export interface WatchedKind {
@@ -14,7 +15,7 @@ export interface WatchedKind {
 export const POD_KIND: WatchedKind = { apiVersion: "v1", kind: "Pod", path: "/api/v1/pods" };
 export const NODE_KIND: WatchedKind = { apiVersion: "v1", kind: "Node", path: "/api/v1/nodes" };
 
-export type InformerEvent = "add" | "update" | "delete";
+export type { InformerEvent } from "./watch-cache.js";
 
 /** A local cache of one kind, kept current by list + watch. */
 export interface Cache<T extends KubernetesObject> {
@@ -25,9 +26,8 @@ export interface Cache<T extends KubernetesObject> {
 }
 
 /**
- * Starts a list+watch cache (client-node's informer) and resolves once the first list has succeeded.
- * client-node restarts the watch itself after timeouts and 410 Gone, but stops for good on any other error:
- * this restarts it from its error handler with capped exponential backoff, until stop().
+ * A self-restarting list+watch cache (watch-cache.ts) that resolves once its first list has succeeded: until
+ * then the cache means nothing, so this waits (the cache retries the list with bounded backoff) until stopped.
  */
 export async function startCache<T extends KubernetesObject>(
   kube: KubeSession,
@@ -37,47 +37,21 @@ export async function startCache<T extends KubernetesObject>(
   options: { maxBackoffMs?: number } = {},
 ): Promise<Cache<T>> {
   const list = async (): Promise<KubernetesListObject<T>> => kube.objects.list<T>(kind.apiVersion, kind.kind) as Promise<KubernetesListObject<T>>;
-  const informer = makeInformer<T>(kube.config, kind.path, list);
-  let stopped = false;
-  let initialized = false;
-  let failures = 0;
-  let lastError: unknown;
-  informer.on("add", (o) => onEvent("add", o));
-  informer.on("update", (o) => onEvent("update", o));
-  informer.on("delete", (o) => onEvent("delete", o));
-  informer.on("error", (err) => {
-    lastError = err;
-    // Before the first list has succeeded, the start-up loop below retries.
-    if (stopped || !initialized) return;
-    failures++;
-    const delay = Math.min(options.maxBackoffMs ?? 30_000, 200 * 2 ** Math.min(failures - 1, 10));
-    logger.warn(`watch of ${kind.kind} failed (${describe(err)}); restarting in ${delay} ms`);
-    setTimeout(() => {
-      if (!stopped) void informer.start().then(() => (lastError === undefined ? (failures = 0) : undefined));
-    }, delay).unref();
-    lastError = undefined;
+  const cache = watchCache<T>(kube.config, kind.path, list, {
+    onEvent,
+    maxBackoffMs: options.maxBackoffMs ?? 30_000,
+    onError: (err, delay) => logger.warn(`${cache.synced() ? "watch" : "listing"} of ${kind.kind} failed (${describe(err)}); restarting in ${delay} ms`),
   });
-
-  // The first list must succeed before the cache means anything; keep trying (bounded backoff) until stopped.
-  for (let attempt = 0; ; attempt++) {
-    lastError = undefined;
-    try {
-      await informer.start();
-    } catch (err) {
-      lastError = err;
-    }
-    if (lastError === undefined || stopped) break;
-    logger.warn(`listing ${kind.kind} failed (${describe(lastError)}); retrying`);
-    await sleep(Math.min(5000, 200 * 2 ** attempt));
-  }
-  initialized = true;
+  let stopped = false;
+  await cache.start().catch(() => undefined);
+  while (!cache.synced() && !stopped) await sleep(100);
   return {
     kind,
-    list: () => [...informer.list()],
-    get: (name, namespace) => informer.get(name, namespace),
+    list: () => [...cache.list()],
+    get: (name, namespace) => cache.get(name, namespace),
     async stop() {
       stopped = true;
-      await informer.stop();
+      await cache.stop();
     },
   };
 }

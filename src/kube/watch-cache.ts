@@ -4,10 +4,11 @@ import { AAD_POD_IDENTITY_GROUP, type AzureAssignedIdentity, type AzurePodIdenti
 /**
  * A list+watch cache of one kind that keeps itself alive. client-node 1.4's informer stops for good on any
  * error other than 410/timeout, so the error handler restarts it with capped backoff. Listeners are told only
- * "something changed": they re-read the cache (level-triggered).
+ * "something changed": they re-read the cache (level-triggered); `onEvent` gets each object as it changes.
  */
 export interface WatchCache<T> {
   list(): readonly T[];
+  get(name: string, namespace?: string): T | undefined;
   /** True once a list has landed (the watch may be reconnecting since). */
   synced(): boolean;
   /** Resolves after the first list attempt; a failed one is retried in the background (see synced()). */
@@ -22,9 +23,18 @@ export interface WatchCacheOptions {
   fieldSelector?: string;
   /** Told about every informer failure (the restart follows). */
   onError?: (err: unknown, restartInMs: number) => void;
+  /** Cap of the restart backoff (default 10 s). */
+  maxBackoffMs?: number;
 }
 
-function watchCache<T extends KubernetesObject>(kc: KubeConfig, path: string, listFn: () => Promise<KubernetesListObject<T>>, options: WatchCacheOptions): WatchCache<T> {
+export type InformerEvent = "add" | "update" | "delete";
+
+export function watchCache<T extends KubernetesObject>(
+  kc: KubeConfig,
+  path: string,
+  listFn: () => Promise<KubernetesListObject<T>>,
+  options: WatchCacheOptions & { onEvent?: (event: InformerEvent, object: T) => void } = {},
+): WatchCache<T> {
   const informer = new ListWatch<T>(path, new Watch(kc), listFn, false, options.labelSelector, options.fieldSelector);
   const listeners = new Set<() => void>();
   const notify = () => {
@@ -34,14 +44,19 @@ function watchCache<T extends KubernetesObject>(kc: KubeConfig, path: string, li
   let failures = 0;
   let lastFailure = 0;
   let timer: NodeJS.Timeout | undefined;
-  for (const verb of ["add", "update", "delete"] as const) informer.on(verb, notify);
+  for (const verb of ["add", "update", "delete"] as const) {
+    informer.on(verb, (object) => {
+      options.onEvent?.(verb, object);
+      notify();
+    });
+  }
   informer.on("connect", notify);
   informer.on("error", (err) => {
     if (stopped) return;
     // "connect" fires before the list that may fail again, so the backoff resets only after a quiet spell.
     if (Date.now() - lastFailure > 30_000) failures = 0;
     lastFailure = Date.now();
-    const delay = Math.min(10_000, 200 * 2 ** Math.min(failures++, 6));
+    const delay = Math.min(options.maxBackoffMs ?? 10_000, 200 * 2 ** Math.min(failures++, 10));
     options.onError?.(err, delay);
     timer = setTimeout(() => {
       if (!stopped) informer.start().then(notify, () => undefined);
@@ -49,6 +64,7 @@ function watchCache<T extends KubernetesObject>(kc: KubeConfig, path: string, li
   });
   return {
     list: () => informer.list(),
+    get: (name, namespace) => informer.get(name, namespace),
     synced: () => Boolean(informer.latestResourceVersion()),
     async start() {
       await informer.start();
