@@ -1,6 +1,6 @@
 import type { VirtualMachineScaleSetUpdate, VirtualMachineUpdate } from "@azure/arm-compute";
 import { retry } from "../util/retry.js";
-import { fromAzureError, isTransient, retryAfterMs } from "./errors.js";
+import { azureErrorInfo, fromAzureError, isTransient, retryAfterMs } from "./errors.js";
 import type { AzureSession } from "./session.js";
 import type { ComputeTarget } from "./provider-id.js";
 
@@ -58,7 +58,12 @@ export class ComputeIdentities {
       maxElapsedMs: this.options.maxRetryMs,
       initialDelayMs: 500,
       maxDelayMs: 8000,
-      onRetry: ({ delayMs, attempt }) => this.options.onRetry?.(`${what}: Azure is busy (attempt ${attempt}); retrying in ${Math.round(delayMs)} ms`),
+      onRetry: ({ error, delayMs, attempt }) => {
+        // ARM's own words (e.g. "429 TooManyRequests"), so MIC's log says why, and doctor can tell throttling apart.
+        const info = azureErrorInfo(error);
+        const why = info ? `${info.statusCode ?? ""} ${info.code}`.trim() : "";
+        this.options.onRetry?.(`${what}: Azure is busy (${why ? `${why}, ` : ""}attempt ${attempt}); retrying in ${Math.round(delayMs)} ms`);
+      },
     });
   }
 

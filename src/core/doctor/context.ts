@@ -50,6 +50,7 @@ const RESOURCES: Record<string, string> = {
   Deployment: "deployments.apps",
   DaemonSet: "daemonsets.apps",
   ReplicaSet: "replicasets.apps",
+  NetworkPolicy: "networkpolicies.networking.k8s.io",
 };
 const resourceOf = (kind: string) => RESOURCES[kind] ?? `${kind.toLowerCase()}s`;
 

@@ -217,9 +217,12 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     labels.namespace = podns;
     if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty");
     const ref = { namespace: podns, name: podname };
+    // As on the pod route: a pod of this node known to carry no aadpodidbinding label is refused at once (upstream
+    // waits out every attempt); a pod this NMI does not know is waited for as upstream does.
+    const known = deps.pods.list().find((p) => p.metadata?.namespace === podns && p.metadata?.name === podname);
     let identity;
     try {
-      identity = await identityFor(ref, identityRequest(url), resource, signal);
+      identity = await identityFor(ref, identityRequest(url), resource, signal, known ? Boolean(known.metadata?.labels?.[BINDING_LABEL]) : true);
     } catch (err) {
       // Upstream: this path never sends Retry-After.
       if (err instanceof HttpFailure && err.status === 503) throw new HttpFailure(404, err.message);

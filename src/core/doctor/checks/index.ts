@@ -8,6 +8,9 @@ import { kubeletRolesCheck } from "./kubelet-roles.js";
 import { networkPluginCheck } from "./network-plugin.js";
 import { podLabelsCheck } from "./pod-labels.js";
 import { probeCheck } from "./probe.js";
+import { exceptionsCheck } from "./exceptions.js";
+import { nmiReachableCheck } from "./nmi-reachable.js";
+import { scaleSetErrorsCheck } from "./scale-set-errors.js";
 import { recreatedIdentityCheck } from "./recreated-identity.js";
 import { selectorScopeCheck } from "./selector-scope.js";
 
@@ -24,7 +27,10 @@ export const CHECKS: readonly Check[] = [
   bindingsCheck,
   podLabelsCheck,
   selectorScopeCheck,
+  exceptionsCheck,
   probeCheck,
   recreatedIdentityCheck,
+  nmiReachableCheck,
+  scaleSetErrorsCheck,
   fieldCasingCheck,
 ];

@@ -1,0 +1,154 @@
+import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod, V1LabelSelector } from "@kubernetes/client-node";
+import { BINDING_LABEL } from "../../../kube/aadpodidentity.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import type { DoctorContext } from "../context.js";
+import { podRef } from "./matching.js";
+
+export const METADATA_IP = "169.254.169.254";
+const NMI_DEFAULT_PORT = 2579;
+/** What a pod's SDK prints when its packets to the metadata address are dropped. */
+const TIMEOUT_ERRORS = ["dial tcp 169.254.169.254:80: i/o timeout", "context deadline exceeded", "ManagedIdentityCredential authentication unavailable"];
+
+/** Where NMI's iptables DNAT sends a node's pods' 169.254.169.254:80: --host-ip, else the listen address (0.0.0.0 -> 127.0.0.1). */
+export function dnatTarget(nmi: V1Pod | undefined, nodeIP: string | undefined): { ip: string; port: number } {
+  const args = (nmi?.spec?.containers ?? []).flatMap((c) => [...(c.args ?? []), ...(c.command ?? [])]);
+  const flag = (name: string) => args.map((a) => new RegExp(`^--${name}=(.*)$`).exec(a)?.[1]).find((v) => v !== undefined);
+  const port = Number(flag("nmi-port") ?? NMI_DEFAULT_PORT);
+  const hostIp = flag("host-ip");
+  if (hostIp) return { ip: /\$\(/.test(hostIp) ? nodeIP ?? "<node IP>" : hostIp, port };
+  const listen = flag("nmi-listen-address") ?? "127.0.0.1";
+  return { ip: listen === "0.0.0.0" ? "127.0.0.1" : listen, port };
+}
+
+function ipv4ToInt(ip: string): number | undefined {
+  const parts = ip.split(".").map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return undefined;
+  return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
+}
+
+export function inCidr(ip: string, cidr: string): boolean {
+  const [base, bitsText] = cidr.split("/");
+  const a = ipv4ToInt(ip);
+  const b = ipv4ToInt(base);
+  const bits = bitsText === undefined ? 32 : Number(bitsText);
+  if (a === undefined || b === undefined || !(bits >= 0 && bits <= 32)) return false;
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+}
+
+/** Kubernetes label selector semantics (matchLabels and matchExpressions; empty selects all). */
+export function selects(selector: V1LabelSelector | undefined, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of selector?.matchExpressions ?? []) {
+    const has = labels[e.key] !== undefined;
+    const values = e.values ?? [];
+    if (e.operator === "In" && !(has && values.includes(labels[e.key]))) return false;
+    if (e.operator === "NotIn" && has && values.includes(labels[e.key])) return false;
+    if (e.operator === "Exists" && !has) return false;
+    if (e.operator === "DoesNotExist" && has) return false;
+  }
+  return true;
+}
+
+const hasEgress = (p: V1NetworkPolicy) => (p.spec?.policyTypes ?? (p.spec?.egress ? ["Ingress", "Egress"] : ["Ingress"])).includes("Egress");
+
+/** Whether one egress rule lets TCP to ip:port out (pod and namespace selectors never match a node or link-local address). */
+export function ruleAllows(rule: V1NetworkPolicyEgressRule, ip: string, port: number): boolean {
+  const toOk = !rule.to?.length || rule.to.some((peer) => peer.ipBlock && inCidr(ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((c) => inCidr(ip, c)));
+  const portOk =
+    !rule.ports?.length ||
+    rule.ports.some((p) => (p.protocol ?? "TCP").toUpperCase() === "TCP" && (p.port === undefined || (typeof p.port === "number" && (p.port === port || (p.endPort !== undefined && p.port <= port && port <= p.endPort))) || p.port === String(port)));
+  return toOk && portOk;
+}
+
+const allows = (policies: readonly V1NetworkPolicy[], ip: string, port: number) => policies.some((p) => (p.spec?.egress ?? []).some((r) => ruleAllows(r, ip, port)));
+
+async function nmiLogs(ctx: DoctorContext, nmi: readonly V1Pod[]): Promise<{ node: string; line: string; severity: "warn" | "fail" }[]> {
+  const found: { node: string; line: string; severity: "warn" | "fail" }[] = [];
+  for (const p of nmi) {
+    let log: string;
+    try {
+      log = await ctx.podLog(p.metadata?.namespace ?? "kube-system", p.metadata?.name ?? "", 300);
+    } catch {
+      continue;
+    }
+    const lines = log.split("\n");
+    const last = (re: RegExp) => [...lines].reverse().find((l) => re.test(l));
+    const notInstalled = last(/not installing the iptables redirect/);
+    const failed = last(/iptables: |flushing iptables/);
+    if (notInstalled) found.push({ node: p.spec?.nodeName ?? "?", line: notInstalled.trim(), severity: "warn" });
+    else if (failed && /iptables: /.test(failed)) found.push({ node: p.spec?.nodeName ?? "?", line: failed.trim(), severity: "fail" });
+  }
+  return found;
+}
+
+/**
+ * 17. NMI unreachable from pods: NetworkPolicies with Egress that select pods carrying aadpodidbinding and let
+ * out neither 169.254.169.254:80 nor NMI's DNAT target (the node's IP or 127.0.0.1, port 2579; most policy
+ * engines see the address after NMI's DNAT); and, from NMI's logs, a node where NMI did not install or could
+ * not keep its iptables redirect. Doctor cannot see a node's iptables rules themselves; it says so.
+ */
+export const nmiReachableCheck: Check = {
+  id: "nmi-reachable",
+  number: 17,
+  title: "pods can reach NMI (NetworkPolicies, NMI's iptables redirect)",
+  async run(ctx) {
+    const [pods, policies, nodes, runtime] = await Promise.all([
+      ctx.pods(),
+      ctx.list<V1NetworkPolicy>("networking.k8s.io/v1", "NetworkPolicy", ctx.scope.namespace),
+      ctx.nodes(),
+      ctx.runtimePods().catch(() => ({ mic: [] as V1Pod[], nmi: [] as V1Pod[] })),
+    ]);
+    const findings: Finding[] = [];
+    const labelled = pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] !== undefined && !p.spec?.hostNetwork);
+    const nodeIP = (name: string | undefined) => nodes.find((n) => n.metadata?.name === name)?.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
+    const blocked = new Map<string, { policy: V1NetworkPolicy; pods: V1Pod[]; target: { ip: string; port: number }; imdsOnly: boolean }>();
+    const observed: Record<string, unknown> = {
+      notVerified: "the nodes' iptables rules themselves (doctor reads the cluster, not the nodes); on a node: iptables -t nat -S aad-metadata",
+    };
+    for (const pod of labelled) {
+      const ns = pod.metadata?.namespace ?? "default";
+      const labels = pod.metadata?.labels ?? {};
+      const egress = policies.filter((p) => p.metadata?.namespace === ns && hasEgress(p) && selects(p.spec?.podSelector, labels));
+      if (!egress.length) continue;
+      const target = dnatTarget(runtime.nmi.find((n) => n.spec?.nodeName === pod.spec?.nodeName) ?? runtime.nmi[0], nodeIP(pod.spec?.nodeName));
+      const toNmi = allows(egress, target.ip, target.port);
+      const toImds = allows(egress, METADATA_IP, 80);
+      observed[`${ns}/${pod.metadata?.name}`] = { egressPolicies: egress.map((p) => p.metadata?.name), to169_254_169_254: toImds, toNmi: `${target.ip}:${target.port} ${toNmi ? "allowed" : "blocked"}` };
+      if (toNmi) continue;
+      for (const policy of egress) {
+        const key = `${ns}/${policy.metadata?.name}`;
+        const entry = blocked.get(key) ?? { policy, pods: [], target, imdsOnly: toImds };
+        entry.pods.push(pod);
+        blocked.set(key, entry);
+      }
+    }
+    for (const [key, { policy, pods: hit, target, imdsOnly }] of blocked) {
+      const [ns, name] = key.split("/");
+      const ref = `NetworkPolicy ${key}`;
+      const allowRule = `egress to ${METADATA_IP}/32 TCP 80 and ${target.ip}/32 TCP ${target.port}`;
+      const what = imdsOnly
+        ? `allows egress to ${METADATA_IP}:80 but not to ${target.ip}:${target.port}, where NMI's iptables rule sends that traffic (policy engines such as Calico and Azure NPM see the address after the DNAT)`
+        : `allows egress neither to ${METADATA_IP}:80 nor to NMI at ${target.ip}:${target.port}`;
+      findings.push(
+        finding(imdsOnly ? "warn" : "fail", `${ref} selects pods carrying ${BINDING_LABEL} (${hit.map((p) => p.metadata?.name).join(", ")}) and ${what}: their token requests time out`, {
+          errors: TIMEOUT_ERRORS,
+          fix: `kubectl delete networkpolicy ${name} -n ${ns}   # or add to it (or to another policy selecting these pods) an ${allowRule}`,
+          objects: [ref, ...hit.map(podRef)],
+        }),
+      );
+    }
+    for (const { node, line, severity } of await nmiLogs(ctx, runtime.nmi)) {
+      findings.push(
+        finding(severity, `NMI on node ${node} has no iptables redirect in place: pods' requests to ${METADATA_IP} go to the VM's IMDS instead of NMI (NMI says: ${line})`, {
+          errors: [line.replace(/^.*?(not installing|iptables)/, "$1"), "Identity not found", "no managed identity endpoint"],
+          fix: `kubectl delete pod -n kube-system -l app.kubernetes.io/component=nmi --field-selector spec.nodeName=${node}   # NMI re-installs the redirect at start; it needs NET_ADMIN`,
+          objects: [`Node ${node}`],
+        }),
+      );
+    }
+    observed.networkPolicies = policies.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
+    return { observed, findings };
+  },
+};
