@@ -32,7 +32,7 @@ export function askHostToken(input: { host: string; port: number; namespace: str
       resolve(a);
     };
     const req = request(
-      { host: input.host, port: input.port, method: "GET", path: `/host/token/?resource=${encodeURIComponent(input.resource)}`, headers: { podname: input.pod, podns: input.namespace, Metadata: "true" } },
+      { host: input.host, port: input.port, agent: false, method: "GET", path: `/host/token/?resource=${encodeURIComponent(input.resource)}`, headers: { podname: input.pod, podns: input.namespace, Metadata: "true" } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -56,10 +56,12 @@ export function askHostToken(input: { host: string; port: number; namespace: str
     const connectTimer = setTimeout(() => done({ error: `no connection within ${input.connectTimeoutMs} ms`, timedOut: true }), input.connectTimeoutMs);
     let answerTimer: NodeJS.Timeout | undefined;
     req.on("socket", (socket) => {
-      socket.once("connect", () => {
+      const connected = () => {
         clearTimeout(connectTimer);
         answerTimer = setTimeout(() => done({ error: `NMI did not answer within ${input.answerTimeoutMs} ms`, timedOut: true }), input.answerTimeoutMs);
-      });
+      };
+      if (socket.connecting) socket.once("connect", connected);
+      else connected();
     });
     req.on("error", (err: NodeJS.ErrnoException) => done({ error: err.code ? `${err.code} ${err.message}` : err.message }));
     req.end();
