@@ -170,6 +170,7 @@ test("18. the kubelet identity without Managed Identity Operator: MIC's LinkedAu
   const f = findingOf(r, "scale-set-errors", /ARM refused to attach the identity: the kubelet identity may write the scale set but may not assign the identity/);
   assert.equal(f.severity, "fail");
   assert.ok(f.errors.includes("LinkedAuthorizationFailed"));
+  assert.ok(!checkOf(r, "scale-set-errors").findings.some((x) => /TooManyRequests/.test(x.message)), "the earlier throttling, over since, does not count");
   assert.ok(f.objects.some((o) => /^AzureAssignedIdentity default\/locked-pod-default-locked-id/.test(o)), f.objects.join(", "));
   assert.match(f.fix!, new RegExp(`^podid install --cluster ${sb.info.clusterName} -g ${sb.info.resourceGroup} --identity-resource-group ${sb.info.resourceGroup}`));
   await applyFix(sb, f.fix);

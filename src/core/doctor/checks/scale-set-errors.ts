@@ -119,8 +119,13 @@ export const scaleSetErrorsCheck: Check = {
     // Retries still under way leave no Event yet: MIC's log says "Azure is busy (429 ...)" while assignments wait.
     const logs = waiting.some((a) => a.status?.status === "Created" || !a.status?.status) ? await micLogLines(ctx, runtime.mic) : [];
     const throttled = TROUBLES.find((t) => t.id === "throttled")!;
-    const lastBusy = [...logs].reverse().find((l) => /Azure is busy \(429|TooManyRequests|client throttled/i.test(l.line));
-    if (lastBusy) hit(throttled, lastBusy.line);
+    // Only the attempt under way counts: a 429 after the last "updating user-assigned identities" line of that MIC.
+    for (const pod of new Set(logs.map((l) => l.pod))) {
+      const lines = logs.filter((l) => l.pod === pod).map((l) => l.line);
+      const lastUpdate = lines.map((l) => /updating user-assigned identities on /.test(l)).lastIndexOf(true);
+      const busy = lines.slice(lastUpdate + 1).reverse().find((l) => /Azure is busy \(429|TooManyRequests|client throttled/i.test(l));
+      if (busy) hit(throttled, busy);
+    }
     const findings: Finding[] = [];
     for (const t of TROUBLES) {
       const h = hits.get(t);
