@@ -75,6 +75,9 @@ test("13. an exception on a label every workload pod carries fails, naming the p
   assert.ok(f.errors.includes("Identity not found"));
   assert.ok(f.errors.includes("exception pod default/demo-labelled token handling"), "NMI's own log line");
   assert.match(f.fix!, /^podid exception delete --name all-web -n default {3}# or: kubectl delete azurepodidentityexception all-web -n default/);
+  // The probe (NMI's host route never applies exceptions) says what an exempted pod meets from inside instead.
+  const probed = await runDoctor(sb, ["-n", "default", "--probe", "--pod", "demo-unlabelled"]);
+  assert.match(findingOf(probed.report, "probe", /refused a token/).message, /Note: the pod matches AzurePodIdentityException default\/all-web, so from inside the pod NMI passes its token requests to the node's IMDS instead/);
   await applyFix(sb, f.fix);
   assertStatus((await runDoctor(sb, ["-n", "default"])).report, "exceptions", "ok");
 });

@@ -1,5 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { BINDING_LABEL } from "../../../kube/aadpodidentity.js";
+import { isExceptionPod } from "../../../runtime/nmi/identities.js";
 import { askHostToken, HOST_NOT_ALLOWED, type HostTokenAnswer } from "../../../runtime/nmi/host-token-client.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
@@ -163,6 +164,9 @@ export const probeCheck: Check = {
     if (answer.status === undefined && !(answer.timedOut && /did not answer/.test(answer.error ?? ""))) {
       throw new CheckSkipped(`NMI on node ${node} (${host}:${port}) cannot be reached from here (${answer.error}); NMI serves token requests on a pod's behalf only on its node. Run doctor on the node, or ask from inside the pod: ${inPod}`);
     }
+    // NMI's host route never applies exceptions; from inside an exempted pod, NMI hands the request to the node's IMDS.
+    const exemptBy = (await ctx.exceptions().catch(() => [])).filter((e) => isExceptionPod(pod, [e])).map((e) => `AzurePodIdentityException ${e.metadata.namespace}/${e.metadata.name}`);
+    if (exemptBy.length) observed.exemptBy = exemptBy;
     if (answer.status === 200) {
       const aais = (await ctx.assignedIdentities()).filter((a) => a.spec?.pod === name && a.spec?.podNamespace === ns);
       const match = aais.find((a) => a.spec?.azureIdentityRef?.spec?.clientID?.toLowerCase() === answer.clientId?.toLowerCase());
@@ -173,6 +177,11 @@ export const probeCheck: Check = {
       });
       return { observed, findings: [] };
     }
-    return { observed, findings: [await explain(ctx, pod, answer)] };
+    const refused = await explain(ctx, pod, answer);
+    if (exemptBy.length) {
+      refused.message += `. Note: the pod matches ${exemptBy.join(", ")}, so from inside the pod NMI passes its token requests to the node's IMDS instead (see check exceptions)`;
+      refused.objects.push(...exemptBy);
+    }
+    return { observed, findings: [refused] };
   },
 };
