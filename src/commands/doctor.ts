@@ -5,6 +5,7 @@ import { UsageError } from "../cli/errors.js";
 import { withAzureOptions, withKubeOptions, type AzureOptions, type KubeOptions } from "../cli/options.js";
 import { PreformattedText } from "../cli/output.js";
 import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { flagDuration } from "../cli/flags.js";
 import { openAzureSession } from "../azure/session.js";
 import { openKubeSession } from "../kube/session.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
@@ -14,7 +15,7 @@ import { CHECKS } from "../core/doctor/checks/index.js";
 import { doctorExitCode, formatDoctorText } from "../core/doctor/text.js";
 
 type DoctorOptions = AzureOptions &
-  KubeOptions & { allNamespaces?: boolean; identity?: string; pod?: string; probe?: boolean; cluster?: string; resourceGroup?: string };
+  KubeOptions & { allNamespaces?: boolean; identity?: string; pod?: string; probe?: boolean; cluster?: string; resourceGroup?: string; stuckAfter?: string };
 
 export function configureDoctor(cmd: Command): void {
   withAzureOptions(withKubeOptions(cmd))
@@ -24,6 +25,7 @@ export function configureDoctor(cmd: Command): void {
     .option("--probe", "Also request a token for --pod through its node's NMI.")
     .option("--cluster <name>", "AKS cluster (default: the one whose node resource group holds the nodes).")
     .option("-g, --resource-group <group>", "Resource group of the cluster.")
+    .option("--stuck-after <duration>", "Report an AzureAssignedIdentity not Assigned for longer than this (e.g. 90s, 5m).", "2m")
     .addHelpText(
       "after",
       `
@@ -53,6 +55,7 @@ Examples:
           openKube: () => openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: namespaceFlag }),
           openAzure: () => openAzureSession({ cloud: o.cloud, subscription: o.subscription }),
           cluster: { name: o.cluster, resourceGroup: o.resourceGroup },
+          stuckAfterMs: flagDuration("stuck-after", o.stuckAfter ?? "2m"),
         });
         const report = await runDoctor(CHECKS, doctorCtx, { podidVersion: PACKAGE_VERSION, progress: (m) => ctx.progress(m) });
         process.exitCode = doctorExitCode(report);

@@ -4,6 +4,7 @@ import { ContainerServiceClient } from "@azure/arm-containerservice";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+import { revokeRole } from "../helpers/roles.js";
 import { applyFix, assertStatus, checkOf, findingOf, runDoctor } from "../helpers/doctor.js";
 
 // podid doctor's Azure checks: 5 (network plugin), 6 (kubelet identity's roles), 7 (AzureIdentity in Azure),
@@ -39,16 +40,7 @@ async function setNetworkPlugin(plugin: string): Promise<void> {
 }
 
 /** Deletes the kubelet identity's assignments of a built-in role (by GUID). */
-async function revokeKubelet(roleGuid: string): Promise<number> {
-  let n = 0;
-  for await (const a of clients.auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kubelet}'` })) {
-    if (a.roleDefinitionId!.toLowerCase().endsWith(roleGuid)) {
-      await clients.auth.roleAssignments.deleteById(a.id!);
-      n++;
-    }
-  }
-  return n;
-}
+const revokeKubelet = (roleGuid: string) => revokeRole(clients.auth, kubelet, roleGuid);
 
 test("a healthy installation with an identity is all ok", async () => {
   await addIdentity("healthy-id");

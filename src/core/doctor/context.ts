@@ -35,6 +35,8 @@ export interface DoctorInputs {
   openAzure: () => AzureSession;
   /** --cluster / -g; otherwise the AKS cluster is found from the nodes' scale sets. */
   cluster: { name?: string; resourceGroup?: string };
+  /** --stuck-after: an AzureAssignedIdentity not Assigned for longer is reported (default 2m). */
+  stuckAfterMs?: number;
 }
 
 type Header = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
@@ -72,6 +74,10 @@ export class DoctorContext {
 
   get clusterRef(): { name?: string; resourceGroup?: string } {
     return this.inputs.cluster;
+  }
+
+  get stuckAfterMs(): number {
+    return this.inputs.stuckAfterMs ?? 120_000;
   }
 
   /** Caches a read by key; concurrent callers share one request. */

@@ -247,11 +247,16 @@ export class Controllers {
     const unavailable = nodes.filter((n) => !live.some((p) => p.spec?.nodeName === n.metadata.name && isPodReady(p))).length;
     let budget = maxUnavailable(ds.spec!.updateStrategy?.rollingUpdate?.maxUnavailable, nodes.length) - unavailable;
     for (const p of live) {
-      if (budget <= 0) break;
-      if (p.metadata.labels?.["controller-revision-hash"] !== hash) {
+      if (p.metadata.labels?.["controller-revision-hash"] === hash) continue;
+      // As the DaemonSet controller: an old pod that is not available anyway is replaced at once, outside the
+      // budget (else one broken rollout could never be rolled forward).
+      if (!isPodReady(p)) {
         this.deletePod(ds, p);
-        budget--;
+        continue;
       }
+      if (budget <= 0) continue;
+      this.deletePod(ds, p);
+      budget--;
     }
   }
 

@@ -13,6 +13,12 @@ import { nmiReachableCheck } from "./nmi-reachable.js";
 import { scaleSetErrorsCheck } from "./scale-set-errors.js";
 import { recreatedIdentityCheck } from "./recreated-identity.js";
 import { selectorScopeCheck } from "./selector-scope.js";
+import { assignedIdentitiesCheck } from "./assigned-identities.js";
+import { micCheck } from "./mic.js";
+import { nmiCheck } from "./nmi.js";
+import { runtimeVersionCheck } from "./runtime-version.js";
+import { scaleSetIdentitiesCheck } from "./scale-set-identities.js";
+import { systemExceptionsCheck } from "./system-exceptions.js";
 
 /**
  * Every check, in report order (issue 7's numbering). A new check is one module here plus its line below;
@@ -21,16 +27,22 @@ import { selectorScopeCheck } from "./selector-scope.js";
 export const CHECKS: readonly Check[] = [
   clusterCheck,
   crdsCheck,
+  micCheck,
+  nmiCheck,
   networkPluginCheck,
   kubeletRolesCheck,
   azureIdentitiesCheck,
   bindingsCheck,
   podLabelsCheck,
   selectorScopeCheck,
+  assignedIdentitiesCheck,
+  scaleSetIdentitiesCheck,
   exceptionsCheck,
   probeCheck,
+  runtimeVersionCheck,
   recreatedIdentityCheck,
   nmiReachableCheck,
   scaleSetErrorsCheck,
   fieldCasingCheck,
+  systemExceptionsCheck,
 ];

@@ -1,0 +1,53 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { isExceptionPod, isMicPod } from "../../../runtime/nmi/identities.js";
+import { finding, type Finding } from "../model.js";
+import type { Check } from "../runner.js";
+import { installFix } from "./fixes.js";
+import { flagOf, isActive, podName } from "./runtime-pods.js";
+
+/** The label AKS puts on its add-ons' pods (upstream's aks-addon-exception selects it). */
+export const AKS_ADDON_LABEL = "kubernetes.azure.com/managedby";
+
+/**
+ * 20. Pods that must keep the node's own identity and have no AzurePodIdentityException: MIC itself (it asks IMDS
+ * for the kubelet identity's token to write the scale sets) and the AKS add-ons in kube-system. NMI intercepts
+ * their IMDS requests too, and without an exception answers them as pods without an identity.
+ */
+export const systemExceptionsCheck: Check = {
+  id: "system-exceptions",
+  number: 20,
+  title: "system pods that use the node's identity (MIC, AKS add-ons) have an AzurePodIdentityException",
+  async run(ctx) {
+    const [{ nmi }, { mic: micPods }, pods, exceptions] = await Promise.all([ctx.runtimeWorkloads(), ctx.runtimePods(), ctx.allPods(), ctx.exceptions()]);
+    const observed: Record<string, unknown> = { exceptions: exceptions.map((e) => `${e.metadata.namespace}/${e.metadata.name}`) };
+    // Without NMI nothing intercepts IMDS: no exception is needed (check nmi says NMI is missing).
+    if (!nmi.length) return { observed: { ...observed, nmi: "not installed" }, findings: [] };
+    const micNamespace = flagOf(nmi[0], "MICNamespace") ?? "default";
+    const intercepted = (p: V1Pod) => isActive(p) && !p.spec?.hostNetwork;
+    const uncovered = (p: V1Pod) => !isExceptionPod(p, exceptions) && !isMicPod(p, micNamespace);
+    const mic = micPods.filter(intercepted).filter(uncovered);
+    const addons = pods.filter((p) => p.metadata?.namespace === "kube-system" && p.metadata?.labels?.[AKS_ADDON_LABEL] === "aks").filter(intercepted).filter(uncovered);
+    observed.micPods = micPods.map(podName);
+    const findings: Finding[] = [];
+    if (mic.length) {
+      const ns = mic[0].metadata?.namespace ?? "kube-system";
+      findings.push(
+        finding("fail", `MIC's pods ${mic.map(podName).join(", ")} have no AzurePodIdentityException in ${ns}: NMI answers MIC's own IMDS requests as for a pod without an identity, so MIC cannot get the kubelet identity's token and no identity is attached`, {
+          errors: ["No AzureAssignedIdentity found for pod", "failed after 16 attempts", "Check MIC pod logs for identity assignment errors"],
+          fix: `${await installFix(ctx)}   # re-creates the exception podid-mic-exception; or: podid exception add --name podid-mic-exception -n ${ns} --pod-labels app.kubernetes.io/component=mic`,
+          objects: mic.map((p) => `Pod ${podName(p)}`),
+        }),
+      );
+    }
+    if (addons.length) {
+      findings.push(
+        finding("fail", `AKS add-on pods ${addons.map(podName).join(", ")} use the node's identity and have no AzurePodIdentityException in kube-system: NMI answers their IMDS requests as for pods without an identity`, {
+          errors: ["No AzureAssignedIdentity found for pod", "failed after 16 attempts"],
+          fix: `${await installFix(ctx)}   # re-creates aks-addon-exception; or: podid exception add --name aks-addon-exception -n kube-system --pod-labels ${AKS_ADDON_LABEL}=aks`,
+          objects: addons.map((p) => `Pod ${podName(p)}`),
+        }),
+      );
+    }
+    return { observed, findings };
+  },
+};
