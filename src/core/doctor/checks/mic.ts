@@ -2,7 +2,7 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { installFix } from "./fixes.js";
-import { eventTime, eventsAbout, isActive, isReady, isStarting, leaseOf, notReadyReason, podName, workloadRef } from "./runtime-pods.js";
+import { eventTime, eventsAbout, isActive, isReady, isStarting, isYoung, leaseOf, notReadyReason, podName, workloadRef } from "./runtime-pods.js";
 
 /** Warning events on MIC's pods newer than this count as recent. */
 const RECENT_MS = 15 * 60_000;
@@ -66,8 +66,8 @@ export const micCheck: Check = {
       const leader = mine.filter((p) => holder && (holder === p.metadata?.name || holder.startsWith(`${p.metadata?.name}-`)));
       observed.lease = { lease: leaseRef, holder: holder || null, renewTime: renewed ? new Date(renewed).toISOString() : null, expired: Date.now() > expiresAt, leader: leader.map(podName) };
       const restart = `kubectl rollout restart deployment ${d.metadata?.name} -n ${d.metadata?.namespace}`;
-      if ((!lease || !holder || Date.now() > expiresAt || !leader.length) && starting.length) {
-        // a MIC pod that has just started may be about to take the lease: not judged yet
+      if ((!lease || !holder || Date.now() > expiresAt || !leader.length) && mine.some((p) => isYoung(p))) {
+        // a MIC pod that has just started may be about to take the lease (its predecessor's may yet have to expire)
       } else if (!lease || !holder) {
         findings.push(finding("fail", `no MIC pod leads: ${leaseRef} ${lease ? "has no holder" : "does not exist"} although ${mine.length} MIC pod(s) are ready; only the leader reconciles`, { errors: ["Not Active"], fix: `kubectl logs -n ${d.metadata?.namespace} -l app.kubernetes.io/component=mic   # then: ${restart}`, objects: [ref, leaseRef] }));
       } else if (Date.now() > expiresAt) {

@@ -26,10 +26,14 @@ export function containerTrouble(p: V1Pod): { container: string; image: string; 
   }));
 }
 
+/** Created less than STARTING_GRACE_MS ago. */
+export function isYoung(p: V1Pod, now = Date.now()): boolean {
+  return now - new Date((p.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime() < STARTING_GRACE_MS;
+}
+
 /** Not ready yet, created less than STARTING_GRACE_MS ago, and no container in a broken state (a rollout under way). */
 export function isStarting(p: V1Pod, now = Date.now()): boolean {
-  const created = new Date((p.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime();
-  return !isReady(p) && now - created < STARTING_GRACE_MS && !containerTrouble(p).some((c) => c.reason && BROKEN_WAITING.has(c.reason));
+  return !isReady(p) && isYoung(p, now) && !containerTrouble(p).some((c) => c.reason && BROKEN_WAITING.has(c.reason));
 }
 
 /** Why a pod is not ready, in kubectl's words: a container's waiting reason, else its phase. */
