@@ -106,7 +106,9 @@ test("a healthy installation with a pod holding its identity: the runtime checks
 });
 
 test("3. MIC scaled to 0 fails with the kubectl scale and podid install fixes; podid install brings a leader back", async () => {
-  await scaleMic(0);
+  // (the sandbox's API server has no scale subresource: kubectl scale is refused there, kubectl patch is not)
+  await kubectl(`patch deployment podid-mic -n kube-system --type merge -p '{"spec":{"replicas":0}}'`);
+  await eventually("MIC pods gone", async () => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "app.kubernetes.io/component=mic" })).items.length, (n) => n === 0);
   const r = await runDoctor(sb);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "mic", /no MIC pod is ready \(Deployment kube-system\/podid-mic: it is scaled to 0 replicas\)/);
@@ -198,15 +200,22 @@ test("15. a runtime of another version warns with the skew; an image that cannot
   assertStatus(fixed.report, "mic", "ok");
 });
 
-test("20. MIC without its AzurePodIdentityException fails naming MIC's pods; podid install re-creates the exception", async () => {
-  await custom.deleteNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "kube-system", plural: "azurepodidentityexceptions", name: "podid-mic-exception" });
+test("20. MIC and an AKS add-on without their AzurePodIdentityExceptions fail, naming the pods; podid install re-creates the exceptions", async () => {
+  await createPod(clients.kc, sb, { name: "omsagent-x", namespace: "kube-system", labels: { "kubernetes.azure.com/managedby": "aks" } });
+  assertStatus((await runDoctor(sb)).report, "system-exceptions", "ok");
+  for (const name of ["podid-mic-exception", "aks-addon-exception"]) {
+    await custom.deleteNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "kube-system", plural: "azurepodidentityexceptions", name });
+  }
   const r = await runDoctor(sb);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "system-exceptions", /MIC's pods kube-system\/podid-mic-\S+, kube-system\/podid-mic-\S+ have no AzurePodIdentityException in kube-system/);
   assert.ok(f.errors.includes("No AzureAssignedIdentity found for pod"));
   assert.match(f.fix!, /# re-creates the exception podid-mic-exception; or: podid exception add --name podid-mic-exception -n kube-system --pod-labels app.kubernetes.io\/component=mic$/);
+  const addon = findingOf(r.report, "system-exceptions", /AKS add-on pods kube-system\/omsagent-x use the node's identity and have no AzurePodIdentityException/);
+  assert.match(addon.fix!, /--pod-labels kubernetes.azure.com\/managedby=aks$/);
   await applyFix(sb, f.fix);
   assertStatus((await runDoctor(sb)).report, "system-exceptions", "ok");
+  await core.deleteNamespacedPod({ name: "omsagent-x", namespace: "kube-system" });
 });
 
 test("right after `podid install --no-wait` MIC and NMI pods that are still starting are not findings", async (t) => {
