@@ -105,15 +105,21 @@ test("a healthy installation with a pod holding its identity: the runtime checks
   assert.equal(mic.lease.expired, false);
 });
 
-test("3. MIC scaled to 0 fails with the kubectl scale and podid install fixes; podid install brings a leader back", async () => {
-  // (the sandbox's API server has no scale subresource: kubectl scale is refused there, kubectl patch is not)
-  await kubectl(`patch deployment podid-mic -n kube-system --type merge -p '{"spec":{"replicas":0}}'`);
+test("3. MIC scaled to 0 fails with the kubectl scale and podid install fixes; each brings a leader back", async () => {
+  await kubectl("scale deployment podid-mic -n kube-system --replicas=0");
   await eventually("MIC pods gone", async () => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "app.kubernetes.io/component=mic" })).items.length, (n) => n === 0);
   const r = await runDoctor(sb);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "mic", /no MIC pod is ready \(Deployment kube-system\/podid-mic: it is scaled to 0 replicas\)/);
   assert.ok(f.errors.includes("failed after 16 attempts"));
   assert.match(f.fix!, /^kubectl scale deployment podid-mic -n kube-system --replicas=2 +# or: podid install --cluster /);
+  // The kubectl half, run as printed.
+  await runShell(f.fix!.split("#")[0].trim(), { env: sb.env });
+  assert.equal(await micReplicas(), 2);
+  await doctorUntil("mic", "ok");
+  // The podid half.
+  await kubectl("scale deployment podid-mic -n kube-system --replicas=0");
+  await eventually("MIC pods gone", async () => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "app.kubernetes.io/component=mic" })).items.length, (n) => n === 0);
   await applyFix(sb, f.fix!.split("# or: ")[1], "--timeout", "120");
   assert.equal(await micReplicas(), 2);
   await doctorUntil("mic", "ok");

@@ -93,6 +93,28 @@ describe("sandbox kube: kubectl", { skip: kubectlPath ? false : "kubectl is not 
     assert.match(out, /aks-nodepool1-12345678-vmss000001\s+Ready/);
   });
 
+  it("kubectl scale goes through the deployments/scale subresource; the Scale answers with the selector", async () => {
+    const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: scaled, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: scaled}}
+  template:
+    metadata: {labels: {app: scaled}}
+    spec: {containers: [{name: c, image: "nginx:1.27"}]}
+`;
+    await ok("apply", "-f", file("scaled.yaml", deployment));
+    assert.match(await ok("scale", "deployment", "scaled", "--replicas=3"), /deployment.apps\/scaled scaled/);
+    assert.equal((await ok("get", "deployment", "scaled", "-o", "jsonpath={.spec.replicas}")).trim(), "3");
+    const scale = JSON.parse(await ok("get", "--raw", "/apis/apps/v1/namespaces/default/deployments/scaled/scale")) as { kind: string; apiVersion: string; spec: { replicas: number }; status: { selector: string } };
+    assert.deepEqual([scale.kind, scale.apiVersion, scale.spec.replicas, scale.status.selector], ["Scale", "autoscaling/v1", 3, "app=scaled"]);
+    const refused = await kubectl("scale", "deployment", "scaled", "--replicas=-1");
+    assert.notEqual(refused.code, 0);
+    const resources = await ok("api-resources", "--api-group=apps", "-o", "name");
+    assert.match(resources, /^deployments\.apps$/m);
+  });
+
   it("applies a CRD, then custom objects, gets them with printer columns and deletes them", async () => {
     assert.match(await ok("apply", "-f", file("crd.yaml", CRD)), /customresourcedefinition.apiextensions.k8s.io\/gadgets.kubectl.example.com (created|configured|unchanged)/);
     const red = file("red.yaml", gadget("red", "red"));

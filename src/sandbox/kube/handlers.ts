@@ -19,6 +19,7 @@ import { parsePath, requestAttributes, type ResourcePath } from "./paths.js";
 import { authorize, forbidden, type RbacSource, type UserInfo } from "./rbac.js";
 import { storageKey } from "./resources.js";
 import { reviewAccess } from "./review.js";
+import { patchScale, replicasOf, scaleOf } from "./scale.js";
 import { toTable, type IncludeObject } from "./table.js";
 import type { KubeObject, ResourceType } from "./types.js";
 import { apiVersionOf, isPlainObject } from "./types.js";
@@ -127,7 +128,8 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     const rt = cluster.registry.byPlural(p.group, p.version, p.plural);
     if (!rt) throw Errors.pathNotFound();
     const podLog = p.subresource === "log" && rt.group === "" && rt.plural === "pods";
-    if (p.subresource !== undefined && !(p.subresource === "status" && rt.statusSubresource) && !podLog) throw Errors.pathNotFound();
+    const scale = p.subresource === "scale" && rt.scaleSubresource === true;
+    if (p.subresource !== undefined && !(p.subresource === "status" && rt.statusSubresource) && !podLog && !scale) throw Errors.pathNotFound();
     if (rt.namespaced && p.namespace === undefined && p.name !== undefined) throw Errors.pathNotFound();
     if (!rt.namespaced && p.namespace !== undefined) throw Errors.pathNotFound();
     return rt;
@@ -228,9 +230,25 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     return { status: 200, headers: { "content-type": "text/plain" }, body };
   }
 
+  function scaleRequest(req: SandboxRequest, p: ResourcePath, rt: ResourceType, verb: string): SandboxResponse {
+    const live = cluster.get(rt, p.namespace, p.name!);
+    if (verb === "get") return jsonResponse(200, scaleOf(live));
+    let wanted: unknown;
+    if (verb === "update") wanted = decodeObject(req);
+    else if (verb === "patch") {
+      const { type, patch } = decodePatch(req, true);
+      wanted = patchScale(scaleOf(live), type, patch);
+    } else throw Errors.methodNotAllowed();
+    const replicas = replicasOf(wanted, live, rt);
+    const fieldManager = req.query.get("fieldManager") ?? userAgentManager(req);
+    const updated = cluster.update(rt, p.namespace, p.name!, { ...live, spec: { ...(live.spec as object), replicas } }, { dryRun: dryRun(req.query), fieldManager });
+    return jsonResponse(200, scaleOf(updated));
+  }
+
   function resourceRequest(req: SandboxRequest, user: UserInfo, p: ResourcePath, verb: string): SandboxResponse {
     if (p.subresource === "log") return podLog(req, p, verb);
     const rt = resourceType(p);
+    if (p.subresource === "scale") return scaleRequest(req, p, rt, verb);
     if (!rt.verbs.includes(verb) && !(p.subresource && ["get", "update", "patch"].includes(verb))) throw Errors.methodNotAllowed();
     const ns = p.namespace;
     const write = {

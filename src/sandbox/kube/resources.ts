@@ -47,6 +47,7 @@ interface BuiltinSpec {
   shortNames?: string[];
   categories?: string[];
   status?: boolean;
+  scale?: boolean;
   generation?: boolean;
   listRules?: Record<string, ListMergeRule>;
   verbs?: string[];
@@ -62,9 +63,9 @@ const BUILTINS: BuiltinSpec[] = [
   { group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, shortNames: ["ev"] },
   { group: "", version: "v1", kind: "Endpoints", plural: "endpoints", namespaced: true, shortNames: ["ep"] },
   { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"], categories: ["all"], status: true, listRules: { "spec.ports": { type: "map", keys: ["port", "protocol"] } } },
-  { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, shortNames: ["deploy"], categories: ["all"], status: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
+  { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, shortNames: ["deploy"], categories: ["all"], status: true, scale: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
   { group: "apps", version: "v1", kind: "DaemonSet", plural: "daemonsets", namespaced: true, shortNames: ["ds"], categories: ["all"], status: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
-  { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true, shortNames: ["rs"], categories: ["all"], status: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
+  { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true, shortNames: ["rs"], categories: ["all"], status: true, scale: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles", namespaced: false },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", plural: "clusterrolebindings", namespaced: false },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", namespaced: true },
@@ -93,6 +94,7 @@ function builtin(spec: BuiltinSpec): ResourceType {
     categories: spec.categories ?? [],
     verbs: spec.verbs ?? STANDARD_VERBS,
     statusSubresource: spec.status ?? false,
+    scaleSubresource: spec.scale ?? false,
     generation: spec.generation ?? false,
     printerColumns: [],
     listRules: { ...METADATA_RULES, ...(spec.listRules ?? {}) },

@@ -85,6 +85,8 @@ export interface ResourceType {
   verbs: string[];
   /** A /status subresource: main-resource writes keep status, status writes keep everything else. */
   statusSubresource: boolean;
+  /** A /scale subresource (autoscaling/v1 Scale over spec.replicas), as Deployments and ReplicaSets have. */
+  scaleSubresource?: boolean;
   /** metadata.generation is bumped when anything but metadata and status changes. */
   generation: boolean;
   printerColumns: PrinterColumn[];
