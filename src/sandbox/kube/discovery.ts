@@ -39,6 +39,7 @@ export function apiResourceList(registry: ResourceRegistry, group: string, versi
     if (t.categories.length) r.categories = t.categories;
     resources.push(r);
     if (t.statusSubresource) resources.push({ name: `${t.plural}/status`, singularName: "", namespaced: t.namespaced, kind: t.kind, verbs: SUBRESOURCE_VERBS });
+    if (t.group === "" && t.plural === "serviceaccounts") resources.push({ name: "serviceaccounts/token", singularName: "", namespaced: true, group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: ["create"] });
     if (t.scaleSubresource) resources.push({ name: `${t.plural}/scale`, singularName: "", namespaced: t.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: SUBRESOURCE_VERBS });
   }
   const list: Record<string, unknown> = { kind: "APIResourceList", groupVersion: gv(group, version), resources };
@@ -100,6 +101,7 @@ function resourceDiscovery(t: ResourceType): Record<string, unknown> {
   if (t.categories.length) r.categories = t.categories;
   const subresources: Record<string, unknown>[] = [];
   if (t.statusSubresource) subresources.push({ subresource: "status", responseKind: kind, verbs: SUBRESOURCE_VERBS });
+  if (t.group === "" && t.plural === "serviceaccounts") subresources.push({ subresource: "token", responseKind: { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest" }, verbs: ["create"] });
   if (t.scaleSubresource) subresources.push({ subresource: "scale", responseKind: { group: "autoscaling", version: "v1", kind: "Scale" }, verbs: SUBRESOURCE_VERBS });
   if (subresources.length) r.subresources = subresources;
   return r;

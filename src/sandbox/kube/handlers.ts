@@ -129,7 +129,8 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     if (!rt) throw Errors.pathNotFound();
     const podLog = p.subresource === "log" && rt.group === "" && rt.plural === "pods";
     const scale = p.subresource === "scale" && rt.scaleSubresource === true;
-    if (p.subresource !== undefined && !(p.subresource === "status" && rt.statusSubresource) && !podLog && !scale) throw Errors.pathNotFound();
+    const token = p.subresource === "token" && rt.group === "" && rt.plural === "serviceaccounts";
+    if (p.subresource !== undefined && !(p.subresource === "status" && rt.statusSubresource) && !podLog && !scale && !token) throw Errors.pathNotFound();
     if (rt.namespaced && p.namespace === undefined && p.name !== undefined) throw Errors.pathNotFound();
     if (!rt.namespaced && p.namespace !== undefined) throw Errors.pathNotFound();
     return rt;
@@ -245,10 +246,29 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     return jsonResponse(200, scaleOf(updated));
   }
 
+  /**
+   * TokenRequest (`kubectl create token SA`): the ServiceAccount's token. The sandbox's tokens are opaque and live as
+   * long as the ServiceAccount; the requested expiry is echoed, not enforced.
+   */
+  function tokenRequest(req: SandboxRequest, p: ResourcePath, rt: ResourceType, verb: string): SandboxResponse {
+    if (verb !== "create") throw Errors.methodNotAllowed();
+    cluster.get(rt, p.namespace, p.name!);
+    const body = req.body.length ? (decodeObject(req) as { spec?: { audiences?: string[]; expirationSeconds?: number } }) : {};
+    const expirationSeconds = body.spec?.expirationSeconds ?? 3600;
+    return jsonResponse(201, {
+      kind: "TokenRequest",
+      apiVersion: "authentication.k8s.io/v1",
+      metadata: { name: p.name, namespace: p.namespace, creationTimestamp: null },
+      spec: { audiences: body.spec?.audiences ?? ["https://kubernetes.default.svc.cluster.local"], expirationSeconds, boundObjectRef: null },
+      status: { token: cluster.tokens.ensureServiceAccountToken(p.namespace ?? "default", p.name!), expirationTimestamp: new Date(Date.now() + expirationSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") },
+    });
+  }
+
   function resourceRequest(req: SandboxRequest, user: UserInfo, p: ResourcePath, verb: string): SandboxResponse {
     if (p.subresource === "log") return podLog(req, p, verb);
     const rt = resourceType(p);
     if (p.subresource === "scale") return scaleRequest(req, p, rt, verb);
+    if (p.subresource === "token") return tokenRequest(req, p, rt, verb);
     if (!rt.verbs.includes(verb) && !(p.subresource && ["get", "update", "patch"].includes(verb))) throw Errors.methodNotAllowed();
     const ns = p.namespace;
     const write = {
