@@ -61,10 +61,13 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
 
 /** Runs the CLI; usage errors from commander get the same `ERROR:` shape and exit 2. */
 export async function main(argv: string[]): Promise<void> {
-  // A reader that went away (`podid ... | head`) is not an error: stop quietly, as Unix tools do.
+  // A reader that went away (`podid ... | head`) is not an error: stop quietly, as Unix tools do. A command that
+  // cleans up when interrupted (the demo stops the sandbox it started) is interrupted, and writes nothing more.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw err;
+    if (err.code !== "EPIPE") throw err;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    if (process.listenerCount("SIGTERM") > 0) process.kill(process.pid, "SIGTERM");
+    else process.exit(process.exitCode ?? 0);
   });
   const program = await buildProgram(argv);
   try {

@@ -40,30 +40,37 @@ Examples:
         const out = (text: string) => void process.stdout.write(text);
         let dir: string;
         const started = flags.dir === undefined;
-        if (flags.dir !== undefined) {
-          dir = sandboxLayout(flags.dir).dir;
-          if (sandboxStatus(dir).status !== "running") {
-            throw new PodidError("SandboxNotRunning", `no running sandbox in ${dir}`, { remedy: `Start it first: podid sandbox start --dir ${flags.dir}; or omit --dir to let the demo start its own.` });
-          }
-        } else {
-          dir = mkdtempSync(join(tmpdir(), "podid-demo-"));
-          out(`# podid demo: a new sandbox in ${dir}, removed at the end${flags.keep ? " (kept: --keep)" : ""}\n`);
-          const start = await runPodidCommand(["sandbox", "start", "--dir", dir, "-o", "yaml"], {}, out);
-          if (start.code !== 0) {
-            rmSync(dir, { recursive: true, force: true });
-            throw new PodidError("DemoSandboxStartFailed", "the demo's sandbox did not start", { remedy: "See its error above; `podid sandbox start --dir DIR` alone shows the same." });
-          }
-        }
-        // Interrupted (Ctrl-C): a sandbox the demo started does not outlive it, unless --keep.
+        let starting: Promise<unknown> | undefined;
+        // Interrupted (Ctrl-C, or the reader of its output gone): a sandbox the demo started, or is starting,
+        // does not outlive it, unless --keep.
         const interrupted = async (signal: NodeJS.Signals) => {
           if (started && !flags.keep) {
             out(`\nInterrupted (${signal}): stopping the demo's sandbox and removing ${dir}\n`);
+            await starting?.catch(() => undefined);
             await stopSandboxProcess(dir);
             rmSync(dir, { recursive: true, force: true });
           }
           process.exit(130);
         };
-        process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
+        if (flags.dir !== undefined) {
+          dir = sandboxLayout(flags.dir).dir;
+          if (sandboxStatus(dir).status !== "running") {
+            throw new PodidError("SandboxNotRunning", `no running sandbox in ${dir}`, { remedy: `Start it first: podid sandbox start --dir ${flags.dir}; or omit --dir to let the demo start its own.` });
+          }
+          process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
+        } else {
+          dir = mkdtempSync(join(tmpdir(), "podid-demo-"));
+          process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
+          out(`# podid demo: a new sandbox in ${dir}, removed at the end${flags.keep ? " (kept: --keep)" : ""}\n`);
+          const startRun = runPodidCommand(["sandbox", "start", "--dir", dir, "-o", "yaml"], {}, out);
+          starting = startRun;
+          const start = await startRun;
+          if (start.code !== 0) {
+            process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
+            rmSync(dir, { recursive: true, force: true });
+            throw new PodidError("DemoSandboxStartFailed", "the demo's sandbox did not start", { remedy: "See its error above; `podid sandbox start --dir DIR` alone shows the same." });
+          }
+        }
         try {
           const status = sandboxStatus(dir);
           if (status.status !== "running") throw new PodidError("SandboxNotRunning", `the sandbox in ${dir} stopped`, { remedy: `Read ${sandboxLayout(dir).log}.` });

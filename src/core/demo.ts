@@ -110,7 +110,7 @@ export function demoPod(name: string, input: DemoInput, clientId: string, labell
     metadata: {
       name,
       namespace: DEMO_NAMESPACE,
-      labels: { app: "podid-demo", ...(labelled ? { [BINDING_LABEL]: DEMO_SELECTOR } : {}) },
+      labels: { app: "podid-demo", "app.kubernetes.io/instance": name, ...(labelled ? { [BINDING_LABEL]: DEMO_SELECTOR } : {}) },
     },
     spec: {
       restartPolicy: "Never",

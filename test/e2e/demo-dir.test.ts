@@ -2,7 +2,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { CustomObjectsApi, CoreV1Api } from "@kubernetes/client-node";
 import { KubeSession } from "../../src/kube/session.js";
-import { runPodid } from "../helpers/cli.js";
+import { existsSync } from "node:fs";
+import { sandboxStatus } from "../../src/sandbox/lifecycle.js";
+import { CLI, runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 
 // `podid demo --dir` on a sandbox the user started: --keep leaves everything in place, a re-run completes and
@@ -53,7 +55,7 @@ test("--keep leaves the identity, binding and pods; a re-run replaces the pods a
 test("an unlabelled pod that is not refused (an exception lets it past NMI) fails the demo with the reason and the remedy", async () => {
   const env = { env: sb.env };
   assert.equal((await runPodid(["install", "--no-wait"], env)).code, 0);
-  const exception = await runPodid(["exception", "add", "--name", "demo-bypass", "--pod-labels", "app=podid-demo"], env);
+  const exception = await runPodid(["exception", "add", "--name", "demo-bypass", "--pod-labels", "app.kubernetes.io/instance=podid-demo-unlabelled"], env);
   assert.equal(exception.code, 0, exception.stderr);
   const r = await demo();
   assert.equal(r.code, 1, r.stdout + r.stderr);
@@ -61,4 +63,14 @@ test("an unlabelled pod that is not refused (an exception lets it past NMI) fail
   assert.match(r.stderr, /^ERROR: pod podid-demo-unlabelled, which has no aadpodidbinding label, was not refused a token/m);
   assert.match(r.stderr, /podid sandbox logs podid-demo-unlabelled --dir .*podid doctor/);
   assert.match(r.stdout, /\$ podid uninstall --yes/, "it cleans up after a failure too");
+});
+
+test("the sandbox a demo starts does not outlive the demo when the reader of its output goes away (| head)", async () => {
+  const r = await runShell(`node ${CLI} demo | head -3`);
+  const dir = /a new sandbox in (\S+),/.exec(r.stdout)?.[1];
+  assert.ok(dir, r.stdout);
+  const deadline = Date.now() + 30_000;
+  while (existsSync(dir) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+  assert.ok(!existsSync(dir), `${dir} was removed`);
+  assert.equal(sandboxStatus(dir).status, "stopped");
 });
