@@ -130,6 +130,10 @@ test("pods of other images stay Pending with the reason; a failing container res
   assert.equal(crashed.status?.phase, "Running");
   const log = await podid(["sandbox", "logs", "crasher", "--dir", sb.dir]);
   assert.match(log.stdout, /NMI needs the node name/);
+  // Following a container that is not running prints what it wrote and ends.
+  const followed = await podid(["sandbox", "logs", "crasher", "-f", "--dir", sb.dir]);
+  assert.equal(followed.code, 0, followed.stderr);
+  assert.match(followed.stdout, /NMI needs the node name/);
 });
 
 test("uninstall stops MIC and NMI: their pods go and nothing listens on the nodes any more", async () => {

@@ -11,7 +11,7 @@ import { ResourceRegistry, storageKey, VIRTUAL_KINDS } from "./resources.js";
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import type { Storage, StoredEvent, WatchEventType } from "./storage.js";
 import type { KubeObject, ResourceType } from "./types.js";
-import { apiVersionOf, clone, isPlainObject } from "./types.js";
+import { apiVersionOf, clone, isPlainObject, kubeTime, SAFE_ALPHABET } from "./types.js";
 import { validateObject } from "./validation.js";
 import jsonPatch from "fast-json-patch";
 
@@ -82,15 +82,11 @@ export interface DeleteResult {
 const PROTECTED_NAMESPACES = new Set(["default", "kube-system", "kube-public"]);
 const FOREGROUND = "foregroundDeletion";
 const ORPHAN = "orphan";
-const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
-
-function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-}
+const now = () => kubeTime();
 
 function randomSuffix(): string {
   let s = "";
-  for (let i = 0; i < 5; i++) s += GENERATE_ALPHABET[Math.floor(Math.random() * GENERATE_ALPHABET.length)];
+  for (let i = 0; i < 5; i++) s += SAFE_ALPHABET[Math.floor(Math.random() * SAFE_ALPHABET.length)];
   return s;
 }
 

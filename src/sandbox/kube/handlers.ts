@@ -22,7 +22,7 @@ import { reviewAccess } from "./review.js";
 import { patchScale, replicasOf, scaleOf } from "./scale.js";
 import { toTable, type IncludeObject } from "./table.js";
 import type { KubeObject, ResourceType } from "./types.js";
-import { apiVersionOf, isPlainObject } from "./types.js";
+import { apiVersionOf, isPlainObject, kubeTime } from "./types.js";
 import type { WatchHub } from "./watch-stream.js";
 
 /**
@@ -260,7 +260,7 @@ export function kubeHandler(ctx: HandlerContext): Handler {
       apiVersion: "authentication.k8s.io/v1",
       metadata: { name: p.name, namespace: p.namespace, creationTimestamp: null },
       spec: { audiences: body.spec?.audiences ?? ["https://kubernetes.default.svc.cluster.local"], expirationSeconds, boundObjectRef: null },
-      status: { token: cluster.tokens.ensureServiceAccountToken(p.namespace ?? "default", p.name!), expirationTimestamp: new Date(Date.now() + expirationSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") },
+      status: { token: cluster.tokens.ensureServiceAccountToken(p.namespace ?? "default", p.name!), expirationTimestamp: kubeTime(Date.now() + expirationSeconds * 1000) },
     });
   }
 

@@ -17,6 +17,8 @@ export type { KubeNodeSeed } from "./seed.js";
 export { KubeStore, type KindRef, type ObjectRef } from "./local-store.js";
 export { KubeError, type Status } from "./errors.js";
 export type { KubeObject, ObjectMeta, OwnerReference, ManagedFieldsEntry } from "./types.js";
+export { kubeTime, SAFE_ALPHABET } from "./types.js";
+export { Errors } from "./errors.js";
 export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./cluster.js";
 export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
 export type { PodLogSource, PodLogQuery } from "./handlers.js";

@@ -1,7 +1,7 @@
 import type { Cluster } from "./cluster.js";
 import { SERVER_VERSION } from "./discovery.js";
 import { bootstrapPolicy } from "./rbac.js";
-import type { KubeObject } from "./types.js";
+import { kubeTime, type KubeObject } from "./types.js";
 
 /** What a fresh cluster has, reconciled on every start: system namespaces, bootstrap RBAC, `kubernetes` Service, nodes. */
 
@@ -86,7 +86,7 @@ export function seedCluster(cluster: Cluster, nodes: KubeNodeSeed[]): void {
     spec: { clusterIP: "10.0.0.1", ports: [{ name: "https", port: 443, protocol: "TCP", targetPort: 443 }] },
   });
   const nodeType = cluster.resourceFor("v1", "Node");
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  const now = kubeTime();
   for (const seed of nodes) {
     ensure(cluster, nodeObject(seed));
     // The kubelet posts status when it starts: Ready, with a fresh heartbeat.

@@ -1,5 +1,13 @@
 /** The shapes every module shares: objects as JSON, metadata, and the resource descriptor. */
 
+/** A time as Kubernetes serializes metav1.Time: RFC 3339 in seconds. */
+export function kubeTime(ms = Date.now()): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** The characters kube-apiserver uses for generated name suffixes and hashes (no vowels, no look-alikes). */
+export const SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 export interface JsonObject {
   [key: string]: JsonValue | undefined;

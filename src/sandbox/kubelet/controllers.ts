@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { KubeObject, KubeStore, OwnerReference } from "../kube/index.js";
-import { matchesLabelSelector, type LabelSelector } from "../kube/index.js";
+import { kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } from "../kube/index.js";
 
 /**
  * The controller-manager and scheduler the sandbox needs: Deployments own ReplicaSets (one per pod template),
@@ -16,7 +16,6 @@ const RS = { apiVersion: "apps/v1", kind: "ReplicaSet" };
 const DEPLOYMENT = { apiVersion: "apps/v1", kind: "Deployment" };
 const DAEMONSET = { apiVersion: "apps/v1", kind: "DaemonSet" };
 const MANAGER = "kube-controller-manager";
-const SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
 
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
@@ -46,15 +45,11 @@ export function isPodReady(pod: Obj): boolean {
   return (pod.status?.conditions as { type: string; status: string }[] | undefined)?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
-function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
 /** Conditions keep their lastTransitionTime while their status stays. */
 function conditions(prior: { type: string; status: string; lastTransitionTime?: string }[] | undefined, next: { type: string; status: string; reason: string; message: string }[]) {
   return next.map((c) => {
     const old = prior?.find((p) => p.type === c.type);
-    const time = old && old.status === c.status ? old.lastTransitionTime : now();
+    const time = old && old.status === c.status ? old.lastTransitionTime : kubeTime();
     return { ...c, lastUpdateTime: old && old.status === c.status ? ((old as { lastUpdateTime?: string }).lastUpdateTime ?? time) : time, lastTransitionTime: time };
   });
 }
@@ -289,7 +284,7 @@ export class Controllers {
       if (!candidates.length) {
         if (!(pod.status?.conditions as { type: string; reason?: string }[] | undefined)?.some((c) => c.type === "PodScheduled" && c.reason === "Unschedulable")) {
           const message = `0/${nodes.length} nodes are available: ${nodes.length} node(s) didn't match Pod's node affinity/selector.`;
-          this.store.updateStatus({ ...pod, status: { ...(pod.status ?? {}), phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message, lastProbeTime: null, lastTransitionTime: now() }] } }, { fieldManager: "default-scheduler" });
+          this.store.updateStatus({ ...pod, status: { ...(pod.status ?? {}), phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message, lastProbeTime: null, lastTransitionTime: kubeTime() }] } }, { fieldManager: "default-scheduler" });
           this.hooks.event(pod, "Warning", "FailedScheduling", message);
         }
         continue;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { sandboxLayout } from "../layout.js";
-import { KubeError, type KubeObject, type KubeStore } from "../kube/index.js";
+import { Errors, kubeTime, type KubeObject, type KubeStore } from "../kube/index.js";
 import { Controllers } from "./controllers.js";
 import { followLog, readLog, type LogOptions } from "./logs.js";
 import { startMetadataAddress, type MetadataAddress } from "./metadata-address.js";
@@ -65,14 +65,6 @@ export function nodeRoot(dir: string, node: string): string {
   return join(sandboxLayout(dir).nodes, node);
 }
 
-function timestamp(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-function badRequest(message: string): KubeError {
-  return new KubeError({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: "BadRequest", code: 400 });
-}
-
 export async function startKubelet(options: StartKubeletOptions): Promise<Kubelet> {
   const { store } = options;
   const log = options.log ?? (() => {});
@@ -91,7 +83,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
   const workers = new Map<string, PodWorker>();
 
   const event = (object: KubeObject, type: "Normal" | "Warning", reason: string, message: string, component = "kubelet", fieldPath?: string) => {
-    const time = timestamp();
+    const time = kubeTime();
     try {
       store.create({
         apiVersion: "v1",
@@ -206,7 +198,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
 
   const findWorker = (namespace: string, name: string) => {
     const pod = store.get<Pod>({ ...POD, namespace, name });
-    if (!pod) throw new KubeError({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: `pods "${name}" not found`, reason: "NotFound", details: { name, kind: "pods" }, code: 404 });
+    if (!pod) throw Errors.notFound({ group: "", resource: "pods" }, name);
     return { pod, worker: workers.get(pod.metadata.uid ?? "") };
   };
 
@@ -215,13 +207,13 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
       const { pod, worker } = findWorker(namespace, name);
       const names = pod.spec.containers.map((c) => c.name);
       const container = request.container ?? (names.length === 1 ? names[0] : undefined);
-      if (!container) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${names.join(" ")}]`);
-      if (!names.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
-      if (!worker) throw badRequest(`container "${container}" in pod "${name}" is waiting to start: ${pod.spec.nodeName ? "ContainerCreating" : "pod is not scheduled"}`);
+      if (!container) throw Errors.badRequest(`a container name must be specified for pod ${name}, choose one of: [${names.join(" ")}]`);
+      if (!names.includes(container)) throw Errors.badRequest(`container ${container} is not valid for pod ${name}`);
+      if (!worker) throw Errors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${pod.spec.nodeName ? "ContainerCreating" : "pod is not scheduled"}`);
       const waiting = worker.waitingReason(container);
-      if (waiting) throw badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waiting}`);
+      if (waiting) throw Errors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${waiting}`);
       const path = worker.logPath(container, request.previous ?? false);
-      if (!path) throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+      if (!path) throw Errors.badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
       if (!request.follow || request.previous) return readLog(path, request);
       return followLog(path, request, () => worker.isRunning(container) && workers.get(worker.uid) === worker, signal);
     },

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 
@@ -100,7 +100,13 @@ export function followLog(path: string, options: LogOptions, running: () => bool
     if (!existsSync(path)) return true;
     const size = statSync(path).size;
     if (size <= offset) return true;
-    const buf = readFileSync(path).subarray(offset, size);
+    const buf = Buffer.alloc(size - offset);
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, buf, 0, buf.length, offset);
+    } finally {
+      closeSync(fd);
+    }
     offset = size;
     const text = carry + buf.toString();
     const cut = text.lastIndexOf("\n") + 1;

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { KubeObject } from "../kube/index.js";
+import { kubeTime, type KubeObject } from "../kube/index.js";
 import { containerEnv, EnvError, expand, type EnvFromSource, type EnvVar } from "./env.js";
 import { launchOf } from "./images.js";
 import { LogWriter, runLogPath } from "./logs.js";
@@ -90,10 +90,6 @@ interface ContainerRun {
 const STABLE_RUN_MS = 10 * 60 * 1000;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
-function timestamp(ms = Date.now()): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
 /** Environment every container gets from the node, before its own env: what in a cluster comes from the network and the mounts. */
 function nodeEnvironment(deps: WorkerDeps, pod: Pod, podIP: string, kubeconfig: string | undefined): Record<string, string> {
   const spec = pod.spec;
@@ -119,7 +115,7 @@ export class PodWorker {
   private readonly containers = new Map<string, ContainerRun>();
   private readonly conditions = new Map<string, { status: string; time: string }>();
   private readonly podDir: string;
-  private readonly startTime = timestamp();
+  private readonly startTime = kubeTime();
   private stopping = false;
   private statusScheduled = false;
   private lastStatus = "";
@@ -245,7 +241,7 @@ export class PodWorker {
     run.proc = proc;
     run.containerID = `containerd://${randomBytes(32).toString("hex")}`;
     run.startedAtMs = Date.now();
-    run.state = { running: { startedAt: timestamp(run.startedAtMs) } };
+    run.state = { running: { startedAt: kubeTime(run.startedAtMs) } };
     run.started = true;
     run.everStarted = true;
     run.ready = !run.spec.readinessProbe;
@@ -287,8 +283,8 @@ export class PodWorker {
       exitCode,
       ...(signal ? { signal: SIGNALS[signal] } : {}),
       reason: exitCode === 0 ? "Completed" : "Error",
-      startedAt: timestamp(run.startedAtMs),
-      finishedAt: timestamp(),
+      startedAt: kubeTime(run.startedAtMs),
+      finishedAt: kubeTime(),
       containerID: run.containerID ?? "",
     };
     const policy = this.pod.spec.restartPolicy ?? "Always";
@@ -334,11 +330,11 @@ export class PodWorker {
   private condition(type: string, ok: boolean): Record<string, unknown> {
     const status = ok ? "True" : "False";
     const prior = this.conditions.get(type);
-    if (!prior || prior.status !== status) this.conditions.set(type, { status, time: timestamp() });
+    if (!prior || prior.status !== status) this.conditions.set(type, { status, time: kubeTime() });
     return { type, status, lastProbeTime: null, lastTransitionTime: this.conditions.get(type)!.time };
   }
 
-  phase(): string {
+  private phase(): string {
     const runs = [...this.containers.values()];
     if (runs.every((r) => r.finished && "terminated" in r.state)) {
       return runs.every((r) => "terminated" in r.state && r.state.terminated.exitCode === 0) ? "Succeeded" : "Failed";
