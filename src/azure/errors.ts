@@ -34,8 +34,39 @@ export function azureErrorInfo(err: unknown): AzureErrorInfo | undefined {
   return undefined;
 }
 
-/** Conditions that go away on their own: worth a bounded retry. */
+/**
+ * Failures of the connection itself (no HTTP answer): reset or hung-up sockets (a keep-alive socket the server
+ * closed), timeouts, refused connections, name lookups that failed for now. Node's codes, and core's own.
+ */
+const NETWORK_ERROR_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ESOCKETTIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "REQUEST_SEND_ERROR",
+]);
+
+/** A request that got no HTTP answer because the connection failed (never an abort: that is a decision). */
+export function isNetworkError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.name === "AbortError") return false;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && NETWORK_ERROR_CODES.has(code) && (e as RestError).statusCode === undefined) return true;
+  }
+  return false;
+}
+
+/** Conditions that go away on their own: worth a bounded retry (throttling, 5xx, replication, dropped connections). */
 export function isTransient(err: unknown): boolean {
+  if (isNetworkError(err)) return true;
   const info = azureErrorInfo(err);
   if (!info) return false;
   if (info.code === "PrincipalNotFound") return true;

@@ -35,6 +35,12 @@ export interface IdentityChange {
   remove: string[];
 }
 
+/** How a caller bounds one call: cancelled by `signal`; `fence` runs before every write and throws to refuse it. */
+export interface CallControl {
+  signal?: AbortSignal;
+  fence?: () => void;
+}
+
 export interface ComputeIdentitiesOptions {
   /** Budget for retrying throttling and 5xx on one call (Retry-After honoured). */
   maxRetryMs: number;
@@ -51,8 +57,9 @@ export class ComputeIdentities {
     private readonly options: ComputeIdentitiesOptions,
   ) {}
 
-  private retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+  private retrying<T>(what: string, call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     return retry(call, {
+      signal,
       retryable: isTransient,
       retryAfterMs,
       maxElapsedMs: this.options.maxRetryMs,
@@ -67,11 +74,14 @@ export class ComputeIdentities {
     });
   }
 
-  async get(target: ComputeTarget): Promise<ComputeIdentityState> {
+  async get(target: ComputeTarget, control: CallControl = {}): Promise<ComputeIdentityState> {
     const { compute } = this.azure;
+    const options = { abortSignal: control.signal };
     try {
-      const resource = await this.retrying(`reading ${target.name}`, () =>
-        target.kind === "scaleSet" ? compute.virtualMachineScaleSets.get(target.resourceGroup, target.name) : compute.virtualMachines.get(target.resourceGroup, target.name),
+      const resource = await this.retrying(
+        `reading ${target.name}`,
+        () => (target.kind === "scaleSet" ? compute.virtualMachineScaleSets.get(target.resourceGroup, target.name, options) : compute.virtualMachines.get(target.resourceGroup, target.name, options)),
+        control.signal,
       );
       return stateOf(resource);
     } catch (err) {
@@ -84,7 +94,7 @@ export class ComputeIdentities {
    * detaches, absent keys stay. Entries that would change nothing are left out; no request when none remain.
    * Returns the state after the last request. Throws the ARM error of the first refused request.
    */
-  async update(target: ComputeTarget, change: IdentityChange, current: ComputeIdentityState): Promise<ComputeIdentityState> {
+  async update(target: ComputeTarget, change: IdentityChange, current: ComputeIdentityState, control: CallControl = {}): Promise<ComputeIdentityState> {
     if (current.provisioningState?.toLowerCase() === "deleting") {
       throw fromAzureError(new Error(`${target.name} is in Deleting provisioning state`), `updating the identities of ${target.name}`);
     }
@@ -101,7 +111,14 @@ export class ComputeIdentities {
       for (const [id, value] of chunk) value === null ? remaining.delete(id) : remaining.add(id);
       const body = identityBody(state.type, Object.fromEntries(chunk), remaining.size);
       try {
-        const updated = await this.retrying(`updating ${target.name}`, () => this.patch(target, body));
+        const updated = await this.retrying(
+          `updating ${target.name}`,
+          () => {
+            control.fence?.();
+            return this.patch(target, body, control.signal);
+          },
+          control.signal,
+        );
         this.options.onWrite?.(target, true);
         state = stateOf(updated);
       } catch (err) {
@@ -112,13 +129,14 @@ export class ComputeIdentities {
     return state;
   }
 
-  private async patch(target: ComputeTarget, identity: IdentityBody) {
+  private async patch(target: ComputeTarget, identity: IdentityBody, abortSignal?: AbortSignal) {
     const { compute } = this.azure;
+    const options = { updateIntervalInMs: 500, abortSignal };
     // ARM's PATCH takes null to detach; the SDK's types do not say so.
     if (target.kind === "scaleSet") {
-      return compute.virtualMachineScaleSets.beginUpdateAndWait(target.resourceGroup, target.name, { identity } as VirtualMachineScaleSetUpdate, { updateIntervalInMs: 500 });
+      return compute.virtualMachineScaleSets.beginUpdateAndWait(target.resourceGroup, target.name, { identity } as VirtualMachineScaleSetUpdate, options);
     }
-    return compute.virtualMachines.beginUpdateAndWait(target.resourceGroup, target.name, { identity } as VirtualMachineUpdate, { updateIntervalInMs: 500 });
+    return compute.virtualMachines.beginUpdateAndWait(target.resourceGroup, target.name, { identity } as VirtualMachineUpdate, options);
   }
 }
 

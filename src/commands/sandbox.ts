@@ -172,7 +172,7 @@ Examples:
       }),
     );
 
-  const fault = sandbox.command("fault").description("Switch faults on and off in a running sandbox: throttling, server errors, latency.");
+  const fault = sandbox.command("fault").description("Switch faults on and off in a running sandbox: throttling, server errors, latency, dropped connections.");
   fault
     .command("add")
     .description("Add a fault rule.")
@@ -184,10 +184,15 @@ Examples:
     .option("--retry-after <seconds>", "Retry-After header on the answer.", nonNegative("--retry-after"))
     .option("--latency <ms>", "Delay before answering, in milliseconds.", nonNegative("--latency"))
     .option("--count <n>", "Fault only this many matching requests.", positiveInt("--count", 1_000_000))
-    .addHelpText("after", `\nExamples:\n  Throttle the next two role assignment writes:\n    podid sandbox fault add --method PUT --path '*/roleAssignments/*' --status 429 --retry-after 1 --count 2\n  Slow every IMDS answer by 200 ms:\n    podid sandbox fault add --service imds --latency 200`)
+    .option("--drop", "Close the connection without answering (a reset, or a keep-alive socket the server closed).")
+    .addHelpText(
+      "after",
+      `\nExamples:\n  Throttle the next two role assignment writes:\n    podid sandbox fault add --method PUT --path '*/roleAssignments/*' --status 429 --retry-after 1 --count 2\n  Slow every IMDS answer by 200 ms:\n    podid sandbox fault add --service imds --latency 200\n  Hang up on the next five scale-set updates:\n    podid sandbox fault add --method PATCH --path '*/virtualMachineScaleSets/*' --drop --count 5`,
+    )
     .action(
-      action<{ dir: string; service: string; method: string; path: string; status?: string; retryAfter?: number; latency?: number; count?: number }>(async (o) => {
-        if (o.status === undefined && o.latency === undefined) throw new UsageError("a fault needs --status or --latency", "Pass e.g. --status 429 --retry-after 1, or --latency 500.");
+      action<{ dir: string; service: string; method: string; path: string; status?: string; retryAfter?: number; latency?: number; count?: number; drop?: boolean }>(async (o) => {
+        if (o.status === undefined && o.latency === undefined && !o.drop) throw new UsageError("a fault needs --status, --latency or --drop", "Pass e.g. --status 429 --retry-after 1, --latency 500, or --drop.");
+        if (o.drop && o.status !== undefined) throw new UsageError("--drop and --status cannot be used together", "A dropped connection has no answer: pass one of them.");
         const rule = {
           service: o.service,
           method: o.method.toUpperCase(),
@@ -196,6 +201,7 @@ Examples:
           ...(o.retryAfter !== undefined ? { retryAfterSeconds: o.retryAfter } : {}),
           ...(o.latency !== undefined ? { latencyMs: o.latency } : {}),
           ...(o.count !== undefined ? { count: o.count } : {}),
+          ...(o.drop ? { drop: true } : {}),
         };
         return sandboxAdmin(o.dir, "POST", "faults", rule);
       }),

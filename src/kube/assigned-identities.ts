@@ -27,7 +27,11 @@ export class AssignedIdentityWriter {
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
 
-  constructor(private readonly kube: KubeSession) {
+  /** `fence` runs before every write and throws to refuse it (MIC: only while it leads). */
+  constructor(
+    private readonly kube: KubeSession,
+    private readonly fence: () => void = () => undefined,
+  ) {
     this.custom = kube.config.makeApiClient(CustomObjectsApi);
     this.core = kube.config.makeApiClient(CoreV1Api);
   }
@@ -39,6 +43,7 @@ export class AssignedIdentityWriter {
   /** POSTs it; "exists" when one of that name is there already (a cache that has not caught up). */
   async create(aai: AzureAssignedIdentity): Promise<"created" | "exists"> {
     const { name: _name, ...ref } = this.ref(aai);
+    this.fence();
     try {
       await this.custom.createNamespacedCustomObject({ ...ref, body: aai });
       return "created";
@@ -50,6 +55,7 @@ export class AssignedIdentityWriter {
 
   /** PUTs it with the resourceVersion it carries (optimistic concurrency). */
   async replace(aai: AzureAssignedIdentity): Promise<void> {
+    this.fence();
     try {
       await this.custom.replaceNamespacedCustomObject({ ...this.ref(aai), body: aai });
     } catch (err) {
@@ -59,6 +65,7 @@ export class AssignedIdentityWriter {
 
   async setStatus(aai: AzureAssignedIdentity, status: AssignedIdentityState): Promise<void> {
     const body = aai.status ? [{ op: "replace", path: "/status/status", value: status }] : [{ op: "add", path: "/status", value: { status, availableReplicas: 1 } }];
+    this.fence();
     try {
       await this.custom.patchNamespacedCustomObject({ ...this.ref(aai), body }, setHeaderOptions("Content-Type", PatchStrategy.JsonPatch));
     } catch (err) {
@@ -69,22 +76,24 @@ export class AssignedIdentityWriter {
 
   /** Marks it Unassigned, drops the finalizer, deletes it. Gone already counts as done. */
   async remove(aai: AzureAssignedIdentity): Promise<void> {
-    try {
-      await this.custom.patchNamespacedCustomObject(
-        { ...this.ref(aai), body: { metadata: { finalizers: null }, status: { status: "Unassigned" } } },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
-      await this.custom.deleteNamespacedCustomObject(this.ref(aai));
-    } catch (err) {
-      if (isKubeNotFound(err)) return;
-      throw fromKubeError(err, `deleting AzureAssignedIdentity ${aai.metadata.namespace}/${aai.metadata.name}`, this.kube.server);
-    }
+    const what = `deleting AzureAssignedIdentity ${aai.metadata.namespace}/${aai.metadata.name}`;
+    const gone = (err: unknown) => {
+      if (!isKubeNotFound(err)) throw fromKubeError(err, what, this.kube.server);
+    };
+    this.fence();
+    const patched = await this.custom
+      .patchNamespacedCustomObject({ ...this.ref(aai), body: { metadata: { finalizers: null }, status: { status: "Unassigned" } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch))
+      .then(() => true, (err: unknown) => gone(err));
+    if (!patched) return;
+    this.fence();
+    await this.custom.deleteNamespacedCustomObject(this.ref(aai)).catch(gone);
   }
 
   /** Records a core/v1 Event on the object; best effort (an event that cannot be written is not a failure). */
   async event(aai: AzureAssignedIdentity, type: "Normal" | "Warning", reason: string, message: string): Promise<boolean> {
     const namespace = aai.metadata.namespace ?? "default";
     const now = new Date();
+    this.fence();
     try {
       await this.core.createNamespacedEvent({
         namespace,

@@ -1,4 +1,5 @@
 import { CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import { NotLeaderError } from "../util/cancel.js";
 import type { Logger } from "../util/logger.js";
 import { isKubeConflict, isKubeNotFound } from "./errors.js";
 import type { KubeSession } from "./session.js";
@@ -10,41 +11,79 @@ export interface LeaderElectionOptions {
   identity: string;
   /** How long a lease holds without renewal; renew deadline is half of it, the retry period a quarter. */
   leaseDurationMs: number;
-  onStartedLeading?: () => void;
+  /** Called with the new term when this instance starts leading; the term ends when leadership does. */
+  onStartedLeading?: (term: LeaderTerm) => void;
   onStoppedLeading?: () => void;
   logger: Logger;
 }
 
+/**
+ * One uninterrupted stretch of leadership. Its signal aborts the moment leadership ends (lost, not renewed in
+ * time, or given up), so work begun as leader is cancelled; `check()` fences every write a leader makes.
+ */
+export interface LeaderTerm {
+  readonly signal: AbortSignal;
+  /** Throws NotLeaderError once the term is over. */
+  check(): void;
+}
+
 export interface LeaderElection {
   isLeader(): boolean;
-  /** Stops contending; a leader gives the lease up (release=true) so another takes over at once. */
-  stop(options?: { release?: boolean }): Promise<void>;
+  /**
+   * Stops renewing at once and ends the current term (aborting its work), waits for `drain` (the leader's
+   * in-flight work, already cancelled), then gives the lease up (release=true) so another takes over at once.
+   */
+  stop(options?: { release?: boolean; drain?: () => Promise<void> }): Promise<void>;
 }
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does: a holder renews every
  * retry period; others take the lease over when its record has not changed for a whole lease duration, judged
  * by their own clock (no clock comparison across machines). Writes use resourceVersion, so two candidates
- * can never both win.
+ * can never both win. A leader counts its lease from the moment it sent the renewal and steps down when the
+ * renew deadline (half the lease) passes without another, well before anyone else may take over.
  */
 export function startLeaderElection(kube: KubeSession, options: LeaderElectionOptions): LeaderElection {
   const api = kube.config.makeApiClient(CoordinationV1Api);
   const { namespace, name, identity, leaseDurationMs, logger } = options;
   const retryPeriodMs = Math.max(50, Math.floor(leaseDurationMs / 4));
   const renewDeadlineMs = Math.floor(leaseDurationMs / 2);
-  let leader = false;
+  let term: AbortController | undefined;
   let lastRenewed = 0;
+  let stepDown: NodeJS.Timeout | undefined;
   let observed = "";
   let observedAt = Date.now();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
 
-  const setLeader = (value: boolean) => {
-    if (value === leader) return;
-    leader = value;
-    logger.info(value ? `${identity} became the leader (lease ${namespace}/${name})` : `${identity} lost the leader lease ${namespace}/${name}`);
-    (value ? options.onStartedLeading : options.onStoppedLeading)?.();
+  const leading = () => term !== undefined && !term.signal.aborted;
+
+  const endTerm = (why: string) => {
+    clearTimeout(stepDown);
+    if (!term) return;
+    const ended = term;
+    term = undefined;
+    logger.info(`${identity} ${why} (lease ${namespace}/${name})`);
+    ended.abort(new NotLeaderError(identity));
+    options.onStoppedLeading?.();
+  };
+
+  /** A renewal sent at `sentAt` succeeded: leadership holds until the renew deadline counted from then. */
+  const renewed = (sentAt: number) => {
+    lastRenewed = sentAt;
+    clearTimeout(stepDown);
+    stepDown = setTimeout(() => endTerm("did not renew the lease in time and stopped leading"), Math.max(0, lastRenewed + renewDeadlineMs - Date.now()));
+    if (term || stopped) return;
+    const started = new AbortController();
+    term = started;
+    logger.info(`${identity} became the leader (lease ${namespace}/${name})`);
+    options.onStartedLeading?.({
+      signal: started.signal,
+      check: () => {
+        if (started.signal.aborted || stopped || Date.now() - lastRenewed >= renewDeadlineMs) throw new NotLeaderError(identity);
+      },
+    });
   };
 
   const record = (lease: V1Lease, now: Date) => {
@@ -63,7 +102,8 @@ export function startLeaderElection(kube: KubeSession, options: LeaderElectionOp
   };
 
   const tryAcquireOrRenew = async () => {
-    const now = new Date();
+    const sentAt = Date.now();
+    const now = new Date(sentAt);
     let lease: V1Lease;
     try {
       lease = await api.readNamespacedLease({ name, namespace });
@@ -71,8 +111,7 @@ export function startLeaderElection(kube: KubeSession, options: LeaderElectionOp
       if (!isKubeNotFound(err)) throw err;
       try {
         await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: record({ spec: {} } as V1Lease, now).spec } });
-        lastRenewed = Date.now();
-        setLeader(true);
+        if (!stopped) renewed(sentAt);
       } catch (createErr) {
         if (!isKubeConflict(createErr)) throw createErr;
       }
@@ -85,14 +124,13 @@ export function startLeaderElection(kube: KubeSession, options: LeaderElectionOp
       observedAt = Date.now();
     }
     if (holder !== identity) {
-      if (leader) setLeader(false);
+      endTerm("lost the leader lease");
       const expired = !holder || Date.now() - observedAt >= leaseDurationMs;
       if (!expired) return;
     }
     try {
       await api.replaceNamespacedLease({ name, namespace, body: record(lease, now) });
-      lastRenewed = Date.now();
-      setLeader(true);
+      if (!stopped) renewed(sentAt);
     } catch (err) {
       if (!isKubeConflict(err)) throw err;
     }
@@ -104,7 +142,6 @@ export function startLeaderElection(kube: KubeSession, options: LeaderElectionOp
     } catch (err) {
       logger.warn(`leader election on ${namespace}/${name}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
     }
-    if (leader && Date.now() - lastRenewed > renewDeadlineMs) setLeader(false);
   };
 
   const loop = () => {
@@ -115,23 +152,33 @@ export function startLeaderElection(kube: KubeSession, options: LeaderElectionOp
   };
   loop();
 
+  /** client-go's ReleaseOnCancel: the holder cleared, so a candidate takes the lease at its next try. */
+  const release = async () => {
+    const lease = await api.readNamespacedLease({ name, namespace });
+    if (lease.spec?.holderIdentity !== identity) return;
+    const now = new Date();
+    await api.replaceNamespacedLease({
+      name,
+      namespace,
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: now, acquireTime: now } },
+    });
+    logger.info(`${identity} released the leader lease ${namespace}/${name}`);
+  };
+
   return {
-    isLeader: () => leader && !stopped,
-    async stop({ release = true } = {}) {
+    isLeader: () => leading() && !stopped && Date.now() - lastRenewed < renewDeadlineMs,
+    async stop({ release: give = true, drain } = {}) {
+      const wasLeader = leading();
       stopped = true;
       clearTimeout(timer);
-      await running;
-      if (leader && release) {
-        try {
-          const lease = await api.readNamespacedLease({ name, namespace });
-          if (lease.spec?.holderIdentity === identity) {
-            await api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1 } } });
-          }
-        } catch (err) {
-          logger.warn(`could not release the lease ${namespace}/${name}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
-        }
+      endTerm("stopped leading (shutting down)");
+      await Promise.all([running, drain?.()]);
+      if (!wasLeader || !give) return;
+      try {
+        await release();
+      } catch (err) {
+        logger.warn(`could not release the lease ${namespace}/${name}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
       }
-      setLeader(false);
     },
   };
 }

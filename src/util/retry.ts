@@ -20,6 +20,7 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, optio
   const initial = options.initialDelayMs ?? 500;
   const cap = options.maxDelayMs ?? 8000;
   for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted();
     try {
       return await operation(attempt);
     } catch (err) {

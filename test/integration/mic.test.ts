@@ -137,7 +137,8 @@ async function pod(ns: string, name: string, node: number, label?: string): Prom
   };
   await core.createNamespacedPod({ namespace: ns, body });
 }
-const deletePod = (ns: string, name: string) => core.deleteNamespacedPod({ namespace: ns, name });
+/** No kubelet runs this fixture's nodes to finish a graceful deletion: deleted at once, as `kubectl delete --force` does. */
+const deletePod = (ns: string, name: string) => core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
 
 /** The AzureAssignedIdentities: "<ns>/<name>" -> "<node index> <status>". */
 async function assignments(): Promise<Record<string, string>> {

@@ -11,11 +11,15 @@ import {
   AZURE_POD_IDENTITY_EXCEPTION_KIND,
 } from "../../kube/assigned-identities.js";
 import { NODE_KIND, POD_KIND, startCache, type Cache, type InformerEvent } from "../../kube/informer.js";
-import { LeaseAnnotationStore, startLeaderElection, type LeaderElection } from "../../kube/lease.js";
+import { LeaseAnnotationStore, startLeaderElection, type LeaderElection, type LeaderTerm } from "../../kube/lease.js";
 import type { KubeSession } from "../../kube/session.js";
+import { isCancellation } from "../../util/cancel.js";
 import type { Logger } from "../../util/logger.js";
 import { MicMetrics } from "./metrics.js";
 import { Reconciler, type PreexistingStore, type ReconcileOptions, type Snapshot } from "./reconcile.js";
+
+/** After an abort, how long shutdown waits for writes already sent before it gives the lease up. */
+const STOP_DRAIN_MS = 2000;
 
 /** Annotation on the leader Lease holding, per scale set, the identities that were there before MIC. */
 export const PREEXISTING_ANNOTATION = "podid.io/preexisting-identities";
@@ -56,7 +60,11 @@ export interface Mic {
   readonly prometheusPort?: number;
   /** Resolves when no cycle runs and none is due (for tests and shutdown). */
   idle(): Promise<void>;
-  /** Stops reconciling, watching and serving. release=false simulates a crash: the lease is left to expire. */
+  /**
+   * Stops at once: no more renewals, the running cycle aborted (its ARM calls cancelled, its writes fenced), then
+   * the lease released so a successor takes over, then watches and servers stopped. release=false simulates a
+   * crash: the lease is left to expire.
+   */
   stop(options?: { release?: boolean }): Promise<void>;
 }
 
@@ -75,17 +83,22 @@ export async function startMic(deps: { kube: KubeSession; azure: AzureSession; o
   let retryDelayMs = 1000;
   let retryTimer: NodeJS.Timeout | undefined;
   let election: LeaderElection | undefined;
+  let term: LeaderTerm | undefined;
 
   const isLeader = () => Boolean(election?.isLeader()) && !stopped;
 
   const runCycles = async () => {
-    while (dirty && isLeader()) {
+    while (dirty && isLeader() && term) {
       dirty = false;
       try {
-        const result = await reconciler.sync(snapshot());
+        const result = await reconciler.sync(snapshot(), term);
         if (result.pending) scheduleRetry();
         else retryDelayMs = 1000;
       } catch (err) {
+        if (isCancellation(err)) {
+          logger.info("sync cycle stopped: this instance no longer leads");
+          return;
+        }
         logger.error(`sync cycle failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
         scheduleRetry();
       }
@@ -155,12 +168,16 @@ export async function startMic(deps: { kube: KubeSession; azure: AzureSession; o
     identity,
     leaseDurationMs: options.leaderElection.durationMs,
     logger,
-    onStartedLeading: () => {
+    onStartedLeading: (started) => {
+      term = started;
       metrics.set("aadpodidentity_mic_leader", 1);
       logger.info("sync thread started.");
       markDirty();
     },
-    onStoppedLeading: () => metrics.set("aadpodidentity_mic_leader", 0),
+    onStoppedLeading: () => {
+      term = undefined;
+      metrics.set("aadpodidentity_mic_leader", 0);
+    },
   });
   metrics.set("aadpodidentity_mic_leader", 0);
   const timers = [setInterval(markDirty, options.syncRetryDurationMs), setInterval(markDirty, options.identityAssignmentReconcileIntervalMs)];
@@ -203,8 +220,11 @@ export async function startMic(deps: { kube: KubeSession; azure: AzureSession; o
       for (const t of timers) clearInterval(t);
       clearTimeout(due);
       clearTimeout(retryTimer);
-      await running;
-      await election?.stop({ release });
+      // The cycle was aborted with the term; a write already on the wire is given a moment to answer.
+      const drain = async () => {
+        if (running) await Promise.race([running, new Promise((r) => setTimeout(r, STOP_DRAIN_MS).unref())]);
+      };
+      await election?.stop({ release, drain });
       await Promise.all(caches.map((c) => c.stop()));
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     },

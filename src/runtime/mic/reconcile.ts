@@ -13,7 +13,9 @@ import {
   type AzureIdentityBinding,
 } from "../../kube/aadpodidentity.js";
 import { AssignedIdentityWriter } from "../../kube/assigned-identities.js";
+import type { LeaderTerm } from "../../kube/lease.js";
 import type { KubeSession } from "../../kube/session.js";
+import { isCancellation } from "../../util/cancel.js";
 import { mapConcurrent } from "../../util/concurrency.js";
 import type { Logger } from "../../util/logger.js";
 import { desired, identitySpec, type NeededIdentity } from "./desired.js";
@@ -55,6 +57,9 @@ export interface CycleResult {
 
 /** Kubernetes writes in flight at once (upstream's --createDeleteBatch default). */
 const KUBE_WRITE_CONCURRENCY = 20;
+
+/** For a Reconciler driven without leader election (tests, one-off runs): a term that never ends. */
+export const UNFENCED: LeaderTerm = { signal: new AbortController().signal, check: () => undefined };
 
 const keyOf = (a: AzureAssignedIdentity) => `${a.metadata.namespace ?? "default"}/${a.metadata.name}`;
 const message = (err: unknown) => (err instanceof Error ? err.message.split("\n")[0] : String(err));
@@ -107,6 +112,8 @@ export class Reconciler {
   private readonly immutable: Set<string>;
   /** Every node's scale set or VM seen so far, including nodes since deleted. */
   private readonly nodeTargets = new Map<string, ComputeTarget>();
+  /** The leadership term the running cycle works under: every write is fenced by it, every ARM call cancelled with it. */
+  private term: LeaderTerm = UNFENCED;
 
   constructor(
     kube: KubeSession,
@@ -116,7 +123,7 @@ export class Reconciler {
     private readonly metrics: MicMetrics,
     private readonly store?: PreexistingStore,
   ) {
-    this.writer = new AssignedIdentityWriter(kube);
+    this.writer = new AssignedIdentityWriter(kube, () => this.term.check());
     this.identities = new IdentityService(azure);
     this.compute = new ComputeIdentities(azure, {
       maxRetryMs: options.armRetryBudgetMs,
@@ -131,7 +138,13 @@ export class Reconciler {
     return this.preexisting.get(targetId) ?? new Set();
   }
 
-  async sync(snapshot: Snapshot): Promise<CycleResult> {
+  /**
+   * One cycle. Under a leadership term, it stops with the term: ARM calls are aborted and every later write is
+   * refused (the NotLeaderError or abort propagates to the caller; nothing is reported as a failure).
+   */
+  async sync(snapshot: Snapshot, term: LeaderTerm = UNFENCED): Promise<CycleResult> {
+    this.term = term;
+    term.check();
     const started = Date.now();
     const state = desired(snapshot.pods, snapshot.identities, snapshot.bindings, snapshot.nodes, { forceNamespaced: this.options.forceNamespaced });
     for (const s of state.skipped) this.reportOnce(`skip:${s.kind}:${s.namespace}/${s.name}`, `ignoring ${s.kind} ${s.namespace}/${s.name}: ${s.reason}`);
@@ -221,9 +234,10 @@ export class Reconciler {
     const { target } = w;
     let state: ComputeIdentityState;
     try {
-      state = await this.compute.get(target);
+      state = await this.compute.get(target, { signal: this.term.signal });
       this.metrics.inc("aadpodidentity_cloud_provider_read_count", { result: "success" });
     } catch (err) {
+      if (isCancellation(err)) throw err;
       this.metrics.inc("aadpodidentity_cloud_provider_read_count", { result: "failure" });
       await this.failAssignments(w.toAssign, () => `reading ${target.name} failed: ${message(err)}`);
       return { workDone: false, pending: true };
@@ -275,8 +289,9 @@ export class Reconciler {
       }
       if (!ok) {
         try {
-          state = await this.compute.get(target);
+          state = await this.compute.get(target, { signal: this.term.signal });
         } catch (err) {
+          if (isCancellation(err)) throw err;
           this.logger.warn(`reading ${target.name} after a failed update: ${message(err)}`);
         }
       }
@@ -323,16 +338,17 @@ export class Reconciler {
     let add = [...change.add];
     for (let attempt = 0; ; attempt++) {
       try {
-        const after = await this.compute.update(target, { add, remove: change.remove }, state);
+        const after = await this.compute.update(target, { add, remove: change.remove }, state, { signal: this.term.signal, fence: () => this.term.check() });
         return { state: after, ok: add.length === change.add.length, wrote: after !== state };
       } catch (err) {
+        if (isCancellation(err)) throw err;
         const refused = new Set(refusedIdentityIds(err));
         const dropped = add.filter((id) => refused.has(id.toLowerCase()));
         for (const id of dropped) failures.set(id.toLowerCase(), message(err));
         if (dropped.length && attempt < this.options.updateUserMsiMaxRetry && (add.length > dropped.length || change.remove.length)) {
           add = add.filter((id) => !refused.has(id.toLowerCase()));
           this.logger.warn(`removing ${dropped.join(", ")} from the identity list of ${target.name} since it is erroneous; retrying with the rest`);
-          await sleep(this.options.updateUserMsiRetryIntervalMs);
+          await sleep(this.options.updateUserMsiRetryIntervalMs, undefined, { signal: this.term.signal });
           continue;
         }
         for (const id of [...add, ...change.remove]) if (!failures.has(id.toLowerCase())) failures.set(id.toLowerCase(), message(err));
@@ -374,6 +390,7 @@ export class Reconciler {
     const explained = new Set(allAssigned.map(userAssignedIdOf).filter((id): id is string => Boolean(id)));
     const set = new Set(stored ?? [...state.identities.keys()].filter((id) => !explained.has(id)));
     if (!stored && this.store) {
+      this.term.check();
       try {
         await this.store.save(targetId, [...set]);
       } catch (err) {
@@ -418,6 +435,7 @@ export class Reconciler {
       try {
         await write(item);
       } catch (err) {
+        if (isCancellation(err)) throw err;
         failed = true;
         this.logger.warn(message(err));
       }

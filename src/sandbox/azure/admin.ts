@@ -9,7 +9,13 @@ export const ADMIN_PREFIX = "/.sandbox/";
 
 function validRule(value: unknown): value is FaultRule {
   const r = value as FaultRule;
-  return Boolean(r && typeof r.path === "string" && (r.status === undefined || [429, 500, 502, 503, 504].includes(r.status)) && ["arm", "entra", "imds", "*"].includes(r.service ?? "*"));
+  return Boolean(
+    r &&
+      typeof r.path === "string" &&
+      (r.status === undefined || [429, 500, 502, 503, 504].includes(r.status)) &&
+      (r.drop === undefined || typeof r.drop === "boolean") &&
+      ["arm", "entra", "imds", "*"].includes(r.service ?? "*"),
+  );
 }
 
 /** Adds an application service principal with a secret: a second caller for RBAC scenarios. */
@@ -47,12 +53,12 @@ export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
     .add("GET", "/.sandbox/faults", () => json(200, ctx.store.data.faults))
     .add("PUT", "/.sandbox/faults", (req) => {
       const rules = JSON.parse(req.body.toString("utf8") || "[]") as unknown[];
-      if (!Array.isArray(rules) || !rules.every(validRule)) return json(400, { error: "expected an array of fault rules {service, method, path, status?, retryAfterSeconds?, latencyMs?, count?}" });
+      if (!Array.isArray(rules) || !rules.every(validRule)) return json(400, { error: "expected an array of fault rules {service, method, path, status?, retryAfterSeconds?, latencyMs?, drop?, count?}" });
       return json(200, setFaults(ctx, rules));
     })
     .add("POST", "/.sandbox/faults", (req) => {
       const rule = JSON.parse(req.body.toString("utf8") || "{}") as unknown;
-      if (!validRule(rule)) return json(400, { error: "expected a fault rule {service, method, path, status?, retryAfterSeconds?, latencyMs?, count?}" });
+      if (!validRule(rule)) return json(400, { error: "expected a fault rule {service, method, path, status?, retryAfterSeconds?, latencyMs?, drop?, count?}" });
       return json(200, setFaults(ctx, [...ctx.store.data.faults, rule]));
     })
     .add("DELETE", "/.sandbox/faults", () => json(200, setFaults(ctx, [])))

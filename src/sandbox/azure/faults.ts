@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { json, type Handler, type SandboxResponse } from "../http/types.js";
+import { DROP_CONNECTION, json, type Handler, type SandboxResponse } from "../http/types.js";
 import { ArmErrors } from "./arm-errors.js";
 import type { CloudContext } from "./context.js";
 import { entraError } from "./entra-errors.js";
@@ -32,7 +32,8 @@ function faultResponse(service: FaultService, status: number, retryAfter: number
 }
 
 /**
- * Applies the sandbox's fault rules in front of a service: added latency and/or a throttling or server error,
+ * Applies the sandbox's fault rules in front of a service: added latency and/or a throttling or server error or a
+ * dropped connection,
  * for a number of matching requests or until cleared. Rules live in the persisted state.
  */
 export function withFaults(service: FaultService, ctx: CloudContext, inner: Handler): Handler {
@@ -46,7 +47,8 @@ export function withFaults(service: FaultService, ctx: CloudContext, inner: Hand
       ctx.store.changed();
     }
     if (rule.latencyMs) await sleep(rule.latencyMs);
-    ctx.log(`fault ${rule.id} on ${service} ${req.method} ${req.path}${rule.status ? ` -> ${rule.status}` : ""}`);
+    ctx.log(`fault ${rule.id} on ${service} ${req.method} ${req.path}${rule.drop ? " -> connection dropped" : rule.status ? ` -> ${rule.status}` : ""}`);
+    if (rule.drop) return DROP_CONNECTION;
     return rule.status ? faultResponse(service, rule.status, rule.retryAfterSeconds) : inner(req);
   };
 }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../../util/files.js";
-import { serve, type RunningServer } from "../http/server.js";
+import { requestLogLine, serve, type RequestLine, type RunningServer } from "../http/server.js";
 import { json, type Handler, type SandboxRequest, type SandboxResponse } from "../http/types.js";
 import { JsonStore } from "../store.js";
 import { ADMIN_PREFIX, adminHandler, setFaults } from "./admin.js";
@@ -73,7 +73,7 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
     now: () => Date.now(),
     log,
   };
-  const onRequest = (service: string) => (l: { method: string; path: string; status: number; ms: number }) => log(`${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms`);
+  const onRequest = (service: string) => (l: RequestLine) => log(requestLogLine(service, l));
   const crash = (body: (err: unknown) => SandboxResponse) => (err: unknown, req: SandboxRequest) => {
     log(`error serving ${req.method} ${req.path}: ${(err as Error)?.stack ?? err}`);
     return body(err);

@@ -80,6 +80,8 @@ export interface FaultRule {
   status?: number;
   retryAfterSeconds?: number;
   latencyMs?: number;
+  /** Close the connection without an answer (the client sees a reset / "socket hang up"). */
+  drop?: boolean;
   /** How many matching requests to fault; unlimited when absent. */
   count?: number;
 }

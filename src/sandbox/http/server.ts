@@ -1,11 +1,26 @@
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import { isReadable, type Handler, type SandboxRequest, type SandboxResponse } from "./types.js";
+import { DROP_CONNECTION, isReadable, type Handler, type SandboxRequest, type SandboxResponse } from "./types.js";
 
 export interface TlsMaterial {
   cert: string;
   key: string;
+}
+
+/** What the sandbox log records of each answered request (never bodies or headers). */
+export interface RequestLine {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  /** The caller's address: pods have their own, so the log tells which pod did what. */
+  remote: string;
+}
+
+/** One line of the sandbox log: `<service> <METHOD> <path> <status> <ms>ms from <address>`. */
+export function requestLogLine(service: string, l: RequestLine): string {
+  return `${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms from ${l.remote}`;
 }
 
 export interface ServeOptions {
@@ -16,7 +31,7 @@ export interface ServeOptions {
   /** Requests larger than this are refused with 413 before the handler runs. */
   maxBodyBytes?: number;
   /** Called for every answered request (sandbox log); never given bodies. */
-  onRequest?: (line: { method: string; path: string; status: number; ms: number; remote: string }) => void;
+  onRequest?: (line: RequestLine) => void;
   /** Turns an exception thrown by a handler into the service's own 500 body. */
   onError: (err: unknown, req: SandboxRequest) => SandboxResponse;
 }
@@ -100,6 +115,11 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Ru
       }
     }
     if (res.destroyed) return;
+    if (out === DROP_CONNECTION) {
+      req.socket.destroy();
+      options.onRequest?.({ method: request.method, path: request.path, status: 0, ms: Date.now() - started, remote: request.remoteAddress });
+      return;
+    }
     send(res, out, controller);
     options.onRequest?.({
       method: request.method,

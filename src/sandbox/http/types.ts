@@ -29,6 +29,9 @@ export interface SandboxResponse {
   body?: unknown;
 }
 
+/** Returned by a handler to close the connection without any answer, as a server that hangs up does. */
+export const DROP_CONNECTION: SandboxResponse = Object.freeze({ status: 0 });
+
 export type Handler = (req: SandboxRequest) => Promise<SandboxResponse> | SandboxResponse;
 
 export function isReadable(value: unknown): value is Readable {

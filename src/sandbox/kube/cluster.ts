@@ -50,6 +50,8 @@ export type PropagationPolicy = "Foreground" | "Background" | "Orphan";
 
 export interface DeleteOptions extends WriteOptions {
   propagationPolicy?: PropagationPolicy;
+  /** Pods: seconds the kubelet gives the containers before the pod goes; 0 deletes at once (--force). */
+  gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
@@ -76,6 +78,19 @@ export interface DeleteResult {
   object: KubeObject;
   /** False when finalizers (or graceful foreground deletion) keep the object for now: HTTP 202. */
   deleted: boolean;
+  /** A pod marked for graceful deletion: its kubelet finishes it (HTTP 200). */
+  graceful?: boolean;
+}
+
+/**
+ * kube-apiserver's pod deletion grace: the request's, else the pod's terminationGracePeriodSeconds (30); none for a
+ * pod no node runs (unscheduled) or that has finished, which go at once.
+ */
+function podGracePeriodSeconds(pod: KubeObject, requested: number | undefined): number {
+  const spec = (pod as { spec?: { nodeName?: string; terminationGracePeriodSeconds?: number } }).spec ?? {};
+  const phase = (pod as { status?: { phase?: string } }).status?.phase;
+  if (!spec.nodeName || phase === "Succeeded" || phase === "Failed") return 0;
+  return Math.max(0, requested ?? spec.terminationGracePeriodSeconds ?? 30);
 }
 
 /** Namespaces kube-apiserver refuses to delete. */
@@ -475,9 +490,15 @@ export class Cluster {
     const policy = opts.propagationPolicy ?? "Background";
     if (rt.group === "" && rt.kind === "Namespace") return this.deleteNamespace(rt, live);
     const finalizers = new Set(live.metadata.finalizers ?? []);
+    const grace = rt.group === "" && rt.kind === "Pod" ? podGracePeriodSeconds(live, opts.gracePeriodSeconds) : 0;
     if (live.metadata.deletionTimestamp) {
-      return { object: this.served(rt, live), deleted: false };
+      const current = live.metadata.deletionGracePeriodSeconds as number | undefined;
+      // A shorter grace period shortens a graceful deletion under way (kubectl delete --grace-period, --force).
+      if (current === undefined || grace >= current) return { object: this.served(rt, live), deleted: false };
+      if (grace === 0 && finalizers.size === 0) return { object: this.served(rt, this.finishDelete(rt, live, policy)), deleted: true };
+      return { object: this.served(rt, this.markGraceful(rt, live, grace)), deleted: false, graceful: true };
     }
+    if (grace > 0) return { object: this.served(rt, this.markGraceful(rt, live, grace)), deleted: false, graceful: true };
     if (policy === "Foreground" && this.dependentsOf(live.metadata.uid ?? "").length > 0) finalizers.add(FOREGROUND);
     if (finalizers.size === 0) return { object: this.served(rt, this.finishDelete(rt, live, policy)), deleted: true };
     const marked = clone(live);
@@ -491,6 +512,18 @@ export class Cluster {
     else if (policy === "Foreground") this.deleteDependents(live.metadata.uid ?? "", policy);
     const after = this.lookup(rt, namespace, name);
     return { object: this.served(rt, after ?? stored), deleted: after === undefined };
+  }
+
+  /**
+   * Graceful deletion (pods): the object stays, marked to go `grace` seconds from now; its node's kubelet stops
+   * the containers and then deletes it with a grace period of 0. Each mark is a modification watchers see.
+   */
+  private markGraceful(rt: ResourceType, live: KubeObject, grace: number): KubeObject {
+    const marked = clone(live);
+    marked.metadata.deletionTimestamp = kubeTime(Date.now() + grace * 1000);
+    marked.metadata.deletionGracePeriodSeconds = grace;
+    marked.metadata.generation = ((live.metadata.generation as number | undefined) ?? 0) + 1;
+    return this.storage.put(storageKey(rt), marked);
   }
 
   deleteCollection(rt: ResourceType, opts: ListOptions, deleteOpts: DeleteOptions = {}): KubeObject[] {

@@ -115,6 +115,12 @@ function deleteOptions(req: SandboxRequest): DeleteOptions {
   opts.propagationPolicy = policy as PropagationPolicy | undefined;
   const orphan = req.query.get("orphanDependents") ?? body.orphanDependents;
   if (opts.propagationPolicy === undefined && (orphan === true || orphan === "true")) opts.propagationPolicy = "Orphan";
+  const grace = req.query.get("gracePeriodSeconds") ?? body.gracePeriodSeconds;
+  if (grace !== undefined && grace !== null) {
+    const seconds = Number(grace);
+    if (!Number.isInteger(seconds)) throw Errors.badRequest(`invalid gracePeriodSeconds: ${String(grace)}`);
+    opts.gracePeriodSeconds = Math.max(0, seconds);
+  }
   if (isPlainObject(body.preconditions)) opts.preconditions = body.preconditions as DeleteOptions["preconditions"];
   if (Array.isArray(body.dryRun) && body.dryRun.includes("All")) opts.dryRun = true;
   return opts;
@@ -311,7 +317,8 @@ export function kubeHandler(ctx: HandlerContext): Handler {
       }
       case "delete": {
         const result = cluster.delete(rt, ns, p.name!, deleteOptions(req));
-        return jsonResponse(result.deleted ? 200 : 202, result.object);
+        // kube-apiserver: 202 only while finalizers hold the object; a graceful pod deletion is 200.
+        return jsonResponse(result.deleted || result.graceful ? 200 : 202, result.object);
       }
       case "deletecollection": {
         const items = cluster.deleteCollection(rt, listOpts, deleteOptions(req));

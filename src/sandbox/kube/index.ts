@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { serve } from "../http/server.js";
+import { requestLogLine, serve } from "../http/server.js";
 import { JsonStore } from "../store.js";
 import { newToken } from "./auth.js";
 import { Cluster } from "./cluster.js";
@@ -75,7 +75,7 @@ export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeAp
     port: options.port,
     tls: options.tls,
     onError: (err) => errorResponse(err),
-    onRequest: options.log ? (l) => options.log!(`kube ${l.method} ${l.path} ${l.status} ${l.ms}ms`) : undefined,
+    onRequest: options.log ? (l) => options.log!(requestLogLine("kube", l)) : undefined,
   });
   address = `${options.host}:${server.port}`;
   const url = `https://${options.host}:${server.port}`;

@@ -81,6 +81,8 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
     runtimes.set(n.name, { name: n.name, hostIP: n.hostIP, imds: n.imds, metadata: address.url, root, index });
   }
   const workers = new Map<string, PodWorker>();
+  /** Workers stopping: their pod address stays taken until their processes are gone, as a CNI plugin frees it. */
+  const retiring = new Set<PodWorker>();
 
   const event = (object: KubeObject, type: "Normal" | "Warning", reason: string, message: string, component = "kubelet", fieldPath?: string) => {
     const time = kubeTime();
@@ -114,7 +116,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
 
   const allocate = (node: NodeRuntime & { index: number }, pod: Pod): string => {
     if (pod.spec.hostNetwork) return node.hostIP;
-    const used = new Set([...workers.values()].map((w) => w.podIP));
+    const used = new Set([...workers.values(), ...retiring].map((w) => w.podIP));
     for (let n = 2; n < 255; n++) {
       const ip = `127.${options.podNetwork}.${node.index + 1}.${n}`;
       if (!used.has(ip)) return ip;
@@ -151,23 +153,51 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
     log(`kubelet: pod ${ref.namespace}/${ref.name} started on ${node.name} (${worker.podIP})`);
   };
 
+  const retire = (uid: string, worker: PodWorker, graceSeconds?: number): Promise<void> => {
+    workers.delete(uid);
+    retiring.add(worker);
+    return worker.stop(graceSeconds).finally(() => retiring.delete(worker));
+  };
+
+  /** Pods being deleted gracefully, by uid: their containers are stopping, then the pod is deleted for good. */
+  const terminating = new Set<string>();
+  const terminate = (pod: Pod) => {
+    const uid = pod.metadata.uid ?? "";
+    if (terminating.has(uid)) return;
+    terminating.add(uid);
+    const worker = workers.get(uid);
+    const grace = (pod.metadata.deletionGracePeriodSeconds as number | undefined) ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+    void (worker ? retire(uid, worker, grace) : Promise.resolve()).then(() => {
+      try {
+        store.delete({ ...POD, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "" }, { gracePeriodSeconds: 0, preconditions: { uid } });
+        log(`kubelet: pod ${pod.metadata.namespace}/${pod.metadata.name} terminated and deleted`);
+      } catch (err) {
+        // Gone already (forced), or a newer pod of that name: nothing of ours is left to delete.
+        const code = (err as { code?: number }).code;
+        if (code !== 404 && code !== 409) log(`kubelet: deleting pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(err as Error).message}`);
+      }
+      terminating.delete(uid);
+    });
+  };
+
   const syncPods = () => {
     const pods = store.list<Pod>(POD).items;
     const seen = new Set<string>();
     for (const pod of pods) {
       const node = runtimes.get(pod.spec?.nodeName ?? "");
-      if (!node || pod.metadata.deletionTimestamp) continue;
+      if (!node) continue;
       const uid = pod.metadata.uid ?? "";
       seen.add(uid);
+      if (pod.metadata.deletionTimestamp) {
+        terminate(pod);
+        continue;
+      }
       const worker = workers.get(uid);
       if (worker) worker.update(pod);
       else startWorker(pod, node);
     }
-    for (const [uid, worker] of workers) {
-      if (seen.has(uid)) continue;
-      workers.delete(uid);
-      void worker.stop();
-    }
+    // Gone from the API without a graceful deletion (forced, or its namespace went): stopped now.
+    for (const [uid, worker] of workers) if (!seen.has(uid)) void retire(uid, worker);
   };
 
   const controllers = new Controllers(store, {
@@ -222,7 +252,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
       if (timer) clearTimeout(timer);
       clearInterval(resync);
       for (const stop of stops) stop();
-      await Promise.all([...workers.values()].map((w) => w.stop(SHUTDOWN_GRACE_SECONDS)));
+      await Promise.all([...[...workers.values()].map((w) => w.stop(SHUTDOWN_GRACE_SECONDS)), ...[...retiring].map((w) => w.stop(SHUTDOWN_GRACE_SECONDS))]);
       workers.clear();
       await Promise.all(metadata.map((m) => m.close()));
     },
