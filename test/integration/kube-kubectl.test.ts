@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { tmpdir } from "node:os";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
 
 /**
@@ -141,6 +142,33 @@ spec:
     assert.match(other.stderr, /conflict with "kubectl"/);
     assert.match(await ok("apply", "--server-side", "--force-conflicts", "--field-manager", "someone-else", "-f", join(work, "blue2.yaml")), /serverside-applied/);
     assert.match(await ok("get", "gadget", "blue", "-o", "jsonpath={.spec.color}"), /^navy$/);
+  });
+
+  it("deletes a scheduled pod gracefully, as kube-apiserver does: marked Terminating for its grace period, shortened by a later delete, removed at once by --force", async () => {
+    const core = f.kc.makeApiClient(CoreV1Api);
+    const node = (await core.listNode()).items[0].metadata!.name!;
+    const scheduled = (name: string) => core.createNamespacedPod({ namespace: "default", body: { metadata: { name }, spec: { nodeName: node, terminationGracePeriodSeconds: 20, containers: [{ name: "app", image: "app:1" }] } } });
+    await scheduled("graceful");
+    const before = Date.now();
+    const marked = await core.deleteNamespacedPod({ name: "graceful", namespace: "default" });
+    assert.equal(marked.metadata?.deletionGracePeriodSeconds, 20);
+    const at = new Date(marked.metadata!.deletionTimestamp!).getTime();
+    assert.ok(at >= before + 18_000 && at <= Date.now() + 21_000, `deletionTimestamp is now + 20 s (${marked.metadata?.deletionTimestamp})`);
+    assert.match(await ok("get", "pod", "graceful"), /Terminating/, "no kubelet has finished it: still there, Terminating");
+    // A longer grace period never extends it; a shorter one shortens it.
+    assert.equal((await core.deleteNamespacedPod({ name: "graceful", namespace: "default", gracePeriodSeconds: 60 })).metadata?.deletionGracePeriodSeconds, 20);
+    assert.equal((await core.deleteNamespacedPod({ name: "graceful", namespace: "default", gracePeriodSeconds: 5 })).metadata?.deletionGracePeriodSeconds, 5);
+    assert.match(await ok("delete", "pod", "graceful", "--grace-period=0", "--force"), /pod "graceful" force deleted/);
+    assert.equal((await kubectl("get", "pod", "graceful")).code, 1, "gone at once");
+
+    // Pods no node runs, and pods that have finished, go at once.
+    await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "unscheduled" }, spec: { containers: [{ name: "app", image: "app:1" }] } } });
+    assert.match(await ok("delete", "pod", "unscheduled"), /pod "unscheduled" deleted/);
+    const done = await scheduled("finished");
+    await core.replaceNamespacedPodStatus({ name: "finished", namespace: "default", body: { ...done, status: { phase: "Succeeded" } } });
+    await core.deleteNamespacedPod({ name: "finished", namespace: "default" });
+    assert.equal((await kubectl("get", "pod", "unscheduled")).code, 1);
+    assert.equal((await kubectl("get", "pod", "finished")).code, 1);
   });
 
   it("applies built-in kinds and shows them", async () => {
