@@ -1,0 +1,21 @@
+import { readFileSync } from "node:fs";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeEndpoint } from "./endpoint.js";
+
+const data = (b64: string | undefined, file: string | undefined) => (b64 ? Buffer.from(b64, "base64").toString("utf8") : file ? readFileSync(file, "utf8") : undefined);
+
+/** The lean client's endpoint for a loaded @kubernetes/client-node KubeConfig (callers that already hold one). */
+export function endpointOf(kc: KubeConfig): KubeEndpoint {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("the kubeconfig has no current cluster");
+  const user = kc.getCurrentUser();
+  const token = user?.token;
+  return {
+    server: cluster.server.replace(/\/+$/, ""),
+    ca: data(cluster.caData, cluster.caFile),
+    insecureSkipTlsVerify: cluster.skipTLSVerify,
+    cert: data(user?.certData, user?.certFile),
+    key: data(user?.keyData, user?.keyFile),
+    token: token ? () => token : undefined,
+  };
+}
