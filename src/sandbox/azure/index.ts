@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../../util/files.js";
-import { serve, type RunningServer } from "../http/server.js";
+import { serve, type RequestLine, type RunningServer } from "../http/server.js";
 import { json, type Handler, type SandboxRequest, type SandboxResponse } from "../http/types.js";
 import { JsonStore } from "../store.js";
 import { ADMIN_PREFIX, adminHandler, setFaults } from "./admin.js";
@@ -73,7 +73,9 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
     now: () => Date.now(),
     log,
   };
-  const onRequest = (service: string) => (l: { method: string; path: string; status: number; ms: number }) => log(`${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms`);
+  const onRequest = (service: string) => (l: RequestLine) => log(`${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms`);
+  // IMDS's log names every request as it arrived (raw target, caller): what reached it, and from where.
+  const onImdsRequest = (service: string) => (l: RequestLine) => log(`${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms from ${l.remote} target ${JSON.stringify(l.target)}`);
   const crash = (body: (err: unknown) => SandboxResponse) => (err: unknown, req: SandboxRequest) => {
     log(`error serving ${req.method} ${req.path}: ${(err as Error)?.stack ?? err}`);
     return body(err);
@@ -110,7 +112,7 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
       const server = await serve(imds, {
         host: options.host,
         port: options.ports.imds[i] ?? 0,
-        onRequest: onRequest(`imds[${node.name}]`),
+        onRequest: onImdsRequest(`imds[${node.name}]`),
         onError: crash(() => json(500, { error: "unknown", error_description: "internal error" })),
       });
       servers.push(server);

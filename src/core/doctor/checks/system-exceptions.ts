@@ -1,9 +1,9 @@
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import { isExceptionPod, isMicPod } from "../../../runtime/nmi/identities.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { installFix } from "./fixes.js";
-import { flagOf, isActive, podName } from "./runtime-pods.js";
+import { isActive, namespaceFlagOf, podName } from "./runtime-pods.js";
 
 /** The label AKS puts on its add-ons' pods (upstream's aks-addon-exception selects it). */
 export const AKS_ADDON_LABEL = "kubernetes.azure.com/managedby";
@@ -22,9 +22,11 @@ export const systemExceptionsCheck: Check = {
     const observed: Record<string, unknown> = { exceptions: exceptions.map((e) => `${e.metadata.namespace}/${e.metadata.name}`) };
     // Without NMI nothing intercepts IMDS: no exception is needed (check nmi says NMI is missing).
     if (!nmi.length) return { observed: { ...observed, nmi: "not installed" }, findings: [] };
-    const micNamespace = flagOf(nmi[0], "MICNamespace") ?? "default";
+    // NMI exempts MIC's pods by their owner chain to the podid-mic Deployment in its --MICNamespace.
+    const micNamespace = namespaceFlagOf(nmi[0], "MICNamespace");
+    const replicaSets = await ctx.list<V1ReplicaSet>("apps/v1", "ReplicaSet", micNamespace);
     const intercepted = (p: V1Pod) => isActive(p) && !p.spec?.hostNetwork;
-    const uncovered = (p: V1Pod) => !isExceptionPod(p, exceptions) && !isMicPod(p, micNamespace);
+    const uncovered = (p: V1Pod) => !isExceptionPod(p, exceptions) && !isMicPod(p, replicaSets, micNamespace);
     const mic = micPods.filter(intercepted).filter(uncovered);
     const addons = pods.filter((p) => p.metadata?.namespace === "kube-system" && p.metadata?.labels?.[AKS_ADDON_LABEL] === "aks").filter(intercepted).filter(uncovered);
     observed.micPods = micPods.map(podName);
