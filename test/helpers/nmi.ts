@@ -93,16 +93,19 @@ export interface NodeIdentity {
   id: string;
   clientId: string;
   principalId: string;
-  /** The AzureIdentity (namespace default, same name). */
+  /** The AzureIdentity (namespace default, same name); {} for a node-only identity. */
   object: Record<string, unknown>;
 }
 
-/** User-assigned identities made in the sandbox, attached to the node scale set in one PATCH, each with its AzureIdentity. */
-export async function attachedIdentities(sb: AzureSandbox, world: NmiWorld, names: string[]): Promise<NodeIdentity[]> {
+/**
+ * User-assigned identities made in the sandbox, attached to the node scale set in one PATCH, each with its
+ * AzureIdentity — except those named in `nodeOnly`, which are on the node only (as the kubelet identity is).
+ */
+export async function attachedIdentities(sb: AzureSandbox, world: NmiWorld, names: string[], nodeOnly: string[] = []): Promise<NodeIdentity[]> {
   const out: NodeIdentity[] = [];
   for (const name of names) {
     const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, name, { location: "eastus" });
-    const object = await world.identity("default", name, { type: 0, resourceID: created.id!, clientID: created.clientId! });
+    const object = nodeOnly.includes(name) ? {} : await world.identity("default", name, { type: 0, resourceID: created.id!, clientID: created.clientId! });
     out.push({ id: created.id!, clientId: created.clientId!, principalId: created.principalId!, object });
   }
   const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: Object.fromEntries(out.map((i) => [i.id, {}])) } };
