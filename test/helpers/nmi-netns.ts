@@ -122,6 +122,8 @@ export interface WireResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** The whole body has arrived (by its Content-Length or the last chunk); a body read to the end never is. */
+  complete: boolean;
 }
 
 /** The responses in a byte stream, in order (Content-Length, chunked, or to the end). */
@@ -140,9 +142,11 @@ export function parseResponses(buf: Buffer): WireResponse[] {
     }
     at = end + 4;
     let body: Buffer;
+    let complete = false;
     if (headers["content-length"] !== undefined) {
       const n = Number(headers["content-length"]);
       body = buf.subarray(at, at + n);
+      complete = body.length === n;
       at += n;
     } else if ((headers["transfer-encoding"] ?? "").toLowerCase() === "chunked") {
       const parts: Buffer[] = [];
@@ -153,6 +157,7 @@ export function parseResponses(buf: Buffer): WireResponse[] {
         at = lineEnd + 2;
         if (!size) {
           at += 2;
+          complete = true;
           break;
         }
         parts.push(buf.subarray(at, at + size));
@@ -163,7 +168,7 @@ export function parseResponses(buf: Buffer): WireResponse[] {
       body = buf.subarray(at);
       at = buf.length;
     }
-    out.push({ status, headers, body: body.toString("utf8") });
+    out.push({ status, headers, body: body.toString("utf8"), complete });
   }
   return out;
 }
@@ -172,12 +177,13 @@ export interface RawExchange {
   /** Every byte the server sent, as latin1 text. */
   raw: string;
   responses: WireResponse[];
-  closed: "server" | "timeout";
+  closed: "complete" | "server" | "timeout";
   error?: string;
 }
 
 export interface RawClient {
-  send(data: string | Buffer, options?: { host?: string; port?: number; end?: boolean; timeoutMs?: number }): Promise<RawExchange>;
+  /** Sends the bytes and waits for `responses` responses (default 1; 0: until the server closes), the close, or the timeout. */
+  send(data: string | Buffer, options?: { host?: string; port?: number; responses?: number; timeoutMs?: number }): Promise<RawExchange>;
   close(): void;
 }
 
@@ -185,10 +191,10 @@ export interface RawClient {
 export function startRawClient(ns: string): RawClient {
   const script = fileURLToPath(new URL("./netns-raw-client.ts", import.meta.url));
   const child = spawn("ip", ["netns", "exec", ns, process.execPath, "--import", "tsx", script], { stdio: ["pipe", "pipe", "inherit"] });
-  const waiting = new Map<number, (r: { data: string; closed: "server" | "timeout"; error?: string }) => void>();
+  const waiting = new Map<number, (r: { data: string; closed: RawExchange["closed"]; error?: string }) => void>();
   let ids = 0;
   createInterface({ input: child.stdout! }).on("line", (line) => {
-    const r = JSON.parse(line) as { id: number; data: string; closed: "server" | "timeout"; error?: string };
+    const r = JSON.parse(line) as { id: number; data: string; closed: RawExchange["closed"]; error?: string };
     waiting.get(r.id)?.(r);
     waiting.delete(r.id);
   });
@@ -201,7 +207,7 @@ export function startRawClient(ns: string): RawClient {
           const buf = Buffer.from(r.data, "base64");
           resolve({ raw: buf.toString("latin1"), responses: parseResponses(buf), closed: r.closed, error: r.error });
         });
-        child.stdin!.write(JSON.stringify({ id, host: options.host ?? "169.254.169.254", port: options.port ?? 80, data: bytes.toString("base64"), end: options.end, timeoutMs: options.timeoutMs }) + "\n");
+        child.stdin!.write(JSON.stringify({ id, host: options.host ?? "169.254.169.254", port: options.port ?? 80, data: bytes.toString("base64"), responses: options.responses ?? 1, timeoutMs: options.timeoutMs }) + "\n");
       });
     },
     close() {
