@@ -212,6 +212,7 @@ function cases(): Case[] {
     { name: "absolute form naming NMI's host route", from: "thief", send: req(`http://${topology!.hostIp}:2579/host/token/${q()}`, { headers: hostHeaders }), statuses: [500], decisions: [refused("not-from-host", 500)] },
     { name: "client_id twice (own first)", from: "thief", send: req(TOKEN + q(`&client_id=${B.clientId}&client_id=${A.clientId}`)), statuses: [400], decisions: [malformed] },
     { name: "client_id and CLIENT_ID", from: "thief", send: req(TOKEN + q(`&client_id=${B.clientId}&CLIENT_ID=${A.clientId}`)), statuses: [400], decisions: [malformed] },
+    { name: "its own client_id and another's msi_res_id", from: "thief", send: req(TOKEN + q(`&client_id=${B.clientId}&msi_res_id=${encodeURIComponent(A.id)}`)), statuses: [400], decisions: [malformed] },
     { name: "';' as a query separator", from: "thief", send: req(TOKEN + q(`;client_id=${A.clientId}`)), statuses: [400], decisions: [malformed] },
     { name: "a non-ASCII client_id", from: "thief", send: req(TOKEN + q(`&client_id=${A.clientId}%EF%BC%8D`)), statuses: [400], decisions: [malformed] },
     { name: "X-Forwarded-For: the victim", from: "thief", send: req(TOKEN + q(`&client_id=${A.clientId}`), { headers: [`X-Forwarded-For: ${victim}`, `X-Real-IP: ${victim}`, `Forwarded: for=${victim}`] }), statuses: [404], decisions: [notAssigned] },
@@ -259,6 +260,8 @@ function cases(): Case[] {
     { name: "exception pod: msi_res_id of B", from: "agent", send: req(TOKEN + q(`&msi_res_id=${encodeURIComponent(B.id)}`)), statuses: [403], decisions: [fenced] },
     // IMDS alone knows whose object id it is: it is asked (canonically), and its answer is checked and dropped.
     { name: "exception pod: object_id of A", from: "agent", send: req(TOKEN + q(`&object_id=${A.principalId}`)), statuses: [403], decisions: [fenced], imds: { forwarded: [`${TOKEN}${q(`&object_id=${A.principalId}`)}`] } },
+    { name: "exception pod: a node-only client_id and A's mi_res_id", from: "agent", send: req(TOKEN + q(`&client_id=${K.clientId}&mi_res_id=${encodeURIComponent(A.id)}`)), statuses: [400], decisions: [malformed] },
+    { name: "exception pod: A's client_id hidden in the resource", from: "agent", send: req(TOKEN + `?api-version=2018-02-01&resource=${encodeURIComponent(resource)}%26client_id%3D${A.clientId}`), statuses: [400], decisions: ["passed-through (exception-pod) status=400"], imds: { forwarded: [`${TOKEN}?api-version=2018-02-01&resource=${encodeURIComponent(`${resource}&client_id=${A.clientId}`)}`] } },
     { name: "exception pod: a variant path", from: "agent", send: req(`/metadata/./identity/oauth2/token${q(`&client_id=${K.clientId}`)}`), statuses: [400], decisions: [variant] },
     // A workload named like MIC, a ReplicaSet named mic*, a forged owner reference: none is MIC.
     { name: "a Deployment named microsvc", from: "microsvc", send: req(TOKEN + q(`&client_id=${A.clientId}`)), statuses: [404], decisions: [notAssigned] },

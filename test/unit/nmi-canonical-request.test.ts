@@ -136,6 +136,9 @@ test("queries: decoded once, keys unique whatever their casing, no ';' separator
     "?client%20id=a": "a blank in a key",
     "?%00=a": "NUL in a key",
   };
+  bad["?client_id=a&msi_res_id=b"] = "two identities named";
+  bad["?mi_res_id=a&msi_res_id=a"] = "both resource id spellings";
+  bad["?object_id=a&CLIENT_ID=b"] = "object_id and client_id";
   for (const [query, what] of Object.entries(bad)) {
     const refusal = refused(`/metadata/identity/oauth2/token${query}`);
     assert.equal(refusal.status, 400, what);

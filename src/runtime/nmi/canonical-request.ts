@@ -20,6 +20,9 @@ export const HOST_TOKEN_PATH = "/host/token";
  */
 export const FORWARDED_CATEGORIES = ["instance", "attested", "scheduledevents", "versions", "loadbalancer"] as const;
 
+/** The query parameters that name an identity on the token routes: a request may use one of them. */
+export const IDENTITY_SELECTORS = ["client_id", "object_id", "msi_res_id", "mi_res_id"] as const;
+
 /** Longest request-target NMI reads (IMDS URLs are a few hundred characters); longer ones get 414. */
 export const MAX_TARGET_LENGTH = 4096;
 
@@ -280,5 +283,10 @@ export function canonicalRequest(input: RequestInput, options: CanonicalOptions)
     return refuse(400, "missing-metadata-header", "Required metadata header not specified", { route, path, query });
   }
   if (method !== "POST" && hasBody(input.rawHeaders)) return refuse(400, "unexpected-body", `a ${method} request carries a body`, { route, path, query });
+  const selectors = IDENTITY_SELECTORS.filter((k) => queryParam({ query }, k) !== undefined);
+  if ((route === "token" || route === "host-token") && selectors.length > 1) {
+    // IMDS takes one of them; which one wins differs between servers (upstream NMI: client_id first).
+    return malformed(`the request names more than one identity (${selectors.join(", ")})`, { route, path, query });
+  }
   return { ok: true, request: { route, method, path, query, search: serialize(query) } };
 }

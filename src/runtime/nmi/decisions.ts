@@ -24,15 +24,18 @@ export interface Decision {
   path?: string;
 }
 
-/** The identity a request names, redacted as client ids are in every NMI message; "none" when it names none. */
+/** The identities a request names, redacted as client ids are in every NMI message; "none" when it names none. */
 export function requestedIdentity(request: Pick<CanonicalRequest, "query">): string {
+  const named: string[] = [];
   const clientId = queryParam(request, "client_id");
-  if (clientId) return `client_id ${redactClientId(clientId)}`;
-  const resourceId = queryParam(request, "msi_res_id") ?? queryParam(request, "mi_res_id");
-  if (resourceId) return `resource id .../${resourceId.split("/").filter(Boolean).pop() ?? ""}`;
+  if (clientId) named.push(`client_id ${redactClientId(clientId)}`);
+  for (const key of ["msi_res_id", "mi_res_id"]) {
+    const resourceId = queryParam(request, key);
+    if (resourceId) named.push(`${key} .../${resourceId.split("/").filter(Boolean).pop() ?? ""}`);
+  }
   const objectId = queryParam(request, "object_id");
-  if (objectId) return `object_id ${redactClientId(objectId)}`;
-  return "none";
+  if (objectId) named.push(`object_id ${redactClientId(objectId)}`);
+  return named.length ? named.join(", ") : "none";
 }
 
 /**
