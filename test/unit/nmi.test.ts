@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import type { AzureIdentity, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
 import type { AzureAssignedIdentity } from "../../src/kube/watch-cache.js";
-import { fencedIdentity, isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity } from "../../src/runtime/nmi/identities.js";
+import { fencedIdentity, isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, upstreamMicShortcut } from "../../src/runtime/nmi/identities.js";
 import { ensureRedirect, expectedChain, removeRedirect, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
 import { kubenetRefusal, KUBENET_REFUSAL } from "../../src/runtime/nmi/main.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -68,6 +68,9 @@ test("MIC's pods are known by their owner chain to the podid-mic Deployment in -
   assert.ok(!isMicPod(pod("kube-system", "forged", owner("ReplicaSet", "podid-mic-0000", "u9")), replicaSets, "kube-system"), "a ReplicaSet the cache does not know");
   assert.ok(!isMicPod(pod("kube-system", "adopted", owner("ReplicaSet", "podid-mic-7d9f", "u1", false)), replicaSets, "kube-system"), "an owner that is not the controller");
   assert.ok(!isMicPod(pod("default", "elsewhere", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, "default"), "MIC's ReplicaSet is in kube-system, the pod in default");
+  // What upstream's NMI does (doctor models it for --runtime upstream): a ReplicaSet named mic* in --MICNamespace.
+  assert.ok(upstreamMicShortcut(pod("Default", "mic-1", owner("ReplicaSet", "mic-7d9f", "u")), "default"));
+  assert.ok(!upstreamMicShortcut(pod("default", "mic-1", owner("ReplicaSet", "mic-7d9f", "u")), "kube-system"));
 });
 
 test("exception fence: an identity any AzureIdentity names is refused unless assigned to that pod; ids in any casing", () => {

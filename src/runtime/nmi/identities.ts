@@ -115,6 +115,15 @@ export interface NamedIdentities {
   resourceIds: string[];
 }
 
+/**
+ * Upstream NMI's MIC shortcut (aad-pod-identity 1.8): any pod of --MICNamespace owned by a ReplicaSet whose name
+ * starts with "mic". podid's NMI never applies it (see isMicPod); doctor uses it to model an upstream NMI.
+ */
+export function upstreamMicShortcut(pod: V1Pod, micNamespace: string): boolean {
+  if ((pod.metadata?.namespace ?? "").toLowerCase() !== micNamespace.toLowerCase()) return false;
+  return (pod.metadata?.ownerReferences ?? []).some((o) => o.kind === "ReplicaSet" && o.name.startsWith("mic"));
+}
+
 const key = (v: string) => v.trim().toLowerCase();
 
 /**

@@ -58,6 +58,11 @@ export function flagOf(w: Workload, name: string): string | undefined {
   return undefined;
 }
 
+/** Runs upstream's aad-pod-identity image (installed with --runtime upstream) rather than podid's runtime. */
+export function isUpstreamRuntime(w: Workload): boolean {
+  return (w.spec?.template?.spec?.containers ?? []).some((c) => /aad-pod-identity\/(mic|nmi)(:|@|$)/.test(c.image ?? ""));
+}
+
 /** A namespace flag's value; the manifests pass `$(<VAR>)` set from the pod's own namespace, i.e. the workload's. */
 export function namespaceFlagOf(w: Workload, name: string): string {
   const ns = flagOf(w, name) ?? "default";
