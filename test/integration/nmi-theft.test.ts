@@ -227,6 +227,7 @@ function cases(): Case[] {
     { name: "POST to the token route", from: "thief", send: req(TOKEN + q(`&client_id=${A.clientId}`), { method: "POST", headers: ["Content-Length: 0"] }), statuses: [405], decisions: [refused("method-not-allowed", 405)] },
     { name: "PUT to the token route", from: "thief", send: req(TOKEN + q(`&client_id=${A.clientId}`), { method: "PUT", headers: ["Content-Length: 0"] }), statuses: [405], decisions: [refused("method-not-allowed", 405)] },
     { name: "DELETE to the token route", from: "thief", send: req(TOKEN + q(`&client_id=${A.clientId}`), { method: "DELETE" }), statuses: [405], decisions: [refused("method-not-allowed", 405)] },
+    { name: "CONNECT (a tunnel to the metadata address)", from: "thief", send: req("169.254.169.254:80", { method: "CONNECT" }) + req(TOKEN + q(`&client_id=${A.clientId}`)), statuses: [405], decisions: [refused("method-not-allowed", 405)] },
     { name: "OPTIONS *", from: "thief", send: req("*", { method: "OPTIONS" }), statuses: [400], decisions: [malformed] },
     { name: "a folded Metadata header (obs-fold)", from: "thief", send: req(TOKEN + q(`&client_id=${A.clientId}`), { metadata: false, headers: ["Metadata: tr", " ue"] }), statuses: [400], decisions: [refused("malformed-http", 400)] },
     { name: "a very long request-target", from: "thief", send: req(TOKEN + q(`&client_id=${A.clientId}&pad=${"a".repeat(6000)}`)), statuses: [414], decisions: [refused("target-too-long", 414)] },

@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { assignedIdentitiesOnNode, azureIdentities, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
 import type { KubeSession } from "../../kube/session.js";
@@ -7,7 +7,7 @@ import { DecisionLog } from "./decisions.js";
 import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
 import { NmiMetrics } from "./metrics.js";
 import { NMI_DEFAULTS, type NmiOptions } from "./options.js";
-import { createNmiHandler } from "./server.js";
+import { createNmiHandler, remoteIp } from "./server.js";
 import { TokenSource } from "./tokens.js";
 
 export interface StartNmiInput {
@@ -137,6 +137,11 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   });
   const server = createServer(SERVER_LIMITS, handler);
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerUnreadable(err, socket, decisions));
+  // CONNECT (a tunnel through NMI) is nothing IMDS serves; without this listener Node drops the socket unrecorded.
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    decisions.record({ outcome: "refused", reason: "method-not-allowed", status: 405, source: remoteIp(req) });
+    socket.end("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  });
   const extra: Server[] = [];
   const stopCaches = () => Promise.all(caches.map((c) => c.stop()));
   try {

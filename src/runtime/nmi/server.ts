@@ -414,6 +414,8 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
         if (!timed) return;
         const ns = process.hrtime.bigint() - started;
         ex.labels.status_code = String(ex.res.statusCode);
+        // A refused request's resource is whatever the caller wrote: one series each would let a pod grow NMI's memory.
+        if (ex.res.statusCode >= 400) ex.labels.resource = "";
         metrics.observe("nmi_operations_duration_seconds", ex.labels, Number(ns) / 1e9);
         if (logger.enabled("verbose")) logger.verbose(`status (${ex.res.statusCode}) took ${ns} ns for req.method=${ex.request.method} reg.path=${ex.request.path} req.remote=${ex.source}`);
       });
