@@ -77,6 +77,12 @@ test("the availability probe, malformed token paths and missing parameters get u
   assert.equal(instance.status, 200, "proxied to the node's IMDS");
   assert.equal(instance.json.compute.vmScaleSetName, sb.seed.vmssName);
   assert.equal((await getFrom("127.0.0.1", `${base}/doesnotexist`, { Metadata: "true" })).status, 404);
+  // Scheduled events take a POST (to acknowledge them): its body is forwarded, up to 64 KiB.
+  const ack = await sb.raw(`${base}/metadata/scheduledevents?api-version=2020-07-01`, { method: "POST", headers: { Metadata: "true" }, body: JSON.stringify({ StartRequests: [{ EventId: "x" }] }) });
+  assert.equal(ack.status, 404, "forwarded: the sandbox's IMDS emulates no scheduled events");
+  assert.ok(sandboxLog.some((l) => /^imds\[[^\]]+\] POST \/metadata\/scheduledevents 404 /.test(l)));
+  const tooBig = await sb.raw(`${base}/metadata/scheduledevents?api-version=2020-07-01`, { method: "POST", headers: { Metadata: "true" }, body: "x".repeat(70 * 1024) });
+  assert.equal(tooBig.status, 413);
   assert.equal((await getFrom("127.0.0.1", `${base}/healthz`)).text, "Active\n");
 });
 

@@ -113,10 +113,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        reject(new HttpFailure(413, `request body larger than ${limit} bytes`, "body-too-large"));
-        req.destroy();
-      } else chunks.push(c);
+      // Past the limit the rest is read and dropped, so that the 413 reaches the caller before the connection closes.
+      if (size > limit) reject(new HttpFailure(413, `request body larger than ${limit} bytes`, "body-too-large", { Connection: "close" }));
+      else chunks.push(c);
     });
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", (err) => reject(new HttpFailure(400, err.message, "malformed-request")));
