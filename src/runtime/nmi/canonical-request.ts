@@ -191,7 +191,7 @@ function canonicalQuery(raw: string | undefined): Array<[string, string]> | stri
     const v = value.toString("latin1");
     if (!QUERY_KEY.test(k)) return "query holds a parameter name that is not plain ASCII letters, digits, '_', '.' or '-'";
     if (/[^\x20-\x7e]/.test(v)) return `query parameter ${k} holds control or non-ASCII characters`;
-    // IMDS refuses repeated parameters; servers that do not take the first or the last one.
+    // IMDS refuses repeated parameters; other servers differ on whether the first or the last one counts.
     if (seen.has(k.toLowerCase())) return `query parameter ${k} is given more than once`;
     seen.add(k.toLowerCase());
     pairs.push([k, v]);
