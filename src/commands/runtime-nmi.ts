@@ -14,6 +14,7 @@ interface NmiFlags {
   iptUpdateIntervalSec: string;
   forceNamespaced?: string | boolean;
   MICNamespace: string;
+  allowExceptionPodIdentities?: string | boolean;
   httpProbePort: string;
   retryAttemptsForCreated: string;
   retryAttemptsForAssigned: string;
@@ -40,7 +41,8 @@ export function configureNmi(cmd: Command): void {
     .option("--host-ip <ip>", "Address pods' metadata traffic is DNAT'ed to (default: the listen address; 0.0.0.0 means 127.0.0.1).")
     .option("--ipt-update-interval-sec <seconds>", "How often the iptables rules are checked and repaired.", "60")
     .option("--forceNamespaced [bool]", "Match identities only within the pod's namespace (default: FORCENAMESPACED=true).")
-    .option("--MICNamespace <namespace>", "Namespace of MIC, whose own pods get the node's identity.", "default")
+    .option("--MICNamespace <namespace>", "Namespace podid installed MIC in: pods of its podid-mic Deployment there keep the node's identity.", "default")
+    .option("--allow-exception-pod-identities [bool]", "Let exempt pods (AzurePodIdentityException, MIC) take identities that AzureIdentities name, as upstream does (default: false).")
     .option("--http-probe-port <port>", "Port of the /healthz probe (0: none).", "8080")
     .option("--retry-attempts-for-created <n>", "Intervals to wait for an AzureAssignedIdentity to be created.", "16")
     .option("--retry-attempts-for-assigned <n>", "Further intervals to wait for it to be Assigned.", "4")
@@ -75,6 +77,7 @@ export function configureNmi(cmd: Command): void {
             iptUpdateIntervalSec: flagNumber("ipt-update-interval-sec", flags.iptUpdateIntervalSec, { min: 1 }),
             forceNamespaced: flagBool("forceNamespaced", flags.forceNamespaced, process.env.FORCENAMESPACED === "true"),
             micNamespace: flags.MICNamespace,
+            allowExceptionPodIdentities: flagBool("allow-exception-pod-identities", flags.allowExceptionPodIdentities, false),
             httpProbePort: probe === 0 ? undefined : probe,
             retryAttemptsForCreated: flagNumber("retry-attempts-for-created", flags.retryAttemptsForCreated),
             retryAttemptsForAssigned: flagNumber("retry-attempts-for-assigned", flags.retryAttemptsForAssigned),

@@ -3,7 +3,7 @@ import { PodidError } from "../cli/errors.js";
 import type { ClusterInfo } from "../azure/clusters.js";
 import { BUILTIN_ROLES, RoleService } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION, MIC_DEPLOYMENT_NAME } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderInstall, type InstallValues } from "../render/install.js";
 import { applyObjectStep } from "./apply-step.js";
@@ -68,10 +68,10 @@ export interface RolloutState {
 }
 
 async function rolloutStates(kube: KubeSession, namespace: string): Promise<RolloutState[]> {
-  const mic = await kube.read<{ status?: { readyReplicas?: number }; spec?: { replicas?: number } } & { apiVersion: string; kind: string }>({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "podid-mic", namespace } });
+  const mic = await kube.read<{ status?: { readyReplicas?: number }; spec?: { replicas?: number } } & { apiVersion: string; kind: string }>({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: MIC_DEPLOYMENT_NAME, namespace } });
   const nmi = await kube.read<{ status?: { numberReady?: number; desiredNumberScheduled?: number } } & { apiVersion: string; kind: string }>({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "podid-nmi", namespace } });
   return [
-    { component: "mic", kind: "Deployment", name: "podid-mic", desired: mic?.spec?.replicas ?? 0, ready: mic?.status?.readyReplicas ?? 0 },
+    { component: "mic", kind: "Deployment", name: MIC_DEPLOYMENT_NAME, desired: mic?.spec?.replicas ?? 0, ready: mic?.status?.readyReplicas ?? 0 },
     { component: "nmi", kind: "DaemonSet", name: "podid-nmi", desired: nmi?.status?.desiredNumberScheduled ?? 0, ready: nmi?.status?.numberReady ?? 0 },
   ];
 }

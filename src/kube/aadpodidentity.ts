@@ -7,6 +7,8 @@ export const BINDING_LABEL = "aadpodidbinding";
 export const BEHAVIOR_ANNOTATION = "aadpodidentity.k8s.io/Behavior";
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
 export const FIELD_MANAGER = "podid";
+/** The Deployment podid installs MIC as (templates/install/mic.yaml), in the install namespace. */
+export const MIC_DEPLOYMENT_NAME = "podid-mic";
 
 export interface ObjectMeta {
   name: string;

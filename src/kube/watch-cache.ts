@@ -1,5 +1,5 @@
-import { CoreV1Api, CustomObjectsApi, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod } from "@kubernetes/client-node";
-import { AAD_POD_IDENTITY_GROUP, type AzureAssignedIdentity, type AzurePodIdentityException } from "./aadpodidentity.js";
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod, type V1ReplicaSet } from "@kubernetes/client-node";
+import { AAD_POD_IDENTITY_GROUP, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "./aadpodidentity.js";
 
 /**
  * A list+watch cache of one kind that keeps itself alive. client-node 1.4's informer stops for good on any
@@ -108,4 +108,15 @@ export function assignedIdentitiesOnNode(kc: KubeConfig, node: string, options: 
 /** All AzurePodIdentityExceptions. */
 export function podIdentityExceptions(kc: KubeConfig, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<AzurePodIdentityException> {
   return customCache<AzurePodIdentityException & KubernetesObject>(kc, "azurepodidentityexceptions", options);
+}
+
+/** All AzureIdentities, cluster-wide (NMI fences exception pods off every identity one of them names). */
+export function azureIdentities(kc: KubeConfig, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<AzureIdentity> {
+  return customCache<AzureIdentity & KubernetesObject>(kc, "azureidentities", options);
+}
+
+/** The ReplicaSets of one namespace (NMI follows MIC's pods to their Deployment through them). */
+export function replicaSetsIn(kc: KubeConfig, namespace: string, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<V1ReplicaSet> {
+  const api = kc.makeApiClient(AppsV1Api);
+  return watchCache<V1ReplicaSet>(kc, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets`, () => api.listNamespacedReplicaSet({ namespace }), options);
 }

@@ -212,6 +212,15 @@ test("20. MIC and an AKS add-on without their AzurePodIdentityExceptions fail, n
   for (const name of ["podid-mic-exception", "aks-addon-exception"]) {
     await custom.deleteNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "kube-system", plural: "azurepodidentityexceptions", name });
   }
+  // podid's NMI knows MIC's pods by their owner chain to podid-mic in its --MICNamespace: they need no exception.
+  const chain = await runDoctor(sb);
+  findingOf(chain.report, "system-exceptions", /AKS add-on pods kube-system\/omsagent-x/);
+  assert.ok(!checkOf(chain.report, "system-exceptions").findings.some((x) => /MIC's pods/.test(x.message)), "MIC is exempt through its owner chain");
+  // Without --MICNamespace (upstream's default namespace, "default"), NMI would answer MIC as a pod without an identity.
+  const args = JSON.parse(await kubectl("get daemonset podid-nmi -n kube-system -o jsonpath={.spec.template.spec.containers[0].args}")) as string[];
+  const at = args.findIndex((a) => a.startsWith("--MICNamespace="));
+  assert.ok(at > 0, args.join(" "));
+  await kubectl(`patch daemonset podid-nmi -n kube-system --type json -p '[{"op":"remove","path":"/spec/template/spec/containers/0/args/${at}"}]'`);
   const r = await runDoctor(sb);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "system-exceptions", /MIC's pods kube-system\/podid-mic-\S+, kube-system\/podid-mic-\S+ have no AzurePodIdentityException in kube-system/);

@@ -32,7 +32,7 @@ test("--dry-run -o yaml prints the manifests and applies nothing", async () => {
   const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as KubernetesObject);
   assert.deepEqual(
     docs.map((d) => d.kind),
-    ["CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Deployment", "DaemonSet", "AzurePodIdentityException", "AzurePodIdentityException"],
+    ["CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet", "AzurePodIdentityException", "AzurePodIdentityException"],
   );
   assert.match(r.stdout, /^# azure: create kubelet identity: Virtual Machine Contributor on \/subscriptions\/.*\/resourceGroups\/MC_/m);
   const api = KubernetesObjectApi.makeApiClient(clients.kc);

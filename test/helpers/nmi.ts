@@ -2,13 +2,14 @@ import { Agent } from "node:http";
 import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { rawRequest, type RawResponse } from "./raw-http.js";
 import type { AzureSandbox } from "./azure-sandbox.js";
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1OwnerReference, type V1Pod } from "@kubernetes/client-node";
 import { AAD_POD_IDENTITY_GROUP, AAD_POD_IDENTITY_API_VERSION, type AzureIdentitySpec } from "../../src/kube/aadpodidentity.js";
 
 /** Objects MIC would write, created directly so NMI tests do not depend on MIC. */
 export class NmiWorld {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
+  readonly apps: AppsV1Api;
 
   constructor(
     kc: KubeConfig,
@@ -16,14 +17,15 @@ export class NmiWorld {
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.apps = kc.makeApiClient(AppsV1Api);
   }
 
   /**
    * A pod on the node with status.podIP set through the status subresource, as the kubelet does. Labelled for a
    * binding unless told otherwise (NMI answers unlabelled pods at once: no identity can come for them).
    */
-  async pod(namespace: string, name: string, ip: string, labels: Record<string, string> = { aadpodidbinding: "nmi-test" }, node = this.node): Promise<V1Pod> {
-    const created = await this.core.createNamespacedPod({ namespace, body: { metadata: { name, namespace, labels }, spec: { nodeName: node, containers: [{ name: "app", image: "app:1" }] } } });
+  async pod(namespace: string, name: string, ip: string, labels: Record<string, string> = { aadpodidbinding: "nmi-test" }, node = this.node, ownerReferences?: V1OwnerReference[]): Promise<V1Pod> {
+    const created = await this.core.createNamespacedPod({ namespace, body: { metadata: { name, namespace, labels, ownerReferences }, spec: { nodeName: node, containers: [{ name: "app", image: "app:1" }] } } });
     return this.core.replaceNamespacedPodStatus({ name, namespace, body: { ...created, status: { phase: "Running", podIP: ip, podIPs: [{ ip }] } } });
   }
 
@@ -69,6 +71,19 @@ export class NmiWorld {
     });
   }
 
+  /**
+   * A Deployment and the ReplicaSet it controls, as the controller-manager makes them (no pods: the test creates
+   * those): the owner reference a pod of that ReplicaSet carries.
+   */
+  async deploymentChain(namespace: string, deployment: string, replicaSet: string): Promise<V1OwnerReference> {
+    const apps = this.apps;
+    const spec = (app: string) => ({ replicas: 1, selector: { matchLabels: { app } }, template: { metadata: { labels: { app } }, spec: { containers: [{ name: "app", image: "app:1" }] } } });
+    const d = await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: deployment, namespace }, spec: spec(deployment) } });
+    const owner = (kind: string, name: string, uid: string): V1OwnerReference => ({ apiVersion: "apps/v1", kind, name, uid, controller: true, blockOwnerDeletion: true });
+    const rs = await apps.createNamespacedReplicaSet({ namespace, body: { metadata: { name: replicaSet, namespace, ownerReferences: [owner("Deployment", deployment, d.metadata!.uid!)] }, spec: spec(deployment) } });
+    return owner("ReplicaSet", replicaSet, rs.metadata!.uid!);
+  }
+
   async exception(namespace: string, name: string, podLabels: Record<string, string>): Promise<void> {
     await this.custom.createNamespacedCustomObject({
       group: AAD_POD_IDENTITY_GROUP,
@@ -93,16 +108,19 @@ export interface NodeIdentity {
   id: string;
   clientId: string;
   principalId: string;
-  /** The AzureIdentity (namespace default, same name). */
+  /** The AzureIdentity (namespace default, same name); {} for a node-only identity. */
   object: Record<string, unknown>;
 }
 
-/** User-assigned identities made in the sandbox, attached to the node scale set in one PATCH, each with its AzureIdentity. */
-export async function attachedIdentities(sb: AzureSandbox, world: NmiWorld, names: string[]): Promise<NodeIdentity[]> {
+/**
+ * User-assigned identities made in the sandbox, attached to the node scale set in one PATCH, each with its
+ * AzureIdentity — except those named in `nodeOnly`, which are on the node only (as the kubelet identity is).
+ */
+export async function attachedIdentities(sb: AzureSandbox, world: NmiWorld, names: string[], nodeOnly: string[] = []): Promise<NodeIdentity[]> {
   const out: NodeIdentity[] = [];
   for (const name of names) {
     const created = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, name, { location: "eastus" });
-    const object = await world.identity("default", name, { type: 0, resourceID: created.id!, clientID: created.clientId! });
+    const object = nodeOnly.includes(name) ? {} : await world.identity("default", name, { type: 0, resourceID: created.id!, clientID: created.clientId! });
     out.push({ id: created.id!, clientId: created.clientId!, principalId: created.principalId!, object });
   }
   const patch: VirtualMachineScaleSetUpdate = { identity: { type: "UserAssigned", userAssignedIdentities: Object.fromEntries(out.map((i) => [i.id, {}])) } };

@@ -4,15 +4,17 @@ import { randomUUID } from "node:crypto";
 import { ManagedIdentityCredential } from "@azure/identity";
 import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { decodeJwt } from "jose";
+import { connect } from "node:net";
 import { assertArmError, rejectsWithArmError, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { ArmErrors } from "../../src/sandbox/azure/arm-errors.js";
 
 let sb: AzureSandbox;
+const sandboxLog: string[] = [];
 let nodeRg: string;
 let vmssName: string;
 let kubeletId: string;
 before(async () => {
-  sb = await startAzureSandbox({ nodes: 2 });
+  sb = await startAzureSandbox({ nodes: 2, log: (l) => sandboxLog.push(l) });
   nodeRg = sb.seed.nodeResourceGroup;
   vmssName = sb.seed.vmssName;
   kubeletId = `/subscriptions/${sb.subscriptionId}/resourceGroups/${nodeRg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${sb.seed.kubeletIdentityName}`;
@@ -154,6 +156,54 @@ test("IMDS answers malformed requests as the real one does", async () => {
   assert.equal(compute.vmId, sb.seed.nodes[0].vmUuid);
 
   assert.equal((await sb.raw(`${imds}/metadata/nothing-here`, { headers: { Metadata: "true" } })).status, 404);
+});
+
+/** The bytes exactly as written, on one connection; the answer's status and body. */
+function rawImds(port: number, request: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(request));
+    let text = "";
+    socket.on("data", (c: Buffer) => {
+      text += c.toString("latin1");
+      const [head, body = ""] = text.split("\r\n\r\n");
+      const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? -1);
+      if (length >= 0 && body.length >= length) {
+        socket.destroy();
+        resolve({ status: Number(head.slice(9, 12)), body: body.slice(0, length) });
+      }
+    });
+    socket.on("error", reject);
+  });
+}
+
+test("IMDS reads requests as a permissive HTTP server does: the absolute form, any path spelling; GET only; every request logged as sent", async () => {
+  const imds = new URL(sb.cloud.endpoints.imds[sb.seed.nodes[0].name]);
+  const port = Number(imds.port);
+  const kubelet = (await sb.clients.msi.userAssignedIdentities.get(nodeRg, sb.seed.kubeletIdentityName)).clientId!;
+  const query = `?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net&client_id=${kubelet}`;
+  // A server that normalizes paths answers every one of these as the token route (what NMI must never forward).
+  for (const target of [
+    `http://169.254.169.254/metadata/identity/oauth2/token${query}`,
+    `/metadata/./identity/oauth2/token${query}`,
+    `/x/../metadata/identity/oauth2/token${query}`,
+    `//metadata/identity/oauth2/token${query}`,
+    `/metadata%2Fidentity%2Foauth2%2Ftoken${query}`,
+    `/metadata/identity/oauth2/%74oken${query}`,
+    `/metadata/identity\\oauth2\\token${query}`,
+    `/METADATA/IDENTITY/OAUTH2/TOKEN/${query}`,
+  ]) {
+    const r = await rawImds(port, `GET ${target} HTTP/1.1\r\nHost: 169.254.169.254\r\nMetadata: true\r\n\r\n`);
+    assert.equal(r.status, 200, `${target}: ${r.body}`);
+    assert.equal(decodeJwt((JSON.parse(r.body) as { access_token: string }).access_token).appid, kubelet, target);
+    assert.ok(sandboxLog.some((l) => l.startsWith(`imds[${sb.seed.nodes[0].name}] GET `) && l.includes(" 200 ") && l.endsWith(`from 127.0.0.1 target ${JSON.stringify(target)}`)), `logged with its raw target: ${target}`);
+  }
+  const post = await rawImds(port, `POST /metadata/identity/oauth2/token${query} HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nContent-Length: 0\r\n\r\n`);
+  assert.equal(post.status, 405);
+  assert.deepEqual(JSON.parse(post.body), { error: "invalid_request", error_description: 'Http method not allowed: path = "/metadata/identity/oauth2/token", method = "POST"' });
+  const repeated = await rawImds(port, `GET /metadata/identity/oauth2/token${query}&client_id=${kubelet} HTTP/1.1\r\nHost: x\r\nMetadata: true\r\n\r\n`);
+  assert.equal(repeated.status, 400, "IMDS refuses repeated query parameters");
+  const proxied = await rawImds(port, `GET /metadata/identity/oauth2/token${query} HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n`);
+  assert.equal(proxied.status, 400, "IMDS refuses requests that came through a proxy");
 });
 
 test("managed clusters: get, list, and switching the network plugin", async () => {

@@ -11,6 +11,7 @@ import { agentFrom, attachedIdentities, getFrom, NmiWorld, type NodeIdentity } f
 import { KubeSession } from "../../src/kube/session.js";
 import { startNmi, type RunningNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
+import { waitUntil } from "../helpers/wait.js";
 
 const NODE = TEST_NODES[0].name;
 const OTHER_NODE = TEST_NODES[1].name;
@@ -26,6 +27,8 @@ let nextIp = 11;
 const podIp = () => `127.0.0.${nextIp++}`;
 let a: NodeIdentity;
 let b: NodeIdentity;
+/** On the node's scale set, named by no AzureIdentity (as the kubelet identity). */
+let nodeOnly: NodeIdentity;
 
 /** Fast refusals: (16 + 4) x 0.1 s = 2 s at most. */
 const FAST = { retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, findIdentityRetryIntervalSec: 0.1 };
@@ -39,7 +42,8 @@ before(async () => {
   await applyShippedCrds(kube.kc);
   world = new NmiWorld(kube.kc, NODE);
   imdsUrl = sb.cloud.endpoints.imds[sb.seed.nodes[0].name];
-  [a, b] = await attachedIdentities(sb, world, [uniqueName("id-a"), uniqueName("id-b")]);
+  const nodeOnlyName = uniqueName("id-node");
+  [a, b, nodeOnly] = await attachedIdentities(sb, world, [uniqueName("id-a"), uniqueName("id-b"), nodeOnlyName], [nodeOnlyName]);
   nmi = await startNmi({
     kube: new KubeSession(kube.kc, "default"),
     options: { node: NODE, listenAddress: "127.0.0.1", port: 0, ...FAST },
@@ -73,6 +77,12 @@ test("the availability probe, malformed token paths and missing parameters get u
   assert.equal(instance.status, 200, "proxied to the node's IMDS");
   assert.equal(instance.json.compute.vmScaleSetName, sb.seed.vmssName);
   assert.equal((await getFrom("127.0.0.1", `${base}/doesnotexist`, { Metadata: "true" })).status, 404);
+  // Scheduled events take a POST (to acknowledge them): its body is forwarded, up to 64 KiB.
+  const ack = await sb.raw(`${base}/metadata/scheduledevents?api-version=2020-07-01`, { method: "POST", headers: { Metadata: "true" }, body: JSON.stringify({ StartRequests: [{ EventId: "x" }] }) });
+  assert.equal(ack.status, 404, "forwarded: the sandbox's IMDS emulates no scheduled events");
+  assert.ok(sandboxLog.some((l) => /^imds\[[^\]]+\] POST \/metadata\/scheduledevents 404 /.test(l)));
+  const tooBig = await sb.raw(`${base}/metadata/scheduledevents?api-version=2020-07-01`, { method: "POST", headers: { Metadata: "true" }, body: "x".repeat(70 * 1024) });
+  assert.equal(tooBig.status, 413);
   assert.equal((await getFrom("127.0.0.1", `${base}/healthz`)).text, "Active\n");
 });
 
@@ -144,6 +154,10 @@ test("a pod without an identity, or asking for another pod's identity by any par
     assert.ok(!refused.text.includes("access_token"));
   }
   assert.ok(!nmiLog.some((l) => l.includes(b.clientId)), "client ids are redacted in messages and logs");
+  assert.ok(!sandboxLog.some((l) => l.startsWith("imds[") && (l.includes(b.principalId) || l.includes(b.clientId))), "IMDS was never asked about b for these pods (object_id is matched against the pod's own identities)");
+  for (const [ip, reason] of [[mineIp, "not-assigned"], [unlabelledIp, "not-assigned"]] as const) {
+    assert.ok(nmiLog.some((l) => l.startsWith(`nmi: decision: refused (${reason}) status=404 source=${ip} pod=default/`)), `a decision line for ${ip}`);
+  }
   const good = await getFrom(otherIp, tokenUrl({ resource, client_id: b.clientId }), h);
   assert.equal(good.status, 200, "the owner of that identity gets it");
 
@@ -175,17 +189,53 @@ test("Unassigned, and namespaced identities of another namespace, do not count",
   assert.equal(refused.status, 404);
 });
 
-test("exception pods are passed through to the node's IMDS unchanged", async () => {
+test("exception pods go to the node's IMDS, fenced off every identity an AzureIdentity names unless it is theirs", async () => {
+  // Changed on purpose (issue 11): upstream (and this NMI before) let an exception pod take any identity on the
+  // node, b's included; now only identities no AzureIdentity names (the kubelet identity) or its own assigned ones.
   await world.exception("default", uniqueName("exc"), { app: "NODE-AGENT" });
   const ip = podIp();
-  await world.pod("default", uniqueName("agent"), ip, { app: "node-agent" });
+  const agent = { namespace: "default", name: uniqueName("agent") };
+  await world.pod(agent.namespace, agent.name, ip, { app: "node-agent" });
   const resource = "https://storage.azure.com/";
-  const byClient = await getFrom(ip, tokenUrl({ resource, client_id: b.clientId }), { Metadata: "true" });
-  assert.equal(byClient.status, 200, byClient.text);
-  assert.equal(decodeJwt(byClient.json.access_token).appid, b.clientId);
-  const ambiguous = await getFrom(ip, tokenUrl({ resource }), { Metadata: "true" });
+  const h = { Metadata: "true" };
+  const nodeIdentity = await getFrom(ip, tokenUrl({ resource, client_id: nodeOnly.clientId }), h);
+  assert.equal(nodeIdentity.status, 200, nodeIdentity.text);
+  assert.equal(decodeJwt(nodeIdentity.json.access_token).appid, nodeOnly.clientId, "IMDS's token for an identity no AzureIdentity names");
+  const ambiguous = await getFrom(ip, tokenUrl({ resource }), h);
   assert.equal(ambiguous.status, 400, "IMDS's own answer: several identities on the node and none named");
   assert.match(ambiguous.json.error_description, /Multiple user assigned identities exist/);
+
+  const before = imdsTokenRequests();
+  for (const query of [{ client_id: b.clientId }, { client_id: ` ${b.clientId.toUpperCase()}` }, { CLIENT_ID: b.clientId }, { mi_res_id: b.id }, { msi_res_id: b.id.toUpperCase() }]) {
+    const fenced = await getFrom(ip, tokenUrl({ resource, ...query }), h);
+    assert.equal(fenced.status, 403, `${JSON.stringify(query)}: ${fenced.text}`);
+    assert.ok(fenced.text.startsWith(`pod default/${agent.name} is exempt from identity assignment (AzurePodIdentityException), and the identity it asks for is AzureIdentity default/${(b.object.metadata as { name: string }).name}'s, which is not assigned to it`), fenced.text);
+    assert.ok(!fenced.text.includes("access_token"));
+  }
+  assert.equal(imdsTokenRequests(), before, "refused on the request: IMDS was not asked");
+  const byObjectId = await getFrom(ip, tokenUrl({ resource, object_id: b.principalId }), h);
+  assert.equal(byObjectId.status, 403, "IMDS said whose token it is: refused on the answer, the token dropped");
+  assert.ok(!byObjectId.text.includes("access_token"));
+  assert.ok(nmiLog.some((l) => l.startsWith(`nmi: decision: refused (fenced-identity) status=403 source=${ip} pod=default/${agent.name} identity="object_id `)), nmiLog.slice(-5).join("\n"));
+
+  // Its own assigned identity is its to use.
+  await world.assign(agent, b.object, "Assigned");
+  await waitUntil("NMI sees b assigned to the exception pod and lets it through", async () => (await getFrom(ip, tokenUrl({ resource, client_id: b.clientId }), h)).status === 200);
+
+  // --allow-exception-pod-identities: upstream's behaviour.
+  const open = await startNmi({
+    kube: new KubeSession(kube.kc, "default"),
+    options: { node: NODE, listenAddress: "127.0.0.1", port: 0, ...FAST, allowExceptionPodIdentities: true },
+    imdsBaseUrl: imdsUrl,
+    logger: createLogger("error", () => undefined),
+  });
+  try {
+    const taken = await getFrom(ip, tokenUrl({ resource, client_id: a.clientId }, `http://127.0.0.1:${open.port}`), h);
+    assert.equal(taken.status, 200, taken.text);
+    assert.equal(decodeJwt(taken.json.access_token).appid, a.clientId);
+  } finally {
+    await open.stop();
+  }
 });
 
 test("tokens are cached per (identity, resource): the second request makes no IMDS call", async () => {
@@ -302,5 +352,9 @@ test("NMI keeps serving across an API server restart: its watches come back and 
   const metrics = await getFrom("127.0.0.1", `${base}/metrics`);
   assert.match(metrics.text, /aadpodidentity_nmi_operations_duration_seconds_count\{operation_type="\/metadata\/identity\/oauth2\/token",status_code="200",namespace="default",resource="[^"]+"\} \d+/);
   assert.match(metrics.text, /aadpodidentity_kubernetes_api_operations_errors_count\{operation_type="get_pod_list"\} [1-9]/, "unknown callers are counted");
+  for (const [outcome, reason] of [["issued", "assigned-identity"], ["refused", "not-assigned"], ["refused", "non-canonical-token-path"], ["refused", "fenced-identity"], ["passed-through", "exception-pod"], ["forwarded", "imds-path"]]) {
+    assert.match(metrics.text, new RegExp(`^aadpodidentity_nmi_decisions_count\\{outcome="${outcome}",reason="${reason}"\\} [1-9]`, "m"), `${outcome}/${reason} counted`);
+  }
+  assert.ok(nmiLog.some((l) => l.startsWith(`nmi: decision: issued (assigned-identity) status=200 source=${ip} pod=default/${pod.name} identity="none" path=/metadata/identity/oauth2/token`)), "one info line per decision");
   assert.equal((await getFrom("127.0.0.1", `${base}/healthz`)).text, "Active\n", "the watches are back");
 });

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import type { AzureIdentity, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
 import type { AzureAssignedIdentity } from "../../src/kube/watch-cache.js";
-import { isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity } from "../../src/runtime/nmi/identities.js";
+import { fencedIdentity, isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, upstreamMicShortcut } from "../../src/runtime/nmi/identities.js";
 import { ensureRedirect, expectedChain, removeRedirect, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
 import { kubenetRefusal, KUBENET_REFUSAL } from "../../src/runtime/nmi/main.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -52,10 +52,45 @@ test("pods by IP, exceptions and the MIC short-circuit", () => {
   assert.ok(isExceptionPod(p("a", "1", "Running", { app: "agent" }), [exc]), "any one label, value case-insensitive");
   assert.ok(!isExceptionPod(p("a", "1", "Running", { App: "agent" }), [exc]), "keys exact");
   assert.ok(!isExceptionPod(p("a", "1", "Running", { app: "agent" }, "other"), [exc]), "same namespace only");
-  const mic: V1Pod = { metadata: { name: "mic-1", namespace: "Default", ownerReferences: [{ kind: "ReplicaSet", name: "mic-7d9f", apiVersion: "apps/v1", uid: "u" }] } };
-  assert.ok(isMicPod(mic, "default"));
-  assert.ok(!isMicPod(mic, "kube-system"));
   assert.equal(redactClientId("7eb6a6a9-0000-0000-0000-00000000a6a9"), "7eb6##### REDACTED #####a6a9");
+});
+
+test("MIC's pods are known by their owner chain to the podid-mic Deployment in --MICNamespace, never by a name", () => {
+  const owner = (kind: string, name: string, uid: string, controller = true) => ({ apiVersion: "apps/v1", kind, name, uid, controller });
+  const rs = (namespace: string, name: string, uid: string, deployment: string): V1ReplicaSet => ({ metadata: { namespace, name, uid, ownerReferences: [owner("Deployment", deployment, `d-${uid}`)] } });
+  const pod = (namespace: string, name: string, ...refs: ReturnType<typeof owner>[]): V1Pod => ({ metadata: { namespace, name, ownerReferences: refs } });
+  const replicaSets = [rs("kube-system", "podid-mic-7d9f", "u1", "podid-mic"), rs("kube-system", "mic-5c4b", "u2", "mic"), rs("kube-system", "microsvc-1a2b", "u3", "microsvc")];
+  assert.ok(isMicPod(pod("kube-system", "podid-mic-7d9f-x", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, "kube-system"));
+  assert.ok(!isMicPod(pod("kube-system", "podid-mic-7d9f-x", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, "default"), "another namespace than --MICNamespace");
+  assert.ok(!isMicPod(pod("kube-system", "mic-5c4b-x", owner("ReplicaSet", "mic-5c4b", "u2")), replicaSets, "kube-system"), "upstream's mic* ReplicaSet name counts for nothing");
+  assert.ok(!isMicPod(pod("kube-system", "microsvc-1a2b-x", owner("ReplicaSet", "microsvc-1a2b", "u3")), replicaSets, "kube-system"), "a workload named like MIC");
+  assert.ok(!isMicPod(pod("kube-system", "forged", owner("ReplicaSet", "podid-mic-7d9f", "other-uid")), replicaSets, "kube-system"), "an owner reference naming MIC's ReplicaSet with another uid");
+  assert.ok(!isMicPod(pod("kube-system", "forged", owner("ReplicaSet", "podid-mic-0000", "u9")), replicaSets, "kube-system"), "a ReplicaSet the cache does not know");
+  assert.ok(!isMicPod(pod("kube-system", "adopted", owner("ReplicaSet", "podid-mic-7d9f", "u1", false)), replicaSets, "kube-system"), "an owner that is not the controller");
+  assert.ok(!isMicPod(pod("default", "elsewhere", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, "default"), "MIC's ReplicaSet is in kube-system, the pod in default");
+  // What upstream's NMI does (doctor models it for --runtime upstream): a ReplicaSet named mic* in --MICNamespace.
+  assert.ok(upstreamMicShortcut(pod("Default", "mic-1", owner("ReplicaSet", "mic-7d9f", "u")), "default"));
+  assert.ok(!upstreamMicShortcut(pod("default", "mic-1", owner("ReplicaSet", "mic-7d9f", "u")), "kube-system"));
+});
+
+test("exception fence: an identity any AzureIdentity names is refused unless assigned to that pod; ids in any casing", () => {
+  const c = identity("team", "c", "CCCC-3333");
+  const legacyResourceId = "/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/legacy";
+  const legacy = { ...identity("default", "legacy", ""), spec: { type: 0, ClientID: "LLLL-5555", ResourceID: legacyResourceId } } as unknown as AzureIdentity;
+  const all = [a, b, c, legacy];
+  const assigned = [aai("agent", a, "Assigned"), aai("agent", b, "Created")];
+  const agent = { namespace: "default", name: "agent" };
+  const fenced = (clientIds: string[], resourceIds: string[] = [], forceNamespaced = false) => fencedIdentity({ clientIds, resourceIds }, all, assigned, agent, forceNamespaced)?.metadata.name;
+  assert.equal(fenced(["aaaa-1111"]), undefined, "its own Assigned identity");
+  assert.equal(fenced(["BBBB-2222"]), "b", "Created is not assigned yet");
+  assert.equal(fenced([" cccc-3333 "]), "c", "blanks and casing do not matter");
+  assert.equal(fenced(["llll-5555"]), "legacy", "legacy ClientID spelling");
+  assert.equal(fenced([], [b.spec.resourceID!.toUpperCase()]), "b", "by resource id");
+  assert.equal(fenced([], [legacyResourceId]), "legacy");
+  assert.equal(fenced(["kubelet-identity-client-id"]), undefined, "an identity no AzureIdentity names (the kubelet identity)");
+  assert.equal(fenced([]), undefined);
+  const foreignNamespaced = identity("team", "n", "NNNN-4444", { "aadpodidentity.k8s.io/Behavior": "namespaced" });
+  assert.equal(fencedIdentity({ clientIds: ["nnnn-4444"], resourceIds: [] }, [foreignNamespaced], [aai("agent", foreignNamespaced, "Assigned")], agent, false)?.metadata.name, "n", "assigned, but namespaced rules exclude it");
 });
 
 test("kubenet guard: --network-plugin wins, else the kubelet defaults file; allowed with the flag", () => {

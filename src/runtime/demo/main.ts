@@ -5,6 +5,7 @@ import { PodidError } from "../../cli/errors.js";
 import { resolveCloud } from "../../azure/cloud.js";
 import { AzureSession } from "../../azure/session.js";
 import { computeInventory } from "../../azure/inventory.js";
+import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 
 /**
  * `podid runtime demo`: what aad-pod-identity's demo image does, with the plain Azure SDK. A
@@ -49,12 +50,7 @@ export function oneLine(err: unknown): string {
 
 /** The appid claim of a JWT access token, to show which identity answered (never the token itself). */
 export function tokenClientId(token: string): string | undefined {
-  try {
-    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { appid?: string; azp?: string };
-    return claims.appid ?? claims.azp;
-  } catch {
-    return undefined;
-  }
+  return unverifiedIdentityClaims(token).clientId;
 }
 
 /**

@@ -1,12 +1,13 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { assignedIdentitiesOnNode, podIdentityExceptions, podsOnNode } from "../../kube/watch-cache.js";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { assignedIdentitiesOnNode, azureIdentities, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
 import type { KubeSession } from "../../kube/session.js";
 import { createLogger, type Logger } from "../../util/logger.js";
+import { DecisionLog } from "./decisions.js";
 import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
 import { NmiMetrics } from "./metrics.js";
 import { NMI_DEFAULTS, type NmiOptions } from "./options.js";
-import { createNmiHandler } from "./server.js";
+import { createNmiHandler, remoteIp } from "./server.js";
 import { TokenSource } from "./tokens.js";
 
 export interface StartNmiInput {
@@ -36,6 +37,31 @@ const listen = (server: Server, port: number, host: string) =>
       resolve();
     });
   });
+/**
+ * The token server's limits: headers (request line included) up to 8 KiB (431 beyond; the request-target alone is
+ * refused with 414 past MAX_TARGET_LENGTH), all headers within 10 s and the whole request within 30 s (408), checked
+ * every second — so a slow sender holds only its own connection, briefly. Waiting for an identity happens after
+ * the request is read and is not bounded by these.
+ */
+const SERVER_LIMITS = { maxHeaderSize: 8192, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAlive: true } as const;
+
+/** Node's own answers to what its HTTP parser cannot read (as it sends them without a listener), on the record. */
+function answerUnreadable(err: NodeJS.ErrnoException, socket: Socket, decisions: DecisionLog): void {
+  const source = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, text, reason] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large", "headers-too-large"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT"
+        ? [408, "Request Timeout", "request-timeout"]
+        : [400, "Bad Request", "malformed-http"];
+  decisions.record({ outcome: "refused", reason, status, source });
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
 const close = (server: Server) =>
   new Promise<void>((resolve) => {
     server.close(() => resolve());
@@ -53,7 +79,11 @@ const close = (server: Server) =>
  *   for multi-tenant service principals, which this NMI does not issue).
  * - client_id / resource ids compare case-insensitively at selection too; object_id is honoured (upstream
  *   ignores it): the node's IMDS maps it to a client id, which must then be one of the pod's identities.
- * - Exception pods (and MIC's own pods) are proxied to the node's IMDS unchanged.
+ * - Every request is canonicalized first (canonical-request.ts) and decided on that form; only IMDS paths that serve
+ *   no token are forwarded, as their canonical path and re-serialized query; every decision is logged and counted.
+ * - MIC's pods are known by their owner chain to the podid-mic Deployment in --MICNamespace, never by a name prefix.
+ * - Exception pods (and MIC's) go to the node's IMDS, fenced off the identities AzureIdentities name unless
+ *   assigned to them (--allow-exception-pod-identities restores upstream's any-identity behaviour).
  * - Tokens are cached per (identity, resource) until 5 minutes before expiry (upstream: no cache).
  * - iptables missing or not permitted: logged, NMI keeps serving (upstream: fatal).
  * - Type 2 (certificate) identities answer 403 "not supported".
@@ -66,7 +96,10 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   const pods = podsOnNode(kc, options.node, { onError: onError("pod") });
   const assigned = assignedIdentitiesOnNode(kc, options.node, { onError: onError("AzureAssignedIdentity") });
   const exceptions = podIdentityExceptions(kc, { onError: onError("AzurePodIdentityException") });
-  await Promise.all([pods.start(), assigned.start(), exceptions.start()]);
+  const identities = azureIdentities(kc, { onError: onError("AzureIdentity") });
+  const replicaSets = replicaSetsIn(kc, options.micNamespace, { onError: onError("ReplicaSet") });
+  const caches = [pods, assigned, exceptions, identities, replicaSets];
+  await Promise.all(caches.map((c) => c.start()));
   logger.info(`running NMI in namespaced mode: ${options.forceNamespaced}`);
 
   const imdsBaseUrl = input.imdsBaseUrl ?? `http://${options.metadataIp}:${options.metadataPort}`;
@@ -83,11 +116,34 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   let active = !options.iptables;
   const hostAddresses = new Set(["127.0.0.1", ...(options.hostIp ? [options.hostIp] : [])]);
   // Active (as upstream's /healthz says it) once the redirect is in place and every cache has listed once.
-  const healthy = () => active && pods.synced() && assigned.synced() && exceptions.synced();
-  const handler = createNmiHandler({ options, pods, assigned, exceptions, tokens, imdsBaseUrl, logger, metrics, hostAddresses, health: healthy });
-  const server = createServer({ keepAlive: true }, handler);
+  const healthy = () => active && caches.every((c) => c.synced());
+  const decisions = new DecisionLog(logger, metrics);
+  let authorities: ReadonlySet<string> = new Set();
+  const handler = createNmiHandler({
+    options,
+    pods,
+    assigned,
+    exceptions,
+    identities,
+    replicaSets,
+    tokens,
+    imdsBaseUrl,
+    logger,
+    metrics,
+    decisions,
+    hostAddresses,
+    authorities: () => authorities,
+    health: healthy,
+  });
+  const server = createServer(SERVER_LIMITS, handler);
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => answerUnreadable(err, socket, decisions));
+  // CONNECT (a tunnel through NMI) is nothing IMDS serves; without this listener Node drops the socket unrecorded.
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    decisions.record({ outcome: "refused", reason: "method-not-allowed", status: 405, source: remoteIp(req) });
+    socket.end("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  });
   const extra: Server[] = [];
-  const stopCaches = () => Promise.all([pods.stop(), assigned.stop(), exceptions.stop()]);
+  const stopCaches = () => Promise.all(caches.map((c) => c.stop()));
   try {
     await listen(server, options.port, options.listenAddress);
     if (options.httpProbePort !== undefined) {
@@ -111,6 +167,9 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
+  // An absolute-form request-target may name the metadata address (what pods call) or this node (where NMI listens).
+  const nodeAddresses = [...new Set([options.listenAddress, ...hostAddresses])];
+  authorities = new Set([options.metadataIp, `${options.metadataIp}:${options.metadataPort}`, ...nodeAddresses.flatMap((a) => [a, `${a}:${port}`])]);
   logger.info(`listening on ${options.listenAddress}:${port}`);
 
   // iptables: install, then re-assert every interval; never fatal when the process may not touch the tables.

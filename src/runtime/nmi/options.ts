@@ -12,7 +12,13 @@ export interface NmiOptions {
   hostIp?: string;
   iptUpdateIntervalSec: number;
   forceNamespaced: boolean;
+  /** The install namespace: MIC's pods are those of the podid-mic Deployment here (see isMicPod). */
   micNamespace: string;
+  /**
+   * Upstream's behaviour for exempt pods (exceptions, MIC): any identity on the node. Off: an exempt pod is refused
+   * an identity that an AzureIdentity names, unless it is assigned to that pod.
+   */
+  allowExceptionPodIdentities: boolean;
   /** Separate /healthz listener (upstream 8080, manifests 8085); undefined: none (/healthz is on the main port too). */
   httpProbePort?: number;
   retryAttemptsForCreated: number;
@@ -36,6 +42,7 @@ export const NMI_DEFAULTS: Omit<NmiOptions, "node"> = {
   iptUpdateIntervalSec: 60,
   forceNamespaced: false,
   micNamespace: "default",
+  allowExceptionPodIdentities: false,
   retryAttemptsForCreated: 16,
   retryAttemptsForAssigned: 4,
   findIdentityRetryIntervalSec: 5,

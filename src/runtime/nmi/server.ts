@@ -1,10 +1,13 @@
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { isIPv4 } from "node:net";
-import type { V1Pod } from "@kubernetes/client-node";
-import { BINDING_LABEL, type AzureAssignedIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
+import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
 import type { WatchCache } from "../../kube/watch-cache.js";
 import type { Logger } from "../../util/logger.js";
-import { isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "./identities.js";
+import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
+import { canonicalRequest, queryParam, TOKEN_PATH, type CanonicalRequest, type Refusal } from "./canonical-request.js";
+import { requestedIdentity, type DecisionLog, type Outcome } from "./decisions.js";
+import { fencedIdentity, hasCreatedAssignment, isExceptionPod, isMicPod, podIdentities, podsWithIp, redactClientId, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "./identities.js";
 import type { NmiMetrics } from "./metrics.js";
 import { RETRY_AFTER_SECONDS, type NmiOptions } from "./options.js";
 import { TokenError, type MsiToken, type TokenSource } from "./tokens.js";
@@ -14,24 +17,40 @@ export interface NmiHandlerDeps {
   pods: WatchCache<V1Pod>;
   assigned: WatchCache<AzureAssignedIdentity>;
   exceptions: WatchCache<AzurePodIdentityException>;
+  /** Every AzureIdentity in the cluster: the identities exempt pods are fenced off. */
+  identities: WatchCache<AzureIdentity>;
+  /** The ReplicaSets of --MICNamespace: how MIC's pods are followed to their Deployment. */
+  replicaSets: WatchCache<V1ReplicaSet>;
   tokens: TokenSource;
-  /** The node's IMDS, where everything that is not a token request goes. */
+  /** The node's IMDS, where the paths that serve no token (and exempt pods' token requests) go. */
   imdsBaseUrl: string;
   logger: Logger;
   metrics: NmiMetrics;
+  decisions: DecisionLog;
   /** Addresses allowed to call /host/token/ (127.0.0.1 and the host IP). */
   hostAddresses: ReadonlySet<string>;
+  /** "host" or "host:port" an absolute-form request-target may name (known once NMI listens). */
+  authorities: () => ReadonlySet<string>;
   health: () => boolean;
 }
 
 /** Upstream's pod lookup: 4 retries 300 ms apart; here the wait ends as soon as the pod cache has it. */
 const POD_LOOKUP_WAIT_MS = 1200;
+/** A POST to scheduled events acknowledges a few events: a small JSON body. */
+const MAX_FORWARDED_BODY = 64 * 1024;
+/** IMDS's largest answers (instance metadata) are tens of kilobytes. */
+const MAX_IMDS_ANSWER = 4 * 1024 * 1024;
 const METADATA_HEADER_BODY = JSON.stringify({ error: "invalid_request", error_description: "Required metadata header not specified" }) + "\n";
+/** Request headers passed on to IMDS; everything else (X-Forwarded-For, Host, hop-by-hop headers) stays here. */
+const FORWARDED_HEADERS = ["metadata", "accept", "user-agent", "x-ms-client-request-id"];
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade", "te", "trailer"]);
 
 class HttpFailure extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The decision's reason word. */
+    readonly reason: string,
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
@@ -45,9 +64,9 @@ function sendText(res: ServerResponse, status: number, message: string, headers:
   res.end(body);
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  res.writeHead(status, { ...headers, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -58,71 +77,142 @@ export function remoteIp(req: IncomingMessage): string {
   return isIPv4(ip) ? ip : "";
 }
 
-/** The path exactly as sent (WHATWG URL parsing would turn "\\" into "/"), and the query. */
-interface RequestUrl {
-  pathname: string;
-  search: string;
-  searchParams: URLSearchParams;
-}
-function requestUrl(raw: string): RequestUrl {
-  const q = raw.indexOf("?");
-  const search = q < 0 ? "" : raw.slice(q);
-  return { pathname: q < 0 ? raw : raw.slice(0, q), search, searchParams: new URLSearchParams(search) };
+/** What IMDS answered, read in full (bounded) so that NMI can look at it before the caller does. */
+interface ImdsAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
 }
 
-/** "metadata" is matched case-insensitively (gorilla/mux route variable), the rest of the path exactly. */
-const normalizePath = (path: string) => path.replace(/^\/metadata(?=\/|$)/i, "/metadata");
-const TOKEN_PATH = "/metadata/identity/oauth2/token";
-/** CVE-2022-23551: variants of the token path that the exact route misses must not reach the proxy. */
-const TOKEN_PATH_VARIANT = /^\/metadata\/identity(.*?)oauth2(.*?)token/;
+/** One request on its way through NMI: what is known so far about who asks, for the decision line. */
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  request: CanonicalRequest;
+  source: string;
+  /** namespace/name of the calling (or, on the host route, named) pod once known. */
+  pod?: string;
+  signal: AbortSignal;
+  labels: Record<string, string>;
+}
+
+/** Which identity an IMDS token answer is for: its client_id, else the token's own appid claim. */
+function answeredClientId(body: Buffer): string | undefined {
+  try {
+    const parsed = JSON.parse(body.toString("utf8")) as { client_id?: unknown; access_token?: unknown };
+    if (typeof parsed.client_id === "string" && parsed.client_id) return parsed.client_id;
+    return typeof parsed.access_token === "string" ? unverifiedIdentityClaims(parsed.access_token).clientId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      // Past the limit the rest is read and dropped, so that the 413 reaches the caller before the connection closes.
+      if (size > limit) reject(new HttpFailure(413, `request body larger than ${limit} bytes`, "body-too-large", { Connection: "close" }));
+      else chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", (err) => reject(new HttpFailure(400, err.message, "malformed-request")));
+  });
+}
 
 export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { options, logger, metrics } = deps;
   const intervalMs = options.findIdentityRetryIntervalSec * 1000;
 
-  const metadataHeaderOk = (req: IncomingMessage) => !options.metadataHeaderRequired || req.headers["metadata"] === "true";
+  /** The pod with this address, if the cache knows exactly one (for decision lines; never waits). */
+  const podAt = (ip: string): string | undefined => {
+    const found = ip ? podsWithIp(deps.pods.list(), ip) : [];
+    return found.length === 1 ? `${found[0].metadata?.namespace}/${found[0].metadata?.name}` : undefined;
+  };
+
+  function decide(ex: Exchange, outcome: Outcome, reason: string, status: number): void {
+    const identity = ex.request.route === "imds" ? undefined : requestedIdentity(ex.request);
+    deps.decisions.record({ outcome, reason, status, source: ex.source, pod: ex.pod ?? podAt(ex.source), identity, path: ex.request.path });
+  }
+
+  /** Refuses what canonicalRequest refused, as IMDS or upstream NMI words each case. */
+  function refuse(res: ServerResponse, source: string, refusal: Refusal): void {
+    const identity = refusal.query && (refusal.route === "token" || refusal.route === "host-token") ? requestedIdentity({ query: refusal.query }) : undefined;
+    deps.decisions.record({ outcome: "refused", reason: refusal.reason, status: refusal.status, source, pod: podAt(source), identity, path: refusal.path });
+    // What could not be read one way only may also be framed oddly: nothing more is read on this connection.
+    const close = refusal.reason === "malformed-request" || refusal.reason === "unexpected-body" || refusal.reason === "target-too-long" ? { Connection: "close" } : undefined;
+    switch (refusal.reason) {
+      case "missing-metadata-header":
+        res.writeHead(400, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(METADATA_HEADER_BODY) });
+        return void res.end(METADATA_HEADER_BODY);
+      case "method-not-allowed":
+        return sendJson(res, 405, { error: "invalid_request", error_description: refusal.message }, { Allow: (refusal.allow ?? ["GET"]).join(", ") });
+      case "non-canonical-token-path":
+      case "identity-path":
+        return sendText(res, 400, "Invalid request");
+      case "malformed-request":
+      case "unexpected-body":
+        return sendText(res, 400, `Invalid request: ${refusal.message}`, close);
+      default:
+        return sendText(res, refusal.status, refusal.message, close);
+    }
+  }
 
   /** Resolves the pod with this IP, waiting briefly (event-driven) for the cache to learn about a new pod. */
   async function podForIp(ip: string, signal: AbortSignal): Promise<V1Pod> {
     const lookup = () => podsWithIp(deps.pods.list(), ip);
     let found = lookup();
     if (found.length === 0) {
-      found = await waitFor(deps.pods, () => {
-        const now = lookup();
-        return now.length ? now : undefined;
-      }, POD_LOOKUP_WAIT_MS, signal) ?? [];
+      found =
+        (await waitFor(
+          deps.pods,
+          () => {
+            const now = lookup();
+            return now.length ? now : undefined;
+          },
+          POD_LOOKUP_WAIT_MS,
+          signal,
+        )) ?? [];
     }
     if (found.length === 0) {
       metrics.increment("kubernetes_api_operations_errors_count", { operation_type: "get_pod_list" });
-      throw new HttpFailure(500, "pod list is empty");
+      throw new HttpFailure(500, "pod list is empty", "unknown-pod");
     }
-    if (found.length > 1) throw new HttpFailure(500, `failed to match pod IP ${ip} with [${found.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(" ")}]`);
+    if (found.length > 1) throw new HttpFailure(500, `failed to match pod IP ${ip} with [${found.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(" ")}]`, "ambiguous-pod");
     return found[0];
   }
 
   /**
    * Upstream's GetIdentities, event-driven: re-evaluated on every change of the AzureAssignedIdentity cache.
    * Gives up when no Created/Assigned match exists after retry-attempts-for-created intervals, or after
-   * (created + assigned) intervals in all.
+   * (created + assigned) intervals in all. An object_id is matched against the pod's own identities only (by the
+   * oid of the tokens NMI gets for them): no identity the pod does not have is ever asked about.
    */
-  async function identityFor(pod: PodRef, request: IdentityRequest & { objectId?: string }, resource: string, signal: AbortSignal, labelled = true) {
+  async function identityFor(pod: PodRef, request: IdentityRequest & { objectId?: string }, resource: string, signal: AbortSignal, labelled = true): Promise<AzureIdentity> {
     const requested = request.clientId ?? request.resourceId ?? request.objectId;
     const prefix = requested ? `clientID in request: ${redactClientId(requested)}, ` : "";
     const created = options.retryAttemptsForCreated;
     const total = created + options.retryAttemptsForAssigned;
     const started = Date.now();
     let resolved: IdentityRequest | undefined = request.objectId ? undefined : request;
-    const evaluate = async (): Promise<Selection | undefined> => {
+    const evaluate = async (): Promise<Selection> => {
       if (!resolved && request.objectId) {
-        const clientId = await deps.tokens.clientIdForObjectId(request.objectId, resource);
-        if (clientId) resolved = { clientId };
+        const wanted = request.objectId.trim().toLowerCase();
+        for (const identity of podIdentities(deps.assigned.list(), pod, options.forceNamespaced)) {
+          const objectId = await deps.tokens.objectIdOf(identity, resource).catch(() => undefined);
+          if (objectId === wanted && identity.spec?.clientID) {
+            resolved = { clientId: identity.spec.clientID };
+            break;
+          }
+        }
       }
-      return resolved ? selectIdentity(deps.assigned.list(), pod, resolved, options.forceNamespaced) : { kind: "pending", hasCreated: false };
+      return resolved ? selectIdentity(deps.assigned.list(), pod, resolved, options.forceNamespaced) : { kind: "pending", hasCreated: hasCreatedAssignment(deps.assigned.list(), pod) };
     };
-    let outcome: Selection | string | undefined;
-    const decide = async (): Promise<Selection | string | undefined> => {
+    const decideWait = async (): Promise<Selection | string | undefined> => {
       const selection = await evaluate();
-      if (!selection || selection.kind !== "pending") return selection;
+      if (selection.kind !== "pending") return selection;
       // MIC assigns identities only to pods whose aadpodidbinding label a binding selects: without the label,
       // and with nothing assigned, no identity can come (upstream waits out all its attempts regardless).
       if (!labelled && !selection.hasCreated) {
@@ -137,156 +227,219 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       }
       return undefined;
     };
-    outcome = await decide();
+    let outcome = await decideWait();
     if (outcome === undefined) {
-      outcome = await waitForAsync(deps.assigned, decide, [created * intervalMs, total * intervalMs].map((ms) => started + ms), signal);
+      outcome = await waitForAsync(deps.assigned, decideWait, [created * intervalMs, total * intervalMs].map((ms) => started + ms), signal);
     }
-    if (outcome === undefined) throw new HttpFailure(404, "context canceled");
+    if (outcome === undefined) throw new HttpFailure(404, "context canceled", "client-gone");
     if (typeof outcome === "string") {
       logger.warn(`failed to get matching identities for pod: ${pod.namespace}/${pod.name}, error: ${outcome}`);
-      if (options.setRetryAfterHeader) throw new HttpFailure(503, outcome, { "Retry-After": String(RETRY_AFTER_SECONDS) });
-      throw new HttpFailure(404, outcome);
+      if (options.setRetryAfterHeader) throw new HttpFailure(503, outcome, "not-assigned", { "Retry-After": String(RETRY_AFTER_SECONDS) });
+      throw new HttpFailure(404, outcome, "not-assigned");
     }
     if (outcome.kind === "excluded") {
       logger.warn(outcome.message);
-      throw new HttpFailure(404, `${prefix}no azure identity found for request`);
+      throw new HttpFailure(404, `${prefix}no azure identity found for request`, "namespaced-identity-elsewhere");
     }
-    if (outcome.kind !== "found") throw new HttpFailure(404, `${prefix}no azure identity found for request`);
+    if (outcome.kind !== "found") throw new HttpFailure(404, `${prefix}no azure identity found for request`, "not-assigned");
     return outcome.identity;
   }
 
-  async function tokenOf(identity: Parameters<TokenSource["tokenFor"]>[0], resource: string, pod: PodRef): Promise<MsiToken> {
+  async function tokenOf(identity: AzureIdentity, resource: string, pod: PodRef): Promise<MsiToken> {
     try {
       return await deps.tokens.tokenFor(identity, resource);
     } catch (err) {
       const status = err instanceof TokenError ? err.status : 503;
       const message = `failed to get service principal token for pod: ${pod.namespace}/${pod.name}, error: ${(err as Error).message}`;
       logger.warn(message);
-      throw new HttpFailure(status, message);
+      throw new HttpFailure(status, message, "token-unavailable");
     }
   }
 
-  const identityRequest = (url: RequestUrl): IdentityRequest & { objectId?: string } => {
-    const q = url.searchParams;
-    const clientId = q.get("client_id") || undefined;
-    const resourceId = q.get("msi_res_id") || q.get("mi_res_id") || undefined;
-    const objectId = q.get("object_id") || undefined;
+  /** client_id wins over a resource id, which wins over object_id (upstream's precedence; object_id is podid's). */
+  const identityRequest = (request: CanonicalRequest): IdentityRequest & { objectId?: string } => {
+    const clientId = queryParam(request, "client_id") || undefined;
+    const resourceId = queryParam(request, "msi_res_id") || queryParam(request, "mi_res_id") || undefined;
+    const objectId = queryParam(request, "object_id") || undefined;
     if (clientId) return { clientId };
     if (resourceId) return { resourceId };
     return objectId ? { objectId } : {};
   };
 
-  async function tokenRoute(req: IncomingMessage, res: ServerResponse, url: RequestUrl, signal: AbortSignal, labels: Record<string, string>): Promise<void> {
-    if (!metadataHeaderOk(req)) {
-      logger.verbose(`metadata header is not specified, req.method=${req.method} reg.path=${url.pathname} req.remote=${req.socket.remoteAddress}`);
-      res.writeHead(400, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(METADATA_HEADER_BODY) });
-      res.end(METADATA_HEADER_BODY);
-      return;
+  /** Asks the node's IMDS: the canonical path and the re-serialized query, never the raw target. */
+  function askImds(ex: Exchange, path: string, search: string, method: string, body?: Buffer): Promise<ImdsAnswer> {
+    const target = new URL(deps.imdsBaseUrl);
+    const headers: Record<string, string> = { host: target.host };
+    for (const name of FORWARDED_HEADERS) {
+      const value = ex.req.headers[name];
+      if (typeof value === "string") headers[name] = value;
     }
-    const ip = remoteIp(req);
-    if (!ip) throw new HttpFailure(500, "request remote address is empty");
-    const resource = url.searchParams.get("resource") ?? "";
+    if (body) {
+      headers["content-length"] = String(body.length);
+      if (typeof ex.req.headers["content-type"] === "string") headers["content-type"] = ex.req.headers["content-type"];
+    }
+    return new Promise((resolve, reject) => {
+      const upstream = httpRequest({ host: target.hostname, port: target.port || 80, path: path + search, method, headers, agent: false, signal: ex.signal }, (imds) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        imds.on("data", (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_IMDS_ANSWER) {
+            imds.destroy();
+            reject(new HttpFailure(502, `IMDS answered with more than ${MAX_IMDS_ANSWER} bytes`, "imds-unreachable"));
+          } else chunks.push(c);
+        });
+        imds.on("end", () => resolve({ status: imds.statusCode ?? 502, headers: imds.headers, body: Buffer.concat(chunks) }));
+        imds.on("error", (err) => reject(new HttpFailure(500, err.message, "imds-unreachable")));
+      });
+      upstream.on("error", (err) => reject(new HttpFailure(500, err.message, "imds-unreachable")));
+      upstream.end(body);
+    });
+  }
+
+  function relay(res: ServerResponse, answer: ImdsAnswer): void {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+    headers["content-length"] = String(answer.body.length);
+    res.writeHead(answer.status, headers);
+    res.end(answer.body);
+  }
+
+  /**
+   * Exempt pods (an AzurePodIdentityException, or MIC's own) go to the node's IMDS — fenced: an identity that an
+   * AzureIdentity names is refused them unless it is assigned to that very pod, checked on the request (client_id,
+   * resource ids) and again on IMDS's answer (object_id, or no identity named: IMDS chose).
+   */
+  async function passThrough(ex: Exchange, pod: PodRef, why: "exception-pod" | "mic-pod"): Promise<void> {
+    const fence = (clientIds: string[], resourceIds: string[]) => fencedIdentity({ clientIds, resourceIds }, deps.identities.list(), deps.assigned.list(), pod, options.forceNamespaced);
+    const refusal = (identity: AzureIdentity | undefined) =>
+      new HttpFailure(
+        403,
+        `pod ${pod.namespace}/${pod.name} is exempt from identity assignment (${why === "mic-pod" ? "MIC's own pod" : "AzurePodIdentityException"}), and the identity it asks for ` +
+          (identity ? `is AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name}'s` : "cannot be told from IMDS's answer") +
+          `, which is not assigned to it. Exempt pods may use only identities no AzureIdentity names (NMI's --allow-exception-pod-identities lifts this)`,
+        "fenced-identity",
+      );
+    const { request } = ex;
+    if (!options.allowExceptionPodIdentities) {
+      const resourceIds = [queryParam(request, "msi_res_id"), queryParam(request, "mi_res_id")].filter((v): v is string => Boolean(v));
+      const named = fence([queryParam(request, "client_id") ?? ""].filter(Boolean), resourceIds);
+      if (named) throw refusal(named);
+    }
+    logger.verbose(`exception pod ${pod.namespace}/${pod.name} token handling`);
+    const answer = await askImds(ex, TOKEN_PATH, request.search, "GET");
+    if (!options.allowExceptionPodIdentities && answer.status === 200) {
+      const clientId = answeredClientId(answer.body);
+      if (!clientId) throw refusal(undefined);
+      const named = fence([clientId], []);
+      if (named) throw refusal(named);
+    }
+    decide(ex, "passed-through", why, answer.status);
+    relay(ex.res, answer);
+  }
+
+  async function tokenRoute(ex: Exchange): Promise<void> {
+    const { request, labels } = ex;
+    if (!ex.source) throw new HttpFailure(500, "request remote address is empty", "no-source-address");
+    const resource = queryParam(request, "resource") ?? "";
     labels.resource = resource;
-    if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty");
+    if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty", "missing-resource");
     let pod: V1Pod;
     try {
-      pod = await podForIp(ip, signal);
+      pod = await podForIp(ex.source, ex.signal);
     } catch (err) {
-      logger.warn(`failed to get pod info from pod IP: ${ip}, error: ${(err as Error).message}`);
+      logger.warn(`failed to get pod info from pod IP: ${ex.source}, error: ${(err as Error).message}`);
       throw err;
     }
     const ref: PodRef = { namespace: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "" };
+    ex.pod = `${ref.namespace}/${ref.name}`;
     labels.namespace = ref.namespace;
-    if (isExceptionPod(pod, deps.exceptions.list()) || isMicPod(pod, options.micNamespace)) {
-      logger.verbose(`exception pod ${ref.namespace}/${ref.name} token handling`);
-      await proxy(req, res, url);
-      return;
-    }
-    const identity = await identityFor(ref, identityRequest(url), resource, signal, Boolean(pod.metadata?.labels?.[BINDING_LABEL]));
+    if (isExceptionPod(pod, deps.exceptions.list())) return passThrough(ex, ref, "exception-pod");
+    if (isMicPod(pod, deps.replicaSets.list(), options.micNamespace)) return passThrough(ex, ref, "mic-pod");
+    const identity = await identityFor(ref, identityRequest(request), resource, ex.signal, Boolean(pod.metadata?.labels?.[BINDING_LABEL]));
     if (logger.enabled("verbose")) logger.verbose(`${ref.namespace}/${ref.name} has been matched with azure identity ${identity.metadata.namespace}/${identity.metadata.name}`);
-    sendJson(res, 200, await tokenOf(identity, resource, ref));
+    const token = await tokenOf(identity, resource, ref);
+    decide(ex, "issued", "assigned-identity", 200);
+    sendJson(ex.res, 200, token);
   }
 
-  async function hostTokenRoute(req: IncomingMessage, res: ServerResponse, url: RequestUrl, signal: AbortSignal, labels: Record<string, string>): Promise<void> {
+  async function hostTokenRoute(ex: Exchange): Promise<void> {
+    const { req, request, labels } = ex;
     const podns = req.headers["podns"];
     const podname = req.headers["podname"];
-    if (typeof podns !== "string" || typeof podname !== "string" || !podns || !podname) throw new HttpFailure(400, "missing 'podname' and 'podns' from request header");
-    if (!deps.hostAddresses.has(remoteIp(req))) throw new HttpFailure(500, "request remote address is not from a host");
-    const resource = url.searchParams.get("resource") ?? "";
+    if (typeof podns !== "string" || typeof podname !== "string" || !podns || !podname) throw new HttpFailure(400, "missing 'podname' and 'podns' from request header", "missing-pod-headers");
+    if (!deps.hostAddresses.has(ex.source)) throw new HttpFailure(500, "request remote address is not from a host", "not-from-host");
+    ex.pod = `${podns}/${podname}`;
+    const resource = queryParam(request, "resource") ?? "";
     labels.resource = resource;
     labels.namespace = podns;
-    if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty");
+    if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty", "missing-resource");
     const ref = { namespace: podns, name: podname };
     // As on the pod route: a pod of this node known to carry no aadpodidbinding label is refused at once (upstream
     // waits out every attempt); a pod this NMI does not know is waited for as upstream does.
     const known = deps.pods.list().find((p) => p.metadata?.namespace === podns && p.metadata?.name === podname);
     let identity;
     try {
-      identity = await identityFor(ref, identityRequest(url), resource, signal, known ? Boolean(known.metadata?.labels?.[BINDING_LABEL]) : true);
+      identity = await identityFor(ref, identityRequest(request), resource, ex.signal, known ? Boolean(known.metadata?.labels?.[BINDING_LABEL]) : true);
     } catch (err) {
       // Upstream: this path never sends Retry-After.
-      if (err instanceof HttpFailure && err.status === 503) throw new HttpFailure(404, err.message);
+      if (err instanceof HttpFailure && err.status === 503) throw new HttpFailure(404, err.message, err.reason);
       throw err;
     }
-    sendJson(res, 200, { token: await tokenOf(identity, resource, ref), clientid: identity.spec.clientID });
+    const token = await tokenOf(identity, resource, ref);
+    decide(ex, "issued", "host-request", 200);
+    sendJson(ex.res, 200, { token, clientid: identity.spec.clientID });
   }
 
-  /** Everything else goes to the node's IMDS unchanged: method, path, query, headers, body. */
-  function proxy(req: IncomingMessage, res: ServerResponse, url: RequestUrl): Promise<void> {
-    const target = new URL(deps.imdsBaseUrl);
-    return new Promise((resolve) => {
-      const headers = { ...req.headers, host: target.host };
-      const upstream = httpRequest({ host: target.hostname, port: target.port || 80, path: url.pathname + url.search, method: req.method, headers }, (imds) => {
-        res.writeHead(imds.statusCode ?? 502, imds.headers);
-        imds.pipe(res);
-        imds.on("end", resolve);
-        imds.on("error", () => resolve());
+  /** An IMDS path that serves no token: forwarded as its canonical path and re-serialized query. */
+  async function forwardRoute(ex: Exchange): Promise<void> {
+    const body = ex.request.method === "POST" ? await readBody(ex.req, MAX_FORWARDED_BODY) : undefined;
+    const answer = await askImds(ex, ex.request.path, ex.request.search, ex.request.method, body);
+    decide(ex, "forwarded", "imds-path", answer.status);
+    relay(ex.res, answer);
+  }
+
+  /** Runs a route; a failure is answered (after its decision line) as upstream words it; token routes are timed. */
+  function run(ex: Exchange, route: (ex: Exchange) => Promise<void>, timed: boolean): void {
+    const started = process.hrtime.bigint();
+    route(ex)
+      .catch((err: unknown) => {
+        const failure = err instanceof HttpFailure ? err : new HttpFailure(500, (err as Error)?.message ?? String(err), "internal-error");
+        decide(ex, "refused", failure.reason, failure.status);
+        if (!ex.res.headersSent) sendText(ex.res, failure.status, failure.message, failure.headers);
+        else ex.res.destroy();
+      })
+      .finally(() => {
+        if (!timed) return;
+        const ns = process.hrtime.bigint() - started;
+        ex.labels.status_code = String(ex.res.statusCode);
+        // A refused request's resource is whatever the caller wrote: one series each would let a pod grow NMI's memory.
+        if (ex.res.statusCode >= 400) ex.labels.resource = "";
+        metrics.observe("nmi_operations_duration_seconds", ex.labels, Number(ns) / 1e9);
+        if (logger.enabled("verbose")) logger.verbose(`status (${ex.res.statusCode}) took ${ns} ns for req.method=${ex.request.method} reg.path=${ex.request.path} req.remote=${ex.source}`);
       });
-      upstream.on("error", (err) => {
-        if (!res.headersSent) sendText(res, 500, err.message);
-        else res.destroy();
-        resolve();
-      });
-      req.pipe(upstream);
-    });
   }
 
   return (req, res) => {
-    const started = process.hrtime.bigint();
-    const url = requestUrl(req.url ?? "/");
-    const path = normalizePath(url.pathname);
+    const source = remoteIp(req);
+    const result = canonicalRequest(
+      { method: req.method ?? "", target: req.url ?? "", rawHeaders: req.rawHeaders },
+      { authorities: deps.authorities(), metadataHeaderRequired: options.metadataHeaderRequired, blockInstanceMetadata: options.blockInstanceMetadata },
+    );
+    if (!result.ok) return refuse(res, source, result.refusal);
+    const request = result.request;
+    if (request.route === "healthz") return sendText(res, 200, deps.health() ? "Active" : "Not Active");
+    if (request.route === "metrics") {
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" });
+      return res.end(metrics.render());
+    }
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
     });
-    const labels: Record<string, string> = { operation_type: url.pathname, status_code: "", namespace: "", resource: "" };
-    const wrapped = (route: (req: IncomingMessage, res: ServerResponse, url: RequestUrl, signal: AbortSignal, labels: Record<string, string>) => Promise<void>) => {
-      route(req, res, url, abort.signal, labels)
-        .catch((err: unknown) => {
-          const failure = err instanceof HttpFailure ? err : new HttpFailure(500, (err as Error)?.message ?? String(err));
-          if (!res.headersSent) sendText(res, failure.status, failure.message, failure.headers);
-        })
-        .finally(() => {
-          const ns = process.hrtime.bigint() - started;
-          labels.status_code = String(res.statusCode);
-          metrics.observe("nmi_operations_duration_seconds", labels, Number(ns) / 1e9);
-          if (logger.enabled("verbose")) logger.verbose(`status (${res.statusCode}) took ${ns} ns for req.method=${req.method} reg.path=${url.pathname} req.remote=${remoteIp(req)}`);
-        });
-    };
-    if (path.startsWith(TOKEN_PATH)) return wrapped(tokenRoute);
-    if (TOKEN_PATH_VARIANT.test(path)) return sendText(res, 400, "Invalid request");
-    if (path.startsWith("/host/token")) return wrapped(hostTokenRoute);
-    if (options.blockInstanceMetadata && path.startsWith("/metadata/instance")) return sendText(res, 403, "Request blocked by AAD Pod Identity NMI");
-    if (path === "/healthz") return sendText(res, 200, deps.health() ? "Active" : "Not Active");
-    if (path === "/metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" });
-      return res.end(metrics.render());
-    }
-    if (!metadataHeaderOk(req)) {
-      res.writeHead(400, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(METADATA_HEADER_BODY) });
-      return res.end(METADATA_HEADER_BODY);
-    }
-    void proxy(req, res, url);
+    const ex: Exchange = { req, res, request, source, signal: abort.signal, labels: { operation_type: request.path, status_code: "", namespace: "", resource: "" } };
+    if (request.route === "imds") return run(ex, forwardRoute, false);
+    run(ex, request.route === "token" ? tokenRoute : hostTokenRoute, true);
   };
 }
 
@@ -329,11 +482,14 @@ function waitForAsync<T, O>(cache: WatchCache<O>, decide: () => Promise<T | unde
     const last = Math.max(...deadlines);
     for (const at of deadlines) {
       timers.push(
-        setTimeout(() => {
-          if (undefinedAtLastDeadline && at === last) {
-            chain = chain.then(() => finish(undefined));
-          } else run();
-        }, Math.max(0, at - Date.now()) + 1),
+        setTimeout(
+          () => {
+            if (undefinedAtLastDeadline && at === last) {
+              chain = chain.then(() => finish(undefined));
+            } else run();
+          },
+          Math.max(0, at - Date.now()) + 1,
+        ),
       );
     }
     if (signal.aborted) onAbort();

@@ -3,6 +3,7 @@ import type { V1Secret } from "@kubernetes/client-node";
 import { BUILTIN_CLOUDS } from "../../azure/cloud.js";
 import { IdentityType, type AzureIdentity } from "../../kube/aadpodidentity.js";
 import type { KubeSession } from "../../kube/session.js";
+import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 
 /** The token as IMDS answers it: every value a string. */
 export interface MsiToken {
@@ -84,26 +85,21 @@ export class TokenSource {
   }
 
   /**
-   * The client id of a user-assigned identity given by its object (principal) id, asking the node's IMDS once:
-   * it answers with the token's client_id. The token fetched on the way is cached for that client id.
+   * The object (principal) id of an identity, from the token NMI gets for it (its oid claim): how a request by
+   * object_id is matched against the pod's own identities without ever asking IMDS about any other identity.
    */
-  async clientIdForObjectId(objectId: string, resource: string): Promise<string | undefined> {
-    const known = this.objectIds.get(objectId.toLowerCase());
+  async objectIdOf(identity: AzureIdentity, resource: string): Promise<string | undefined> {
+    const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
+    const known = this.objectIds.get(`${spec.type}|${(spec.clientID ?? "").toLowerCase()}`);
     if (known) return known;
-    let token: MsiToken;
-    try {
-      token = await this.fromImds({ resource, object_id: objectId });
-    } catch {
-      return undefined;
-    }
-    if (!token.client_id) return undefined;
-    this.objectIds.set(objectId.toLowerCase(), token.client_id);
-    this.store(`${IdentityType.userAssignedMSI}|${token.client_id.toLowerCase()}||${resource}`, token);
-    return token.client_id;
+    const token = await this.tokenFor(identity, resource);
+    const objectId = unverifiedIdentityClaims(token.access_token).objectId?.toLowerCase();
+    if (objectId) this.objectIds.set(`${spec.type}|${(spec.clientID ?? "").toLowerCase()}`, objectId);
+    return objectId;
   }
 
-  /** The raw node IMDS token call (exception pods, the MIC short-circuit). Never cached. */
-  async fromImds(query: Record<string, string>): Promise<MsiToken> {
+  /** The node IMDS token call for a user-assigned identity. */
+  private async fromImds(query: Record<string, string>): Promise<MsiToken> {
     const url = new URL("/metadata/identity/oauth2/token", this.options.imdsBaseUrl);
     url.searchParams.set("api-version", IMDS_API_VERSION);
     for (const [k, v] of Object.entries(query)) if (v) url.searchParams.set(k, v);

@@ -74,6 +74,8 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
     log,
   };
   const onRequest = (service: string) => (l: RequestLine) => log(requestLogLine(service, l));
+  // IMDS's log names every request as it arrived (raw target, caller): what reached it, and from where.
+  const onImdsRequest = (service: string) => (l: RequestLine) => log(requestLogLine(service, l, true));
   const crash = (body: (err: unknown) => SandboxResponse) => (err: unknown, req: SandboxRequest) => {
     log(`error serving ${req.method} ${req.path}: ${(err as Error)?.stack ?? err}`);
     return body(err);
@@ -110,7 +112,7 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
       const server = await serve(imds, {
         host: options.host,
         port: options.ports.imds[i] ?? 0,
-        onRequest: onRequest(`imds[${node.name}]`),
+        onRequest: onImdsRequest(`imds[${node.name}]`),
         onError: crash(() => json(500, { error: "unknown", error_description: "internal error" })),
       });
       servers.push(server);

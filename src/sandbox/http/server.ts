@@ -1,26 +1,11 @@
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { DROP_CONNECTION, isReadable, type Handler, type SandboxRequest, type SandboxResponse } from "./types.js";
 
 export interface TlsMaterial {
   cert: string;
   key: string;
-}
-
-/** What the sandbox log records of each answered request (never bodies or headers). */
-export interface RequestLine {
-  method: string;
-  path: string;
-  status: number;
-  ms: number;
-  /** The caller's address: pods have their own, so the log tells which pod did what. */
-  remote: string;
-}
-
-/** One line of the sandbox log: `<service> <METHOD> <path> <status> <ms>ms from <address>`. */
-export function requestLogLine(service: string, l: RequestLine): string {
-  return `${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms from ${l.remote}`;
 }
 
 export interface ServeOptions {
@@ -30,10 +15,27 @@ export interface ServeOptions {
   tls?: TlsMaterial;
   /** Requests larger than this are refused with 413 before the handler runs. */
   maxBodyBytes?: number;
-  /** Called for every answered request (sandbox log); never given bodies. */
+  /**
+   * Called for every request received (sandbox log), answered or not (status 0: the client went away first; a
+   * request the HTTP parser refused has method "-"); never given bodies. `target` is the request-target as sent.
+   */
   onRequest?: (line: RequestLine) => void;
   /** Turns an exception thrown by a handler into the service's own 500 body. */
   onError: (err: unknown, req: SandboxRequest) => SandboxResponse;
+}
+
+export interface RequestLine {
+  method: string;
+  path: string;
+  target: string;
+  status: number;
+  ms: number;
+  remote: string;
+}
+
+/** One line of the sandbox log: `<service> <METHOD> <path> <status> <ms>ms from <caller>` (and the raw target where asked). */
+export function requestLogLine(service: string, l: RequestLine, withTarget = false): string {
+  return `${service} ${l.method} ${l.path} ${l.status} ${l.ms}ms from ${l.remote}${withTarget ? ` target ${JSON.stringify(l.target)}` : ""}`;
 }
 
 export interface RunningServer {
@@ -84,6 +86,17 @@ function send(res: http.ServerResponse, out: SandboxResponse, controller: AbortC
   res.end(payload);
 }
 
+/**
+ * The request-target in origin form: an absolute-form target ("http://host/path?q", which HTTP/1.1 servers must
+ * accept) loses its scheme and authority, as a server that is the origin for every authority treats it.
+ */
+export function originForm(target: string): string {
+  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (!absolute) return target;
+  const rest = target.slice(absolute[0].length);
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}
+
 /** Serves one emulated service on one port. Keeps connections tracked so close() is prompt. */
 export async function serve(handler: Handler, options: ServeOptions): Promise<RunningServer> {
   const listener = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -91,7 +104,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Ru
     const controller = new AbortController();
     res.on("close", () => controller.abort());
     // Concatenated, not resolved: a path like "//subscriptions/x" (an endpoint with a trailing slash) is a path.
-    const url = new URL(`http://sandbox.invalid${req.url ?? "/"}`);
+    const url = new URL(`http://sandbox.invalid${originForm(req.url ?? "/")}`);
     const body = await readBody(req, options.maxBodyBytes ?? DEFAULT_MAX_BODY).catch(() => Buffer.alloc(0));
     const request: SandboxRequest = {
       method: (req.method ?? "GET").toUpperCase(),
@@ -114,25 +127,24 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Ru
         out = options.onError(err, request);
       }
     }
-    if (res.destroyed) return;
-    if (out === DROP_CONNECTION) {
-      req.socket.destroy();
-      options.onRequest?.({ method: request.method, path: request.path, status: 0, ms: Date.now() - started, remote: request.remoteAddress });
+    const line = { method: request.method, path: request.path, target: req.url ?? "", ms: Date.now() - started, remote: request.remoteAddress };
+    if (res.destroyed || out === DROP_CONNECTION) {
+      if (out === DROP_CONNECTION) req.socket.destroy();
+      options.onRequest?.({ ...line, status: 0 });
       return;
     }
     send(res, out, controller);
-    options.onRequest?.({
-      method: request.method,
-      path: request.path,
-      status: out.status,
-      ms: Date.now() - started,
-      remote: request.remoteAddress,
-    });
+    options.onRequest?.({ ...line, status: out.status });
   };
   const server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, (q, s) => void listener(q, s))
     : http.createServer((q, s) => void listener(q, s));
   server.keepAliveTimeout = 5000;
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code !== "ECONNRESET") options.onRequest?.({ method: "-", path: "-", target: "-", status: 400, ms: 0, remote: (socket.remoteAddress ?? "").replace(/^::ffff:/, "") });
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    else socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {

@@ -22,7 +22,8 @@ async function runtimePods(ctx: DoctorContext): Promise<{ mic: V1Pod[]; nmi: V1P
 /**
  * 13. AzurePodIdentityExceptions (NMI's own matching: any one podLabel, value case-insensitive, pods of the
  * exception's namespace): one that exempts pods carrying aadpodidbinding (they bypass NMI: no identity of their
- * own, and any identity on the node, the kubelet identity included, is theirs to take), one with no podLabels
+ * own, and any identity on the node that no AzureIdentity names, the kubelet identity included, is theirs to take —
+ * any identity at all where NMI runs with --allow-exception-pod-identities), one with no podLabels
  * (exempts nothing), and one meant for MIC or NMI that sits in another namespace than theirs (applies to nothing).
  */
 export const exceptionsCheck: Check = {
@@ -59,7 +60,7 @@ export const exceptionsCheck: Check = {
             `${ref} (podLabels ${labelsText(labels)}) exempts pods that carry ${BINDING_LABEL}: ${workloads.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(", ")} ` +
               `(by ${keys.map((k) => `${k}=${labels[k]}`).join(", ")}). NMI passes an exempted pod's token requests straight to the node's IMDS: ` +
               `it gets no identity of its own (asking for its identity's client_id fails with "Identity not found" unless that identity happens to be on the node), ` +
-              `and it can take any identity on the node, the kubelet identity included`,
+              `and it can take any identity on the node that no AzureIdentity names, the kubelet identity included`,
             {
               errors: ["Identity not found", ...workloads.map((p) => `exception pod ${ns}/${p.metadata?.name} token handling`)],
               fix: `${remove}   # or: kubectl delete azurepodidentityexception ${e.metadata.name} -n ${ns}; to keep exempting system pods, re-add it with a label only they carry: podid exception add --name ${e.metadata.name} -n ${ns} --pod-labels <key>=<value>`,

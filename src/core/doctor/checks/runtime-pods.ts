@@ -58,10 +58,20 @@ export function flagOf(w: Workload, name: string): string | undefined {
   return undefined;
 }
 
+/** Runs upstream's aad-pod-identity image (installed with --runtime upstream) rather than podid's runtime. */
+export function isUpstreamRuntime(w: Workload): boolean {
+  return (w.spec?.template?.spec?.containers ?? []).some((c) => /aad-pod-identity\/(mic|nmi)(:|@|$)/.test(c.image ?? ""));
+}
+
+/** A namespace flag's value; the manifests pass `$(<VAR>)` set from the pod's own namespace, i.e. the workload's. */
+export function namespaceFlagOf(w: Workload, name: string): string {
+  const ns = flagOf(w, name) ?? "default";
+  return /^\$\(.*\)$/.test(ns) ? (w.metadata?.namespace ?? "default") : ns;
+}
+
 /** MIC's leader Lease (namespace and name from its flags; `$(MIC_POD_NAMESPACE)` is its own namespace). */
 export function leaseOf(mic: Workload): { namespace: string; name: string } {
-  const ns = flagOf(mic, "leader-election-namespace") ?? "default";
-  return { namespace: /^\$\(.*\)$/.test(ns) ? (mic.metadata?.namespace ?? "default") : ns, name: flagOf(mic, "leader-election-name") ?? "aad-pod-identity-mic" };
+  return { namespace: namespaceFlagOf(mic, "leader-election-namespace"), name: flagOf(mic, "leader-election-name") ?? "aad-pod-identity-mic" };
 }
 
 export type KubeEvent = KubernetesObject & {

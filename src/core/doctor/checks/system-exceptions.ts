@@ -1,17 +1,18 @@
-import type { V1Pod } from "@kubernetes/client-node";
-import { isExceptionPod, isMicPod } from "../../../runtime/nmi/identities.js";
+import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import { isExceptionPod, isMicPod, upstreamMicShortcut } from "../../../runtime/nmi/identities.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { installFix } from "./fixes.js";
-import { flagOf, isActive, podName } from "./runtime-pods.js";
+import { isActive, isUpstreamRuntime, namespaceFlagOf, podName } from "./runtime-pods.js";
 
 /** The label AKS puts on its add-ons' pods (upstream's aks-addon-exception selects it). */
 export const AKS_ADDON_LABEL = "kubernetes.azure.com/managedby";
 
 /**
  * 20. Pods that must keep the node's own identity and have no AzurePodIdentityException: MIC itself (it asks IMDS
- * for the kubelet identity's token to write the scale sets) and the AKS add-ons in kube-system. NMI intercepts
- * their IMDS requests too, and without an exception answers them as pods without an identity.
+ * for the kubelet identity's token to write the scale sets) unless NMI knows MIC's pods by itself (podid's NMI: the
+ * owner chain to podid-mic in its --MICNamespace), and the AKS add-ons in kube-system. NMI intercepts their IMDS
+ * requests too, and without an exception answers them as pods without an identity.
  */
 export const systemExceptionsCheck: Check = {
   id: "system-exceptions",
@@ -22,9 +23,14 @@ export const systemExceptionsCheck: Check = {
     const observed: Record<string, unknown> = { exceptions: exceptions.map((e) => `${e.metadata.namespace}/${e.metadata.name}`) };
     // Without NMI nothing intercepts IMDS: no exception is needed (check nmi says NMI is missing).
     if (!nmi.length) return { observed: { ...observed, nmi: "not installed" }, findings: [] };
-    const micNamespace = flagOf(nmi[0], "MICNamespace") ?? "default";
+    // podid's NMI exempts MIC's pods by their owner chain to the podid-mic Deployment in its --MICNamespace;
+    // upstream's, pods of a ReplicaSet named mic* there.
+    const micNamespace = namespaceFlagOf(nmi[0], "MICNamespace");
+    const upstream = isUpstreamRuntime(nmi[0]);
+    const replicaSets = upstream ? [] : await ctx.list<V1ReplicaSet>("apps/v1", "ReplicaSet", micNamespace);
+    const exemptAsMic = (p: V1Pod) => (upstream ? upstreamMicShortcut(p, micNamespace) : isMicPod(p, replicaSets, micNamespace));
     const intercepted = (p: V1Pod) => isActive(p) && !p.spec?.hostNetwork;
-    const uncovered = (p: V1Pod) => !isExceptionPod(p, exceptions) && !isMicPod(p, micNamespace);
+    const uncovered = (p: V1Pod) => !isExceptionPod(p, exceptions) && !exemptAsMic(p);
     const mic = micPods.filter(intercepted).filter(uncovered);
     const addons = pods.filter((p) => p.metadata?.namespace === "kube-system" && p.metadata?.labels?.[AKS_ADDON_LABEL] === "aks").filter(intercepted).filter(uncovered);
     observed.micPods = micPods.map(podName);

@@ -13,6 +13,28 @@ function imdsError(status: number, error: string, description: string): SandboxR
 
 const IMDS_VERSIONS = ["2017-03-01", "2018-02-01", "2019-08-01", "2020-09-01", "2021-02-01", "2021-12-13", "2023-07-01"];
 
+/**
+ * The path as a permissive HTTP server resolves it before routing: percent-decoded (%2F and %5C included),
+ * backslashes as slashes, repeated slashes collapsed, dot segments resolved, case ignored (IMDS matches
+ * "/metadata" in any case), no trailing slash. Whatever reaches this IMDS in any of these spellings is answered:
+ * so a token request that NMI let through in a disguise would get its token here, as from a real server.
+ */
+export function imdsPath(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    /* a malformed escape stays as sent */
+  }
+  const segments: string[] = [];
+  for (const segment of decoded.replace(/\\/g, "/").split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") segments.pop();
+    else segments.push(segment);
+  }
+  return "/" + segments.join("/").toLowerCase();
+}
+
 /** The scale set a node's VM belongs to: its id without `/virtualMachines/<n>`. */
 export function scaleSetIdOf(node: SeedNode): string {
   return node.vmId.replace(/\/virtualMachines\/[^/]+$/i, "");
@@ -115,11 +137,16 @@ export class ImdsHandlers {
 
   handler(): Handler {
     return (req) => {
-      if (req.method !== "GET" && req.method !== "POST") return imdsError(405, "invalid_request", "Method not allowed");
-      const path = req.path.replace(/\/+$/, "");
-      if (path === "/metadata/identity/oauth2/token") return this.token(req);
-      if (path === "/metadata/instance" || path.startsWith("/metadata/instance/")) return this.instance(req);
-      return json(404, { error: "Not found" });
+      const path = imdsPath(req.path);
+      const known = path === "/metadata/identity/oauth2/token" || path === "/metadata/instance" || path.startsWith("/metadata/instance/");
+      if (!known) return json(404, { error: "Not found" });
+      // IMDS serves GET only (learn.microsoft.com, "Azure Instance Metadata Service", HTTP verbs).
+      if (req.method !== "GET") return imdsError(405, "invalid_request", `Http method not allowed: path = "${path}", method = "${req.method}"`);
+      const repeated = [...req.query.keys()].find((k, i, all) => all.indexOf(k) !== i);
+      if (repeated) return imdsError(400, "invalid_request", `Query parameter '${repeated}' is specified more than once`);
+      // Requests that went through a proxy are refused (IMDS: "Must not contain an X-Forwarded-For header").
+      if (req.headers["x-forwarded-for"] !== undefined) return imdsError(400, "invalid_request", "Requests with an X-Forwarded-For header are not accepted");
+      return path === "/metadata/identity/oauth2/token" ? this.token(req) : this.instance(req);
     };
   }
 }
