@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../util/logger.js";
 import type { KubeSession } from "./session.js";
 import { watchCache, type InformerEvent } from "./watch-cache.js";
@@ -36,8 +36,7 @@ export async function startCache<T extends KubernetesObject>(
   logger: Logger,
   options: { maxBackoffMs?: number } = {},
 ): Promise<Cache<T>> {
-  const list = async (): Promise<KubernetesListObject<T>> => kube.objects.list<T>(kind.apiVersion, kind.kind) as Promise<KubernetesListObject<T>>;
-  const cache = watchCache<T>(kube.config, kind.path, list, {
+  const cache = watchCache<T>(kube.watchClient, kind.path, {
     onEvent,
     maxBackoffMs: options.maxBackoffMs ?? 30_000,
     onError: (err, delay) => logger.warn(`${cache.synced() ? "watch" : "listing"} of ${kind.kind} failed (${describe(err)}); restarting in ${delay} ms`),

@@ -4,6 +4,8 @@ import { CoreV1Api, KubeConfig, KubernetesObjectApi, Log, PatchStrategy, type Ku
 import { UsageError } from "../cli/errors.js";
 import { FIELD_MANAGER } from "./aadpodidentity.js";
 import { fromKubeError, isKubeNotFound } from "./errors.js";
+import { LiteKubeClient } from "./lite/client.js";
+import { endpointOf } from "./lite/from-kubeconfig.js";
 
 export interface KubeOptions {
   kubeconfig?: string;
@@ -30,6 +32,13 @@ export class KubeSession {
     readonly namespace: string,
   ) {
     this.objects = KubernetesObjectApi.makeApiClient(config);
+  }
+
+  private lite?: LiteKubeClient;
+
+  /** The lean client the list+watch caches use (one keep-alive agent, no generated models). */
+  get watchClient(): LiteKubeClient {
+    return (this.lite ??= new LiteKubeClient(endpointOf(this.config)));
   }
 
   get server(): string {

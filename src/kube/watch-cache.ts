@@ -1,10 +1,11 @@
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod, type V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { AAD_POD_IDENTITY_GROUP, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "./aadpodidentity.js";
+import { LiteKubeError, type LiteKubeClient, type WatchEvent } from "./lite/client.js";
 
 /**
- * A list+watch cache of one kind that keeps itself alive. client-node 1.4's informer stops for good on any
- * error other than 410/timeout, so the error handler restarts it with capped backoff. Listeners are told only
- * "something changed": they re-read the cache (level-triggered); `onEvent` gets each object as it changes.
+ * A list+watch cache of one collection that keeps itself alive. Listeners are told only "something changed": they
+ * re-read the cache (level-triggered); `onEvent` gets each object as it changes.
  */
 export interface WatchCache<T> {
   list(): readonly T[];
@@ -21,7 +22,7 @@ export interface WatchCache<T> {
 export interface WatchCacheOptions {
   labelSelector?: string;
   fieldSelector?: string;
-  /** Told about every informer failure (the restart follows). */
+  /** Told about every list or watch failure (the restart follows). */
   onError?: (err: unknown, restartInMs: number) => void;
   /** Cap of the restart backoff (default 10 s). */
   maxBackoffMs?: number;
@@ -29,52 +30,108 @@ export interface WatchCacheOptions {
 
 export type InformerEvent = "add" | "update" | "delete";
 
-export function watchCache<T extends KubernetesObject>(
-  kc: KubeConfig,
+interface Named {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+const keyOf = (o: Named) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+
+/** The watch's resourceVersion is too old (410 Gone / Expired): list again. */
+class Expired extends Error {}
+
+/**
+ * The WatchCache of one collection over the lean client: list, then watch from the list's resourceVersion (with
+ * bookmarks), re-watch when the server ends the stream, re-list on 410, and back off on errors until stopped.
+ * (client-node's informer stops for good on errors other than 410, and its models cost a node agent ~70 MiB.)
+ */
+export function watchCache<T extends Named>(
+  client: LiteKubeClient,
   path: string,
-  listFn: () => Promise<KubernetesListObject<T>>,
   options: WatchCacheOptions & { onEvent?: (event: InformerEvent, object: T) => void } = {},
 ): WatchCache<T> {
-  const informer = new ListWatch<T>(path, new Watch(kc), listFn, false, options.labelSelector, options.fieldSelector);
+  const store = new Map<string, T>();
   const listeners = new Set<() => void>();
   const notify = () => {
     for (const l of [...listeners]) l();
   };
-  let stopped = false;
-  let failures = 0;
-  let lastFailure = 0;
-  let timer: NodeJS.Timeout | undefined;
-  for (const verb of ["add", "update", "delete"] as const) {
-    informer.on(verb, (object) => {
-      options.onEvent?.(verb, object);
-      notify();
-    });
-  }
-  informer.on("connect", notify);
-  informer.on("error", (err) => {
-    if (stopped) return;
-    // "connect" fires before the list that may fail again, so the backoff resets only after a quiet spell.
-    if (Date.now() - lastFailure > 30_000) failures = 0;
-    lastFailure = Date.now();
-    const delay = Math.min(options.maxBackoffMs ?? 10_000, 200 * 2 ** Math.min(failures++, 10));
-    options.onError?.(err, delay);
-    timer = setTimeout(() => {
-      if (!stopped) informer.start().then(notify, () => undefined);
-    }, delay);
-  });
+  const selectors = { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector };
+  const abort = new AbortController();
+  let synced = false;
+  let running: Promise<void> | undefined;
+  let firstAttempt: () => void = () => undefined;
+  const firstDone = new Promise<void>((resolve) => (firstAttempt = resolve));
+
+  const put = (object: T) => {
+    const key = keyOf(object);
+    const had = store.has(key);
+    store.set(key, object);
+    options.onEvent?.(had ? "update" : "add", object);
+  };
+  const remove = (object: T) => {
+    const key = keyOf(object);
+    const old = store.get(key);
+    if (!store.delete(key)) return;
+    options.onEvent?.("delete", old ?? object);
+  };
+  const replace = (items: T[]) => {
+    const fresh = new Set(items.map(keyOf));
+    for (const old of [...store.values()]) if (!fresh.has(keyOf(old))) remove(old);
+    for (const item of items) put(item);
+  };
+
+  const run = async () => {
+    let failures = 0;
+    while (!abort.signal.aborted) {
+      try {
+        const listed = await client.list<T>(path, selectors, abort.signal);
+        replace(listed.items);
+        let resourceVersion = listed.resourceVersion;
+        synced = true;
+        firstAttempt();
+        notify();
+        for (;;) {
+          await client.watch<T>(
+            path,
+            { ...selectors, resourceVersion, timeoutSeconds: 300 },
+            (event: WatchEvent<T>) => {
+              if (event.type === "ERROR") {
+                const status = event.object as { code?: number; reason?: string; message?: string };
+                if (status.code === 410) throw new Expired(status.message);
+                throw new LiteKubeError(status.code ?? 500, status.reason ?? "", status.message ?? "watch error");
+              }
+              resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion;
+              if (event.type === "BOOKMARK") return;
+              if (event.type === "DELETED") remove(event.object);
+              else put(event.object);
+              failures = 0;
+              notify();
+            },
+            abort.signal,
+          );
+        }
+      } catch (err) {
+        firstAttempt();
+        if (abort.signal.aborted) return;
+        if (err instanceof Expired) continue;
+        const delay = Math.min(options.maxBackoffMs ?? 10_000, 200 * 2 ** Math.min(failures++, 10));
+        options.onError?.(err, delay);
+        await sleep(delay, undefined, { signal: abort.signal }).catch(() => undefined);
+      }
+    }
+  };
+
   return {
-    list: () => informer.list(),
-    get: (name, namespace) => informer.get(name, namespace),
-    synced: () => Boolean(informer.latestResourceVersion()),
+    list: () => [...store.values()],
+    get: (name, namespace) => store.get(`${namespace ?? ""}/${name}`),
+    synced: () => synced,
     async start() {
-      await informer.start();
-      notify();
+      running ??= run();
+      await firstDone;
     },
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
+      abort.abort();
       listeners.clear();
-      await informer.stop();
+      await running;
     },
     onChange(listener) {
       listeners.add(listener);
@@ -83,40 +140,30 @@ export function watchCache<T extends KubernetesObject>(
   };
 }
 
-function customCache<T extends KubernetesObject>(kc: KubeConfig, plural: string, options: WatchCacheOptions): WatchCache<T> {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  return watchCache<T>(
-    kc,
-    `/apis/${AAD_POD_IDENTITY_GROUP}/v1/${plural}`,
-    () => api.listClusterCustomObject({ group: AAD_POD_IDENTITY_GROUP, version: "v1", plural, labelSelector: options.labelSelector }) as Promise<KubernetesListObject<T>>,
-    options,
-  );
-}
+type Scoped = Omit<WatchCacheOptions, "fieldSelector" | "labelSelector">;
+const customPath = (plural: string) => `/apis/${AAD_POD_IDENTITY_GROUP}/v1/${plural}`;
 
 /** The pods scheduled on one node, in all namespaces (field selector spec.nodeName). */
-export function podsOnNode(kc: KubeConfig, node: string, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<V1Pod> {
-  const api = kc.makeApiClient(CoreV1Api);
-  const fieldSelector = `spec.nodeName=${node}`;
-  return watchCache<V1Pod>(kc, "/api/v1/pods", () => api.listPodForAllNamespaces({ fieldSelector }), { ...options, fieldSelector });
+export function podsOnNode(client: LiteKubeClient, node: string, options: Scoped = {}): WatchCache<V1Pod> {
+  return watchCache<V1Pod>(client, "/api/v1/pods", { ...options, fieldSelector: `spec.nodeName=${node}` });
 }
 
 /** The AzureAssignedIdentities MIC labelled for one node (label nodename=<node>), all namespaces. */
-export function assignedIdentitiesOnNode(kc: KubeConfig, node: string, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<AzureAssignedIdentity> {
-  return customCache<AzureAssignedIdentity & KubernetesObject>(kc, "azureassignedidentities", { ...options, labelSelector: `nodename=${node}` });
+export function assignedIdentitiesOnNode(client: LiteKubeClient, node: string, options: Scoped = {}): WatchCache<AzureAssignedIdentity> {
+  return watchCache<AzureAssignedIdentity>(client, customPath("azureassignedidentities"), { ...options, labelSelector: `nodename=${node}` });
 }
 
 /** All AzurePodIdentityExceptions. */
-export function podIdentityExceptions(kc: KubeConfig, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<AzurePodIdentityException> {
-  return customCache<AzurePodIdentityException & KubernetesObject>(kc, "azurepodidentityexceptions", options);
+export function podIdentityExceptions(client: LiteKubeClient, options: Scoped = {}): WatchCache<AzurePodIdentityException> {
+  return watchCache<AzurePodIdentityException>(client, customPath("azurepodidentityexceptions"), options);
 }
 
 /** All AzureIdentities, cluster-wide (NMI fences exception pods off every identity one of them names). */
-export function azureIdentities(kc: KubeConfig, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<AzureIdentity> {
-  return customCache<AzureIdentity & KubernetesObject>(kc, "azureidentities", options);
+export function azureIdentities(client: LiteKubeClient, options: Scoped = {}): WatchCache<AzureIdentity> {
+  return watchCache<AzureIdentity>(client, customPath("azureidentities"), options);
 }
 
 /** The ReplicaSets of one namespace (NMI follows MIC's pods to their Deployment through them). */
-export function replicaSetsIn(kc: KubeConfig, namespace: string, options: Omit<WatchCacheOptions, "fieldSelector" | "labelSelector"> = {}): WatchCache<V1ReplicaSet> {
-  const api = kc.makeApiClient(AppsV1Api);
-  return watchCache<V1ReplicaSet>(kc, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets`, () => api.listNamespacedReplicaSet({ namespace }), options);
+export function replicaSetsIn(client: LiteKubeClient, namespace: string, options: Scoped = {}): WatchCache<V1ReplicaSet> {
+  return watchCache<V1ReplicaSet>(client, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets`, options);
 }

@@ -1,10 +1,10 @@
+import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
 import { Agent, createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { startAzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, TEST_NODES } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { attachedIdentities, NmiWorld } from "../helpers/nmi.js";
-import { KubeSession } from "../../src/kube/session.js";
 import { startNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
 import { median, percentile, type Figure } from "./stats.js";
@@ -58,7 +58,7 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
     const node = TEST_NODES[0].name;
     const world = new NmiWorld(kube.kc, node);
     const [identity] = await attachedIdentities(sb, world, ["bench-nmi"]);
-    nmi = await startNmi({ kube: new KubeSession(kube.kc, "default"), options: { node, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: sb.cloud.endpoints.imds[sb.seed.nodes[0].name], logger: createLogger("error", () => undefined) });
+    nmi = await startNmi({ cluster: endpointOf(kube.kc), options: { node, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: sb.cloud.endpoints.imds[sb.seed.nodes[0].name], logger: createLogger("error", () => undefined) });
     const ip = "127.0.0.11";
     await world.pod("default", "bench-app", ip);
     await world.assign({ namespace: "default", name: "bench-app" }, identity.object, "Assigned");

@@ -6,6 +6,7 @@
  * ({"nmi": ...}) as they happen. Commands on stdin: {"mark": n} echoes {"mark": n} (everything logged before it
  * was printed before it); {"stop": true} stops NMI (which removes the rules), prints {"stopped": true} and exits.
  */
+import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
 import { createInterface } from "node:readline";
 import type { V1OwnerReference } from "@kubernetes/client-node";
 import { startAzureSandbox } from "./azure-sandbox.js";
@@ -13,7 +14,6 @@ import { startKubeFixture, TEST_NODES } from "./kube-api.js";
 import { applyShippedCrds } from "./crds.js";
 import { attachedIdentities, NmiWorld } from "./nmi.js";
 import type { NetnsScenario } from "./nmi-netns.js";
-import { KubeSession } from "../../src/kube/session.js";
 import { startNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
 
@@ -51,7 +51,7 @@ for (const p of scenario.pods) {
   if (p.identity) await world.assign({ namespace: p.namespace, name: p.name }, objects.get(p.identity)!, "Assigned");
 }
 const nmi = await startNmi({
-  kube: new KubeSession(kube.kc, "default"),
+  cluster: endpointOf(kube.kc),
   options: { node, listenAddress: hostIp, hostIp, port: 2579, iptables: true, retryAttemptsForCreated: 4, retryAttemptsForAssigned: 2, findIdentityRetryIntervalSec: 0.1, ...scenario.nmi },
   imdsBaseUrl: sb.cloud.endpoints.imds[sb.seed.nodes[0].name],
   logger: createLogger("verbose", (l) => emit({ nmi: l }), "nmi: "),

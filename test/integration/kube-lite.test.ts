@@ -4,7 +4,7 @@ import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { LiteKubeClient, LiteKubeError } from "../../src/kube/lite/client.js";
 import { endpointFromKubeconfig } from "../../src/kube/lite/endpoint.js";
 import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
-import { liteWatchCache } from "../../src/kube/lite/list-watch.js";
+import { watchCache } from "../../src/kube/watch-cache.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { eventually } from "../helpers/wait.js";
 
@@ -45,7 +45,7 @@ test("the watch cache lists, follows adds, updates and deletes within its select
   await core.createNamespacedConfigMap({ namespace: ns, body: cm("other", { team: "b" }) });
   const client = new LiteKubeClient(endpointOf(f.kc));
   const events: string[] = [];
-  const cache = liteWatchCache<V1ConfigMap>(client, `/api/v1/namespaces/${ns}/configmaps`, { labelSelector: "team=a", onEvent: (e, o) => events.push(`${e} ${o.metadata?.name}`) });
+  const cache = watchCache<V1ConfigMap>(client, `/api/v1/namespaces/${ns}/configmaps`, { labelSelector: "team=a", onEvent: (e, o) => events.push(`${e} ${o.metadata?.name}`) });
   try {
     await cache.start();
     assert.equal(cache.synced(), true);
@@ -63,7 +63,7 @@ test("the watch cache lists, follows adds, updates and deletes within its select
 
     // The API server goes away and comes back with its watch history gone: the cache lists again and carries on.
     const errors: string[] = [];
-    const restarted = liteWatchCache<V1ConfigMap>(client, `/api/v1/namespaces/${ns}/configmaps`, { labelSelector: "team=a", maxBackoffMs: 200, onError: (e) => errors.push((e as Error).message) });
+    const restarted = watchCache<V1ConfigMap>(client, `/api/v1/namespaces/${ns}/configmaps`, { labelSelector: "team=a", maxBackoffMs: 200, onError: (e) => errors.push((e as Error).message) });
     await restarted.start();
     await f.restart();
     await f.kc.makeApiClient(CoreV1Api).createNamespacedConfigMap({ namespace: ns, body: cm("after-restart", { team: "a" }) });

@@ -1,3 +1,4 @@
+import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -8,10 +9,10 @@ import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.j
 import { startKubeFixture, TEST_NODES, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { agentFrom, attachedIdentities, getFrom, NmiWorld, type NodeIdentity } from "../helpers/nmi.js";
-import { KubeSession } from "../../src/kube/session.js";
 import { startNmi, type RunningNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
 import { waitUntil } from "../helpers/wait.js";
+import { startWatchGate } from "../helpers/watch-gate.js";
 
 const NODE = TEST_NODES[0].name;
 const OTHER_NODE = TEST_NODES[1].name;
@@ -45,7 +46,7 @@ before(async () => {
   const nodeOnlyName = uniqueName("id-node");
   [a, b, nodeOnly] = await attachedIdentities(sb, world, [uniqueName("id-a"), uniqueName("id-b"), nodeOnlyName], [nodeOnlyName]);
   nmi = await startNmi({
-    kube: new KubeSession(kube.kc, "default"),
+    cluster: endpointOf(kube.kc),
     options: { node: NODE, listenAddress: "127.0.0.1", port: 0, ...FAST },
     imdsBaseUrl: imdsUrl,
     logger: createLogger("verbose", (l) => nmiLog.push(l), "nmi: "),
@@ -224,7 +225,7 @@ test("exception pods go to the node's IMDS, fenced off every identity an AzureId
 
   // --allow-exception-pod-identities: upstream's behaviour.
   const open = await startNmi({
-    kube: new KubeSession(kube.kc, "default"),
+    cluster: endpointOf(kube.kc),
     options: { node: NODE, listenAddress: "127.0.0.1", port: 0, ...FAST, allowExceptionPodIdentities: true },
     imdsBaseUrl: imdsUrl,
     logger: createLogger("error", () => undefined),
@@ -275,7 +276,7 @@ test("/host/token/ answers for the named pod, only from the host", async () => {
 
 test("a pod that asks before its identity is Assigned waits on the watch and gets it as soon as it is", async () => {
   // Upstream's default interval (5 s): an answer well under it shows the wait is event-driven, not polled.
-  const slow = await startNmi({ kube: new KubeSession(kube.kc, "default"), options: { node: NODE, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: imdsUrl, logger: createLogger("error", () => undefined) });
+  const slow = await startNmi({ cluster: endpointOf(kube.kc), options: { node: NODE, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: imdsUrl, logger: createLogger("error", () => undefined) });
   try {
     const ip = podIp();
     const pod = { namespace: "default", name: uniqueName("early") };
@@ -299,7 +300,7 @@ test("a pod that asks before its identity is Assigned waits on the watch and get
 
 test("with --set-retry-after-header a pod still unassigned at the end gets 503 and Retry-After; instance metadata can be blocked", async () => {
   const strict = await startNmi({
-    kube: new KubeSession(kube.kc, "default"),
+    cluster: endpointOf(kube.kc),
     options: { node: NODE, listenAddress: "127.0.0.1", port: 0, retryAttemptsForCreated: 2, retryAttemptsForAssigned: 1, findIdentityRetryIntervalSec: 0.1, setRetryAfterHeader: true, blockInstanceMetadata: true },
     imdsBaseUrl: imdsUrl,
     logger: createLogger("error", () => undefined),
@@ -357,4 +358,53 @@ test("NMI keeps serving across an API server restart: its watches come back and 
   }
   assert.ok(nmiLog.some((l) => l.startsWith(`nmi: decision: issued (assigned-identity) status=200 source=${ip} pod=default/${pod.name} identity="none" path=/metadata/identity/oauth2/token`)), "one info line per decision");
   assert.equal((await getFrom("127.0.0.1", `${base}/healthz`)).text, "Active\n", "the watches are back");
+});
+
+test("an address is a pod's only while the API server says so: a cache still holding a deleted pod, or two pods at one address, never hands out the old pod's token", async () => {
+  const gate = await startWatchGate(endpointOf(kube.kc));
+  const lines: string[] = [];
+  const lagging = await startNmi({ cluster: gate.endpoint, options: { node: NODE, listenAddress: "127.0.0.1", port: 0, ...FAST }, imdsBaseUrl: imdsUrl, logger: createLogger("info", (l) => lines.push(l), "nmi: ") });
+  const root = `http://127.0.0.1:${lagging.port}`;
+  const h = { Metadata: "true" };
+  const resource = sb.cloud.endpoints.armResourceId;
+  try {
+    const ip = podIp();
+    const old = { namespace: "default", name: uniqueName("old") };
+    await world.pod(old.namespace, old.name, ip);
+    await world.assign(old, a.object, "Assigned");
+    await waitUntil("the old pod gets its own token", async () => (await getFrom(ip, tokenUrl({ resource }, root), h)).status === 200);
+
+    // NMI's watches lag from now on; the old pod goes and a new one comes up on its address (as CNI plugins reuse them).
+    gate.hold();
+    await world.core.deleteNamespacedPod({ namespace: old.namespace, name: old.name, gracePeriodSeconds: 0 });
+    const newcomer = { namespace: "default", name: uniqueName("new") };
+    await world.pod(newcomer.namespace, newcomer.name, ip);
+    for (const query of [{ resource, client_id: a.clientId }, { resource }, { resource, mi_res_id: a.id }]) {
+      const asked = await getFrom(ip, tokenUrl(query, root), h);
+      assert.equal(asked.status, 503, asked.text);
+      assert.equal(asked.headers["retry-after"], "1", "the caller may retry once NMI knows it");
+      assert.ok(!asked.text.includes("access_token"));
+    }
+    assert.ok(lines.some((l) => l.startsWith(`nmi: decision: refused (stale-pod) status=503 source=${ip} pod=default/${old.name}`)), lines.slice(-3).join("\n"));
+
+    // Caught up: the address is the newcomer's, which has no identity (and never gets the old one's).
+    gate.release();
+    await waitUntil("NMI to attribute the address to the newcomer", async () => {
+      await getFrom(ip, tokenUrl({ resource }, root), h);
+      return lines.some((l) => l.includes(`source=${ip} pod=default/${newcomer.name}`));
+    });
+    const after = await getFrom(ip, tokenUrl({ resource, client_id: a.clientId }, root), h);
+    assert.notEqual(after.status, 200, after.text);
+    assert.ok(!after.text.includes("access_token"));
+
+    // Two pods of this node claiming one address: nobody gets an answer for either.
+    const twin = podIp();
+    await world.pod("default", uniqueName("twin-a"), twin);
+    await world.pod("default", uniqueName("twin-b"), twin);
+    await waitUntil("NMI to see both pods at one address", async () => (await getFrom(twin, tokenUrl({ resource }, root), h)).status === 503);
+    assert.ok(lines.some((l) => l.startsWith(`nmi: decision: refused (ambiguous-pod) status=503 source=${twin}`)));
+  } finally {
+    await lagging.stop();
+    await gate.close();
+  }
 });

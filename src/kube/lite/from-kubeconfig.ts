@@ -9,6 +9,7 @@ export function endpointOf(kc: KubeConfig): KubeEndpoint {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const user = kc.getCurrentUser();
+  if (user?.exec || user?.authProvider) throw new Error(`kubeconfig user '${user.name}': exec and auth-provider credentials are not supported for watches; use a token or a client certificate`);
   const token = user?.token;
   return {
     server: cluster.server.replace(/\/+$/, ""),

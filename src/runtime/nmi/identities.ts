@@ -16,9 +16,17 @@ export interface PodRef {
   name: string;
 }
 
-/** The pods that may own a source address: status.podIP equal, phase Pending/Running (or not yet set). */
+/**
+ * Whether a pod may still hold its address: not being deleted and not finished. A terminating or finished pod's
+ * address may already be another pod's (CNI plugins hand addresses out again at once).
+ */
+export function holdsAddress(pod: V1Pod): boolean {
+  return !pod.metadata?.deletionTimestamp && pod.status?.phase !== "Succeeded" && pod.status?.phase !== "Failed";
+}
+
+/** The pods that may own a source address: status.podIP equal, and still holding it. */
 export function podsWithIp(pods: readonly V1Pod[], ip: string): V1Pod[] {
-  return pods.filter((p) => p.status?.podIP === ip && (p.status?.phase === undefined || p.status.phase === "Pending" || p.status.phase === "Running"));
+  return pods.filter((p) => p.status?.podIP === ip && holdsAddress(p));
 }
 
 /** Upstream: excepted when any one key of podLabels is on the pod with the same value (value case-insensitive). */

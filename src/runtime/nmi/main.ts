@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { PodidError } from "../../cli/errors.js";
-import { openKubeSession } from "../../kube/session.js";
+import { PodidError, UsageError } from "../../cli/errors.js";
+import { loadEndpoint } from "../../kube/lite/endpoint.js";
 import type { Logger } from "../../util/logger.js";
 import { startNmi } from "./nmi.js";
 import type { NmiOptions } from "./options.js";
@@ -43,10 +43,15 @@ export async function runNmi(input: RunNmiInput): Promise<void> {
   if (!options.node) throw new PodidError("NodeNameMissing", "NMI needs the node name", { remedy: "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName)." });
   const refusal = kubenetRefusal(input, logger);
   if (refusal) throw new PodidError("KubenetNotSupported", refusal, { remedy: "Use a CNI network plugin, or pass --allow-network-plugin-kubenet after reading the page above." });
-  const kube = openKubeSession({ kubeconfig: input.kubeconfig });
+  let cluster;
+  try {
+    cluster = loadEndpoint({ kubeconfig: input.kubeconfig });
+  } catch (err) {
+    throw new UsageError(`cannot read the cluster's address and credential: ${(err as Error).message}`, "Pass --kubeconfig, set KUBECONFIG, or run NMI in a pod with its ServiceAccount.", "KubeconfigInvalid");
+  }
   // AZURE_POD_IDENTITY_AUTHORITY_HOST is where Azure SDKs look for IMDS when it is not 169.254.169.254: NMI honours it too.
   const imdsBaseUrl = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST || undefined;
-  const nmi = await startNmi({ kube, options, authorityHost: process.env.AZURE_AUTHORITY_HOST, imdsBaseUrl, logger });
+  const nmi = await startNmi({ cluster, options, authorityHost: process.env.AZURE_AUTHORITY_HOST, imdsBaseUrl, logger });
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { V1Pod } from "@kubernetes/client-node";
+import { LiteKubeClient } from "../../kube/lite/client.js";
+import type { KubeEndpoint } from "../../kube/lite/endpoint.js";
 import { assignedIdentitiesOnNode, azureIdentities, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
-import type { KubeSession } from "../../kube/session.js";
 import { createLogger, type Logger } from "../../util/logger.js";
 import { DecisionLog } from "./decisions.js";
 import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
@@ -11,7 +13,8 @@ import { createNmiHandler, remoteIp } from "./server.js";
 import { TokenSource } from "./tokens.js";
 
 export interface StartNmiInput {
-  kube: KubeSession;
+  /** The API server and NMI's credential for it (its ServiceAccount in a cluster). */
+  cluster: KubeEndpoint;
   options: Partial<NmiOptions> & { node: string };
   /** The node's IMDS; default http://<metadata-ip>:<metadata-port>. */
   imdsBaseUrl?: string;
@@ -91,13 +94,13 @@ const close = (server: Server) =>
 export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   const options: NmiOptions = { ...NMI_DEFAULTS, ...input.options };
   const logger = input.logger ?? createLogger("info", undefined, "nmi: ");
-  const kc = input.kube.config;
+  const kube = new LiteKubeClient(input.cluster);
   const onError = (what: string) => (err: unknown, delay: number) => logger.warn(`${what} watch failed (${(err as Error)?.message ?? String(err)}); restarting in ${delay} ms`);
-  const pods = podsOnNode(kc, options.node, { onError: onError("pod") });
-  const assigned = assignedIdentitiesOnNode(kc, options.node, { onError: onError("AzureAssignedIdentity") });
-  const exceptions = podIdentityExceptions(kc, { onError: onError("AzurePodIdentityException") });
-  const identities = azureIdentities(kc, { onError: onError("AzureIdentity") });
-  const replicaSets = replicaSetsIn(kc, options.micNamespace, { onError: onError("ReplicaSet") });
+  const pods = podsOnNode(kube, options.node, { onError: onError("pod") });
+  const assigned = assignedIdentitiesOnNode(kube, options.node, { onError: onError("AzureAssignedIdentity") });
+  const exceptions = podIdentityExceptions(kube, { onError: onError("AzurePodIdentityException") });
+  const identities = azureIdentities(kube, { onError: onError("AzureIdentity") });
+  const replicaSets = replicaSetsIn(kube, options.micNamespace, { onError: onError("ReplicaSet") });
   const caches = [pods, assigned, exceptions, identities, replicaSets];
   await Promise.all(caches.map((c) => c.start()));
   logger.info(`running NMI in namespaced mode: ${options.forceNamespaced}`);
@@ -106,7 +109,7 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   const metrics = new NmiMetrics();
   const tokens = new TokenSource({
     imdsBaseUrl,
-    kube: input.kube,
+    kube,
     defaultAuthorityHost: input.authorityHost,
     onFetch: (kind, ok, ms) => {
       metrics.observe("imds_operations_duration_seconds", { operation_type: kind === "imds" ? "adal_token_msi_userassignedid" : "adal_token" }, ms / 1000);
@@ -127,6 +130,7 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     identities,
     replicaSets,
     tokens,
+    livePod: (namespace, name, signal) => kube.get<V1Pod>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, {}, signal),
     imdsBaseUrl,
     logger,
     metrics,
@@ -143,7 +147,7 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     socket.end("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   });
   const extra: Server[] = [];
-  const stopCaches = () => Promise.all(caches.map((c) => c.stop()));
+  const stopCaches = () => Promise.all(caches.map((c) => c.stop())).then(() => kube.close());
   try {
     await listen(server, options.port, options.listenAddress);
     if (options.httpProbePort !== undefined) {

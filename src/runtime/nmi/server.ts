@@ -1,5 +1,5 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import { isIPv4 } from "node:net";
+import { isIPv4, type Socket } from "node:net";
 import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
 import type { WatchCache } from "../../kube/watch-cache.js";
@@ -7,7 +7,7 @@ import type { Logger } from "../../util/logger.js";
 import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 import { canonicalRequest, queryParam, TOKEN_PATH, type CanonicalRequest, type Refusal } from "./canonical-request.js";
 import { requestedIdentity, type DecisionLog, type Outcome } from "./decisions.js";
-import { fencedIdentity, hasCreatedAssignment, isExceptionPod, isMicPod, podIdentities, podsWithIp, redactClientId, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "./identities.js";
+import { fencedIdentity, hasCreatedAssignment, holdsAddress, isExceptionPod, isMicPod, podIdentities, podsWithIp, redactClientId, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "./identities.js";
 import type { NmiMetrics } from "./metrics.js";
 import { RETRY_AFTER_SECONDS, type NmiOptions } from "./options.js";
 import { TokenError, type MsiToken, type TokenSource } from "./tokens.js";
@@ -22,6 +22,8 @@ export interface NmiHandlerDeps {
   /** The ReplicaSets of --MICNamespace: how MIC's pods are followed to their Deployment. */
   replicaSets: WatchCache<V1ReplicaSet>;
   tokens: TokenSource;
+  /** The pod as the API server has it now (not the cache): how a caller is confirmed before anything is issued. */
+  livePod: (namespace: string, name: string, signal: AbortSignal) => Promise<V1Pod | undefined>;
   /** The node's IMDS, where the paths that serve no token (and exempt pods' token requests) go. */
   imdsBaseUrl: string;
   logger: Logger;
@@ -160,8 +162,16 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     }
   }
 
-  /** Resolves the pod with this IP, waiting briefly (event-driven) for the cache to learn about a new pod. */
-  async function podForIp(ip: string, signal: AbortSignal): Promise<V1Pod> {
+  /** Per connection, the pod the API server confirmed holds its source address (a connection never changes pods). */
+  const confirmed = new WeakMap<Socket, string>();
+
+  /**
+   * The calling pod: the one pod of this node the cache has at the source address (waiting briefly, event-driven,
+   * for a new pod), confirmed once per connection with the API server — a cache that lags behind a deletion must
+   * never hand the next holder of the address the old pod's identity. Several candidates, or a candidate the API
+   * server no longer has at that address, is refused with a retryable 503.
+   */
+  async function podForIp(ip: string, socket: Socket, signal: AbortSignal): Promise<V1Pod> {
     const lookup = () => podsWithIp(deps.pods.list(), ip);
     let found = lookup();
     if (found.length === 0) {
@@ -180,8 +190,26 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       metrics.increment("kubernetes_api_operations_errors_count", { operation_type: "get_pod_list" });
       throw new HttpFailure(500, "pod list is empty", "unknown-pod");
     }
-    if (found.length > 1) throw new HttpFailure(500, `failed to match pod IP ${ip} with [${found.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(" ")}]`, "ambiguous-pod");
-    return found[0];
+    const retry = { "Retry-After": "1" };
+    if (found.length > 1) {
+      throw new HttpFailure(503, `failed to match pod IP ${ip} with [${found.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(" ")}]: several pods of this node hold it; retry`, "ambiguous-pod", retry);
+    }
+    const [pod] = found;
+    const uid = pod.metadata?.uid ?? "";
+    if (confirmed.get(socket) === uid) return pod;
+    const namespace = pod.metadata?.namespace ?? "";
+    const name = pod.metadata?.name ?? "";
+    let live: V1Pod | undefined;
+    try {
+      live = await deps.livePod(namespace, name, signal);
+    } catch (err) {
+      throw new HttpFailure(503, `cannot confirm with the API server that pod ${namespace}/${name} holds ${ip}: ${(err as Error).message}; retry`, "caller-unconfirmed", retry);
+    }
+    if (!live || live.metadata?.uid !== uid || live.status?.podIP !== ip || !holdsAddress(live)) {
+      throw new HttpFailure(503, `pod ${namespace}/${name} no longer holds ${ip} (deleted, replaced or terminating); the caller is not known yet: retry`, "stale-pod", retry);
+    }
+    confirmed.set(socket, uid);
+    return live;
   }
 
   /**
@@ -346,7 +374,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty", "missing-resource");
     let pod: V1Pod;
     try {
-      pod = await podForIp(ex.source, ex.signal);
+      pod = await podForIp(ex.source, ex.req.socket, ex.signal);
     } catch (err) {
       logger.warn(`failed to get pod info from pod IP: ${ex.source}, error: ${(err as Error).message}`);
       throw err;

@@ -1,8 +1,8 @@
-import { ClientSecretCredential, type TokenCredential } from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import type { V1Secret } from "@kubernetes/client-node";
 import { BUILTIN_CLOUDS } from "../../azure/cloud.js";
 import { IdentityType, type AzureIdentity } from "../../kube/aadpodidentity.js";
-import type { KubeSession } from "../../kube/session.js";
+import type { LiteKubeClient } from "../../kube/lite/client.js";
 import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 
 /** The token as IMDS answers it: every value a string. */
@@ -33,7 +33,7 @@ export interface TokenSourceOptions {
   /** The node's IMDS, e.g. http://169.254.169.254:80 (NMI runs on the host network: not redirected). */
   imdsBaseUrl: string;
   /** For type 1/2 identities: the Secret is read from the API server, never cached. */
-  kube?: KubeSession;
+  kube?: LiteKubeClient;
   /** Authority for service principals whose AzureIdentity has no adEndpoint. */
   defaultAuthorityHost?: string;
   /** Tokens are served from cache until this long before they expire. */
@@ -131,7 +131,8 @@ export class TokenSource {
     const ref = spec.clientPassword;
     if (!ref?.name || !spec.tenantID || !spec.clientID) throw new TokenError(`AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name} lacks tenantID, clientID or clientPassword`, 403);
     if (!this.options.kube) throw new TokenError("no Kubernetes session to read the client secret", 503);
-    const secret = await this.options.kube.read<V1Secret>({ apiVersion: "v1", kind: "Secret", metadata: { name: ref.name, namespace: ref.namespace } }).catch((err: Error) => {
+    const path = `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`;
+    const secret = await this.options.kube.get<V1Secret>(path).catch((err: Error) => {
       throw new TokenError(`failed to get Kubernetes secret ${ref.namespace}/${ref.name}, err: ${err.message}`, 403);
     });
     const data = secret?.data ?? {};
@@ -142,6 +143,8 @@ export class TokenSource {
     const credKey = `${authorityHost}|${spec.tenantID}|${spec.clientID}|${clientSecret.length}:${secret.metadata?.resourceVersion ?? ""}`;
     let credential = this.credentials.get(credKey);
     if (!credential) {
+      // Loaded only for service-principal identities: most nodes never need it (it costs NMI ~25 MiB).
+      const { ClientSecretCredential } = await import("@azure/identity");
       credential = new ClientSecretCredential(spec.tenantID, spec.clientID, clientSecret, {
         authorityHost,
         disableInstanceDiscovery: !KNOWN_AUTHORITY_HOSTS.has(new URL(authorityHost).host.toLowerCase()),
