@@ -7,7 +7,11 @@ import { applyShippedCrds } from "../helpers/crds.js";
 import { attachedIdentities, NmiWorld } from "../helpers/nmi.js";
 import { startNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
-import { median, percentile, type Figure } from "./stats.js";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CLI } from "../helpers/cli.js";
+import { histogramQuantile, median, percentile, type Figure } from "./stats.js";
 
 const CONCURRENCY = 16;
 const WINDOW_MS = 2000;
@@ -80,6 +84,7 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
       baseLat.push(...b.latencies);
     }
     agent.destroy();
+    const own = await ownLatencies(`http://127.0.0.1:${nmi.port}/metrics`);
 
     const firstToken: number[] = [];
     for (let i = 0; i < runs * 3; i++) {
@@ -105,7 +110,10 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
       { name: `NMI cached token, ${CONCURRENCY} concurrent keep-alive`, unit: "req/s", value: median(rps), runs, baseline: { name: "bare HTTP server, fixed token", value: median(baseRps) } },
       { name: "NMI cached token latency p50", unit: "ms", value: percentile(lat, 50), runs, baseline: { name: "bare HTTP server", value: percentile(baseLat, 50) } },
       { name: "NMI cached token latency p99", unit: "ms", value: percentile(lat, 99), runs, baseline: { name: "bare HTTP server", value: percentile(baseLat, 99) } },
+      { name: "NMI's own histogram, token route p50", unit: "ms", value: own.p50, runs, baseline: { name: "the same requests seen by the client", value: percentile(lat, 50) } },
+      { name: "NMI's own histogram, token route p99", unit: "ms", value: own.p99, runs, baseline: { name: "the same requests seen by the client", value: percentile(lat, 99) } },
       { name: "NMI answer after the assignment turns Assigned (waiting pod)", unit: "ms", value: median(firstToken), runs: firstToken.length, baseline: { name: "upstream poll interval", value: 5000 } },
+      await idleRss(kube.api.kubeconfigPath, node, runs),
     ];
   } finally {
     await nmi?.stop();
@@ -114,4 +122,52 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
     await kube.stop();
     await sb.close();
   }
+}
+
+/** p50 and p99 (ms) of NMI's answered token requests, from its own nmi_operations_duration_seconds histogram. */
+async function ownLatencies(metricsUrl: string): Promise<{ p50: number; p99: number }> {
+  const text = await (await fetch(metricsUrl)).text();
+  const counts = new Map<number, number>();
+  for (const m of text.matchAll(/^aadpodidentity_nmi_operations_duration_seconds_bucket\{([^}]*)\} (\d+)$/gm)) {
+    if (!/status_code="200"/.test(m[1])) continue;
+    const le = /le="([^"]+)"/.exec(m[1])![1];
+    const bound = le === "+Inf" ? Infinity : Number(le);
+    counts.set(bound, (counts.get(bound) ?? 0) + Number(m[2]));
+  }
+  const buckets = [...counts].map(([le, count]) => ({ le, count }));
+  return { p50: histogramQuantile(0.5, buckets) * 1000, p99: histogramQuantile(0.99, buckets) * 1000 };
+}
+
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
+
+/** RSS of a process started with `args`, once it printed `ready` and sat idle for a while (MiB). */
+async function settledRss(args: string[], ready: RegExp): Promise<number> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let seen = "";
+      const look = (d: Buffer) => {
+        seen += d;
+        if (ready.test(seen)) resolve();
+      };
+      child.stdout!.on("data", look);
+      child.stderr!.on("data", look);
+      child.once("exit", (code) => reject(new Error(`exited with ${code} before it was ready: ${seen.slice(-500)}`)));
+    });
+    await sleep(3000);
+    return rssMiB(child.pid!);
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
+/** `podid runtime nmi` as the DaemonSet runs it (its caches synced, serving), idle, against a bare Node process. */
+async function idleRss(kubeconfig: string, node: string, runs: number): Promise<Figure> {
+  const nmi: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    nmi.push(await settledRss([CLI, "runtime", "nmi", `--node=${node}`, `--kubeconfig=${kubeconfig}`, "--nmi-listen-address=127.0.0.1", "--nmi-port=0", "--http-probe-port=0", "--prometheus-port=0", "--manage-iptables=false", "--network-plugin=azure"], /listening on /));
+    bare.push(await settledRss(["-e", "console.log('ready'); setInterval(() => {}, 1000)"], /ready/));
+  }
+  return { name: "NMI idle RSS (podid runtime nmi, caches synced)", unit: "MiB", value: median(nmi), runs, baseline: { name: "an idle bare node process", value: median(bare) } };
 }

@@ -47,3 +47,25 @@ export async function timeRuns(runs: number, body: () => Promise<void>): Promise
   }
   return samples;
 }
+
+/**
+ * A quantile from a Prometheus histogram's cumulative buckets, as PromQL's histogram_quantile computes it
+ * (linear within the bucket the rank falls in).
+ */
+export function histogramQuantile(q: number, buckets: { le: number; count: number }[]): number {
+  const sorted = [...buckets].sort((a, b) => a.le - b.le);
+  const total = sorted.at(-1)?.count ?? 0;
+  if (!total) return NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const b of sorted) {
+    if (b.count >= rank) {
+      if (!Number.isFinite(b.le)) return lower;
+      return lower + ((b.le - lower) * (rank - below)) / Math.max(1, b.count - below);
+    }
+    lower = b.le;
+    below = b.count;
+  }
+  return lower;
+}
