@@ -75,3 +75,25 @@ test("the watch cache lists, follows adds, updates and deletes within its select
     client.close();
   }
 });
+
+test("in a pod: client-node's in-cluster user (a tokenFile auth provider) gives the endpoint and its token; exec credentials are refused with the reason", async () => {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "podid-sa-"));
+  try {
+    const tokenPath = join(dir, "token");
+    writeFileSync(tokenPath, "first\n");
+    const kc = new KubeConfig();
+    kc.loadFromClusterAndUser({ name: "c", server: "https://10.0.0.1:443", skipTLSVerify: false }, { name: "inClusterUser", authProvider: { name: "tokenFile", config: { tokenFile: tokenPath } } });
+    const endpoint = endpointOf(kc);
+    assert.equal(endpoint.server, "https://10.0.0.1:443");
+    assert.equal(endpoint.token?.(), "first");
+    const exec = new KubeConfig();
+    exec.loadFromClusterAndUser({ name: "c", server: "https://10.0.0.1:443", skipTLSVerify: false }, { name: "u", exec: { command: "kubelogin" } });
+    assert.throws(() => endpointOf(exec), /exec and auth-provider credentials are not supported/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

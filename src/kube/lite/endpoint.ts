@@ -32,7 +32,7 @@ const fromData = (data: unknown) => (typeof data === "string" ? Buffer.from(data
 const fromFile = (path: unknown, base: string) => (typeof path === "string" ? readFileSync(path.startsWith("/") ? path : join(base, path), "utf8") : undefined);
 
 /** A token file read at most every few seconds: rotation is picked up without a read per request. */
-function tokenFile(path: string): () => string {
+export function tokenFile(path: string): () => string {
   let value = "";
   let readAt = 0;
   return () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { KubeEndpoint } from "./endpoint.js";
+import { tokenFile, type KubeEndpoint } from "./endpoint.js";
 
 const data = (b64: string | undefined, file: string | undefined) => (b64 ? Buffer.from(b64, "base64").toString("utf8") : file ? readFileSync(file, "utf8") : undefined);
 
@@ -9,7 +9,9 @@ export function endpointOf(kc: KubeConfig): KubeEndpoint {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const user = kc.getCurrentUser();
-  if (user?.exec || user?.authProvider) throw new Error(`kubeconfig user '${user.name}': exec and auth-provider credentials are not supported for watches; use a token or a client certificate`);
+  // In a cluster client-node describes the ServiceAccount token as a "tokenFile" auth provider (the kubelet rotates it).
+  const tokenPath = user?.authProvider?.name === "tokenFile" ? (user.authProvider.config?.tokenFile as string | undefined) : undefined;
+  if (user?.exec || (user?.authProvider && !tokenPath)) throw new Error(`kubeconfig user '${user.name}': exec and auth-provider credentials are not supported for watches; use a token or a client certificate`);
   const token = user?.token;
   return {
     server: cluster.server.replace(/\/+$/, ""),
@@ -17,6 +19,6 @@ export function endpointOf(kc: KubeConfig): KubeEndpoint {
     insecureSkipTlsVerify: cluster.skipTLSVerify,
     cert: data(user?.certData, user?.certFile),
     key: data(user?.keyData, user?.keyFile),
-    token: token ? () => token : undefined,
+    token: token ? () => token : tokenPath ? tokenFile(tokenPath) : undefined,
   };
 }
