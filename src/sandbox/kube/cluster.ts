@@ -308,6 +308,8 @@ export class Cluster {
       this.requireNamespace(rt, body.metadata.namespace, body.metadata.name ?? "");
       if (rt.kind === "Pod" && rt.group === "") this.requireServiceAccount(body);
       for (const admit of this.admission) admit(rt, body, this);
+      // The API server defaults what a webhook returns, as it defaults what a client sends.
+      if (!rt.crdName) applyCreateDefaults(rt.group, rt.kind, body, this.allocateServiceIp);
     }
     const admitted = this.admit(rt, body, undefined, fieldValidation);
     admitted.metadata.managedFields = recordUpdate(undefined, admitted, "whole", this.writeContext(rt, manager));

@@ -27,6 +27,7 @@ export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions,
 export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
 export type { PodLogSource, PodLogQuery } from "./handlers.js";
 export type { CreateAdmission } from "./cluster.js";
+export { workloadIdentityWebhook, type WorkloadIdentityWebhookConfig } from "./workload-identity-webhook.js";
 export type { TokenRequestSpec } from "./token-request.js";
 
 export interface StartKubeApiOptions {
