@@ -26,6 +26,7 @@ export interface ContainerSpec {
   volumeMounts?: VolumeMount[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: { runAsUser?: number };
+  lifecycle?: { postStart?: { exec?: { command?: string[] } } };
 }
 
 export interface PodSpec {
@@ -202,10 +203,36 @@ export class PodWorker {
     if (this.stopping) return;
     const pending = this.inits.find((r) => !("terminated" in r.state && r.state.terminated.exitCode === 0));
     if (!pending) {
-      for (const run of this.containers.values()) this.start(run);
+      void this.startContainers();
       return;
     }
-    if (!pending.finished) this.start(pending);
+    if (!pending.finished) void this.start(pending);
+  }
+
+  /**
+   * The pod's containers in order, as the kubelet starts them: each container's postStart hook runs to its end
+   * before the next container starts (what lets the workload identity proxy be ready before the application).
+   */
+  private async startContainers(): Promise<void> {
+    for (const run of this.containers.values()) await this.start(run);
+  }
+
+  /** A postStart exec hook of podid's CLI, in the container's environment; a failed hook restarts the container. */
+  private async postStart(run: ContainerRun, proc: ChildProcess, env: Record<string, string>): Promise<void> {
+    const command = run.spec.lifecycle?.postStart?.exec?.command;
+    if (!command?.length) return;
+    const launch = launchOf(run.spec.image, command, undefined);
+    const code = launch.ok
+      ? await new Promise<number>((resolve) => {
+          const { execPath, bin, preload } = this.deps.cli;
+          const hook = spawn(execPath, ["--import", preload, bin, ...launch.cliArgs], { cwd: this.podDir, env, stdio: "ignore" });
+          hook.once("error", () => resolve(126));
+          hook.once("close", (c) => resolve(c ?? 137));
+        })
+      : 126;
+    if (code === 0 || run.proc !== proc) return;
+    this.deps.event("Warning", "FailedPostStartHook", `PostStartHook failed: exit code ${code}${launch.ok ? "" : `: ${launch.message}`}`, run.spec.name);
+    proc.kill("SIGTERM");
   }
 
   /** proxy-init's effect: the pod's metadata traffic now goes to the proxy sidecar's port (see images.ts). */
@@ -328,14 +355,15 @@ export class PodWorker {
     return { args, env: { ...nodeEnvironment(this.deps, this.pod, this.podIP, this.serviceAccount?.kubeconfig, this.metadataFor(run)), ...vars } };
   }
 
-  private start(run: ContainerRun): void {
+  /** Starts a container's process; resolves once its postStart hook (if any) has run. */
+  private async start(run: ContainerRun): Promise<void> {
     if (this.stopping || run.finished) return;
     if (run.init && isMetadataProxyInit(run.spec.image)) return this.applyProxyInit(run);
     const prepared = this.prepare(run);
     if (!("args" in prepared)) {
       run.state = { waiting: { reason: prepared.reason, message: prepared.message } };
       this.deps.event("Warning", prepared.reason === "ImageNotRunnable" ? "Failed" : prepared.reason, prepared.message, run.spec.name);
-      if (prepared.retry) run.timer = setTimeout(() => this.start(run), 2000);
+      if (prepared.retry) run.timer = setTimeout(() => void this.start(run), 2000);
       this.scheduleStatus();
       return;
     }
@@ -374,6 +402,7 @@ export class PodWorker {
     }
     for (const p of run.probers) p.start();
     this.scheduleStatus();
+    await this.postStart(run, proc, prepared.env);
   }
 
   private exited(run: ContainerRun, code: number | null, signal: NodeJS.Signals | null): void {
@@ -412,10 +441,10 @@ export class PodWorker {
       const message = `back-off ${Math.round(delay / 1000)}s restarting failed container=${run.spec.name} pod=${this.pod.metadata.name}_${this.pod.metadata.namespace}(${this.uid})`;
       run.state = { waiting: { reason: "CrashLoopBackOff", message } };
       this.deps.event("Warning", "BackOff", "Back-off restarting failed container", run.spec.name);
-      run.timer = setTimeout(() => this.start(run), delay);
+      run.timer = setTimeout(() => void this.start(run), delay);
       this.scheduleStatus();
     } else {
-      this.start(run);
+      void this.start(run);
     }
   }
 
