@@ -173,3 +173,8 @@ export interface EntraErrorBody {
   error_description: string;
   error_codes: number[];
 }
+
+/** What a failed assertion may print of Entra ID's answer: its error, never an issued token. */
+export function answerText(res: RawResponse): string {
+  return res.status === 200 ? "(Entra ID issued a token)" : res.text;
+}

@@ -2,7 +2,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type JWTPayload } from "jose";
 import { readFileSync } from "node:fs";
-import { TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentitySandbox, type EntraErrorBody, type Identity } from "../helpers/workload-identity.js";
+import type { RawResponse } from "../helpers/raw-http.js";
+import { answerText, TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentitySandbox, type EntraErrorBody, type Identity } from "../helpers/workload-identity.js";
 
 /**
  * Entra ID's exchange of a cluster's service-account token for a user-assigned identity's token, through
@@ -27,16 +28,16 @@ after(async () => w?.stop());
 const subjectOf = (sa: string, namespace = "default") => `system:serviceaccount:${namespace}:${sa}`;
 
 /** Asserts Entra's refusal: status, OAuth error and AADSTS code; returns the description. */
-function refused(res: { status: number; json: unknown; text: string }, status: number, error: string, code: number): string {
+function refused(res: RawResponse, status: number, error: string, code: number): string {
   const body = res.json as EntraErrorBody;
-  assert.equal(res.status, status, res.text);
+  assert.equal(res.status, status, answerText(res));
   assert.equal(body.error, error, res.text);
   assert.deepEqual(body.error_codes, [code], res.text);
   assert.ok(body.error_description.startsWith(`AADSTS${code}: `), body.error_description);
   return body.error_description;
 }
 
-function noMatch(res: { status: number; json: unknown; text: string }, issuer: string, subject: string, audience: string): void {
+function noMatch(res: RawResponse, issuer: string, subject: string, audience: string): void {
   const description = refused(res, 401, "invalid_client", 70021);
   assert.ok(
     description.includes(`No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audience}'.`),
@@ -90,7 +91,7 @@ test("WorkloadIdentityCredential and ClientAssertionCredential get the identity'
   const assertion = w.assertionCredential(identity.clientId, async () => readFileSync(file, "utf8"));
   assert.equal(decodeJwt((await assertion.getToken(w.armScope))!.token).oid, identity.principalId);
   const v1 = await w.exchange(identity.clientId, readFileSync(file, "utf8"), { version: "v1" });
-  assert.equal(v1.status, 200, v1.text);
+  assert.equal(v1.status, 200, answerText(v1));
   assert.equal((v1.json as { resource: string }).resource, w.info.endpoints.activeDirectoryResourceId, "the v1 endpoint too");
 });
 

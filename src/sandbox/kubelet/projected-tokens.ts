@@ -49,15 +49,16 @@ export class ProjectedTokens {
 
   /** Rewrites the tokens due for refresh; one refresh at a time. */
   refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      try {
-        const now = this.now();
-        for (const entry of this.tokens) if (tokenNeedsRefresh(entry.issuedAtMs, entry.expiresAtMs, now)) await this.fetch(entry);
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
+    // `.finally` runs after the assignment, even when nothing was due and the work finished at once.
+    this.refreshing ??= this.refreshDue().finally(() => {
+      this.refreshing = undefined;
+    });
     return this.refreshing;
+  }
+
+  private async refreshDue(): Promise<void> {
+    const now = this.now();
+    for (const entry of this.tokens) if (tokenNeedsRefresh(entry.issuedAtMs, entry.expiresAtMs, now)) await this.fetch(entry);
   }
 
   private async fetch(entry: Projected): Promise<void> {
