@@ -169,6 +169,13 @@ test("forgeries: another key with the cluster's key id, an unknown key id, no si
   const jwk = await exportJWK(publicKey);
   const embedded = await new SignJWT({ ...claims, exp: Math.floor(Date.now() / 1000) + 600 }).setProtectedHeader({ alg: "RS256", kid, jwk }).sign(privateKey);
   refused(await w.exchange(identity.clientId, embedded), 401, "invalid_client", 50013);
+
+  // Entra ID's own token, even with a credential naming Entra ID as the issuer.
+  const entraToken = (await w.clients.credential.getToken(w.armScope))!.token;
+  const entraClaims = decodeJwt(entraToken) as { iss: string; sub: string; aud: string };
+  await w.federate(identity, entraClaims.sub, { issuer: entraClaims.iss, audience: entraClaims.aud });
+  const aad = refused(await w.exchange(identity.clientId, entraToken), 400, "invalid_request", 700222);
+  assert.ok(aad.includes("AAD-issued tokens may not be used for federated identity flows."), aad);
 });
 
 test("AADSTS700024 for an assertion past its expiry on Entra ID's clock", async () => {

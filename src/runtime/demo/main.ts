@@ -72,6 +72,11 @@ export function demoCredential(env: NodeJS.ProcessEnv, clientId: string | undefi
   return { credential, path: "managed identity", describe: `using the MSI, msiEndpoint(${msiEndpoint(env)})` };
 }
 
+/** Where the token did not come from, in the failure's words. */
+function noTokenFrom(demo: DemoCredential, env: NodeJS.ProcessEnv): string {
+  return demo.path === "workload identity" ? `no token through workload identity (federated token file ${env.AZURE_FEDERATED_TOKEN_FILE})` : `no token from the managed identity endpoint ${msiEndpoint(env)}`;
+}
+
 /** The error's message on one line (the SDK's are multi-line, with links). */
 export function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
@@ -164,7 +169,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRound> {
     const round = await demoRound(options, demo, azure, http);
     if (options.once) {
       if (round.token && round.arm) return round;
-      throw new PodidError(round.token ? "DemoArmFailed" : "DemoTokenFailed", round.token ? `the ARM calls failed: ${round.reason}` : `no token through ${demo.path} (${demo.describe.replace(/^using /, "")}): ${round.reason}`, {
+      throw new PodidError(round.token ? "DemoArmFailed" : "DemoTokenFailed", round.token ? `the ARM calls failed: ${round.reason}` : `${noTokenFrom(demo, env)}: ${round.reason}`, {
         remedy: round.token
           ? `Give the identity Reader on resource group ${options.resourceGroup} (podid identity add --role Reader --scope <group id>).`
           : demo.path === "workload identity"

@@ -73,6 +73,8 @@ export const EntraErrors = {
       70021,
       `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audience}'. ${FEDERATION_DOC}`,
     ),
+  /** An assertion Entra ID itself issued: federation is for external issuers only. */
+  entraIssuedAssertion: () => entraError(400, "invalid_request", 700222, "AAD-issued tokens may not be used for federated identity flows."),
   /** The issuer's OIDC discovery document or JWKS could not be fetched (or did not make sense). */
   externalOidcEndpointFailed: () => entraError(400, "invalid_request", 90061, "Request to External OIDC endpoint failed."),
   signingKeyNotFound: (kid: string, issuer: string) =>

@@ -47,6 +47,8 @@ export async function checkFederatedAssertion(ctx: CloudContext, principal: Prin
   // Unsigned (alg none) or symmetrically signed assertions are never federated tokens.
   if (header.alg !== "RS256" || assertion.split(".")[2] === "") return EntraErrors.malformedAssertion();
   const issuer = typeof payload.iss === "string" ? payload.iss : "";
+  // Entra ID's own tokens (any of its issuer forms) are never federated assertions, whatever credential names them.
+  if (issuer.toLowerCase().startsWith(`${ctx.endpoints.entra.toLowerCase()}/`)) return EntraErrors.entraIssuedAssertion();
   const subject = typeof payload.sub === "string" ? payload.sub : "";
   const audiences = audiencesOf(payload);
   const now = ctx.now();

@@ -1,4 +1,5 @@
 import https from "node:https";
+import tls from "node:tls";
 import type { JWK } from "jose";
 import { discoveryUrlOf, type JwkSet, type OidcDiscovery } from "../oidc.js";
 
@@ -6,8 +7,12 @@ import { discoveryUrlOf, type JwkSet, type OidcDiscovery } from "../oidc.js";
 const TIMEOUT_MS = 10_000;
 const MAX_BYTES = 256 * 1024;
 
-/** A JSON document over HTTPS only, as Entra ID fetches an issuer's metadata; undefined on any failure. */
-function getJson(url: string, ca: string | undefined): Promise<unknown> {
+/**
+ * A JSON document over HTTPS only, as Entra ID fetches an issuer's metadata; undefined on any failure. The public
+ * CAs are trusted, and the sandbox's own CA besides.
+ */
+function getJson(url: string, extraCa: string | undefined): Promise<unknown> {
+  const ca = extraCa ? [...tls.rootCertificates, extraCa] : undefined;
   let parsed: URL;
   try {
     parsed = new URL(url);

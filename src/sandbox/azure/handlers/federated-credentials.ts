@@ -96,6 +96,8 @@ export class FederatedCredentialHandlers {
     if (!NAME.test(name)) throw new ArmFailure(ArmErrors.invalidResourceName(name, MAX_NAME));
     const properties = propertiesOf(call.body());
     return this.exclusive(call, identity, () => {
+      // The identity may have been deleted while this write was under way.
+      if (!findResource(call, identity.id)) throw this.identities.notFound(call);
       const id = this.idOf(call);
       const existing = findResource(call, id);
       const others = federatedCredentialsOf(call.state, identity.id).filter((c) => key(c.id) !== key(id));
