@@ -136,7 +136,9 @@ test("the kubelet rotates the projected token before 80% of its life: the expire
   assert.equal(claims.exp - claims.iat, 3600, "the webhook's default expiration");
   assert.deepEqual(claims["kubernetes.io"].pod, { name: "wi-rotate", uid: pod.metadata!.uid }, "bound to the pod");
 
-  await w.advanceClock(2000);
+  const advanced = await runPodid(["sandbox", "clock", "--advance", "2000", "--dir", w.sb.dir, "-o", "json"]);
+  assert.equal(advanced.code, 0, advanced.stderr);
+  assert.equal(JSON.parse(advanced.stdout).offsetSeconds, 2000);
   assert.equal(digest(readFileSync(file, "utf8")), digest(first), "not rotated at 55% of its life");
   await w.advanceClock(900); // 2900 s: past 80% of 3600
   await eventually("the kubelet rotates the token", async () => digest(readFileSync(file, "utf8")), (d) => d !== digest(first), 30_000);

@@ -2,6 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type JWTPayload } from "jose";
 import { readFileSync } from "node:fs";
+import { runPodid } from "../helpers/cli.js";
 import type { RawResponse } from "../helpers/raw-http.js";
 import { answerText, TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentitySandbox, type EntraErrorBody, type Identity } from "../helpers/workload-identity.js";
 
@@ -122,8 +123,10 @@ test("AADSTS70021 unless issuer, subject and audience all match a credential exa
   await assert.rejects(w.assertionCredential(bystander.clientId, async () => good).getToken(w.armScope), /AADSTS70021: No matching federated identity record found/);
 });
 
-test("a credential reaches Entra ID after the federation delay: AADSTS70021 until then", async () => {
-  await w.settings({ federationDelaySeconds: 30 });
+test("a credential reaches Entra ID after the federation delay (podid sandbox settings --federation-delay): AADSTS70021 until then", async () => {
+  const set = await runPodid(["sandbox", "settings", "--federation-delay", "30", "--dir", w.sb.dir, "-o", "json"]);
+  assert.equal(set.code, 0, set.stderr);
+  assert.equal(JSON.parse(set.stdout).federationDelaySeconds, 30);
   try {
     const { identity, sa } = await federatedWorkload();
     const token = await w.serviceAccountToken(sa);
