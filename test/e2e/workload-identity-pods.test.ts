@@ -8,6 +8,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { PACKAGE_VERSION } from "../../src/cli/package-info.js";
 import { DEMO_IMAGE } from "../../src/render/install.js";
 import { runPodid } from "../helpers/cli.js";
+import { eventually } from "../helpers/eventually.js";
 import { answerText, TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentitySandbox, type EntraErrorBody, type Identity } from "../helpers/workload-identity.js";
 
 /**
@@ -24,17 +25,6 @@ before(async () => {
 after(async () => w?.stop());
 
 const IMAGE = `${DEMO_IMAGE}:${PACKAGE_VERSION}`;
-
-async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await read();
-  while (!ok(last)) {
-    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs} ms; last seen: ${JSON.stringify(last, null, 1).slice(0, 3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-    last = await read();
-  }
-  return last;
-}
 
 async function workload(): Promise<{ identity: Identity; sa: string }> {
   const identity = await w.identity({ readerOnNodeGroup: true });
