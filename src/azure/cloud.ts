@@ -66,6 +66,15 @@ const KNOWN_AUTHORITIES = new Set(
 
 const trimSlash = (s: string) => s.replace(/\/+$/, "");
 
+/** Whether MSAL knows this authority (a public cloud's); any other needs its instance discovery turned off. */
+export function isKnownAuthority(authorityHost: string): boolean {
+  try {
+    return KNOWN_AUTHORITIES.has(new URL(authorityHost).host.toLowerCase());
+  } catch {
+    return false;
+  }
+}
+
 export function cloudFromConfig(config: CloudConfig, source: string): Cloud {
   const e = config.endpoints;
   for (const key of ["resourceManager", "activeDirectory", "activeDirectoryResourceId"] as const) {
@@ -84,7 +93,7 @@ export function cloudFromConfig(config: CloudConfig, source: string): Cloud {
     resourceManager: trimSlash(e.resourceManager),
     authorityHost,
     armScope: trimSlash(e.activeDirectoryResourceId) + "/.default",
-    knownAuthority: KNOWN_AUTHORITIES.has(new URL(authorityHost).host.toLowerCase()),
+    knownAuthority: isKnownAuthority(authorityHost),
     source,
   };
 }

@@ -228,13 +228,30 @@ Examples:
 
   sandbox
     .command("settings")
-    .description("Change a running sandbox's settings.")
+    .description("Change a running sandbox's settings (with no option, show them).")
     .addOption(dirOption())
     .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment.", nonNegative("--replication-delay"))
-    .addHelpText("after", "\nExample:\n  podid sandbox settings --replication-delay 10")
+    .option("--federation-delay <seconds>", "Seconds a new or changed federated identity credential takes to reach Entra ID's token exchange (AADSTS70021 until then).", nonNegative("--federation-delay"))
+    .addHelpText("after", "\nExamples:\n  podid sandbox settings --replication-delay 10\n  podid sandbox settings --federation-delay 5")
     .action(
-      action<{ dir: string; replicationDelay?: number }>(async (o) =>
-        sandboxAdmin(o.dir, o.replicationDelay === undefined ? "GET" : "PATCH", "settings", o.replicationDelay === undefined ? undefined : { replicationDelaySeconds: o.replicationDelay }),
+      action<{ dir: string; replicationDelay?: number; federationDelay?: number }>(async (o) => {
+        const changes = {
+          ...(o.replicationDelay !== undefined ? { replicationDelaySeconds: o.replicationDelay } : {}),
+          ...(o.federationDelay !== undefined ? { federationDelaySeconds: o.federationDelay } : {}),
+        };
+        return Object.keys(changes).length ? sandboxAdmin(o.dir, "PATCH", "settings", changes) : sandboxAdmin(o.dir, "GET", "settings");
+      }),
+    );
+
+  sandbox
+    .command("clock")
+    .description("Show the sandbox's clock, or move it forward: tokens expire and the kubelet rotates projected tokens as if the time had passed.")
+    .addOption(dirOption())
+    .option("--advance <seconds>", "Move the sandbox's time forward by this many seconds (it never goes back).", nonNegative("--advance"))
+    .addHelpText("after", "\nExamples:\n  podid sandbox clock\n  podid sandbox clock --advance 3600   # an hour later: projected tokens rotated, older tokens expired")
+    .action(
+      action<{ dir: string; advance?: number }>(async (o) =>
+        o.advance === undefined ? sandboxAdmin(o.dir, "GET", "clock") : sandboxAdmin(o.dir, "POST", "clock", { advanceSeconds: o.advance }),
       ),
     );
 

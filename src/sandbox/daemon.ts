@@ -1,13 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { DEFAULT_RUNTIME_IMAGE } from "../render/install.js";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
 import { createLogger } from "../util/logger.js";
 import { startAzureCloud, type AzureCloud } from "./azure/index.js";
 import { planTopology } from "./azure/seed.js";
 import type { SeedInfo } from "./azure/model.js";
 import { sandboxCloudProfile } from "./cloud-profile.js";
-import { startKubeApi, type KubeApi } from "./kube/index.js";
+import { startKubeApi, workloadIdentityWebhook, type KubeApi } from "./kube/index.js";
 import { nodeRoot, startKubelet, type Kubelet } from "./kubelet/index.js";
 import { claimNetwork, type NetworkClaim } from "./network-claim.js";
 import { nodeCloudConfig } from "./node-config.js";
@@ -25,7 +26,12 @@ interface Ports {
   arm: number;
   kube: number;
   imds: number[];
+  /** Absent in sandboxes made before the OIDC issuer host. */
+  oidcIssuer?: number;
 }
+
+/** The AKS workload identity add-on's proxy-init image (the sandbox kubelet applies its effect itself). */
+const PROXY_INIT_IMAGE = "mcr.microsoft.com/oss/azure/workload-identity/proxy-init:v1.5.1";
 
 const HOST = "127.0.0.1";
 
@@ -89,7 +95,7 @@ async function withPortFallback<T>(start: (ports: Ports) => Promise<T>, ports: P
     return await start(ports);
   } catch (err) {
     if (!isAddressInUse(err)) throw err;
-    return start({ entra: 0, arm: 0, kube: 0, imds: ports.imds.map(() => 0) });
+    return start({ entra: 0, arm: 0, kube: 0, oidcIssuer: 0, imds: ports.imds.map(() => 0) });
   }
 }
 
@@ -141,8 +147,9 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
       startAzureCloud({
         dir: layout.dir,
         host: HOST,
-        ports: { entra: p.entra, arm: p.arm, imds: p.imds },
+        ports: { entra: p.entra, arm: p.arm, imds: p.imds, oidcIssuer: p.oidcIssuer },
         tls: { cert: tls.cert, key: tls.key },
+        trustedCa: tls.caCert,
         seed: () => topology,
         log: (line) => logger.info(line),
       }),
@@ -150,6 +157,7 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
   );
   if (options.replicationDelaySeconds !== undefined) cloud.setReplicationDelay(options.replicationDelaySeconds);
   const seed = cloud.seed;
+  const azure = cloud;
   kube = await withPortFallback(
     (p) =>
       startKubeApi({
@@ -170,9 +178,23 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
           if (!kubelet) throw new Error("the kubelet is not running yet");
           return kubelet.podLogs(namespace, name, query, signal);
         },
+        // AKS: the cluster's OIDC issuer becomes the service-account issuer once enabled, and its add-on webhook
+        // mutates pods once workload identity is enabled.
+        oidcIssuer: () => azure.clusterIdentity().issuerURL,
+        now: () => azure.clock.now(),
+        admission: [
+          workloadIdentityWebhook({
+            enabled: () => azure.clusterIdentity().workloadIdentity,
+            tenantId: azure.cliCredential.tenantId,
+            authorityHost: `${azure.endpoints.entra}/`,
+            proxyInitImage: PROXY_INIT_IMAGE,
+            proxyImage: `${DEFAULT_RUNTIME_IMAGE}:${PACKAGE_VERSION}`,
+          }),
+        ],
       }),
     { ...ports },
   );
+  cloud.publishIssuerKeys(kube.signingKeys());
   const imdsPorts = seed.nodes.map((n) => Number(new URL(cloud!.endpoints.imds[n.name]).port));
   writeFileAtomic(
     layout.ports,
@@ -181,6 +203,7 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
       arm: Number(new URL(cloud.endpoints.arm).port),
       kube: kube.port,
       imds: imdsPorts,
+      oidcIssuer: Number(new URL(cloud.endpoints.oidcIssuer).port),
     } satisfies Ports),
   );
   writeFileAtomic(
@@ -198,6 +221,7 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
     kube: { server: kube.url, port: kube.port, caCertPem: tls.caCert, caCertPath: layout.caCert },
     cloudProfilePath: layout.cloudProfile,
     podNetwork: claim.network,
+    clock: cloud.clock,
     log: (line) => logger.info(line),
   });
   const info: SandboxRuntimeInfo = {
@@ -217,6 +241,7 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
       resourceManager: cloud.endpoints.arm,
       activeDirectoryResourceId: cloud.endpoints.armResourceId,
       kubernetes: kube.url,
+      oidcIssuerHost: cloud.endpoints.oidcIssuer,
     },
     nodes: seed.nodes.map((n) => ({
       name: n.name,

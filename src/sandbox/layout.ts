@@ -51,6 +51,8 @@ export interface SandboxRuntimeInfo {
     resourceManager: string;
     activeDirectoryResourceId: string;
     kubernetes: string;
+    /** Where the cluster's OIDC issuer is served once enabled (AKS's <region>.oic.prod-aks.azure.com); absent before. */
+    oidcIssuerHost?: string;
   };
   nodes: { name: string; instanceId: string; imds: string; internalIP: string }[];
   files: {

@@ -9,6 +9,7 @@ import { revokeRole, VIRTUAL_MACHINE_CONTRIBUTOR } from "../helpers/roles.js";
 import { applyFix, assertStatus, checkOf, createPod, findingOf, runDoctor } from "../helpers/doctor.js";
 import type { DoctorReport } from "../../src/core/doctor/model.js";
 import { computeTargetOfProviderId } from "../../src/azure/provider-id.js";
+import { eventually } from "../helpers/eventually.js";
 
 // podid doctor's checks of the running MIC and NMI: 3 (MIC pods and leader), 4 (NMI on every node),
 // 11 (AzureAssignedIdentity stuck in Created), 12 (scale-set attachments), 15 (version skew, image health),
@@ -36,17 +37,6 @@ async function kubectl(args: string): Promise<string> {
   const r = await runShell(`kubectl ${args}`, { env: sb.env });
   assert.equal(r.code, 0, `kubectl ${args}: ${r.stderr}`);
   return r.stdout;
-}
-
-async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await read();
-  while (!ok(last)) {
-    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs} ms; last seen: ${JSON.stringify(last, null, 1).slice(0, 3000)}`);
-    await new Promise((r) => setTimeout(r, 500));
-    last = await read();
-  }
-  return last;
 }
 
 /** Runs doctor until the check has the status (MIC and NMI act asynchronously). */

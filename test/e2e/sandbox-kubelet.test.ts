@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+import { eventually } from "../helpers/eventually.js";
 
 /**
  * The sandbox's nodes as a user meets them: `podid install` brings MIC and NMI to Ready as processes that talk to
@@ -26,17 +27,6 @@ before(async () => {
 });
 
 after(async () => sb?.stop());
-
-async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await read();
-  while (!ok(last)) {
-    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs} ms; last seen: ${JSON.stringify(last, null, 1).slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-    last = await read();
-  }
-  return last;
-}
 
 const podsOf = async (component: string) => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: `app.kubernetes.io/component=${component}` })).items;
 const ready = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;

@@ -91,7 +91,9 @@ test("faults and settings can be switched at run time through the admin route, w
   assert.equal((await admin("PUT", "/.sandbox/faults", [{ path: "x", status: 200 }])).status, 400, "only fault statuses are accepted");
   assert.equal((await admin("DELETE", "/.sandbox/faults")).status, 200);
   const settings = await admin("PUT", "/.sandbox/settings", { replicationDelaySeconds: 0 });
-  assert.deepEqual(settings.json, { replicationDelaySeconds: 0 });
+  assert.deepEqual(settings.json, { replicationDelaySeconds: 0, federationDelaySeconds: 0, federatedCredentialWriteMs: 200, clockOffsetSeconds: 0 });
+  assert.equal((await admin("PATCH", "/.sandbox/settings", { federationDelaySeconds: -1 })).status, 400, "delays are numbers >= 0");
+  assert.equal((await admin("PATCH", "/.sandbox/settings", { clockOffsetSeconds: 5 })).status, 400, "the clock moves only through its own route");
 });
 
 test("replication delay: a new identity is PrincipalNotFound to role assignment until it has replicated", async () => {

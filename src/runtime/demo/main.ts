@@ -1,17 +1,20 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ManagedIdentityCredential } from "@azure/identity";
+import { ManagedIdentityCredential, WorkloadIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { PodidError } from "../../cli/errors.js";
-import { resolveCloud } from "../../azure/cloud.js";
+import { isKnownAuthority, resolveCloud } from "../../azure/cloud.js";
 import { AzureSession } from "../../azure/session.js";
 import { computeInventory } from "../../azure/inventory.js";
 import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 
 /**
- * `podid runtime demo`: what aad-pod-identity's demo image does, with the plain Azure SDK. A
- * ManagedIdentityCredential with no endpoint of its own (the environment decides: IMDS, which NMI answers for
- * pods, or AZURE_POD_IDENTITY_AUTHORITY_HOST), then ARM with that credential to list the VMs and scale sets of a
- * resource group. Each round logs upstream's lines; a token is never printed.
+ * `podid runtime demo`: what aad-pod-identity's demo image does, with the plain Azure SDK, on either identity path,
+ * chosen by the environment as DefaultAzureCredential chooses (workload identity before managed identity): with
+ * AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID and AZURE_TENANT_ID (what the workload identity webhook injects) a
+ * WorkloadIdentityCredential, which exchanges the pod's projected token with Entra ID; otherwise a
+ * ManagedIdentityCredential with no endpoint of its own (IMDS, which NMI or the workload identity proxy answers for
+ * pods, or AZURE_POD_IDENTITY_AUTHORITY_HOST). Then ARM with that credential lists the VMs and scale sets of a
+ * resource group. Each round logs upstream's lines, naming the path; a token is never printed.
  */
 export interface DemoOptions {
   subscriptionId: string;
@@ -26,6 +29,8 @@ export interface DemoOptions {
 
 export interface DemoRound {
   token: boolean;
+  /** Which identity path the round used. */
+  path: DemoCredential["path"];
   arm: boolean;
   vmCount?: number;
   scaleSetCount?: number;
@@ -40,6 +45,37 @@ export function msiEndpoint(env: NodeJS.ProcessEnv): string {
   if (env.MSI_ENDPOINT) return env.MSI_ENDPOINT;
   const host = (env.AZURE_POD_IDENTITY_AUTHORITY_HOST ?? "http://169.254.169.254").replace(/\/+$/, "");
   return host + IMDS_TOKEN_PATH;
+}
+
+/** The credential a round uses, and how its log lines name it. */
+export interface DemoCredential {
+  credential: TokenCredential;
+  path: "managed identity" | "workload identity";
+  /** `using the MSI, msiEndpoint(...)` or `using workload identity, tokenFile(...)`. */
+  describe: string;
+}
+
+/** Workload identity when its three variables are set (DefaultAzureCredential's order), else managed identity. */
+export function demoCredential(env: NodeJS.ProcessEnv, clientId: string | undefined, http: HttpClient): DemoCredential {
+  const tokenFile = env.AZURE_FEDERATED_TOKEN_FILE;
+  if (tokenFile && env.AZURE_TENANT_ID && (clientId ?? env.AZURE_CLIENT_ID)) {
+    const authorityHost = env.AZURE_AUTHORITY_HOST;
+    const credential = new WorkloadIdentityCredential({
+      tenantId: env.AZURE_TENANT_ID,
+      clientId: clientId ?? env.AZURE_CLIENT_ID,
+      tokenFilePath: tokenFile,
+      ...(authorityHost ? { authorityHost, disableInstanceDiscovery: !isKnownAuthority(authorityHost) } : {}),
+      httpClient: http,
+    });
+    return { credential, path: "workload identity", describe: `using workload identity, tokenFile(${tokenFile})` };
+  }
+  const credential = new ManagedIdentityCredential({ clientId, retryOptions: { maxRetries: 0 }, httpClient: http });
+  return { credential, path: "managed identity", describe: `using the MSI, msiEndpoint(${msiEndpoint(env)})` };
+}
+
+/** Where the token did not come from, in the failure's words. */
+function noTokenFrom(demo: DemoCredential, env: NodeJS.ProcessEnv): string {
+  return demo.path === "workload identity" ? `no token through workload identity (federated token file ${env.AZURE_FEDERATED_TOKEN_FILE})` : `no token from the managed identity endpoint ${msiEndpoint(env)}`;
 }
 
 /** The error's message on one line (the SDK's are multi-line, with links). */
@@ -76,35 +112,37 @@ function defaultLog(line: string): void {
 /** One round: a token, then the ARM listing. Never throws. */
 export async function demoRound(
   options: DemoOptions,
-  credential: ManagedIdentityCredential,
+  demo: DemoCredential,
   azure: AzureSession,
   http?: ReturnType<typeof recordingHttpClient>,
 ): Promise<DemoRound> {
   const env = options.env ?? process.env;
   const log = options.log ?? defaultLog;
-  const endpoint = msiEndpoint(env);
-  const wanted = options.clientId ?? "";
+  const { credential, describe } = demo;
+  const wanted = options.clientId ?? (demo.path === "workload identity" ? env.AZURE_CLIENT_ID ?? "" : "");
   let clientId = wanted;
   if (http) http.lastError = undefined;
   try {
     const token = await credential.getToken(azure.cloud.armScope);
+    if (!token) throw new Error("the credential returned no token");
     clientId = tokenClientId(token.token) ?? wanted;
-    log(`successfully acquired a token using the MSI, msiEndpoint(${endpoint}) clientID(${clientId})`);
+    log(`successfully acquired a token ${describe} clientID(${clientId})`);
   } catch (err) {
-    const answered = http?.lastError;
+    // MSAL already reports Entra ID's own error; only an IMDS answer needs showing (see recordingHttpClient).
+    const answered = demo.path === "managed identity" ? http?.lastError : undefined;
     const reason = oneLine(err) + (answered ? ` (the endpoint answered ${answered.status}: ${answered.body || "no body"})` : "");
-    log(`failed to acquire a token using the MSI, msiEndpoint(${endpoint}) clientID(${wanted}): ${reason}`);
-    return { token: false, arm: false, reason };
+    log(`failed to acquire a token ${describe} clientID(${wanted}): ${reason}`);
+    return { token: false, arm: false, path: demo.path, reason };
   }
   try {
     const inventory = await computeInventory(azure, options.resourceGroup);
     log(`successfully doARMOperations vm count ${inventory.vmCount}`);
     log(`successfully doARMOperations scale set count ${inventory.scaleSets.length}${inventory.scaleSets.length ? ` (${inventory.scaleSets.map((s) => `${s.name}: ${s.instances} instances`).join(", ")})` : ""}`);
-    return { token: true, arm: true, vmCount: inventory.vmCount, scaleSetCount: inventory.scaleSets.length };
+    return { token: true, arm: true, path: demo.path, vmCount: inventory.vmCount, scaleSetCount: inventory.scaleSets.length };
   } catch (err) {
     const reason = oneLine(err);
     log(`failed doARMOperations in resource group ${options.resourceGroup}: ${reason}`);
-    return { token: true, arm: false, reason };
+    return { token: true, arm: false, path: demo.path, reason };
   }
 }
 
@@ -117,19 +155,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoRound> {
   const log = options.log ?? defaultLog;
   const cloud = resolveCloud(undefined, env);
   const http = recordingHttpClient();
-  const credential = new ManagedIdentityCredential({ clientId: options.clientId, retryOptions: { maxRetries: 0 }, httpClient: http });
-  const azure = new AzureSession(cloud, credential, options.subscriptionId);
+  const demo = demoCredential(env, options.clientId, http);
+  const azure = new AzureSession(cloud, demo.credential, options.subscriptionId);
   if (env.MY_POD_NAME || env.POD_NAME) {
     log(`starting demo pod ${env.MY_POD_NAMESPACE ?? env.POD_NAMESPACE ?? ""}/${env.MY_POD_NAME ?? env.POD_NAME} ${env.MY_POD_IP ?? env.POD_IP ?? ""}`.trimEnd());
   }
+  log(`getting tokens through ${demo.path}`);
   for (;;) {
-    const round = await demoRound(options, credential, azure, http);
+    const round = await demoRound(options, demo, azure, http);
     if (options.once) {
       if (round.token && round.arm) return round;
-      throw new PodidError(round.token ? "DemoArmFailed" : "DemoTokenFailed", round.token ? `the ARM calls failed: ${round.reason}` : `no token from the managed identity endpoint ${msiEndpoint(env)}: ${round.reason}`, {
+      throw new PodidError(round.token ? "DemoArmFailed" : "DemoTokenFailed", round.token ? `the ARM calls failed: ${round.reason}` : `${noTokenFrom(demo, env)}: ${round.reason}`, {
         remedy: round.token
           ? `Give the identity Reader on resource group ${options.resourceGroup} (podid identity add --role Reader --scope <group id>).`
-          : "In a pod: label it aadpodidbinding=<selector of a binding> and check `podid identity list`; on a VM: attach the identity to it.",
+          : demo.path === "workload identity"
+            ? "Give the identity a federated identity credential for the pod's ServiceAccount: the cluster's OIDC issuer URL, subject system:serviceaccount:<namespace>:<serviceaccount>, audience api://AzureADTokenExchange."
+            : "In a pod: label it aadpodidbinding=<selector of a binding> and check `podid identity list`; on a VM: attach the identity to it.",
       });
     }
     await sleep(options.intervalMs);

@@ -3,6 +3,7 @@ import { Router } from "../http/router.js";
 import { json, type Handler } from "../http/types.js";
 import type { CloudContext } from "./context.js";
 import type { FaultRule } from "./model.js";
+import { CHANGEABLE_SETTINGS, settingsOf } from "./settings.js";
 
 export const ADMIN_KEY_HEADER = "x-podid-sandbox-key";
 export const ADMIN_PREFIX = "/.sandbox/";
@@ -36,19 +37,23 @@ export function setFaults(ctx: CloudContext, rules: FaultRule[]): FaultRule[] {
 
 /**
  * The sandbox's own control routes, under /.sandbox/ on the ARM port (no ARM path starts so, so real clients never
- * reach them), for tests and `podid sandbox fault`: faults, replication delay, extra principals, cluster network
- * plugin. Every call needs the admin key from the sandbox dir.
+ * reach them), for tests and `podid sandbox fault|settings|clock`: faults, delays, the sandbox clock, extra principals. Every call needs the admin key from the sandbox dir.
  */
 export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
   const updateSettings: Handler = (req) => {
-    const body = JSON.parse(req.body.toString("utf8") || "{}") as { replicationDelaySeconds?: unknown };
-    if (body.replicationDelaySeconds !== undefined) {
-      if (typeof body.replicationDelaySeconds !== "number" || body.replicationDelaySeconds < 0) return json(400, { error: "replicationDelaySeconds must be a number >= 0" });
-      ctx.store.data.settings.replicationDelaySeconds = body.replicationDelaySeconds;
+    const body = JSON.parse(req.body.toString("utf8") || "{}") as Record<string, unknown>;
+    const unknown = Object.keys(body).filter((k) => !(CHANGEABLE_SETTINGS as readonly string[]).includes(k));
+    if (unknown.length) return json(400, { error: `unknown setting ${unknown.join(", ")}; known: ${CHANGEABLE_SETTINGS.join(", ")}` });
+    for (const name of CHANGEABLE_SETTINGS) {
+      const value = body[name];
+      if (value === undefined) continue;
+      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) return json(400, { error: `${name} must be a number >= 0` });
+      ctx.store.data.settings[name] = value;
     }
     ctx.store.changed();
-    return json(200, ctx.store.data.settings);
+    return json(200, settingsOf(ctx.store.data));
   };
+  const clock = () => ({ offsetSeconds: ctx.clock.offsetSeconds, now: new Date(ctx.clock.now()).toISOString() });
   const router = new Router()
     .add("GET", "/.sandbox/faults", () => json(200, ctx.store.data.faults))
     .add("PUT", "/.sandbox/faults", (req) => {
@@ -62,9 +67,16 @@ export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
       return json(200, setFaults(ctx, [...ctx.store.data.faults, rule]));
     })
     .add("DELETE", "/.sandbox/faults", () => json(200, setFaults(ctx, [])))
-    .add("GET", "/.sandbox/settings", () => json(200, ctx.store.data.settings))
+    .add("GET", "/.sandbox/settings", () => json(200, settingsOf(ctx.store.data)))
     .add("PUT", "/.sandbox/settings", updateSettings)
     .add("PATCH", "/.sandbox/settings", updateSettings)
+    .add("GET", "/.sandbox/clock", () => json(200, clock()))
+    .add("POST", "/.sandbox/clock", (req) => {
+      const body = JSON.parse(req.body.toString("utf8") || "{}") as { advanceSeconds?: unknown };
+      if (typeof body.advanceSeconds !== "number" || !Number.isFinite(body.advanceSeconds) || body.advanceSeconds < 0) return json(400, { error: "advanceSeconds must be a number >= 0: the clock only moves forward" });
+      ctx.clock.advance(body.advanceSeconds);
+      return json(200, clock());
+    })
     .add("POST", "/.sandbox/principals", (req) => {
       const body = JSON.parse(req.body.toString("utf8") || "{}") as { displayName?: string };
       return json(201, addApplication(ctx, body.displayName ?? "sandbox-app"));

@@ -21,6 +21,12 @@ export const API_VERSIONS = {
     newest: "2025-05-31",
     known: ["2015-08-31-preview", "2018-11-30", "2021-09-30-preview", "2022-01-31-preview", "2023-01-31", "2023-07-31-preview", "2024-11-30"],
   },
+  federatedCredentials: {
+    type: "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+    oldest: "2022-01-31",
+    newest: "2025-05-31",
+    known: ["2022-01-31-preview", "2023-01-31", "2023-07-31-preview", "2024-11-30"],
+  },
   roleAssignments: {
     type: "Microsoft.Authorization/roleAssignments",
     oldest: "2015-07-01",

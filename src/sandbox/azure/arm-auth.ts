@@ -29,7 +29,7 @@ export async function authenticate(ctx: CloudContext, req: SandboxRequest): Prom
   if (!m) return ArmErrors.unsupportedScheme(authority);
   const audiences = armAudiences(ctx.endpoints);
   try {
-    const verified = await ctx.tokens.verify(m[1], audiences);
+    const verified = await ctx.tokens.verify(m[1], audiences, ctx.now());
     const objectId = String(verified.payload.oid ?? "");
     return objectId ? { objectId } : ArmErrors.invalidToken(authority);
   } catch (err) {

@@ -91,8 +91,8 @@ export const ArmErrors = {
     armError(404, "ResourceNotFound", `The Resource '${typeWithName}' under resource group '${group}' was not found. ${NOT_FOUND_FIX}`),
   parentResourceNotFound: (parentName: string) =>
     armError(404, "ParentResourceNotFound", `Can not perform requested operation on nested resource. Parent resource '${parentName}' not found.`),
-  invalidResourceName: (name: string) =>
-    armError(400, "InvalidResourceName", `Resource name ${name} is invalid. The name can be up to 128 characters long. It can contain only alphanumeric characters, dashes and underscores. The first character must be alphanumeric.`),
+  invalidResourceName: (name: string, maxLength = 128) =>
+    armError(400, "InvalidResourceName", `Resource name ${name} is invalid. The name can be up to ${maxLength} characters long. It can contain only alphanumeric characters, dashes and underscores. The first character must be alphanumeric.`),
   invalidResourceGroupName: (name: string, invalidCharacters: string) =>
     invalidCharacters
       ? armError(400, "InvalidResourceGroupName", `The provided resource group name '${name}' has these invalid characters: '${invalidCharacters}'. The name can only be a letter, digit, '-', '.', '(', ')' or '_'.`)
@@ -144,6 +144,24 @@ export const ArmErrors = {
     identityOperationFailed(targetId, `User Assigned Identities Number '${count}' Assign exceed limit '${MAX_IDENTITIES_PER_REQUEST}' in one request.`),
   invalidIdentityType: (type: string) =>
     armError(400, "InvalidIdentityType", `The identity type '${type}' is not valid. Valid values are 'SystemAssigned', 'UserAssigned', 'SystemAssigned, UserAssigned', 'None'.`),
+  oidcIssuerCannotBeDisabled: () => armError(400, "BadRequest", "OIDC issuer feature cannot be disabled once it is enabled."),
+  workloadIdentityNeedsOidcIssuer: () =>
+    armError(400, "BadRequest", "Enabling workload identity requires enabling the OIDC issuer: set properties.oidcIssuerProfile.enabled to true."),
+  /** A federated identity credential body the managed identity service cannot use. */
+  invalidFederatedCredential: (detail: string) => armError(400, "BadRequest", `The request format was unexpected. ${detail}`),
+  federatedCredentialExists: () => armError(400, "BadRequest", "Issuer and subject combination already exists for this Managed Identity."),
+  tooManyFederatedCredentials: (identityId: string, max: number) =>
+    armError(
+      400,
+      "BadRequest",
+      `Too many Federated Identity Credentials for the managed identity '${identityId.toLowerCase()}'. A managed identity can have at most ${max} Federated Identity Credentials.`,
+    ),
+  concurrentFederatedCredentialWrites: (identityId: string) =>
+    armError(
+      409,
+      "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+      `Too many Federated Identity Credentials are written concurrently for the managed identity '${identityId.toLowerCase()}'. Concurrent Federated Identity Credentials writes under the same managed identity are not supported.`,
+    ),
   tooManyRequests: (retryAfterSeconds: number) =>
     armError(429, "TooManyRequests", `The request is being throttled. Retry after ${retryAfterSeconds} seconds.`, { "retry-after": String(retryAfterSeconds) }),
   serverError: (status: number) =>

@@ -9,10 +9,11 @@ import type { CloudContext } from "./context.js";
 import { AuthorizationHandlers } from "./handlers/authorization.js";
 import { ComputeHandlers } from "./handlers/compute.js";
 import { ContainerServiceHandlers } from "./handlers/containerservice.js";
+import { FederatedCredentialHandlers } from "./handlers/federated-credentials.js";
 import { MsiHandlers } from "./handlers/msi.js";
 import { ResourceHandlers } from "./handlers/resources.js";
 
-type ArmHandler = (call: ArmCall) => SandboxResponse;
+type ArmHandler = (call: ArmCall) => SandboxResponse | Promise<SandboxResponse>;
 
 const SUB = "/subscriptions/{subscriptionId}";
 const RG = `${SUB}/resourceGroups/{resourceGroupName}`;
@@ -26,6 +27,7 @@ const AUTHZ = "{scope*}/providers/Microsoft.Authorization";
 export function armHandler(ctx: CloudContext): Handler {
   const resources = new ResourceHandlers();
   const msi = new MsiHandlers();
+  const federated = new FederatedCredentialHandlers();
   const authz = new AuthorizationHandlers();
   const aks = new ContainerServiceHandlers();
   const compute = new ComputeHandlers();
@@ -51,6 +53,11 @@ export function armHandler(ctx: CloudContext): Handler {
   route("PUT", `${RG}/${MSI}/{resourceName}`, V.identities, msi.createOrUpdate);
   route("PATCH", `${RG}/${MSI}/{resourceName}`, V.identities, msi.update);
   route("DELETE", `${RG}/${MSI}/{resourceName}`, V.identities, msi.delete);
+  const FIC = `${RG}/${MSI}/{resourceName}/federatedIdentityCredentials`;
+  route("GET", FIC, V.federatedCredentials, federated.list);
+  route("GET", `${FIC}/{federatedIdentityCredentialResourceName}`, V.federatedCredentials, federated.get);
+  route("PUT", `${FIC}/{federatedIdentityCredentialResourceName}`, V.federatedCredentials, federated.createOrUpdate);
+  route("DELETE", `${FIC}/{federatedIdentityCredentialResourceName}`, V.federatedCredentials, federated.delete);
 
   route("GET", `${AUTHZ}/roleDefinitions`, V.roleDefinitions, authz.listDefinitions);
   route("GET", `${AUTHZ}/roleDefinitions/{roleDefinitionId}`, V.roleDefinitions, authz.getDefinition);
@@ -66,6 +73,7 @@ export function armHandler(ctx: CloudContext): Handler {
   route("GET", `${RG}/${AKS}`, V.managedClusters, aks.listByResourceGroup);
   route("GET", `${RG}/${AKS}/{resourceName}`, V.managedClusters, aks.get);
   route("PUT", `${RG}/${AKS}/{resourceName}`, V.managedClusters, aks.createOrUpdate);
+  route("PATCH", `${RG}/${AKS}/{resourceName}`, V.managedClusters, aks.updateTags);
 
   const VMSS = "providers/Microsoft.Compute/virtualMachineScaleSets";
   route("GET", `${SUB}/${VMSS}`, V.scaleSets, compute.listAll);
@@ -92,7 +100,7 @@ export function armHandler(ctx: CloudContext): Handler {
     if (!version) return ArmErrors.missingApiVersion();
     if (!isSupportedVersion(found.handler.versions, version)) return ArmErrors.invalidApiVersion(version, found.handler.versions.type, found.handler.versions.known);
     try {
-      return found.handler.handle(new ArmCall({ ...req, params: found.params }, ctx, caller.objectId));
+      return await found.handler.handle(new ArmCall({ ...req, params: found.params }, ctx, caller.objectId));
     } catch (err) {
       if (err instanceof ArmFailure) return err.response;
       throw err;

@@ -1,3 +1,4 @@
+import type { SandboxClock } from "../clock.js";
 import type { JsonStore } from "../store.js";
 import type { AzureState } from "./model.js";
 import type { TokenService } from "./tokens.js";
@@ -12,6 +13,8 @@ export interface CloudEndpoints {
   armResourceId: string;
   /** IMDS base URL per node name, e.g. http://127.0.0.1:40003 */
   imds: Record<string, string>;
+  /** The clusters' OIDC issuer host (AKS's https://<region>.oic.prod-aks.azure.com), no trailing slash. */
+  oidcIssuer: string;
 }
 
 /** What every handler of the sandbox cloud shares. */
@@ -19,8 +22,11 @@ export interface CloudContext {
   store: JsonStore<AzureState>;
   tokens: TokenService;
   endpoints: CloudEndpoints;
-  /** Clock in epoch ms; one place so tests of time-dependent behaviour stay honest. */
+  /** The sandbox clock (clock.ts); `now()` is its time in epoch ms. */
+  clock: SandboxClock;
   now(): number;
+  /** CA certificates Entra ID trusts when it fetches an issuer's OIDC documents (the sandbox CA). */
+  trustedCa?: string;
   log(line: string): void;
 }
 

@@ -20,6 +20,13 @@ export function entraError(status: number, error: string, aadsts: number, descri
   });
 }
 
+/** Entra ID's times in assertion errors: ISO 8601 with seven fractional digits (.NET's "o" format). */
+function entraTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, "0000Z");
+}
+
+const FEDERATION_DOC = "https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation";
+
 export const EntraErrors = {
   tenantNotFound: (tenant: string) =>
     entraError(
@@ -52,6 +59,45 @@ export const EntraErrors = {
       "invalid_scope",
       1002012,
       `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+    ),
+  /** Neither a secret nor an assertion: what a confidential client must present. */
+  missingClientCredential: () =>
+    entraError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."),
+  unexpectedAssertionType: () => entraError(400, "invalid_request", 90011, "Unexpected client assertion type."),
+  malformedAssertion: () => entraError(400, "invalid_request", 50027, "JWT token is invalid or malformed."),
+  /** No federated identity credential of the application matches the assertion's issuer, subject and audience exactly. */
+  noMatchingFederatedIdentity: (issuer: string, subject: string, audience: string) =>
+    entraError(
+      401,
+      "invalid_client",
+      70021,
+      `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audience}'. ${FEDERATION_DOC}`,
+    ),
+  /** An assertion Entra ID itself issued: federation is for external issuers only. */
+  entraIssuedAssertion: () => entraError(400, "invalid_request", 700222, "AAD-issued tokens may not be used for federated identity flows."),
+  /** The issuer's OIDC discovery document or JWKS could not be fetched (or did not make sense). */
+  externalOidcEndpointFailed: () => entraError(400, "invalid_request", 90061, "Request to External OIDC endpoint failed."),
+  signingKeyNotFound: (kid: string, issuer: string) =>
+    entraError(
+      401,
+      "invalid_client",
+      7000272,
+      `The certificate with identifier ${kid} used to sign the federated credential could not be found in the metadata of identity provider ${issuer}. Please validate that your Identity Provider's metadata exposes the key used to sign the incoming token.`,
+    ),
+  assertionSignatureInvalid: (kid: string) =>
+    entraError(
+      401,
+      "invalid_client",
+      50013,
+      `Assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '${kid}']`,
+    ),
+  /** Expired, or not valid yet: Entra ID names its time and the assertion's window. */
+  assertionOutsideValidTime: (nowMs: number, notBeforeMs: number, expiresMs: number) =>
+    entraError(
+      401,
+      "invalid_client",
+      700024,
+      `Client assertion is not within its valid time range. Current time: ${entraTime(nowMs)}, assertion valid from ${entraTime(notBeforeMs)}, expiry time of assertion ${entraTime(expiresMs)}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .`,
     ),
   methodNotAllowed: () => entraError(405, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a GET request."),
   notFound: () => ({ status: 404, headers: { "content-type": "text/html" }, body: "<html><body>Not Found</body></html>" }),

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../../util/files.js";
 import { requestLogLine, serve, type RequestLine, type RunningServer } from "../http/server.js";
 import { json, type Handler, type SandboxRequest, type SandboxResponse } from "../http/types.js";
+import type { JWK } from "jose";
+import { SandboxClock } from "../clock.js";
 import { JsonStore } from "../store.js";
 import { ADMIN_PREFIX, adminHandler, setFaults } from "./admin.js";
 import { armHandler } from "./arm.js";
@@ -12,9 +14,13 @@ import type { CloudContext, CloudEndpoints } from "./context.js";
 import { entraError } from "./entra-errors.js";
 import { withFaults } from "./faults.js";
 import { EntraHandlers } from "./handlers/entra.js";
+import { clusterIdentityProfile, CLUSTER_TYPE } from "./handlers/containerservice.js";
 import { ImdsHandlers } from "./handlers/imds.js";
+import { OidcIssuerHandlers } from "./handlers/oidc-issuer.js";
 import type { AzureState, FaultRule, SeedInfo } from "./model.js";
+import { findResourceIn, providerId } from "./scopes.js";
 import { seedState } from "./seed.js";
+import { settingsOf } from "./settings.js";
 import { TokenService } from "./tokens.js";
 
 export { planTopology } from "./seed.js";
@@ -24,8 +30,10 @@ export interface StartAzureCloudOptions {
   dir: string;
   host: string;
   /** 0 picks a free port; imds has one port per node, in node order. */
-  ports: { entra: number; arm: number; imds: number[] };
+  ports: { entra: number; arm: number; imds: number[]; oidcIssuer?: number };
   tls: { cert: string; key: string };
+  /** The CA Entra ID trusts when it fetches an issuer's documents over HTTPS (the sandbox CA); default: Node's. */
+  trustedCa?: string;
   /** Called only when there is no state yet. */
   seed: () => SeedInfo;
   log?: (line: string) => void;
@@ -38,8 +46,14 @@ export interface AzureCloud {
   adminKey: string;
   cliCredential: { tenantId: string; clientId: string; clientSecret: string; subscriptionId: string };
   context: CloudContext;
+  /** The sandbox clock, persisted with the cloud; the API server and kubelet share it. */
+  clock: SandboxClock;
   setFaults(rules: FaultRule[]): void;
   setReplicationDelay(seconds: number): void;
+  /** The seeded AKS cluster's OIDC issuer (when enabled) and whether workload identity is on, read live. */
+  clusterIdentity(): { issuerURL?: string; workloadIdentity: boolean };
+  /** Publishes the cluster's service-account signing keys at its OIDC issuer URL (AKS uploads them). */
+  publishIssuerKeys(keys: JWK[]): void;
   close(): Promise<void>;
 }
 
@@ -55,24 +69,32 @@ function loadOrCreateAdminKey(dir: string): string {
   return keyValue;
 }
 
-/** Starts Entra ID and ARM (HTTPS) and one IMDS per node (HTTP), sharing one persisted world. */
+/** Starts Entra ID, ARM and the clusters' OIDC issuer host (HTTPS) and one IMDS per node (HTTP), sharing one persisted world. */
 export async function startAzureCloud(options: StartAzureCloudOptions): Promise<AzureCloud> {
   const log = options.log ?? (() => undefined);
   const store = new JsonStore<AzureState>(join(options.dir, "state", "azure.json"), () => seedState(options.seed()));
   const state = store.data;
   const adminKey = loadOrCreateAdminKey(options.dir);
   const servers: RunningServer[] = [];
-  const endpoints: CloudEndpoints = { entra: "", arm: "", armResourceId: "", imds: {} };
+  const endpoints: CloudEndpoints = { entra: "", arm: "", armResourceId: "", imds: {}, oidcIssuer: "" };
   let tokens: TokenService | undefined;
+  const clock = new SandboxClock(settingsOf(state).clockOffsetSeconds * 1000);
+  clock.onAdvance(() => {
+    state.settings.clockOffsetSeconds = clock.offsetSeconds;
+    store.changed();
+  });
   const ctx: CloudContext = {
     store,
     get tokens() {
       return tokens!;
     },
     endpoints,
-    now: () => Date.now(),
+    clock,
+    now: () => clock.now(),
+    trustedCa: options.trustedCa,
     log,
   };
+  const issuer = new OidcIssuerHandlers(ctx);
   const onRequest = (service: string) => (l: RequestLine) => log(requestLogLine(service, l));
   // IMDS's log names every request as it arrived (raw target, caller): what reached it, and from where.
   const onImdsRequest = (service: string) => (l: RequestLine) => log(requestLogLine(service, l, true));
@@ -106,6 +128,16 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
     endpoints.arm = armServer.url;
     endpoints.armResourceId = `${armServer.url}/`;
 
+    const issuerServer = await serve(issuer.handler(), {
+      host: options.host,
+      port: options.ports.oidcIssuer ?? 0,
+      tls: options.tls,
+      onRequest: onRequest("oidc-issuer"),
+      onError: crash(() => ({ status: 500, body: "internal error" })),
+    });
+    servers.push(issuerServer);
+    endpoints.oidcIssuer = issuerServer.url;
+
     const nodesByPort = new Map<number, SeedInfo["nodes"][number]>();
     const imds: Handler = withFaults("imds", ctx, new ImdsHandlers(ctx, (port) => nodesByPort.get(port)).handler());
     for (const [i, node] of state.seed.nodes.entries()) {
@@ -126,12 +158,16 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
   }
 
   const cli = state.principals[state.seed.cliPrincipalId];
+  const clusterId = providerId(state.seed.subscriptionId, state.seed.resourceGroup, CLUSTER_TYPE, state.seed.clusterName);
   return {
     endpoints,
     state,
     seed: state.seed,
     adminKey,
     context: ctx,
+    clock,
+    clusterIdentity: () => clusterIdentityProfile(findResourceIn(state, clusterId)),
+    publishIssuerKeys: (keys) => issuer.publish(clusterId, keys),
     cliCredential: { tenantId: state.tenantId, clientId: cli.appId, clientSecret: cli.secret!, subscriptionId: state.seed.subscriptionId },
     setFaults: (rules) => void setFaults(ctx, rules),
     setReplicationDelay: (seconds) => {

@@ -97,8 +97,24 @@ export interface AzureState {
   roleAssignments: Record<string, RoleAssignment>;
   /** Custom role definitions, by lower-cased GUID; built-ins are static. */
   customRoles: Record<string, RoleDefinition>;
-  settings: { replicationDelaySeconds: number };
+  settings: SandboxSettings;
   faults: FaultRule[];
+  /**
+   * When each federated identity credential (by lower-cased id) becomes known to Entra ID's token exchange (epoch
+   * ms of the sandbox clock): ARM accepted it at once, Entra ID learns it after the federation delay. Absent in
+   * state written before federated credentials existed.
+   */
+  federationReadyAt?: Record<string, number>;
+}
+
+export interface SandboxSettings {
+  replicationDelaySeconds: number;
+  /** Seconds a new or changed federated identity credential takes to reach Entra ID's token exchange. */
+  federationDelaySeconds?: number;
+  /** How long ARM takes to write a federated identity credential; other writes to that identity meanwhile get 409. */
+  federatedCredentialWriteMs?: number;
+  /** How far the sandbox clock runs ahead of real time (see clock.ts). */
+  clockOffsetSeconds?: number;
 }
 
 export interface SeedNode {

@@ -1,7 +1,6 @@
-import { SignJWT, exportJWK, generateKeyPair, importJWK, jwtVerify, calculateJwkThumbprint, type JWK, type JWTPayload } from "jose";
-import { randomBytes, randomUUID, type webcrypto } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { SECRET_FILE_MODE, writeFileAtomic } from "../../util/files.js";
+import { SignJWT, jwtVerify, type JWK, type JWTPayload } from "jose";
+import { randomBytes, randomUUID } from "node:crypto";
+import { loadOrCreateSigningKey, type KeyLike } from "../signing-key.js";
 import type { Principal } from "./model.js";
 
 /** Lifetimes real Entra ID uses: ~1 h for app tokens, 24 h for managed identity tokens. */
@@ -20,8 +19,6 @@ export interface VerifiedToken {
   payload: JWTPayload & { oid?: string; tid?: string; appid?: string; azp?: string; xms_mirid?: string };
 }
 
-type KeyLike = webcrypto.CryptoKey | Uint8Array;
-
 /**
  * Entra ID's signing side: one RS256 key (kept in the sandbox dir, 0600, so tokens stay valid across
  * restarts), the JWKS that publishes it, and minting/verifying access tokens shaped like v1 app tokens.
@@ -37,21 +34,8 @@ export class TokenService {
   ) {}
 
   static async open(keyFile: string, tenantId: string, authorityUrl: string): Promise<TokenService> {
-    let privateJwk: JWK;
-    if (existsSync(keyFile)) {
-      privateJwk = JSON.parse(readFileSync(keyFile, "utf8")) as JWK;
-    } else {
-      const pair = await generateKeyPair("RS256", { extractable: true });
-      privateJwk = await exportJWK(pair.privateKey);
-      privateJwk.kid = (await calculateJwkThumbprint(privateJwk)).slice(0, 27);
-      writeFileAtomic(keyFile, JSON.stringify(privateJwk), SECRET_FILE_MODE);
-    }
-    const { d, p, q, dp, dq, qi, ...pub } = privateJwk;
-    void d, p, q, dp, dq, qi;
-    const publicJwk: JWK = { ...pub, use: "sig", alg: "RS256", kty: "RSA", kid: privateJwk.kid };
-    const privateKey = (await importJWK({ ...privateJwk, alg: "RS256" }, "RS256")) as KeyLike;
-    const publicKey = (await importJWK({ ...publicJwk }, "RS256")) as KeyLike;
-    return new TokenService(privateKey, publicKey, publicJwk, tenantId, authorityUrl);
+    const key = await loadOrCreateSigningKey(keyFile);
+    return new TokenService(key.privateKey, key.publicKey, key.publicJwk, tenantId, authorityUrl);
   }
 
   /** Issuer of v1 tokens (what ARM-audience tokens carry). */
@@ -103,8 +87,9 @@ export class TokenService {
    * Checks a bearer token as a resource server does: signature, issuer (v1 or v2 form), audience, times.
    * Throws jose's typed errors; callers map them to their service's error body.
    */
-  async verify(token: string, audiences: string[]): Promise<VerifiedToken> {
+  async verify(token: string, audiences: string[], nowMs = Date.now()): Promise<VerifiedToken> {
     const { payload } = await jwtVerify(token, this.publicKey, {
+      currentDate: new Date(nowMs),
       issuer: [this.issuerV1, this.issuerV2],
       audience: audiences,
       algorithms: ["RS256"],

@@ -2,10 +2,12 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Storage } from "./storage.js";
 import type { UserInfo } from "./rbac.js";
+import { API_AUDIENCES, type BoundRef, type ServiceAccountIssuer } from "./service-account-tokens.js";
 
 /**
- * Bearer-token authentication: one admin token (what the kubeconfig carries) and one token per ServiceAccount
- * (what a pod gets mounted), both kept in the sandbox state so they survive restarts.
+ * Bearer-token authentication: one admin token (what the kubeconfig carries), one long-lived token per
+ * ServiceAccount (what the sandbox kubelet mounts in pods, as the legacy token Secrets were), both kept in the
+ * sandbox state so they survive restarts, and the signed JWTs TokenRequest issues (service-account-tokens.ts).
  */
 
 export const ADMIN_USER: UserInfo = { name: "podid-admin", groups: ["system:masters", "system:authenticated"] };
@@ -28,7 +30,10 @@ function same(a: string, b: string): boolean {
 }
 
 export class TokenAuthenticator {
-  constructor(private readonly storage: Storage) {}
+  constructor(
+    private readonly storage: Storage,
+    private readonly issuer: ServiceAccountIssuer,
+  ) {}
 
   get adminToken(): string {
     return this.storage.state.adminToken;
@@ -51,7 +56,7 @@ export class TokenAuthenticator {
   }
 
   /** The user a request's bearer token names, or undefined (401). */
-  authenticate(headers: IncomingHttpHeaders): UserInfo | undefined {
+  async authenticate(headers: IncomingHttpHeaders): Promise<UserInfo | undefined> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? "");
     if (!m) return undefined;
     const token = m[1];
@@ -61,6 +66,20 @@ export class TokenAuthenticator {
       const [namespace, name] = key.split("/");
       return serviceAccountUser(namespace, name);
     }
-    return undefined;
+    return token.split(".").length === 3 ? this.authenticateJwt(token) : undefined;
+  }
+
+  /**
+   * A signed service-account token is good while it is valid, meant for the API server (a token for Entra ID's
+   * exchange is not), and while what it names still exists: its ServiceAccount, and the pod or Secret it is bound
+   * to, each with the uid it had when the token was issued.
+   */
+  private async authenticateJwt(token: string): Promise<UserInfo | undefined> {
+    const claims = await this.issuer.verify(token, API_AUDIENCES);
+    if (!claims) return undefined;
+    const k8s = claims["kubernetes.io"];
+    const alive = (bucket: string, ref: BoundRef | undefined) => !ref || this.storage.get(bucket, k8s.namespace, ref.name)?.metadata.uid === ref.uid;
+    if (!alive("serviceaccounts", k8s.serviceaccount) || !alive("pods", k8s.pod) || !alive("secrets", k8s.secret)) return undefined;
+    return serviceAccountUser(k8s.namespace, k8s.serviceaccount.name);
   }
 }

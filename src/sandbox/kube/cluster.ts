@@ -13,6 +13,7 @@ import type { Storage, StoredEvent, WatchEventType } from "./storage.js";
 import type { KubeObject, ResourceType } from "./types.js";
 import { apiVersionOf, clone, isPlainObject, kubeTime, SAFE_ALPHABET } from "./types.js";
 import { validateObject } from "./validation.js";
+import type { ServiceAccountIssuer } from "./service-account-tokens.js";
 import jsonPatch from "fast-json-patch";
 
 /**
@@ -126,13 +127,32 @@ function specContent(o: KubeObject): Record<string, unknown> {
   return rest;
 }
 
+/**
+ * A mutating admission step for new objects, run after defaulting and the built-in admission (the namespace exists,
+ * a pod's ServiceAccount exists) and before validation, as a MutatingWebhookConfiguration's webhook runs. It changes
+ * the object in place, or throws the KubeError it denies with.
+ */
+export type CreateAdmission = (rt: ResourceType, object: KubeObject, cluster: Cluster) => void;
+
+export interface ClusterOptions {
+  serviceAccountIssuer: ServiceAccountIssuer;
+  admission?: CreateAdmission[];
+}
+
 export class Cluster {
   readonly registry = new ResourceRegistry();
   readonly tokens: TokenAuthenticator;
+  readonly serviceAccountIssuer: ServiceAccountIssuer;
+  private readonly admission: CreateAdmission[];
   private serviceIpCounter = 0;
 
-  constructor(readonly storage: Storage) {
-    this.tokens = new TokenAuthenticator(storage);
+  constructor(
+    readonly storage: Storage,
+    options: ClusterOptions,
+  ) {
+    this.serviceAccountIssuer = options.serviceAccountIssuer;
+    this.admission = options.admission ?? [];
+    this.tokens = new TokenAuthenticator(storage, options.serviceAccountIssuer);
     for (const crd of storage.list(storageKey({ group: "apiextensions.k8s.io", plural: "customresourcedefinitions" }))) {
       this.registry.setCustom(crd.metadata.name ?? "", resourcesOfCrd(crd));
     }
@@ -297,6 +317,14 @@ export class Cluster {
     if (rt.kind === "CustomResourceDefinition" && rt.group === "apiextensions.k8s.io") {
       defaultCrd(body);
       body.status = acceptedStatus(body, meta.creationTimestamp);
+    }
+    if (this.admission.length) {
+      // Built-in admission runs before the webhooks, which may read what it guarantees (the pod's ServiceAccount).
+      this.requireNamespace(rt, body.metadata.namespace, body.metadata.name ?? "");
+      if (rt.kind === "Pod" && rt.group === "") this.requireServiceAccount(body);
+      for (const admit of this.admission) admit(rt, body, this);
+      // The API server defaults what a webhook returns, as it defaults what a client sends.
+      if (!rt.crdName) applyCreateDefaults(rt.group, rt.kind, body, this.allocateServiceIp);
     }
     const admitted = this.admit(rt, body, undefined, fieldValidation);
     admitted.metadata.managedFields = recordUpdate(undefined, admitted, "whole", this.writeContext(rt, manager));

@@ -37,6 +37,15 @@ export function defaultPodSpec(spec: Obj): void {
     const cs = spec[list];
     if (Array.isArray(cs)) cs.forEach(defaultContainer);
   }
+  if (Array.isArray(spec.volumes)) spec.volumes.forEach(defaultVolume);
+}
+
+/** Projected volumes: file mode 0644, and service-account tokens for an hour unless said otherwise. */
+function defaultVolume(v: unknown): void {
+  if (!isPlainObject(v) || !isPlainObject(v.projected)) return;
+  v.projected.defaultMode ??= 420;
+  const sources = Array.isArray(v.projected.sources) ? v.projected.sources : [];
+  for (const source of sources) if (isPlainObject(source) && isPlainObject(source.serviceAccountToken)) source.serviceAccountToken.expirationSeconds ??= 3600;
 }
 
 function defaultPodTemplate(owner: Obj): void {

@@ -114,6 +114,9 @@ export const Errors = {
 
   badRequest: (message: string) => failure(400, "BadRequest", message),
 
+  /** A mutating webhook's refusal, as kube-apiserver relays it (ToStatusErr): the webhook's code and message, no reason. */
+  admissionDenied: (webhook: string, code: number, message: string) => failure(code, undefined, `admission webhook "${webhook}" denied the request: ${message}`),
+
   methodNotAllowed: () => failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}),
 
   unsupportedMediaType: (contentType: string, accepted: string[]) =>

@@ -19,10 +19,11 @@ import { parsePath, requestAttributes, type ResourcePath } from "./paths.js";
 import { authorize, forbidden, type RbacSource, type UserInfo } from "./rbac.js";
 import { storageKey } from "./resources.js";
 import { reviewAccess } from "./review.js";
+import { requestToken } from "./token-request.js";
 import { patchScale, replicasOf, scaleOf } from "./scale.js";
 import { toTable, type IncludeObject } from "./table.js";
 import type { KubeObject, ResourceType } from "./types.js";
-import { apiVersionOf, isPlainObject, kubeTime } from "./types.js";
+import { apiVersionOf, isPlainObject } from "./types.js";
 import type { WatchHub } from "./watch-stream.js";
 
 /**
@@ -148,6 +149,9 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     const accept = req.headers.accept;
     const aggregated = aggregatedDiscoveryVersion(accept);
     if (path === "/version") return jsonResponse(200, versionInfo());
+    // Service-account issuer discovery (ServiceAccountIssuerDiscovery), as kube-apiserver serves it.
+    if (path === "/.well-known/openid-configuration") return jsonResponse(200, cluster.serviceAccountIssuer.discovery());
+    if (path === "/openid/v1/jwks") return jsonResponse(200, cluster.serviceAccountIssuer.jwks(), "application/jwk-set+json");
     if (path === "/api" || path === "/apis") {
       const core = path === "/api";
       if (aggregated) return jsonResponse(200, aggregatedDiscovery(cluster.registry, core, aggregated), aggregatedContentType(aggregated));
@@ -252,29 +256,18 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     return jsonResponse(200, scaleOf(updated));
   }
 
-  /**
-   * TokenRequest (`kubectl create token SA`): the ServiceAccount's token. The sandbox's tokens are opaque and live as
-   * long as the ServiceAccount; the requested expiry is echoed, not enforced.
-   */
-  function tokenRequest(req: SandboxRequest, p: ResourcePath, rt: ResourceType, verb: string): SandboxResponse {
+  /** TokenRequest (`kubectl create token SA`): a signed, expiring JWT (token-request.ts). */
+  async function tokenRequest(req: SandboxRequest, p: ResourcePath, verb: string): Promise<SandboxResponse> {
     if (verb !== "create") throw Errors.methodNotAllowed();
-    cluster.get(rt, p.namespace, p.name!);
-    const body = req.body.length ? (decodeObject(req) as { spec?: { audiences?: string[]; expirationSeconds?: number } }) : {};
-    const expirationSeconds = body.spec?.expirationSeconds ?? 3600;
-    return jsonResponse(201, {
-      kind: "TokenRequest",
-      apiVersion: "authentication.k8s.io/v1",
-      metadata: { name: p.name, namespace: p.namespace, creationTimestamp: null },
-      spec: { audiences: body.spec?.audiences ?? ["https://kubernetes.default.svc.cluster.local"], expirationSeconds, boundObjectRef: null },
-      status: { token: cluster.tokens.ensureServiceAccountToken(p.namespace ?? "default", p.name!), expirationTimestamp: kubeTime(Date.now() + expirationSeconds * 1000) },
-    });
+    const body = req.body.length ? decodeObject(req) : {};
+    return jsonResponse(201, await requestToken(cluster, p.namespace ?? "default", p.name!, body));
   }
 
-  function resourceRequest(req: SandboxRequest, user: UserInfo, p: ResourcePath, verb: string): SandboxResponse {
+  async function resourceRequest(req: SandboxRequest, user: UserInfo, p: ResourcePath, verb: string): Promise<SandboxResponse> {
     if (p.subresource === "log") return podLog(req, p, verb);
     const rt = resourceType(p);
     if (p.subresource === "scale") return scaleRequest(req, p, rt, verb);
-    if (p.subresource === "token") return tokenRequest(req, p, rt, verb);
+    if (p.subresource === "token") return tokenRequest(req, p, verb);
     if (!rt.verbs.includes(verb) && !(p.subresource && ["get", "update", "patch"].includes(verb))) throw Errors.methodNotAllowed();
     const ns = p.namespace;
     const write = {
@@ -334,7 +327,7 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     if (HEALTH.has(path) || [...HEALTH].some((h) => path.startsWith(`${h}/`))) {
       return { status: 200, headers: { "content-type": "text/plain; charset=utf-8" }, body: "ok" };
     }
-    const user = cluster.tokens.authenticate(req.headers);
+    const user = await cluster.tokens.authenticate(req.headers);
     if (!user) return statusResponse(Errors.unauthorized().status);
     const parsed = parsePath(path);
     const attrs = requestAttributes(req.method, path, req.query, parsed);

@@ -1,13 +1,17 @@
 import { join } from "node:path";
+import type { JWK } from "jose";
 import { requestLogLine, serve } from "../http/server.js";
+import { jwksUrlOf } from "../oidc.js";
+import { loadOrCreateSigningKey } from "../signing-key.js";
 import { JsonStore } from "../store.js";
 import { newToken } from "./auth.js";
-import { Cluster } from "./cluster.js";
+import { Cluster, type CreateAdmission } from "./cluster.js";
 import { errorResponse } from "./codec.js";
 import { kubeHandler, type PodLogSource } from "./handlers.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { KubeStore } from "./local-store.js";
 import { seedCluster, type KubeNodeSeed } from "./seed.js";
+import { DEFAULT_ISSUER, ServiceAccountIssuer } from "./service-account-tokens.js";
 import { Storage, type KubeState } from "./storage.js";
 import { WatchHub } from "./watch-stream.js";
 
@@ -22,6 +26,9 @@ export { Errors } from "./errors.js";
 export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./cluster.js";
 export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
 export type { PodLogSource, PodLogQuery } from "./handlers.js";
+export type { CreateAdmission } from "./cluster.js";
+export { workloadIdentityWebhook, type WorkloadIdentityWebhookConfig } from "./workload-identity-webhook.js";
+export type { TokenRequestSpec } from "./token-request.js";
 
 export interface StartKubeApiOptions {
   /** Sandbox dir: state under <dir>/state/kube.json, kubeconfig written to <dir>/kubeconfig (0600). */
@@ -43,6 +50,15 @@ export interface StartKubeApiOptions {
   bookmarkIntervalMs?: number;
   /** Serves `pods/{name}/log` (the kubelet's); without it, logs are "waiting to start". */
   podLogs?: PodLogSource;
+  /**
+   * The cluster's OIDC issuer URL while it is enabled (AKS's --service-account-issuer then), read on every token;
+   * without one, tokens carry the default issuer, which stays accepted after the switch as on AKS.
+   */
+  oidcIssuer?: () => string | undefined;
+  /** Time in epoch ms for issuing and checking tokens (the sandbox clock); default the real time. */
+  now?: () => number;
+  /** Mutating admission for new objects (the workload identity webhook). */
+  admission?: CreateAdmission[];
 }
 
 export interface KubeApi {
@@ -52,6 +68,8 @@ export interface KubeApi {
   kubeconfigPath: string;
   /** The bearer token of an existing ServiceAccount (what a pod gets mounted); throws if it does not exist. */
   tokenForServiceAccount(namespace: string, name: string): string;
+  /** The public keys the API server signs service-account tokens with (what an OIDC issuer publishes). */
+  signingKeys(): JWK[];
   store: KubeStore;
   /** Stops serving, ends watches, flushes state. */
   close(): Promise<void>;
@@ -64,7 +82,19 @@ function initialState(): KubeState {
 export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeApi> {
   const state = new JsonStore<KubeState>(join(options.dir, "state", "kube.json"), initialState);
   const storage = new Storage(state, options.watchHistory ?? 1000);
-  const cluster = new Cluster(storage);
+  const key = await loadOrCreateSigningKey(join(options.dir, "state", "sa-signing-key.json"));
+  let url = "";
+  const issuer = new ServiceAccountIssuer(
+    key,
+    () => {
+      const oidc = options.oidcIssuer?.();
+      return oidc
+        ? { issuer: oidc, accepted: [oidc, DEFAULT_ISSUER], jwksUri: jwksUrlOf(oidc) }
+        : { issuer: DEFAULT_ISSUER, accepted: [DEFAULT_ISSUER], jwksUri: `${url}/openid/v1/jwks` };
+    },
+    options.now ?? (() => Date.now()),
+  );
+  const cluster = new Cluster(storage, { serviceAccountIssuer: issuer, admission: options.admission });
   seedCluster(cluster, options.nodes);
   state.flush();
   const watches = new WatchHub();
@@ -78,7 +108,7 @@ export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeAp
     onRequest: options.log ? (l) => options.log!(requestLogLine("kube", l)) : undefined,
   });
   address = `${options.host}:${server.port}`;
-  const url = `https://${options.host}:${server.port}`;
+  url = `https://${options.host}:${server.port}`;
   const kubeconfigPath = join(options.dir, "kubeconfig");
   writeKubeconfig(kubeconfigPath, { clusterName: options.clusterName, server: url, caCertPem: options.caCertPem, token: storage.state.adminToken });
   const store = new KubeStore(cluster);
@@ -89,6 +119,7 @@ export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeAp
     adminToken: storage.state.adminToken,
     kubeconfigPath,
     tokenForServiceAccount: (namespace, name) => store.tokenForServiceAccount(namespace, name),
+    signingKeys: () => issuer.jwks().keys,
     store,
     close: async () => {
       watches.closeAll();

@@ -1,4 +1,5 @@
 import type { Cluster, DeleteOptions, DeleteResult, ListOptions, PatchOptions, PatchType, WatchEvent, WatchOptions, WriteOptions } from "./cluster.js";
+import { requestToken, type TokenRequestSpec } from "./token-request.js";
 import type { KubeObject } from "./types.js";
 
 /**
@@ -85,6 +86,12 @@ export class KubeStore {
       throw new Error(`serviceaccount ${namespace}/${name} does not exist`);
     }
     return this.cluster.tokens.ensureServiceAccountToken(namespace, name);
+  }
+
+  /** TokenRequest for a ServiceAccount (what the kubelet asks for a projected token); the TokenRequest's status. */
+  async requestToken(namespace: string, serviceAccount: string, spec: TokenRequestSpec): Promise<{ token: string; expirationTimestamp: string }> {
+    const answer = await requestToken(this.cluster, namespace, serviceAccount, { spec });
+    return answer.status as { token: string; expirationTimestamp: string };
   }
 
   /** Forgets past watch events, as an etcd compaction does: watches from older versions get 410 and relist. */

@@ -154,5 +154,9 @@ export function bootstrapPolicy(): KubeObject[] {
     binding("system:basic-user", "system:authenticated"),
     role("system:public-info-viewer", [{ nonResourceURLs: ["/healthz", "/livez", "/readyz", "/version", "/version/"], verbs: ["get"] }]),
     binding("system:public-info-viewer", "system:authenticated"),
+    role("system:service-account-issuer-discovery", [
+      { nonResourceURLs: ["/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"], verbs: ["get"] },
+    ]),
+    binding("system:service-account-issuer-discovery", "system:serviceaccounts"),
   ];
 }

@@ -125,6 +125,25 @@ function podSpecErrors(spec: unknown, path: string): FieldError[] {
     }
     if (typeof container.image !== "string" || !container.image) errs.push({ type: "FieldValueRequired", field: `${at}.image` });
   });
+  errs.push(...projectedTokenErrors(spec.volumes, `${path}.volumes`));
+  return errs;
+}
+
+/** Projected service-account tokens: a path, and a lifetime TokenRequest would accept (at least 10 minutes). */
+function projectedTokenErrors(volumes: unknown, path: string): FieldError[] {
+  const errs: FieldError[] = [];
+  (Array.isArray(volumes) ? volumes : []).forEach((v: unknown, i) => {
+    const sources = isPlainObject(v) && isPlainObject(v.projected) && Array.isArray(v.projected.sources) ? v.projected.sources : [];
+    sources.forEach((source: unknown, j) => {
+      const token = isPlainObject(source) && isPlainObject(source.serviceAccountToken) ? source.serviceAccountToken : undefined;
+      if (!token) return;
+      const at = `${path}[${i}].projected.sources[${j}].serviceAccountToken`;
+      if (typeof token.path !== "string" || !token.path) errs.push({ type: "FieldValueRequired", field: `${at}.path` });
+      const seconds = token.expirationSeconds;
+      if (typeof seconds === "number" && seconds < 600) errs.push({ type: "FieldValueInvalid", field: `${at}.expirationSeconds`, value: seconds, detail: "may not specify a duration less than 10 minutes" });
+      if (typeof seconds === "number" && seconds > 2 ** 32) errs.push({ type: "FieldValueInvalid", field: `${at}.expirationSeconds`, value: seconds, detail: "may not specify a duration larger than 2^32 seconds" });
+    });
+  });
   return errs;
 }
 

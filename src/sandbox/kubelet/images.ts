@@ -44,3 +44,12 @@ export function launchOf(image: string, command: string[] | undefined, args: str
   }
   return { ok: true, cliArgs: [...rest.slice(1), ...(args ?? [])] };
 }
+
+/**
+ * Images that only set up the pod's network, whose effect the sandbox's nodes apply themselves (as they stand in
+ * for NMI's DNAT): azure-workload-identity's proxy-init, whose iptables rules send the pod's metadata traffic
+ * (169.254.169.254:80) to the proxy sidecar's port, except the proxy's own (its uid).
+ */
+export function isMetadataProxyInit(image: string): boolean {
+  return /(^|\/)workload-identity\/proxy-init$/.test(repositoryOf(image));
+}

@@ -34,6 +34,8 @@ export interface StartKubeletOptions {
   podNetwork: number;
   /** Crash-loop back-off (default 10s doubling to 5 min, as the kubelet). */
   backoff?: { initialMs: number; maxMs: number };
+  /** The sandbox clock: projected tokens are refreshed on its time, and at once when it is advanced. Default: real time. */
+  clock?: { now(): number; onAdvance(listener: () => void): () => void };
   log?: (line: string) => void;
 }
 
@@ -50,6 +52,8 @@ export interface Kubelet {
 const POD = { apiVersion: "v1", kind: "Pod" };
 const WATCHED = [POD, { apiVersion: "v1", kind: "Node" }, { apiVersion: "v1", kind: "ServiceAccount" }, { apiVersion: "apps/v1", kind: "ReplicaSet" }, { apiVersion: "apps/v1", kind: "Deployment" }, { apiVersion: "apps/v1", kind: "DaemonSet" }];
 const SHUTDOWN_GRACE_SECONDS = 5;
+/** How often the kubelet looks for projected tokens due for refresh (its volume manager resyncs about every minute). */
+const TOKEN_CHECK_MS = 10_000;
 
 function cliPaths() {
   const here = fileURLToPath(new URL(".", import.meta.url));
@@ -83,6 +87,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
   const workers = new Map<string, PodWorker>();
   /** Workers stopping: their pod address stays taken until their processes are gone, as a CNI plugin frees it. */
   const retiring = new Set<PodWorker>();
+  const now = () => options.clock?.now() ?? Date.now();
 
   const event = (object: KubeObject, type: "Normal" | "Warning", reason: string, message: string, component = "kubelet", fieldPath?: string) => {
     const time = kubeTime();
@@ -135,6 +140,8 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
         cli,
         backoff: options.backoff ?? { initialMs: 10_000, maxMs: 300_000 },
         tokenFor: (ns, sa) => store.tokenForServiceAccount(ns, sa),
+        requestToken: (ns, sa, spec) => store.requestToken(ns, sa, spec),
+        now,
         data,
         readPod: () => store.get<Pod>(ref),
         writeStatus: (live, status) => {
@@ -224,6 +231,11 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
   const stops = WATCHED.map((kind) => store.watch(kind, { resourceVersion: store.resourceVersion }, () => schedule()));
   // Pods can only become ready by probes; owners' status follows on the next reconcile.
   const resync = setInterval(() => schedule(), 5000);
+  const refreshTokens = () => {
+    for (const worker of workers.values()) void worker.refreshProjectedTokens();
+  };
+  const tokenTimer = setInterval(refreshTokens, TOKEN_CHECK_MS);
+  const stopClockWatch = options.clock?.onAdvance(refreshTokens);
   reconcile();
 
   const findWorker = (namespace: string, name: string) => {
@@ -235,9 +247,13 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
   return {
     podLogs(namespace, name, request, signal) {
       const { pod, worker } = findWorker(namespace, name);
-      const names = pod.spec.containers.map((c) => c.name);
-      const container = request.container ?? (names.length === 1 ? names[0] : undefined);
-      if (!container) throw Errors.badRequest(`a container name must be specified for pod ${name}, choose one of: [${names.join(" ")}]`);
+      const names = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name);
+      const container = request.container ?? (pod.spec.containers.length === 1 ? pod.spec.containers[0].name : undefined);
+      if (!container) {
+        const inits = (pod.spec.initContainers ?? []).map((c) => c.name);
+        const initPart = inits.length ? ` or one of the init containers: [${inits.join(" ")}]` : "";
+        throw Errors.badRequest(`a container name must be specified for pod ${name}, choose one of: [${pod.spec.containers.map((c) => c.name).join(" ")}]${initPart}`);
+      }
       if (!names.includes(container)) throw Errors.badRequest(`container ${container} is not valid for pod ${name}`);
       if (!worker) throw Errors.badRequest(`container "${container}" in pod "${name}" is waiting to start: ${pod.spec.nodeName ? "ContainerCreating" : "pod is not scheduled"}`);
       const waiting = worker.waitingReason(container);
@@ -251,6 +267,8 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
       closed = true;
       if (timer) clearTimeout(timer);
       clearInterval(resync);
+      clearInterval(tokenTimer);
+      stopClockWatch?.();
       for (const stop of stops) stop();
       await Promise.all([...[...workers.values()].map((w) => w.stop(SHUTDOWN_GRACE_SECONDS)), ...[...retiring].map((w) => w.stop(SHUTDOWN_GRACE_SECONDS))]);
       workers.clear();

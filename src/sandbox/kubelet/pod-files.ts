@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../../util/files.js";
+import type { ProjectedTokens, ServiceAccountTokenProjection } from "./projected-tokens.js";
 
 /**
  * What a pod's containers see on disk, under the pod's directory on its node: the ServiceAccount token and a
@@ -10,12 +11,23 @@ import { SECRET_FILE_MODE, writeFileAtomic } from "../../util/files.js";
 
 export const SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+type KeyItems = { key: string; path: string }[];
+
+/** One source of a projected volume (ServiceAccount token, ConfigMap, Secret, downward API). */
+export interface VolumeProjection {
+  serviceAccountToken?: ServiceAccountTokenProjection;
+  configMap?: { name: string; items?: KeyItems; optional?: boolean };
+  secret?: { name: string; items?: KeyItems; optional?: boolean };
+  downwardAPI?: { items?: { path: string; fieldRef?: { fieldPath: string } }[] };
+}
+
 export interface Volume {
   name: string;
   hostPath?: { path: string; type?: string };
   emptyDir?: Record<string, unknown>;
-  configMap?: { name: string; items?: { key: string; path: string }[]; optional?: boolean };
-  secret?: { secretName: string; items?: { key: string; path: string }[]; optional?: boolean };
+  configMap?: { name: string; items?: KeyItems; optional?: boolean };
+  secret?: { secretName: string; items?: KeyItems; optional?: boolean };
+  projected?: { sources?: VolumeProjection[] };
 }
 
 export interface VolumeMount {
@@ -47,8 +59,33 @@ export function writeServiceAccountFiles(podDir: string, input: { namespace: str
 
 type DataSource = (kind: "ConfigMap" | "Secret", namespace: string, name: string) => Record<string, string> | undefined;
 
-/** The host path behind each volume, made ready (hostPath *OrCreate, emptyDir, configMap and secret files). */
-export function prepareVolumes(volumes: Volume[], podDir: string, nodeRoot: string, namespace: string, data: DataSource): Map<string, string> {
+/** What the kubelet fills volumes from: ConfigMaps and Secrets, the pod's fields, its projected tokens. */
+export interface VolumeSources {
+  data: DataSource;
+  /** A downward API fieldPath's value for this pod. */
+  field(fieldPath: string): string;
+  tokens: ProjectedTokens;
+}
+
+/** A ConfigMap's or Secret's keys as files: all of them, or only `items` under their paths. */
+function writeKeys(dir: string, values: Record<string, string> | undefined, items: KeyItems | undefined): void {
+  for (const [key, value] of Object.entries(values ?? {})) {
+    const target = items ? items.find((i) => i.key === key)?.path : key;
+    if (target) writeFileAtomic(join(dir, target), value, SECRET_FILE_MODE);
+  }
+}
+
+async function project(dir: string, sources: VolumeProjection[], namespace: string, from: VolumeSources): Promise<void> {
+  for (const source of sources) {
+    if (source.serviceAccountToken) await from.tokens.project(dir, source.serviceAccountToken);
+    if (source.configMap) writeKeys(dir, from.data("ConfigMap", namespace, source.configMap.name), source.configMap.items);
+    if (source.secret) writeKeys(dir, from.data("Secret", namespace, source.secret.name), source.secret.items);
+    for (const item of source.downwardAPI?.items ?? []) if (item.fieldRef) writeFileAtomic(join(dir, item.path), from.field(item.fieldRef.fieldPath), SECRET_FILE_MODE);
+  }
+}
+
+/** The host path behind each volume, made ready (hostPath *OrCreate, emptyDir, configMap, secret and projected files). */
+export async function prepareVolumes(volumes: Volume[], podDir: string, nodeRoot: string, namespace: string, from: VolumeSources): Promise<Map<string, string>> {
   const paths = new Map<string, string>();
   for (const v of volumes) {
     if (v.hostPath) {
@@ -59,21 +96,15 @@ export function prepareVolumes(volumes: Volume[], podDir: string, nodeRoot: stri
       }
       if (v.hostPath.type === "DirectoryOrCreate") mkdirSync(path, { recursive: true });
       paths.set(v.name, path);
-    } else if (v.emptyDir) {
-      const path = join(podDir, "volumes", v.name);
-      mkdirSync(path, { recursive: true, mode: 0o700 });
-      paths.set(v.name, path);
-    } else if (v.configMap || v.secret) {
-      const path = join(podDir, "volumes", v.name);
-      mkdirSync(path, { recursive: true, mode: 0o700 });
-      const values = v.configMap ? data("ConfigMap", namespace, v.configMap.name) : data("Secret", namespace, v.secret!.secretName);
-      const items = (v.configMap ?? v.secret)!.items;
-      for (const [key, value] of Object.entries(values ?? {})) {
-        const target = items ? items.find((i) => i.key === key)?.path : key;
-        if (target) writeFileAtomic(join(path, target), value, SECRET_FILE_MODE);
-      }
-      paths.set(v.name, path);
+      continue;
     }
+    if (!v.emptyDir && !v.configMap && !v.secret && !v.projected) continue;
+    const path = join(podDir, "volumes", v.name);
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    if (v.configMap) writeKeys(path, from.data("ConfigMap", namespace, v.configMap.name), v.configMap.items);
+    if (v.secret) writeKeys(path, from.data("Secret", namespace, v.secret.secretName), v.secret.items);
+    if (v.projected) await project(path, v.projected.sources ?? [], namespace, from);
+    paths.set(v.name, path);
   }
   return paths;
 }

@@ -6,7 +6,9 @@ import os from "node:os";
  * Loaded with `--import` into every pod process the sandbox kubelet starts: the pod's network namespace,
  * emulated on loopback. Connections to local addresses leave from the pod's own IP (so NMI, which knows
  * callers by source address, sees the pod), and servers that listen on "any address" listen on the pod's IP
- * (two replicas on one machine do not collide); the host name is the pod's (its UTS namespace). Also ends the
+ * (two replicas on one machine do not collide). The name `localhost` is the pod's own loopback, shared by its
+ * containers: servers bound to it listen on the pod's IP and connections to it go there (127.0.0.1 stays the
+ * machine's, where the sandbox's services listen). The host name is the pod's (its UTS namespace). Also ends the
  * process when the kubelet that started it is gone.
  */
 
@@ -18,6 +20,11 @@ function isLocal(host: string | undefined): boolean {
 
 function isAnyAddress(host: unknown): boolean {
   return host === undefined || host === null || host === "" || host === "0.0.0.0" || host === "::";
+}
+
+/** Where a server of the pod listens when it asks for this host. */
+function podListenHost(host: unknown): boolean {
+  return isAnyAddress(host) || host === "localhost";
 }
 
 if (podIP) {
@@ -33,9 +40,8 @@ if (podIP) {
       const o = options as net.TcpNetConnectOpts & { path?: string };
       if (!o.path && !o.localAddress && isLocal(o.host)) {
         o.localAddress = podIP;
-        if (o.host === undefined || o.host === "localhost" || o.host === "") {
-          o.host = "127.0.0.1";
-        }
+        if (o.host === "localhost") o.host = podIP;
+        else if (o.host === undefined || o.host === "") o.host = "127.0.0.1";
       }
     }
     return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
@@ -48,13 +54,13 @@ if (podIP) {
       args.unshift(0, podIP);
     } else if (typeof first === "number" || (typeof first === "string" && /^\d+$/.test(first))) {
       if (typeof args[1] === "string" || args[1] === undefined || args[1] === null) {
-        if (isAnyAddress(args[1])) args[1] = podIP;
+        if (podListenHost(args[1])) args[1] = podIP;
       } else {
         args.splice(1, 0, podIP);
       }
     } else if (first && typeof first === "object" && !("_handle" in first) && !("fd" in first)) {
       const o = first as net.ListenOptions;
-      if (o.path === undefined && isAnyAddress(o.host)) args[0] = { ...o, host: podIP };
+      if (o.path === undefined && podListenHost(o.host)) args[0] = { ...o, host: podIP };
     }
     return (listen as (...a: unknown[]) => net.Server).apply(this, args);
   } as typeof net.Server.prototype.listen;

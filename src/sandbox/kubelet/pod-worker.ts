@@ -3,10 +3,11 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { kubeTime, type KubeObject } from "../kube/index.js";
-import { containerEnv, EnvError, expand, type EnvFromSource, type EnvVar } from "./env.js";
-import { launchOf } from "./images.js";
+import { containerEnv, EnvError, expand, fieldValue, type EnvFromSource, type EnvVar } from "./env.js";
+import { isMetadataProxyInit, launchOf } from "./images.js";
 import { LogWriter, runLogPath } from "./logs.js";
 import { mountTable, prepareVolumes, rewritePaths, writeServiceAccountFiles, type Volume, type VolumeMount } from "./pod-files.js";
+import { ProjectedTokens, type ServiceAccountTokenProjection } from "./projected-tokens.js";
 import { Prober, type ContainerPort, type ProbeSpec } from "./probes.js";
 
 /** One pod on one sandbox node: its containers as child processes, restarts with back-off, and a true status. */
@@ -24,6 +25,8 @@ export interface ContainerSpec {
   startupProbe?: ProbeSpec;
   volumeMounts?: VolumeMount[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: { runAsUser?: number };
+  lifecycle?: { postStart?: { exec?: { command?: string[] } } };
 }
 
 export interface PodSpec {
@@ -34,7 +37,9 @@ export interface PodSpec {
   automountServiceAccountToken?: boolean;
   terminationGracePeriodSeconds?: number;
   containers: ContainerSpec[];
+  initContainers?: ContainerSpec[];
   volumes?: Volume[];
+  securityContext?: { runAsUser?: number };
 }
 
 export type Pod = KubeObject & { spec: PodSpec; status?: Record<string, unknown> };
@@ -59,6 +64,10 @@ export interface WorkerDeps {
   cli: { execPath: string; bin: string; preload: string };
   backoff: { initialMs: number; maxMs: number };
   tokenFor(namespace: string, serviceAccount: string): string;
+  /** TokenRequest for a projected token bound to this pod (its status). */
+  requestToken(namespace: string, serviceAccount: string, spec: { audiences?: string[]; expirationSeconds?: number; boundObjectRef: { kind: "Pod"; apiVersion: "v1"; name: string; uid: string } }): Promise<{ token: string; expirationTimestamp: string }>;
+  /** The sandbox clock (projected tokens' refresh). */
+  now(): number;
   data(kind: "ConfigMap" | "Secret", namespace: string, name: string): Record<string, string> | undefined;
   /** Reads the live pod (undefined once deleted) and writes its status. */
   readPod(): Pod | undefined;
@@ -71,6 +80,8 @@ type ContainerState = { waiting: { reason: string; message?: string } } | { runn
 
 interface ContainerRun {
   spec: ContainerSpec;
+  /** An init container: runs to completion, in order, before the pod's containers start. */
+  init: boolean;
   restartCount: number;
   state: ContainerState;
   lastState?: ContainerState;
@@ -90,8 +101,14 @@ interface ContainerRun {
 const STABLE_RUN_MS = 10 * 60 * 1000;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
+/** Where a pod's metadata traffic goes after proxy-init ran: the proxy's port, except from the proxy's uid. */
+interface MetadataRedirect {
+  port: number;
+  exemptUid: number;
+}
+
 /** Environment every container gets from the node, before its own env: what in a cluster comes from the network and the mounts. */
-function nodeEnvironment(deps: WorkerDeps, pod: Pod, podIP: string, kubeconfig: string | undefined): Record<string, string> {
+function nodeEnvironment(deps: WorkerDeps, pod: Pod, podIP: string, kubeconfig: string | undefined, metadata: string): Record<string, string> {
   const spec = pod.spec;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
@@ -100,8 +117,8 @@ function nodeEnvironment(deps: WorkerDeps, pod: Pod, podIP: string, kubeconfig: 
     KUBERNETES_SERVICE_PORT: String(deps.kube.port),
     PODID_CLOUD: deps.cloudProfilePath,
     NODE_EXTRA_CA_CERTS: deps.kube.caCertPath,
-    // The pod's 169.254.169.254: the node's IMDS on the host network, else what NMI's DNAT would reach.
-    AZURE_POD_IDENTITY_AUTHORITY_HOST: spec.hostNetwork ? deps.node.imds : deps.node.metadata,
+    // The pod's 169.254.169.254: the node's IMDS on the host network, else what NMI's DNAT (or proxy-init) would reach.
+    AZURE_POD_IDENTITY_AUTHORITY_HOST: metadata,
     // Something else (this kubelet) already sends pods' metadata traffic to NMI: nothing may touch the host's nat table.
     PODID_MANAGE_IPTABLES: "false",
     PODID_SANDBOX_POD_IP: podIP,
@@ -113,6 +130,9 @@ function nodeEnvironment(deps: WorkerDeps, pod: Pod, podIP: string, kubeconfig: 
 
 export class PodWorker {
   private readonly containers = new Map<string, ContainerRun>();
+  private readonly inits: ContainerRun[] = [];
+  private readonly tokens: ProjectedTokens;
+  private metadataRedirect?: MetadataRedirect;
   private readonly conditions = new Map<string, { status: string; time: string }>();
   private readonly podDir: string;
   private readonly startTime = kubeTime();
@@ -130,11 +150,122 @@ export class PodWorker {
     const m = pod.metadata;
     this.podDir = join(deps.podsDir, `${m.namespace}_${m.name}_${m.uid}`);
     mkdirSync(this.podDir, { recursive: true, mode: 0o700 });
-    for (const spec of pod.spec.containers) {
-      this.containers.set(spec.name, { spec, restartCount: 0, state: { waiting: { reason: "ContainerCreating" } }, ready: false, started: false, everStarted: false, finished: false, probers: [], backoffMs: 0 });
-    }
+    const newRun = (spec: ContainerSpec, init: boolean, reason: string): ContainerRun =>
+      ({ spec, init, restartCount: 0, state: { waiting: { reason } }, ready: false, started: false, everStarted: false, finished: false, probers: [], backoffMs: 0 });
+    const initializing = (pod.spec.initContainers ?? []).length > 0;
+    for (const spec of pod.spec.initContainers ?? []) this.inits.push(newRun(spec, true, "PodInitializing"));
+    for (const spec of pod.spec.containers) this.containers.set(spec.name, newRun(spec, false, initializing ? "PodInitializing" : "ContainerCreating"));
+    this.tokens = new ProjectedTokens((projection) => this.requestProjectedToken(projection), deps.now);
     this.scheduleStatus();
-    for (const run of this.containers.values()) this.start(run);
+    void this.begin();
+  }
+
+  /** Mounts the volumes (projected tokens need the API server), then runs the init containers, then the containers. */
+  private async begin(): Promise<void> {
+    if (this.stopping) return;
+    const ns = this.pod.metadata.namespace ?? "default";
+    try {
+      this.volumePaths ??= await prepareVolumes(this.pod.spec.volumes ?? [], this.podDir, this.deps.node.root, ns, {
+        data: this.deps.data,
+        field: (path) => fieldValue(path, this.facts()),
+        tokens: this.tokens,
+      });
+    } catch (err) {
+      const message = `MountVolume.SetUp failed: ${(err as Error).message}`;
+      this.deps.event("Warning", "FailedMount", message);
+      setTimeout(() => void this.begin(), 2000).unref();
+      return;
+    }
+    this.nextInit();
+  }
+
+  private requestProjectedToken(projection: ServiceAccountTokenProjection) {
+    const m = this.pod.metadata;
+    return this.deps.requestToken(m.namespace ?? "default", this.pod.spec.serviceAccountName ?? "default", {
+      ...(projection.audience ? { audiences: [projection.audience] } : {}),
+      expirationSeconds: projection.expirationSeconds ?? 3600,
+      boundObjectRef: { kind: "Pod", apiVersion: "v1", name: m.name ?? "", uid: m.uid ?? "" },
+    });
+  }
+
+  /** Rewrites the pod's projected tokens that are due (the kubelet calls this on a timer and when the clock moves). */
+  async refreshProjectedTokens(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await this.tokens.refresh();
+    } catch (err) {
+      this.deps.event("Warning", "FailedMount", `MountVolume.SetUp failed: refreshing a service account token: ${(err as Error).message}`);
+    }
+  }
+
+  /** The next init container that has not completed, or, when all have, every container. */
+  private nextInit(): void {
+    if (this.stopping) return;
+    const pending = this.inits.find((r) => !("terminated" in r.state && r.state.terminated.exitCode === 0));
+    if (!pending) {
+      void this.startContainers();
+      return;
+    }
+    if (!pending.finished) void this.start(pending);
+  }
+
+  /**
+   * The pod's containers in order, as the kubelet starts them: each container's postStart hook runs to its end
+   * before the next container starts (what lets the workload identity proxy be ready before the application).
+   */
+  private async startContainers(): Promise<void> {
+    for (const run of this.containers.values()) await this.start(run);
+  }
+
+  /** A postStart exec hook of podid's CLI, in the container's environment; a failed hook restarts the container. */
+  private async postStart(run: ContainerRun, proc: ChildProcess, env: Record<string, string>): Promise<void> {
+    const command = run.spec.lifecycle?.postStart?.exec?.command;
+    if (!command?.length) return;
+    const launch = launchOf(run.spec.image, command, undefined);
+    const code = launch.ok
+      ? await new Promise<number>((resolve) => {
+          const { execPath, bin, preload } = this.deps.cli;
+          const hook = spawn(execPath, ["--import", preload, bin, ...launch.cliArgs], { cwd: this.podDir, env, stdio: "ignore" });
+          hook.once("error", () => resolve(126));
+          hook.once("close", (c) => resolve(c ?? 137));
+        })
+      : 126;
+    if (code === 0 || run.proc !== proc) return;
+    this.deps.event("Warning", "FailedPostStartHook", `PostStartHook failed: exit code ${code}${launch.ok ? "" : `: ${launch.message}`}`, run.spec.name);
+    proc.kill("SIGTERM");
+  }
+
+  /** proxy-init's effect: the pod's metadata traffic now goes to the proxy sidecar's port (see images.ts). */
+  private applyProxyInit(run: ContainerRun): void {
+    const env = containerEnv(run.spec, this.facts(), this.deps.data);
+    const port = Number(env.PROXY_PORT ?? 8000);
+    const exemptUid = Number(env.PROXY_UID ?? 1501);
+    this.metadataRedirect = { port, exemptUid };
+    const writer = new LogWriter(runLogPath(join(this.podDir, "containers", run.spec.name), run.restartCount));
+    writer.write("stdout", `redirecting this pod's tcp to ${env.METADATA_IP ?? "169.254.169.254"}:${env.METADATA_PORT ?? 80} to port ${port}, except from uid ${exemptUid}\n`);
+    writer.end();
+    const at = kubeTime();
+    run.everStarted = true;
+    run.finished = true;
+    run.containerID = `containerd://${randomBytes(32).toString("hex")}`;
+    run.state = { terminated: { exitCode: 0, reason: "Completed", startedAt: at, finishedAt: at, containerID: run.containerID } };
+    this.deps.event("Normal", "Started", `Started container ${run.spec.name}`, run.spec.name);
+    this.scheduleStatus();
+    this.nextInit();
+  }
+
+  /** A container's runs, init containers included. */
+  private runOf(container: string): ContainerRun | undefined {
+    return this.containers.get(container) ?? this.inits.find((r) => r.spec.name === container);
+  }
+
+  /** What a container reaches as 169.254.169.254. */
+  private metadataFor(run: ContainerRun): string {
+    if (this.pod.spec.hostNetwork) return this.deps.node.imds;
+    const redirect = this.metadataRedirect;
+    const uid = run.spec.securityContext?.runAsUser ?? this.pod.spec.securityContext?.runAsUser;
+    if (redirect && uid !== redirect.exemptUid) return `http://${this.podIP}:${redirect.port}`;
+    return this.deps.node.metadata;
   }
 
   get uid(): string {
@@ -143,7 +274,7 @@ export class PodWorker {
 
   /** The container's log file of the current run, or of the one before (`previous`). */
   logPath(container: string, previous: boolean): string | undefined {
-    const run = this.containers.get(container);
+    const run = this.runOf(container);
     if (!run) return undefined;
     // The latest run is the one started last: during a back-off, the run that just ended.
     const latest = run.proc ? run.restartCount : run.restartCount - (run.everStarted && !run.finished ? 1 : 0);
@@ -152,18 +283,18 @@ export class PodWorker {
   }
 
   containerNames(): string[] {
-    return [...this.containers.keys()];
+    return [...this.inits.map((r) => r.spec.name), ...this.containers.keys()];
   }
 
   /** Why a container has no log yet (it never started), if so. */
   waitingReason(container: string): string | undefined {
-    const run = this.containers.get(container);
+    const run = this.runOf(container);
     if (!run || run.everStarted) return undefined;
     return "waiting" in run.state ? run.state.waiting.reason : undefined;
   }
 
   isRunning(container: string): boolean {
-    return !!this.containers.get(container)?.proc;
+    return !!this.runOf(container)?.proc;
   }
 
   update(pod: Pod): void {
@@ -173,7 +304,7 @@ export class PodWorker {
   /** Stops every container: SIGTERM, then SIGKILL after the grace period. */
   async stop(graceSeconds = this.pod.spec.terminationGracePeriodSeconds ?? 30): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.containers.values()].map((run) => this.kill(run, graceSeconds)));
+    await Promise.all([...this.inits, ...this.containers.values()].map((run) => this.kill(run, graceSeconds)));
   }
 
   private kill(run: ContainerRun, graceSeconds: number): Promise<void> {
@@ -213,25 +344,26 @@ export class PodWorker {
     }
     let vars: Record<string, string>;
     try {
-      this.volumePaths ??= prepareVolumes(spec.volumes ?? [], this.podDir, this.deps.node.root, ns, this.deps.data);
       vars = containerEnv(run.spec, this.facts(), this.deps.data);
     } catch (err) {
       if (!(err instanceof EnvError)) throw err;
       return { reason: "CreateContainerConfigError", message: err.message, retry: true };
     }
-    const mounts = mountTable(run.spec.volumeMounts ?? [], this.volumePaths, this.serviceAccount?.dir);
+    const mounts = mountTable(run.spec.volumeMounts ?? [], this.volumePaths ?? new Map(), this.serviceAccount?.dir);
     for (const [k, v] of Object.entries(vars)) vars[k] = rewritePaths(v, mounts);
     const args = launch.cliArgs.map((a) => rewritePaths(expand(a, vars), mounts));
-    return { args, env: { ...nodeEnvironment(this.deps, this.pod, this.podIP, this.serviceAccount?.kubeconfig), ...vars } };
+    return { args, env: { ...nodeEnvironment(this.deps, this.pod, this.podIP, this.serviceAccount?.kubeconfig, this.metadataFor(run)), ...vars } };
   }
 
-  private start(run: ContainerRun): void {
+  /** Starts a container's process; resolves once its postStart hook (if any) has run. */
+  private async start(run: ContainerRun): Promise<void> {
     if (this.stopping || run.finished) return;
+    if (run.init && isMetadataProxyInit(run.spec.image)) return this.applyProxyInit(run);
     const prepared = this.prepare(run);
     if (!("args" in prepared)) {
       run.state = { waiting: { reason: prepared.reason, message: prepared.message } };
       this.deps.event("Warning", prepared.reason === "ImageNotRunnable" ? "Failed" : prepared.reason, prepared.message, run.spec.name);
-      if (prepared.retry) run.timer = setTimeout(() => this.start(run), 2000);
+      if (prepared.retry) run.timer = setTimeout(() => void this.start(run), 2000);
       this.scheduleStatus();
       return;
     }
@@ -270,6 +402,7 @@ export class PodWorker {
     }
     for (const p of run.probers) p.start();
     this.scheduleStatus();
+    await this.postStart(run, proc, prepared.env);
   }
 
   private exited(run: ContainerRun, code: number | null, signal: NodeJS.Signals | null): void {
@@ -288,11 +421,15 @@ export class PodWorker {
       containerID: run.containerID ?? "",
     };
     const policy = this.pod.spec.restartPolicy ?? "Always";
-    const restart = !this.stopping && !run.finished && (policy === "Always" || (policy === "OnFailure" && exitCode !== 0));
+    // An init container that succeeded is done; one that failed is retried unless the pod never restarts.
+    const again = run.init ? exitCode !== 0 && policy !== "Never" : policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
+    const restart = !this.stopping && !run.finished && again;
     if (!restart) {
       run.finished = true;
       run.state = { terminated };
       this.scheduleStatus();
+      if (run.init && exitCode === 0) this.nextInit();
+      else if (run.init) for (const main of this.containers.values()) main.finished = true;
       return;
     }
     if (Date.now() - (run.startedAtMs ?? 0) > STABLE_RUN_MS) run.backoffMs = 0;
@@ -304,10 +441,10 @@ export class PodWorker {
       const message = `back-off ${Math.round(delay / 1000)}s restarting failed container=${run.spec.name} pod=${this.pod.metadata.name}_${this.pod.metadata.namespace}(${this.uid})`;
       run.state = { waiting: { reason: "CrashLoopBackOff", message } };
       this.deps.event("Warning", "BackOff", "Back-off restarting failed container", run.spec.name);
-      run.timer = setTimeout(() => this.start(run), delay);
+      run.timer = setTimeout(() => void this.start(run), delay);
       this.scheduleStatus();
     } else {
-      this.start(run);
+      void this.start(run);
     }
   }
 
@@ -334,7 +471,13 @@ export class PodWorker {
     return { type, status, lastProbeTime: null, lastTransitionTime: this.conditions.get(type)!.time };
   }
 
+  private get initialized(): boolean {
+    return this.inits.every((r) => "terminated" in r.state && r.state.terminated.exitCode === 0);
+  }
+
   private phase(): string {
+    if (this.inits.some((r) => r.finished && "terminated" in r.state && r.state.terminated.exitCode !== 0)) return "Failed";
+    if (!this.initialized) return "Pending";
     const runs = [...this.containers.values()];
     if (runs.every((r) => r.finished && "terminated" in r.state)) {
       return runs.every((r) => "terminated" in r.state && r.state.terminated.exitCode === 0) ? "Succeeded" : "Failed";
@@ -346,7 +489,7 @@ export class PodWorker {
     const runs = [...this.containers.values()];
     const ready = runs.every((r) => r.ready);
     const phase = this.phase();
-    const containerStatuses = runs.map((r) => ({
+    const statusOf = (r: ContainerRun) => ({
       name: r.spec.name,
       image: r.spec.image,
       imageID: r.everStarted ? `${r.spec.image.split(":")[0]}@sha256:${"0".repeat(64)}` : "",
@@ -356,7 +499,8 @@ export class PodWorker {
       restartCount: r.restartCount,
       state: r.state,
       lastState: r.lastState ?? {},
-    }));
+    });
+    const containerStatuses = runs.map(statusOf);
     const unready = runs.filter((r) => !r.ready).map((r) => r.spec.name);
     const readyCondition = (type: string) => ({
       ...this.condition(type, ready),
@@ -366,7 +510,10 @@ export class PodWorker {
       phase,
       conditions: [
         this.condition("PodReadyToStartContainers", true),
-        this.condition("Initialized", true),
+        {
+          ...this.condition("Initialized", this.initialized),
+          ...(this.initialized ? {} : { reason: "ContainersNotInitialized", message: `containers with incomplete status: [${this.inits.filter((r) => !("terminated" in r.state && r.state.terminated.exitCode === 0)).map((r) => r.spec.name).join(" ")}]` }),
+        },
         readyCondition("Ready"),
         readyCondition("ContainersReady"),
         this.condition("PodScheduled", true),
@@ -376,6 +523,7 @@ export class PodWorker {
       podIP: this.podIP,
       podIPs: [{ ip: this.podIP }],
       startTime: this.startTime,
+      ...(this.inits.length ? { initContainerStatuses: this.inits.map(statusOf) } : {}),
       containerStatuses,
       qosClass: qosClass(this.pod.spec.containers),
     };

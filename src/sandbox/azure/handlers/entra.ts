@@ -3,7 +3,10 @@ import { Router } from "../../http/router.js";
 import { json, type Handler, type SandboxRequest, type SandboxResponse } from "../../http/types.js";
 import type { CloudContext } from "../context.js";
 import { EntraErrors } from "../entra-errors.js";
+import { checkFederatedAssertion } from "../federation.js";
 import type { Principal } from "../model.js";
+
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /** Tenant aliases that metadata endpoints accept but that cannot issue app tokens. */
 const MULTI_TENANT = new Set(["common", "organizations", "consumers"]);
@@ -76,7 +79,11 @@ export class EntraHandlers {
 
   keys: Handler = () => json(200, this.ctx.tokens.jwks());
 
-  /** Client-credentials token issuance, v2 (`scope`) or v1 (`resource`) form. */
+  /**
+   * Client-credentials token issuance, v2 (`scope`) or v1 (`resource`) form, for an application with its secret or
+   * for any principal with a federated client assertion (workload identity: a user-assigned identity's client id and
+   * a token of an issuer one of its federated identity credentials trusts).
+   */
   token = (version: "v1" | "v2"): Handler => async (req) => {
     const tenant = this.resolveTenant(req.params.tenant, false);
     if (!tenant) return EntraErrors.tenantNotFound(req.params.tenant);
@@ -89,11 +96,18 @@ export class EntraHandlers {
     if (!clientId) return EntraErrors.missingParameter("client_id");
     const resource = this.requestedResource(version, form);
     if ("status" in resource) return resource;
-    const principal = this.findApplication(clientId);
+    const assertion = form.get("client_assertion");
+    const principal = assertion ? this.findPrincipal(clientId) : this.findApplication(clientId);
     if (!principal) return EntraErrors.applicationNotFound(clientId, tenant);
-    const secret = form.get("client_secret") ?? basic?.secret;
-    if (!secret) return EntraErrors.missingParameter("client_assertion' or 'client_secret");
-    if (!principal.secret || !sameSecret(secret, principal.secret)) return EntraErrors.invalidSecret(clientId);
+    if (assertion) {
+      if (form.get("client_assertion_type") !== JWT_BEARER) return EntraErrors.unexpectedAssertionType();
+      const refused = await checkFederatedAssertion(this.ctx, principal, assertion);
+      if (refused) return refused;
+    } else {
+      const secret = form.get("client_secret") ?? basic?.secret;
+      if (!secret) return EntraErrors.missingClientCredential();
+      if (!principal.secret || !sameSecret(secret, principal.secret)) return EntraErrors.invalidSecret(clientId);
+    }
     const issued = await this.ctx.tokens.mint(principal, resource.value, this.ctx.now());
     if (version === "v2") {
       return json(200, {
@@ -127,8 +141,14 @@ export class EntraHandlers {
   }
 
   private findApplication(clientId: string): Principal | undefined {
+    const principal = this.findPrincipal(clientId);
+    return principal?.kind === "application" ? principal : undefined;
+  }
+
+  /** Applications and managed identities alike: both may present a federated assertion. */
+  private findPrincipal(clientId: string): Principal | undefined {
     const id = clientId.toLowerCase();
-    return Object.values(this.ctx.store.data.principals).find((p) => p.kind === "application" && p.appId.toLowerCase() === id);
+    return Object.values(this.ctx.store.data.principals).find((p) => p.appId.toLowerCase() === id);
   }
 
   private basicCredentials(req: SandboxRequest): { id: string; secret: string } | undefined {

@@ -1,0 +1,78 @@
+import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK, type JWTPayload } from "jose";
+import type { SandboxResponse } from "../http/types.js";
+import type { CloudContext } from "./context.js";
+import { EntraErrors } from "./entra-errors.js";
+import type { ArmResource, AzureState, Principal } from "./model.js";
+import { fetchIssuerKeys } from "./oidc-fetch.js";
+import { key } from "./scopes.js";
+
+export const FEDERATED_CREDENTIAL_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
+
+export interface FederatedCredentialProperties {
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  description?: string;
+}
+
+/** The federated identity credentials of a user-assigned identity (by the identity's resource id). */
+export function federatedCredentialsOf(state: AzureState, identityId: string): ArmResource[] {
+  const prefix = `${key(identityId)}/federatedidentitycredentials/`;
+  return Object.entries(state.resources)
+    .filter(([k, r]) => k.startsWith(prefix) && r.type === FEDERATED_CREDENTIAL_TYPE)
+    .map(([, r]) => r);
+}
+
+function audiencesOf(payload: JWTPayload): string[] {
+  if (typeof payload.aud === "string") return [payload.aud];
+  return Array.isArray(payload.aud) ? payload.aud.filter((a): a is string => typeof a === "string") : [];
+}
+
+/**
+ * Entra ID's exchange of a federated client assertion for `principal`, in Entra's order: a well-formed RS256 JWT; a
+ * federated identity credential of the identity, known to Entra by now (federation delay), whose issuer, subject
+ * and audience equal the assertion's exactly (case and spaces count, no wildcards); the issuer's keys fetched from
+ * its discovery document over HTTPS; the signature; then the assertion's time window on the sandbox clock.
+ * Undefined when the assertion is accepted, else Entra's error.
+ */
+export async function checkFederatedAssertion(ctx: CloudContext, principal: Principal, assertion: string): Promise<SandboxResponse | undefined> {
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  let payload: JWTPayload;
+  try {
+    header = decodeProtectedHeader(assertion);
+    payload = decodeJwt(assertion);
+  } catch {
+    return EntraErrors.malformedAssertion();
+  }
+  // Unsigned (alg none) or symmetrically signed assertions are never federated tokens.
+  if (header.alg !== "RS256" || assertion.split(".")[2] === "") return EntraErrors.malformedAssertion();
+  const issuer = typeof payload.iss === "string" ? payload.iss : "";
+  // Entra ID's own tokens (any of its issuer forms) are never federated assertions, whatever credential names them.
+  if (issuer.toLowerCase().startsWith(`${ctx.endpoints.entra.toLowerCase()}/`)) return EntraErrors.entraIssuedAssertion();
+  const subject = typeof payload.sub === "string" ? payload.sub : "";
+  const audiences = audiencesOf(payload);
+  const now = ctx.now();
+  const readyAt = ctx.store.data.federationReadyAt ?? {};
+  const credentials = principal.miResourceId ? federatedCredentialsOf(ctx.store.data, principal.miResourceId) : [];
+  const match = credentials.find((c) => {
+    const p = c.properties as unknown as FederatedCredentialProperties;
+    return p.issuer === issuer && p.subject === subject && p.audiences.some((a) => audiences.includes(a)) && (readyAt[key(c.id)] ?? 0) <= now;
+  });
+  if (!match) return EntraErrors.noMatchingFederatedIdentity(issuer, subject, audiences.join(","));
+
+  const keys = await fetchIssuerKeys(issuer, ctx.trustedCa);
+  if (!keys) return EntraErrors.externalOidcEndpointFailed();
+  const kid = typeof header.kid === "string" ? header.kid : "";
+  const jwk: JWK | undefined = kid ? keys.find((k) => k.kid === kid) : keys.length === 1 ? keys[0] : undefined;
+  if (!jwk || (jwk.kty !== "RSA")) return EntraErrors.signingKeyNotFound(kid, issuer);
+  try {
+    await compactVerify(assertion, await importJWK({ ...jwk, alg: "RS256" }, "RS256"), { algorithms: ["RS256"] });
+  } catch {
+    return EntraErrors.assertionSignatureInvalid(kid);
+  }
+
+  const exp = typeof payload.exp === "number" ? payload.exp * 1000 : 0;
+  const nbf = typeof payload.nbf === "number" ? payload.nbf * 1000 : 0;
+  if (!exp || now >= exp || now < nbf) return EntraErrors.assertionOutsideValidTime(now, nbf, exp);
+  return undefined;
+}
