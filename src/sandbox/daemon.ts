@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { PACKAGE_VERSION } from "../util/package-info.js";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
 import { createLogger } from "../util/logger.js";
 import { startAzureCloud, type AzureCloud } from "./azure/index.js";

@@ -6,7 +6,7 @@ import { runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { applyFix, assertStatus, checkOf, createPod, findingOf, runDoctor } from "../helpers/doctor.js";
 import { DEMO_IMAGE } from "../../src/render/install.js";
-import { PACKAGE_VERSION } from "../../src/cli/package-info.js";
+import { PACKAGE_VERSION } from "../../src/util/package-info.js";
 import type { DoctorReport } from "../../src/core/doctor/model.js";
 
 // podid doctor's checks of the way from a pod to NMI and from MIC to the scale set: 13 (exceptions), 14 (the

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { applyQuery, formatResult, parseOutputFormat } from "../../src/cli/output.js";
-import { UsageError } from "../../src/cli/errors.js";
+import { UsageError } from "../../src/errors/index.js";
 
 const identity = { name: "app-id", clientId: "c1", principalId: "p1", tags: { a: "b" } };
 

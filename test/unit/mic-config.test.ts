@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ClientSecretCredential, ManagedIdentityCredential } from "@azure/identity";
 import { flagBool, flagDuration, flagList } from "../../src/cli/flags.js";
 import { clusterAzureFromConfig, readAzureJson } from "../../src/azure/cloud-config-file.js";
-import { PodidError } from "../../src/cli/errors.js";
+import { PodidError } from "../../src/errors/index.js";
 import { MicMetrics } from "../../src/runtime/mic/metrics.js";
 import { computeTargetOfProviderId } from "../../src/azure/provider-id.js";
 import { createHttpHeaders, createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
