@@ -110,14 +110,14 @@ function firstLine(text: string): string {
 }
 
 /** A throttled or unavailable ARM answer's Retry-After (seconds or an HTTP date), in milliseconds. */
-export function retryAfterMs(err: unknown): number | undefined {
+export function retryAfterMs(err: unknown, now = Date.now()): number | undefined {
   if (!azureErrorInfo(err)) return undefined;
   const value = (err as RestError).response?.headers.get("retry-after");
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /**

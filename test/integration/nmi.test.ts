@@ -129,15 +129,14 @@ test("a pod without an identity, or asking for another pod's identity by any par
   ]);
   assert.equal(none.status, 404);
   assert.match(none.text, new RegExp(`getting assigned identities for pod default/${bare.name} in CREATED state failed after 16 attempts`));
-  // Without the aadpodidbinding label no binding can select the pod: answered at once, not after the attempts.
+  // Without the aadpodidbinding label no binding can select the pod: answered at once, not after the attempts
+  // (which would end in the "failed after 16 attempts" answer above).
   const unlabelled = { namespace: "default", name: uniqueName("unlabelled") };
   const unlabelledIp = podIp();
   await world.pod(unlabelled.namespace, unlabelled.name, unlabelledIp, {});
-  const asked = Date.now();
   const refusedAtOnce = await getFrom(unlabelledIp, tokenUrl({ resource }), h);
   assert.equal(refusedAtOnce.status, 404, refusedAtOnce.text);
   assert.match(refusedAtOnce.text, new RegExp(`pod default/${unlabelled.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it`));
-  assert.ok(Date.now() - asked < 2000, "no waiting for an identity that cannot come");
   for (const refused of [byClient, byResource, byMsiRes, byObject]) {
     assert.equal(refused.status, 404, refused.text);
     assert.match(refused.text, /^clientID in request: .*##### REDACTED #####.*, getting assigned identities/);
@@ -223,25 +222,25 @@ test("/host/token/ answers for the named pod, only from the host", async () => {
   assert.equal(missing.status, 400);
 });
 
-test("a pod that asks before its identity is Assigned waits on the watch and gets it as soon as it is", async () => {
-  // Upstream's default interval (5 s): an answer well under it shows the wait is event-driven, not polled.
-  const slow = await startNmi({ kube: new KubeSession(kube.kc, "default"), options: { node: NODE, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: imdsUrl, logger: createLogger("error", () => undefined) });
+test("a pod that asks before its identity is Assigned waits on the watch and gets it as soon as it is", { timeout: 60_000 }, async () => {
+  // Attempts an hour apart: only the watch can wake the wait, so a polled wait would hang (and time out).
+  const slow = await startNmi({
+    kube: new KubeSession(kube.kc, "default"),
+    options: { node: NODE, listenAddress: "127.0.0.1", port: 0, findIdentityRetryIntervalSec: 3600 },
+    imdsBaseUrl: imdsUrl,
+    logger: createLogger("error", () => undefined),
+  });
   try {
     const ip = podIp();
     const pod = { namespace: "default", name: uniqueName("early") };
     await world.pod(pod.namespace, pod.name, ip);
     const resource = sb.cloud.endpoints.armResourceId;
     const pending = getFrom(ip, tokenUrl({ resource, client_id: a.clientId }, `http://127.0.0.1:${slow.port}`), { Metadata: "true" });
-    await new Promise((r) => setTimeout(r, 300));
     const aai = await world.assign(pod, a.object, "Created");
-    await new Promise((r) => setTimeout(r, 300));
-    const assignedAt = Date.now();
     await world.setAssignedStatus(aai, "Assigned");
     const res = await pending;
-    const latency = Date.now() - assignedAt;
     assert.equal(res.status, 200, res.text);
     assert.equal(decodeJwt(res.json.access_token).appid, a.clientId);
-    assert.ok(latency < 1000, `answered ${latency} ms after the status turned Assigned`);
   } finally {
     await slow.stop();
   }
