@@ -35,7 +35,3 @@ export function parseResourceId(value: string, expected?: { provider: string; ty
 export function formatResourceId(id: ResourceId): string {
   return `/subscriptions/${id.subscriptionId}/resourceGroups/${id.resourceGroup}/providers/${id.provider}/${id.type}/${id.name}`;
 }
-
-export function sameResourceId(a: string, b: string): boolean {
-  return a.replace(/\/+$/, "").toLowerCase() === b.replace(/\/+$/, "").toLowerCase();
-}

@@ -1,5 +1,6 @@
 import type { Cluster, DeleteOptions, DeleteResult, ListOptions, PatchOptions, PatchType, WatchEvent, WatchOptions, WriteOptions } from "./cluster.js";
 import type { KubeObject } from "./types.js";
+import { isKubeStatus } from "./errors.js";
 
 /**
  * In-process access to the sandbox cluster for the sandbox's own controllers (the kubelet): the same semantics
@@ -34,7 +35,7 @@ export class KubeStore {
     try {
       return this.cluster.get(rt, ref.namespace, ref.name) as T;
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
+      if (isKubeStatus(err, 404)) return undefined;
       throw err;
     }
   }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { KubeObject, KubeStore, OwnerReference } from "../kube/index.js";
-import { kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } from "../kube/index.js";
+import { isKubeStatus, kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } from "../kube/index.js";
 
 /**
  * The controller-manager and scheduler the sandbox needs: Deployments own ReplicaSets (one per pod template),
@@ -88,7 +88,7 @@ export class Controllers {
       fn();
     } catch (err) {
       // Another writer got there first or the object went away: the next reconcile sees the new state.
-      if (![404, 409].includes((err as { code?: number }).code ?? 0)) throw err;
+      if (!isKubeStatus(err, 404, 409)) throw err;
     }
   }
 
