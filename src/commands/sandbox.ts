@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { action } from "../cli/action.js";
 import { SandboxCode, SandboxError, UsageCode, UsageError } from "../errors/index.js";
 import { wipeSandbox } from "../sandbox/wipe.js";

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import { DemoCode, DemoError, PodidError } from "../errors/index.js";
+import { DemoCode, DemoError, type PodidError } from "../errors/index.js";
 import { CLI_ENTRY } from "../util/package-info.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL } from "../kube/aadpodidentity.js";
 import { createPod, deletePod, podState, waitForPodEnd } from "../kube/pods.js";

@@ -40,8 +40,10 @@ test("family classes carry their exit code; toJSON shows what a user may see and
   assert.equal(new NotFoundError(IdentityCode.BindingNotFound, "gone").exitCode, ExitCode.notFound);
   const sandbox = new SandboxError(SandboxCode.SandboxNotRunning, "no sandbox", { remedy: "start it" });
   assert.equal(sandbox.exitCode, ExitCode.error);
-  assert.ok(sandbox instanceof PodidError && sandbox instanceof SandboxError && !(sandbox instanceof AzureError));
   assert.equal(sandbox.name, "SandboxError");
+  assert.ok(sandbox instanceof PodidError);
+  assert.ok(sandbox instanceof SandboxError);
+  assert.equal((sandbox as PodidError) instanceof AzureError, false);
 
   const cause = Object.assign(new Error("HTTP 500"), { request: { headers: { authorization: "Bearer secret" } } });
   const err = new AzureError(AzureCode.AzureRequestFailed, "reading x failed", { remedy: "retry", details: { armCode: "Weird" }, cause });

@@ -46,8 +46,8 @@ export class TokenService {
       privateJwk.kid = (await calculateJwkThumbprint(privateJwk)).slice(0, 27);
       writeFileAtomic(keyFile, JSON.stringify(privateJwk), SECRET_FILE_MODE);
     }
+    // The public half: every member but the private ones.
     const { d, p, q, dp, dq, qi, ...pub } = privateJwk;
-    void d, p, q, dp, dq, qi;
     const publicJwk: JWK = { ...pub, use: "sig", alg: "RS256", kty: "RSA", kid: privateJwk.kid };
     const privateKey = (await importJWK({ ...privateJwk, alg: "RS256" }, "RS256")) as KeyLike;
     const publicKey = (await importJWK({ ...publicJwk }, "RS256")) as KeyLike;

@@ -8,10 +8,11 @@ import { isKubeStatus, kubeTime, matchesLabelSelector, SAFE_ALPHABET, type Label
  * All of it is level-triggered: `reconcile()` looks at everything and fixes what differs.
  */
 
-type Obj = KubeObject & { spec?: Record<string, any>; status?: Record<string, any> };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- specs are read loosely until the controllers work on typed kinds (issue 13, item 5)
+type Loose = Record<string, any>;
+type Obj = KubeObject & { spec?: Loose; status?: Loose };
 
 const POD = { apiVersion: "v1", kind: "Pod" };
-const NODE = { apiVersion: "v1", kind: "Node" };
 const RS = { apiVersion: "apps/v1", kind: "ReplicaSet" };
 const DEPLOYMENT = { apiVersion: "apps/v1", kind: "Deployment" };
 const DAEMONSET = { apiVersion: "apps/v1", kind: "DaemonSet" };
@@ -168,7 +169,7 @@ export class Controllers {
     });
   }
 
-  private newPod(owner: Obj, template: Record<string, any>, extra: { labels?: Record<string, string>; nodeName?: string } = {}): void {
+  private newPod(owner: Obj, template: Loose, extra: { labels?: Record<string, string>; nodeName?: string } = {}): void {
     const pod = this.store.create<Obj>({
       apiVersion: "v1",
       kind: "Pod",
@@ -214,7 +215,7 @@ export class Controllers {
     });
   }
 
-  private eligible(node: Obj, spec: Record<string, any>): boolean {
+  private eligible(node: Obj, spec: Loose): boolean {
     const selector: Record<string, string> = spec.nodeSelector ?? {};
     if (!Object.entries(selector).every(([k, v]) => node.metadata.labels?.[k] === v)) return false;
     const taints: { key: string; effect: string; value?: string }[] = node.spec?.taints ?? [];
