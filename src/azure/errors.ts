@@ -36,7 +36,7 @@ export function azureErrorInfo(err: unknown): AzureErrorInfo | undefined {
 }
 
 /** One of the ARM codes podid tells apart, or undefined for any other. */
-export function armCode(code: string): ArmCode | undefined {
+function armCode(code: string): ArmCode | undefined {
   return (Object.values(ArmCode) as string[]).includes(code) ? (code as ArmCode) : undefined;
 }
 

@@ -147,7 +147,7 @@ export const UnexpectedCode = {
 } as const;
 export type UnexpectedCode = (typeof UnexpectedCode)[keyof typeof UnexpectedCode];
 
-/** The families, by name: for the test that every code is spelled once, and for looking a code up. */
+/** The families by name (a test holds that every code is spelled once, as its key). */
 export const CODE_FAMILIES = {
   usage: UsageCode,
   azure: AzureCode,
