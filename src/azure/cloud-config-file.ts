@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ClientSecretCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import { resolveCloud } from "./cloud.js";
 import { AzureSession } from "./session.js";
 
@@ -43,12 +43,12 @@ export function readAzureJson(path: string, read: (p: string) => string = (p) =>
   try {
     text = read(path);
   } catch (err) {
-    throw new UsageError(`cannot read the cloud config ${path}: ${(err as Error).message}`, "Mount the node's /etc/kubernetes/azure.json (the manifests do), or omit --cloudconfig.", "CloudConfigUnreadable");
+    throw new UsageError(`cannot read the cloud config ${path}: ${(err as Error).message}`, "Mount the node's /etc/kubernetes/azure.json (the manifests do), or omit --cloudconfig.", UsageCode.CloudConfigUnreadable);
   }
   try {
     return JSON.parse(text) as AzureJson;
   } catch (err) {
-    throw new UsageError(`the cloud config ${path} is not valid JSON: ${(err as Error).message}`, "Give the node's /etc/kubernetes/azure.json.", "CloudConfigInvalid");
+    throw new UsageError(`the cloud config ${path} is not valid JSON: ${(err as Error).message}`, "Give the node's /etc/kubernetes/azure.json.", UsageCode.CloudConfigInvalid);
   }
 }
 
@@ -61,7 +61,7 @@ export function clusterAzureFromConfig(config: AzureJson, env: NodeJS.ProcessEnv
   const cloudName = config.cloud ? (CLOUD_NAMES[config.cloud.toLowerCase()] ?? config.cloud) : undefined;
   const cloud = resolveCloud(cloudName ?? env.PODID_CLOUD, env);
   if (!config.subscriptionId) {
-    throw new UsageError("the cloud config has no subscriptionId", "Give the node's /etc/kubernetes/azure.json, which names the cluster's subscription.", "CloudConfigInvalid");
+    throw new UsageError("the cloud config has no subscriptionId", "Give the node's /etc/kubernetes/azure.json, which names the cluster's subscription.", UsageCode.CloudConfigInvalid);
   }
   let credential: TokenCredential;
   let clusterIdentityClientId: string | undefined;
@@ -73,7 +73,7 @@ export function clusterAzureFromConfig(config: AzureJson, env: NodeJS.ProcessEnv
       throw new UsageError(
         "the cloud config has neither useManagedIdentityExtension nor a service principal (tenantId, aadClientId, aadClientSecret)",
         "Give the node's /etc/kubernetes/azure.json.",
-        "CloudConfigInvalid",
+        UsageCode.CloudConfigInvalid,
       );
     }
     credential = new ClientSecretCredential(config.tenantId, config.aadClientId, config.aadClientSecret, {

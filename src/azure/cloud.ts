@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 
 /**
  * A cloud's endpoints, in the shape `az cloud show` prints and `az cloud register --cloud-config` accepts.
@@ -83,7 +83,7 @@ export function cloudFromConfig(config: CloudConfig, source: string): Cloud {
       throw new UsageError(
         `cloud profile ${source} has no valid endpoints.${key}`,
         "Give a file in the shape `az cloud show` prints (endpoints.resourceManager, endpoints.activeDirectory, endpoints.activeDirectoryResourceId).",
-        "InvalidCloudProfile",
+        UsageCode.InvalidCloudProfile,
       );
     }
   }
@@ -111,7 +111,7 @@ export function resolveCloud(nameOrFile?: string, env: NodeJS.ProcessEnv = proce
     throw new UsageError(
       `unknown cloud '${wanted}': not a built-in cloud and no such file`,
       `Use one of ${Object.keys(BUILTIN_CLOUDS).join(", ")}, or the path of a cloud profile (e.g. .podid/sandbox/cloud.json).`,
-      "UnknownCloud",
+      UsageCode.UnknownCloud,
     );
   }
   let config: CloudConfig;
@@ -121,7 +121,7 @@ export function resolveCloud(nameOrFile?: string, env: NodeJS.ProcessEnv = proce
     throw new UsageError(
       `cloud profile ${path} is not valid JSON: ${(err as Error).message}`,
       "Give a file in the shape `az cloud show` prints.",
-      "InvalidCloudProfile",
+      UsageCode.InvalidCloudProfile,
     );
   }
   return cloudFromConfig(config, path);

@@ -1,5 +1,5 @@
 import type { ManagedCluster } from "@azure/arm-containerservice";
-import { NotFoundError } from "../cli/errors.js";
+import { ArmCode, AzureCode, NotFoundError } from "../errors/index.js";
 import { fromAzureError, hasCode } from "./errors.js";
 import type { AzureSession } from "./session.js";
 
@@ -34,9 +34,9 @@ export class ClusterService {
     try {
       return toInfo(await this.azure.containerService.managedClusters.get(resourceGroup, name), resourceGroup);
     } catch (err) {
-      if (hasCode(err, "ResourceNotFound", "ResourceGroupNotFound", "NotFound")) {
+      if (hasCode(err, ArmCode.ResourceNotFound, ArmCode.ResourceGroupNotFound, ArmCode.NotFound)) {
         throw new NotFoundError(
-          "ClusterNotFound",
+          AzureCode.ClusterNotFound,
           `AKS cluster '${name}' was not found in resource group '${resourceGroup}'`,
           `Check --cluster and --cluster-resource-group; list clusters with: az aks list -o table`,
         );

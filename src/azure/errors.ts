@@ -1,6 +1,6 @@
 import { RestError } from "@azure/core-rest-pipeline";
 import { AuthenticationError, CredentialUnavailableError } from "@azure/identity";
-import { NotFoundError, PodidError } from "../cli/errors.js";
+import { ArmCode, AzureCode, AzureError, NotFoundError, PodidError } from "../errors/index.js";
 
 /**
  * Azure failures classified by the service's error code, in one place. Commands never look at status codes or
@@ -21,6 +21,7 @@ export function roleForAction(action: string): string {
 }
 
 export interface AzureErrorInfo {
+  /** ARM's `error.code`, or the HTTP status when the body had none. */
   code: string;
   statusCode?: number;
   message: string;
@@ -32,6 +33,11 @@ export function azureErrorInfo(err: unknown): AzureErrorInfo | undefined {
     return { code: e.code ?? String(e.statusCode ?? "Unknown"), statusCode: e.statusCode, message: e.message };
   }
   return undefined;
+}
+
+/** One of the ARM codes podid tells apart, or undefined for any other. */
+function armCode(code: string): ArmCode | undefined {
+  return (Object.values(ArmCode) as string[]).includes(code) ? (code as ArmCode) : undefined;
 }
 
 /**
@@ -69,13 +75,14 @@ export function isTransient(err: unknown): boolean {
   if (isNetworkError(err)) return true;
   const info = azureErrorInfo(err);
   if (!info) return false;
-  if (info.code === "PrincipalNotFound") return true;
+  if (info.code === ArmCode.PrincipalNotFound) return true;
   return info.statusCode === 429 || (info.statusCode !== undefined && info.statusCode >= 500);
 }
 
-export function hasCode(err: unknown, ...codes: string[]): boolean {
-  const info = azureErrorInfo(err);
-  return Boolean(info && codes.includes(info.code));
+/** Whether an Azure SDK failure carries one of these ARM codes. */
+export function hasCode(err: unknown, ...codes: ArmCode[]): boolean {
+  const code = armCode(azureErrorInfo(err)?.code ?? "");
+  return code !== undefined && codes.includes(code);
 }
 
 /** ARM's AuthorizationFailed and LinkedAuthorizationFailed messages name the client, the action and the scope. */
@@ -90,38 +97,40 @@ function permissionDetails(message: string): { client?: string; actions: string[
 export function fromAzureError(err: unknown, doing: string): PodidError {
   if (err instanceof PodidError) return err;
   if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError) {
-    return new PodidError("AzureCredentialUnavailable", `no Azure credential could sign in while ${doing}: ${firstLine(err.message)}`, {
+    return new AzureError(AzureCode.AzureCredentialUnavailable, `no Azure credential could sign in while ${doing}: ${firstLine(err.message)}`, {
       cause: err,
       remedy: "Sign in with `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (for the sandbox: eval \"$(podid sandbox env)\").",
     });
   }
   const info = azureErrorInfo(err);
   if (!info) {
-    return new PodidError("AzureRequestFailed", `${doing} failed: ${firstLine(err instanceof Error ? err.message : String(err))}`, { cause: err });
+    return new AzureError(AzureCode.AzureRequestFailed, `${doing} failed: ${firstLine(err instanceof Error ? err.message : String(err))}`, { cause: err });
   }
-  switch (info.code) {
-    case "AuthorizationFailed":
-    case "LinkedAuthorizationFailed": {
+  const code = armCode(info.code);
+  switch (code) {
+    case ArmCode.AuthorizationFailed:
+    case ArmCode.LinkedAuthorizationFailed: {
       const d = permissionDetails(info.message);
       const action = d.actions[d.actions.length - 1] ?? "the operation";
       const scope = d.scopes[d.scopes.length - 1] ?? "the resource";
       const role = roleForAction(action);
-      return new PodidError(info.code, `${doing} was refused (${info.code}): principal ${d.client ?? "(unknown)"} may not perform '${action}' on '${scope}'`, {
+      return new AzureError(code, `${doing} was refused (${info.code}): principal ${d.client ?? "(unknown)"} may not perform '${action}' on '${scope}'`, {
         cause: err,
         details: { action, scope, role, principal: d.client },
         remedy: `Grant it, e.g.: az role assignment create --assignee-object-id ${d.client ?? "<principal-id>"} --assignee-principal-type ServicePrincipal --role "${role}" --scope ${scope}`,
       });
     }
-    case "ResourceGroupNotFound":
-      return new NotFoundError(info.code, `${doing} failed: ${firstLine(info.message)}`, "Check -g/--resource-group and --subscription; list groups with `az group list -o table`.");
-    case "ResourceNotFound":
-    case "NotFound":
-      return new NotFoundError(info.code, `${doing} failed: ${firstLine(info.message)}`, "Check the name, the resource group and --subscription.");
-    case "SubscriptionNotFound":
-      return new NotFoundError(info.code, `${doing} failed: ${firstLine(info.message)}`, "Check --subscription or AZURE_SUBSCRIPTION_ID.");
+    case ArmCode.ResourceGroupNotFound:
+      return new NotFoundError(code, `${doing} failed: ${firstLine(info.message)}`, "Check -g/--resource-group and --subscription; list groups with `az group list -o table`.", { cause: err });
+    case ArmCode.ResourceNotFound:
+    case ArmCode.NotFound:
+      return new NotFoundError(code, `${doing} failed: ${firstLine(info.message)}`, "Check the name, the resource group and --subscription.", { cause: err });
+    case ArmCode.SubscriptionNotFound:
+      return new NotFoundError(code, `${doing} failed: ${firstLine(info.message)}`, "Check --subscription or AZURE_SUBSCRIPTION_ID.", { cause: err });
     default:
-      return new PodidError(info.code, `${doing} failed (${info.code}): ${firstLine(info.message)}`, {
+      return new AzureError(code ?? AzureCode.AzureRequestFailed, `${doing} failed (${info.code}): ${firstLine(info.message)}`, {
         cause: err,
+        ...(code ? {} : { details: { armCode: info.code } }),
         remedy: isTransient(err) ? "Azure is busy or replicating; run the same command again to finish the job." : "Run again with --debug for the HTTP trace.",
       });
   }
@@ -132,14 +141,14 @@ function firstLine(text: string): string {
 }
 
 /** A throttled or unavailable ARM answer's Retry-After (seconds or an HTTP date), in milliseconds. */
-export function retryAfterMs(err: unknown): number | undefined {
+export function retryAfterMs(err: unknown, now = Date.now()): number | undefined {
   if (!azureErrorInfo(err)) return undefined;
   const value = (err as RestError).response?.headers.get("retry-after");
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /**
@@ -148,7 +157,7 @@ export function retryAfterMs(err: unknown): number | undefined {
  */
 export function refusedIdentityIds(err: unknown): string[] {
   const info = azureErrorInfo(err);
-  if (!info || !["LinkedAuthorizationFailed", "FailedIdentityOperation"].includes(info.code)) return [];
+  if (!info || !hasCode(err, ArmCode.LinkedAuthorizationFailed, ArmCode.FailedIdentityOperation)) return [];
   const ids = info.message.match(/\/subscriptions\/[^/'",\s]+\/resourcegroups\/[^/'",\s]+\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/[^/'",\s]+/gi);
   return [...new Set((ids ?? []).map((id) => id.toLowerCase()))];
 }

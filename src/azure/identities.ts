@@ -1,4 +1,5 @@
 import type { Identity } from "@azure/arm-msi";
+import { ArmCode } from "../errors/index.js";
 import { fromAzureError, hasCode } from "./errors.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "./resource-id.js";
 import type { AzureSession } from "./session.js";
@@ -46,7 +47,7 @@ export class IdentityService {
     try {
       return fromArm(await this.azure.msi.userAssignedIdentities.get(resourceGroup, name));
     } catch (err) {
-      if (hasCode(err, "ResourceNotFound", "ResourceGroupNotFound", "NotFound")) return undefined;
+      if (hasCode(err, ArmCode.ResourceNotFound, ArmCode.ResourceGroupNotFound, ArmCode.NotFound)) return undefined;
       throw fromAzureError(err, `reading identity ${name} in ${resourceGroup}`);
     }
   }

@@ -1,4 +1,4 @@
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 
 /** A parsed ARM resource id. Providers and types compare case-insensitively, as ARM does. */
 export interface ResourceId {
@@ -18,14 +18,14 @@ export function parseResourceId(value: string, expected?: { provider: string; ty
   const m = RESOURCE_ID.exec(value.trim().replace(/\/+$/, ""));
   const example = `/subscriptions/<subscription-id>/resourceGroups/<group>/providers/${expected ? `${expected.provider}/${expected.type}` : "<provider>/<type>"}/<name>`;
   if (!m) {
-    throw new UsageError(`'${value}' is not a resource id`, `Give it as ${example}.`, "InvalidResourceId");
+    throw new UsageError(`'${value}' is not a resource id`, `Give it as ${example}.`, UsageCode.InvalidResourceId);
   }
   const id: ResourceId = { subscriptionId: m[1], resourceGroup: m[2], provider: m[3], type: m[4], name: m[5] };
   if (expected && (id.provider.toLowerCase() !== expected.provider.toLowerCase() || id.type.toLowerCase() !== expected.type.toLowerCase())) {
     throw new UsageError(
       `'${value}' is a ${id.provider}/${id.type}, not a ${expected.provider}/${expected.type}`,
       `Give it as ${example}.`,
-      "InvalidResourceId",
+      UsageCode.InvalidResourceId,
     );
   }
   return expected ? { ...id, provider: expected.provider, type: expected.type } : id;
@@ -34,8 +34,4 @@ export function parseResourceId(value: string, expected?: { provider: string; ty
 /** The canonical spelling, as ARM returns it and as the v1 CRDs expect. */
 export function formatResourceId(id: ResourceId): string {
   return `/subscriptions/${id.subscriptionId}/resourceGroups/${id.resourceGroup}/providers/${id.provider}/${id.type}/${id.name}`;
-}
-
-export function sameResourceId(a: string, b: string): boolean {
-  return a.replace(/\/+$/, "").toLowerCase() === b.replace(/\/+$/, "").toLowerCase();
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { RoleAssignment, RoleDefinition } from "@azure/arm-authorization";
-import { PodidError, UsageError } from "../cli/errors.js";
+import { ArmCode, AzureCode, AzureError, UsageCode, UsageError } from "../errors/index.js";
 import { retry } from "../util/retry.js";
 import { fromAzureError, hasCode, isTransient } from "./errors.js";
 import { permitsAction, scopeCovers } from "./permissions.js";
@@ -68,10 +68,10 @@ export class RoleService {
         found = list[0];
       }
     } catch (err) {
-      if (!hasCode(err, "RoleDefinitionDoesNotExist", "NotFound", "ResourceNotFound")) throw fromAzureError(err, `looking up role '${role}'`);
+      if (!hasCode(err, ArmCode.RoleDefinitionDoesNotExist, ArmCode.NotFound, ArmCode.ResourceNotFound)) throw fromAzureError(err, `looking up role '${role}'`);
     }
     if (!found?.id) {
-      throw new UsageError(`unknown role '${role}'`, "Give a role name such as Reader, or its id; list them with: az role definition list --query \"[].roleName\" -o tsv", "UnknownRole");
+      throw new UsageError(`unknown role '${role}'`, "Give a role name such as Reader, or its id; list them with: az role definition list --query \"[].roleName\" -o tsv", UsageCode.UnknownRole);
     }
     const resolved = toResolved(found);
     this.definitions.set(key, resolved);
@@ -131,7 +131,7 @@ export class RoleService {
           initialDelayMs: 1000,
           onRetry: ({ error, delayMs }) =>
             progress?.(
-              hasCode(error, "PrincipalNotFound")
+              hasCode(error, ArmCode.PrincipalNotFound)
                 ? `waiting for Entra ID to replicate principal ${input.principalId} (retry in ${Math.round(delayMs / 100) / 10}s)`
                 : `Azure is busy; retrying in ${Math.round(delayMs / 100) / 10}s`,
             ),
@@ -140,7 +140,7 @@ export class RoleService {
       await this.waitUntilVisible(input.principalId, input.role, input.scope, progress, maxWaitMs);
       return { assignment, created: true };
     } catch (err) {
-      if (hasCode(err, "RoleAssignmentExists")) return { created: false };
+      if (hasCode(err, ArmCode.RoleAssignmentExists)) return { created: false };
       throw fromAzureError(err, `granting '${input.role.roleName}' to ${input.principalId} at ${input.scope}`);
     }
   }
@@ -165,7 +165,7 @@ export class RoleService {
       );
     } catch (err) {
       if (!(err instanceof NotYetVisible)) throw err;
-      throw new PodidError("RoleAssignmentNotVisible", `'${role.roleName}' for ${principalId} at ${scope} was created but is not visible after ${Math.round(maxWaitMs / 1000)}s`, {
+      throw new AzureError(AzureCode.RoleAssignmentNotVisible, `'${role.roleName}' for ${principalId} at ${scope} was created but is not visible after ${Math.round(maxWaitMs / 1000)}s`, {
         remedy: "Azure is slow to propagate; run the same command again in a minute to check and finish.",
       });
     }
@@ -176,7 +176,7 @@ export class RoleService {
       const deleted = await this.azure.authorization.roleAssignments.delete(scope, name);
       return Boolean(deleted?.id);
     } catch (err) {
-      if (hasCode(err, "RoleAssignmentNotFound", "NotFound", "ResourceNotFound")) return false;
+      if (hasCode(err, ArmCode.RoleAssignmentNotFound, ArmCode.NotFound, ArmCode.ResourceNotFound)) return false;
       throw fromAzureError(err, `removing role assignment ${name} at ${scope}`);
     }
   }

@@ -108,7 +108,10 @@ export class ComputeIdentities {
     let state = current;
     for (let i = 0; i < entries.length; i += MAX_IDENTITIES_PER_REQUEST) {
       const chunk = entries.slice(i, i + MAX_IDENTITIES_PER_REQUEST);
-      for (const [id, value] of chunk) value === null ? remaining.delete(id) : remaining.add(id);
+      for (const [id, value] of chunk) {
+        if (value === null) remaining.delete(id);
+        else remaining.add(id);
+      }
       const body = identityBody(state.type, Object.fromEntries(chunk), remaining.size);
       try {
         const updated = await this.retrying(

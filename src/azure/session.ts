@@ -4,7 +4,7 @@ import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import { ContainerServiceClient } from "@azure/arm-containerservice";
 import { ComputeManagementClient } from "@azure/arm-compute";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import { checkGuid } from "../core/validate.js";
 import { resolveCloud, type Cloud } from "./cloud.js";
 import { armClientOptions, azureCredential } from "./credential.js";
@@ -76,7 +76,7 @@ export function openAzureSession(options: SessionOptions = {}): AzureSession {
     throw new UsageError(
       "no subscription given",
       "Pass --subscription <id> or set AZURE_SUBSCRIPTION_ID (for the sandbox: eval \"$(podid sandbox env)\").",
-      "MissingSubscription",
+      UsageCode.MissingSubscription,
     );
   }
   return new AzureSession(cloud, options.credential ?? azureCredential(cloud), checkGuid("--subscription", subscription));

@@ -1,4 +1,4 @@
-import { UsageError } from "./errors.js";
+import { UsageError } from "../errors/index.js";
 
 /**
  * Parsers for the runtime components' upstream-compatible flags (Go flag / pflag conventions), so

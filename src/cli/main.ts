@@ -1,8 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { OUTPUT_FORMATS } from "./output.js";
-import { PACKAGE_VERSION } from "./package-info.js";
+import { PACKAGE_VERSION } from "../util/package-info.js";
 import { renderError } from "./render-error.js";
-import { UsageError, ExitCode } from "./errors.js";
+import { UsageError, ExitCode } from "../errors/index.js";
 
 /**
  * Command groups, loaded only when invoked: the Azure and Kubernetes SDKs take a second to load, and

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { Chalk } from "chalk";
-import { UsageError } from "./errors.js";
+import { UsageError } from "../errors/index.js";
 
 // Loaded on first use: most invocations print JSON without a query, and start time matters for a CLI.
 const require = createRequire(import.meta.url);

@@ -1,4 +1,4 @@
-import { UsageError } from "./errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import type { CommandContext } from "./context.js";
 
 export interface MissingValue {
@@ -17,7 +17,7 @@ export interface MissingValue {
 export async function askFor(ctx: CommandContext, given: string | undefined, missing: MissingValue, yes = false): Promise<string> {
   if (given !== undefined) return missing.validate ? missing.validate(given) : given;
   if (!ctx.interactive || yes) {
-    throw new UsageError(`the following arguments are required: ${missing.flag}`, `Pass ${missing.flag} (see --help for examples).`, "MissingArgument");
+    throw new UsageError(`the following arguments are required: ${missing.flag}`, `Pass ${missing.flag} (see --help for examples).`, UsageCode.MissingArgument);
   }
   const { default: inquirer } = await import("inquirer");
   const choices = missing.choices ? await missing.choices().catch(() => []) : [];
@@ -39,9 +39,9 @@ export async function askFor(ctx: CommandContext, given: string | undefined, mis
 export async function confirm(ctx: CommandContext, question: string, yes: boolean): Promise<void> {
   if (yes) return;
   if (!ctx.interactive) {
-    throw new UsageError(`refusing to ${question} without confirmation`, "Pass --yes to confirm in a script.", "ConfirmationRequired");
+    throw new UsageError(`refusing to ${question} without confirmation`, "Pass --yes to confirm in a script.", UsageCode.ConfirmationRequired);
   }
   const { default: inquirer } = await import("inquirer");
   const { ok } = await inquirer.prompt<{ ok: boolean }>([{ type: "confirm", name: "ok", message: `${question[0].toUpperCase()}${question.slice(1)}?`, default: false }]);
-  if (!ok) throw new UsageError("cancelled", "Nothing was changed.", "Cancelled");
+  if (!ok) throw new UsageError("cancelled", "Nothing was changed.", UsageCode.Cancelled);
 }

@@ -1,7 +1,7 @@
 import { Chalk } from "chalk";
 import { redactText } from "../util/redact.js";
 import { colorAllowed } from "./context.js";
-import { toPodidError, type PodidError } from "./errors.js";
+import { toPodidError, type PodidError } from "../errors/index.js";
 
 /** The one place errors become text: `ERROR: <message>` then the remedy, on stderr; returns the exit code. */
 export function renderError(err: unknown, options: { debug: boolean }): number {

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
-import { PodidError, UsageError } from "../cli/errors.js";
-import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { DemoCode, DemoError, SandboxCode, SandboxError, UsageError } from "../errors/index.js";
+import { PACKAGE_VERSION } from "../util/package-info.js";
 import { DEMO_IMAGE } from "../render/install.js";
 import { runDemoWalkthrough, runPodidCommand, shellWord } from "../core/demo.js";
 import { openKubeSession } from "../kube/session.js";
@@ -55,7 +55,7 @@ Examples:
         if (flags.dir !== undefined) {
           dir = sandboxLayout(flags.dir).dir;
           if (sandboxStatus(dir).status !== "running") {
-            throw new PodidError("SandboxNotRunning", `no running sandbox in ${dir}`, { remedy: `Start it first: podid sandbox start --dir ${flags.dir}; or omit --dir to let the demo start its own.` });
+            throw new SandboxError(SandboxCode.SandboxNotRunning, `no running sandbox in ${dir}`, { remedy: `Start it first: podid sandbox start --dir ${flags.dir}; or omit --dir to let the demo start its own.` });
           }
           process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
         } else {
@@ -68,12 +68,12 @@ Examples:
           if (start.code !== 0) {
             process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
             rmSync(dir, { recursive: true, force: true });
-            throw new PodidError("DemoSandboxStartFailed", "the demo's sandbox did not start", { remedy: "See its error above; `podid sandbox start --dir DIR` alone shows the same." });
+            throw new DemoError(DemoCode.DemoSandboxStartFailed, "the demo's sandbox did not start", { remedy: "See its error above; `podid sandbox start --dir DIR` alone shows the same." });
           }
         }
         try {
           const status = sandboxStatus(dir);
-          if (status.status !== "running") throw new PodidError("SandboxNotRunning", `the sandbox in ${dir} stopped`, { remedy: `Read ${sandboxLayout(dir).log}.` });
+          if (status.status !== "running") throw new SandboxError(SandboxCode.SandboxNotRunning, `the sandbox in ${dir} stopped`, { remedy: `Read ${sandboxLayout(dir).log}.` });
           const info = status.info;
           out(`\n$ eval "$(podid sandbox env --dir ${shellWord(dir)})"\n`);
           await runDemoWalkthrough({

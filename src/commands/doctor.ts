@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { colorAllowed } from "../cli/context.js";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../errors/index.js";
 import { withAzureOptions, withKubeOptions, type AzureOptions, type KubeOptions } from "../cli/options.js";
 import { PreformattedText } from "../cli/output.js";
-import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { PACKAGE_VERSION } from "../util/package-info.js";
 import { flagDuration } from "../cli/flags.js";
 import { openAzureSession } from "../azure/session.js";
 import { openKubeSession } from "../kube/session.js";

@@ -13,7 +13,7 @@ import { planOutput } from "./plan-output.js";
 import type { CommandContext } from "../cli/context.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 
 type AddOptions = AzureOptions &
   KubeOptions &
@@ -57,7 +57,7 @@ Examples:
     )
     .action(
       action<AddOptions>(async (o, ctx) => {
-        if (o.scope.length && !o.role.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", "ScopeWithoutRole");
+        if (o.scope.length && !o.role.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the identity", validate: (v) => checkAzureIdentityName(checkKubeName("identity name", v)) }, o.yes);
         const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
         const resourceGroup =

@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
-import { UsageError } from "../cli/errors.js";
+import { UsageError } from "../errors/index.js";
 import { confirm } from "../cli/prompt.js";
 import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { ClusterService } from "../azure/clusters.js";

@@ -7,11 +7,11 @@ import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "
 import { bindingNameFor } from "../core/identity-add.js";
 import { parsePodLabels } from "../core/exception.js";
 import { checkAzureIdentityName, checkGuid, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import type { CommandContext } from "../cli/context.js";
 
 function required(value: string | undefined, flag: string): string {
-  if (value === undefined) throw new UsageError(`the following arguments are required: ${flag}`, `Pass ${flag} (see --help).`, "MissingArgument");
+  if (value === undefined) throw new UsageError(`the following arguments are required: ${flag}`, `Pass ${flag} (see --help).`, UsageCode.MissingArgument);
   return value;
 }
 

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import { flagDuration } from "../cli/flags.js";
 import { checkGuid } from "../core/validate.js";
 
@@ -32,7 +32,7 @@ Examples:
     .action(
       action<DemoFlags>(async (flags) => {
         const subscription = flags.subscriptionId ?? process.env.AZURE_SUBSCRIPTION_ID;
-        if (!subscription) throw new UsageError("no subscription given", "Pass --subscription-id <id> or set AZURE_SUBSCRIPTION_ID.", "MissingSubscription");
+        if (!subscription) throw new UsageError("no subscription given", "Pass --subscription-id <id> or set AZURE_SUBSCRIPTION_ID.", UsageCode.MissingSubscription);
         if (!flags.resourceGroup) throw new UsageError("the following arguments are required: --resource-group", "Pass the resource group whose VMs the demo lists (the identity needs Reader on it).");
         const { runDemo } = await import("../runtime/demo/main.js");
         await runDemo({

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { flagBool, flagNumber } from "../cli/flags.js";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import { action } from "../cli/action.js";
 import { createLogger } from "../util/logger.js";
 
@@ -60,7 +60,7 @@ export function configureNmi(cmd: Command): void {
     .action(
       action<NmiFlags>(async (flags, ctx) => {
         const node = flags.node ?? process.env.NODE_NAME ?? "";
-        if (!node) throw new UsageError("NMI needs the node name", "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName).", "NodeNameMissing");
+        if (!node) throw new UsageError("NMI needs the node name", "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName).", UsageCode.NodeNameMissing);
         const hostIp = flags.hostIp;
         const listenAddress = flags.nmiListenAddress ?? hostIp ?? "127.0.0.1";
         const probe = flagNumber("http-probe-port", flags.httpProbePort);

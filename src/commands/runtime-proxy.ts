@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
-import { PodidError, UsageError } from "../cli/errors.js";
+import { RuntimeCode, RuntimeError, UsageError } from "../errors/index.js";
 import { flagNumber } from "../cli/flags.js";
 import { createLogger, type LogLevel } from "../util/logger.js";
 
@@ -38,11 +38,11 @@ Examples:
         if (level === undefined) throw new UsageError(`argument --log-level: invalid choice: '${flags.logLevel}'`, "Use one of '', info, debug, trace, all.");
         const { probeProxy, proxyEnvironment, startProxy } = await import("../runtime/proxy/proxy.js");
         if (flags.probe) {
-          if (!(await probeProxy(port))) throw new PodidError("ProxyNotReady", `the proxy on localhost:${port} did not answer /readyz`, { remedy: "Look at the proxy container's log." });
+          if (!(await probeProxy(port))) throw new RuntimeError(RuntimeCode.ProxyNotReady, `the proxy on localhost:${port} did not answer /readyz`, { remedy: "Look at the proxy container's log." });
           return undefined;
         }
         const env = proxyEnvironment(process.env);
-        if ("missing" in env) throw new PodidError("ProxySetupFailed", `${env.missing} not set`, { remedy: "Run the proxy in a pod the workload identity webhook mutated (label azure.workload.identity/use: \"true\")." });
+        if ("missing" in env) throw new RuntimeError(RuntimeCode.ProxySetupFailed, `${env.missing} not set`, { remedy: "Run the proxy in a pod the workload identity webhook mutated (label azure.workload.identity/use: \"true\")." });
         const logger = createLogger(ctx.logger.level === "warn" ? level : ctx.logger.level, (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`), "proxy: ");
         const proxy = await startProxy({ port, env, logger });
         await new Promise<void>((resolve) => {

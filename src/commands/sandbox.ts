@@ -1,6 +1,6 @@
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { action } from "../cli/action.js";
-import { PodidError, UsageError } from "../cli/errors.js";
+import { SandboxCode, SandboxError, UsageCode, UsageError } from "../errors/index.js";
 import { wipeSandbox } from "../sandbox/wipe.js";
 import { DEFAULT_SANDBOX_DIR, sandboxLayout, type SandboxRuntimeInfo } from "../sandbox/layout.js";
 import { readRuntime, sandboxStatus, startSandboxProcess, stopSandboxProcess } from "../sandbox/lifecycle.js";
@@ -64,7 +64,7 @@ function envLines(info: SandboxRuntimeInfo): string {
 function runningSandbox(dir: string): SandboxRuntimeInfo {
   const info = readRuntime(dir);
   if (!info) {
-    throw new PodidError("SandboxNotRunning", `no running sandbox in ${sandboxLayout(dir).dir}`, { remedy: `Start it first: podid sandbox start --dir ${dir}` });
+    throw new SandboxError(SandboxCode.SandboxNotRunning, `no running sandbox in ${sandboxLayout(dir).dir}`, { remedy: `Start it first: podid sandbox start --dir ${dir}` });
   }
   return info;
 }
@@ -282,6 +282,6 @@ function readFaultsFile(path: string): unknown[] {
     if (!Array.isArray(rules)) throw new Error("expected a JSON array of rules");
     return rules;
   } catch (err) {
-    throw new UsageError(`--faults ${path}: ${(err as Error).message}`, 'Give a JSON array such as [{"service":"arm","method":"PUT","path":"*/roleAssignments/*","status":429,"retryAfterSeconds":1,"count":1}].', "InvalidFaults");
+    throw new UsageError(`--faults ${path}: ${(err as Error).message}`, 'Give a JSON array such as [{"service":"arm","method":"PUT","path":"*/roleAssignments/*","status":429,"retryAfterSeconds":1,"count":1}].', UsageCode.InvalidFaults);
   }
 }

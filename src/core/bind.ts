@@ -1,4 +1,4 @@
-import { NotFoundError, UsageError } from "../cli/errors.js";
+import { IdentityCode, NotFoundError, UsageCode, UsageError } from "../errors/index.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentityBinding } from "../render/identity.js";
@@ -28,7 +28,7 @@ export function parseWorkloadRef(value: string): WorkloadRef {
   const aliases: Record<string, string> = { deploy: "deployment", deployments: "deployment", statefulsets: "statefulset", sts: "statefulset", daemonsets: "daemonset", ds: "daemonset", jobs: "job", cronjobs: "cronjob", cj: "cronjob", pods: "pod", po: "pod" };
   const kind = m ? (aliases[m[1].toLowerCase()] ?? m[1].toLowerCase()) : "";
   if (!m || !(kind in WORKLOADS)) {
-    throw new UsageError(`--label '${value}' is not KIND/NAME`, `Use one of ${Object.keys(WORKLOADS).join(", ")}, e.g. --label deployment/my-app.`, "InvalidWorkload");
+    throw new UsageError(`--label '${value}' is not KIND/NAME`, `Use one of ${Object.keys(WORKLOADS).join(", ")}, e.g. --label deployment/my-app.`, UsageCode.InvalidWorkload);
   }
   return { kind, name: checkKubeName("workload name", m[2]) };
 }
@@ -67,7 +67,7 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
   const identity = await kube.read({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: input.identityName, namespace: input.namespace } });
   if (!identity) {
     throw new NotFoundError(
-      "AzureIdentityNotFound",
+      IdentityCode.AzureIdentityNotFound,
       `AzureIdentity '${input.identityName}' does not exist in namespace '${input.namespace}' (a binding only reaches identities in its own namespace)`,
       `Create it first: podid identity add -n ${input.identityName} -g <group> --namespace ${input.namespace}`,
     );
@@ -75,7 +75,7 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
   for (const w of input.workloads) {
     const target = labelPatch(w, input.namespace, {});
     if (!(await kube.read(target))) {
-      throw new NotFoundError("WorkloadNotFound", `${WORKLOADS[w.kind].kind} '${w.name}' does not exist in namespace '${input.namespace}'`, "Check --label KIND/NAME and -n/--namespace.");
+      throw new NotFoundError(IdentityCode.WorkloadNotFound, `${WORKLOADS[w.kind].kind} '${w.name}' does not exist in namespace '${input.namespace}'`, "Check --label KIND/NAME and -n/--namespace.");
     }
   }
   const bindingName = input.bindingName ?? bindingNameFor(input.identityName);
@@ -111,7 +111,7 @@ export async function unbind(input: UnbindInput, kube: KubeSession, options: { d
     input.bindingName ? b.metadata.name === input.bindingName : b.spec?.azureIdentity === input.identityName,
   );
   if (input.bindingName && !bindings.length) {
-    throw new NotFoundError("BindingNotFound", `AzureIdentityBinding '${input.bindingName}' does not exist in namespace '${input.namespace}'`, "List them with: kubectl get azureidentitybindings -n " + input.namespace);
+    throw new NotFoundError(IdentityCode.BindingNotFound, `AzureIdentityBinding '${input.bindingName}' does not exist in namespace '${input.namespace}'`, "List them with: kubectl get azureidentitybindings -n " + input.namespace);
   }
   const steps: Step[] = bindings.map((b) => {
     const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name: b.metadata.name, namespace: input.namespace } };

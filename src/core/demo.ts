@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import { PodidError } from "../cli/errors.js";
-import { CLI_ENTRY } from "../cli/package-info.js";
+import { DemoCode, DemoError, type PodidError } from "../errors/index.js";
+import { CLI_ENTRY } from "../util/package-info.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL } from "../kube/aadpodidentity.js";
 import { createPod, deletePod, podState, waitForPodEnd } from "../kube/pods.js";
 import type { KubeSession } from "../kube/session.js";
@@ -99,7 +99,7 @@ export function runPodidCommand(args: string[], env: Record<string, string>, out
 /** A step's command failed: its own error is already printed above. */
 function stepFailed(args: string[], run: CliRun, remedy: string): PodidError {
   const last = run.stderr.trim().split("\n").find((l) => l.startsWith("ERROR: "))?.slice("ERROR: ".length);
-  return new PodidError("DemoStepFailed", `\`podid ${args.map(shellWord).join(" ")}\` failed (exit ${run.code})${last ? `: ${last}` : ""}`, { remedy });
+  return new DemoError(DemoCode.DemoStepFailed, `\`podid ${args.map(shellWord).join(" ")}\` failed (exit ${run.code})${last ? `: ${last}` : ""}`, { remedy });
 }
 
 export function demoPod(name: string, input: DemoInput, clientId: string, labelled: boolean): V1Pod {
@@ -162,7 +162,7 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
     );
     const azureIdentity = await kube.read<KubernetesObject & { spec?: { clientID?: string } }>({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: DEMO_IDENTITY, namespace: DEMO_NAMESPACE } });
     const clientId = azureIdentity?.spec?.clientID;
-    if (!clientId) throw new PodidError("DemoIdentityMissing", `AzureIdentity ${DEMO_NAMESPACE}/${DEMO_IDENTITY} has no clientID after \`podid identity add\``, { remedy: `Check it with \`podid identity show -n ${DEMO_IDENTITY}\`.` });
+    if (!clientId) throw new DemoError(DemoCode.DemoIdentityMissing, `AzureIdentity ${DEMO_NAMESPACE}/${DEMO_IDENTITY} has no clientID after \`podid identity add\``, { remedy: `Check it with \`podid identity show -n ${DEMO_IDENTITY}\`.` });
 
     section(`3. Bind pods labelled aadpodidbinding=${DEMO_SELECTOR} to it`);
     cleanups.push({ what: "unbind", run: () => runPodidCommand(["unbind", "--identity", DEMO_IDENTITY, ...STEPS], env, out) });
@@ -215,10 +215,10 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
     const diagnose = `See the pod's log (\`${input.logsCommand(DEMO_POD)}\`, \`${input.logsCommand(UNLABELLED_POD)}\`), run \`podid doctor\`, and re-run with --keep to inspect what the demo made.`;
     if (!ended[0].ended || !ended[1].ended) {
       const stuck = pods.flatMap((p, i) => (ended[i].ended ? [] : [`${p.metadata!.name} ${podState(ended[i].pod)}`]));
-      throw new PodidError("DemoPodTimeout", `demo pod(s) did not end within ${timeoutS}s: ${stuck.join("; ")}`, { remedy: diagnose });
+      throw new DemoError(DemoCode.DemoPodTimeout, `demo pod(s) did not end within ${timeoutS}s: ${stuck.join("; ")}`, { remedy: diagnose });
     }
-    if (!good.ok) throw new PodidError("DemoTokenNotAcquired", `pod ${good.name} did not get a token and list the VMs with it (${good.state})`, { remedy: diagnose });
-    if (!refused.ok) throw new PodidError("DemoNotRefused", `pod ${refused.name}, which has no aadpodidbinding label, was not refused a token (${refused.state})`, { remedy: diagnose });
+    if (!good.ok) throw new DemoError(DemoCode.DemoTokenNotAcquired, `pod ${good.name} did not get a token and list the VMs with it (${good.state})`, { remedy: diagnose });
+    if (!refused.ok) throw new DemoError(DemoCode.DemoNotRefused, `pod ${refused.name}, which has no aadpodidbinding label, was not refused a token (${refused.state})`, { remedy: diagnose });
   } catch (err) {
     failure = err;
   }

@@ -1,4 +1,4 @@
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import { AAD_POD_IDENTITY_API_VERSION, type AzurePodIdentityException } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 import { checkLabelValue } from "./validate.js";
@@ -10,12 +10,12 @@ export function parsePodLabels(value: string): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const pair of value.split(",").map((p) => p.trim()).filter(Boolean)) {
     const at = pair.indexOf("=");
-    if (at <= 0) throw new UsageError(`--pod-labels '${pair}' is not key=value`, "For example: --pod-labels app=coredns,tier=system.", "InvalidPodLabels");
+    if (at <= 0) throw new UsageError(`--pod-labels '${pair}' is not key=value`, "For example: --pod-labels app=coredns,tier=system.", UsageCode.InvalidPodLabels);
     const key = pair.slice(0, at);
-    if (!LABEL_KEY.test(key)) throw new UsageError(`--pod-labels key '${key}' is not a valid label key`, "Use letters, digits, '-', '_' and '.', with an optional DNS prefix and '/'.", "InvalidPodLabels");
+    if (!LABEL_KEY.test(key)) throw new UsageError(`--pod-labels key '${key}' is not a valid label key`, "Use letters, digits, '-', '_' and '.', with an optional DNS prefix and '/'.", UsageCode.InvalidPodLabels);
     labels[key] = checkLabelValue(`--pod-labels value for ${key}`, pair.slice(at + 1));
   }
-  if (!Object.keys(labels).length) throw new UsageError("--pod-labels is empty", "Give at least one key=value.", "InvalidPodLabels");
+  if (!Object.keys(labels).length) throw new UsageError("--pod-labels is empty", "Give at least one key=value.", UsageCode.InvalidPodLabels);
   return labels;
 }
 

@@ -1,4 +1,4 @@
-import { NotFoundError } from "../cli/errors.js";
+import { IdentityCode, NotFoundError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
 import { CREATED_BY_TAG, CREATED_BY_VALUE, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
@@ -47,7 +47,7 @@ export function bindingNameFor(identityName: string): string {
 }
 
 function missingAdopted(id: string): NotFoundError {
-  return new NotFoundError("IdentityNotFound", `identity ${id} does not exist`, "Check --identity-resource-id, or omit it to let podid create the identity.");
+  return new NotFoundError(IdentityCode.IdentityNotFound, `identity ${id} does not exist`, "Check --identity-resource-id, or omit it to let podid create the identity.");
 }
 
 /** Grants `role` at `scope` to a principal known only once an earlier step ran; "unchanged" if held here or above. */

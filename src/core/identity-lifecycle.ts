@@ -1,4 +1,4 @@
-import { NotFoundError } from "../cli/errors.js";
+import { IdentityCode, NotFoundError } from "../errors/index.js";
 import { createdByPodid, IdentityService } from "../azure/identities.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { RoleService } from "../azure/roles.js";
@@ -67,7 +67,7 @@ export async function listIdentities(kube: KubeSession, azure: AzureSession | un
 export async function showIdentity(kube: KubeSession, azure: AzureSession | undefined, name: string): Promise<IdentityView & { roleAssignments?: { role: string; scope: string }[] }> {
   const object = await kube.read<AzureIdentity>(header(name, kube.namespace));
   if (!object) {
-    throw new NotFoundError("AzureIdentityNotFound", `AzureIdentity '${name}' does not exist in namespace '${kube.namespace}'`, "List them with: podid identity list");
+    throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `AzureIdentity '${name}' does not exist in namespace '${kube.namespace}'`, "List them with: podid identity list");
   }
   const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", kube.namespace);
   const state = await azureState(azure ? new IdentityService(azure) : undefined, object);
@@ -95,7 +95,7 @@ export async function deleteIdentity(input: DeleteInput, kube: KubeSession, azur
   const object = await kube.read<AzureIdentity>(header(input.name, kube.namespace));
   const resourceId = object?.spec?.resourceID ?? (input.resourceGroup ? `/subscriptions/${azure.subscriptionId}/resourceGroups/${input.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${input.name}` : undefined);
   if (!object && !resourceId) {
-    throw new NotFoundError("AzureIdentityNotFound", `AzureIdentity '${input.name}' does not exist in namespace '${kube.namespace}'`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
+    throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `AzureIdentity '${input.name}' does not exist in namespace '${kube.namespace}'`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
   }
   const identities = new IdentityService(azure);
   const roles = new RoleService(azure);

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { PodidError } from "../cli/errors.js";
+import { ArmCode, AzureError, InstallCode, InstallError, PodidError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
 import { BUILTIN_ROLES, RoleService } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
@@ -28,7 +28,7 @@ export function checkNetworkPlugin(cluster: ClusterInfo, allowKubenet: boolean):
   if (cluster.networkPlugin.toLowerCase() !== "kubenet") return undefined;
   const risk = "on kubenet a pod with NET_RAW can spoof another pod's IP and take its identity (CVE-2021-1677); drop NET_RAW from workloads (e.g. a Gatekeeper capabilities policy)";
   if (!allowKubenet) {
-    throw new PodidError("KubenetNotAllowed", `cluster ${cluster.name} uses the kubenet network plugin: ${risk}`, {
+    throw new InstallError(InstallCode.KubenetNotAllowed, `cluster ${cluster.name} uses the kubenet network plugin: ${risk}`, {
       remedy: "If you accept that and have mitigated it, run again with --kubenet.",
     });
   }
@@ -50,10 +50,10 @@ function kubeletGrant(roles: RoleService, cluster: ClusterInfo, roleId: string, 
         const { created } = await roles.assign({ scope, role, principalId: kubelet, description: `podid: kubelet of ${cluster.name} runs MIC` }, progress);
         return { outcome: created ? "created" : "unchanged", detail: await describe() };
       } catch (err) {
-        if (!(err instanceof PodidError) || err.code !== "AuthorizationFailed") throw err;
+        if (!(err instanceof PodidError) || err.code !== ArmCode.AuthorizationFailed) throw err;
         // Who may not grant roles can still have someone who may do this one grant, then install without it.
         const grant = `az role assignment create --assignee-object-id ${kubelet} --assignee-principal-type ServicePrincipal --role "${role.roleName}" --scope ${scope}`;
-        throw new PodidError(err.code, err.message, { cause: err, details: err.details, remedy: `${err.remedy ?? ""}\nOr have an Owner grant the kubelet identity its role: ${grant}; then run podid install --skip-role-assignments.`.trim() });
+        throw new AzureError(err.code, err.message, { cause: err, details: err.details, remedy: `${err.remedy ?? ""}\nOr have an Owner grant the kubelet identity its role: ${grant}; then run podid install --skip-role-assignments.`.trim() });
       }
     },
   };
@@ -85,7 +85,7 @@ export async function waitForRollout(kube: KubeSession, namespace: string, timeo
     progress(states.map((s) => `${s.component} ${s.ready}/${s.desired} ready`).join(", "));
     if (done) return states;
     if (Date.now() > deadline) {
-      throw new PodidError("RolloutTimeout", `MIC and NMI were not ready within ${timeoutSeconds}s (${states.map((s) => `${s.component} ${s.ready}/${s.desired}`).join(", ")})`, {
+      throw new InstallError(InstallCode.RolloutTimeout, `MIC and NMI were not ready within ${timeoutSeconds}s (${states.map((s) => `${s.component} ${s.ready}/${s.desired}`).join(", ")})`, {
         remedy: `Look at the pods: kubectl get pods -n ${namespace} -l app.kubernetes.io/name=podid; then podid doctor. Re-running podid install is safe.`,
       });
     }
@@ -115,7 +115,7 @@ export async function install(input: InstallInput, azure: AzureSession | undefin
 export async function uninstall(values: InstallValues, kube: KubeSession, options: { force: boolean; dryRun: boolean; progress: (m: string) => void }): Promise<{ steps: StepReport[]; iptables: string; dryRun: boolean }> {
   const identities = await kube.list(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity").catch(() => []);
   if (identities.length && !options.force) {
-    throw new PodidError("IdentitiesRemain", `${identities.length} AzureIdentit${identities.length === 1 ? "y" : "ies"} still exist (${identities.slice(0, 3).map((i) => `${i.metadata?.namespace}/${i.metadata?.name}`).join(", ")}${identities.length > 3 ? ", ..." : ""})`, {
+    throw new InstallError(InstallCode.IdentitiesRemain, `${identities.length} AzureIdentit${identities.length === 1 ? "y" : "ies"} still exist (${identities.slice(0, 3).map((i) => `${i.metadata?.namespace}/${i.metadata?.name}`).join(", ")}${identities.length > 3 ? ", ..." : ""})`, {
       remedy: "Delete them first (podid identity delete -n NAME --namespace NS), or pass --force to remove them with the CRDs.",
     });
   }

@@ -1,4 +1,4 @@
-import { NotFoundError, PodidError } from "../cli/errors.js";
+import { IdentityCode, InstallCode, InstallError, KubernetesCode, NotFoundError, PodidError } from "../errors/index.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 
@@ -9,12 +9,12 @@ import type { KubeSession } from "../kube/session.js";
  */
 export async function clusterPreflight(kube: KubeSession, namespace: string): Promise<void> {
   const ns = await kube.read({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
-  if (!ns) throw new NotFoundError("NamespaceNotFound", `namespace '${namespace}' does not exist in the cluster at ${kube.server}`, `Create it (kubectl create namespace ${namespace}) or pass another --namespace.`);
+  if (!ns) throw new NotFoundError(IdentityCode.NamespaceNotFound, `namespace '${namespace}' does not exist in the cluster at ${kube.server}`, `Create it (kubectl create namespace ${namespace}) or pass another --namespace.`);
   try {
     await kube.list(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", namespace);
   } catch (err) {
-    if (err instanceof PodidError && err.code !== "KubernetesRequestFailed" && err.code !== "KubernetesNotFound") throw err;
-    throw new PodidError("AadPodIdentityNotInstalled", `the cluster at ${kube.server} does not serve ${AAD_POD_IDENTITY_API_VERSION} AzureIdentity`, {
+    if (err instanceof PodidError && err.code !== KubernetesCode.KubernetesRequestFailed && err.code !== KubernetesCode.KubernetesNotFound) throw err;
+    throw new InstallError(InstallCode.AadPodIdentityNotInstalled, `the cluster at ${kube.server} does not serve ${AAD_POD_IDENTITY_API_VERSION} AzureIdentity`, {
       cause: err,
       remedy: "Install podid's CRDs and runtime first: podid install",
     });

@@ -3,7 +3,7 @@
  * it would do (the dry-run plan) and can do it, reporting created / updated / unchanged / deleted. A failure
  * names the step, what was already done, and that a re-run finishes the job.
  */
-import { PodidError, toPodidError } from "../cli/errors.js";
+import { PodidError, toPodidError } from "../errors/index.js";
 
 export type Target = "azure" | "cluster";
 export type Outcome = "created" | "updated" | "unchanged" | "deleted" | "absent";

@@ -1,4 +1,4 @@
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 
 /**
  * Input checks done before anything is rendered or sent, each failing with the rule that was broken and an
@@ -16,7 +16,7 @@ export function checkKubeName(what: string, value: string): string {
     throw new UsageError(
       `${what} '${value}' is not a valid Kubernetes name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (at most 253 characters)`,
       `For example: ${what.includes("namespace") ? "my-namespace" : "my-app-identity"}.`,
-      "InvalidName",
+      UsageCode.InvalidName,
     );
   }
   return value;
@@ -27,7 +27,7 @@ export function checkNamespace(value: string): string {
     throw new UsageError(
       `namespace '${value}' is not a valid namespace name: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)`,
       "For example: -n my-namespace.",
-      "InvalidNamespace",
+      UsageCode.InvalidNamespace,
     );
   }
   return value;
@@ -38,7 +38,7 @@ export function checkAzureIdentityName(value: string): string {
     throw new UsageError(
       `identity name '${value}' is not valid in Azure: 3 to 128 characters, letters, digits, '-' and '_', starting with a letter or digit`,
       "For example: --name my-app-identity.",
-      "InvalidIdentityName",
+      UsageCode.InvalidIdentityName,
     );
   }
   return value;
@@ -46,7 +46,7 @@ export function checkAzureIdentityName(value: string): string {
 
 export function checkGuid(what: string, value: string): string {
   if (!GUID.test(value)) {
-    throw new UsageError(`${what} '${value}' is not a GUID`, `Give it as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.`, "InvalidGuid");
+    throw new UsageError(`${what} '${value}' is not a GUID`, `Give it as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.`, UsageCode.InvalidGuid);
   }
   return value.toLowerCase();
 }
@@ -56,7 +56,7 @@ export function checkLabelValue(what: string, value: string): string {
     throw new UsageError(
       `${what} '${value}' is not a valid label value: 1 to 63 characters, letters, digits, '-', '_' and '.', starting and ending with a letter or digit`,
       "For example: --selector my-app.",
-      "InvalidSelector",
+      UsageCode.InvalidSelector,
     );
   }
   return value;

@@ -1,5 +1,5 @@
 import { ApiException } from "@kubernetes/client-node";
-import { NotFoundError, PodidError } from "../cli/errors.js";
+import { KubernetesCode, KubernetesError, NotFoundError, PodidError } from "../errors/index.js";
 
 /** A Kubernetes `Status` body, as the API server sends it with every failure. */
 export interface KubeStatus {
@@ -42,39 +42,62 @@ function networkCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** podid's code for each reason a Kubernetes Status gives (k8s.io/apimachinery/pkg/apis/meta/v1 StatusReason). */
+const CODE_OF_REASON = new Map<string, KubernetesCode>([
+  ["Unauthorized", KubernetesCode.KubernetesUnauthorized],
+  ["Forbidden", KubernetesCode.KubernetesForbidden],
+  ["NotFound", KubernetesCode.KubernetesNotFound],
+  ["AlreadyExists", KubernetesCode.KubernetesAlreadyExists],
+  ["Conflict", KubernetesCode.KubernetesConflict],
+  ["Gone", KubernetesCode.KubernetesGone],
+  ["Invalid", KubernetesCode.KubernetesInvalid],
+  ["ServerTimeout", KubernetesCode.KubernetesServerTimeout],
+  ["Timeout", KubernetesCode.KubernetesTimeout],
+  ["TooManyRequests", KubernetesCode.KubernetesTooManyRequests],
+  ["BadRequest", KubernetesCode.KubernetesBadRequest],
+  ["MethodNotAllowed", KubernetesCode.KubernetesMethodNotAllowed],
+  ["NotAcceptable", KubernetesCode.KubernetesNotAcceptable],
+  ["RequestEntityTooLarge", KubernetesCode.KubernetesRequestEntityTooLarge],
+  ["UnsupportedMediaType", KubernetesCode.KubernetesUnsupportedMediaType],
+  ["InternalError", KubernetesCode.KubernetesInternalError],
+  ["Expired", KubernetesCode.KubernetesExpired],
+  ["ServiceUnavailable", KubernetesCode.KubernetesServiceUnavailable],
+]);
+
 /** Turns a client-node failure into podid's error, by the Status reason the API server gave. */
 export function fromKubeError(err: unknown, doing: string, server?: string): PodidError {
   if (err instanceof PodidError) return err;
   const net = networkCode(err);
   if (net) {
-    return new PodidError("ClusterUnreachable", `cannot reach the Kubernetes API${server ? ` at ${server}` : ""} while ${doing} (${net})`, {
+    return new KubernetesError(KubernetesCode.ClusterUnreachable, `cannot reach the Kubernetes API${server ? ` at ${server}` : ""} while ${doing} (${net})`, {
       cause: err,
       remedy: "Check --kubeconfig / --context (or KUBECONFIG); for the sandbox, run podid sandbox start and eval \"$(podid sandbox env)\".",
     });
   }
   const status = kubeStatus(err);
   if (!status) {
-    return new PodidError("KubernetesRequestFailed", `${doing} failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, { cause: err });
+    return new KubernetesError(KubernetesCode.KubernetesRequestFailed, `${doing} failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, { cause: err });
   }
   const message = `${doing} failed: ${status.message ?? status.reason ?? `HTTP ${status.code}`}`;
-  switch (status.reason) {
-    case "NotFound":
-      return new NotFoundError("KubernetesNotFound", message, "Check the name and -n/--namespace.");
-    case "Forbidden":
-      return new PodidError("KubernetesForbidden", message, {
+  const code = CODE_OF_REASON.get(status.reason ?? "") ?? KubernetesCode.KubernetesError;
+  switch (code) {
+    case KubernetesCode.KubernetesNotFound:
+      return new NotFoundError(code, message, "Check the name and -n/--namespace.", { cause: err });
+    case KubernetesCode.KubernetesForbidden:
+      return new KubernetesError(code, message, {
         cause: err,
         remedy: "Your kubeconfig user lacks that permission; use a context with the rights, or ask a cluster admin for a Role/ClusterRole binding.",
       });
-    case "Unauthorized":
-      return new PodidError("KubernetesUnauthorized", message, { cause: err, remedy: "Your kubeconfig credentials were refused; refresh them (az aks get-credentials)." });
-    case "Invalid":
-      return new PodidError("KubernetesInvalid", message, { cause: err, remedy: "Fix the value the API server names above." });
-    case "Conflict":
-      return new PodidError("KubernetesConflict", message, {
+    case KubernetesCode.KubernetesUnauthorized:
+      return new KubernetesError(code, message, { cause: err, remedy: "Your kubeconfig credentials were refused; refresh them (az aks get-credentials)." });
+    case KubernetesCode.KubernetesInvalid:
+      return new KubernetesError(code, message, { cause: err, remedy: "Fix the value the API server names above." });
+    case KubernetesCode.KubernetesConflict:
+      return new KubernetesError(code, message, {
         cause: err,
         remedy: "Another field manager owns these fields; re-run to retry, or change them with that tool.",
       });
     default:
-      return new PodidError(`Kubernetes${status.reason ?? "Error"}`, message, { cause: err, remedy: "Run again with --debug for details." });
+      return new KubernetesError(code, message, { cause: err, remedy: "Run again with --debug for details." });
   }
 }

@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../util/logger.js";
 import type { KubeSession } from "./session.js";
-import { watchCache, type InformerEvent } from "./watch-cache.js";
+import { watchCache, type InformerEvent, type WatchCache } from "./watch-cache.js";
 
 /** A resource watched cluster-wide: its apiVersion, kind and collection path. */
 export interface WatchedKind {
@@ -27,32 +26,53 @@ export interface Cache<T extends KubernetesObject> {
 
 /**
  * A self-restarting list+watch cache (watch-cache.ts) that resolves once its first list has succeeded: until
- * then the cache means nothing, so this waits (the cache retries the list with bounded backoff) until stopped.
+ * then the cache means nothing, so this waits (the cache retries the list with bounded backoff). An abort of
+ * `signal` during that wait stops the cache and rejects with the signal's reason: a cache whose first list
+ * never succeeds can still be stopped.
  */
 export async function startCache<T extends KubernetesObject>(
   kube: KubeSession,
   kind: WatchedKind,
   onEvent: (event: InformerEvent, object: T) => void,
   logger: Logger,
-  options: { maxBackoffMs?: number } = {},
+  options: { maxBackoffMs?: number; signal?: AbortSignal } = {},
 ): Promise<Cache<T>> {
   const cache = watchCache<T>(kube.watchClient, kind.path, {
     onEvent,
     maxBackoffMs: options.maxBackoffMs ?? 30_000,
     onError: (err, delay) => logger.warn(`${cache.synced() ? "watch" : "listing"} of ${kind.kind} failed (${describe(err)}); restarting in ${delay} ms`),
   });
-  let stopped = false;
   await cache.start().catch(() => undefined);
-  while (!cache.synced() && !stopped) await sleep(100);
+  try {
+    await firstSync(cache, options.signal);
+  } catch (err) {
+    await cache.stop();
+    throw err;
+  }
   return {
     kind,
     list: () => [...cache.list()],
     get: (name, namespace) => cache.get(name, namespace),
-    async stop() {
-      stopped = true;
-      await cache.stop();
-    },
+    stop: () => cache.stop(),
   };
+}
+
+/** Resolves when the cache has listed once; rejects with the signal's reason if it is aborted first. */
+function firstSync(cache: WatchCache<unknown>, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  if (cache.synced()) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const settle = (outcome: () => void) => {
+      unsubscribe();
+      signal?.removeEventListener("abort", aborted);
+      outcome();
+    };
+    const aborted = () => settle(() => reject(signal?.reason));
+    const unsubscribe = cache.onChange(() => {
+      if (cache.synced()) settle(resolve);
+    });
+    signal?.addEventListener("abort", aborted, { once: true });
+  });
 }
 
 function describe(err: unknown): string {

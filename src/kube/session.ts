@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { PassThrough, type Writable } from "node:stream";
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, Log, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
-import { UsageError } from "../cli/errors.js";
+import { UsageCode, UsageError } from "../errors/index.js";
 import { FIELD_MANAGER } from "./aadpodidentity.js";
 import { fromKubeError, isKubeNotFound } from "./errors.js";
 import { LiteKubeClient } from "./lite/client.js";
@@ -129,23 +129,23 @@ export function openKubeSession(options: KubeOptions = {}, env: NodeJS.ProcessEn
   const config = new KubeConfig();
   const file = options.kubeconfig ?? env.KUBECONFIG;
   if (options.kubeconfig && !existsSync(options.kubeconfig)) {
-    throw new UsageError(`kubeconfig '${options.kubeconfig}' does not exist`, "Give the path of a kubeconfig file, or omit --kubeconfig to use KUBECONFIG or ~/.kube/config.", "KubeconfigNotFound");
+    throw new UsageError(`kubeconfig '${options.kubeconfig}' does not exist`, "Give the path of a kubeconfig file, or omit --kubeconfig to use KUBECONFIG or ~/.kube/config.", UsageCode.KubeconfigNotFound);
   }
   try {
     if (file) config.loadFromFile(file.split(":")[0]);
     else config.loadFromDefault();
   } catch (err) {
-    throw new UsageError(`cannot read kubeconfig: ${(err as Error).message.split("\n")[0]}`, "Check --kubeconfig or KUBECONFIG; `az aks get-credentials` writes one.", "KubeconfigInvalid");
+    throw new UsageError(`cannot read kubeconfig: ${(err as Error).message.split("\n")[0]}`, "Check --kubeconfig or KUBECONFIG; `az aks get-credentials` writes one.", UsageCode.KubeconfigInvalid);
   }
   if (options.context) {
     if (!config.getContextObject(options.context)) {
       const known = config.getContexts().map((c) => c.name).join(", ") || "none";
-      throw new UsageError(`context '${options.context}' is not in the kubeconfig`, `Use one of: ${known}.`, "UnknownContext");
+      throw new UsageError(`context '${options.context}' is not in the kubeconfig`, `Use one of: ${known}.`, UsageCode.UnknownContext);
     }
     config.setCurrentContext(options.context);
   }
   if (!config.getCurrentCluster()) {
-    throw new UsageError("the kubeconfig has no current cluster", "Pass --context, or set one with `kubectl config use-context`.", "NoCurrentContext");
+    throw new UsageError("the kubeconfig has no current cluster", "Pass --context, or set one with `kubectl config use-context`.", UsageCode.NoCurrentContext);
   }
   const contextNamespace = config.getContextObject(config.getCurrentContext())?.namespace;
   return new KubeSession(config, options.namespace ?? contextNamespace ?? "default");

@@ -1,4 +1,4 @@
-import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { PACKAGE_VERSION } from "../util/package-info.js";
 import { loadTemplates } from "./templates.js";
 
 /** Our runtime image; `--image` / `--image-tag` replace it (e.g. a copy in the cluster's own registry). */

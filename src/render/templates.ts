@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments, stringify } from "yaml";
-import { PACKAGE_ROOT } from "../cli/package-info.js";
+import { PACKAGE_ROOT } from "../util/package-info.js";
 
 export const TEMPLATES_DIR = join(PACKAGE_ROOT, "templates");
 

@@ -1,7 +1,7 @@
 import https from "node:https";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PodidError } from "../cli/errors.js";
+import { SandboxCode, SandboxError } from "../errors/index.js";
 import { sandboxLayout } from "./layout.js";
 import { readRuntime } from "./lifecycle.js";
 
@@ -16,7 +16,7 @@ export async function sandboxAdmin<T>(dir: string, method: string, path: string,
   const info = readRuntime(layout.dir);
   const keyFile = join(layout.state, "admin-key");
   if (!info || !existsSync(keyFile)) {
-    throw new PodidError("SandboxNotRunning", `no running sandbox in ${layout.dir}`, { remedy: `Start it first: podid sandbox start --dir ${dir}` });
+    throw new SandboxError(SandboxCode.SandboxNotRunning, `no running sandbox in ${layout.dir}`, { remedy: `Start it first: podid sandbox start --dir ${dir}` });
   }
   const url = new URL(`/.sandbox/${path}`, info.endpoints.resourceManager);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -34,12 +34,12 @@ export async function sandboxAdmin<T>(dir: string, method: string, path: string,
         res.on("end", () => {
           const parsed = text ? (JSON.parse(text) as unknown) : undefined;
           if ((res.statusCode ?? 500) >= 400) {
-            reject(new PodidError("SandboxAdminFailed", `the sandbox refused ${method} ${path}: ${(parsed as { error?: string })?.error ?? res.statusCode}`, { remedy: "Check the values given; see podid sandbox fault --help." }));
+            reject(new SandboxError(SandboxCode.SandboxAdminFailed, `the sandbox refused ${method} ${path}: ${(parsed as { error?: string })?.error ?? res.statusCode}`, { remedy: "Check the values given; see podid sandbox fault --help." }));
           } else resolve(parsed as T);
         });
       },
     );
-    req.on("error", (err) => reject(new PodidError("SandboxUnreachable", `cannot reach the sandbox at ${url.origin}: ${err.message}`, { remedy: `Check it runs: podid sandbox status --dir ${dir}` })));
+    req.on("error", (err) => reject(new SandboxError(SandboxCode.SandboxUnreachable, `cannot reach the sandbox at ${url.origin}: ${err.message}`, { remedy: `Check it runs: podid sandbox status --dir ${dir}` })));
     req.end(payload);
   });
 }

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { PACKAGE_VERSION } from "../cli/package-info.js";
+import { PACKAGE_VERSION } from "../util/package-info.js";
 import { DEFAULT_RUNTIME_IMAGE } from "../render/install.js";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
 import { createLogger } from "../util/logger.js";
@@ -61,7 +61,7 @@ async function ensurePki(layout: SandboxLayout): Promise<{ caCert: string; cert:
 function loadTopology(layout: SandboxLayout, nodes: number): { topology: SeedInfo; claim: NetworkClaim } {
   if (existsSync(layout.topology)) {
     const topology = JSON.parse(readFileSync(layout.topology, "utf8")) as SeedInfo;
-    const network = topology.network ?? networkOf(topology);
+    const network = topology.network;
     if (network === undefined) throw new Error(`the sandbox in ${layout.dir} was made by an older podid whose nodes cannot run pods: start it with --fresh`);
     return { topology, claim: claimNetwork(network) };
   }
@@ -69,12 +69,6 @@ function loadTopology(layout: SandboxLayout, nodes: number): { topology: SeedInf
   const topology = planTopology({ nodes, network: claim.network });
   writeFileAtomic(layout.topology, JSON.stringify(topology, null, 2), SECRET_FILE_MODE);
   return { topology, claim };
-}
-
-/** Sandboxes made before networks were claimed: the second octet of their first node's address. */
-function networkOf(topology: SeedInfo): number | undefined {
-  const octet = Number(topology.nodes[0]?.internalIP.split(".")[1]);
-  return topology.nodes[0]?.internalIP.startsWith("127.") && Number.isInteger(octet) ? octet : undefined;
 }
 
 function savedPorts(layout: SandboxLayout, nodeCount: number): Ports {

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PodidError } from "../cli/errors.js";
-import { CLI_ENTRY } from "../cli/package-info.js";
+import { SandboxCode, SandboxError } from "../errors/index.js";
+import { CLI_ENTRY } from "../util/package-info.js";
 import { sandboxLayout, type SandboxRuntimeInfo } from "./layout.js";
 
 export type SandboxStatus =
@@ -77,7 +77,7 @@ export async function startSandboxProcess(options: StartOptions): Promise<Sandbo
       const timer = setTimeout(() => {
         child.kill("SIGTERM");
         reject(
-          new PodidError("SandboxStartTimeout", `the sandbox did not become ready within ${options.timeoutMs / 1000}s`, {
+          new SandboxError(SandboxCode.SandboxStartTimeout, `the sandbox did not become ready within ${options.timeoutMs / 1000}s`, {
             remedy: `See ${layout.log}; then run \`podid sandbox start --dir ${options.dir}\` again.\n${logTail(layout.log)}`,
           }),
         );
@@ -89,7 +89,7 @@ export async function startSandboxProcess(options: StartOptions): Promise<Sandbo
       child.once("exit", (code, signal) => {
         clearTimeout(timer);
         reject(
-          new PodidError("SandboxStartFailed", `the sandbox process exited (${signal ?? `code ${code}`}) before it was ready`, {
+          new SandboxError(SandboxCode.SandboxStartFailed, `the sandbox process exited (${signal ?? `code ${code}`}) before it was ready`, {
             remedy: `Read ${layout.log} for the cause; \`podid sandbox start --fresh\` starts from a clean state.\n${logTail(layout.log)}`,
           }),
         );

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { sandboxStatus } from "../../src/sandbox/lifecycle.js";
 import { CLI, runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+import { eventually } from "../helpers/eventually.js";
 
 // `podid demo --dir` on a sandbox the user started: --keep leaves everything in place, a re-run completes and
 // cleans up, and an exception on the unlabelled pod does not get it the demo's identity.
@@ -71,8 +72,6 @@ test("the sandbox a demo starts does not outlive the demo when the reader of its
   const r = await runShell(`node ${CLI} demo | head -3`);
   const dir = /a new sandbox in (\S+),/.exec(r.stdout)?.[1];
   assert.ok(dir, r.stdout);
-  const deadline = Date.now() + 30_000;
-  while (existsSync(dir) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
-  assert.ok(!existsSync(dir), `${dir} was removed`);
+  await eventually(`${dir} to be removed`, () => !existsSync(dir), { intervalMs: 200 });
   assert.equal(sandboxStatus(dir).status, "stopped");
 });

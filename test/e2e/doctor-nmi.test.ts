@@ -6,8 +6,9 @@ import { runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { applyFix, assertStatus, checkOf, createPod, findingOf, runDoctor } from "../helpers/doctor.js";
 import { DEMO_IMAGE } from "../../src/render/install.js";
-import { PACKAGE_VERSION } from "../../src/cli/package-info.js";
+import { PACKAGE_VERSION } from "../../src/util/package-info.js";
 import type { DoctorReport } from "../../src/core/doctor/model.js";
+import { eventually } from "../helpers/eventually.js";
 
 // podid doctor's checks of the way from a pod to NMI and from MIC to the scale set: 13 (exceptions), 14 (the
 // probe through NMI), 17 (NMI reachable from pods) and 18 (scale-set errors MIC reported). One sandbox with MIC
@@ -40,17 +41,24 @@ async function demoPod(name: string, labels: Record<string, string>): Promise<vo
   });
 }
 
-async function eventually(what: string, args: string[], ok: (r: DoctorReport) => boolean, timeoutMs = 60_000): Promise<DoctorReport> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { report } = await runDoctor(sb, args);
-    if (ok(report)) return report;
-    if (Date.now() > deadline) {
-      const seen = await runShell("kubectl get azureassignedidentities -A -o yaml; kubectl get events -A; kubectl logs -n kube-system -l app.kubernetes.io/component=mic --tail=30", { env: sb.env });
-      assert.fail(`${what} within ${timeoutMs} ms; last report: ${JSON.stringify(report.checks.filter((c) => c.status !== "ok" && c.id !== "kubelet-roles"), null, 1).slice(0, 6000)}\n${seen.stdout.slice(-6000)}${seen.stderr.slice(-2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+/** Runs doctor until `ok` holds of its report (MIC and NMI act asynchronously); says what the cluster holds if it never does. */
+function doctorUntil(what: string, args: string[], ok: (r: DoctorReport) => boolean, timeoutMs = 60_000): Promise<DoctorReport> {
+  return eventually(
+    what,
+    async () => {
+      const { report } = await runDoctor(sb, args);
+      assert.ok(ok(report), JSON.stringify(report.checks.filter((c) => c.status !== "ok" && c.id !== "kubelet-roles"), null, 1).slice(0, 6000));
+      return report;
+    },
+    {
+      timeoutMs,
+      intervalMs: 1000,
+      context: async () => {
+        const seen = await runShell("kubectl get azureassignedidentities -A -o yaml; kubectl get events -A; kubectl logs -n kube-system -l app.kubernetes.io/component=mic --tail=30", { env: sb.env });
+        return `${seen.stdout.slice(-6000)}${seen.stderr.slice(-2000)}`;
+      },
+    },
+  );
 }
 
 before(async () => {
@@ -147,12 +155,12 @@ test("18. ARM answering 429 to the scale-set PATCH warns with MIC's words while 
   await podid("bind", "--selector", "busy", "--identity", "busy-id", "-n", "default");
   await podid("sandbox", "fault", "add", "--dir", sb.dir, "--method", "PATCH", "--path", "*/virtualMachineScaleSets/*", "--status", "429", "--retry-after", "1");
   await createPod(clients.kc, sb, { name: "busy-pod", labels: { aadpodidbinding: "busy" } });
-  const r = await eventually("doctor sees MIC throttled", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").findings.length > 0);
+  const r = await doctorUntil("doctor sees MIC throttled", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").findings.length > 0);
   const f = findingOf(r, "scale-set-errors", /ARM is throttling the scale-set calls/);
   assert.equal(f.severity, "warn");
   assert.ok(f.errors.includes("TooManyRequests") && f.errors.some((e) => /Azure is busy \(429 TooManyRequests/.test(e)), f.errors.join(" | "));
   await podid("sandbox", "fault", "clear", "--dir", sb.dir);
-  await eventually("the throttling finding clears once MIC got through", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").status === "ok", 90_000);
+  await doctorUntil("the throttling finding clears once MIC got through", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").status === "ok", 90_000);
 });
 
 test("18. the kubelet identity without Managed Identity Operator: MIC's LinkedAuthorizationFailed fails with the grant as fix; podid install re-grants and it turns ok", async () => {
@@ -169,7 +177,7 @@ test("18. the kubelet identity without Managed Identity Operator: MIC's LinkedAu
   }
   assert.ok(revoked > 0, "identity add granted Managed Identity Operator on locked-id, install on the group: both revoked");
   await createPod(clients.kc, sb, { name: "locked-pod", labels: { aadpodidbinding: "locked" } });
-  const r = await eventually("doctor sees MIC's LinkedAuthorizationFailed", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").findings.some((f) => /LinkedAuthorizationFailed/.test(f.message)));
+  const r = await doctorUntil("doctor sees MIC's LinkedAuthorizationFailed", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").findings.some((f) => /LinkedAuthorizationFailed/.test(f.message)));
   const f = findingOf(r, "scale-set-errors", /ARM refused to attach the identity: the kubelet identity may write the scale set but may not assign the identity/);
   assert.equal(f.severity, "fail");
   assert.ok(f.errors.includes("LinkedAuthorizationFailed"));
@@ -177,5 +185,5 @@ test("18. the kubelet identity without Managed Identity Operator: MIC's LinkedAu
   assert.ok(f.objects.some((o) => /^AzureAssignedIdentity default\/locked-pod-default-locked-id/.test(o)), f.objects.join(", "));
   assert.match(f.fix!, new RegExp(`^podid install --cluster ${sb.info.clusterName} -g ${sb.info.resourceGroup} --identity-resource-group ${sb.info.resourceGroup}`));
   await applyFix(sb, f.fix);
-  await eventually("MIC assigns once the role is back", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").status === "ok", 120_000);
+  await doctorUntil("MIC assigns once the role is back", ["-n", "default"], (x) => checkOf(x, "scale-set-errors").status === "ok", 120_000);
 });

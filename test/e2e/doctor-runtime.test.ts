@@ -39,15 +39,31 @@ async function kubectl(args: string): Promise<string> {
   return r.stdout;
 }
 
+/** Waits as long as MIC, NMI and the kubelet may take; each try of a doctor run spawns the CLI. */
+const WAIT = { timeoutMs: 60_000, intervalMs: 500 };
+
 /** Runs doctor until the check has the status (MIC and NMI act asynchronously). */
-const doctorUntil = (id: string, status: string, args: string[] = ["-A"], timeoutMs = 60_000): Promise<{ code: number | null; report: DoctorReport }> =>
-  eventually(`check ${id} ${status}`, () => runDoctor(sb, args), (r) => checkOf(r.report, id).status === status, timeoutMs);
+const doctorUntil = (id: string, status: string, args: string[] = ["-A"], timeoutMs = WAIT.timeoutMs): Promise<{ code: number | null; report: DoctorReport }> =>
+  eventually(
+    `check ${id} ${status}`,
+    async () => {
+      const r = await runDoctor(sb, args);
+      const check = checkOf(r.report, id);
+      assert.equal(check.status, status, JSON.stringify(check, null, 1).slice(0, 3000));
+      return r;
+    },
+    { ...WAIT, timeoutMs },
+  );
+
+/** Waits until as many pods match the selector in kube-system. */
+const podsUntil = (what: string, labelSelector: string, count: number) =>
+  eventually(what, async () => assert.equal((await core.listNamespacedPod({ namespace: "kube-system", labelSelector })).items.length, count), WAIT);
 
 const micReplicas = async () => (await apps.readNamespacedDeployment({ name: "podid-mic", namespace: "kube-system" })).spec?.replicas;
 async function scaleMic(replicas: number): Promise<void> {
   const d = await apps.readNamespacedDeployment({ name: "podid-mic", namespace: "kube-system" });
   await apps.replaceNamespacedDeployment({ name: "podid-mic", namespace: "kube-system", body: { ...d, spec: { ...d.spec!, replicas } } });
-  await eventually("MIC pods at the scale", async () => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "app.kubernetes.io/component=mic" })).items.length, (n) => n === replicas);
+  await podsUntil("MIC pods at the scale", "app.kubernetes.io/component=mic", replicas);
 }
 
 /** Deletes the kubelet identity's assignments of a built-in role (by GUID). */
@@ -63,8 +79,11 @@ async function assignedPod(name: string, wait = true): Promise<{ resourceId: str
   if (wait) {
     await eventually(
       `AzureAssignedIdentity ${aai} Assigned`,
-      async () => ((await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureassignedidentities", name: aai }).catch(() => undefined)) as { status?: { status?: string } } | undefined)?.status?.status,
-      (s) => s === "Assigned",
+      async () => {
+        const object = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureassignedidentities", name: aai })) as { status?: { status?: string } };
+        assert.equal(object.status?.status, "Assigned");
+      },
+      WAIT,
     );
   }
   return { resourceId, aai };
@@ -97,7 +116,7 @@ test("a healthy installation with a pod holding its identity: the runtime checks
 
 test("3. MIC scaled to 0 fails with the kubectl scale and podid install fixes; each brings a leader back", async () => {
   await kubectl("scale deployment podid-mic -n kube-system --replicas=0");
-  await eventually("MIC pods gone", async () => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "app.kubernetes.io/component=mic" })).items.length, (n) => n === 0);
+  await podsUntil("MIC pods gone", "app.kubernetes.io/component=mic", 0);
   const r = await runDoctor(sb);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "mic", /no MIC pod is ready \(Deployment kube-system\/podid-mic: it is scaled to 0 replicas\)/);
@@ -109,7 +128,7 @@ test("3. MIC scaled to 0 fails with the kubectl scale and podid install fixes; e
   await doctorUntil("mic", "ok");
   // The podid half.
   await kubectl("scale deployment podid-mic -n kube-system --replicas=0");
-  await eventually("MIC pods gone", async () => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "app.kubernetes.io/component=mic" })).items.length, (n) => n === 0);
+  await podsUntil("MIC pods gone", "app.kubernetes.io/component=mic", 0);
   await applyFix(sb, f.fix!.split("# or: ")[1], "--timeout", "120");
   assert.equal(await micReplicas(), 2);
   await doctorUntil("mic", "ok");
@@ -121,7 +140,16 @@ test("4. an NMI DaemonSet whose nodeSelector leaves a node out names that node; 
   assert.equal(nodes[0].metadata!.labels!["kubernetes.io/hostname"], keep);
   await kubectl(`patch daemonset podid-nmi -n kube-system --type merge -p '{"spec":{"template":{"spec":{"nodeSelector":{"kubernetes.io/hostname":"${keep}"}}}}}'`);
   // the kept node's NMI is replaced too (its template changed): wait until only the left-out node is named
-  const r = await eventually("NMI missing on one node only", () => runDoctor(sb), (x) => checkOf(x.report, "nmi").findings.some((f) => f.message.startsWith("1 of 2")));
+  const r = await eventually(
+    "NMI missing on one node only",
+    async () => {
+      const x = await runDoctor(sb);
+      const { findings } = checkOf(x.report, "nmi");
+      assert.ok(findings.some((f) => f.message.startsWith("1 of 2")), JSON.stringify(findings, null, 1).slice(0, 3000));
+      return x;
+    },
+    WAIT,
+  );
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "nmi", new RegExp(`^1 of 2 Linux node\\(s\\) have no ready NMI: ${lose} \\(no NMI pod: DaemonSet kube-system/podid-nmi skips it \\(its nodeSelector kubernetes.io/hostname=${keep} does not match the node\\)\\)`));
   assert.ok(f.errors.includes("Identity not found"));
@@ -225,7 +253,7 @@ test("20. MIC and an AKS add-on without their AzurePodIdentityExceptions fail, n
 
 test("right after `podid install --no-wait` MIC and NMI pods that are still starting are not findings", async (t) => {
   await kubectl("delete deployment/podid-mic daemonset/podid-nmi -n kube-system");
-  await eventually("MIC and NMI pods gone", async () => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "app.kubernetes.io/name=podid" })).items.length, (n) => n === 0);
+  await podsUntil("MIC and NMI pods gone", "app.kubernetes.io/name=podid", 0);
   await podid(...install, "--no-wait");
   const r = await runDoctor(sb);
   for (const id of MINE) assertStatus(r.report, id, "ok");

@@ -7,6 +7,7 @@ import { CLI, REPO_ROOT } from "../helpers/cli.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { uniqueName } from "../helpers/kube-api.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+import { eventually } from "../helpers/eventually.js";
 
 let sb: SandboxFixture;
 let clients: ReturnType<typeof sandboxClients>;
@@ -23,14 +24,6 @@ after(async () => {
   mic?.kill("SIGKILL");
   await sb?.stop();
 });
-
-async function until(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${stderr.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test("podid runtime mic, with the sandbox's environment, assigns a pod its identity and stops cleanly on SIGTERM", async () => {
   const group = "aadpodidentity.k8s.io";
@@ -63,10 +56,14 @@ test("podid runtime mic, with the sandbox's environment, assigns a pod its ident
   const exited = new Promise<number | null>((resolve) => mic!.on("exit", (code) => resolve(code)));
 
   const aaiName = `e2e-app-default-e2e`;
-  await until(async () => {
-    const aai = (await custom.getNamespacedCustomObject({ group, version: "v1", namespace: "default", plural: "azureassignedidentities", name: aaiName })) as { status?: { status?: string } };
-    return aai.status?.status === "Assigned";
-  }, "the AzureAssignedIdentity to be Assigned");
+  await eventually(
+    "the AzureAssignedIdentity to be Assigned",
+    async () => {
+      const aai = (await custom.getNamespacedCustomObject({ group, version: "v1", namespace: "default", plural: "azureassignedidentities", name: aaiName })) as { status?: { status?: string } };
+      return aai.status?.status === "Assigned";
+    },
+    { intervalMs: 100, context: () => stderr.slice(-2000) },
+  );
 
   const compute = new ComputeManagementClient(clients.credential, sb.info.subscriptionId, { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] });
   const scaleSets = [];

@@ -7,7 +7,7 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from "@kub
 import { runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { uniqueName } from "../helpers/kube-api.js";
-import { eventually } from "../helpers/wait.js";
+import { eventually } from "../helpers/eventually.js";
 
 /**
  * MIC's failover as an operator meets it: the shipped Deployment (two replicas) on the sandbox's nodes, ARM throttling
@@ -59,7 +59,7 @@ test("the leader deleted while ARM throttles its update (Retry-After 12 s) exits
   const faultId = (JSON.parse(fault.stdout) as { id: string }[]).at(-1)!.id;
   const created = await kubectl("run failover-app --image=nginx:1.27 --labels=aadpodidbinding=failover");
   assert.equal(created.code, 0, created.stderr);
-  await eventually(() => sandboxLog().some((l) => l.startsWith(`fault ${faultId} on arm PATCH`)), "the leader's scale-set update to be throttled", 60_000);
+  await eventually("the leader's scale-set update to be throttled", () => sandboxLog().some((l) => l.startsWith(`fault ${faultId} on arm PATCH`)), { timeoutMs: 60_000 });
 
   const current = await holder();
   const old = (await micPods()).find((p) => leads(p, current));
@@ -71,12 +71,12 @@ test("the leader deleted while ARM throttles its update (Retry-After 12 s) exits
   assert.equal(deleted.code, 0, deleted.stderr);
   // Released on SIGTERM: another replica (the standby, or the Deployment's replacement) needs no more than its next
   // try, well inside one lease duration.
-  await eventually(async () => {
+  await eventually("another MIC pod to hold the lease", async () => {
     const now = await holder();
     return now !== "" && now !== current && (await micPods()).some((p) => p !== old && leads(p, now));
-  }, "another MIC pod to hold the lease", LEASE.durationMs);
+  }, { timeoutMs: LEASE.durationMs });
   // Exits within 5 s of SIGTERM, so the kubelet deletes the pod long before its 30 s grace period runs out.
-  await eventually(async () => !(await micPods()).some((p) => p.metadata!.uid === old.metadata!.uid), "the old leader's pod to be gone", 5_000 + 3_000);
+  await eventually("the old leader's pod to be gone", async () => !(await micPods()).some((p) => p.metadata!.uid === old.metadata!.uid), { timeoutMs: 5_000 + 3_000 });
 
   // The old process's own requests are those from its address until the kubelet saw it end (an address may be
   // handed to the replacement after that).
@@ -95,16 +95,12 @@ test("the leader deleted while ARM throttles its update (Retry-After 12 s) exits
   assert.equal(cleared.code, 0, cleared.stderr);
   const compute = new ComputeManagementClient(clients.credential, sb.info.subscriptionId, { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] });
   const app = await core.readNamespacedPod({ name: "failover-app", namespace: "default" });
-  await eventually(
-    async () => {
+  await eventually("the successor to attach the identity", async () => {
       const aai = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureassignedidentities", name: "failover-app-default-failover" })) as { status?: { status?: string } };
       const scaleSets = [];
       for await (const s of compute.virtualMachineScaleSets.listAll()) scaleSets.push(s);
       const onNode = scaleSets.find((s) => app.spec!.nodeName!.startsWith(s.name!));
       const attached = Object.keys(onNode?.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
       return aai.status?.status === "Assigned" && attached.includes(identity.id!.toLowerCase());
-    },
-    "the successor to attach the identity",
-    60_000,
-  );
+    }, { timeoutMs: 60_000 });
 });

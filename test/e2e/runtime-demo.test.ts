@@ -7,6 +7,7 @@ import { ComputeManagementClient } from "@azure/arm-compute";
 import { spawn } from "node:child_process";
 import { CLI, runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
+import { eventually } from "../helpers/eventually.js";
 
 // `podid runtime demo` as the demo image runs it: the plain SDK's ManagedIdentityCredential pointed at a node's
 // IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST, as NMI is for pods), then ARM with that token.
@@ -110,9 +111,11 @@ test("without --once it keeps going, one round per --interval, until stopped", a
   });
   let stdout = "";
   child.stdout.on("data", (d) => (stdout += d));
-  const deadline = Date.now() + 30_000;
-  while ((stdout.match(/successfully doARMOperations vm count/g) ?? []).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  child.kill("SIGTERM");
+  try {
+    await eventually("three rounds", () => assert.ok((stdout.match(/successfully doARMOperations vm count/g) ?? []).length >= 3, stdout), { intervalMs: 100 });
+  } finally {
+    child.kill("SIGTERM");
+  }
   assert.ok((stdout.match(/successfully acquired a token/g) ?? []).length >= 3, stdout);
   noToken(stdout);
 });

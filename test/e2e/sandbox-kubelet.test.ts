@@ -28,6 +28,9 @@ before(async () => {
 
 after(async () => sb?.stop());
 
+/** The kubelet starts and stops processes: as long as that may take. */
+const WAIT = { timeoutMs: 60_000, intervalMs: 250 };
+
 const podsOf = async (component: string) => (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: `app.kubernetes.io/component=${component}` })).items;
 const ready = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
@@ -97,7 +100,15 @@ test("pods of other images stay Pending with the reason; a failing container res
       spec: { replicas: 1, selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web", image: "nginx:1.27" }] } } },
     },
   });
-  const [web] = await eventually("the web pod waits with a reason", async () => (await core.listNamespacedPod({ namespace: "default", labelSelector: "app=web" })).items, (ps) => ps.length === 1 && !!ps[0].status?.containerStatuses?.[0]?.state?.waiting);
+  const [web] = await eventually(
+    "the web pod to wait with a reason",
+    async () => {
+      const pods = (await core.listNamespacedPod({ namespace: "default", labelSelector: "app=web" })).items;
+      assert.ok(pods.length === 1 && pods[0].status?.containerStatuses?.[0]?.state?.waiting, JSON.stringify(pods.map((p) => p.status), null, 1));
+      return pods;
+    },
+    WAIT,
+  );
   assert.equal(web.status?.phase, "Pending");
   assert.equal(web.status?.containerStatuses?.[0].state?.waiting?.reason, "ImageNotRunnable");
   assert.match(web.status?.containerStatuses?.[0].state?.waiting?.message ?? "", /podid-runtime/);
@@ -110,9 +121,14 @@ test("pods of other images stay Pending with the reason; a failing container res
   // NMI without its node name exits at once: the kubelet restarts it, then backs off.
   await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: "crasher" }, spec: { containers: [{ name: "nmi", image: "ghcr.io/podid/podid-runtime:0.1.0", args: ["runtime", "nmi"] }] } } });
   const crashed = await eventually(
-    "the crashing pod is restarted and backs off",
-    () => core.readNamespacedPod({ name: "crasher", namespace: "default" }),
-    (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p.status?.containerStatuses?.[0]?.state?.waiting?.reason === "CrashLoopBackOff",
+    "the crashing pod to be restarted and back off",
+    async () => {
+      const p = await core.readNamespacedPod({ name: "crasher", namespace: "default" });
+      const container = p.status?.containerStatuses?.[0];
+      assert.ok((container?.restartCount ?? 0) >= 1 && container?.state?.waiting?.reason === "CrashLoopBackOff", JSON.stringify(container, null, 1));
+      return p;
+    },
+    WAIT,
   );
   const status = crashed.status!.containerStatuses![0];
   assert.equal(status.lastState?.terminated?.exitCode, 2);
@@ -130,6 +146,6 @@ test("uninstall stops MIC and NMI: their pods go and nothing listens on the node
   const nmi = await podsOf("nmi");
   const r = await podid(["uninstall", "--force", "--yes", "-o", "json"]);
   assert.equal(r.code, 0, r.stderr);
-  await eventually("MIC and NMI pods are gone", async () => [...(await podsOf("mic")), ...(await podsOf("nmi"))], (ps) => ps.length === 0);
-  for (const p of nmi) await eventually(`NMI on ${p.spec?.nodeName} stopped`, () => listening(p.status!.podIP!, 2579), (up) => !up, 40_000);
+  await eventually("MIC and NMI pods to be gone", async () => assert.deepEqual([...(await podsOf("mic")), ...(await podsOf("nmi"))].map((p) => p.metadata?.name), []), WAIT);
+  for (const p of nmi) await eventually(`NMI on ${p.spec?.nodeName} to stop listening`, async () => !(await listening(p.status!.podIP!, 2579)), WAIT);
 });

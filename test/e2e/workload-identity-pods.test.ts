@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
-import { PACKAGE_VERSION } from "../../src/cli/package-info.js";
+import { PACKAGE_VERSION } from "../../src/util/package-info.js";
 import { DEMO_IMAGE } from "../../src/render/install.js";
 import { runPodid } from "../helpers/cli.js";
 import { eventually } from "../helpers/eventually.js";
@@ -53,7 +53,7 @@ test("a demo pod gets its token through workload identity alone (no NMI on its n
   assert.equal(nmi.items.length, 0, "nothing of pod identity is installed");
   const { identity, sa } = await workload();
   await w.core.createNamespacedPod({ namespace: "default", body: demoPod("wi-demo", sa) });
-  const done = await eventually("the demo pod ends", () => readPod("wi-demo"), (p) => p.status?.phase === "Succeeded" || p.status?.phase === "Failed", 90_000);
+  const done = await eventually("the demo pod ends", async () => { const p = await readPod("wi-demo"); return p.status?.phase === "Succeeded" || p.status?.phase === "Failed" ? p : false; }, { timeoutMs: 90_000 });
   const log = await logs("wi-demo", "demo");
   assert.equal(done.status?.phase, "Succeeded", log);
   assert.match(log, /getting tokens through workload identity\n/);
@@ -74,7 +74,7 @@ test("the proxy sidecar answers an unmodified IMDS client in the pod with the po
     args: ["--once", "--subscription-id", w.info.subscriptionId, "--resource-group", w.info.nodeResourceGroup, "--client-id", identity.clientId],
   });
   await w.core.createNamespacedPod({ namespace: "default", body: pod });
-  const done = await eventually("the demo container ends", () => readPod("wi-proxy"), (p) => p.status?.containerStatuses?.find((c) => c.name === "demo")?.state?.terminated !== undefined, 90_000);
+  const done = await eventually("the demo container ends", async () => { const p = await readPod("wi-proxy"); return p.status?.containerStatuses?.find((c) => c.name === "demo")?.state?.terminated !== undefined ? p : false; }, { timeoutMs: 90_000 });
   const log = await logs("wi-proxy", "demo");
   assert.equal(done.status?.containerStatuses?.find((c) => c.name === "demo")?.state?.terminated?.exitCode, 0, log);
   const podIP = done.status!.podIP!;
@@ -115,9 +115,9 @@ test("the proxy sidecar answers an unmodified IMDS client in the pod with the po
 test("the kubelet rotates the projected token before 80% of its life: the expired one is refused, the rotated one accepted", async () => {
   const { identity, sa } = await workload();
   await w.core.createNamespacedPod({ namespace: "default", body: demoPod("wi-rotate", sa, { restartPolicy: "Always", args: ["--subscription-id", w.info.subscriptionId, "--resource-group", w.info.nodeResourceGroup, "--interval", "1h"] }) });
-  const pod = await eventually("the pod runs", () => readPod("wi-rotate"), (p) => p.status?.phase === "Running");
+  const pod = await eventually("the pod runs", async () => { const p = await readPod("wi-rotate"); return p.status?.phase === "Running" ? p : false; }, { timeoutMs: 60_000 });
   const file = join(w.sb.dir, "pods", `default_wi-rotate_${pod.metadata!.uid}`, "volumes", "azure-identity-token", "azure-identity-token");
-  await eventually("the projected token is written", async () => existsSync(file) && readFileSync(file, "utf8").length > 0, (written) => written);
+  await eventually("the projected token is written", () => existsSync(file) && readFileSync(file, "utf8").length > 0, { timeoutMs: 60_000 });
   const first = readFileSync(file, "utf8");
   // Compared by digest: a failing assertion must not print a token.
   const digest = (token: string) => createHash("sha256").update(token).digest("hex");
@@ -131,7 +131,7 @@ test("the kubelet rotates the projected token before 80% of its life: the expire
   assert.equal(JSON.parse(advanced.stdout).offsetSeconds, 2000);
   assert.equal(digest(readFileSync(file, "utf8")), digest(first), "not rotated at 55% of its life");
   await w.advanceClock(900); // 2900 s: past 80% of 3600
-  await eventually("the kubelet rotates the token", async () => digest(readFileSync(file, "utf8")), (d) => d !== digest(first), 30_000);
+  await eventually("the kubelet rotates the token", () => digest(readFileSync(file, "utf8")) !== digest(first), { timeoutMs: 30_000 });
   const rotated = readFileSync(file, "utf8");
   await w.advanceClock(800); // 3700 s: the first token has expired, the rotated one has not
   const expired = await w.exchange(identity.clientId, first);

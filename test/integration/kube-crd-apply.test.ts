@@ -123,7 +123,7 @@ describe("sandbox kube: CustomResourceDefinitions", () => {
 describe("sandbox kube: server-side apply", () => {
   it("is idempotent through KubernetesObjectApi and records managedFields", async () => {
     const name = uniqueName("ssa");
-    const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "default", labels: { app: "x" } }, data: { a: "1" } };
+    const cm: KubernetesObject & { data: Record<string, string> } = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "default", labels: { app: "x" } }, data: { a: "1" } };
     const first = await objects.patch(cm, undefined, undefined, "podid", undefined, PatchStrategy.ServerSideApply);
     const second = await objects.patch(cm, undefined, undefined, "podid", undefined, PatchStrategy.ServerSideApply);
     assert.equal(second.metadata?.resourceVersion, first.metadata?.resourceVersion, "a no-op apply does not write");

@@ -1,12 +1,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
-import { LiteKubeClient, LiteKubeError } from "../../src/kube/lite/client.js";
+import { LiteKubeClient, type LiteKubeError } from "../../src/kube/lite/client.js";
 import { endpointFromKubeconfig } from "../../src/kube/lite/endpoint.js";
 import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
 import { watchCache } from "../../src/kube/watch-cache.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
-import { eventually } from "../helpers/wait.js";
+import { eventually } from "../helpers/eventually.js";
 
 /** The node agent's lean Kubernetes client against the sandbox API server, checked with @kubernetes/client-node. */
 let f: KubeFixture;
@@ -56,7 +56,7 @@ test("the watch cache lists, follows adds, updates and deletes within its select
     await core.replaceNamespacedConfigMap({ name: "before", namespace: ns, body: cm("before", { team: "a" }, "2") });
     await core.deleteNamespacedConfigMap({ name: "added", namespace: ns });
     await core.createNamespacedConfigMap({ namespace: ns, body: cm("not-mine", { team: "b" }) });
-    await eventually(() => cache.get("before", ns)?.data?.value === "2" && !cache.get("added", ns), "the cache to follow the changes");
+    await eventually("the cache to follow the changes", () => cache.get("before", ns)?.data?.value === "2" && !cache.get("added", ns));
     assert.deepEqual(events, ["add before", "add added", "update before", "delete added"]);
     assert.ok(changes >= 3);
     assert.equal(cache.get("not-mine", ns), undefined, "outside the label selector");
@@ -67,7 +67,7 @@ test("the watch cache lists, follows adds, updates and deletes within its select
     await restarted.start();
     await f.restart();
     await f.kc.makeApiClient(CoreV1Api).createNamespacedConfigMap({ namespace: ns, body: cm("after-restart", { team: "a" }) });
-    await eventually(() => restarted.get("after-restart", ns) !== undefined, "the cache to see what was made after the restart");
+    await eventually("the cache to see what was made after the restart", () => restarted.get("after-restart", ns) !== undefined);
     assert.ok(errors.length > 0, "the cut watch was reported");
     await restarted.stop();
   } finally {

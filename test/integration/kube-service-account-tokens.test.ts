@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
-import { CoreV1Api, type V1TokenRequest } from "@kubernetes/client-node";
+import { CoreV1Api, type AuthenticationV1TokenRequest } from "@kubernetes/client-node";
 import { SandboxClock } from "../../src/sandbox/clock.js";
 import { kubeRequest, rejected, startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { rawRequest } from "../helpers/raw-http.js";
@@ -33,7 +33,7 @@ async function serviceAccount(): Promise<string> {
   return name;
 }
 
-const requestToken = (name: string, spec: V1TokenRequest["spec"]) => core.createNamespacedServiceAccountToken({ namespace: "default", name, body: { spec } });
+const requestToken = (name: string, spec: AuthenticationV1TokenRequest["spec"]) => core.createNamespacedServiceAccountToken({ namespace: "default", name, body: { spec } });
 /** Whether the API server takes the token (a fresh connection each time: the server restarts in one test). */
 const authenticates = async (token: string) =>
   (await rawRequest(new URL("/version", f.api.url), { headers: { authorization: `Bearer ${token}`, connection: "close" }, ca: f.options.caCertPem })).status === 200;
@@ -55,7 +55,7 @@ test("TokenRequest: a signed JWT for the audiences and lifetime asked, with kube
   assert.deepEqual(claims["kubernetes.io"], { namespace: "default", serviceaccount: { name, uid: sa.metadata!.uid } });
   assert.equal(new Date(answer.status!.expirationTimestamp!).getTime(), claims.exp * 1000);
 
-  const plain = await requestToken(name, {} as V1TokenRequest["spec"]);
+  const plain = await requestToken(name, {} as AuthenticationV1TokenRequest["spec"]);
   assert.deepEqual(plain.spec.audiences, ["https://kubernetes.default.svc.cluster.local"]);
   assert.equal(plain.spec.expirationSeconds, 3600);
   assert.ok(await authenticates(plain.status!.token), "a token for the API server's audience authenticates");
@@ -64,19 +64,19 @@ test("TokenRequest: a signed JWT for the audiences and lifetime asked, with kube
 
 test("TokenRequest refuses less than 10 minutes, a binding to a missing or different object, and a pod of another ServiceAccount", async () => {
   const name = await serviceAccount();
-  const short = await rejected(requestToken(name, { expirationSeconds: 599 } as V1TokenRequest["spec"]));
+  const short = await rejected(requestToken(name, { expirationSeconds: 599 } as AuthenticationV1TokenRequest["spec"]));
   assert.equal(short.code, 422);
   assert.equal(short.message, `TokenRequest.authentication.k8s.io "${name}" is invalid: spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 10 minutes`);
-  const missing = await rejected(requestToken(name, { boundObjectRef: { kind: "Pod", apiVersion: "v1", name: "nope" } } as V1TokenRequest["spec"]));
+  const missing = await rejected(requestToken(name, { boundObjectRef: { kind: "Pod", apiVersion: "v1", name: "nope" } } as AuthenticationV1TokenRequest["spec"]));
   assert.equal(missing.code, 404);
-  assert.equal((await rejected(requestToken(name, { boundObjectRef: { kind: "ConfigMap", apiVersion: "v1", name: "x" } } as V1TokenRequest["spec"]))).code, 400);
+  assert.equal((await rejected(requestToken(name, { boundObjectRef: { kind: "ConfigMap", apiVersion: "v1", name: "x" } } as AuthenticationV1TokenRequest["spec"]))).code, 400);
   const pod = await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: uniqueName("p") }, spec: { containers: [{ name: "c", image: "nginx" }] } } });
-  const other = await rejected(requestToken(name, { boundObjectRef: { kind: "Pod", apiVersion: "v1", name: pod.metadata!.name! } } as V1TokenRequest["spec"]));
+  const other = await rejected(requestToken(name, { boundObjectRef: { kind: "Pod", apiVersion: "v1", name: pod.metadata!.name! } } as AuthenticationV1TokenRequest["spec"]));
   assert.equal(other.code, 400);
   assert.match(other.message ?? "", /to pod running with different serviceaccount name/);
   const stale = await rejected(core.createNamespacedServiceAccountToken({ namespace: "default", name: "default", body: { spec: { audiences: [], boundObjectRef: { kind: "Pod", apiVersion: "v1", name: pod.metadata!.name!, uid: "00000000-0000-0000-0000-000000000000" } } } }));
   assert.equal(stale.code, 409);
-  assert.equal((await rejected(requestToken("no-such-sa", {} as V1TokenRequest["spec"]))).code, 404);
+  assert.equal((await rejected(requestToken("no-such-sa", {} as AuthenticationV1TokenRequest["spec"]))).code, 404);
 });
 
 test("tokens really expire (on the server's clock), and die with their ServiceAccount or bound pod", async () => {
@@ -88,13 +88,13 @@ test("tokens really expire (on the server's clock), and die with their ServiceAc
 
   const podName = uniqueName("bound");
   await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: podName }, spec: { serviceAccountName: name, containers: [{ name: "c", image: "nginx" }] } } });
-  const bound = (await requestToken(name, { audiences: [], boundObjectRef: { kind: "Pod", apiVersion: "v1", name: podName } } as V1TokenRequest["spec"])).status!.token;
+  const bound = (await requestToken(name, { audiences: [], boundObjectRef: { kind: "Pod", apiVersion: "v1", name: podName } } as AuthenticationV1TokenRequest["spec"])).status!.token;
   assert.equal((decodeJwt(bound) as any)["kubernetes.io"].pod.name, podName);
   assert.ok(await authenticates(bound));
   await core.deleteNamespacedPod({ namespace: "default", name: podName });
   assert.ok(!(await authenticates(bound)), "the bound pod is gone");
 
-  const unbound = (await requestToken(name, { audiences: [] } as unknown as V1TokenRequest["spec"])).status!.token;
+  const unbound = (await requestToken(name, { audiences: [] } as unknown as AuthenticationV1TokenRequest["spec"])).status!.token;
   await core.deleteNamespacedServiceAccount({ namespace: "default", name });
   await core.createNamespacedServiceAccount({ namespace: "default", body: { metadata: { name } } });
   assert.ok(!(await authenticates(unbound)), "a re-created ServiceAccount (new uid) does not inherit its predecessor's tokens");
@@ -102,7 +102,7 @@ test("tokens really expire (on the server's clock), and die with their ServiceAc
 
 test("issuer discovery: the API server serves its OpenID configuration and keys to ServiceAccounts, and the keys verify its tokens", async () => {
   const name = await serviceAccount();
-  const token = (await requestToken(name, { audiences: [] } as unknown as V1TokenRequest["spec"])).status!.token;
+  const token = (await requestToken(name, { audiences: [] } as unknown as AuthenticationV1TokenRequest["spec"])).status!.token;
   const discovery = await kubeRequest(f, "GET", "/.well-known/openid-configuration", { token });
   assert.equal(discovery.status, 200, discovery.text);
   assert.deepEqual(discovery.json, {
@@ -126,10 +126,10 @@ test("issuer discovery: the API server serves its OpenID configuration and keys 
 
 test("with the cluster's OIDC issuer set, new tokens carry it and tokens of the default issuer still authenticate; the key survives a restart", async () => {
   const name = await serviceAccount();
-  const before = (await requestToken(name, { audiences: [] } as unknown as V1TokenRequest["spec"])).status!.token;
+  const before = (await requestToken(name, { audiences: [] } as unknown as AuthenticationV1TokenRequest["spec"])).status!.token;
   issuer = "https://127.0.0.1:1/tenant/0b1c2d3e-0000-4000-8000-000000000000/";
   try {
-    const after = (await requestToken(name, { audiences: [] } as unknown as V1TokenRequest["spec"])).status!.token;
+    const after = (await requestToken(name, { audiences: [] } as unknown as AuthenticationV1TokenRequest["spec"])).status!.token;
     assert.equal(decodeJwt(after).iss, issuer);
     const discovery = await kubeRequest(f, "GET", "/.well-known/openid-configuration");
     assert.equal(discovery.json.issuer, issuer);

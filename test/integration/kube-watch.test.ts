@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, makeInformer, Watch, type V1ConfigMap } from "@kubernetes/client-node";
 import { kubeRequest, startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
+import { eventually } from "../helpers/eventually.js";
 
 let f: KubeFixture;
 let core: CoreV1Api;
@@ -20,14 +21,6 @@ async function namespace(): Promise<string> {
 }
 
 /** Resolves once `predicate` holds, polling the collected events. */
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe("sandbox kube: watches", () => {
   it("a Watch sees ADDED, MODIFIED and DELETED in order, with bookmarks when allowed", async () => {
     const ns = await namespace();
@@ -48,7 +41,7 @@ describe("sandbox kube: watches", () => {
     const a = await core.readNamespacedConfigMap({ name: "a", namespace: ns });
     await core.replaceNamespacedConfigMap({ name: "a", namespace: ns, body: { ...a, data: { v: "2" } } });
     await core.deleteNamespacedConfigMap({ name: "a", namespace: ns });
-    await until(() => events.length >= 3 && bookmarks > 0, "three events and a bookmark");
+    await eventually("three events and a bookmark", () => events.length >= 3 && bookmarks > 0);
     req.abort();
     assert.deepEqual(events, ["ADDED a 1", "MODIFIED a 2", "DELETED a 2"]);
   });
@@ -61,7 +54,7 @@ describe("sandbox kube: watches", () => {
     const seen: { type: string; obj: { code?: number; reason?: string; message?: string } }[] = [];
     let done = false;
     await new Watch(f.kc).watch(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: old }, (type, obj) => seen.push({ type, obj }), () => (done = true));
-    await until(() => done, "the watch to end");
+    await eventually("the watch to end", () => done);
     assert.equal(seen.length, 1);
     assert.equal(seen[0].type, "ERROR");
     assert.equal(seen[0].obj.code, 410);
@@ -88,7 +81,7 @@ describe("sandbox kube: watches", () => {
     const m = await core.readNamespacedConfigMap({ name: "m", namespace: ns });
     const on = await core.replaceNamespacedConfigMap({ name: "m", namespace: ns, body: { ...m, metadata: { ...m.metadata, labels: { on: "yes" } } } });
     await core.replaceNamespacedConfigMap({ name: "m", namespace: ns, body: { ...on, metadata: { ...on.metadata, labels: { on: "no" } } } });
-    await until(() => events.length >= 2, "two events");
+    await eventually("two events", () => events.length >= 2);
     req.abort();
     assert.deepEqual(events, ["ADDED m", "DELETED m"]);
   });
@@ -111,7 +104,7 @@ describe("sandbox kube: informers", () => {
     const a = await core.readNamespacedConfigMap({ name: "a", namespace: ns });
     await core.replaceNamespacedConfigMap({ name: "a", namespace: ns, body: { ...a, data: { v: "2" } } });
     await core.deleteNamespacedConfigMap({ name: "a", namespace: ns });
-    await until(() => events.length >= 3, "three informer events");
+    await eventually("three informer events", () => events.length >= 3);
     assert.deepEqual(events, ["add a", "update a 2", "delete a"]);
 
     // While the informer is away, the history it would resume from is compacted: it must relist.
@@ -119,10 +112,10 @@ describe("sandbox kube: informers", () => {
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "b" }, data: { v: "1" } } });
     f.api.store.compact();
     await informer.start();
-    await until(() => events.includes("add b"), "the relist to add b");
+    await eventually("the relist to add b", () => events.includes("add b"));
     assert.deepEqual(informer.list().map((o) => o.metadata?.name), ["b"]);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "c" }, data: { v: "1" } } });
-    await until(() => events.includes("add c"), "the new watch to see c");
+    await eventually("the new watch to see c", () => events.includes("add c"));
     await informer.stop();
     assert.deepEqual(errors, []);
   });

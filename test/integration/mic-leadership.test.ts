@@ -10,7 +10,7 @@ import { createLogger } from "../../src/util/logger.js";
 import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
-import { eventually, settlesWithin } from "../helpers/wait.js";
+import { eventually, settlesWithin } from "../helpers/eventually.js";
 
 /**
  * MIC when things go wrong around it: ARM throttling with long Retry-After while the leader is stopped, a lease lost
@@ -116,10 +116,10 @@ const faulted = (id: string) => cloudLog.some((l) => l.startsWith(`fault ${id} `
 
 test("stopped mid-cycle while ARM throttles with a long Retry-After: the cycle is aborted, the lease released at once, and the successor finishes the work", async () => {
   const a = await newMic("mic-a");
-  await eventually(() => a.isLeader(), "mic-a to lead");
+  await eventually("mic-a to lead", () => a.isLeader());
   sb.cloud.setFaults([{ id: "slow-arm-a", service: "arm", method: "PATCH", path: scaleSetPath(), status: 429, retryAfterSeconds: 60 }]);
   const work = await boundPod("throttled");
-  await eventually(() => faulted("slow-arm-a"), "mic-a's scale-set update to be throttled");
+  await eventually("mic-a's scale-set update to be throttled", () => faulted("slow-arm-a"));
 
   // Upstream exits at once; podid's MIC used to wait out the 60 s Retry-After while renewing the lease.
   await settlesWithin(a.stop(), 5000, "mic-a to stop while its ARM call waits for Retry-After");
@@ -133,26 +133,26 @@ test("stopped mid-cycle while ARM throttles with a long Retry-After: the cycle i
   sb.cloud.setFaults([]);
   const b = await newMic("mic-b");
   // The lease was released: mic-b takes it at its first try, not a lease duration later.
-  await eventually(() => b.isLeader(), "mic-b to take the released lease", LEASE.durationMs);
-  await eventually(async () => (await assignedStatus(work.aai)) === "Assigned" && (await attached()).includes(work.id), "mic-b to assign the identity");
+  await eventually("mic-b to take the released lease", () => b.isLeader(), { timeoutMs: LEASE.durationMs });
+  await eventually("mic-b to assign the identity", async () => (await assignedStatus(work.aai)) === "Assigned" && (await attached()).includes(work.id));
 });
 
 test("a leader whose lease is taken over stops its cycle and writes nothing more to ARM or the cluster", async () => {
   const a = await newMic("mic-c");
-  await eventually(() => a.isLeader(), "mic-c to lead");
+  await eventually("mic-c to lead", () => a.isLeader());
   sb.cloud.setFaults([{ id: "slow-arm-c", service: "arm", method: "PATCH", path: scaleSetPath(), status: 429, retryAfterSeconds: 2 }]);
   const work = await boundPod("fenced");
-  await eventually(() => faulted("slow-arm-c"), "mic-c's scale-set update to be throttled");
+  await eventually("mic-c's scale-set update to be throttled", () => faulted("slow-arm-c"));
 
   // Another instance holds the lease now (as after a partition): mic-c must notice and stop.
   const lease = await leases.readNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace });
   await leases.replaceNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: "someone-else", renewTime: new Date() } } });
-  await eventually(() => !a.isLeader() && /sync cycle stopped/.test(logOf("mic-c")), "mic-c to step down and abort its cycle");
+  await eventually("mic-c to step down and abort its cycle", () => !a.isLeader() && /sync cycle stopped/.test(logOf("mic-c")));
   await a.idle();
   sb.cloud.setFaults([]);
   // Nothing mic-c had under way may land now: an ARM call it would retry after Retry-After, or a status write.
   const writes = a.metrics.total("aadpodidentity_cloud_provider_write_count");
-  await eventually(() => a.metrics.get("aadpodidentity_mic_leader") === 0, "mic-c's leader gauge to drop");
+  await eventually("mic-c's leader gauge to drop", () => a.metrics.get("aadpodidentity_mic_leader") === 0);
   assert.equal(await assignedStatus(work.aai), "Created");
   assert.ok(!(await attached()).includes(work.id), "no scale-set write after the lease was lost");
   assert.equal(a.metrics.total("aadpodidentity_cloud_provider_write_count"), writes);
@@ -181,11 +181,11 @@ test("writes fenced by an ended term are refused before they reach the cluster o
 
 test("a connection the server drops mid-cycle (a reused keep-alive socket) is retried: Assigned, and no Warning", async () => {
   const m = await newMic("mic-d");
-  await eventually(() => m.isLeader(), "mic-d to lead");
+  await eventually("mic-d to lead", () => m.isLeader());
   // More drops than the SDK's own three retries: MIC's retry (with the 5xx budget) must carry it.
   sb.cloud.setFaults([{ id: "hang-up", service: "arm", method: "PATCH", path: scaleSetPath(), drop: true, count: 5 }]);
   const work = await boundPod("dropped");
-  await eventually(async () => (await assignedStatus(work.aai)) === "Assigned", "the assignment to go through", 60_000);
+  await eventually("the assignment to go through", async () => (await assignedStatus(work.aai)) === "Assigned", { timeoutMs: 60_000 });
   assert.ok((await attached()).includes(work.id));
   assert.deepEqual(sb.cloud.state.faults, [], "every drop was used: the retries really happened");
   assert.deepEqual(await warningsOn(work.aai), []);

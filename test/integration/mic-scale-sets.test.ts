@@ -8,6 +8,7 @@ import { scaleSetNameOf } from "../../src/sandbox/azure/seed.js";
 import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
+import { eventually } from "../helpers/eventually.js";
 
 // Two node pools, two scale sets: MIC attaches an identity to each scale set that has a pod needing it, with one
 // write per scale set, and detaches it from each when those pods go.
@@ -48,14 +49,6 @@ async function attached(vmss: string): Promise<string[]> {
   return Object.keys(v.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test("the sandbox seeds one scale set per node pool, nodes dealt between them", async () => {
   const pools = [...new Set(sb.seed.nodes.map(scaleSetNameOf))];
   assert.equal(pools.length, 2);
@@ -80,10 +73,10 @@ test("an identity goes onto each scale set whose nodes run a pod that needs it, 
     await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: `pools-${i}`, labels: { aadpodidbinding: "pools" } }, spec: { nodeName: node.name, containers: [{ name: "c", image: "c" }] } } });
   }
   const id = identity.id!.toLowerCase();
-  await until("both scale sets hold the identity", async () => (await attached(scaleSetNameOf(a))).includes(id) && (await attached(scaleSetNameOf(b))).includes(id));
+  await eventually("both scale sets to hold the identity", async () => (await attached(scaleSetNameOf(a))).includes(id) && (await attached(scaleSetNameOf(b))).includes(id));
   assert.equal(mic.metrics.total("aadpodidentity_cloud_provider_write_count") - writesBefore, 2, "one write per scale set");
 
   await core.deleteNamespacedPod({ namespace: "default", name: "pools-1" });
-  await until("the second scale set lets it go", async () => !(await attached(scaleSetNameOf(b))).includes(id));
+  await eventually("the second scale set to let it go", async () => !(await attached(scaleSetNameOf(b))).includes(id));
   assert.ok((await attached(scaleSetNameOf(a))).includes(id), "the first pool's pod still needs it");
 });

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
+import { createServer } from "node:net";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import type { AzureSession } from "../../src/azure/session.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -12,6 +13,7 @@ import { ComputeIdentities, computeTargetOfProviderId } from "../../src/azure/sc
 import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
+import { eventually } from "../helpers/eventually.js";
 
 let sb: AzureSandbox;
 let f: KubeFixture;
@@ -70,7 +72,7 @@ before(async () => {
   await core.createNamespace({ body: { metadata: { name: "kube-system" } } }).catch(() => undefined);
   immutable = await newIdentity("immutable");
   mic = await newMic("mic-a", { httpProbePort: 0, prometheusPort: 0, listenHost: "127.0.0.1" });
-  await until(() => mic.isLeader(), "mic-a to lead");
+  await until("mic-a to lead", () => mic.isLeader());
 });
 
 after(async () => {
@@ -85,19 +87,8 @@ async function newIdentity(prefix: string) {
 }
 
 /** Bounded poll: resolves when `check` stops throwing, else fails with its last error. */
-async function until(check: () => unknown | Promise<unknown>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const ok = await check();
-      if (ok !== false) return;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${(err as Error).message}\n${logLines.slice(-15).join("\n")}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Waits for the condition, with MIC's last log lines when it does not come. */
+const until = <T>(what: string, check: () => T | Promise<T>) => eventually(what, check, { context: () => logLines.slice(-15).join("\n") });
 
 async function namespace(prefix = "mic"): Promise<string> {
   const name = uniqueName(prefix);
@@ -165,10 +156,10 @@ async function attached(): Promise<string[]> {
 /** Waits until both the AzureAssignedIdentities and the scale set's identities are exactly these. */
 async function converges(expected: { assigned: Record<string, string>; identities: string[] }): Promise<void> {
   const want = [kubeletId, ...expected.identities.map((i) => i.toLowerCase())].sort();
-  await until(async () => {
+  await until(`state ${JSON.stringify(expected)}`, async () => {
     assert.deepEqual(await assignments(), expected.assigned);
     assert.deepEqual(await attached(), [...new Set(want)].sort());
-  }, `state ${JSON.stringify(expected)}`);
+  });
 }
 
 /** A fresh namespace with a new Azure identity, its AzureIdentity `idName`, and a binding for `selector`. */
@@ -279,10 +270,10 @@ describe("MIC against the sandbox cloud and cluster", () => {
     for (const n of ["good", "ghost", "malformed"]) await binding(ns, `b-${n}`, n, "mixed");
     await pod(ns, "x", 1, "mixed");
     await converges({ assigned: { [aai("x", ns, "good")]: "1 Assigned", [aai("x", ns, "ghost")]: "1 Created" }, identities: [good.id] });
-    await until(async () => {
+    await until("a Warning event on the failing AzureAssignedIdentity", async () => {
       const events = await core.listNamespacedEvent({ namespace: "default" });
       return events.items.some((e) => e.involvedObject.name === `x-${ns}-ghost` && e.reason === "binding apply error" && e.type === "Warning" && /was not found/.test(e.message ?? ""));
-    }, "a Warning event on the failing AzureAssignedIdentity");
+    });
     assert.ok(logLines.some((l) => /ignoring AzureIdentity .*malformed: invalid resource id: "not-an-id"/.test(l)));
     await deletePod(ns, "x");
     await converges({ assigned: {}, identities: [] });
@@ -296,11 +287,11 @@ describe("MIC against the sandbox cloud and cluster", () => {
     const second = await sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, first.name, { location: "eastus" });
     assert.notEqual(second.clientId, first.clientId);
     await azureIdentity(ns, "re", { id: first.id, clientId: second.clientId! });
-    await until(async () => {
+    await until("the scale set to carry the new client id", async () => {
       const vmss = await sb.clients.compute.virtualMachineScaleSets.get(nodeRg, sb.seed.vmssName);
       const entry = Object.entries(vmss.identity?.userAssignedIdentities ?? {}).find(([k]) => k.toLowerCase() === first.id.toLowerCase());
       assert.equal(entry?.[1].clientId, second.clientId);
-    }, "the scale set to carry the new client id");
+    });
     await converges({ assigned: { [aai("r", ns, "re")]: "0 Assigned" }, identities: [first.id] });
     await deletePod(ns, "r");
     await converges({ assigned: {}, identities: [] });
@@ -316,7 +307,7 @@ describe("MIC against the sandbox cloud and cluster", () => {
     assert.ok(mic.metrics.total("aadpodidentity_cloud_provider_write_count") > writesBefore);
 
     await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(nodeRg, sb.seed.vmssName, { identity: { type: "UserAssigned", userAssignedIdentities: { [id.id]: null } as never } });
-    await until(async () => assert.ok((await attached()).includes(id.id.toLowerCase())), "the periodic reconcile to re-attach it");
+    await until("the periodic reconcile to re-attach it", async () => assert.ok((await attached()).includes(id.id.toLowerCase())));
     await deletePod(ns, "t");
     await converges({ assigned: {}, identities: [] });
   });
@@ -359,8 +350,16 @@ describe("MIC against the sandbox cloud and cluster", () => {
   });
 
   it("two instances: only the leader acts; when it stops renewing, the other takes over", async () => {
+    const leases = f.kc.makeApiClient(CoordinationV1Api);
+    const renewedAt = async () => {
+      const lease = await leases.readNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace });
+      assert.equal(lease.spec?.holderIdentity, "mic-a");
+      return String(lease.spec?.renewTime);
+    };
     const standby = await newMic("mic-b");
-    await new Promise((r) => setTimeout(r, LEASE.durationMs));
+    // The standby tries for the lease as often as the leader renews it: two renewals by mic-a are a round of both.
+    const seen = new Set([await renewedAt()]);
+    await until("mic-a to renew its lease twice while mic-b stands by", async () => seen.add(await renewedAt()).size > 2);
     assert.equal(standby.isLeader(), false);
     assert.equal(mic.isLeader(), true);
     const { ns, id } = await boundIdentity("ha", "ha", "ha");
@@ -372,8 +371,8 @@ describe("MIC against the sandbox cloud and cluster", () => {
     assert.equal(standby.metrics.get("aadpodidentity_mic_cycle_count"), 0, "the standby never reconciles");
 
     await mic.stop({ release: false }); // a crash: the lease is left to expire
-    await until(() => standby.isLeader(), "the standby to take the lease");
-    const lease = await f.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace });
+    await until("the standby to take the lease", () => standby.isLeader());
+    const lease = await leases.readNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace });
     assert.equal(lease.spec?.holderIdentity, "mic-b");
     const record = JSON.parse(lease.metadata?.annotations?.["podid.io/preexisting-identities"] ?? "{}") as Record<string, string[]>;
     assert.deepEqual(Object.values(record), [[kubeletId]], "the record of identities present before MIC is on the Lease");
@@ -462,6 +461,41 @@ describe("MIC's effects, driven one cycle at a time (no MIC instance running)", 
     assert.deepEqual([...state.identities.keys()], [kubeletId]);
     await compute.update(target, { add: [], remove: ids.map((i) => i.id) }, state);
     assert.equal(writes.length, 4, "nothing to change, no request");
+  });
+});
+
+describe("MIC whose API server never answers", () => {
+  it("can be stopped while its caches wait for their first list", { timeout: 60_000 }, async () => {
+    // An API server that hangs up on every connection: each list fails, and the caches retry with backoff.
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: "gone", server: `https://127.0.0.1:${port}`, skipTLSVerify: true }],
+        users: [{ name: "u", token: "t" }],
+        contexts: [{ name: "gone", cluster: "gone", user: "u" }],
+        currentContext: "gone",
+      });
+      const shutdown = new AbortController();
+      const starting = startMic({
+        kube: new KubeSession(kc, "default"),
+        azure: productSession(sb),
+        options: micOptions({ leaderElection: { ...LEASE, identity: "mic-unreachable" } }),
+        logger: createLogger("info", (l) => logLines.push(`mic-unreachable: ${l}`)),
+        signal: shutdown.signal,
+      });
+      await until("the caches to retry their lists", () => connections > 6 && logLines.some((l) => /^mic-unreachable: .*listing of Pod failed/.test(l)));
+      shutdown.abort(new Error("SIGTERM"));
+      await assert.rejects(starting, /SIGTERM/);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { resolveCloud } from "../../src/azure/cloud.js";
 import { sandboxCloudProfile } from "../../src/sandbox/cloud-profile.js";
-import { UsageError } from "../../src/cli/errors.js";
+import { UsageError } from "../../src/errors/index.js";
 
 test("built-in clouds resolve by name, case-insensitively, and are known authorities", () => {
   const cloud = resolveCloud("azurechinacloud", {});

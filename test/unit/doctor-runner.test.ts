@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PodidError } from "../../src/cli/errors.js";
+import { ArmCode, AzureError, KubernetesCode, KubernetesError, UsageCode, UsageError } from "../../src/errors/index.js";
 import { DoctorContext, cannotRead } from "../../src/core/doctor/context.js";
 import { CheckSkipped, finding } from "../../src/core/doctor/model.js";
 import { runDoctor, type Check } from "../../src/core/doctor/runner.js";
@@ -86,13 +86,13 @@ test("a context without a usable kubeconfig skips cluster reads instead of throw
 });
 
 test("cannotRead names what is missing", () => {
-  const forbidden = cannotRead(new PodidError("KubernetesForbidden", 'pods is forbidden: User "x" cannot list resource "pods"'), "list pods (all namespaces)") as CheckSkipped;
+  const forbidden = cannotRead(new KubernetesError(KubernetesCode.KubernetesForbidden, 'pods is forbidden: User "x" cannot list resource "pods"'), "list pods (all namespaces)") as CheckSkipped;
   assert.equal(forbidden.missingPermission, "kubernetes: list pods (all namespaces)");
-  const arm = cannotRead(new PodidError("AuthorizationFailed", "refused", { details: { action: "Microsoft.Authorization/roleAssignments/read" } }), "read role assignments") as CheckSkipped;
+  const arm = cannotRead(new AzureError(ArmCode.AuthorizationFailed, "refused", { details: { action: "Microsoft.Authorization/roleAssignments/read" } }), "read role assignments") as CheckSkipped;
   assert.equal(arm.missingPermission, "azure: Microsoft.Authorization/roleAssignments/read");
-  assert.match((cannotRead(new PodidError("ClusterUnreachable", "x"), "list pods") as CheckSkipped).reason, /see check cluster/);
-  assert.match((cannotRead(new PodidError("KubernetesRequestFailed", "x"), "list", true) as CheckSkipped).reason, /see check crds/);
-  const other = new PodidError("Other", "x");
+  assert.match((cannotRead(new KubernetesError(KubernetesCode.ClusterUnreachable, "x"), "list pods") as CheckSkipped).reason, /see check cluster/);
+  assert.match((cannotRead(new KubernetesError(KubernetesCode.KubernetesRequestFailed, "x"), "list", true) as CheckSkipped).reason, /see check crds/);
+  const other = new UsageError("x", undefined, UsageCode.InvalidName);
   assert.equal(cannotRead(other, "list"), other, "anything else is the check's own failure");
 });
 

@@ -1,8 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
-import type { AzureIdentity, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
-import type { AzureAssignedIdentity } from "../../src/kube/watch-cache.js";
+import type { AssignedIdentityState, AzureAssignedIdentity, AzureIdentity, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
 import { fencedIdentity, isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, upstreamMicShortcut } from "../../src/runtime/nmi/identities.js";
 import { ensureRedirect, expectedChain, removeRedirect, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
 import { kubenetRefusal, KUBENET_REFUSAL } from "../../src/runtime/nmi/main.js";
@@ -14,11 +13,17 @@ const identity = (namespace: string, name: string, clientID: string, annotations
   metadata: { name, namespace, annotations },
   spec: { type: 0, clientID, resourceID: `/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}` },
 });
-const aai = (pod: string, id: AzureIdentity, status: string | undefined, podNamespace = "default"): AzureAssignedIdentity => ({
+const aai = (pod: string, id: AzureIdentity, status: AssignedIdentityState | undefined, podNamespace = "default"): AzureAssignedIdentity => ({
   apiVersion: "aadpodidentity.k8s.io/v1",
   kind: "AzureAssignedIdentity",
   metadata: { name: `${pod}-${podNamespace}-${id.metadata.name}`, namespace: "default" },
-  spec: { azureIdentityRef: id, pod, podNamespace },
+  spec: {
+    azureIdentityRef: id,
+    azureBindingRef: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentityBinding", metadata: { name: `${id.metadata.name}-binding`, namespace: id.metadata.namespace }, spec: { azureIdentity: id.metadata.name, selector: pod } },
+    pod,
+    podNamespace,
+    nodename: "node-0",
+  },
   status: status === undefined ? undefined : { status },
 });
 const pod = { namespace: "default", name: "app" };

@@ -5,7 +5,7 @@ import { renderAzureIdentity, renderAzureIdentityBinding, renderAzurePodIdentity
 import { toYamlStream } from "../../src/render/templates.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../src/azure/resource-id.js";
 import { checkAzureIdentityName, checkGuid, checkKubeName, checkLabelValue, checkNamespace } from "../../src/core/validate.js";
-import { UsageError } from "../../src/cli/errors.js";
+import { UsageError } from "../../src/errors/index.js";
 
 const rid = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app";
 

@@ -1,5 +1,5 @@
 import type { V1Node, V1Pod, KubernetesObject } from "@kubernetes/client-node";
-import { PodidError } from "../../cli/errors.js";
+import { ArmCode, AzureCode, KubernetesCode, PodidError, UsageCode } from "../../errors/index.js";
 import { ClusterService, type ClusterInfo } from "../../azure/clusters.js";
 import { IdentityService, type UserAssignedIdentity } from "../../azure/identities.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../azure/resource-id.js";
@@ -313,22 +313,22 @@ export function cannotRead(err: unknown, what: string, aadPodIdentityKind = fals
   if (err instanceof CheckSkipped) return err;
   if (!(err instanceof PodidError)) return err;
   switch (err.code) {
-    case "ClusterUnreachable":
+    case KubernetesCode.ClusterUnreachable:
       return new CheckSkipped("cannot reach the cluster (see check cluster)");
-    case "KubernetesForbidden":
+    case KubernetesCode.KubernetesForbidden:
       return new CheckSkipped(`not allowed to ${what}: ${err.message}`, `kubernetes: ${what}`);
-    case "KubernetesUnauthorized":
+    case KubernetesCode.KubernetesUnauthorized:
       return new CheckSkipped(`the cluster refused the kubeconfig's credentials (see check cluster)`);
-    case "KubernetesRequestFailed":
-    case "KubernetesNotFound":
+    case KubernetesCode.KubernetesRequestFailed:
+    case KubernetesCode.KubernetesNotFound:
       if (aadPodIdentityKind) return new CheckSkipped(`the cluster does not serve ${AAD_POD_IDENTITY_API_VERSION} (see check crds)`);
       return err;
-    case "AzureCredentialUnavailable":
+    case AzureCode.AzureCredentialUnavailable:
       return new CheckSkipped(`no Azure credential: ${err.message}`, "an Azure sign-in (az login, or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET)");
-    case "MissingSubscription":
+    case UsageCode.MissingSubscription:
       return new CheckSkipped("no Azure subscription given: pass --subscription or set AZURE_SUBSCRIPTION_ID");
-    case "AuthorizationFailed":
-    case "LinkedAuthorizationFailed": {
+    case ArmCode.AuthorizationFailed:
+    case ArmCode.LinkedAuthorizationFailed: {
       const action = (err.details?.action as string | undefined) ?? what;
       return new CheckSkipped(`not allowed to ${what}: ${err.message}`, `azure: ${action}`);
     }

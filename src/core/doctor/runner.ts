@@ -1,4 +1,4 @@
-import { toPodidError } from "../../cli/errors.js";
+import { toPodidError } from "../../errors/index.js";
 import type { DoctorContext } from "./context.js";
 import { CheckSkipped, DOCTOR_SCHEMA_VERSION, overallStatus, statusOf, type CheckOutcome, type CheckResult, type CheckStatus, type DoctorReport } from "./model.js";
 

@@ -1,5 +1,5 @@
 import { Chalk } from "chalk";
-import { ExitCode } from "../../cli/errors.js";
+import { ExitCode } from "../../errors/index.js";
 import type { CheckStatus, DoctorReport } from "./model.js";
 
 /** The exit code of a doctor run: 0 all ok (skipped checks do not count), 4 warnings only, 5 any failure. */

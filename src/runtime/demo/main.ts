@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ManagedIdentityCredential, WorkloadIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
-import { PodidError } from "../../cli/errors.js";
+import { DemoCode, DemoError } from "../../errors/index.js";
 import { isKnownAuthority, resolveCloud } from "../../azure/cloud.js";
 import { AzureSession } from "../../azure/session.js";
 import { computeInventory } from "../../azure/inventory.js";
@@ -165,7 +165,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoRound> {
     const round = await demoRound(options, demo, azure, http);
     if (options.once) {
       if (round.token && round.arm) return round;
-      throw new PodidError(round.token ? "DemoArmFailed" : "DemoTokenFailed", round.token ? `the ARM calls failed: ${round.reason}` : `${noTokenFrom(demo, env)}: ${round.reason}`, {
+      throw new DemoError(round.token ? DemoCode.DemoArmFailed : DemoCode.DemoTokenFailed, round.token ? `the ARM calls failed: ${round.reason}` : `${noTokenFrom(demo, env)}: ${round.reason}`, {
         remedy: round.token
           ? `Give the identity Reader on resource group ${options.resourceGroup} (podid identity add --role Reader --scope <group id>).`
           : demo.path === "workload identity"

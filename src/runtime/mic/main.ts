@@ -2,7 +2,7 @@ import { clusterAzureFromConfig, readAzureJson } from "../../azure/cloud-config-
 import { openAzureSession } from "../../azure/session.js";
 import { openKubeSession } from "../../kube/session.js";
 import type { Logger } from "../../util/logger.js";
-import { startMic, type MicOptions } from "./mic.js";
+import { startMic, type Mic, type MicOptions } from "./mic.js";
 
 export interface RunMicInput {
   options: MicOptions;
@@ -30,11 +30,21 @@ export async function runMic(input: RunMicInput): Promise<void> {
     if (env.USER_ASSIGNED_MSI_CLIENT_ID) immutable.push(env.USER_ASSIGNED_MSI_CLIENT_ID);
   }
   logger.info(`MIC starting: cloud ${azure.cloud.name}, subscription ${azure.subscriptionId}, API server ${kube.server}`);
-  const mic = await startMic({ kube, azure, options: { ...input.options, immutableClientIds: immutable }, logger });
-  const signal = await new Promise<string>((resolve) => {
+  const received = new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
-  logger.info(`received ${signal}, shutting down`);
+  // A signal while the caches still wait for their first list (API server unreachable, RBAC missing) stops them too.
+  const shutdown = new AbortController();
+  void received.then((signal) => shutdown.abort(signal));
+  let mic: Mic;
+  try {
+    mic = await startMic({ kube, azure, options: { ...input.options, immutableClientIds: immutable }, logger, signal: shutdown.signal });
+  } catch (err) {
+    if (!shutdown.signal.aborted) throw err;
+    logger.info(`received ${String(shutdown.signal.reason)} before the caches synced, shutting down`);
+    return;
+  }
+  logger.info(`received ${await received}, shutting down`);
   await mic.stop();
 }

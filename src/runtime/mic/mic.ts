@@ -71,9 +71,10 @@ export interface Mic {
 /**
  * MIC: informers on the six kinds only mark the state dirty; one loop (leader only) runs level-triggered,
  * coalesced sync cycles over cache snapshots, plus a periodic full resync. Everything it talks to is injected.
+ * Resolves once every cache has listed; an abort of `signal` before then stops what started and rejects.
  */
-export async function startMic(deps: { kube: KubeSession; azure: AzureSession; options: MicOptions; logger: Logger }): Promise<Mic> {
-  const { kube, azure, options, logger } = deps;
+export async function startMic(deps: { kube: KubeSession; azure: AzureSession; options: MicOptions; logger: Logger; signal?: AbortSignal }): Promise<Mic> {
+  const { kube, azure, options, logger, signal } = deps;
   const metrics = new MicMetrics();
   const reconciler = new Reconciler(kube, azure, options, logger, metrics, leaseStore(kube, options));
   let stopped = false;
@@ -143,11 +144,11 @@ export async function startMic(deps: { kube: KubeSession; azure: AzureSession; o
   const any = () => markDirty();
   const caches: Cache<KubernetesObject>[] = [];
   const cache = async <T extends KubernetesObject>(kind: Parameters<typeof startCache>[1], onEvent: (e: InformerEvent, o: T) => void) => {
-    const c = await startCache<T>(kube, kind, onEvent, logger);
+    const c = await startCache<T>(kube, kind, onEvent, logger, { signal });
     caches.push(c as unknown as Cache<KubernetesObject>);
     return c;
   };
-  const [pods, identities, bindings, nodes, assigned] = await Promise.all([
+  const starting = [
     cache<V1Pod>(POD_KIND, onPod),
     cache<AzureIdentity & KubernetesObject>(AZURE_IDENTITY_KIND, any),
     cache<AzureIdentityBinding & KubernetesObject>(AZURE_IDENTITY_BINDING_KIND, any),
@@ -156,7 +157,13 @@ export async function startMic(deps: { kube: KubeSession; azure: AzureSession; o
     cache<AzureAssignedIdentity & KubernetesObject>(AZURE_ASSIGNED_IDENTITY_KIND, (event) => event !== "update" && markDirty()),
     // Exceptions concern NMI only; watched so MIC's view of the kinds is complete (and its RBAC checked early).
     cache<AzurePodIdentityException & KubernetesObject>(AZURE_POD_IDENTITY_EXCEPTION_KIND, () => undefined),
-  ]);
+  ] as const;
+  const [pods, identities, bindings, nodes, assigned] = await Promise.all(starting).catch(async (err: unknown) => {
+    // Stopped (signal aborted) before every cache synced: the ones that did are stopped too, nothing is left running.
+    await Promise.allSettled(starting);
+    await Promise.all(caches.map((c) => c.stop()));
+    throw err;
+  });
   function snapshot(): Snapshot {
     return { pods: pods.list(), identities: identities.list(), bindings: bindings.list(), nodes: nodes.list(), assigned: assigned.list() };
   }

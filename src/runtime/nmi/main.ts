@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { PodidError, UsageError } from "../../cli/errors.js";
+import { RuntimeCode, RuntimeError, UsageCode, UsageError } from "../../errors/index.js";
 import { loadEndpoint } from "../../kube/lite/endpoint.js";
 import type { Logger } from "../../util/logger.js";
 import { startNmi } from "./nmi.js";
@@ -40,14 +40,14 @@ export interface RunNmiInput {
 /** `podid runtime nmi`: runs until SIGTERM/SIGINT, then removes its iptables redirect and returns. */
 export async function runNmi(input: RunNmiInput): Promise<void> {
   const { logger, options } = input;
-  if (!options.node) throw new PodidError("NodeNameMissing", "NMI needs the node name", { remedy: "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName)." });
+  if (!options.node) throw new UsageError("NMI needs the node name", "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName).", UsageCode.NodeNameMissing);
   const refusal = kubenetRefusal(input, logger);
-  if (refusal) throw new PodidError("KubenetNotSupported", refusal, { remedy: "Use a CNI network plugin, or pass --allow-network-plugin-kubenet after reading the page above." });
+  if (refusal) throw new RuntimeError(RuntimeCode.KubenetNotSupported, refusal, { remedy: "Use a CNI network plugin, or pass --allow-network-plugin-kubenet after reading the page above." });
   let cluster;
   try {
     cluster = loadEndpoint({ kubeconfig: input.kubeconfig });
   } catch (err) {
-    throw new UsageError(`cannot read the cluster's address and credential: ${(err as Error).message}`, "Pass --kubeconfig, set KUBECONFIG, or run NMI in a pod with its ServiceAccount.", "KubeconfigInvalid");
+    throw new UsageError(`cannot read the cluster's address and credential: ${(err as Error).message}`, "Pass --kubeconfig, set KUBECONFIG, or run NMI in a pod with its ServiceAccount.", UsageCode.KubeconfigInvalid);
   }
   // AZURE_POD_IDENTITY_AUTHORITY_HOST is where Azure SDKs look for IMDS when it is not 169.254.169.254: NMI honours it too.
   const imdsBaseUrl = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST || undefined;

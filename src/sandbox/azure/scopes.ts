@@ -74,11 +74,6 @@ export function isResourceId(id: string): boolean {
   );
 }
 
-/** The resource group name inside an id. */
-export function groupOf(id: string): string {
-  return id.split("/")[4] ?? "";
-}
-
 /** ARM stores locations as their short names: "East US" -> "eastus". */
 export function normalizeLocation(location: string): string {
   return location.toLowerCase().replace(/\s+/g, "");

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { TokenAuthenticator } from "./auth.js";
 import { acceptedStatus, defaultCrd, pruneCustomObject, resourcesOfCrd, schemaOf, validateCrd } from "./crd.js";
 import { applyCreateDefaults } from "./defaults.js";
-import { Errors, type FieldError } from "./errors.js";
+import { Errors, isKubeStatus, type FieldError } from "./errors.js";
 import { jsonMergePatch } from "./patch/merge.js";
 import { recordUpdate, serverSideApply, type Scope } from "./patch/apply.js";
 import { strategicMerge } from "./patch/strategic.js";
@@ -562,7 +562,7 @@ export class Cluster {
         out.push(this.delete(rt, o.metadata.namespace, o.metadata.name ?? "", deleteOpts).object);
       } catch (err) {
         // Gone already (garbage collected with an earlier item): deletecollection ignores it, as kube does.
-        if (!(err instanceof Error && "status" in err && (err as { status: { code: number } }).status.code === 404)) throw err;
+        if (!isKubeStatus(err, 404)) throw err;
       }
     }
     return out;

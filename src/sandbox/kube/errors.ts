@@ -50,6 +50,11 @@ export class KubeError extends Error {
   }
 }
 
+/** Whether the API server refused with one of these HTTP codes (404 gone, 409 changed meanwhile, ...). */
+export function isKubeStatus(err: unknown, ...codes: number[]): err is KubeError {
+  return err instanceof KubeError && codes.includes(err.code);
+}
+
 function failure(code: number, reason: string | undefined, message: string, details?: StatusDetails): KubeError {
   const status: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, code };
   if (reason) status.reason = reason;
@@ -171,8 +176,4 @@ export function renderFieldError(e: FieldError): string {
     default:
       return `${prefix}Invalid value: ${renderValue(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
   }
-}
-
-export function isKubeError(err: unknown): err is KubeError {
-  return err instanceof KubeError;
 }

@@ -19,7 +19,7 @@ import { WatchHub } from "./watch-stream.js";
 
 export type { KubeNodeSeed } from "./seed.js";
 export { KubeStore, type KindRef, type ObjectRef } from "./local-store.js";
-export { KubeError, type Status } from "./errors.js";
+export { isKubeStatus, KubeError, type Status } from "./errors.js";
 export type { KubeObject, ObjectMeta, OwnerReference, ManagedFieldsEntry } from "./types.js";
 export { kubeTime, SAFE_ALPHABET } from "./types.js";
 export { Errors } from "./errors.js";

@@ -1,6 +1,7 @@
 import type { Cluster, DeleteOptions, DeleteResult, ListOptions, PatchOptions, PatchType, WatchEvent, WatchOptions, WriteOptions } from "./cluster.js";
 import { requestToken, type TokenRequestSpec } from "./token-request.js";
 import type { KubeObject } from "./types.js";
+import { isKubeStatus } from "./errors.js";
 
 /**
  * In-process access to the sandbox cluster for the sandbox's own controllers (the kubelet): the same semantics
@@ -35,7 +36,7 @@ export class KubeStore {
     try {
       return this.cluster.get(rt, ref.namespace, ref.name) as T;
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
+      if (isKubeStatus(err, 404)) return undefined;
       throw err;
     }
   }

@@ -110,11 +110,6 @@ export function apiVersionOf(rt: Pick<ResourceType, "group" | "version">): strin
   return rt.group ? `${rt.group}/${rt.version}` : rt.version;
 }
 
-export function splitApiVersion(apiVersion: string): { group: string; version: string } {
-  const at = apiVersion.lastIndexOf("/");
-  return at < 0 ? { group: "", version: apiVersion } : { group: apiVersion.slice(0, at), version: apiVersion.slice(at + 1) };
-}
-
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { KubeObject, KubeStore, OwnerReference } from "../kube/index.js";
-import { kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } from "../kube/index.js";
+import { isKubeStatus, kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } from "../kube/index.js";
 
 /**
  * The controller-manager and scheduler the sandbox needs: Deployments own ReplicaSets (one per pod template),
@@ -8,10 +8,11 @@ import { kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } fro
  * All of it is level-triggered: `reconcile()` looks at everything and fixes what differs.
  */
 
-type Obj = KubeObject & { spec?: Record<string, any>; status?: Record<string, any> };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- specs are read loosely until the controllers work on typed kinds (issue 13, item 5)
+type Loose = Record<string, any>;
+type Obj = KubeObject & { spec?: Loose; status?: Loose };
 
 const POD = { apiVersion: "v1", kind: "Pod" };
-const NODE = { apiVersion: "v1", kind: "Node" };
 const RS = { apiVersion: "apps/v1", kind: "ReplicaSet" };
 const DEPLOYMENT = { apiVersion: "apps/v1", kind: "Deployment" };
 const DAEMONSET = { apiVersion: "apps/v1", kind: "DaemonSet" };
@@ -88,7 +89,7 @@ export class Controllers {
       fn();
     } catch (err) {
       // Another writer got there first or the object went away: the next reconcile sees the new state.
-      if (![404, 409].includes((err as { code?: number }).code ?? 0)) throw err;
+      if (!isKubeStatus(err, 404, 409)) throw err;
     }
   }
 
@@ -168,7 +169,7 @@ export class Controllers {
     });
   }
 
-  private newPod(owner: Obj, template: Record<string, any>, extra: { labels?: Record<string, string>; nodeName?: string } = {}): void {
+  private newPod(owner: Obj, template: Loose, extra: { labels?: Record<string, string>; nodeName?: string } = {}): void {
     const pod = this.store.create<Obj>({
       apiVersion: "v1",
       kind: "Pod",
@@ -214,7 +215,7 @@ export class Controllers {
     });
   }
 
-  private eligible(node: Obj, spec: Record<string, any>): boolean {
+  private eligible(node: Obj, spec: Loose): boolean {
     const selector: Record<string, string> = spec.nodeSelector ?? {};
     if (!Object.entries(selector).every(([k, v]) => node.metadata.labels?.[k] === v)) return false;
     const taints: { key: string; effect: string; value?: string }[] = node.spec?.taints ?? [];

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { sandboxLayout } from "../layout.js";
-import { Errors, kubeTime, type KubeObject, type KubeStore } from "../kube/index.js";
+import { Errors, isKubeStatus, kubeTime, type KubeObject, type KubeStore } from "../kube/index.js";
 import { Controllers } from "./controllers.js";
 import { followLog, readLog, type LogOptions } from "./logs.js";
 import { startMetadataAddress, type MetadataAddress } from "./metadata-address.js";
@@ -148,7 +148,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
           try {
             store.updateStatus({ ...live, status }, { fieldManager: "kubelet" });
           } catch (err) {
-            if ((err as { code?: number }).code !== 404) log(`kubelet: status of pod ${ref.namespace}/${ref.name}: ${(err as Error).message}`);
+            if (!isKubeStatus(err, 404)) log(`kubelet: status of pod ${ref.namespace}/${ref.name}: ${(err as Error).message}`);
           }
         },
         event: (type, reason, message, container) => event(pod, type, reason, message, "kubelet", container ? `spec.containers{${container}}` : undefined),

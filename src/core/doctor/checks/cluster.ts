@@ -1,4 +1,4 @@
-import { toPodidError } from "../../../cli/errors.js";
+import { KubernetesCode, toPodidError } from "../../../errors/index.js";
 import { serverVersion } from "../../../kube/version.js";
 import { finding } from "../model.js";
 import type { Check } from "../runner.js";
@@ -26,7 +26,7 @@ export const clusterCheck: Check = {
       const e = toPodidError(err);
       const errors = [e.code, ...(/\((E[A-Z_]+)\)/.exec(e.message)?.slice(1) ?? [])];
       const fix =
-        e.code === "KubernetesUnauthorized"
+        e.code === KubernetesCode.KubernetesUnauthorized
           ? `az aks get-credentials -g <group> -n <cluster> --overwrite-existing   # refresh the credentials of context ${observed.context}`
           : `kubectl --context ${String(observed.context)} get --raw /version   # then fix the server or context: az aks get-credentials -g <group> -n <cluster>, or podid sandbox start && eval "$(podid sandbox env)" for the sandbox`;
       return { observed, findings: [finding("fail", `cannot reach the Kubernetes API at ${session.server} (context ${String(observed.context)}): ${e.message}`, { errors, fix, objects: [session.server] })] };

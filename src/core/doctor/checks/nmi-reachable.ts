@@ -124,7 +124,7 @@ export const nmiReachableCheck: Check = {
         blocked.set(key, entry);
       }
     }
-    for (const [key, { policy, pods: hit, target, imdsOnly }] of blocked) {
+    for (const [key, { pods: hit, target, imdsOnly }] of blocked) {
       const [ns, name] = key.split("/");
       const ref = `NetworkPolicy ${key}`;
       const allowRule = `egress to ${METADATA_IP}/32 TCP 80 and ${target.ip}/32 TCP ${target.port}`;

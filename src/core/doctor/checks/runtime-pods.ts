@@ -99,6 +99,3 @@ export async function eventsAbout(ctx: DoctorContext, kind: string, namespace: s
 export function armCodes(message: string): string[] {
   return [...new Set(message.match(/\b(LinkedAuthorizationFailed|AuthorizationFailed|FailedIdentityOperation|TooManyRequests|OperationNotAllowed|InvalidIdentityValues|ResourceNotFound|Identity not found)\b/g) ?? [])];
 }
-
-/** `kubectl` namespace flag. */
-export const nsFlag = (namespace: string | undefined) => `-n ${namespace ?? "default"}`;

@@ -1,4 +1,4 @@
-import { PACKAGE_VERSION } from "../../../cli/package-info.js";
+import { PACKAGE_VERSION } from "../../../util/package-info.js";
 import { DEFAULT_RUNTIME_IMAGE, UPSTREAM_IMAGES } from "../../../render/install.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The package root (holds package.json, bin/, templates/), from dist/cli or src/cli alike. */
+/** The package root (holds package.json, bin/, templates/), from dist/util or src/util alike. */
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export const PACKAGE_VERSION: string = (

@@ -1,0 +1,12 @@
+/** podid's process exit codes, as the Azure CLI uses them (reference/cli-conventions.md). */
+export const ExitCode = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  notFound: 3,
+  /** `podid doctor`: some check warns, none fails. */
+  doctorWarnings: 4,
+  /** `podid doctor`: at least one check fails. */
+  doctorFailures: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
