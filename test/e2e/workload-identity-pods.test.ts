@@ -86,10 +86,11 @@ test("the proxy sidecar answers an unmodified IMDS client in the pod with the po
   assert.match(proxyLog, /successfully acquired token/);
   noToken(log + proxyLog);
 
-  // The same endpoint, asked directly: IMDS's shape, with the identity's token.
-  const get = (path: string, headers: Record<string, string> = { Metadata: "true" }) =>
+  // The same endpoint, asked directly from the pod's address (as another container of the pod would): IMDS's shape,
+  // with the identity's token.
+  const get = (path: string, headers: Record<string, string> = { Metadata: "true" }, localAddress = podIP) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
-      request({ host: podIP, port: 8000, path, headers }, (res) => {
+      request({ host: podIP, port: 8000, path, headers, localAddress }, (res) => {
         let body = "";
         res.on("data", (d) => (body += d));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -110,6 +111,23 @@ test("the proxy sidecar answers an unmodified IMDS client in the pod with the po
   const instance = await get("/metadata/instance?api-version=2021-02-01");
   assert.equal(instance.status, 200, instance.body);
   assert.equal((JSON.parse(instance.body) as { compute: { name: string } }).compute.name.startsWith("aks-nodepool1-"), true, "the node's IMDS answered");
+
+  // The proxy listens on the pod's localhost: from any other address there is nothing to talk to.
+  await assert.rejects(get(`/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`, { Metadata: "true" }, "127.0.0.1"), /ECONNRESET|socket hang up/);
+  // Another pod whose metadata endpoint is set to this pod's proxy gets nothing from it.
+  const thief = demoPod("wi-proxy-thief", sa, { args: ["--once", "--subscription-id", w.info.subscriptionId, "--resource-group", w.info.nodeResourceGroup, "--client-id", identity.clientId] });
+  delete thief.metadata!.labels;
+  thief.spec!.containers[0].env = [{ name: "AZURE_POD_IDENTITY_AUTHORITY_HOST", value: `http://${podIP}:8000` }];
+  await w.core.createNamespacedPod({ namespace: "default", body: thief });
+  const stolen = await eventually("the other pod ends", async () => { const p = await readPod("wi-proxy-thief"); return p.status?.phase === "Succeeded" || p.status?.phase === "Failed" ? p : false; }, { timeoutMs: 90_000 });
+  const thiefLog = await logs("wi-proxy-thief", "demo");
+  assert.equal(stolen.status?.phase, "Failed", thiefLog);
+  assert.notEqual(stolen.status?.podIP, podIP);
+  assert.match(thiefLog, new RegExp(`failed to acquire a token using the MSI, msiEndpoint\\(http://${podIP.replace(/\./g, "\\.")}:8000/metadata/identity/oauth2/token\\) clientID\\(${identity.clientId}\\)`));
+  assert.doesNotMatch(thiefLog, /successfully acquired a token/);
+  const requests = (text: string) => text.match(/received token request/g)?.length ?? 0;
+  assert.equal(requests(await logs("wi-proxy", "azwi-proxy")), requests(proxyLog) + 2, "only the requests from the pod's address reached the proxy");
+  noToken(thiefLog);
 });
 
 test("the kubelet rotates the projected token before 80% of its life: the expired one is refused, the rotated one accepted", async () => {

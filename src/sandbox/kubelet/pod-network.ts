@@ -8,8 +8,10 @@ import os from "node:os";
  * callers by source address, sees the pod), and servers that listen on "any address" listen on the pod's IP
  * (two replicas on one machine do not collide). The name `localhost` is the pod's own loopback, shared by its
  * containers: servers bound to it listen on the pod's IP and connections to it go there (127.0.0.1 stays the
- * machine's, where the sandbox's services listen). The host name is the pod's (its UTS namespace). Also ends the
- * process when the kubelet that started it is gone.
+ * machine's, where the sandbox's services listen). Since every address here is reachable by every process, such a
+ * server accepts only connections from the pod's own address, as a real pod's loopback is reachable from nowhere
+ * else; others are reset, as nothing listens on that address outside the pod's namespace. The host name is the
+ * pod's (its UTS namespace). Also ends the process when the kubelet that started it is gone.
  */
 
 const podIP = process.env.PODID_SANDBOX_POD_IP;
@@ -25,6 +27,19 @@ function isAnyAddress(host: unknown): boolean {
 /** Where a server of the pod listens when it asks for this host. */
 function podListenHost(host: unknown): boolean {
   return isAnyAddress(host) || host === "localhost";
+}
+
+/** The pod's loopback: the server's connections from any address but the pod's own are reset before it sees them. */
+function onlyFromPod(server: net.Server, ownAddress: string): void {
+  const emit = server.emit as (this: net.Server, event: string | symbol, ...rest: unknown[]) => boolean;
+  server.emit = function (this: net.Server, event: string | symbol, ...rest: unknown[]) {
+    const socket = rest[0] as net.Socket;
+    if (event === "connection" && socket.remoteAddress !== ownAddress) {
+      socket.resetAndDestroy();
+      return false;
+    }
+    return emit.call(this, event, ...rest);
+  } as typeof server.emit;
 }
 
 if (podIP) {
@@ -50,6 +65,8 @@ if (podIP) {
   const listen = net.Server.prototype.listen;
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
     const first = args[0];
+    const hostOf = typeof first === "object" && first !== null ? (first as net.ListenOptions).host : args[1];
+    if (hostOf === "localhost") onlyFromPod(this, podIP);
     if (first === undefined || typeof first === "function") {
       args.unshift(0, podIP);
     } else if (typeof first === "number" || (typeof first === "string" && /^\d+$/.test(first))) {
