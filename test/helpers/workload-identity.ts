@@ -51,6 +51,11 @@ export class WorkloadIdentitySandbox {
     return { endpoint: this.sb.info.endpoints.resourceManager, credentialScopes: [`${this.sb.info.endpoints.activeDirectoryResourceId}.default`] };
   }
 
+  /** The sandbox CA, for raw HTTPS requests. */
+  get ca(): string {
+    return readFileSync(join(this.sb.dir, "ca.pem"), "utf8");
+  }
+
   get armScope(): string {
     return `${this.sb.info.endpoints.activeDirectoryResourceId}.default`;
   }
@@ -81,13 +86,18 @@ export class WorkloadIdentitySandbox {
     return { name, id: created.id!, clientId: created.clientId!, principalId: created.principalId! };
   }
 
-  /** A federated identity credential on the identity; issuer and audience default to the cluster's and Entra's exchange. */
-  async federate(identity: Identity, subject: string, options: { issuer?: string; audience?: string } = {}): Promise<void> {
-    await this.clients.msi.federatedIdentityCredentials.createOrUpdate(this.sb.info.resourceGroup, identity.name, `fic-${randomUUID().slice(0, 8)}`, {
+  /**
+   * A federated identity credential on the identity (a new one, or `name`'s written again); issuer and audience
+   * default to the cluster's and Entra's exchange. Returns its name.
+   */
+  async federate(identity: Identity, subject: string, options: { issuer?: string; audience?: string; name?: string } = {}): Promise<string> {
+    const name = options.name ?? `fic-${randomUUID().slice(0, 8)}`;
+    await this.clients.msi.federatedIdentityCredentials.createOrUpdate(this.sb.info.resourceGroup, identity.name, name, {
       issuer: options.issuer ?? this.issuer,
       subject,
       audiences: [options.audience ?? TOKEN_EXCHANGE_AUDIENCE],
     });
+    return name;
   }
 
   /** A ServiceAccount annotated with the identity's client id, as the workload identity docs have it. */
@@ -148,7 +158,7 @@ export class WorkloadIdentitySandbox {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
       body: form.toString(),
-      ca: readFileSync(join(this.sb.dir, "ca.pem"), "utf8"),
+      ca: this.ca,
     });
   }
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type JWTPayload } from "jose";
 import { readFileSync } from "node:fs";
 import { runPodid } from "../helpers/cli.js";
-import type { RawResponse } from "../helpers/raw-http.js";
+import { rawRequest, type RawResponse } from "../helpers/raw-http.js";
 import { answerText, TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentitySandbox, type EntraErrorBody, type Identity } from "../helpers/workload-identity.js";
 
 /**
@@ -133,6 +133,45 @@ test("a credential reaches Entra ID after the federation delay (podid sandbox se
     noMatch(await w.exchange(identity.clientId, token), w.issuer, subjectOf(sa), TOKEN_EXCHANGE_AUDIENCE);
     await w.advanceClock(31);
     assert.equal((await w.exchange(identity.clientId, token)).status, 200);
+  } finally {
+    await w.settings({ federationDelaySeconds: 0 });
+  }
+});
+
+test("rewriting a credential: the same value again or a new description leaves the exchange working; a changed subject reaches Entra ID after the delay, the old one working until then", async () => {
+  await w.settings({ federationDelaySeconds: 30 });
+  try {
+    const identity = await w.identity();
+    const sa = await w.serviceAccount(identity);
+    const name = await w.federate(identity, subjectOf(sa));
+    const file = w.tokenFile(await w.serviceAccountToken(sa));
+    // A new credential each time: the SDK would otherwise answer from its token cache.
+    const works = async (tokenFile: string) => decodeJwt((await w.workloadCredential(identity, tokenFile).getToken(w.armScope))!.token).oid === identity.principalId;
+    await assert.rejects(works(file), /AADSTS70021/, "a new credential propagates first");
+    await w.advanceClock(31);
+    assert.ok(await works(file));
+
+    await w.federate(identity, subjectOf(sa), { name });
+    assert.ok(await works(file), "the same value written again (az identity federated-credential create, re-applied)");
+    const { resourceGroup, subscriptionId, endpoints } = w.info;
+    const arm = await w.clients.credential.getToken(w.armScope);
+    const described = await rawRequest(
+      `${endpoints.resourceManager}/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${identity.name}/federatedIdentityCredentials/${name}?api-version=2023-01-31`,
+      { method: "PUT", headers: { authorization: `Bearer ${arm!.token}` }, body: JSON.stringify({ properties: { issuer: w.issuer, subject: subjectOf(sa), audiences: [TOKEN_EXCHANGE_AUDIENCE], description: "re-applied with a description" } }), ca: w.ca },
+    );
+    assert.equal(described.status, 200, described.text);
+    assert.equal((await w.clients.msi.federatedIdentityCredentials.get(resourceGroup, identity.name, name)).subject, subjectOf(sa));
+    assert.ok(await works(file), "a new description only");
+
+    const next = await w.serviceAccount(identity);
+    const nextFile = w.tokenFile(await w.serviceAccountToken(next));
+    await w.federate(identity, subjectOf(next), { name });
+    assert.equal((await w.clients.msi.federatedIdentityCredentials.get(resourceGroup, identity.name, name)).subject, subjectOf(next), "ARM has the new value at once");
+    assert.ok(await works(file), "the old subject works while the change propagates");
+    noMatch(await w.exchange(identity.clientId, readFileSync(nextFile, "utf8")), w.issuer, subjectOf(next), TOKEN_EXCHANGE_AUDIENCE);
+    await w.advanceClock(31);
+    assert.ok(await works(nextFile), "the new subject once propagated");
+    noMatch(await w.exchange(identity.clientId, readFileSync(file, "utf8")), w.issuer, subjectOf(sa), TOKEN_EXCHANGE_AUDIENCE);
   } finally {
     await w.settings({ federationDelaySeconds: 0 });
   }

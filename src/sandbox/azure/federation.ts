@@ -2,7 +2,7 @@ import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK, t
 import type { SandboxResponse } from "../http/types.js";
 import type { CloudContext } from "./context.js";
 import { EntraErrors } from "./entra-errors.js";
-import type { ArmResource, AzureState, Principal } from "./model.js";
+import type { ArmResource, AzureState, FederatedMatch, Principal } from "./model.js";
 import { fetchIssuerKeys } from "./oidc-fetch.js";
 import { key } from "./scopes.js";
 
@@ -23,6 +23,39 @@ export function federatedCredentialsOf(state: AzureState, identityId: string): A
     .map(([, r]) => r);
 }
 
+function matchOf(p: FederatedMatch): FederatedMatch {
+  return { issuer: p.issuer, subject: p.subject, audiences: [...p.audiences] };
+}
+
+function sameMatch(a: FederatedMatch, b: FederatedMatch): boolean {
+  return a.issuer === b.issuer && a.subject === b.subject && a.audiences.length === b.audiences.length && a.audiences.every((x, i) => x === b.audiences[i]);
+}
+
+/** What Entra ID's token exchange matches for a credential at `now`: none while a new one propagates. */
+export function knownToEntra(state: AzureState, credential: ArmResource, now: number): FederatedMatch | undefined {
+  const view = state.federation?.[key(credential.id)];
+  if (!view || view.readyAt <= now) return matchOf(credential.properties as unknown as FederatedCredentialProperties);
+  return view.previous;
+}
+
+/**
+ * Tells Entra ID of an ARM write of a credential (`before` its existing properties, if any). A new credential, or a
+ * changed issuer, subject or audience, reaches the token exchange after the federation delay, the value it knew
+ * still matching until then (a working exchange is not cut off by an update); the same value written again, or a
+ * new description, changes nothing there.
+ */
+export function recordFederatedWrite(state: AzureState, credential: ArmResource, before: FederatedMatch | undefined, now: number, delaySeconds: number): void {
+  const after = credential.properties as unknown as FederatedCredentialProperties;
+  if (before && sameMatch(before, after)) return;
+  const previous = before ? knownToEntra(state, { ...credential, properties: { ...before } }, now) : undefined;
+  (state.federation ??= {})[key(credential.id)] = { readyAt: now + delaySeconds * 1000, ...(previous ? { previous } : {}) };
+}
+
+/** A deleted credential is gone from Entra ID's view too. */
+export function forgetFederatedCredential(state: AzureState, id: string): void {
+  delete state.federation?.[key(id)];
+}
+
 function audiencesOf(payload: JWTPayload): string[] {
   if (typeof payload.aud === "string") return [payload.aud];
   return Array.isArray(payload.aud) ? payload.aud.filter((a): a is string => typeof a === "string") : [];
@@ -30,7 +63,7 @@ function audiencesOf(payload: JWTPayload): string[] {
 
 /**
  * Entra ID's exchange of a federated client assertion for `principal`, in Entra's order: a well-formed RS256 JWT; a
- * federated identity credential of the identity, known to Entra by now (federation delay), whose issuer, subject
+ * federated identity credential of the identity whose value as Entra knows it by now (federation delay) has issuer, subject
  * and audience equal the assertion's exactly (case and spaces count, no wildcards); the issuer's keys fetched from
  * its discovery document over HTTPS; the signature; then the assertion's time window on the sandbox clock.
  * Undefined when the assertion is accepted, else Entra's error.
@@ -52,11 +85,10 @@ export async function checkFederatedAssertion(ctx: CloudContext, principal: Prin
   const subject = typeof payload.sub === "string" ? payload.sub : "";
   const audiences = audiencesOf(payload);
   const now = ctx.now();
-  const readyAt = ctx.store.data.federationReadyAt ?? {};
   const credentials = principal.miResourceId ? federatedCredentialsOf(ctx.store.data, principal.miResourceId) : [];
   const match = credentials.find((c) => {
-    const p = c.properties as unknown as FederatedCredentialProperties;
-    return p.issuer === issuer && p.subject === subject && p.audiences.some((a) => audiences.includes(a)) && (readyAt[key(c.id)] ?? 0) <= now;
+    const p = knownToEntra(ctx.store.data, c, now);
+    return p !== undefined && p.issuer === issuer && p.subject === subject && p.audiences.some((a) => audiences.includes(a));
   });
   if (!match) return EntraErrors.noMatchingFederatedIdentity(issuer, subject, audiences.join(","));
 

@@ -100,11 +100,25 @@ export interface AzureState {
   settings: SandboxSettings;
   faults: FaultRule[];
   /**
-   * When each federated identity credential (by lower-cased id) becomes known to Entra ID's token exchange (epoch
-   * ms of the sandbox clock): ARM accepted it at once, Entra ID learns it after the federation delay. Absent in
-   * state written before federated credentials existed.
+   * Entra ID's view of each federated identity credential written through ARM (by lower-cased id): ARM accepts a
+   * write at once, Entra ID's token exchange learns it after the federation delay (federation.ts). Absent for a
+   * credential Entra ID has caught up with since state of this shape was written.
    */
-  federationReadyAt?: Record<string, number>;
+  federation?: Record<string, FederationView>;
+}
+
+/** The values of a federated identity credential Entra ID's token exchange matches an assertion against. */
+export interface FederatedMatch {
+  issuer: string;
+  subject: string;
+  audiences: string[];
+}
+
+export interface FederationView {
+  /** When the credential's current value reaches Entra ID's token exchange (epoch ms of the sandbox clock). */
+  readyAt: number;
+  /** What the exchange matches until then: the value it knew before the last change; absent for a new credential. */
+  previous?: FederatedMatch;
 }
 
 export interface SandboxSettings {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxResponse } from "../../http/types.js";
 import { ArmErrors } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
-import { FEDERATED_CREDENTIAL_TYPE, federatedCredentialsOf, type FederatedCredentialProperties } from "../federation.js";
+import { FEDERATED_CREDENTIAL_TYPE, federatedCredentialsOf, forgetFederatedCredential, recordFederatedWrite, type FederatedCredentialProperties } from "../federation.js";
 import type { ArmResource } from "../model.js";
 import { ResourceType } from "../resource-type.js";
 import { settingsOf } from "../settings.js";
@@ -49,8 +49,8 @@ function propertiesOf(body: { properties?: Partial<Record<keyof FederatedCredent
 /**
  * Microsoft.ManagedIdentity/userAssignedIdentities/{id}/federatedIdentityCredentials. Each write takes the managed
  * identity service a moment (settings.federatedCredentialWriteMs) during which another write to the same identity's
- * credentials is refused with 409, as ARM refuses concurrent writes; Entra ID learns a written credential only after
- * the federation delay (federation.ts reads federationReadyAt).
+ * credentials is refused with 409, as ARM refuses concurrent writes; Entra ID learns a new or changed credential
+ * only after the federation delay (recordFederatedWrite).
  */
 export class FederatedCredentialHandlers {
   private readonly identities = new ResourceType(IDENTITY_TYPE);
@@ -108,9 +108,10 @@ export class FederatedCredentialHandlers {
       if (taken) throw new ArmFailure(ArmErrors.federatedCredentialExists());
       if (!existing && others.length >= MAX_FEDERATED_CREDENTIALS) throw new ArmFailure(ArmErrors.tooManyFederatedCredentials(identity.id, MAX_FEDERATED_CREDENTIALS));
       const credential: ArmResource = existing ?? { id, name, type: FEDERATED_CREDENTIAL_TYPE };
+      const before = existing ? (existing.properties as unknown as FederatedCredentialProperties) : undefined;
       credential.properties = { ...properties };
       call.state.resources[key(id)] = credential;
-      (call.state.federationReadyAt ??= {})[key(id)] = call.ctx.now() + settingsOf(call.state).federationDelaySeconds * 1000;
+      recordFederatedWrite(call.state, credential, before, call.ctx.now(), settingsOf(call.state).federationDelaySeconds);
       call.changed();
       return { status: existing ? 200 : 201, body: credential };
     });
@@ -149,7 +150,7 @@ export class FederatedCredentialHandlers {
     if (!findResource(call, id)) return { status: 204 };
     return this.exclusive(call, identity, () => {
       delete call.state.resources[key(id)];
-      delete call.state.federationReadyAt?.[key(id)];
+      forgetFederatedCredential(call.state, id);
       call.changed();
       return { status: 200 };
     });

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { SandboxResponse } from "../../http/types.js";
 import { ArmErrors } from "../arm-errors.js";
 import { ArmFailure, type ArmCall } from "../arm-call.js";
-import { federatedCredentialsOf } from "../federation.js";
+import { federatedCredentialsOf, forgetFederatedCredential } from "../federation.js";
 import type { ArmResource } from "../model.js";
 import { ResourceType } from "../resource-type.js";
 import { key, normalizeLocation, page } from "../scopes.js";
@@ -69,7 +69,7 @@ export class MsiHandlers {
     // Its federated identity credentials are child resources: they go with it.
     for (const credential of federatedCredentialsOf(call.state, identity.id)) {
       delete call.state.resources[key(credential.id)];
-      delete call.state.federationReadyAt?.[key(credential.id)];
+      forgetFederatedCredential(call.state, credential.id);
     }
     delete call.state.principals[String(identity.properties?.principalId ?? "")];
     call.changed();
