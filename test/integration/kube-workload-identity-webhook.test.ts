@@ -6,7 +6,7 @@ import { rejected, startKubeFixture, uniqueName, type KubeFixture } from "../hel
 
 /**
  * AKS's workload identity webhook as the sandbox API server runs it on pod creation: for a cluster with workload
- * identity enabled, exactly what azure-workload-identity v1.5 injects into pods labelled
+ * identity enabled, exactly what azure-workload-identity v1.5.1/v1.6 injects into pods labelled
  * `azure.workload.identity/use: "true"`, with the annotations it honours; nothing for other pods or clusters.
  */
 
@@ -84,13 +84,24 @@ test("nothing is injected for an unlabelled pod, or for any pod while the cluste
   }
 });
 
-test("the ServiceAccount's tenant-id overrides the cluster's; an empty client-id is left out; the expiration comes from the pod, else the ServiceAccount", async () => {
+test("the ServiceAccount's tenant-id overrides the cluster's; an empty client-id or tenant-id is left out (upstream since v1.5.1); the expiration comes from the pod, else the ServiceAccount", async () => {
   const sa = await serviceAccount({ "azure.workload.identity/tenant-id": "other-tenant", "azure.workload.identity/service-account-token-expiration": "7200" });
   const fromSa = await core.createNamespacedPod({ namespace: "default", body: pod(sa) });
   assert.deepEqual(plain(fromSa.spec!.containers[0].env), env(undefined, "other-tenant").filter((e) => e.name !== "AZURE_CLIENT_ID"));
   assert.equal(fromSa.spec!.volumes![0].projected!.sources![0].serviceAccountToken!.expirationSeconds, 7200);
   const fromPod = await core.createNamespacedPod({ namespace: "default", body: pod(sa, { annotations: { "azure.workload.identity/service-account-token-expiration": "86400" } }) });
   assert.equal(fromPod.spec!.volumes![0].projected!.sources![0].serviceAccountToken!.expirationSeconds, 86400);
+  // Upstream since v1.5.1 appends no variable whose value is empty: an empty client-id or tenant-id annotation (the
+  // tenant-id one, present, wins over the cluster's) leaves both out, and a container's own empty variable stays.
+  const empty = await serviceAccount({ "azure.workload.identity/client-id": "", "azure.workload.identity/tenant-id": "" });
+  const noIds = await core.createNamespacedPod({
+    namespace: "default",
+    body: pod(empty, { containers: [{ name: "app", image: "a:1" }, { name: "own", image: "b:1", env: [{ name: "AZURE_CLIENT_ID", value: "" }] }] }),
+  });
+  const [app, own] = noIds.spec!.containers;
+  const rest = env().filter((e) => e.name !== "AZURE_CLIENT_ID" && e.name !== "AZURE_TENANT_ID");
+  assert.deepEqual(plain(app.env), rest);
+  assert.deepEqual(plain(own.env), [{ name: "AZURE_CLIENT_ID", value: "" }, ...rest]);
 });
 
 test("skip-containers leaves the named containers alone", async () => {

@@ -3,7 +3,7 @@ import { Errors } from "./errors.js";
 import type { KubeObject } from "./types.js";
 
 /**
- * What AKS's workload identity add-on (azure-workload-identity's mutating webhook, v1.5) does to a pod at creation,
+ * What AKS's workload identity add-on (azure-workload-identity's mutating webhook, v1.5.1/v1.6) does to a pod at creation,
  * run as admission by the sandbox's API server while the cluster has workload identity enabled: pods labelled
  * `azure.workload.identity/use: "true"` get, in every container not skipped, the environment the Azure SDKs read
  * (client id from their ServiceAccount's annotation, tenant, token file, authority host) and a mount of the
@@ -132,7 +132,12 @@ function proxyContainer(config: WorkloadIdentityWebhookConfig, port: number): Co
   };
 }
 
-/** Upstream adds each variable the container does not set already, and only when it has a value. */
+/**
+ * Upstream's addEnvironmentVariables since v1.5.1 (azure-workload-identity#1593, kept in v1.6): each variable the
+ * container does not name already (by name, whatever its value), and only when it has a value, so a ServiceAccount
+ * without a client-id (or with an empty tenant-id) gives no AZURE_CLIENT_ID (AZURE_TENANT_ID). v1.5.0 and earlier
+ * appended them empty.
+ */
 function mutateContainer(c: Container, env: EnvVar[]): void {
   const present = new Set((c.env ?? []).map((e) => e.name));
   const added = env.filter((e) => !present.has(e.name) && e.value);
