@@ -5,6 +5,8 @@ import { wipeSandbox } from "../sandbox/wipe.js";
 import { DEFAULT_SANDBOX_DIR, sandboxLayout, type SandboxRuntimeInfo } from "../sandbox/layout.js";
 import { readRuntime, sandboxStatus, startSandboxProcess, stopSandboxProcess } from "../sandbox/lifecycle.js";
 import { sandboxAdmin } from "../sandbox/admin-client.js";
+import { clockAdvanceRefusal, MAX_CLOCK_OFFSET_SECONDS } from "../sandbox/clock.js";
+import { MAX_DELAY_SECONDS } from "../sandbox/azure/settings.js";
 import { sandboxEnvVars } from "../sandbox/environment.js";
 import { readFileSync } from "node:fs";
 import { flagNumber } from "../cli/flags.js";
@@ -21,10 +23,12 @@ function positiveInt(name: string, max: number) {
   };
 }
 
-function nonNegative(name: string) {
+/** A number of `unit` from 0 to `max`, written out in digits (an empty value is not 0). */
+function amount(name: string, unit: "seconds" | "milliseconds", max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
+    if (!/^\d+(\.\d+)?$/.test(value.trim())) throw new UsageError(`argument ${name}: '${value}' is not a number of ${unit}`, `Pass e.g. ${name} 10.`);
     const n = Number(value);
-    if (!Number.isFinite(n) || n < 0) throw new UsageError(`argument ${name}: '${value}' is not a number of seconds`, `Pass e.g. ${name} 10.`);
+    if (n > max) throw new UsageError(`argument ${name}: ${value.trim()} is more than ${max} ${unit}`, `Pass at most ${name} ${max}.`);
     return n;
   };
 }
@@ -77,8 +81,8 @@ export function configureSandbox(sandbox: Command): void {
     .addOption(dirOption())
     .option("--nodes <n>", "Number of nodes (scale-set instances) of a new sandbox.", positiveInt("--nodes", 50), 2)
     .option("--fresh", "Discard any previous state and start a new sandbox.")
-    .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment (as Entra ID replication).", nonNegative("--replication-delay"))
-    .option("--timeout <seconds>", "How long to wait for the sandbox to be ready.", nonNegative("--timeout"), 60)
+    .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment (as Entra ID replication).", amount("--replication-delay", "seconds", MAX_DELAY_SECONDS))
+    .option("--timeout <seconds>", "How long to wait for the sandbox to be ready.", amount("--timeout", "seconds"), 60)
     .option("--faults <file>", "JSON file with fault rules to switch on once started (see `podid sandbox fault add --help`).")
     .addHelpText(
       "after",
@@ -181,8 +185,8 @@ Examples:
     .option("--method <method>", "HTTP method, or * for any.", "*")
     .option("--path <glob>", "Request path glob, * matches anything (e.g. '*/roleAssignments/*').", "*")
     .addOption(new Option("--status <code>", "Answer with this status instead of serving.").choices(["429", "500", "502", "503", "504"]))
-    .option("--retry-after <seconds>", "Retry-After header on the answer.", nonNegative("--retry-after"))
-    .option("--latency <ms>", "Delay before answering, in milliseconds.", nonNegative("--latency"))
+    .option("--retry-after <seconds>", "Retry-After header on the answer.", amount("--retry-after", "seconds"))
+    .option("--latency <ms>", "Delay before answering, in milliseconds.", amount("--latency", "milliseconds"))
     .option("--count <n>", "Fault only this many matching requests.", positiveInt("--count", 1_000_000))
     .option("--drop", "Close the connection without answering (a reset, or a keep-alive socket the server closed).")
     .addHelpText(
@@ -230,8 +234,8 @@ Examples:
     .command("settings")
     .description("Change a running sandbox's settings (with no option, show them).")
     .addOption(dirOption())
-    .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment.", nonNegative("--replication-delay"))
-    .option("--federation-delay <seconds>", "Seconds a new or changed federated identity credential takes to reach Entra ID's token exchange (AADSTS70021 until then).", nonNegative("--federation-delay"))
+    .option("--replication-delay <seconds>", "Seconds a new principal stays unknown to role assignment.", amount("--replication-delay", "seconds", MAX_DELAY_SECONDS))
+    .option("--federation-delay <seconds>", "Seconds a new or changed federated identity credential takes to reach Entra ID's token exchange (AADSTS70021 until then).", amount("--federation-delay", "seconds", MAX_DELAY_SECONDS))
     .addHelpText("after", "\nExamples:\n  podid sandbox settings --replication-delay 10\n  podid sandbox settings --federation-delay 5")
     .action(
       action<{ dir: string; replicationDelay?: number; federationDelay?: number }>(async (o) => {
@@ -247,12 +251,16 @@ Examples:
     .command("clock")
     .description("Show the sandbox's clock, or move it forward: tokens expire and the kubelet rotates projected tokens as if the time had passed.")
     .addOption(dirOption())
-    .option("--advance <seconds>", "Move the sandbox's time forward by this many seconds (it never goes back).", nonNegative("--advance"))
+    .option("--advance <seconds>", "Move the sandbox's time forward by this many seconds (it never goes back).", amount("--advance", "seconds", MAX_CLOCK_OFFSET_SECONDS))
     .addHelpText("after", "\nExamples:\n  podid sandbox clock\n  podid sandbox clock --advance 3600   # an hour later: projected tokens rotated, older tokens expired")
     .action(
-      action<{ dir: string; advance?: number }>(async (o) =>
-        o.advance === undefined ? sandboxAdmin(o.dir, "GET", "clock") : sandboxAdmin(o.dir, "POST", "clock", { advanceSeconds: o.advance }),
-      ),
+      action<{ dir: string; advance?: number }>(async (o) => {
+        const clock = await sandboxAdmin<{ offsetSeconds: number }>(o.dir, "GET", "clock");
+        if (o.advance === undefined) return clock;
+        const refusal = clockAdvanceRefusal(clock.offsetSeconds, o.advance);
+        if (refusal) throw new UsageError(`argument --advance: ${refusal}`, `Pass a smaller --advance, or start a fresh sandbox (podid sandbox start --fresh --dir ${o.dir}) to reset its clock.`);
+        return sandboxAdmin(o.dir, "POST", "clock", { advanceSeconds: o.advance });
+      }),
     );
 
   sandbox
@@ -260,7 +268,7 @@ Examples:
     .description("Run the sandbox in the foreground (what `start` runs in the background).")
     .addOption(dirOption())
     .option("--nodes <n>", "Number of nodes of a new sandbox.", positiveInt("--nodes", 50), 2)
-    .option("--replication-delay <seconds>", "Replication delay in seconds.", nonNegative("--replication-delay"))
+    .option("--replication-delay <seconds>", "Replication delay in seconds.", amount("--replication-delay", "seconds", MAX_DELAY_SECONDS))
     .action(
       action<{ dir: string; nodes: number; replicationDelay?: number }>(async (o) => {
         // Loaded only here: the emulators' dependencies (jose, x509) would slow every other command's start.

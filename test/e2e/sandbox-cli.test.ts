@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { CLI, runPodid, runShell } from "../helpers/cli.js";
 
 const hasKubectl = spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0;
@@ -104,4 +105,41 @@ test("bad arguments are one-line usage errors with exit 2", async () => {
   const env = await runPodid(["sandbox", "env", "--dir", join(dir, "nothing-here")]);
   assert.equal(env.code, 1);
   assert.match(env.stderr, /ERROR: no running sandbox .*\nStart it first: podid sandbox start/);
+});
+
+test("the clock moves forward at most 10 years ahead and the sandbox still issues tokens there; delays are numbers of seconds up to a day", async () => {
+  const MAX = 315_360_000;
+  const podid = (...args: string[]) => runPodid([...args, "--dir", dir, "-o", "json"]);
+  const usage = async (args: string[], message: RegExp) => {
+    const r = await podid(...args);
+    assert.equal(r.code, 2, r.stderr);
+    const [first, ...rest] = r.stderr.trimEnd().split("\n");
+    assert.match(first, message);
+    assert.ok(rest.length <= 1, `one line and a remedy: ${r.stderr}`);
+  };
+  await usage(["sandbox", "clock", "--advance", "99999999999999999999"], /^ERROR: argument --advance: 99999999999999999999 is more than 315360000 seconds$/);
+  await usage(["sandbox", "clock", "--advance", ""], /^ERROR: argument --advance: '' is not a number of seconds$/);
+  await usage(["sandbox", "settings", "--federation-delay", ""], /^ERROR: argument --federation-delay: '' is not a number of seconds$/);
+  await usage(["sandbox", "settings", "--federation-delay", " "], /^ERROR: argument --federation-delay: ' ' is not a number of seconds$/);
+  await usage(["sandbox", "settings", "--replication-delay", "86401"], /^ERROR: argument --replication-delay: 86401 is more than 86400 seconds$/);
+  assert.equal(JSON.parse((await podid("sandbox", "clock")).stdout).offsetSeconds, 0, "nothing moved");
+  assert.deepEqual(JSON.parse((await podid("sandbox", "settings")).stdout).federationDelaySeconds, 0, "nothing changed");
+
+  try {
+    const moved = await podid("sandbox", "clock", "--advance", String(MAX - 60));
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(JSON.parse(moved.stdout).offsetSeconds, MAX - 60);
+    await usage(["sandbox", "clock", "--advance", "61"], /^ERROR: argument --advance: the sandbox clock runs at most 315360000 seconds \(10 years\) ahead of real time and is 315359940 ahead: advance it by at most 60$/);
+    // At the limit, the API server still issues service-account tokens, dated on the sandbox clock.
+    const kc = new KubeConfig();
+    kc.loadFromFile(join(dir, "kubeconfig"));
+    const answer = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ namespace: "default", name: "default", body: { spec: { expirationSeconds: 600 } } });
+    const claims = JSON.parse(Buffer.from(answer.status!.token.split(".")[1], "base64url").toString()) as { iat: number; exp: number };
+    assert.equal(claims.exp - claims.iat, 600);
+    assert.ok(claims.iat >= Math.floor(Date.now() / 1000) + MAX - 120, "issued on the sandbox clock");
+  } finally {
+    // Nothing turns the clock back but a fresh sandbox.
+    const fresh = await runPodid(["sandbox", "start", "--dir", dir, "--fresh"]);
+    assert.equal(fresh.code, 0, fresh.stderr);
+  }
 });

@@ -5,6 +5,7 @@ import { tokenNeedsRefresh } from "../../src/sandbox/kubelet/projected-tokens.js
 import { isMetadataProxyInit } from "../../src/sandbox/kubelet/images.js";
 import { demoCredential } from "../../src/runtime/demo/main.js";
 import { proxyEnvironment, scopeOf } from "../../src/runtime/proxy/proxy.js";
+import { clockAdvanceRefusal, MAX_CLOCK_OFFSET_SECONDS, SandboxClock } from "../../src/sandbox/clock.js";
 
 test("projected tokens: refreshed from 80% of their life, and after a day whatever their lifetime", () => {
   const hour = 3600_000;
@@ -39,4 +40,16 @@ test("the proxy: a v1 resource becomes a .default scope as upstream's; it cannot
   assert.deepEqual(proxyEnvironment({ AZURE_TENANT_ID: "t" }), { missing: "AZURE_AUTHORITY_HOST" });
   const env = proxyEnvironment({ AZURE_TENANT_ID: "t", AZURE_AUTHORITY_HOST: "https://login.microsoftonline.com/", AZURE_FEDERATED_TOKEN_FILE: "/f", AZURE_CLIENT_ID: "c" });
   assert.deepEqual(env, { tenantId: "t", authorityHost: "https://login.microsoftonline.com/", tokenFile: "/f", defaultClientId: "c", metadataUrl: "http://169.254.169.254" });
+});
+
+test("the sandbox clock runs at most 10 years ahead: an advance past that is refused, a stored offset past it is taken as the limit", () => {
+  const clock = new SandboxClock();
+  clock.advance(MAX_CLOCK_OFFSET_SECONDS - 60);
+  assert.throws(() => clock.advance(61), /runs at most 315360000 seconds \(10 years\) ahead of real time and is 315359940 ahead: advance it by at most 60$/);
+  assert.equal(clock.offsetSeconds, MAX_CLOCK_OFFSET_SECONDS - 60, "nothing moved");
+  clock.advance(60);
+  assert.ok(Number.isFinite(new Date(clock.now()).getTime()));
+  assert.throws(() => clock.advance(Number.NaN), /only moves forward/);
+  assert.equal(new SandboxClock(1e300).offsetSeconds, MAX_CLOCK_OFFSET_SECONDS);
+  assert.equal(clockAdvanceRefusal(0, MAX_CLOCK_OFFSET_SECONDS), undefined);
 });

@@ -3,7 +3,8 @@ import { Router } from "../http/router.js";
 import { json, type Handler } from "../http/types.js";
 import type { CloudContext } from "./context.js";
 import type { FaultRule } from "./model.js";
-import { CHANGEABLE_SETTINGS, settingsOf } from "./settings.js";
+import { CHANGEABLE_SETTINGS, SETTING_LIMITS, settingsOf } from "./settings.js";
+import { clockAdvanceRefusal } from "../clock.js";
 
 export const ADMIN_KEY_HEADER = "x-podid-sandbox-key";
 export const ADMIN_PREFIX = "/.sandbox/";
@@ -47,7 +48,7 @@ export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
     for (const name of CHANGEABLE_SETTINGS) {
       const value = body[name];
       if (value === undefined) continue;
-      if (typeof value !== "number" || !Number.isFinite(value) || value < 0) return json(400, { error: `${name} must be a number >= 0` });
+      if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > SETTING_LIMITS[name]) return json(400, { error: `${name} must be a number from 0 to ${SETTING_LIMITS[name]}` });
       ctx.store.data.settings[name] = value;
     }
     ctx.store.changed();
@@ -73,7 +74,9 @@ export function adminHandler(ctx: CloudContext, adminKey: string): Handler {
     .add("GET", "/.sandbox/clock", () => json(200, clock()))
     .add("POST", "/.sandbox/clock", (req) => {
       const body = JSON.parse(req.body.toString("utf8") || "{}") as { advanceSeconds?: unknown };
-      if (typeof body.advanceSeconds !== "number" || !Number.isFinite(body.advanceSeconds) || body.advanceSeconds < 0) return json(400, { error: "advanceSeconds must be a number >= 0: the clock only moves forward" });
+      if (typeof body.advanceSeconds !== "number") return json(400, { error: "advanceSeconds must be a number >= 0: the clock only moves forward" });
+      const refusal = clockAdvanceRefusal(ctx.clock.offsetSeconds, body.advanceSeconds);
+      if (refusal) return json(400, { error: refusal });
       ctx.clock.advance(body.advanceSeconds);
       return json(200, clock());
     })

@@ -16,3 +16,13 @@ export function settingsOf(state: AzureState): Required<SandboxSettings> {
 
 /** What the admin route may change (the clock moves only through its own route). */
 export const CHANGEABLE_SETTINGS = ["replicationDelaySeconds", "federationDelaySeconds", "federatedCredentialWriteMs"] as const;
+
+/** The longest a propagation delay may be set to: a day, far beyond Azure's (seconds to minutes). */
+export const MAX_DELAY_SECONDS = 86_400;
+
+/** The largest value of each setting. */
+export const SETTING_LIMITS: Record<(typeof CHANGEABLE_SETTINGS)[number], number> = {
+  replicationDelaySeconds: MAX_DELAY_SECONDS,
+  federationDelaySeconds: MAX_DELAY_SECONDS,
+  federatedCredentialWriteMs: 60_000,
+};
