@@ -7,6 +7,7 @@ import { readRuntime, sandboxStatus, startSandboxProcess, stopSandboxProcess } f
 import { sandboxAdmin } from "../sandbox/admin-client.js";
 import { clockAdvanceRefusal, MAX_CLOCK_OFFSET_SECONDS } from "../sandbox/clock.js";
 import { MAX_DELAY_SECONDS } from "../sandbox/azure/settings.js";
+import { FAULT_SERVICES } from "../sandbox/azure/model.js";
 import { sandboxEnvVars } from "../sandbox/environment.js";
 import { readFileSync } from "node:fs";
 import { flagNumber } from "../cli/flags.js";
@@ -181,7 +182,7 @@ Examples:
     .command("add")
     .description("Add a fault rule.")
     .addOption(dirOption())
-    .addOption(new Option("--service <service>", "Which service.").choices(["arm", "entra", "imds", "*"]).default("arm"))
+    .addOption(new Option("--service <service>", "Which service (oidc: the clusters' OIDC issuer host).").choices([...FAULT_SERVICES, "*"]).default("arm"))
     .option("--method <method>", "HTTP method, or * for any.", "*")
     .option("--path <glob>", "Request path glob, * matches anything (e.g. '*/roleAssignments/*').", "*")
     .addOption(new Option("--status <code>", "Answer with this status instead of serving.").choices(["429", "500", "502", "503", "504"]))
@@ -191,7 +192,7 @@ Examples:
     .option("--drop", "Close the connection without answering (a reset, or a keep-alive socket the server closed).")
     .addHelpText(
       "after",
-      `\nExamples:\n  Throttle the next two role assignment writes:\n    podid sandbox fault add --method PUT --path '*/roleAssignments/*' --status 429 --retry-after 1 --count 2\n  Slow every IMDS answer by 200 ms:\n    podid sandbox fault add --service imds --latency 200\n  Hang up on the next five scale-set updates:\n    podid sandbox fault add --method PATCH --path '*/virtualMachineScaleSets/*' --drop --count 5`,
+      `\nExamples:\n  Throttle the next two role assignment writes:\n    podid sandbox fault add --method PUT --path '*/roleAssignments/*' --status 429 --retry-after 1 --count 2\n  Slow every IMDS answer by 200 ms:\n    podid sandbox fault add --service imds --latency 200\n  Hang up on the next five scale-set updates:\n    podid sandbox fault add --method PATCH --path '*/virtualMachineScaleSets/*' --drop --count 5\n  Make the clusters' OIDC issuer unreachable (Entra ID's token exchange answers AADSTS90061):\n    podid sandbox fault add --service oidc --status 503`,
     )
     .action(
       action<{ dir: string; service: string; method: string; path: string; status?: string; retryAfter?: number; latency?: number; count?: number; drop?: boolean }>(async (o) => {

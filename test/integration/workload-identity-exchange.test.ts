@@ -190,6 +190,34 @@ test("AADSTS90061 when the issuer's discovery document cannot be fetched, or nam
   refused(await w.exchange(identity.clientId, await forged({ iss: slashless, sub: subjectOf(sa), aud: TOKEN_EXCHANGE_AUDIENCE })), 400, "invalid_request", 90061);
 });
 
+test("AADSTS90061 while the cluster's issuer host fails (podid sandbox fault add --service oidc), and the exchange recovers once it answers again", async () => {
+  const { identity, sa } = await federatedWorkload();
+  const token = await w.serviceAccountToken(sa);
+  const file = w.tokenFile(token);
+  assert.equal((await w.exchange(identity.clientId, token)).status, 200);
+  const fault = (...args: string[]) => runPodid(["sandbox", "fault", ...args, "--dir", w.sb.dir, "-o", "json"]);
+  try {
+    const added = await fault("add", "--service", "oidc", "--path", "*/.well-known/openid-configuration", "--status", "503");
+    assert.equal(added.code, 0, added.stderr);
+    const description = refused(await w.exchange(identity.clientId, token), 400, "invalid_request", 90061);
+    assert.ok(description.includes("Request to External OIDC endpoint failed."), description);
+    await assert.rejects(w.workloadCredential(identity, file).getToken(w.armScope), /AADSTS90061/);
+    // The documents themselves answer with the fault, to anyone.
+    const discovery = await rawRequest(`${w.issuer}.well-known/openid-configuration`, { ca: w.ca });
+    assert.equal(discovery.status, 503);
+    assert.equal((await fault("clear")).code, 0);
+    assert.equal((await w.exchange(identity.clientId, token)).status, 200, "the issuer answers again");
+
+    // A single dropped connection to the keys: that one exchange fails, the next succeeds.
+    assert.equal((await fault("add", "--service", "oidc", "--path", "*/openid/v1/jwks", "--drop", "--count", "1")).code, 0);
+    refused(await w.exchange(identity.clientId, token), 400, "invalid_request", 90061);
+    assert.equal((await w.exchange(identity.clientId, token)).status, 200);
+    assert.deepEqual(JSON.parse((await fault("list")).stdout), [], "the one-shot rule is used up");
+  } finally {
+    await fault("clear");
+  }
+});
+
 test("forgeries: another key with the cluster's key id, an unknown key id, no signature, a wrong assertion type", async () => {
   const { identity, sa } = await federatedWorkload();
   const real = await w.serviceAccountToken(sa);

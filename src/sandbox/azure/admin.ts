@@ -2,7 +2,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { Router } from "../http/router.js";
 import { json, type Handler } from "../http/types.js";
 import type { CloudContext } from "./context.js";
-import type { FaultRule } from "./model.js";
+import { FAULT_SERVICES, type FaultRule } from "./model.js";
 import { CHANGEABLE_SETTINGS, SETTING_LIMITS, settingsOf } from "./settings.js";
 import { clockAdvanceRefusal } from "../clock.js";
 
@@ -16,7 +16,7 @@ function validRule(value: unknown): value is FaultRule {
       typeof r.path === "string" &&
       (r.status === undefined || [429, 500, 502, 503, 504].includes(r.status)) &&
       (r.drop === undefined || typeof r.drop === "boolean") &&
-      ["arm", "entra", "imds", "*"].includes(r.service ?? "*"),
+      [...FAULT_SERVICES, "*"].includes(r.service ?? "*"),
   );
 }
 

@@ -3,9 +3,7 @@ import { DROP_CONNECTION, json, type Handler, type SandboxResponse } from "../ht
 import { ArmErrors } from "./arm-errors.js";
 import type { CloudContext } from "./context.js";
 import { entraError } from "./entra-errors.js";
-import type { FaultRule } from "./model.js";
-
-export type FaultService = "arm" | "entra" | "imds";
+import type { FaultRule, FaultService } from "./model.js";
 
 function globRegex(glob: string): RegExp {
   return new RegExp(`^${glob.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`, "i");
@@ -28,8 +26,18 @@ function faultResponse(service: FaultService, status: number, retryAfter: number
       : entraError(status, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.");
     return { ...base, headers: { ...base.headers, ...headers } };
   }
+  if (service === "oidc") return { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers }, body: OIDC_HOST_ERRORS[status] ?? OIDC_HOST_ERRORS[500] };
   return json(status, status === 429 ? { error: "too_many_requests", error_description: "Too many requests" } : { error: "unknown", error_description: "IMDS is temporarily unavailable" }, headers);
 }
+
+/** The issuer host is a storage-backed static site: its failures in Azure Storage's words, plain text like its 404. */
+const OIDC_HOST_ERRORS: Record<number, string> = {
+  429: "The server is currently unable to receive requests. Please retry your request.",
+  500: "The server encountered an internal error. Please retry the request.",
+  502: "Bad Gateway",
+  503: "The server is currently unable to receive requests. Please retry your request.",
+  504: "The operation could not be completed within the permitted time.",
+};
 
 /**
  * Applies the sandbox's fault rules in front of a service: added latency and/or a throttling or server error or a

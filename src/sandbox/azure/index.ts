@@ -128,7 +128,7 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
     endpoints.arm = armServer.url;
     endpoints.armResourceId = `${armServer.url}/`;
 
-    const issuerServer = await serve(issuer.handler(), {
+    const issuerServer = await serve(withFaults("oidc", ctx, issuer.handler()), {
       host: options.host,
       port: options.ports.oidcIssuer ?? 0,
       tls: options.tls,

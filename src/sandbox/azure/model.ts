@@ -68,10 +68,14 @@ export interface RoleDefinition {
   };
 }
 
+/** The emulated services a fault rule can target: the clusters' OIDC issuer host is `oidc`. */
+export const FAULT_SERVICES = ["arm", "entra", "imds", "oidc"] as const;
+export type FaultService = (typeof FAULT_SERVICES)[number];
+
 export interface FaultRule {
   id: string;
   /** Which emulated service it applies to. */
-  service: "arm" | "entra" | "imds" | "*";
+  service: FaultService | "*";
   /** HTTP method or "*". */
   method: string;
   /** Glob over the request path, case-insensitive; `*` matches anything including `/`. */
