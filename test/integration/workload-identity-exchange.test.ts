@@ -253,9 +253,17 @@ test("AADSTS700024 for an assertion past its expiry on Entra ID's clock", async 
   const token = await w.serviceAccountToken(sa, { expirationSeconds: 600 });
   assert.equal((await w.exchange(identity.clientId, token)).status, 200);
   await w.advanceClock(601);
-  const description = refused(await w.exchange(identity.clientId, token), 401, "invalid_client", 700024);
+  const answer = await w.exchange(identity.clientId, token);
+  const description = refused(answer, 401, "invalid_client", 700024);
   const { nbf, exp } = decodeJwt(token) as { nbf: number; exp: number };
   const at = (s: number) => new Date(s * 1000).toISOString().replace(/Z$/, "0000Z");
   assert.match(description, new RegExp(`^AADSTS700024: Client assertion is not within its valid time range\\. Current time: \\S+Z, assertion valid from ${at(nbf)}, expiry time of assertion ${at(exp)}\\.`));
+  // One clock throughout the answer: Entra ID's (the sandbox's, now past the assertion's expiry), not the caller's.
+  const current = Date.parse(/Current time: (\S+?)0000Z/.exec(description)![1] + "Z");
+  const stamped = /Timestamp: (\S+ \S+Z)$/.exec(description)![1];
+  const timestamp = (answer.json as { timestamp: string }).timestamp;
+  assert.equal(timestamp, stamped);
+  assert.ok(Math.abs(Date.parse(timestamp.replace(" ", "T")) - current) < 5_000, `${timestamp} is Entra ID's current time ${new Date(current).toISOString()}`);
+  assert.ok(current >= exp * 1000, "the sandbox clock");
   await assert.rejects(w.assertionCredential(identity.clientId, async () => token).getToken(w.armScope), /AADSTS700024/);
 });

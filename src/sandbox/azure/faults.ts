@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { DROP_CONNECTION, json, type Handler, type SandboxResponse } from "../http/types.js";
 import { ArmErrors } from "./arm-errors.js";
 import type { CloudContext } from "./context.js";
-import { entraError } from "./entra-errors.js";
+import { entraErrors } from "./entra-errors.js";
 import type { FaultRule, FaultService } from "./model.js";
 
 function globRegex(glob: string): RegExp {
@@ -14,16 +14,15 @@ export function ruleMatches(rule: FaultRule, service: FaultService, method: stri
 }
 
 /** The error each service really answers with when it throttles or fails. */
-function faultResponse(service: FaultService, status: number, retryAfter: number | undefined): SandboxResponse {
+function faultResponse(service: FaultService, status: number, retryAfter: number | undefined, now: () => number): SandboxResponse {
   const headers: Record<string, string> = retryAfter !== undefined ? { "retry-after": String(retryAfter) } : {};
   if (service === "arm") {
     const base = status === 429 ? ArmErrors.tooManyRequests(retryAfter ?? 1) : ArmErrors.serverError(status);
     return { ...base, headers: { ...base.headers, ...headers } };
   }
   if (service === "entra") {
-    const base = status === 429
-      ? entraError(429, "temporarily_unavailable", 50196, "The server terminated an operation because it encountered a client request loop.")
-      : entraError(status, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.");
+    const errors = entraErrors(now);
+    const base = status === 429 ? errors.requestLoop() : errors.temporarilyUnavailable(status);
     return { ...base, headers: { ...base.headers, ...headers } };
   }
   if (service === "oidc") return { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers }, body: OIDC_HOST_ERRORS[status] ?? OIDC_HOST_ERRORS[500] };
@@ -57,6 +56,6 @@ export function withFaults(service: FaultService, ctx: CloudContext, inner: Hand
     if (rule.latencyMs) await sleep(rule.latencyMs);
     ctx.log(`fault ${rule.id} on ${service} ${req.method} ${req.path}${rule.drop ? " -> connection dropped" : rule.status ? ` -> ${rule.status}` : ""}`);
     if (rule.drop) return DROP_CONNECTION;
-    return rule.status ? faultResponse(service, rule.status, rule.retryAfterSeconds) : inner(req);
+    return rule.status ? faultResponse(service, rule.status, rule.retryAfterSeconds, () => ctx.now()) : inner(req);
   };
 }

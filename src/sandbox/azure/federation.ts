@@ -1,7 +1,7 @@
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK, type JWTPayload } from "jose";
 import type { SandboxResponse } from "../http/types.js";
 import type { CloudContext } from "./context.js";
-import { EntraErrors } from "./entra-errors.js";
+import { entraErrors } from "./entra-errors.js";
 import type { ArmResource, AzureState, FederatedMatch, Principal } from "./model.js";
 import { fetchIssuerKeys } from "./oidc-fetch.js";
 import { key } from "./scopes.js";
@@ -69,19 +69,20 @@ function audiencesOf(payload: JWTPayload): string[] {
  * Undefined when the assertion is accepted, else Entra's error.
  */
 export async function checkFederatedAssertion(ctx: CloudContext, principal: Principal, assertion: string): Promise<SandboxResponse | undefined> {
+  const errors = entraErrors(() => ctx.now());
   let header: ReturnType<typeof decodeProtectedHeader>;
   let payload: JWTPayload;
   try {
     header = decodeProtectedHeader(assertion);
     payload = decodeJwt(assertion);
   } catch {
-    return EntraErrors.malformedAssertion();
+    return errors.malformedAssertion();
   }
   // Unsigned (alg none) or symmetrically signed assertions are never federated tokens.
-  if (header.alg !== "RS256" || assertion.split(".")[2] === "") return EntraErrors.malformedAssertion();
+  if (header.alg !== "RS256" || assertion.split(".")[2] === "") return errors.malformedAssertion();
   const issuer = typeof payload.iss === "string" ? payload.iss : "";
   // Entra ID's own tokens (any of its issuer forms) are never federated assertions, whatever credential names them.
-  if (issuer.toLowerCase().startsWith(`${ctx.endpoints.entra.toLowerCase()}/`)) return EntraErrors.entraIssuedAssertion();
+  if (issuer.toLowerCase().startsWith(`${ctx.endpoints.entra.toLowerCase()}/`)) return errors.entraIssuedAssertion();
   const subject = typeof payload.sub === "string" ? payload.sub : "";
   const audiences = audiencesOf(payload);
   const now = ctx.now();
@@ -90,21 +91,21 @@ export async function checkFederatedAssertion(ctx: CloudContext, principal: Prin
     const p = knownToEntra(ctx.store.data, c, now);
     return p !== undefined && p.issuer === issuer && p.subject === subject && p.audiences.some((a) => audiences.includes(a));
   });
-  if (!match) return EntraErrors.noMatchingFederatedIdentity(issuer, subject, audiences.join(","));
+  if (!match) return errors.noMatchingFederatedIdentity(issuer, subject, audiences.join(","));
 
   const keys = await fetchIssuerKeys(issuer, ctx.trustedCa);
-  if (!keys) return EntraErrors.externalOidcEndpointFailed();
+  if (!keys) return errors.externalOidcEndpointFailed();
   const kid = typeof header.kid === "string" ? header.kid : "";
   const jwk: JWK | undefined = kid ? keys.find((k) => k.kid === kid) : keys.length === 1 ? keys[0] : undefined;
-  if (!jwk || (jwk.kty !== "RSA")) return EntraErrors.signingKeyNotFound(kid, issuer);
+  if (!jwk || (jwk.kty !== "RSA")) return errors.signingKeyNotFound(kid, issuer);
   try {
     await compactVerify(assertion, await importJWK({ ...jwk, alg: "RS256" }, "RS256"), { algorithms: ["RS256"] });
   } catch {
-    return EntraErrors.assertionSignatureInvalid(kid);
+    return errors.assertionSignatureInvalid(kid);
   }
 
   const exp = typeof payload.exp === "number" ? payload.exp * 1000 : 0;
   const nbf = typeof payload.nbf === "number" ? payload.nbf * 1000 : 0;
-  if (!exp || now >= exp || now < nbf) return EntraErrors.assertionOutsideValidTime(now, nbf, exp);
+  if (!exp || now >= exp || now < nbf) return errors.assertionOutsideValidTime(now, nbf, exp);
   return undefined;
 }

@@ -11,7 +11,7 @@ import { ADMIN_PREFIX, adminHandler, setFaults } from "./admin.js";
 import { armHandler } from "./arm.js";
 import { ArmErrors } from "./arm-errors.js";
 import type { CloudContext, CloudEndpoints } from "./context.js";
-import { entraError } from "./entra-errors.js";
+import { entraErrors } from "./entra-errors.js";
 import { withFaults } from "./faults.js";
 import { EntraHandlers } from "./handlers/entra.js";
 import { clusterIdentityProfile, CLUSTER_TYPE } from "./handlers/containerservice.js";
@@ -108,7 +108,7 @@ export async function startAzureCloud(options: StartAzureCloudOptions): Promise<
       port: options.ports.entra,
       tls: options.tls,
       onRequest: onRequest("entra"),
-      onError: crash(() => entraError(500, "server_error", 90033, "A transient error has occurred. Please try again.")),
+      onError: crash(() => entraErrors(() => ctx.now()).serverError()),
     });
     servers.push(entra);
     endpoints.entra = entra.url;

@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { Router } from "../../http/router.js";
 import { json, type Handler, type SandboxRequest, type SandboxResponse } from "../../http/types.js";
 import type { CloudContext } from "../context.js";
-import { EntraErrors } from "../entra-errors.js";
+import { entraErrors, type EntraErrors } from "../entra-errors.js";
 import { checkFederatedAssertion } from "../federation.js";
 import type { Principal } from "../model.js";
 
@@ -19,7 +19,11 @@ function sameSecret(a: string, b: string): boolean {
 
 /** The Entra ID (login.microsoftonline.com) endpoints a client-credentials client and MSAL use. */
 export class EntraHandlers {
-  constructor(private readonly ctx: CloudContext) {}
+  private readonly errors: EntraErrors;
+
+  constructor(private readonly ctx: CloudContext) {
+    this.errors = entraErrors(() => ctx.now());
+  }
 
   private get tenantId(): string {
     return this.ctx.store.data.tenantId;
@@ -35,7 +39,7 @@ export class EntraHandlers {
 
   openIdConfiguration = (version: "v1" | "v2"): Handler => (req) => {
     const tenant = this.resolveTenant(req.params.tenant, true);
-    if (!tenant) return EntraErrors.tenantNotFound(req.params.tenant);
+    if (!tenant) return this.errors.tenantNotFound(req.params.tenant);
     const base = `${this.ctx.endpoints.entra}/${req.params.tenant}`;
     const v2 = version === "v2";
     const issuer = v2 ? `${this.ctx.endpoints.entra}/${tenant}/v2.0` : `${this.ctx.endpoints.entra}/${tenant}/`;
@@ -86,27 +90,27 @@ export class EntraHandlers {
    */
   token = (version: "v1" | "v2"): Handler => async (req) => {
     const tenant = this.resolveTenant(req.params.tenant, false);
-    if (!tenant) return EntraErrors.tenantNotFound(req.params.tenant);
+    if (!tenant) return this.errors.tenantNotFound(req.params.tenant);
     const form = new URLSearchParams(req.body.toString("utf8"));
     const basic = this.basicCredentials(req);
     const grantType = form.get("grant_type");
-    if (!grantType) return EntraErrors.missingParameter("grant_type");
-    if (grantType !== "client_credentials") return EntraErrors.unsupportedGrant(grantType);
+    if (!grantType) return this.errors.missingParameter("grant_type");
+    if (grantType !== "client_credentials") return this.errors.unsupportedGrant(grantType);
     const clientId = form.get("client_id") ?? basic?.id;
-    if (!clientId) return EntraErrors.missingParameter("client_id");
+    if (!clientId) return this.errors.missingParameter("client_id");
     const resource = this.requestedResource(version, form);
     if ("status" in resource) return resource;
     const assertion = form.get("client_assertion");
     const principal = assertion ? this.findPrincipal(clientId) : this.findApplication(clientId);
-    if (!principal) return EntraErrors.applicationNotFound(clientId, tenant);
+    if (!principal) return this.errors.applicationNotFound(clientId, tenant);
     if (assertion) {
-      if (form.get("client_assertion_type") !== JWT_BEARER) return EntraErrors.unexpectedAssertionType();
+      if (form.get("client_assertion_type") !== JWT_BEARER) return this.errors.unexpectedAssertionType();
       const refused = await checkFederatedAssertion(this.ctx, principal, assertion);
       if (refused) return refused;
     } else {
       const secret = form.get("client_secret") ?? basic?.secret;
-      if (!secret) return EntraErrors.missingClientCredential();
-      if (!principal.secret || !sameSecret(secret, principal.secret)) return EntraErrors.invalidSecret(clientId);
+      if (!secret) return this.errors.missingClientCredential();
+      if (!principal.secret || !sameSecret(secret, principal.secret)) return this.errors.invalidSecret(clientId);
     }
     const issued = await this.ctx.tokens.mint(principal, resource.value, this.ctx.now());
     if (version === "v2") {
@@ -131,12 +135,12 @@ export class EntraHandlers {
   private requestedResource(version: "v1" | "v2", form: URLSearchParams): { value: string } | SandboxResponse {
     if (version === "v1") {
       const resource = form.get("resource");
-      return resource ? { value: resource } : EntraErrors.missingParameter("resource");
+      return resource ? { value: resource } : this.errors.missingParameter("resource");
     }
     const scope = form.get("scope");
-    if (!scope) return EntraErrors.missingParameter("scope");
+    if (!scope) return this.errors.missingParameter("scope");
     const scopes = scope.split(" ").filter(Boolean);
-    if (scopes.length !== 1 || !scopes[0].endsWith("/.default")) return EntraErrors.invalidScope(scope);
+    if (scopes.length !== 1 || !scopes[0].endsWith("/.default")) return this.errors.invalidScope(scope);
     return { value: scopes[0].slice(0, -"/.default".length) };
   }
 
@@ -170,6 +174,6 @@ export class EntraHandlers {
       .add("GET", "/{tenant}/discovery/keys", this.keys)
       .add("POST", "/{tenant}/oauth2/v2.0/token", this.token("v2"))
       .add("POST", "/{tenant}/oauth2/token", this.token("v1"));
-    return router.handler({ notFound: () => EntraErrors.notFound(), methodNotAllowed: () => EntraErrors.methodNotAllowed() });
+    return router.handler({ notFound: () => this.errors.notFound(), methodNotAllowed: () => this.errors.methodNotAllowed() });
   }
 }
