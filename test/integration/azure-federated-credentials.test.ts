@@ -167,6 +167,11 @@ test("the api-versions real clients send are served; one from before federated c
   const old = await sb.arm("PUT", path("too-old", "2021-09-30-preview"), { body });
   const range = API_VERSIONS.federatedCredentials;
   assertArmError(old, ArmErrors.invalidApiVersion("2021-09-30-preview", range.type, range.known));
+  // A day that does not exist is not a version ARM can read at all.
+  const impossible = await sb.arm("PUT", path("no-such-day", "2023-02-30"), { body });
+  assertArmError(impossible, ArmErrors.invalidApiVersionParameter("2023-02-30", range.known));
+  assert.equal((impossible.json as { error: { message: string } }).error.message, "The api-version '2023-02-30' is invalid. The supported versions are '2024-11-30,2023-07-31-preview,2023-01-31,2022-01-31-preview'.");
+  assert.equal((await sb.arm("GET", path("no-such-day", "2023-01-31"))).status, 404, "nothing was written");
 
   const fault = await sb.raw(`${sb.cloud.endpoints.arm}/.sandbox/faults`, {
     method: "POST",
@@ -195,6 +200,19 @@ test("az aks update --enable-oidc-issuer --enable-workload-identity (GET then PU
   const issuer = enabled.oidcIssuerProfile!.issuerURL!;
   assert.match(issuer, new RegExp(`^${sb.cloud.endpoints.oidcIssuer}/${sb.cloud.cliCredential.tenantId}/[0-9a-f-]{36}/$`));
   assert.equal(enabled.securityProfile?.workloadIdentity?.enabled, true);
+  // A string where AKS's model has a boolean is the resource provider's UnmarshalError, not a silent no-op.
+  const clusterPath = `/subscriptions/${sb.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.ContainerService/managedClusters/${sb.seed.clusterName}?api-version=2025-10-01`;
+  const raw = (await sb.arm("GET", clusterPath)).json as { properties: Record<string, unknown> };
+  const typed = [
+    [{ oidcIssuerProfile: { enabled: "true" } }, "string", "ManagedClusterOIDCIssuerProfile", "properties.oidcIssuerProfile.enabled"],
+    [{ securityProfile: { workloadIdentity: { enabled: "yes" } } }, "string", "ManagedClusterSecurityProfileWorkloadIdentity", "properties.securityProfile.workloadIdentity.enabled"],
+    [{ securityProfile: { workloadIdentity: { enabled: 1 } } }, "number", "ManagedClusterSecurityProfileWorkloadIdentity", "properties.securityProfile.workloadIdentity.enabled"],
+  ] as const;
+  for (const [properties, given, struct, field] of typed) {
+    const refused = await sb.arm("PUT", clusterPath, { body: JSON.stringify({ ...raw, properties: { ...raw.properties, ...properties } }) });
+    assertArmError(refused, ArmErrors.aksUnmarshalError(given, struct, field, "bool"));
+  }
+  assert.equal((await aks.get(rg, sb.seed.clusterName)).securityProfile?.workloadIdentity?.enabled, true, "the refused PUTs changed nothing");
   const again = await aks.beginCreateOrUpdateAndWait(rg, sb.seed.clusterName, enabled);
   assert.equal(again.oidcIssuerProfile!.issuerURL, issuer, "the issuer URL stays the cluster's");
   await rejectsWithArmError(aks.beginCreateOrUpdateAndWait(rg, sb.seed.clusterName, { ...again, oidcIssuerProfile: { enabled: false } }), ArmErrors.oidcIssuerCannotBeDisabled());

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { nextIdentity } from "../../src/sandbox/azure/handlers/compute.js";
 import { isResourceId } from "../../src/sandbox/azure/scopes.js";
-import { API_VERSIONS, isSupportedVersion } from "../../src/sandbox/azure/api-versions.js";
+import { API_VERSIONS, isSupportedVersion, isWellFormedVersion } from "../../src/sandbox/azure/api-versions.js";
 import { ruleMatches } from "../../src/sandbox/azure/faults.js";
 import { ArmFailure } from "../../src/sandbox/azure/arm-call.js";
 
@@ -44,7 +44,9 @@ test("resource ids: fully qualified provider ids only", () => {
 test("api-versions: any dated version within a type's range, preview or not; nothing else", () => {
   const identities = API_VERSIONS.identities;
   for (const v of ["2015-08-31-preview", "2018-11-30", "2021-09-30-preview", "2022-01-31-preview", "2023-01-31", "2023-07-31-preview", "2024-11-30"]) assert.ok(isSupportedVersion(identities, v), v);
-  for (const v of ["2014-01-01", "2030-01-01", "latest", "2023-13-01", "2023-01-31-beta2"]) assert.ok(!isSupportedVersion(identities, v), v);
+  for (const v of ["2014-01-01", "2030-01-01", "latest", "2023-13-01", "2023-01-31-beta2", "2023-02-30", "2023-02-29"]) assert.ok(!isSupportedVersion(identities, v), v);
+  for (const v of ["2024-02-29", "2023-01-31-preview", "2013-03-01"]) assert.ok(isWellFormedVersion(v), v);
+  for (const v of ["2023-02-30", "2023-02-29", "2023-04-31", "2023-00-10", "2023-1-01", "latest", ""]) assert.ok(!isWellFormedVersion(v), `no such day or no date: ${v}`);
   assert.ok(isSupportedVersion(API_VERSIONS.scaleSets, "2025-04-01"), "what @azure/arm-compute 23.3 sends");
   assert.ok(isSupportedVersion(API_VERSIONS.managedClusters, "2025-10-01"), "what @azure/arm-containerservice 24.1 sends");
   assert.ok(isSupportedVersion(API_VERSIONS.roleAssignments, "2022-04-01"), "what @azure/arm-authorization 9.0 sends");

@@ -53,11 +53,21 @@ export const API_VERSIONS = {
   },
 } satisfies Record<string, ApiVersionRange>;
 
-export function isSupportedVersion(range: ApiVersionRange, version: string): boolean {
+/**
+ * Whether ARM can read the api-version at all: a real calendar date (2023-02-30 is not), optionally with a preview
+ * suffix. What it cannot read is InvalidApiVersionParameter; what it reads but no provider serves is
+ * NoRegisteredProviderFound.
+ */
+export function isWellFormedVersion(version: string): boolean {
   const m = VERSION.exec(version);
   if (!m) return false;
-  const date = m[1];
-  const [y, mo, d] = date.split("-").map(Number);
-  const valid = mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && y >= 2014;
-  return valid && date >= range.oldest && date <= range.newest;
+  const [y, mo, d] = m[1].split("-").map(Number);
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d;
+}
+
+export function isSupportedVersion(range: ApiVersionRange, version: string): boolean {
+  if (!isWellFormedVersion(version)) return false;
+  const date = version.slice(0, 10);
+  return date >= "2014-01-01" && date >= range.oldest && date <= range.newest;
 }

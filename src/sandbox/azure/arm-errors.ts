@@ -76,6 +76,9 @@ export const ArmErrors = {
     ),
   missingApiVersion: () =>
     armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+  /** An api-version ARM cannot read (not a date, or no such day): its own refusal, newest supported version first. */
+  invalidApiVersionParameter: (version: string, supported: string[]) =>
+    armError(400, "InvalidApiVersionParameter", `The api-version '${version}' is invalid. The supported versions are '${[...supported].sort().reverse().join(",")}'.`),
   invalidApiVersion: (version: string, type: string, supported: string[]) =>
     armError(
       400,
@@ -144,6 +147,17 @@ export const ArmErrors = {
     identityOperationFailed(targetId, `User Assigned Identities Number '${count}' Assign exceed limit '${MAX_IDENTITIES_PER_REQUEST}' in one request.`),
   invalidIdentityType: (type: string) =>
     armError(400, "InvalidIdentityType", `The identity type '${type}' is not valid. Valid values are 'SystemAssigned', 'UserAssigned', 'SystemAssigned, UserAssigned', 'None'.`),
+  /**
+   * AKS's refusal of a body Go's encoding/json cannot decode into its model (a string where a boolean belongs):
+   * the resource provider's UnmarshalError, naming the JSON type given, the model's struct and field path, and the
+   * type it wanted.
+   */
+  aksUnmarshalError: (given: string, struct: string, path: string, wanted: string) =>
+    armError(
+      400,
+      "UnmarshalError",
+      `UnmarshalEntity encountered error: json: cannot unmarshal ${given} into Go struct field ${struct}.${path} of type ${wanted}. Check that the field is in the right location, is spelled correctly, and is supported in the API version. Visit aka.ms/aks/apiversions for more API version information..`,
+    ),
   oidcIssuerCannotBeDisabled: () => armError(400, "BadRequest", "OIDC issuer feature cannot be disabled once it is enabled."),
   workloadIdentityNeedsOidcIssuer: () =>
     armError(400, "BadRequest", "Enabling workload identity requires enabling the OIDC issuer: set properties.oidcIssuerProfile.enabled to true."),

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Router } from "../http/router.js";
 import type { Handler, SandboxRequest, SandboxResponse } from "../http/types.js";
-import { isSupportedVersion, API_VERSIONS, type ApiVersionRange } from "./api-versions.js";
+import { isSupportedVersion, isWellFormedVersion, API_VERSIONS, type ApiVersionRange } from "./api-versions.js";
 import { ArmErrors } from "./arm-errors.js";
 import { ArmCall, ArmFailure } from "./arm-call.js";
 import { authenticate, isCaller } from "./arm-auth.js";
@@ -98,7 +98,9 @@ export function armHandler(ctx: CloudContext): Handler {
       return version ? unknownRoute(req.path, version) : ArmErrors.missingApiVersion();
     }
     if (!version) return ArmErrors.missingApiVersion();
-    if (!isSupportedVersion(found.handler.versions, version)) return ArmErrors.invalidApiVersion(version, found.handler.versions.type, found.handler.versions.known);
+    const versions = found.handler.versions;
+    if (!isWellFormedVersion(version)) return ArmErrors.invalidApiVersionParameter(version, versions.known);
+    if (!isSupportedVersion(versions, version)) return ArmErrors.invalidApiVersion(version, versions.type, versions.known);
     try {
       return await found.handler.handle(new ArmCall({ ...req, params: found.params }, ctx, caller.objectId));
     } catch (err) {

@@ -20,6 +20,27 @@ interface ClusterProperties {
   securityProfile?: { workloadIdentity?: { enabled?: boolean }; [other: string]: unknown };
 }
 
+/** The JSON type of a value as Go's encoding/json names it in its errors. */
+function jsonTypeOf(value: unknown): string {
+  if (Array.isArray(value)) return "array";
+  return typeof value === "object" ? "object" : typeof value;
+}
+
+/**
+ * The booleans of a PUT body the sandbox acts on must be JSON booleans (or null, which Go leaves unset), as AKS's Go
+ * decoder requires: `"true"` or `"yes"` is its UnmarshalError, never silently ignored.
+ */
+function requireBooleans(properties: unknown): void {
+  const p = (properties ?? {}) as { oidcIssuerProfile?: { enabled?: unknown }; securityProfile?: { workloadIdentity?: { enabled?: unknown } } };
+  const fields: [unknown, string, string][] = [
+    [p.oidcIssuerProfile?.enabled, "ManagedClusterOIDCIssuerProfile", "properties.oidcIssuerProfile.enabled"],
+    [p.securityProfile?.workloadIdentity?.enabled, "ManagedClusterSecurityProfileWorkloadIdentity", "properties.securityProfile.workloadIdentity.enabled"],
+  ];
+  for (const [value, struct, path] of fields) {
+    if (value !== undefined && value !== null && typeof value !== "boolean") throw new ArmFailure(ArmErrors.aksUnmarshalError(jsonTypeOf(value), struct, path, "bool"));
+  }
+}
+
 /** ARM returns the type with a capital M, as real AKS does. */
 function view(cluster: ArmResource): ArmResource {
   return { ...cluster, type: "Microsoft.ContainerService/ManagedClusters" };
@@ -60,6 +81,7 @@ export class ContainerServiceHandlers {
     const cluster = this.clusters.find(call, this.clusters.write);
     if (!cluster) throw new ArmFailure(ArmErrors.notEmulated("creating managed clusters"));
     const body = call.body<{ tags?: Record<string, string>; properties?: ClusterProperties }>();
+    requireBooleans(body.properties);
     const wanted = body.properties ?? {};
     const current = propertiesOf(cluster);
     const issuerOn = current.oidcIssuerProfile?.enabled === true;
