@@ -20,6 +20,13 @@ export function flagNumber(name: string, value: string, { min = 0, integer = tru
   return n;
 }
 
+/** A TCP port: a whole number from 0 (any free port) to 65535. */
+export function flagPort(name: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 65535) throw new UsageError(`--${name} must be a port number from 0 to 65535, not '${value}'`, `Pass e.g. --${name}=8000.`);
+  return n;
+}
+
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A Go duration (`3600s`, `1h30m`, `500ms`, `1.5s`) in milliseconds; a bare number means seconds. */

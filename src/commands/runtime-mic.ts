@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
-import { flagBool, flagDuration, flagList, flagNumber } from "../cli/flags.js";
+import { flagBool, flagDuration, flagList, flagNumber, flagPort } from "../cli/flags.js";
 import { createLogger } from "../util/logger.js";
 
 interface MicFlags {
@@ -40,8 +40,8 @@ export function configureMic(cmd: Command): void {
     .addHelpText("after", "\nExample:\n  podid runtime mic --cloudconfig /etc/kubernetes/azure.json --leader-election-namespace kube-system")
     .action(
       action<MicFlags>(async (flags, ctx) => {
-        const probe = flagNumber("http-probe-port", flags.httpProbePort);
-        const prometheus = flagNumber("prometheus-port", flags.prometheusPort);
+        const probe = flagPort("http-probe-port", flags.httpProbePort);
+        const prometheus = flagPort("prometheus-port", flags.prometheusPort);
         const { runMic } = await import("../runtime/mic/main.js");
         await runMic({
           kubeconfig: flags.kubeconfig,

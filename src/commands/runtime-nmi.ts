@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { flagBool, flagNumber } from "../cli/flags.js";
+import { flagBool, flagNumber, flagPort } from "../cli/flags.js";
 import { UsageCode, UsageError } from "../errors/index.js";
 import { action } from "../cli/action.js";
 import { createLogger } from "../util/logger.js";
@@ -63,16 +63,16 @@ export function configureNmi(cmd: Command): void {
         if (!node) throw new UsageError("NMI needs the node name", "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName).", UsageCode.NodeNameMissing);
         const hostIp = flags.hostIp;
         const listenAddress = flags.nmiListenAddress ?? hostIp ?? "127.0.0.1";
-        const probe = flagNumber("http-probe-port", flags.httpProbePort);
-        const prometheus = flagNumber("prometheus-port", flags.prometheusPort);
+        const probe = flagPort("http-probe-port", flags.httpProbePort);
+        const prometheus = flagPort("prometheus-port", flags.prometheusPort);
         const { runNmi } = await import("../runtime/nmi/main.js");
         await runNmi({
           options: {
             node,
             listenAddress,
-            port: flagNumber("nmi-port", flags.nmiPort),
+            port: flagPort("nmi-port", flags.nmiPort),
             metadataIp: flags.metadataIp,
-            metadataPort: flagNumber("metadata-port", flags.metadataPort),
+            metadataPort: flagPort("metadata-port", flags.metadataPort),
             hostIp,
             iptUpdateIntervalSec: flagNumber("ipt-update-interval-sec", flags.iptUpdateIntervalSec, { min: 1 }),
             forceNamespaced: flagBool("forceNamespaced", flags.forceNamespaced, process.env.FORCENAMESPACED === "true"),

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { RuntimeCode, RuntimeError, UsageError } from "../errors/index.js";
-import { flagNumber } from "../cli/flags.js";
+import { flagPort } from "../cli/flags.js";
 import { createLogger, type LogLevel } from "../util/logger.js";
 
 /** Upstream's --log-level values (mlog), and the podid level each means. */
@@ -33,7 +33,7 @@ Examples:
     )
     .action(
       action<ProxyFlags>(async (flags, ctx) => {
-        const port = flagNumber("proxy-port", flags.proxyPort);
+        const port = flagPort("proxy-port", flags.proxyPort);
         const level = LOG_LEVELS[flags.logLevel];
         if (level === undefined) throw new UsageError(`argument --log-level: invalid choice: '${flags.logLevel}'`, "Use one of '', info, debug, trace, all.");
         const { probeProxy, proxyEnvironment, startProxy } = await import("../runtime/proxy/proxy.js");

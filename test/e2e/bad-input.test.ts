@@ -61,6 +61,10 @@ const cases: [string, string[], number, RegExp, NodeJS.ProcessEnv?][] = [
   ["render binding without --identity", ["render", "binding", "--selector", "s"], 2, /required: --identity/],
   ["identity delete without --yes in a script", ["identity", "delete", "-n", "ok-id", "--namespace", "team-a"], 2, /without confirmation/, { AZURE_SUBSCRIPTION_ID: "00000000-0000-0000-0000-000000000001" }],
   ["sandbox start with zero nodes", ["sandbox", "start", "--dir", join(dir, "sb"), "--nodes", "0"], 2, /--nodes: '0' is not a whole number/],
+  ["sandbox settings with an empty delay", ["sandbox", "settings", "--dir", join(dir, "sb"), "--federation-delay", ""], 2, /^ERROR: argument --federation-delay: '' is not a number of seconds\n/],
+  ["sandbox clock moved decades ahead", ["sandbox", "clock", "--dir", join(dir, "sb"), "--advance", "9999999999"], 2, /^ERROR: argument --advance: 9999999999 is more than 315360000 seconds\n/],
+  ["proxy port out of range", ["runtime", "proxy", "--proxy-port", "99999"], 2, /^ERROR: --proxy-port must be a port number from 0 to 65535, not '99999'\n/],
+  ["NMI port that is not a number", ["runtime", "nmi", "--node", "n", "--nmi-port", "http"], 2, /^ERROR: --nmi-port must be a port number from 0 to 65535, not 'http'\n/],
 ];
 
 for (const [name, args, code, message, extraEnv] of cases) {
