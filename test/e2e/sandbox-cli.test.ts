@@ -133,7 +133,7 @@ test("the clock moves forward at most 10 years ahead and the sandbox still issue
     // At the limit, the API server still issues service-account tokens, dated on the sandbox clock.
     const kc = new KubeConfig();
     kc.loadFromFile(join(dir, "kubeconfig"));
-    const answer = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ namespace: "default", name: "default", body: { spec: { expirationSeconds: 600 } } });
+    const answer = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ namespace: "default", name: "default", body: { spec: { audiences: [], expirationSeconds: 600 } } });
     const claims = JSON.parse(Buffer.from(answer.status!.token.split(".")[1], "base64url").toString()) as { iat: number; exp: number };
     assert.equal(claims.exp - claims.iat, 600);
     assert.ok(claims.iat >= Math.floor(Date.now() / 1000) + MAX - 120, "issued on the sandbox clock");
