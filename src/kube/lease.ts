@@ -172,15 +172,27 @@ export function startLeaderElection(kube: KubeSession, options: LeaderElectionOp
       stopped = true;
       clearTimeout(timer);
       endTerm("stopped leading (shutting down)");
-      await Promise.all([running, drain?.()]);
+      // An API server that does not answer must not hold the shutdown: a renewal or release still hanging after this
+      // long is left behind (the lease then expires on its own).
+      await Promise.all([within(running, STOP_WAIT_MS), drain?.()]);
       if (!wasLeader || !give) return;
       try {
-        await release();
+        if (!(await within(release().then(() => true), STOP_WAIT_MS))) logger.warn(`could not release the lease ${namespace}/${name} within ${STOP_WAIT_MS} ms: the API server does not answer; it expires on its own`);
       } catch (err) {
         logger.warn(`could not release the lease ${namespace}/${name}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
       }
     },
   };
+}
+
+/** How long shutdown waits for one call to the API server (a renewal under way, the release). */
+const STOP_WAIT_MS = 2000;
+
+/** The promise's value, or undefined once `ms` have passed (the promise goes on, unawaited). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -38,7 +38,14 @@ export class KubeSession {
 
   /** The lean client the list+watch caches use (one keep-alive agent, no generated models). */
   get watchClient(): LiteKubeClient {
-    return (this.lite ??= new LiteKubeClient(endpointOf(this.config)));
+    if (!this.lite) {
+      try {
+        this.lite = new LiteKubeClient(endpointOf(this.config));
+      } catch (err) {
+        throw new UsageError((err as Error).message, "Give the runtime a kubeconfig with a token or client certificate (in a pod: its ServiceAccount).", UsageCode.KubeconfigInvalid);
+      }
+    }
+    return this.lite;
   }
 
   get server(): string {

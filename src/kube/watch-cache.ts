@@ -1,4 +1,4 @@
-import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AAD_POD_IDENTITY_GROUP, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "./aadpodidentity.js";
 import { LiteKubeError, type LiteKubeClient, type WatchEvent } from "./lite/client.js";
@@ -35,6 +35,9 @@ interface Named {
 }
 
 const keyOf = (o: Named) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+
+/** A watch shorter than this that delivered nothing counts as a failure (and is backed off). */
+const SHORT_WATCH_MS = 1000;
 
 /** The watch's resourceVersion is too old (410 Gone / Expired): list again. */
 class Expired extends Error {}
@@ -79,6 +82,7 @@ export function watchCache<T extends Named>(
     for (const item of items) put(item);
   };
 
+  const backoff = (failures: number) => Math.min(options.maxBackoffMs ?? 10_000, 200 * 2 ** Math.min(failures, 10));
   const run = async () => {
     let failures = 0;
     while (!abort.signal.aborted) {
@@ -90,10 +94,13 @@ export function watchCache<T extends Named>(
         firstAttempt();
         notify();
         for (;;) {
+          const began = Date.now();
+          let heard = false;
           await client.watch<T>(
             path,
-            { ...selectors, resourceVersion, timeoutSeconds: 300 },
+            { ...selectors, resourceVersion },
             (event: WatchEvent<T>) => {
+              heard = true;
               if (event.type === "ERROR") {
                 const status = event.object as { code?: number; reason?: string; message?: string };
                 if (status.code === 410) throw new Expired(status.message);
@@ -108,12 +115,18 @@ export function watchCache<T extends Named>(
             },
             abort.signal,
           );
+          // A watch the server ends at once with nothing in it is a failure in disguise: back off, as client-go does.
+          if (!heard && Date.now() - began < SHORT_WATCH_MS) {
+            const delay = backoff(failures++);
+            options.onError?.(new Error(`the watch of ${path} ended at once with nothing in it`), delay);
+            await sleep(delay, undefined, { signal: abort.signal }).catch(() => undefined);
+          }
         }
       } catch (err) {
         firstAttempt();
         if (abort.signal.aborted) return;
         if (err instanceof Expired) continue;
-        const delay = Math.min(options.maxBackoffMs ?? 10_000, 200 * 2 ** Math.min(failures++, 10));
+        const delay = backoff(failures++);
         options.onError?.(err, delay);
         await sleep(delay, undefined, { signal: abort.signal }).catch(() => undefined);
       }
@@ -161,6 +174,11 @@ export function podIdentityExceptions(client: LiteKubeClient, options: Scoped = 
 /** All AzureIdentities, cluster-wide (NMI fences exception pods off every identity one of them names). */
 export function azureIdentities(client: LiteKubeClient, options: Scoped = {}): WatchCache<AzureIdentity> {
   return watchCache<AzureIdentity>(client, customPath("azureidentities"), options);
+}
+
+/** The Deployments of one namespace (NMI checks that MIC's ReplicaSets belong to podid's MIC Deployment). */
+export function deploymentsIn(client: LiteKubeClient, namespace: string, options: Scoped = {}): WatchCache<V1Deployment> {
+  return watchCache<V1Deployment>(client, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments`, options);
 }
 
 /** The ReplicaSets of one namespace (NMI follows MIC's pods to their Deployment through them). */

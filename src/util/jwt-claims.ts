@@ -8,13 +8,15 @@ export interface IdentityClaims {
   clientId?: string;
   /** The service principal's object id. */
   objectId?: string;
+  /** A managed identity's resource id (xms_mirid). */
+  resourceId?: string;
 }
 
 export function unverifiedIdentityClaims(token: string): IdentityClaims {
   try {
-    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { appid?: unknown; azp?: unknown; oid?: unknown };
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { appid?: unknown; azp?: unknown; oid?: unknown; xms_mirid?: unknown };
     const text = (v: unknown) => (typeof v === "string" && v ? v : undefined);
-    return { clientId: text(claims.appid) ?? text(claims.azp), objectId: text(claims.oid) };
+    return { clientId: text(claims.appid) ?? text(claims.azp), objectId: text(claims.oid), resourceId: text(claims.xms_mirid) };
   } catch {
     return {};
   }

@@ -39,10 +39,16 @@ export class NmiWorld {
     })) as Record<string, unknown>;
   }
 
-  /** An AzureAssignedIdentity as MIC names and labels it, in the given state. */
+  /**
+   * An AzureAssignedIdentity as MIC names and labels it, in the given state, with the binding MIC would have matched:
+   * its selector is the pod's aadpodidbinding label now (NMI honours an assignment only while the pod carries it).
+   */
   async assign(pod: { namespace: string; name: string }, identity: Record<string, unknown>, status: "Created" | "Assigned" | "Unassigned", node = this.node): Promise<string> {
-    const idMeta = identity.metadata as { name: string };
+    const idMeta = identity.metadata as { name: string; namespace?: string };
     const name = `${pod.name}-${pod.namespace}-${idMeta.name}`;
+    const live = await this.core.readNamespacedPod({ namespace: pod.namespace, name: pod.name });
+    const selector = live.metadata?.labels?.aadpodidbinding;
+    const binding = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name: `${idMeta.name}-binding`, namespace: idMeta.namespace ?? "default" }, spec: { azureIdentity: idMeta.name, selector } };
     await this.custom.createNamespacedCustomObject({
       group: AAD_POD_IDENTITY_GROUP,
       version: "v1",
@@ -52,7 +58,7 @@ export class NmiWorld {
         apiVersion: AAD_POD_IDENTITY_API_VERSION,
         kind: "AzureAssignedIdentity",
         metadata: { name, namespace: "default", labels: { nodename: node } },
-        spec: { azureIdentityRef: identity, pod: pod.name, podNamespace: pod.namespace, nodename: node },
+        spec: { azureIdentityRef: identity, azureBindingRef: binding, pod: pod.name, podNamespace: pod.namespace, nodename: node },
         status: { status, availableReplicas: 1 },
       },
     });

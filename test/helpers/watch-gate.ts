@@ -5,8 +5,8 @@ import { Transform } from "node:stream";
 import type { KubeEndpoint } from "../../src/kube/lite/endpoint.js";
 
 /**
- * A plain-HTTP hop in front of an API server that can hold back what watches stream (never the other requests):
- * how a test makes a client's cache lag behind the API server on purpose, deterministically.
+ * A plain-HTTP hop in front of an API server that can hold back what watches stream (never the other requests), or
+ * stop answering altogether: how a test makes a client's cache lag, or its API server vanish, deterministically.
  */
 export interface WatchGate {
   /** The endpoint to give the client under test: this hop, with the real server's credential. */
@@ -15,14 +15,18 @@ export interface WatchGate {
   hold(): void;
   /** Everything held is delivered, and watches flow again. */
   release(): void;
+  /** As a partition: watches are held and no new request is answered (until close). */
+  stall(): void;
   close(): Promise<void>;
 }
 
 export async function startWatchGate(target: KubeEndpoint): Promise<WatchGate> {
   const upstream = new URL(target.server);
   let holding = false;
+  let stalled = false;
   const gates = new Set<{ flush: () => void }>();
   const server: Server = createServer((req, res) => {
+    if (stalled) return;
     const isWatch = /[?&]watch=(true|1)(&|$)/.test(req.url ?? "");
     const headers = { ...req.headers, host: upstream.host };
     const out = httpsRequest({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers, ca: target.ca, cert: target.cert, key: target.key }, (answer) => {
@@ -50,6 +54,10 @@ export async function startWatchGate(target: KubeEndpoint): Promise<WatchGate> {
   return {
     endpoint: { ...target, server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` },
     hold: () => void (holding = true),
+    stall() {
+      holding = true;
+      stalled = true;
+    },
     release() {
       holding = false;
       for (const g of gates) g.flush();

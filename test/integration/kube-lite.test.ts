@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { LiteKubeClient, type LiteKubeError } from "../../src/kube/lite/client.js";
-import { endpointFromKubeconfig } from "../../src/kube/lite/endpoint.js";
+import { endpointFromKubeconfig, loadEndpoint } from "../../src/kube/lite/endpoint.js";
 import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
 import { watchCache } from "../../src/kube/watch-cache.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
@@ -93,6 +93,61 @@ test("in a pod: client-node's in-cluster user (a tokenFile auth provider) gives 
     const exec = new KubeConfig();
     exec.loadFromClusterAndUser({ name: "c", server: "https://10.0.0.1:443", skipTLSVerify: false }, { name: "u", exec: { command: "kubelogin" } });
     assert.throws(() => endpointOf(exec), /exec and auth-provider credentials are not supported/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an API server that does not answer fails a read in bounded time; a watch the server ends at once is backed off", async () => {
+  const { createServer } = await import("node:http");
+  let watches = 0;
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith("/api/v1/namespaces/silent")) return; // never answers
+    if (/[?&]watch=true/.test(req.url ?? "")) {
+      watches++;
+      res.writeHead(200, { "content-type": "application/json" });
+      return void res.end();
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ kind: "ConfigMapList", metadata: { resourceVersion: "7" }, items: [] }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const client = new LiteKubeClient({ server: `http://127.0.0.1:${(server.address() as { port: number }).port}` }, { requestTimeoutMs: 300 });
+  const delays: number[] = [];
+  const cache = watchCache(client, "/api/v1/configmaps", { maxBackoffMs: 1600, onError: (_err, delay) => delays.push(delay) });
+  try {
+    await assert.rejects(client.get("/api/v1/namespaces/silent/configmaps/x"), /no answer from the API server in 300 ms/);
+    await cache.start();
+    await eventually("four empty watches to be backed off", () => delays.length >= 4);
+    assert.deepEqual(delays.slice(0, 4), [200, 400, 800, 1600], "doubling, capped");
+    assert.ok(watches <= delays.length + 1, `no hot loop: ${watches} watches for ${delays.length} back-offs`);
+  } finally {
+    await cache.stop();
+    client.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test("kubeconfigs as kubectl reads them: KUBECONFIG's files merged (missing ones skipped), paths relative to their file; basic auth refused with the reason", async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "podid-kc-"));
+  try {
+    mkdirSync(join(dir, "creds"));
+    writeFileSync(join(dir, "creds", "tok"), "from-file\n");
+    writeFileSync(join(dir, "creds", "ca.pem"), "CA PEM");
+    const users = `users:\n- name: u\n  user:\n    tokenFile: tok\n- name: basic\n  user:\n    username: admin\n    password: secret\n`;
+    writeFileSync(join(dir, "creds", "config"), `apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://10.0.0.1:6443/\n    certificate-authority: ca.pem\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n- name: b\n  context: {cluster: k, user: basic}\n${users}`);
+    writeFileSync(join(dir, "override"), `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: first-file-wins\n`);
+    const merged = loadEndpoint({}, { KUBECONFIG: [join(dir, "missing"), join(dir, "override"), join(dir, "creds", "config")].join(":") });
+    assert.equal(merged.server, "https://10.0.0.1:6443");
+    assert.equal(merged.ca, "CA PEM", "certificate-authority relative to the file that names it");
+    assert.equal(merged.token?.(), "first-file-wins", "the first file to define a user wins");
+    const single = endpointFromKubeconfig(join(dir, "creds", "config"));
+    assert.equal(single.token?.(), "from-file", "tokenFile relative to the kubeconfig, not the working directory");
+    assert.throws(() => endpointFromKubeconfig(join(dir, "creds", "config"), "b"), /basic authentication \(username\/password\) is not supported/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

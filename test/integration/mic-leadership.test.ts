@@ -1,8 +1,9 @@
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { ComputeIdentities, computeTargetOfProviderId } from "../../src/azure/scale-sets.js";
 import { AssignedIdentityWriter } from "../../src/kube/assigned-identities.js";
+import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { startMic, type Mic, type MicOptions } from "../../src/runtime/mic/mic.js";
 import { NotLeaderError } from "../../src/util/cancel.js";
@@ -11,6 +12,7 @@ import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } fro
 import { applyShippedCrds } from "../helpers/crds.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { eventually, settlesWithin } from "../helpers/eventually.js";
+import { startWatchGate } from "../helpers/watch-gate.js";
 
 /**
  * MIC when things go wrong around it: ARM throttling with long Retry-After while the leader is stopped, a lease lost
@@ -190,4 +192,25 @@ test("a connection the server drops mid-cycle (a reused keep-alive socket) is re
   assert.deepEqual(sb.cloud.state.faults, [], "every drop was used: the retries really happened");
   assert.deepEqual(await warningsOn(work.aai), []);
   assert.doesNotMatch(logOf("mic-d"), /sync cycle failed|binding apply error/);
+});
+
+test("a MIC whose API server stops answering still stops within 5 s of being told to", async () => {
+  const gate = await startWatchGate(endpointOf(f.kc));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "gate", server: gate.endpoint.server, skipTLSVerify: true }],
+    users: [{ name: "admin", token: gate.endpoint.token?.() }],
+    contexts: [{ name: "gate", cluster: "gate", user: "admin" }],
+    currentContext: "gate",
+  });
+  const lines: string[] = [];
+  const m = await startMic({ kube: new KubeSession(kc, "default"), azure: productSession(sb), options: micOptions("mic-e"), logger: createLogger("info", (l) => lines.push(l)) });
+  try {
+    await eventually("mic-e to lead", () => m.isLeader());
+    gate.stall();
+    await settlesWithin(m.stop(), 5000, "mic-e to stop while the API server does not answer");
+    assert.match(lines.join("\n"), /could not release the lease .* within 2000 ms/);
+  } finally {
+    await gate.close();
+  }
 });

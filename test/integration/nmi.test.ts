@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { ManagedIdentityCredential } from "@azure/identity";
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { decodeJwt } from "jose";
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, TEST_NODES, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
@@ -195,7 +196,7 @@ test("exception pods go to the node's IMDS, fenced off every identity an AzureId
   await world.exception("default", uniqueName("exc"), { app: "NODE-AGENT" });
   const ip = podIp();
   const agent = { namespace: "default", name: uniqueName("agent") };
-  await world.pod(agent.namespace, agent.name, ip, { app: "node-agent" });
+  await world.pod(agent.namespace, agent.name, ip, { app: "node-agent", aadpodidbinding: "agents" });
   const resource = "https://storage.azure.com/";
   const h = { Metadata: "true" };
   const nodeIdentity = await getFrom(ip, tokenUrl({ resource, client_id: nodeOnly.clientId }), h);
@@ -408,4 +409,73 @@ test("an address is a pod's only while the API server says so: a cache still hol
     await lagging.stop();
     await gate.close();
   }
+});
+
+test("an assignment is a pod's only while it carries its binding's label: relabelled, or a new pod reusing a deleted one's name, gets nothing", async () => {
+  const resource = sb.cloud.endpoints.armResourceId;
+  const h = { Metadata: "true" };
+  const ip = podIp();
+  const pod = { namespace: "default", name: uniqueName("relabel") };
+  await world.pod(pod.namespace, pod.name, ip);
+  await world.assign(pod, a.object, "Assigned");
+  assert.equal((await getFrom(ip, tokenUrl({ resource }), h)).status, 200);
+
+  await world.core.patchNamespacedPod({ namespace: pod.namespace, name: pod.name, body: [{ op: "remove", path: "/metadata/labels/aadpodidbinding" }] }, setHeaderOptions("Content-Type", PatchStrategy.JsonPatch));
+  await eventually("NMI to refuse the pod that lost its label", async () => (await getFrom(ip, tokenUrl({ resource }), h)).status === 404);
+  const relabelled = await getFrom(ip, tokenUrl({ resource, client_id: a.clientId }), h);
+  assert.equal(relabelled.status, 404, relabelled.text);
+  assert.ok(!relabelled.text.includes("access_token"));
+
+  // The assignment MIC has not removed yet (ARM slow) names the old pod: a new pod of that name, unlabelled, gets nothing.
+  await world.core.deleteNamespacedPod({ namespace: pod.namespace, name: pod.name, gracePeriodSeconds: 0 });
+  const other = podIp();
+  await world.pod(pod.namespace, pod.name, other, { app: "impostor" });
+  await eventually("NMI to know the new pod", async () => (await getFrom(other, tokenUrl({ resource }), h)).status !== 500);
+  const impostor = await getFrom(other, tokenUrl({ resource, client_id: a.clientId }), h);
+  assert.equal(impostor.status, 404, impostor.text);
+  assert.ok(!impostor.text.includes("access_token"));
+});
+
+test("an AzureIdentity without a client id is asked for by its resource id, and one with neither gets nothing (never the node's own identity)", async () => {
+  const resource = sb.cloud.endpoints.armResourceId;
+  const h = { Metadata: "true" };
+  const byResource = await world.identity("default", uniqueName("res-only"), { type: 0, resourceID: b.id });
+  const ip = podIp();
+  const pod = { namespace: "default", name: uniqueName("res-only") };
+  await world.pod(pod.namespace, pod.name, ip);
+  await world.assign(pod, byResource, "Assigned");
+  const got = await getFrom(ip, tokenUrl({ resource }), h);
+  assert.equal(got.status, 200, got.text);
+  assert.equal(decodeJwt(got.json.access_token).appid, b.clientId, "b's token, asked for by b's resource id");
+
+  const nameless = await world.identity("default", uniqueName("nameless"), { type: 0 });
+  const ip2 = podIp();
+  const pod2 = { namespace: "default", name: uniqueName("nameless") };
+  await world.pod(pod2.namespace, pod2.name, ip2);
+  await world.assign(pod2, nameless, "Assigned");
+  const before = imdsTokenRequests();
+  const refused = await getFrom(ip2, tokenUrl({ resource: `${resource}nameless` }), h);
+  assert.equal(refused.status, 403, refused.text);
+  assert.match(refused.text, /names neither a clientID nor a resourceID/);
+  assert.equal(imdsTokenRequests(), before, "IMDS was not asked for the node's default identity");
+});
+
+test("on the token port, /metrics and /healthz answer the node only; an HTTP/1.1 request without Host is refused on the record", async () => {
+  const ip = podIp();
+  await world.pod("default", uniqueName("peek"), ip);
+  for (const path of ["/metrics", "/healthz"]) {
+    const fromPod = await getFrom(ip, `${base}${path}`);
+    assert.equal(fromPod.status, 404, `${path} from a pod`);
+    assert.equal((await getFrom("127.0.0.1", `${base}${path}`)).status, 200, `${path} from the node`);
+  }
+  const { connect } = await import("node:net");
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port: nmi.port, localAddress: ip }, () => socket.write("GET /metadata/identity/oauth2/token?resource=x HTTP/1.1\r\nMetadata: true\r\nConnection: close\r\n\r\n"));
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString()));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.ok(nmiLog.some((l) => l.startsWith(`nmi: decision: refused (malformed-request) status=400 source=${ip}`)), nmiLog.slice(-3).join("\n"));
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import type { AssignedIdentityState, AzureAssignedIdentity, AzureIdentity, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
 import { fencedIdentity, isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, upstreamMicShortcut } from "../../src/runtime/nmi/identities.js";
 import { ensureRedirect, expectedChain, removeRedirect, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
@@ -62,17 +62,27 @@ test("pods by IP, exceptions and the MIC short-circuit", () => {
 
 test("MIC's pods are known by their owner chain to the podid-mic Deployment in --MICNamespace, never by a name", () => {
   const owner = (kind: string, name: string, uid: string, controller = true) => ({ apiVersion: "apps/v1", kind, name, uid, controller });
-  const rs = (namespace: string, name: string, uid: string, deployment: string): V1ReplicaSet => ({ metadata: { namespace, name, uid, ownerReferences: [owner("Deployment", deployment, `d-${uid}`)] } });
+  const MIC_LABELS = { "app.kubernetes.io/name": "podid", "app.kubernetes.io/component": "mic" };
+  const rs = (namespace: string, name: string, uid: string, deployment: string, deploymentUid = "d-mic", labels: Record<string, string> = MIC_LABELS): V1ReplicaSet => ({
+    metadata: { namespace, name, uid, labels, ownerReferences: [owner("Deployment", deployment, deploymentUid)] },
+  });
+  const deployments: V1Deployment[] = [{ metadata: { namespace: "kube-system", name: "podid-mic", uid: "d-mic" }, spec: { selector: { matchLabels: MIC_LABELS }, template: {} } }];
   const pod = (namespace: string, name: string, ...refs: ReturnType<typeof owner>[]): V1Pod => ({ metadata: { namespace, name, ownerReferences: refs } });
   const replicaSets = [rs("kube-system", "podid-mic-7d9f", "u1", "podid-mic"), rs("kube-system", "mic-5c4b", "u2", "mic"), rs("kube-system", "microsvc-1a2b", "u3", "microsvc")];
-  assert.ok(isMicPod(pod("kube-system", "podid-mic-7d9f-x", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, "kube-system"));
-  assert.ok(!isMicPod(pod("kube-system", "podid-mic-7d9f-x", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, "default"), "another namespace than --MICNamespace");
-  assert.ok(!isMicPod(pod("kube-system", "mic-5c4b-x", owner("ReplicaSet", "mic-5c4b", "u2")), replicaSets, "kube-system"), "upstream's mic* ReplicaSet name counts for nothing");
-  assert.ok(!isMicPod(pod("kube-system", "microsvc-1a2b-x", owner("ReplicaSet", "microsvc-1a2b", "u3")), replicaSets, "kube-system"), "a workload named like MIC");
-  assert.ok(!isMicPod(pod("kube-system", "forged", owner("ReplicaSet", "podid-mic-7d9f", "other-uid")), replicaSets, "kube-system"), "an owner reference naming MIC's ReplicaSet with another uid");
-  assert.ok(!isMicPod(pod("kube-system", "forged", owner("ReplicaSet", "podid-mic-0000", "u9")), replicaSets, "kube-system"), "a ReplicaSet the cache does not know");
-  assert.ok(!isMicPod(pod("kube-system", "adopted", owner("ReplicaSet", "podid-mic-7d9f", "u1", false)), replicaSets, "kube-system"), "an owner that is not the controller");
-  assert.ok(!isMicPod(pod("default", "elsewhere", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, "default"), "MIC's ReplicaSet is in kube-system, the pod in default");
+  assert.ok(isMicPod(pod("kube-system", "podid-mic-7d9f-x", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, deployments, "kube-system"));
+  assert.ok(!isMicPod(pod("kube-system", "podid-mic-7d9f-x", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, deployments, "default"), "another namespace than --MICNamespace");
+  assert.ok(!isMicPod(pod("kube-system", "mic-5c4b-x", owner("ReplicaSet", "mic-5c4b", "u2")), replicaSets, deployments, "kube-system"), "upstream's mic* ReplicaSet name counts for nothing");
+  assert.ok(!isMicPod(pod("kube-system", "microsvc-1a2b-x", owner("ReplicaSet", "microsvc-1a2b", "u3")), replicaSets, deployments, "kube-system"), "a workload named like MIC");
+  assert.ok(!isMicPod(pod("kube-system", "forged", owner("ReplicaSet", "podid-mic-7d9f", "other-uid")), replicaSets, deployments, "kube-system"), "an owner reference naming MIC's ReplicaSet with another uid");
+  assert.ok(!isMicPod(pod("kube-system", "forged", owner("ReplicaSet", "podid-mic-0000", "u9")), replicaSets, deployments, "kube-system"), "a ReplicaSet the cache does not know");
+  assert.ok(!isMicPod(pod("kube-system", "adopted", owner("ReplicaSet", "podid-mic-7d9f", "u1", false)), replicaSets, deployments, "kube-system"), "an owner that is not the controller");
+  assert.ok(!isMicPod(pod("default", "elsewhere", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, deployments, "default"), "MIC's ReplicaSet is in kube-system, the pod in default");
+  // A ReplicaSet that claims podid's MIC Deployment: by a made-up uid, or by the real one without its labels.
+  const claimed = [rs("kube-system", "evil-rs", "u7", "podid-mic", "11111111-fake"), rs("kube-system", "stray-rs", "u8", "podid-mic", "d-mic", { app: "evil" })];
+  assert.ok(!isMicPod(pod("kube-system", "evil", owner("ReplicaSet", "evil-rs", "u7")), claimed, deployments, "kube-system"), "an owner reference to a Deployment uid that is not MIC's");
+  assert.ok(!isMicPod(pod("kube-system", "stray", owner("ReplicaSet", "stray-rs", "u8")), claimed, deployments, "kube-system"), "a ReplicaSet MIC's Deployment would not adopt");
+  assert.ok(!isMicPod(pod("kube-system", "podid-mic-7d9f-x", owner("ReplicaSet", "podid-mic-7d9f", "u1")), replicaSets, [], "kube-system"), "no MIC Deployment at all");
+
   // What upstream's NMI does (doctor models it for --runtime upstream): a ReplicaSet named mic* in --MICNamespace.
   assert.ok(upstreamMicShortcut(pod("Default", "mic-1", owner("ReplicaSet", "mic-7d9f", "u")), "default"));
   assert.ok(!upstreamMicShortcut(pod("default", "mic-1", owner("ReplicaSet", "mic-7d9f", "u")), "kube-system"));
@@ -174,7 +184,9 @@ test("token cache: served until 5 minutes before expiry, one fetch for concurren
     seen.push(req.url ?? "");
     const issued = Math.floor(now / 1000);
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ access_token: `t${seen.length}`, expires_in: 3600, expires_on: issued + 3600, not_before: issued, resource: "r", token_type: "Bearer", client_id: "c" }));
+    // As IMDS: the answer names the identity asked for (a stray one when told to, to see it refused).
+    const clientId = new URL(req.url ?? "/", "http://x").searchParams.get("client_id") ?? "";
+    res.end(JSON.stringify({ access_token: `t${seen.length}`, expires_in: 3600, expires_on: issued + 3600, not_before: issued, resource: "r", token_type: "Bearer", client_id: clientId === "STRAY" ? "someone-else" : clientId }));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   try {
@@ -194,6 +206,14 @@ test("token cache: served until 5 minutes before expiry, one fetch for concurren
     now += 2 * 60_000;
     assert.equal((await tokens.tokenFor(id, "https://vault.azure.net")).access_token, "t2", "within 5 minutes of expiry: fetched again");
     assert.equal(seen.length, 2);
+
+    // IMDS answering for another identity than the one asked for: the token is dropped.
+    await assert.rejects(tokens.tokenFor(identity("default", "s", "STRAY"), "https://vault.azure.net"), /IMDS answered for another identity/);
+    // No client id and no resource id: refused without asking IMDS, which would answer with the node's own identity.
+    const before = seen.length;
+    const bare: AzureIdentity = { ...identity("default", "bare", ""), spec: { type: 0 } };
+    await assert.rejects(tokens.tokenFor(bare, "https://vault.azure.net"), /names neither a clientID nor a resourceID/);
+    assert.equal(seen.length, before, "IMDS was not asked");
   } finally {
     server.closeAllConnections();
     server.close();

@@ -21,6 +21,13 @@ export interface WatchEvent<T> {
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
+/** A GET or LIST page that has not answered in this long failed (a partitioned API server must not hang callers). */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** A watch that has sent nothing (no event, no bookmark) for this long is presumed dead and restarted. */
+const WATCH_IDLE_MS = 90_000;
+/** Server-side watch length: the API server ends the watch after this; the client re-watches from its version. */
+const WATCH_SECONDS = 60;
+
 /**
  * The few API calls a node agent makes — GET an object, LIST, WATCH as a stream of JSON lines — over one keep-alive
  * agent. JSON in, JSON out; no generated models.
@@ -29,7 +36,14 @@ export class LiteKubeClient {
   private readonly url: URL;
   private readonly agent: HttpAgent | HttpsAgent;
 
-  constructor(readonly endpoint: KubeEndpoint) {
+  private readonly requestTimeoutMs: number;
+
+  /** `requestTimeoutMs`: how long a GET or a LIST page may go unanswered (default 10 s). */
+  constructor(
+    readonly endpoint: KubeEndpoint,
+    options: { requestTimeoutMs?: number } = {},
+  ) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.url = new URL(endpoint.server);
     const tls = { ca: endpoint.ca, cert: endpoint.cert, key: endpoint.key, rejectUnauthorized: !endpoint.insecureSkipTlsVerify };
     this.agent = this.url.protocol === "https:" ? new HttpsAgent({ keepAlive: true, ...tls }) : new HttpAgent({ keepAlive: true });
@@ -39,16 +53,18 @@ export class LiteKubeClient {
     return this.endpoint.server;
   }
 
-  private open(path: string, query: Query, signal?: AbortSignal): Promise<IncomingMessage> {
+  /** Opens the request; `idleMs` bounds silence on the socket (until the headers for a GET, for the whole stream on a watch). */
+  private open(path: string, query: Query, signal: AbortSignal | undefined, idleMs: number): Promise<IncomingMessage> {
     const search = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== "") search.set(k, String(v));
     const token = this.endpoint.token?.();
-    const headers: Record<string, string> = { accept: "application/json", "user-agent": "podid-nmi" };
+    const headers: Record<string, string> = { accept: "application/json", "user-agent": "podid" };
     if (token) headers.authorization = `Bearer ${token}`;
     const send = this.url.protocol === "https:" ? httpsRequest : httpRequest;
     const prefix = this.url.pathname.replace(/\/+$/, "");
     return new Promise((resolve, reject) => {
-      const req = send({ host: this.url.hostname, port: this.url.port, path: `${prefix}${path}${search.size ? `?${search}` : ""}`, method: "GET", headers, agent: this.agent, signal }, resolve);
+      const req = send({ host: this.url.hostname, port: this.url.port, path: `${prefix}${path}${search.size ? `?${search}` : ""}`, method: "GET", headers, agent: this.agent, signal, timeout: idleMs }, resolve);
+      req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer from the API server in ${idleMs} ms`), { code: "ETIMEDOUT" })));
       req.on("error", reject);
       req.end();
     });
@@ -68,7 +84,7 @@ export class LiteKubeClient {
 
   /** The object at `path`, or undefined when the API server says it does not exist. */
   async get<T>(path: string, query: Query = {}, signal?: AbortSignal): Promise<T | undefined> {
-    const res = await this.open(path, query, signal);
+    const res = await this.open(path, query, signal, this.requestTimeoutMs);
     if (res.statusCode === 404) {
       res.resume();
       return undefined;
@@ -96,7 +112,7 @@ export class LiteKubeClient {
 
   /** Streams watch events until the server ends the watch or `signal` aborts. */
   async watch<T>(path: string, query: Query, onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
-    const res = await this.open(path, { ...query, watch: true, allowWatchBookmarks: true }, signal);
+    const res = await this.open(path, { timeoutSeconds: WATCH_SECONDS, ...query, watch: true, allowWatchBookmarks: true }, signal, WATCH_IDLE_MS);
     if (res.statusCode !== 200) return LiteKubeClient.fail(res);
     let buffered = "";
     res.setEncoding("utf8");

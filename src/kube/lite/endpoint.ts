@@ -29,7 +29,6 @@ interface KubeconfigFile {
 }
 
 const fromData = (data: unknown) => (typeof data === "string" ? Buffer.from(data, "base64").toString("utf8") : undefined);
-const fromFile = (path: unknown, base: string) => (typeof path === "string" ? readFileSync(path.startsWith("/") ? path : join(base, path), "utf8") : undefined);
 
 /** A token file read at most every few seconds: rotation is picked up without a read per request. */
 export function tokenFile(path: string): () => string {
@@ -44,23 +43,54 @@ export function tokenFile(path: string): () => string {
   };
 }
 
+/** What a kubeconfig's paths are relative to: the file that names them, as client-go resolves them. */
+const resolvedFrom = (base: string, path: unknown) => (typeof path === "string" && path ? (path.startsWith("/") ? path : join(base, path)) : undefined);
+
+/** Reads and merges kubeconfig files as kubectl does: the first file to define a name (or current-context) wins; missing files are skipped. */
+function readKubeconfigs(paths: string[]): KubeconfigFile & { bases: Map<object, string> } {
+  const merged: KubeconfigFile & { bases: Map<object, string> } = { contexts: [], clusters: [], users: [], bases: new Map() };
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    const file = (parse(readFileSync(path, "utf8")) ?? {}) as KubeconfigFile;
+    const base = join(path, "..");
+    merged["current-context"] ||= file["current-context"];
+    for (const key of ["contexts", "clusters", "users"] as const) {
+      for (const entry of (file[key] ?? []) as { name: string }[]) {
+        if ((merged[key] as { name: string }[]).some((e) => e.name === entry.name)) continue;
+        (merged[key] as { name: string }[]).push(entry);
+        merged.bases.set(entry, base);
+      }
+    }
+  }
+  return merged;
+}
+
 export function endpointFromKubeconfig(path: string, context?: string): KubeEndpoint {
-  const file = parse(readFileSync(path, "utf8")) as KubeconfigFile;
-  const base = join(path, "..");
+  const paths = path.split(":").filter(Boolean);
+  const file = readKubeconfigs(paths);
   const name = context ?? file["current-context"];
   const ctx = file.contexts?.find((c) => c.name === name)?.context;
-  const cluster = file.clusters?.find((c) => c.name === ctx?.cluster)?.cluster;
-  const user = file.users?.find((u) => u.name === ctx?.user)?.user ?? {};
+  const clusterEntry = file.clusters?.find((c) => c.name === ctx?.cluster);
+  const userEntry = file.users?.find((u) => u.name === ctx?.user);
+  const cluster = clusterEntry?.cluster;
+  const user = userEntry?.user ?? {};
   if (!ctx || !cluster?.server) throw new Error(`kubeconfig ${path} has no cluster for context '${name ?? ""}'`);
   if (user.exec || user["auth-provider"]) throw new Error(`kubeconfig ${path}: exec and auth-provider credentials are not supported by the node agent; use a ServiceAccount token`);
+  if (user.username || user.password) throw new Error(`kubeconfig ${path}: basic authentication (username/password) is not supported (Kubernetes removed it in 1.19); use a token or a client certificate`);
+  const clusterBase = file.bases.get(clusterEntry!) ?? ".";
+  const userBase = userEntry ? (file.bases.get(userEntry) ?? ".") : ".";
+  const read = (base: string, p: unknown) => {
+    const resolved = resolvedFrom(base, p);
+    return resolved ? readFileSync(resolved, "utf8") : undefined;
+  };
   const token = typeof user.token === "string" ? user.token : undefined;
-  const tokenPath = typeof user.tokenFile === "string" ? user.tokenFile : undefined;
+  const tokenPath = resolvedFrom(userBase, user.tokenFile);
   return {
     server: cluster.server.replace(/\/+$/, ""),
-    ca: fromData(cluster["certificate-authority-data"]) ?? fromFile(cluster["certificate-authority"], base),
+    ca: fromData(cluster["certificate-authority-data"]) ?? read(clusterBase, cluster["certificate-authority"]),
     insecureSkipTlsVerify: cluster["insecure-skip-tls-verify"] === true,
-    cert: fromData(user["client-certificate-data"]) ?? fromFile(user["client-certificate"], base),
-    key: fromData(user["client-key-data"]) ?? fromFile(user["client-key"], base),
+    cert: fromData(user["client-certificate-data"]) ?? read(userBase, user["client-certificate"]),
+    key: fromData(user["client-key-data"]) ?? read(userBase, user["client-key"]),
     token: token !== undefined ? () => token : tokenPath ? tokenFile(tokenPath) : undefined,
   };
 }
@@ -72,9 +102,9 @@ export function inClusterEndpoint(env: NodeJS.ProcessEnv = process.env): KubeEnd
   return { server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`, ca: readFileSync(join(IN_CLUSTER, "ca.crt"), "utf8"), token: tokenFile(join(IN_CLUSTER, "token")) };
 }
 
-/** As client-go and kubectl look: the given kubeconfig, else KUBECONFIG, else ~/.kube/config, else in-cluster. */
+/** As client-go and kubectl look: the given kubeconfig, else KUBECONFIG (its files merged), else ~/.kube/config, else in-cluster. */
 export function loadEndpoint(options: { kubeconfig?: string; context?: string } = {}, env: NodeJS.ProcessEnv = process.env): KubeEndpoint {
-  const explicit = options.kubeconfig ?? env.KUBECONFIG?.split(":")[0];
+  const explicit = options.kubeconfig ?? env.KUBECONFIG;
   if (explicit) return endpointFromKubeconfig(explicit, options.context);
   const home = join(homedir(), ".kube", "config");
   if (existsSync(home)) return endpointFromKubeconfig(home, options.context);

@@ -2,6 +2,7 @@ import { clusterAzureFromConfig, readAzureJson } from "../../azure/cloud-config-
 import { openAzureSession } from "../../azure/session.js";
 import { openKubeSession } from "../../kube/session.js";
 import type { Logger } from "../../util/logger.js";
+import { endProcessSoon } from "../../util/shutdown.js";
 import { startMic, type Mic, type MicOptions } from "./mic.js";
 
 export interface RunMicInput {
@@ -47,4 +48,5 @@ export async function runMic(input: RunMicInput): Promise<void> {
   }
   logger.info(`received ${await received}, shutting down`);
   await mic.stop();
+  endProcessSoon();
 }

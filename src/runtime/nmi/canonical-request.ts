@@ -87,6 +87,8 @@ export interface RequestInput {
   target: string;
   /** Node's req.rawHeaders: names and values alternating, duplicates kept. */
   rawHeaders: readonly string[];
+  /** "1.1" or "1.0" (Node's req.httpVersion): HTTP/1.1 requires a Host header, 1.0 does not. */
+  httpVersion?: string;
 }
 
 export interface CanonicalOptions {
@@ -256,6 +258,9 @@ function hasBody(rawHeaders: readonly string[]): boolean {
  * the Metadata header (400), a body where none is taken (400).
  */
 export function canonicalRequest(input: RequestInput, options: CanonicalOptions): CanonicalResult {
+  // RFC 9112 3.2: a server must answer 400 to an HTTP/1.1 request without exactly one Host header.
+  const hosts = input.rawHeaders.filter((_, i) => i % 2 === 0 && input.rawHeaders[i].toLowerCase() === "host").length;
+  if (input.httpVersion === "1.1" && hosts !== 1) return malformed(hosts ? "more than one Host header" : "an HTTP/1.1 request without a Host header");
   const origin = originForm(input.target, options.authorities);
   if ("ok" in origin) return origin;
   const segments = canonicalSegments(origin.path);

@@ -1,4 +1,4 @@
-import type { V1ObjectMeta, V1OwnerReference, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1ObjectMeta, V1OwnerReference, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import { BEHAVIOR_ANNOTATION, MIC_DEPLOYMENT_NAME, type AzureIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
 import type { AzureAssignedIdentity } from "../../kube/aadpodidentity.js";
 import { identitySpec } from "../mic/desired.js";
@@ -14,6 +14,11 @@ export interface IdentityRequest {
 export interface PodRef {
   namespace: string;
   name: string;
+  /**
+   * The pod's aadpodidbinding label as NMI sees it now ("" when it has none), or undefined when NMI does not know
+   * the pod (the host route): an assignment counts only while the pod still carries its binding's selector.
+   */
+  bindingLabel?: string;
 }
 
 /**
@@ -43,17 +48,22 @@ const controllerOf = (meta: V1ObjectMeta | undefined): V1OwnerReference | undefi
 
 /**
  * MIC's own pods, which keep the node's identity: pods of --MICNamespace whose controller is a ReplicaSet (known to
- * the cache by name and uid) whose controller is the Deployment podid installs MIC as. No name prefix counts
- * (upstream passes any ReplicaSet named mic* in that namespace): a workload named like MIC is a workload.
+ * the cache by name and uid) whose controller is the Deployment podid installs MIC as — that Deployment itself,
+ * by uid, and one whose selector the ReplicaSet's labels match (as the Deployment controller adopts only those).
+ * No name prefix counts (upstream passes any ReplicaSet named mic* in that namespace): a workload named like MIC is
+ * a workload, and a ReplicaSet claiming a made-up or foreign owner is no MIC's.
  */
-export function isMicPod(pod: V1Pod, replicaSets: readonly V1ReplicaSet[], micNamespace: string): boolean {
+export function isMicPod(pod: V1Pod, replicaSets: readonly V1ReplicaSet[], deployments: readonly V1Deployment[], micNamespace: string): boolean {
   const namespace = pod.metadata?.namespace;
   if (!namespace || namespace !== micNamespace) return false;
   const owner = controllerOf(pod.metadata);
   if (owner?.kind !== "ReplicaSet" || owner.apiVersion !== "apps/v1") return false;
   const rs = replicaSets.find((r) => r.metadata?.namespace === namespace && r.metadata?.name === owner.name && r.metadata?.uid === owner.uid);
-  const deployment = controllerOf(rs?.metadata);
-  return deployment?.kind === "Deployment" && deployment.apiVersion === "apps/v1" && deployment.name === MIC_DEPLOYMENT_NAME;
+  const ref = controllerOf(rs?.metadata);
+  if (ref?.kind !== "Deployment" || ref.apiVersion !== "apps/v1" || ref.name !== MIC_DEPLOYMENT_NAME) return false;
+  const deployment = deployments.find((d) => d.metadata?.namespace === namespace && d.metadata?.name === ref.name && d.metadata?.uid === ref.uid);
+  const wanted = Object.entries(deployment?.spec?.selector?.matchLabels ?? {});
+  return Boolean(deployment) && wanted.length > 0 && wanted.every(([k, v]) => rs?.metadata?.labels?.[k] === v);
 }
 
 const same = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
@@ -76,7 +86,15 @@ export type Selection =
   | { kind: "excluded"; message: string };
 
 const identityKey = (i: AzureIdentity) => `${i.metadata.namespace ?? ""}/${i.metadata.name}`;
-const isAssignmentOf = (a: AzureAssignedIdentity, pod: PodRef) => a.spec?.pod === pod.name && a.spec?.podNamespace === pod.namespace && Boolean(a.spec.azureIdentityRef);
+/**
+ * An assignment is this pod's while it names the pod and the pod still carries the label its binding selects: a
+ * pod that lost the label, or a new pod reusing a deleted one's name, gets nothing MIC has not yet removed.
+ */
+const isAssignmentOf = (a: AzureAssignedIdentity, pod: PodRef) =>
+  a.spec?.pod === pod.name &&
+  a.spec?.podNamespace === pod.namespace &&
+  Boolean(a.spec.azureIdentityRef) &&
+  (pod.bindingLabel === undefined || (Boolean(pod.bindingLabel) && a.spec.azureBindingRef?.spec?.selector === pod.bindingLabel));
 /** Only `Assigned` counts (legacy empty status too, as upstream); `Created` and `Unassigned` never. */
 const isUsable = (a: AzureAssignedIdentity) => (a.status?.status ?? "") === "Assigned" || (a.status?.status ?? "") === "";
 const allowedFor = (i: AzureIdentity, pod: PodRef, forceNamespaced: boolean) => !isNamespaced(i, forceNamespaced) || i.metadata.namespace === pod.namespace;

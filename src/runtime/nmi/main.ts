@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { RuntimeCode, RuntimeError, UsageCode, UsageError } from "../../errors/index.js";
 import { loadEndpoint } from "../../kube/lite/endpoint.js";
 import type { Logger } from "../../util/logger.js";
+import { endProcessSoon } from "../../util/shutdown.js";
 import { startNmi } from "./nmi.js";
 import type { NmiOptions } from "./options.js";
 
@@ -59,4 +60,5 @@ export async function runNmi(input: RunNmiInput): Promise<void> {
   logger.info(`received ${signal}, shutting down`);
   await nmi.stop();
   logger.info("handled termination");
+  endProcessSoon();
 }

@@ -14,9 +14,23 @@ const labelText = (labels: Record<string, string>) =>
     .map(([k, v]) => `${k}="${escape(v)}"`)
     .join(",");
 
+/** Distinct values a caller-chosen label may take before the rest count as "other". */
+const MAX_LABEL_VALUES = 64;
+
 export class NmiMetrics {
   private readonly histograms = new Map<string, Map<string, Histogram>>();
   private readonly counters = new Map<string, Map<string, number>>();
+  private readonly seenValues = new Map<string, Set<string>>();
+
+  /** The value for a label a caller chooses (a resource), or "other" once MAX_LABEL_VALUES distinct ones were seen. */
+  boundedValue(label: string, value: string): string {
+    const seen = this.seenValues.get(label) ?? new Set<string>();
+    this.seenValues.set(label, seen);
+    if (seen.has(value)) return value;
+    if (seen.size >= MAX_LABEL_VALUES) return "other";
+    seen.add(value);
+    return value;
+  }
 
   observe(name: string, labels: Record<string, string>, seconds: number): void {
     const series = this.histograms.get(name) ?? new Map<string, Histogram>();

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
 import { LiteKubeClient } from "../../kube/lite/client.js";
 import type { KubeEndpoint } from "../../kube/lite/endpoint.js";
-import { assignedIdentitiesOnNode, azureIdentities, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
+import { assignedIdentitiesOnNode, azureIdentities, deploymentsIn, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
 import { createLogger, type Logger } from "../../util/logger.js";
 import { DecisionLog } from "./decisions.js";
 import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
@@ -44,9 +44,10 @@ const listen = (server: Server, port: number, host: string) =>
  * The token server's limits: headers (request line included) up to 8 KiB (431 beyond; the request-target alone is
  * refused with 414 past MAX_TARGET_LENGTH), all headers within 10 s and the whole request within 30 s (408), checked
  * every second — so a slow sender holds only its own connection, briefly. Waiting for an identity happens after
- * the request is read and is not bounded by these.
+ * the request is read and is not bounded by these. A missing Host header is judged (and recorded) by
+ * canonicalRequest rather than answered by Node unseen.
  */
-const SERVER_LIMITS = { maxHeaderSize: 8192, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAlive: true } as const;
+const SERVER_LIMITS = { maxHeaderSize: 8192, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000, keepAlive: true, requireHostHeader: false } as const;
 
 /** Node's own answers to what its HTTP parser cannot read (as it sends them without a listener), on the record. */
 function answerUnreadable(err: NodeJS.ErrnoException, socket: Socket, decisions: DecisionLog): void {
@@ -101,7 +102,8 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   const exceptions = podIdentityExceptions(kube, { onError: onError("AzurePodIdentityException") });
   const identities = azureIdentities(kube, { onError: onError("AzureIdentity") });
   const replicaSets = replicaSetsIn(kube, options.micNamespace, { onError: onError("ReplicaSet") });
-  const caches = [pods, assigned, exceptions, identities, replicaSets];
+  const deployments = deploymentsIn(kube, options.micNamespace, { onError: onError("Deployment") });
+  const caches = [pods, assigned, exceptions, identities, replicaSets, deployments];
   await Promise.all(caches.map((c) => c.start()));
   logger.info(`running NMI in namespaced mode: ${options.forceNamespaced}`);
 
@@ -129,6 +131,7 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     exceptions,
     identities,
     replicaSets,
+    deployments,
     tokens,
     livePod: (namespace, name, signal) => kube.get<V1Pod>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`, {}, signal),
     imdsBaseUrl,

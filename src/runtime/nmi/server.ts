@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { isIPv4, type Socket } from "node:net";
-import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
 import type { WatchCache } from "../../kube/watch-cache.js";
 import type { Logger } from "../../util/logger.js";
@@ -21,6 +21,8 @@ export interface NmiHandlerDeps {
   identities: WatchCache<AzureIdentity>;
   /** The ReplicaSets of --MICNamespace: how MIC's pods are followed to their Deployment. */
   replicaSets: WatchCache<V1ReplicaSet>;
+  /** The Deployments of --MICNamespace: the MIC Deployment a ReplicaSet claims must be the real one. */
+  deployments: WatchCache<V1Deployment>;
   tokens: TokenSource;
   /** The pod as the API server has it now (not the cache): how a caller is confirmed before anything is issued. */
   livePod: (namespace: string, name: string, signal: AbortSignal) => Promise<V1Pod | undefined>;
@@ -166,12 +168,11 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
   const confirmed = new WeakMap<Socket, string>();
 
   /**
-   * The calling pod: the one pod of this node the cache has at the source address (waiting briefly, event-driven,
-   * for a new pod), confirmed once per connection with the API server — a cache that lags behind a deletion must
-   * never hand the next holder of the address the old pod's identity. Several candidates, or a candidate the API
-   * server no longer has at that address, is refused with a retryable 503.
+   * The calling pod as the cache has it: the one pod of this node at the source address (waiting briefly,
+   * event-driven, for a new pod). Several candidates are refused with a retryable 503. Before anything is issued
+   * or passed on for it, confirmCaller checks it with the API server.
    */
-  async function podForIp(ip: string, socket: Socket, signal: AbortSignal): Promise<V1Pod> {
+  async function podForIp(ip: string, signal: AbortSignal): Promise<V1Pod> {
     const lookup = () => podsWithIp(deps.pods.list(), ip);
     let found = lookup();
     if (found.length === 0) {
@@ -194,9 +195,19 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     if (found.length > 1) {
       throw new HttpFailure(503, `failed to match pod IP ${ip} with [${found.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(" ")}]: several pods of this node hold it; retry`, "ambiguous-pod", retry);
     }
-    const [pod] = found;
+    return found[0];
+  }
+
+  /**
+   * Confirms once per connection with the API server that the cached pod still holds the source address — a cache
+   * that lags behind a deletion must never hand the next holder of the address the old pod's identity. A pod the API
+   * server no longer has there is refused with a retryable 503. Asked only when NMI is about to answer for the pod,
+   * so that callers who get nothing cost the API server nothing.
+   */
+  async function confirmCaller(pod: V1Pod, ip: string, socket: Socket, signal: AbortSignal): Promise<void> {
+    const retry = { "Retry-After": "1" };
     const uid = pod.metadata?.uid ?? "";
-    if (confirmed.get(socket) === uid) return pod;
+    if (confirmed.get(socket) === uid) return;
     const namespace = pod.metadata?.namespace ?? "";
     const name = pod.metadata?.name ?? "";
     let live: V1Pod | undefined;
@@ -209,7 +220,6 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       throw new HttpFailure(503, `pod ${namespace}/${name} no longer holds ${ip} (deleted, replaced or terminating); the caller is not known yet: retry`, "stale-pod", retry);
     }
     confirmed.set(socket, uid);
-    return live;
   }
 
   /**
@@ -374,17 +384,19 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty", "missing-resource");
     let pod: V1Pod;
     try {
-      pod = await podForIp(ex.source, ex.req.socket, ex.signal);
+      pod = await podForIp(ex.source, ex.signal);
     } catch (err) {
       logger.warn(`failed to get pod info from pod IP: ${ex.source}, error: ${(err as Error).message}`);
       throw err;
     }
-    const ref: PodRef = { namespace: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "" };
+    const ref: PodRef = { namespace: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "", bindingLabel: pod.metadata?.labels?.[BINDING_LABEL] ?? "" };
     ex.pod = `${ref.namespace}/${ref.name}`;
     labels.namespace = ref.namespace;
-    if (isExceptionPod(pod, deps.exceptions.list())) return passThrough(ex, ref, "exception-pod");
-    if (isMicPod(pod, deps.replicaSets.list(), options.micNamespace)) return passThrough(ex, ref, "mic-pod");
+    const confirm = () => confirmCaller(pod, ex.source, ex.req.socket, ex.signal);
+    if (isExceptionPod(pod, deps.exceptions.list())) return confirm().then(() => passThrough(ex, ref, "exception-pod"));
+    if (isMicPod(pod, deps.replicaSets.list(), deps.deployments.list(), options.micNamespace)) return confirm().then(() => passThrough(ex, ref, "mic-pod"));
     const identity = await identityFor(ref, identityRequest(request), resource, ex.signal, Boolean(pod.metadata?.labels?.[BINDING_LABEL]));
+    await confirm();
     if (logger.enabled("verbose")) logger.verbose(`${ref.namespace}/${ref.name} has been matched with azure identity ${identity.metadata.namespace}/${identity.metadata.name}`);
     const token = await tokenOf(identity, resource, ref);
     decide(ex, "issued", "assigned-identity", 200);
@@ -402,10 +414,10 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     labels.resource = resource;
     labels.namespace = podns;
     if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty", "missing-resource");
-    const ref = { namespace: podns, name: podname };
     // As on the pod route: a pod of this node known to carry no aadpodidbinding label is refused at once (upstream
     // waits out every attempt); a pod this NMI does not know is waited for as upstream does.
     const known = deps.pods.list().find((p) => p.metadata?.namespace === podns && p.metadata?.name === podname);
+    const ref: PodRef = { namespace: podns, name: podname, bindingLabel: known ? (known.metadata?.labels?.[BINDING_LABEL] ?? "") : undefined };
     let identity;
     try {
       identity = await identityFor(ref, identityRequest(request), resource, ex.signal, known ? Boolean(known.metadata?.labels?.[BINDING_LABEL]) : true);
@@ -441,8 +453,9 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
         if (!timed) return;
         const ns = process.hrtime.bigint() - started;
         ex.labels.status_code = String(ex.res.statusCode);
-        // A refused request's resource is whatever the caller wrote: one series each would let a pod grow NMI's memory.
-        if (ex.res.statusCode >= 400) ex.labels.resource = "";
+        // The resource is whatever the caller wrote: one series each would let a pod grow NMI's memory. Refused
+        // requests have none; issued ones keep theirs up to a bound, then count as "other".
+        ex.labels.resource = ex.res.statusCode >= 400 ? "" : metrics.boundedValue("resource", ex.labels.resource);
         metrics.observe("nmi_operations_duration_seconds", ex.labels, Number(ns) / 1e9);
         if (logger.enabled("verbose")) logger.verbose(`status (${ex.res.statusCode}) took ${ns} ns for req.method=${ex.request.method} reg.path=${ex.request.path} req.remote=${ex.source}`);
       });
@@ -451,11 +464,15 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
   return (req, res) => {
     const source = remoteIp(req);
     const result = canonicalRequest(
-      { method: req.method ?? "", target: req.url ?? "", rawHeaders: req.rawHeaders },
+      { method: req.method ?? "", target: req.url ?? "", rawHeaders: req.rawHeaders, httpVersion: req.httpVersion },
       { authorities: deps.authorities(), metadataHeaderRequired: options.metadataHeaderRequired, blockInstanceMetadata: options.blockInstanceMetadata },
     );
     if (!result.ok) return refuse(res, source, result.refusal);
     const request = result.request;
+    if ((request.route === "healthz" || request.route === "metrics") && !deps.hostAddresses.has(source)) {
+      // Pods reach this port as 169.254.169.254: what NMI knows of other pods (metrics) is the node's, not theirs.
+      return refuse(res, source, { status: 404, reason: "not-forwarded", message: "404 page not found", route: request.route, path: request.path });
+    }
     if (request.route === "healthz") return sendText(res, 200, deps.health() ? "Active" : "Not Active");
     if (request.route === "metrics") {
       res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" });

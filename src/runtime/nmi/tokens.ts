@@ -70,12 +70,12 @@ export class TokenSource {
   }
 
   async tokenFor(identity: AzureIdentity, resource: string): Promise<MsiToken> {
-    const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
-    const key = `${spec.type}|${(spec.clientID ?? "").toLowerCase()}|${(spec.tenantID ?? "").toLowerCase()}|${resource}`;
+    const key = `${identityKey(identity)}|${resource}`;
     return this.cached(key, async () => {
+      const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
       switch (spec.type ?? IdentityType.userAssignedMSI) {
         case IdentityType.userAssignedMSI:
-          return this.fromImds({ resource, client_id: spec.clientID ?? "" });
+          return this.fromManagedIdentity(identity, resource);
         case IdentityType.servicePrincipal:
           return this.fromSecret(identity, resource);
         default:
@@ -89,13 +89,34 @@ export class TokenSource {
    * object_id is matched against the pod's own identities without ever asking IMDS about any other identity.
    */
   async objectIdOf(identity: AzureIdentity, resource: string): Promise<string | undefined> {
-    const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
-    const known = this.objectIds.get(`${spec.type}|${(spec.clientID ?? "").toLowerCase()}`);
+    const known = this.objectIds.get(identityKey(identity));
     if (known) return known;
     const token = await this.tokenFor(identity, resource);
     const objectId = unverifiedIdentityClaims(token.access_token).objectId?.toLowerCase();
-    if (objectId) this.objectIds.set(`${spec.type}|${(spec.clientID ?? "").toLowerCase()}`, objectId);
+    if (objectId) bounded(this.objectIds, identityKey(identity), objectId);
     return objectId;
+  }
+
+  /**
+   * A user-assigned identity's token from the node's IMDS, asked for by its client id (else its resource id), and
+   * kept only when IMDS's answer is for that very identity. Never a request that names no identity: IMDS would
+   * answer with the node's own (system-assigned) identity.
+   */
+  private async fromManagedIdentity(identity: AzureIdentity, resource: string): Promise<MsiToken> {
+    const { clientID, resourceID } = identity.spec ?? ({} as AzureIdentity["spec"]);
+    const name = `${identity.metadata.namespace}/${identity.metadata.name}`;
+    const clientId = clientID?.trim();
+    const resourceId = resourceID?.trim();
+    if (!clientId && !resourceId) {
+      throw new TokenError(`AzureIdentity ${name} names neither a clientID nor a resourceID: NMI does not ask IMDS for the node's default identity instead`, 403);
+    }
+    const token = await this.fromImds(clientId ? { resource, client_id: clientId } : { resource, mi_res_id: resourceId! });
+    const claims = unverifiedIdentityClaims(token.access_token);
+    const answered = clientId ? (token.client_id || claims.clientId) : claims.resourceId;
+    if (!answered || answered.toLowerCase() !== (clientId ?? resourceId!).toLowerCase()) {
+      throw new TokenError(`IMDS answered for another identity than AzureIdentity ${name}'s ${clientId ? "client id" : "resource id"}; the token was dropped`, 403);
+    }
+    return token;
   }
 
   /** The node IMDS token call for a user-assigned identity. */
@@ -196,13 +217,35 @@ export class TokenSource {
 
   private store(key: string, token: MsiToken): void {
     const expiresOnS = Number(token.expires_on);
-    if (Number.isFinite(expiresOnS)) this.cache.set(key, { token, expiresOnMs: expiresOnS * 1000 });
+    if (!Number.isFinite(expiresOnS)) return;
+    // A pod chooses the resource: without a bound, asking for many would grow NMI without limit.
+    for (const [k, v] of this.cache) if (v.expiresOnMs - this.margin <= this.now()) this.cache.delete(k);
+    bounded(this.cache, key, { token, expiresOnMs: expiresOnS * 1000 });
   }
 
   /** A cached token with expires_in counted from now. */
   private fresh(token: MsiToken, expiresOnMs: number): MsiToken {
     return { ...token, expires_in: String(Math.max(0, Math.floor((expiresOnMs - this.now()) / 1000))) };
   }
+}
+
+/** Cached tokens and object ids kept at most: past it the oldest entry goes. */
+const MAX_CACHED = 512;
+
+/** Sets key to value, dropping the oldest entries (insertion order) beyond MAX_CACHED. */
+function bounded<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  for (const oldest of map.keys()) {
+    if (map.size <= MAX_CACHED) break;
+    map.delete(oldest);
+  }
+}
+
+/** What tells identities apart for caching: type, tenant, client id and resource id (either may be absent). */
+function identityKey(identity: AzureIdentity): string {
+  const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
+  return [spec.type ?? IdentityType.userAssignedMSI, spec.tenantID, spec.clientID, spec.resourceID].map((v) => String(v ?? "").trim().toLowerCase()).join("|");
 }
 
 function stringValues(body: Record<string, unknown>): MsiToken {

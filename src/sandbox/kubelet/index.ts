@@ -166,7 +166,10 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
     return worker.stop(graceSeconds).finally(() => retiring.delete(worker));
   };
 
-  /** Pods being deleted gracefully, by uid: their containers are stopping, then the pod is deleted for good. */
+  /**
+   * Pods being deleted gracefully, by uid: their containers are stopping, then the pod is deleted for good. A uid
+   * stays here until the pod is gone from the API (finalizers may hold it), so it is finished once.
+   */
   const terminating = new Set<string>();
   const terminate = (pod: Pod) => {
     const uid = pod.metadata.uid ?? "";
@@ -183,7 +186,6 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
         const code = (err as { code?: number }).code;
         if (code !== 404 && code !== 409) log(`kubelet: deleting pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(err as Error).message}`);
       }
-      terminating.delete(uid);
     });
   };
 
@@ -205,6 +207,7 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
     }
     // Gone from the API without a graceful deletion (forced, or its namespace went): stopped now.
     for (const [uid, worker] of workers) if (!seen.has(uid)) void retire(uid, worker);
+    for (const uid of terminating) if (!seen.has(uid)) terminating.delete(uid);
   };
 
   const controllers = new Controllers(store, {

@@ -1,4 +1,4 @@
-import type { V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import { isExceptionPod, isMicPod, upstreamMicShortcut } from "../../../runtime/nmi/identities.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
@@ -28,7 +28,8 @@ export const systemExceptionsCheck: Check = {
     const micNamespace = namespaceFlagOf(nmi[0], "MICNamespace");
     const upstream = isUpstreamRuntime(nmi[0]);
     const replicaSets = upstream ? [] : await ctx.list<V1ReplicaSet>("apps/v1", "ReplicaSet", micNamespace);
-    const exemptAsMic = (p: V1Pod) => (upstream ? upstreamMicShortcut(p, micNamespace) : isMicPod(p, replicaSets, micNamespace));
+    const deployments = upstream ? [] : await ctx.list<V1Deployment>("apps/v1", "Deployment", micNamespace);
+    const exemptAsMic = (p: V1Pod) => (upstream ? upstreamMicShortcut(p, micNamespace) : isMicPod(p, replicaSets, deployments, micNamespace));
     const intercepted = (p: V1Pod) => isActive(p) && !p.spec?.hostNetwork;
     const uncovered = (p: V1Pod) => !isExceptionPod(p, exceptions) && !exemptAsMic(p);
     const mic = micPods.filter(intercepted).filter(uncovered);
