@@ -86,7 +86,9 @@ export class NmiWorld {
     const spec = (app: string) => ({ replicas: 1, selector: { matchLabels: { app } }, template: { metadata: { labels: { app } }, spec: { containers: [{ name: "app", image: "app:1" }] } } });
     const d = await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: deployment, namespace }, spec: spec(deployment) } });
     const owner = (kind: string, name: string, uid: string): V1OwnerReference => ({ apiVersion: "apps/v1", kind, name, uid, controller: true, blockOwnerDeletion: true });
-    const rs = await apps.createNamespacedReplicaSet({ namespace, body: { metadata: { name: replicaSet, namespace, ownerReferences: [owner("Deployment", deployment, d.metadata!.uid!)] }, spec: spec(deployment) } });
+    // As the Deployment controller makes it: the template's labels, so the Deployment's selector matches it.
+    const labels = { app: deployment, "pod-template-hash": replicaSet.split("-").pop()! };
+    const rs = await apps.createNamespacedReplicaSet({ namespace, body: { metadata: { name: replicaSet, namespace, labels, ownerReferences: [owner("Deployment", deployment, d.metadata!.uid!)] }, spec: spec(deployment) } });
     return owner("ReplicaSet", replicaSet, rs.metadata!.uid!);
   }
 
