@@ -23,11 +23,11 @@ export { isKubeStatus, KubeError, type Status } from "./errors.js";
 export type { KubeObject, ObjectMeta, OwnerReference, ManagedFieldsEntry } from "./types.js";
 export { kubeTime, SAFE_ALPHABET } from "./types.js";
 export { Errors } from "./errors.js";
-export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./cluster.js";
+export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./registry/store.js";
 export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
 export type { PodLogSource, PodLogQuery } from "./handlers.js";
 export type { CreateAdmission } from "./cluster.js";
-export { workloadIdentityWebhook, type WorkloadIdentityWebhookConfig } from "./workload-identity-webhook.js";
+export { workloadIdentityWebhook, type WorkloadIdentityWebhookConfig } from "./admission/workload-identity-webhook.js";
 export type { TokenRequestSpec } from "./token-request.js";
 
 export interface StartKubeApiOptions {

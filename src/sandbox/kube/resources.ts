@@ -1,44 +1,22 @@
-import type { ListMergeRule, ResourceType } from "./types.js";
+import type { Strategy } from "./registry/strategy.js";
+import type { ExtraSubresource, ListMergeRule, ResourceType } from "./types.js";
 import { apiVersionOf } from "./types.js";
 
 /**
- * The registry of served resources: the built-in kinds (a fixed table, as kube-apiserver compiles them in) and
- * those that CustomResourceDefinitions add at run time.
+ * The registry of served resources: the built-in kinds (kinds/, a fixed table, as kube-apiserver compiles them in)
+ * and those that CustomResourceDefinitions add at run time.
  */
 
 export const STANDARD_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
-const byName: ListMergeRule = { type: "map", keys: ["name"] };
-const set: ListMergeRule = { type: "set" };
-
-/** Merge rules of a PodSpec, prefixed with where the PodSpec sits in the object. */
-function podSpecRules(prefix: string): Record<string, ListMergeRule> {
-  const rules: Record<string, ListMergeRule> = {
-    containers: byName,
-    initContainers: byName,
-    ephemeralContainers: byName,
-    volumes: byName,
-    imagePullSecrets: byName,
-    hostAliases: { type: "map", keys: ["ip"] },
-  };
-  for (const c of ["containers", "initContainers", "ephemeralContainers"]) {
-    rules[`${c}.env`] = byName;
-    rules[`${c}.volumeMounts`] = { type: "map", keys: ["mountPath"] };
-    rules[`${c}.ports`] = { type: "map", keys: ["containerPort", "protocol"], keyDefaults: { protocol: "TCP" } };
-    rules[`${c}.volumeDevices`] = { type: "map", keys: ["devicePath"] };
-  }
-  return Object.fromEntries(Object.entries(rules).map(([k, v]) => [`${prefix}.${k}`, v]));
-}
-
-const conditionsByType: ListMergeRule = { type: "map", keys: ["type"] };
-
 /** Rules every object has (metadata lists). */
 export const METADATA_RULES: Record<string, ListMergeRule> = {
   "metadata.ownerReferences": { type: "map", keys: ["uid"] },
-  "metadata.finalizers": set,
+  "metadata.finalizers": { type: "set" },
 };
 
-interface BuiltinSpec {
+/** How a built-in kind is served: its names, subresources and merge rules, and its strategy. */
+export interface KindSpec {
   group: string;
   version: string;
   kind: string;
@@ -51,37 +29,12 @@ interface BuiltinSpec {
   generation?: boolean;
   listRules?: Record<string, ListMergeRule>;
   verbs?: string[];
+  subresources?: ExtraSubresource[];
+  virtual?: boolean;
+  strategy: Strategy;
 }
 
-const BUILTINS: BuiltinSpec[] = [
-  { group: "", version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false, shortNames: ["ns"], status: true, verbs: ["create", "delete", "get", "list", "patch", "update", "watch"] },
-  { group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false, shortNames: ["no"], status: true, listRules: { "status.addresses": { type: "map", keys: ["type"] }, "status.conditions": conditionsByType } },
-  { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true, shortNames: ["po"], categories: ["all"], status: true, listRules: { ...podSpecRules("spec"), "status.conditions": conditionsByType } },
-  { group: "", version: "v1", kind: "ServiceAccount", plural: "serviceaccounts", namespaced: true, shortNames: ["sa"], listRules: { secrets: byName } },
-  { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true },
-  { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true, shortNames: ["cm"] },
-  { group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, shortNames: ["ev"] },
-  { group: "", version: "v1", kind: "Endpoints", plural: "endpoints", namespaced: true, shortNames: ["ep"] },
-  { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"], categories: ["all"], status: true, listRules: { "spec.ports": { type: "map", keys: ["port", "protocol"] } } },
-  { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, shortNames: ["deploy"], categories: ["all"], status: true, scale: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
-  { group: "apps", version: "v1", kind: "DaemonSet", plural: "daemonsets", namespaced: true, shortNames: ["ds"], categories: ["all"], status: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
-  { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true, shortNames: ["rs"], categories: ["all"], status: true, scale: true, generation: true, listRules: { ...podSpecRules("spec.template.spec"), "status.conditions": conditionsByType } },
-  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles", namespaced: false },
-  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", plural: "clusterrolebindings", namespaced: false },
-  { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", namespaced: true },
-  { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings", namespaced: true },
-  { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true },
-  // Stored and served, not enforced (the sandbox's pod network is loopback): doctor reads them as on AKS.
-  { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", plural: "networkpolicies", namespaced: true, shortNames: ["netpol"] },
-  { group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition", plural: "customresourcedefinitions", namespaced: false, shortNames: ["crd", "crds"], categories: ["api-extensions"], status: true, generation: true },
-  { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview", plural: "selfsubjectaccessreviews", namespaced: false, verbs: ["create"] },
-  { group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview", plural: "subjectaccessreviews", namespaced: false, verbs: ["create"] },
-];
-
-/** Kinds that are answered but never stored (reviews). */
-export const VIRTUAL_KINDS = new Set(["SelfSubjectAccessReview", "SubjectAccessReview"]);
-
-function builtin(spec: BuiltinSpec): ResourceType {
+export function builtinResource(spec: KindSpec): ResourceType {
   return {
     group: spec.group,
     version: spec.version,
@@ -98,6 +51,9 @@ function builtin(spec: BuiltinSpec): ResourceType {
     generation: spec.generation ?? false,
     printerColumns: [],
     listRules: { ...METADATA_RULES, ...(spec.listRules ?? {}) },
+    subresources: spec.subresources ?? [],
+    ...(spec.virtual ? { virtual: true } : {}),
+    strategy: spec.strategy,
   };
 }
 
@@ -107,8 +63,12 @@ export function storageKey(rt: Pick<ResourceType, "group" | "plural">): string {
 }
 
 export class ResourceRegistry {
-  private readonly builtins: ResourceType[] = BUILTINS.map(builtin);
+  private readonly builtins: ResourceType[];
   private custom: ResourceType[] = [];
+
+  constructor(kinds: KindSpec[]) {
+    this.builtins = kinds.map(builtinResource);
+  }
 
   all(): ResourceType[] {
     return [...this.builtins, ...this.custom];

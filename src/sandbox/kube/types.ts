@@ -1,3 +1,5 @@
+import type { Strategy } from "./registry/strategy.js";
+
 /** The shapes every module shares: objects as JSON, metadata, and the resource descriptor. */
 
 /** A time as Kubernetes serializes metav1.Time: RFC 3339 in seconds. */
@@ -67,7 +69,6 @@ export interface PrinterColumn {
   priority?: number;
 }
 
-/** How a list field merges in strategic merge patch and server-side apply. */
 /**
  * How a list merges. A map key may have a schema default (a container port's protocol is TCP): an item that
  * leaves it out has that key all the same, as structured-merge-diff treats it.
@@ -104,6 +105,20 @@ export interface ResourceType {
   crdName?: string;
   /** The version the CRD stores; other versions are served by rewriting apiVersion (strategy None). */
   storageVersion?: string;
+  /** Subresources besides status and scale, each served by its own handler (pods/log, serviceaccounts/token). */
+  subresources: ExtraSubresource[];
+  /** Answered on create, never stored (access reviews). */
+  virtual?: boolean;
+  /** What this kind brings to the generic store. */
+  strategy: Strategy;
+}
+
+/** A subresource with a handler of its own, as discovery lists it. */
+export interface ExtraSubresource {
+  name: string;
+  verbs: string[];
+  /** The kind it answers with when not the resource's own (TokenRequest). */
+  responseKind?: { group: string; version: string; kind: string };
 }
 
 export function apiVersionOf(rt: Pick<ResourceType, "group" | "version">): string {

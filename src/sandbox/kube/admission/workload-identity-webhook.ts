@@ -1,6 +1,6 @@
-import type { Cluster, CreateAdmission } from "./cluster.js";
-import { Errors } from "./errors.js";
-import type { KubeObject } from "./types.js";
+import type { Cluster, CreateAdmission } from "../cluster.js";
+import { Errors } from "../errors.js";
+import type { KubeObject } from "../types.js";
 
 /**
  * What AKS's workload identity add-on (azure-workload-identity's mutating webhook, v1.5) does to a pod at creation,
