@@ -29,6 +29,8 @@ export type { PodLogSource, PodLogQuery } from "./handlers.js";
 export type { CreateAdmission } from "./cluster.js";
 export { workloadIdentityWebhook, type WorkloadIdentityWebhookConfig } from "./admission/workload-identity-webhook.js";
 export type { TokenRequestSpec } from "./token-request.js";
+export { ControllerManager, templateHash, type ControllerContext } from "./controllers/manager.js";
+export type { Node as NodeObject } from "./controllers/objects.js";
 
 export interface StartKubeApiOptions {
   /** Sandbox dir: state under <dir>/state/kube.json, kubeconfig written to <dir>/kubeconfig (0600). */
