@@ -144,6 +144,33 @@ spec:
     assert.match(await ok("get", "gadget", "blue", "-o", "jsonpath={.spec.color}"), /^navy$/);
   });
 
+  it("server-side apply owns labels per key: kubectl create deployment, a label applied and unapplied by another manager, applied again (bind, unbind, bind)", async () => {
+    assert.match(await ok("create", "deployment", "web", "--image=nginx:1.27"), /deployment.apps\/web created/);
+    const labels = (entries: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  template:
+    metadata:
+      labels: {${entries}}
+`;
+    const bind = file("bind.yaml", labels("aadpodidbinding: demo"));
+    const unbind = file("unbind.yaml", labels(""));
+    const state = async () => {
+      const d = JSON.parse(await ok("get", "deployment", "web", "-o", "json", "--show-managed-fields")) as { spec: { template: { metadata: { labels: Record<string, string> } } }; metadata: { managedFields: { manager: string; operation: string; fieldsV1: any }[] } };
+      const fields = (manager: string) => d.metadata.managedFields.find((m) => m.manager === manager)?.fieldsV1;
+      return { labels: d.spec.template.metadata.labels, podid: fields("podid"), created: fields("kubectl-create")?.["f:spec"]?.["f:template"]?.["f:metadata"]?.["f:labels"] };
+    };
+    const templateLabels = (set: object) => ({ "f:spec": { "f:template": { "f:metadata": { "f:labels": set } } } });
+
+    assert.match(await ok("apply", "--server-side", "--field-manager=podid", "-f", bind), /deployment.apps\/web serverside-applied/);
+    assert.deepEqual(await state(), { labels: { app: "web", aadpodidbinding: "demo" }, podid: templateLabels({ "f:aadpodidbinding": {} }), created: { "f:app": {} } });
+    assert.match(await ok("apply", "--server-side", "--field-manager=podid", "-f", unbind), /serverside-applied/);
+    assert.deepEqual(await state(), { labels: { app: "web" }, podid: templateLabels({}), created: { "f:app": {} } }, "only podid's own label goes; podid owns the (empty) map");
+    assert.match(await ok("apply", "--server-side", "--field-manager=podid", "-f", bind), /serverside-applied/, "no 'selector does not match template labels'");
+    assert.deepEqual(await state(), { labels: { app: "web", aadpodidbinding: "demo" }, podid: templateLabels({ "f:aadpodidbinding": {} }), created: { "f:app": {} } });
+  });
+
   it("deletes a scheduled pod gracefully, as kube-apiserver does: marked Terminating for its grace period, shortened by a later delete, removed at once by --force", async () => {
     const core = f.kc.makeApiClient(CoreV1Api);
     const node = (await core.listNode()).items[0].metadata!.name!;
