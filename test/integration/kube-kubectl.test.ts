@@ -171,6 +171,48 @@ spec:
     assert.deepEqual(await state(), { labels: { app: "web", aadpodidbinding: "demo" }, podid: templateLabels({ "f:aadpodidbinding": {} }), created: { "f:app": {} } });
   });
 
+  it("serves StatefulSets, Jobs and CronJobs as the other kinds, with kubectl's short forms (sts, cj, deploy, ds, po)", async () => {
+    const resources = await ok("api-resources");
+    assert.match(resources, /^statefulsets\s+sts\s+apps\/v1\s+true\s+StatefulSet$/m);
+    assert.match(resources, /^jobs\s+batch\/v1\s+true\s+Job$/m);
+    assert.match(resources, /^cronjobs\s+cj\s+batch\/v1\s+true\s+CronJob$/m);
+    const workloads = `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: store, namespace: default}
+spec:
+  replicas: 1
+  serviceName: store
+  selector: {matchLabels: {app: store}}
+  template:
+    metadata: {labels: {app: store}}
+    spec: {containers: [{name: c, image: "nginx:1.27"}]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, namespace: default}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec: {restartPolicy: OnFailure, containers: [{name: c, image: "nginx:1.27"}]}
+`;
+    const applied = await ok("apply", "-f", file("workloads.yaml", workloads));
+    assert.match(applied, /statefulset.apps\/store (created|unchanged)/);
+    assert.match(applied, /cronjob.batch\/nightly (created|unchanged)/);
+    assert.match(await ok("create", "job", "once", "--image=nginx:1.27"), /job.batch\/once created/);
+    const all = await ok("get", "sts,cj,job,deploy,ds,po");
+    for (const line of [/^statefulset.apps\/store\s+0\/1\s/m, /^cronjob.batch\/nightly\s+0 3 \* \* \*\s+<none>\s+False\s+0\s+<none>\s/m, /^job.batch\/once\s+Running\s+0\/1\s/m]) assert.match(all, line);
+    assert.match(await ok("get", "cj", "nightly"), /^NAME\s+SCHEDULE\s+TIMEZONE\s+SUSPEND\s+ACTIVE\s+LAST SCHEDULE\s+AGE$/m);
+    assert.match(await ok("get", "job", "once"), /^NAME\s+STATUS\s+COMPLETIONS\s+DURATION\s+AGE$/m);
+    assert.match(await ok("scale", "sts", "store", "--replicas=2"), /statefulset.apps\/store scaled/);
+    assert.equal((await ok("get", "sts", "store", "-o", "jsonpath={.spec.replicas}")).trim(), "2");
+    const badSchedule = await kubectl("create", "cronjob", "bad", "--image=nginx:1.27", "--schedule=every minute");
+    assert.notEqual(badSchedule.code, 0);
+    assert.match(badSchedule.stderr, /spec.schedule: Invalid value: "every minute": expected exactly 5 fields, found 2: \[every minute\]/);
+    assert.match(await ok("delete", "cj", "nightly"), /cronjob.batch "nightly" deleted/);
+  });
+
   it("deletes a scheduled pod gracefully, as kube-apiserver does: marked Terminating for its grace period, shortened by a later delete, removed at once by --force", async () => {
     const core = f.kc.makeApiClient(CoreV1Api);
     const node = (await core.listNode()).items[0].metadata!.name!;

@@ -84,11 +84,14 @@ export class CronJobController {
     this.ctx.event(cj, type, reason, message);
   }
 
-  /** The tick to run now, if any. Creation times are the API server's (real time); the schedule runs on the sandbox clock. */
+  /**
+   * The tick to run now, if any: the latest since the last one (or the CronJob's creation). The schedule runs on the
+   * sandbox clock while creation times are the API server's, so a CronJob made after the clock was moved starts at
+   * once with the latest tick it missed, as a controller whose clock runs ahead of the API server's would.
+   */
   private due(cj: CronJob): number | undefined {
     const now = this.ctx.now();
-    const created = Date.parse(cj.metadata.creationTimestamp ?? "") + (now - Date.now());
-    const earliest = cj.status?.lastScheduleTime ? Date.parse(cj.status.lastScheduleTime) : created;
+    const earliest = Date.parse(cj.status?.lastScheduleTime ?? cj.metadata.creationTimestamp ?? "");
     let tick: { time?: number; missed: number };
     try {
       tick = lastTick(cj, earliest, now);

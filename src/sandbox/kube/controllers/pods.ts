@@ -86,6 +86,8 @@ export interface NewPod {
   name?: string;
   labels?: Record<string, string>;
   spec?: Record<string, unknown>;
+  /** The SuccessfulCreate event's message, when the controller words it its own way (a StatefulSet's). */
+  created?: (pod: string) => string;
 }
 
 /**
@@ -110,7 +112,7 @@ export function createPod(ctx: ControllerContext, owner: KubeObject, template: P
       },
       { fieldManager: MANAGER },
     );
-    ctx.event(owner, "Normal", "SuccessfulCreate", `Created pod: ${pod.metadata.name}`);
+    ctx.event(owner, "Normal", "SuccessfulCreate", extra.created?.(pod.metadata.name ?? "") ?? `Created pod: ${pod.metadata.name}`);
     return pod;
   } catch (err) {
     if (!(err instanceof KubeError) || err.code === 409) throw err;
@@ -119,7 +121,7 @@ export function createPod(ctx: ControllerContext, owner: KubeObject, template: P
   }
 }
 
-export function deletePod(ctx: ControllerContext, owner: KubeObject, pod: Pod): void {
+export function deletePod(ctx: ControllerContext, owner: KubeObject, pod: Pod, message = `Deleted pod: ${pod.metadata.name}`): void {
   ctx.store.delete({ ...KINDS.pod, namespace: pod.metadata.namespace, name: pod.metadata.name ?? "" });
-  ctx.event(owner, "Normal", "SuccessfulDelete", `Deleted pod: ${pod.metadata.name}`);
+  ctx.event(owner, "Normal", "SuccessfulDelete", message);
 }

@@ -39,7 +39,13 @@ function newPod(ctx: ControllerContext, sts: StatefulSet, ordinal: number): void
     name,
     labels: { [POD_NAME_LABEL]: name, [REVISION_LABEL]: updateRevision(sts), [POD_INDEX_LABEL]: String(ordinal) },
     spec: { hostname: name, ...(sts.spec.serviceName ? { subdomain: sts.spec.serviceName } : {}) },
+    created: (pod) => `create Pod ${pod} in StatefulSet ${sts.metadata.name} successful`,
   });
+}
+
+/** The StatefulSet controller's own wording of a deletion. */
+function removePod(ctx: ControllerContext, sts: StatefulSet, pod: Pod): void {
+  deletePod(ctx, sts, pod, `delete Pod ${pod.metadata.name} in StatefulSet ${sts.metadata.name} successful`);
 }
 
 export function reconcileStatefulSet(ctx: ControllerContext, sts: StatefulSet): void {
@@ -54,7 +60,7 @@ export function reconcileStatefulSet(ctx: ControllerContext, sts: StatefulSet): 
       continue;
     }
     // A pod that ended is replaced under the same name, once it is gone.
-    if (isFinished(pod) && !pod.metadata.deletionTimestamp) deletePod(ctx, sts, pod);
+    if (isFinished(pod) && !pod.metadata.deletionTimestamp) removePod(ctx, sts, pod);
     if (ordered && (pod.metadata.deletionTimestamp || isFinished(pod) || !runningAndReady(pod))) return;
   }
   const condemned = [...pods.keys()].filter((i) => i >= replicas).sort((a, b) => b - a);
@@ -64,7 +70,7 @@ export function reconcileStatefulSet(ctx: ControllerContext, sts: StatefulSet): 
       if (ordered) return;
       continue;
     }
-    deletePod(ctx, sts, pod);
+    removePod(ctx, sts, pod);
     if (ordered) return;
   }
   if ((sts.spec.updateStrategy?.type ?? "RollingUpdate") !== "RollingUpdate") return;
@@ -74,7 +80,7 @@ export function reconcileStatefulSet(ctx: ControllerContext, sts: StatefulSet): 
     const pod = pods.get(i);
     if (!pod || pod.metadata.deletionTimestamp) return;
     if (pod.metadata.labels?.[REVISION_LABEL] !== revision) {
-      deletePod(ctx, sts, pod);
+      removePod(ctx, sts, pod);
       return;
     }
     if (!runningAndReady(pod)) return;
