@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type { Handler, SandboxRequest, SandboxResponse } from "../http/types.js";
 import type { Cluster } from "./cluster.js";
-import type { DeleteOptions, ListOptions, PropagationPolicy } from "./registry/store.js";
+import type { DeleteOptions, ListOptions, PropagationPolicy } from "./registry/requests.js";
 import { acceptedConversion, decodeObject, decodePatch, errorResponse, jsonResponse, statusResponse } from "./codec.js";
 import { schemaOf } from "./crd.js";
 import {

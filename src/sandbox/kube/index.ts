@@ -23,7 +23,7 @@ export { isKubeStatus, KubeError, type Status } from "./errors.js";
 export type { KubeObject, ObjectMeta, OwnerReference, ManagedFieldsEntry } from "./types.js";
 export { kubeTime, SAFE_ALPHABET } from "./types.js";
 export { Errors } from "./errors.js";
-export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./registry/store.js";
+export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./registry/requests.js";
 export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
 export type { PodLogSource, PodLogQuery } from "./handlers.js";
 export type { CreateAdmission } from "./cluster.js";

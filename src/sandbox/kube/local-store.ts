@@ -1,5 +1,5 @@
 import type { Cluster } from "./cluster.js";
-import type { DeleteOptions, DeleteResult, ListOptions, PatchOptions, PatchType, WatchEvent, WatchOptions, WriteOptions } from "./registry/store.js";
+import type { DeleteOptions, DeleteResult, ListOptions, PatchOptions, PatchType, WatchEvent, WatchOptions, WriteOptions } from "./registry/requests.js";
 import { requestToken, type TokenRequestSpec } from "./token-request.js";
 import type { KubeObject } from "./types.js";
 import { isKubeStatus } from "./errors.js";

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import type { Cluster } from "./cluster.js";
-import type { WatchEvent, WatchOptions } from "./registry/store.js";
+import type { WatchEvent, WatchOptions } from "./registry/requests.js";
 import { KubeError } from "./errors.js";
 import type { KubeObject, ResourceType } from "./types.js";
 import { apiVersionOf } from "./types.js";

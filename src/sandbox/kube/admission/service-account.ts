@@ -1,5 +1,5 @@
 import { Errors } from "../errors.js";
-import type { Admission } from "../registry/store.js";
+import type { Admission } from "../registry/requests.js";
 import type { Storage } from "../storage.js";
 
 /** The ServiceAccount admission plugin: a new pod's ServiceAccount must exist. */

@@ -1,5 +1,6 @@
 import { isKubeStatus } from "../errors.js";
-import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, type CommittedWrite, type PropagationPolicy, type Store } from "../registry/store.js";
+import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, type Store } from "../registry/store.js";
+import type { CommittedWrite, PropagationPolicy } from "../registry/requests.js";
 import { storageKey } from "../resources.js";
 import type { KubeObject, ResourceType } from "../types.js";
 import { apiVersionOf, clone } from "../types.js";

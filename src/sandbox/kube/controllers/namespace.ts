@@ -1,5 +1,6 @@
 import { isKubeStatus } from "../errors.js";
-import type { CommittedWrite, Store } from "../registry/store.js";
+import type { Store } from "../registry/store.js";
+import type { CommittedWrite } from "../registry/requests.js";
 import { storageKey } from "../resources.js";
 import { clone, isPlainObject } from "../types.js";
 

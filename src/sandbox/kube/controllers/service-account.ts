@@ -1,5 +1,6 @@
 import type { TokenAuthenticator } from "../auth.js";
-import type { CommittedWrite, Store } from "../registry/store.js";
+import type { Store } from "../registry/store.js";
+import type { CommittedWrite } from "../registry/requests.js";
 
 /**
  * The ServiceAccount controller and the legacy token controller: every namespace has a `default` ServiceAccount,

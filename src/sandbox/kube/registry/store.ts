@@ -8,6 +8,7 @@ import { strategicMerge } from "../patch/strategic.js";
 import { storageKey, type ResourceRegistry } from "../resources.js";
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from "../selectors.js";
 import type { Storage, StoredEvent, WatchEventType } from "../storage.js";
+import type { Admission, DeleteOptions, DeleteResult, ListOptions, ListResult, PatchOptions, PatchType, StoreObserver, WatchEvent, WatchOptions, WriteOptions } from "./requests.js";
 import type { KubeObject, ResourceType } from "../types.js";
 import { apiVersionOf, clone, isPlainObject, kubeTime, SAFE_ALPHABET } from "../types.js";
 import { validateMetadata } from "../validation.js";
@@ -20,78 +21,6 @@ import { validateMetadata } from "../validation.js";
  * (`rt.strategy`, kinds/) for the rest. Mutating admission runs on every create before validation. Observers (the
  * sandbox's garbage collector, namespace and ServiceAccount controllers) hear of every committed write.
  */
-
-export interface ListOptions {
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  limit?: number;
-  continue?: string;
-}
-
-export interface ListResult {
-  items: KubeObject[];
-  resourceVersion: string;
-  continue?: string;
-  remainingItemCount?: number;
-}
-
-export interface WriteOptions {
-  dryRun?: boolean;
-  /** The field manager (managedFields); defaults to the client's user agent name. */
-  fieldManager?: string;
-  subresource?: string;
-  /** `Strict` refuses unknown fields of custom objects (instead of pruning them silently). */
-  fieldValidation?: string;
-}
-
-export type PropagationPolicy = "Foreground" | "Background" | "Orphan";
-
-export interface DeleteOptions extends WriteOptions {
-  propagationPolicy?: PropagationPolicy;
-  /** Pods: seconds the kubelet gives the containers before the pod goes; 0 deletes at once (--force). */
-  gracePeriodSeconds?: number;
-  preconditions?: { uid?: string; resourceVersion?: string };
-}
-
-export type PatchType = "json" | "merge" | "strategic" | "apply";
-
-export interface PatchOptions extends WriteOptions {
-  force?: boolean;
-}
-
-export interface WatchOptions {
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Unset or "0": start with ADDED events for what exists now. */
-  resourceVersion?: string;
-}
-
-export interface WatchEvent {
-  type: WatchEventType;
-  object: KubeObject;
-}
-
-export interface DeleteResult {
-  object: KubeObject;
-  /** False when finalizers (or graceful foreground deletion) keep the object for now: HTTP 202. */
-  deleted: boolean;
-  /** A pod marked for graceful deletion: its kubelet finishes it (HTTP 200). */
-  graceful?: boolean;
-}
-
-/** A mutating admission step for new objects: changes the object in place, or throws the KubeError it denies with. */
-export type Admission = (rt: ResourceType, object: KubeObject) => void;
-
-/** A committed write, as the store's observers hear of it (after the kind's after-hook). */
-export interface CommittedWrite {
-  type: WatchEventType;
-  rt: ResourceType;
-  object: KubeObject;
-}
-
-export type StoreObserver = (write: CommittedWrite) => void;
 
 /** The finalizers the store adds for a propagation policy; the garbage collector acts on them. */
 export const FOREGROUND_FINALIZER = "foregroundDeletion";
