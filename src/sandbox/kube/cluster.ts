@@ -7,11 +7,13 @@ import { ServiceAccountController } from "./controllers/service-account.js";
 import { resourcesOfCrd } from "./crd.js";
 import { Errors } from "./errors.js";
 import { builtinKinds } from "./kinds/index.js";
+import type { CreateAdmission } from "./registry/requests.js";
 import { Store } from "./registry/store.js";
-import { ResourceRegistry, storageKey } from "./resources.js";
+import { ResourceRegistry, storageKey } from "./registry/resources.js";
 import type { ServiceAccountIssuer } from "./service-account-tokens.js";
 import type { Storage } from "./storage.js";
-import type { KubeObject, ResourceType } from "./types.js";
+import type { KubeObject } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 
 /**
  * The API server's inside, independent of HTTP: the served kinds (kinds/), the generic store over them, the
@@ -19,12 +21,6 @@ import type { KubeObject, ResourceType } from "./types.js";
  * the controllers that act within a write (garbage collector, namespace, ServiceAccount). The HTTP handlers and the
  * in-process KubeStore both go through here, so the sandbox kubelet sees exactly what clients see.
  */
-
-/**
- * A mutating admission webhook for new objects, run after the built-in admission (the namespace exists, a pod's
- * ServiceAccount exists) and before validation. It changes the object in place, or throws the KubeError it denies with.
- */
-export type CreateAdmission = (rt: ResourceType, object: KubeObject, cluster: Cluster) => void;
 
 export interface ClusterOptions {
   serviceAccountIssuer: ServiceAccountIssuer;
@@ -46,7 +42,7 @@ export class Cluster {
     this.tokens = new TokenAuthenticator(storage, options.serviceAccountIssuer);
     const registry: ResourceRegistry = new ResourceRegistry(builtinKinds({ storage, registry: (): ResourceRegistry => registry }));
     this.registry = registry;
-    const webhooks = (options.admission ?? []).map((admit) => (rt: ResourceType, object: KubeObject) => admit(rt, object, this));
+    const webhooks = (options.admission ?? []).map((admit) => (rt: ResourceType, object: KubeObject) => admit(rt, object, storage));
     this.store = new Store(storage, registry, [namespaceLifecycle(storage), serviceAccountAdmission(storage), ...webhooks]);
     this.serviceAccounts = new ServiceAccountController(this.store, this.tokens);
     for (const controller of [new GarbageCollector(this.store), new NamespaceController(this.store), this.serviceAccounts]) this.store.observe(controller.observe);

@@ -1,7 +1,8 @@
 import { Errors, type FieldError } from "./errors.js";
 import type { Strategy } from "./registry/strategy.js";
-import { METADATA_RULES, STANDARD_VERBS } from "./resources.js";
-import type { KubeObject, ListMergeRule, PrinterColumn, ResourceType } from "./types.js";
+import { METADATA_RULES, STANDARD_VERBS } from "./registry/resources.js";
+import type { KubeObject, ListMergeRule, PrinterColumn } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { isPlainObject } from "./types.js";
 import { dns1123Subdomain } from "./validation.js";
 

@@ -1,6 +1,6 @@
 import { acceptParameters } from "./codec.js";
-import type { ResourceRegistry } from "./resources.js";
-import type { ExtraSubresource, ResourceType } from "./types.js";
+import type { ResourceRegistry } from "./registry/resources.js";
+import type { ExtraSubresource, ResourceType } from "./registry/resources.js";
 
 /**
  * Discovery as kube-apiserver serves it: /version, the legacy documents (/api, /api/v1, /apis, /apis/<g>,

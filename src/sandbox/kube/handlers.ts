@@ -18,12 +18,13 @@ import { Errors } from "./errors.js";
 import { openApiV2Json, openApiV2Protobuf, openApiV3Document, openApiV3Root } from "./openapi.js";
 import { parsePath, requestAttributes, type ResourcePath } from "./paths.js";
 import { authorize, forbidden, type RbacSource, type UserInfo } from "./rbac.js";
-import { storageKey } from "./resources.js";
+import { storageKey } from "./registry/resources.js";
 import { reviewAccess } from "./review.js";
 import { requestToken } from "./token-request.js";
 import { patchScale, replicasOf, scaleOf } from "./scale.js";
 import { toTable, type IncludeObject } from "./table.js";
-import type { KubeObject, ResourceType } from "./types.js";
+import type { KubeObject } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { apiVersionOf, isPlainObject } from "./types.js";
 import type { WatchHub } from "./watch-stream.js";
 

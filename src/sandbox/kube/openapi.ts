@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import type { ResourceRegistry } from "./resources.js";
+import type { ResourceRegistry } from "./registry/resources.js";
 import type { JsonSchema } from "./crd.js";
-import type { ResourceType } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { SERVER_VERSION } from "./discovery.js";
 
 /**

@@ -1,4 +1,5 @@
-import type { KubeObject, PrinterColumn, ResourceType } from "./types.js";
+import type { KubeObject, PrinterColumn } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { isPlainObject } from "./types.js";
 
 /**

@@ -1,5 +1,3 @@
-import type { Strategy } from "./registry/strategy.js";
-
 /** The shapes every module shares: objects as JSON, metadata, and the resource descriptor. */
 
 /** A time as Kubernetes serializes metav1.Time: RFC 3339 in seconds. */
@@ -80,48 +78,7 @@ export function listKeyValue(item: Record<string, unknown>, rule: { keys: string
   return item[key] ?? rule.keyDefaults?.[key];
 }
 
-/** Everything the server knows about one served resource (one group/version/plural). */
-export interface ResourceType {
-  group: string;
-  version: string;
-  kind: string;
-  listKind: string;
-  plural: string;
-  singular: string;
-  namespaced: boolean;
-  shortNames: string[];
-  categories: string[];
-  verbs: string[];
-  /** A /status subresource: main-resource writes keep status, status writes keep everything else. */
-  statusSubresource: boolean;
-  /** A /scale subresource (autoscaling/v1 Scale over spec.replicas), as Deployments and ReplicaSets have. */
-  scaleSubresource?: boolean;
-  /** metadata.generation is bumped when anything but metadata and status changes. */
-  generation: boolean;
-  printerColumns: PrinterColumn[];
-  /** Merge rules by dotted field path (`spec.template.spec.containers`), for SMP and SSA. */
-  listRules: Record<string, ListMergeRule>;
-  /** Set for resources a CustomResourceDefinition defines. */
-  crdName?: string;
-  /** The version the CRD stores; other versions are served by rewriting apiVersion (strategy None). */
-  storageVersion?: string;
-  /** Subresources besides status and scale, each served by its own handler (pods/log, serviceaccounts/token). */
-  subresources: ExtraSubresource[];
-  /** Answered on create, never stored (access reviews). */
-  virtual?: boolean;
-  /** What this kind brings to the generic store. */
-  strategy: Strategy;
-}
-
-/** A subresource with a handler of its own, as discovery lists it. */
-export interface ExtraSubresource {
-  name: string;
-  verbs: string[];
-  /** The kind it answers with when not the resource's own (TokenRequest). */
-  responseKind?: { group: string; version: string; kind: string };
-}
-
-export function apiVersionOf(rt: Pick<ResourceType, "group" | "version">): string {
+export function apiVersionOf(rt: { group: string; version: string }): string {
   return rt.group ? `${rt.group}/${rt.version}` : rt.version;
 }
 

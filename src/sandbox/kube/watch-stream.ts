@@ -2,7 +2,8 @@ import { PassThrough } from "node:stream";
 import type { Cluster } from "./cluster.js";
 import type { WatchEvent, WatchOptions } from "./registry/requests.js";
 import { KubeError } from "./errors.js";
-import type { KubeObject, ResourceType } from "./types.js";
+import type { KubeObject } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { apiVersionOf } from "./types.js";
 
 /**

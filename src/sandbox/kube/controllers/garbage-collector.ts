@@ -1,8 +1,9 @@
 import { isKubeStatus } from "../errors.js";
 import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, type Store } from "../registry/store.js";
 import type { CommittedWrite, PropagationPolicy } from "../registry/requests.js";
-import { storageKey } from "../resources.js";
-import type { KubeObject, ResourceType } from "../types.js";
+import { storageKey } from "../registry/resources.js";
+import type { KubeObject } from "../types.js";
+import type { ResourceType } from "../registry/resources.js";
 import { apiVersionOf, clone } from "../types.js";
 
 /**

@@ -1,7 +1,7 @@
 import { isKubeStatus } from "../errors.js";
 import type { Store } from "../registry/store.js";
 import type { CommittedWrite } from "../registry/requests.js";
-import { storageKey } from "../resources.js";
+import { storageKey } from "../registry/resources.js";
 import { clone, isPlainObject } from "../types.js";
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { KubeError } from "../errors.js";
-import type { KubeStore } from "../local-store.js";
+import type { DeleteOptions, ListOptions, WriteOptions } from "../registry/requests.js";
 import type { KubeObject, OwnerReference } from "../types.js";
 import { kubeTime, SAFE_ALPHABET } from "../types.js";
 import { KINDS, type Condition, type Node, type Pod, type PodTemplate } from "./objects.js";
@@ -9,8 +9,19 @@ import { KINDS, type Condition, type Node, type Pod, type PodTemplate } from "./
 
 export const MANAGER = "kube-controller-manager";
 
+type Kind = { apiVersion: string; kind: string };
+
+/** What the workload controllers ask of the API server (the in-process KubeStore answers it). */
+export interface ControllerClient {
+  list<T extends KubeObject>(kind: Kind, options?: ListOptions): { items: T[] };
+  create<T extends KubeObject>(object: T, options?: WriteOptions): T;
+  update<T extends KubeObject>(object: T, options?: WriteOptions): T;
+  updateStatus<T extends KubeObject>(object: T, options?: WriteOptions): T;
+  delete(ref: Kind & { namespace?: string; name: string }, options?: DeleteOptions): unknown;
+}
+
 export interface ControllerContext {
-  store: KubeStore;
+  store: ControllerClient;
   event(object: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void;
   /** Nodes whose pods can run (the sandbox's own). */
   nodes(): Node[];
@@ -39,7 +50,7 @@ export function controllerUid(o: KubeObject): string | undefined {
 }
 
 /** Objects of a kind in the owner's namespace that the owner controls. */
-export function owned<T extends KubeObject>(ctx: ControllerContext, kind: { apiVersion: string; kind: string }, owner: KubeObject): T[] {
+export function owned<T extends KubeObject>(ctx: ControllerContext, kind: Kind, owner: KubeObject): T[] {
   return ctx.store.list<T>(kind, { namespace: owner.metadata.namespace }).items.filter((o) => controllerUid(o) === owner.metadata.uid);
 }
 

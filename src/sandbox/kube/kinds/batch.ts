@@ -1,6 +1,6 @@
 import { CronError, knownTimeZone, parseCronSchedule } from "../cron.js";
 import type { FieldError } from "../errors.js";
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import { isPlainObject, type KubeObject } from "../types.js";
 import { dns1123Subdomain } from "../validation.js";
 import { child, defaultPodSpec, podSpecErrors, podSpecRules } from "./pod-spec.js";

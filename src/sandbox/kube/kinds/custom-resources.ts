@@ -1,5 +1,5 @@
-import type { KindSpec, ResourceRegistry } from "../resources.js";
-import { storageKey } from "../resources.js";
+import type { KindSpec, ResourceRegistry } from "../registry/resources.js";
+import { storageKey } from "../registry/resources.js";
 import { acceptedStatus, defaultCrd, resourcesOfCrd, validateCrd } from "../crd.js";
 import type { Storage } from "../storage.js";
 import { kubeTime, type KubeObject } from "../types.js";

@@ -1,4 +1,4 @@
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import { cronJobs, jobs } from "./batch.js";
 import { customResourceDefinitions, type CrdDeps } from "./custom-resources.js";
 import { namespaces } from "./namespace.js";

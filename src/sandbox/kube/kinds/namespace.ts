@@ -1,5 +1,5 @@
 import { Errors } from "../errors.js";
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import { isPlainObject, type KubeObject } from "../types.js";
 import { dns1123Label } from "../validation.js";
 import { child } from "./pod-spec.js";

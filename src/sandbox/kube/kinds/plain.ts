@@ -1,4 +1,4 @@
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import type { ListMergeRule } from "../types.js";
 import { plainStrategy } from "../registry/strategy.js";
 

@@ -1,4 +1,4 @@
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import type { KubeObject } from "../types.js";
 import { dns1123Subdomain } from "../validation.js";
 import { child, defaultPodSpec, podSpecErrors, podSpecRules } from "./pod-spec.js";

@@ -1,4 +1,4 @@
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import { plainStrategy, type Strategy } from "../registry/strategy.js";
 import { isPlainObject } from "../types.js";
 import { pathSegmentName } from "../validation.js";

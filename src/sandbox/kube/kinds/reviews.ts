@@ -1,4 +1,4 @@
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import { plainStrategy } from "../registry/strategy.js";
 
 /** SelfSubjectAccessReview and SubjectAccessReview: answered on create from RBAC (review.ts), never stored. */

@@ -1,4 +1,4 @@
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import { plainStrategy } from "../registry/strategy.js";
 
 /** ServiceAccounts: `serviceaccounts/{name}/token` is TokenRequest (token-request.ts). */

@@ -1,4 +1,4 @@
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import type { Storage } from "../storage.js";
 import { isPlainObject, type KubeObject } from "../types.js";
 import { dns1035Label } from "../validation.js";

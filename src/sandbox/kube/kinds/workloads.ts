@@ -1,5 +1,5 @@
 import type { FieldError } from "../errors.js";
-import type { KindSpec } from "../resources.js";
+import type { KindSpec } from "../registry/resources.js";
 import type { Strategy } from "../registry/strategy.js";
 import { isPlainObject, type KubeObject, type ListMergeRule } from "../types.js";
 import { dns1123Subdomain } from "../validation.js";

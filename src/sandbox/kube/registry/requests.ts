@@ -1,5 +1,6 @@
-import type { WatchEventType } from "../storage.js";
-import type { KubeObject, ResourceType } from "../types.js";
+import type { Storage, WatchEventType } from "../storage.js";
+import type { KubeObject } from "../types.js";
+import type { ResourceType } from "./resources.js";
 
 /** What the generic store is asked (the options of each verb), what it answers, and what it tells its observers. */
 
@@ -65,6 +66,12 @@ export interface DeleteResult {
 
 /** A mutating admission step for new objects: changes the object in place, or throws the KubeError it denies with. */
 export type Admission = (rt: ResourceType, object: KubeObject) => void;
+
+/**
+ * A mutating admission webhook the API server is started with, run after the built-in admission (the namespace
+ * exists, a pod's ServiceAccount exists) and before validation; it may read stored objects (a pod's ServiceAccount).
+ */
+export type CreateAdmission = (rt: ResourceType, object: KubeObject, storage: Storage) => void;
 
 /** A committed write, as the store's observers hear of it (after the kind's after-hook). */
 export interface CommittedWrite {

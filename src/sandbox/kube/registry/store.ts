@@ -5,11 +5,12 @@ import { Errors, isKubeStatus, type FieldError } from "../errors.js";
 import { jsonMergePatch } from "../patch/merge.js";
 import { recordUpdate, serverSideApply, type Scope } from "../patch/apply.js";
 import { strategicMerge } from "../patch/strategic.js";
-import { storageKey, type ResourceRegistry } from "../resources.js";
+import { storageKey, type ResourceRegistry } from "./resources.js";
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from "../selectors.js";
 import type { Storage, StoredEvent, WatchEventType } from "../storage.js";
 import type { Admission, DeleteOptions, DeleteResult, ListOptions, ListResult, PatchOptions, PatchType, StoreObserver, WatchEvent, WatchOptions, WriteOptions } from "./requests.js";
-import type { KubeObject, ResourceType } from "../types.js";
+import type { KubeObject } from "../types.js";
+import type { ResourceType } from "./resources.js";
 import { apiVersionOf, clone, isPlainObject, kubeTime, SAFE_ALPHABET } from "../types.js";
 import { validateMetadata } from "../validation.js";
 

@@ -1,6 +1,6 @@
-import type { Strategy } from "./registry/strategy.js";
-import type { ExtraSubresource, ListMergeRule, ResourceType } from "./types.js";
-import { apiVersionOf } from "./types.js";
+import type { Strategy } from "./strategy.js";
+import type { ListMergeRule, PrinterColumn } from "../types.js";
+import { apiVersionOf } from "../types.js";
 
 /**
  * The registry of served resources: the built-in kinds (kinds/, a fixed table, as kube-apiserver compiles them in)
@@ -55,6 +55,47 @@ export function builtinResource(spec: KindSpec): ResourceType {
     ...(spec.virtual ? { virtual: true } : {}),
     strategy: spec.strategy,
   };
+}
+
+/** Everything the server knows about one served resource (one group/version/plural). */
+export interface ResourceType {
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  verbs: string[];
+  /** A /status subresource: main-resource writes keep status, status writes keep everything else. */
+  statusSubresource: boolean;
+  /** A /scale subresource (autoscaling/v1 Scale over spec.replicas), as Deployments and ReplicaSets have. */
+  scaleSubresource?: boolean;
+  /** metadata.generation is bumped when anything but metadata and status changes. */
+  generation: boolean;
+  printerColumns: PrinterColumn[];
+  /** Merge rules by dotted field path (`spec.template.spec.containers`), for SMP and SSA. */
+  listRules: Record<string, ListMergeRule>;
+  /** Set for resources a CustomResourceDefinition defines. */
+  crdName?: string;
+  /** The version the CRD stores; other versions are served by rewriting apiVersion (strategy None). */
+  storageVersion?: string;
+  /** Subresources besides status and scale, each served by its own handler (pods/log, serviceaccounts/token). */
+  subresources: ExtraSubresource[];
+  /** Answered on create, never stored (access reviews). */
+  virtual?: boolean;
+  /** What this kind brings to the generic store. */
+  strategy: Strategy;
+}
+
+/** A subresource with a handler of its own, as discovery lists it. */
+export interface ExtraSubresource {
+  name: string;
+  verbs: string[];
+  /** The kind it answers with when not the resource's own (TokenRequest). */
+  responseKind?: { group: string; version: string; kind: string };
 }
 
 /** Where objects of a resource are kept: one bucket per group and plural, whatever version is served. */
