@@ -176,6 +176,10 @@ spec:
     assert.match(resources, /^statefulsets\s+sts\s+apps\/v1\s+true\s+StatefulSet$/m);
     assert.match(resources, /^jobs\s+batch\/v1\s+true\s+Job$/m);
     assert.match(resources, /^cronjobs\s+cj\s+batch\/v1\s+true\s+CronJob$/m);
+    const openapi = JSON.parse(await ok("get", "--raw", "/openapi/v3")) as { paths: Record<string, unknown> };
+    assert.ok(openapi.paths["apis/batch/v1"] && openapi.paths["apis/apps/v1"], Object.keys(openapi.paths).join(" "));
+    const batchDoc = JSON.parse(await ok("get", "--raw", "/openapi/v3/apis/batch/v1")) as { components: { schemas: Record<string, unknown> } };
+    assert.deepEqual(Object.keys(batchDoc.components.schemas).sort(), ["io.k8s.api.batch.v1.CronJob", "io.k8s.api.batch.v1.Job"]);
     const workloads = `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: store, namespace: default}
