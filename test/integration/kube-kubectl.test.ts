@@ -144,6 +144,79 @@ spec:
     assert.match(await ok("get", "gadget", "blue", "-o", "jsonpath={.spec.color}"), /^navy$/);
   });
 
+  it("server-side apply owns labels per key: kubectl create deployment, a label applied and unapplied by another manager, applied again (bind, unbind, bind)", async () => {
+    assert.match(await ok("create", "deployment", "web", "--image=nginx:1.27"), /deployment.apps\/web created/);
+    const labels = (entries: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  template:
+    metadata:
+      labels: {${entries}}
+`;
+    const bind = file("bind.yaml", labels("aadpodidbinding: demo"));
+    const unbind = file("unbind.yaml", labels(""));
+    const state = async () => {
+      const d = JSON.parse(await ok("get", "deployment", "web", "-o", "json", "--show-managed-fields")) as { spec: { template: { metadata: { labels: Record<string, string> } } }; metadata: { managedFields: { manager: string; operation: string; fieldsV1: any }[] } };
+      const fields = (manager: string) => d.metadata.managedFields.find((m) => m.manager === manager)?.fieldsV1;
+      return { labels: d.spec.template.metadata.labels, podid: fields("podid"), created: fields("kubectl-create")?.["f:spec"]?.["f:template"]?.["f:metadata"]?.["f:labels"] };
+    };
+    const templateLabels = (set: object) => ({ "f:spec": { "f:template": { "f:metadata": { "f:labels": set } } } });
+
+    assert.match(await ok("apply", "--server-side", "--field-manager=podid", "-f", bind), /deployment.apps\/web serverside-applied/);
+    assert.deepEqual(await state(), { labels: { app: "web", aadpodidbinding: "demo" }, podid: templateLabels({ "f:aadpodidbinding": {} }), created: { "f:app": {} } });
+    assert.match(await ok("apply", "--server-side", "--field-manager=podid", "-f", unbind), /serverside-applied/);
+    assert.deepEqual(await state(), { labels: { app: "web" }, podid: templateLabels({}), created: { "f:app": {} } }, "only podid's own label goes; podid owns the (empty) map");
+    assert.match(await ok("apply", "--server-side", "--field-manager=podid", "-f", bind), /serverside-applied/, "no 'selector does not match template labels'");
+    assert.deepEqual(await state(), { labels: { app: "web", aadpodidbinding: "demo" }, podid: templateLabels({ "f:aadpodidbinding": {} }), created: { "f:app": {} } });
+  });
+
+  it("serves StatefulSets, Jobs and CronJobs as the other kinds, with kubectl's short forms (sts, cj, deploy, ds, po)", async () => {
+    const resources = await ok("api-resources");
+    assert.match(resources, /^statefulsets\s+sts\s+apps\/v1\s+true\s+StatefulSet$/m);
+    assert.match(resources, /^jobs\s+batch\/v1\s+true\s+Job$/m);
+    assert.match(resources, /^cronjobs\s+cj\s+batch\/v1\s+true\s+CronJob$/m);
+    const openapi = JSON.parse(await ok("get", "--raw", "/openapi/v3")) as { paths: Record<string, unknown> };
+    assert.ok(openapi.paths["apis/batch/v1"] && openapi.paths["apis/apps/v1"], Object.keys(openapi.paths).join(" "));
+    const batchDoc = JSON.parse(await ok("get", "--raw", "/openapi/v3/apis/batch/v1")) as { components: { schemas: Record<string, unknown> } };
+    assert.deepEqual(Object.keys(batchDoc.components.schemas).sort(), ["io.k8s.api.batch.v1.CronJob", "io.k8s.api.batch.v1.Job"]);
+    const workloads = `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: store, namespace: default}
+spec:
+  replicas: 1
+  serviceName: store
+  selector: {matchLabels: {app: store}}
+  template:
+    metadata: {labels: {app: store}}
+    spec: {containers: [{name: c, image: "nginx:1.27"}]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, namespace: default}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec: {restartPolicy: OnFailure, containers: [{name: c, image: "nginx:1.27"}]}
+`;
+    const applied = await ok("apply", "-f", file("workloads.yaml", workloads));
+    assert.match(applied, /statefulset.apps\/store (created|unchanged)/);
+    assert.match(applied, /cronjob.batch\/nightly (created|unchanged)/);
+    assert.match(await ok("create", "job", "once", "--image=nginx:1.27"), /job.batch\/once created/);
+    const all = await ok("get", "sts,cj,job,deploy,ds,po");
+    for (const line of [/^statefulset.apps\/store\s+0\/1\s/m, /^cronjob.batch\/nightly\s+0 3 \* \* \*\s+<none>\s+False\s+0\s+<none>\s/m, /^job.batch\/once\s+Running\s+0\/1\s/m]) assert.match(all, line);
+    assert.match(await ok("get", "cj", "nightly"), /^NAME\s+SCHEDULE\s+TIMEZONE\s+SUSPEND\s+ACTIVE\s+LAST SCHEDULE\s+AGE$/m);
+    assert.match(await ok("get", "job", "once"), /^NAME\s+STATUS\s+COMPLETIONS\s+DURATION\s+AGE$/m);
+    assert.match(await ok("scale", "sts", "store", "--replicas=2"), /statefulset.apps\/store scaled/);
+    assert.equal((await ok("get", "sts", "store", "-o", "jsonpath={.spec.replicas}")).trim(), "2");
+    const badSchedule = await kubectl("create", "cronjob", "bad", "--image=nginx:1.27", "--schedule=every minute");
+    assert.notEqual(badSchedule.code, 0);
+    assert.match(badSchedule.stderr, /spec.schedule: Invalid value: "every minute": expected exactly 5 fields, found 2: \[every minute\]/);
+    assert.match(await ok("delete", "cj", "nightly"), /cronjob.batch "nightly" deleted/);
+  });
+
   it("deletes a scheduled pod gracefully, as kube-apiserver does: marked Terminating for its grace period, shortened by a later delete, removed at once by --force", async () => {
     const core = f.kc.makeApiClient(CoreV1Api);
     const node = (await core.listNode()).items[0].metadata!.name!;

@@ -153,3 +153,57 @@ test("the webhook's refusals, worded as the API server relays them", async () =>
   assert.equal(noSa.code, 403, "the ServiceAccount admission plugin runs first");
   assert.equal((await core.listNamespacedPod({ namespace: "default", labelSelector: "app=x" })).items.filter((p) => p.spec?.serviceAccountName === "missing-sa").length, 0, "nothing half-made");
 });
+
+test("a pod the webhook's mutation makes invalid is refused as kube-apiserver refuses it: a second azure-identity-token volume, a second mount at the token path, a proxy port out of range", async () => {
+  const sa = await serviceAccount();
+  const invalid = (name: string, causes: string) => `Pod "${name}" is invalid: ${causes}`;
+  const refuse = async (body: V1Pod, causes: string) => {
+    const answer = await rejected(core.createNamespacedPod({ namespace: "default", body }));
+    assert.equal(answer.code, 422);
+    assert.equal(answer.reason, "Invalid");
+    assert.equal(answer.message, invalid(body.metadata!.name!, causes));
+    assert.equal((await rejected(core.readNamespacedPod({ namespace: "default", name: body.metadata!.name! }))).code, 404, "nothing stored");
+  };
+
+  // Upstream adds its volume unless one projects a token to `azure-identity-token`; a volume of that name that
+  // does not is a duplicate.
+  const ownVolume = pod(sa);
+  ownVolume.spec!.volumes = [{ name: "azure-identity-token", emptyDir: {} }];
+  await refuse(ownVolume, 'spec.volumes[1].name: Duplicate value: "azure-identity-token"');
+
+  // Upstream adds its mount unless one is named `azure-identity-token`; another volume mounted at the token path clashes.
+  const ownMount = pod(sa, { containers: [{ name: "app", image: "ghcr.io/podid/podid-demo:1", volumeMounts: [{ name: "tokens", mountPath: "/var/run/secrets/azure/tokens" }] }] });
+  ownMount.spec!.volumes = [{ name: "tokens", emptyDir: {} }];
+  await refuse(ownMount, 'spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/var/run/secrets/azure/tokens": must be unique');
+
+  // 70000 parses as an int32, so upstream's webhook accepts it and puts it on the sidecar: the API server refuses.
+  const bigPort = pod(sa, { annotations: { "azure.workload.identity/inject-proxy-sidecar": "true", "azure.workload.identity/proxy-sidecar-port": "70000" } });
+  await refuse(bigPort, "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive");
+  const zero = pod(sa, { annotations: { "azure.workload.identity/inject-proxy-sidecar": "true", "azure.workload.identity/proxy-sidecar-port": "0" } });
+  await refuse(zero, "spec.containers[0].ports[0].containerPort: Required value");
+});
+
+test("pods are validated as kube-apiserver validates them with or without the webhook: volume names, mount paths and volumes, ports", async () => {
+  const sa = await serviceAccount();
+  const body: V1Pod = {
+    metadata: { name: uniqueName("bad") },
+    spec: {
+      serviceAccountName: sa,
+      volumes: [{ name: "data", emptyDir: {} }, { name: "data", emptyDir: {} }],
+      containers: [{ name: "app", image: "a:1", ports: [{ containerPort: 65536 }, { containerPort: 80, hostPort: -1 }], volumeMounts: [{ name: "data", mountPath: "/d" }, { name: "nope", mountPath: "/d" }] }],
+    },
+  };
+  const answer = await rejected(core.createNamespacedPod({ namespace: "default", body }));
+  assert.equal(answer.code, 422);
+  assert.equal(
+    answer.message,
+    `Pod "${body.metadata!.name}" is invalid: [spec.volumes[1].name: Duplicate value: "data", spec.containers[0].ports[0].containerPort: Invalid value: 65536: must be between 1 and 65535, inclusive, spec.containers[0].ports[1].hostPort: Invalid value: -1: must be between 1 and 65535, inclusive, spec.containers[0].volumeMounts[1].name: Not found: "nope", spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/d": must be unique]`,
+  );
+  assert.deepEqual(answer.details.causes.map((c: { reason: string; field: string }) => [c.reason, c.field]), [
+    ["FieldValueDuplicate", "spec.volumes[1].name"],
+    ["FieldValueInvalid", "spec.containers[0].ports[0].containerPort"],
+    ["FieldValueInvalid", "spec.containers[0].ports[1].hostPort"],
+    ["FieldValueNotFound", "spec.containers[0].volumeMounts[1].name"],
+    ["FieldValueInvalid", "spec.containers[0].volumeMounts[1].mountPath"],
+  ]);
+});

@@ -94,3 +94,48 @@ describe("server-side apply", () => {
     assert.deepEqual(forced.metadata.managedFields?.map((m) => m.manager), ["b"]);
   });
 });
+
+describe("server-side apply owns maps per key", () => {
+  const deployment = (labels: Record<string, string>): KubeObject => ({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" }, spec: { template: { metadata: { labels } } } });
+  const ctx = (manager: string) => ({ manager, apiVersion: "apps/v1", rules: {}, now: "2024-01-01T00:00:00Z", scope: "whole" as const, force: false });
+  const labelsOf = (o: KubeObject) => (o.spec as { template: { metadata: { labels?: Record<string, string> } } }).template.metadata.labels;
+  const fieldsOf = (o: KubeObject, manager: string) => o.metadata.managedFields?.find((m) => m.manager === manager)?.fieldsV1;
+
+  it("an apply that drops its keys removes only the keys it alone owned: label, unlabel with {}, label again (kubectl create deployment, then podid)", () => {
+    const created: KubeObject = { ...deployment({ app: "web" }), metadata: { name: "web" } };
+    created.metadata.managedFields = recordUpdate(undefined, created, "whole", ctx("kubectl-create"));
+    const bound = serverSideApply({ ...ctx("podid"), live: created, applied: deployment({ aadpodidbinding: "demo" }) });
+    assert.deepEqual(labelsOf(bound), { app: "web", aadpodidbinding: "demo" });
+    const unbound = serverSideApply({ ...ctx("podid"), live: bound, applied: deployment({}) });
+    assert.deepEqual(labelsOf(unbound), { app: "web" });
+    assert.deepEqual(fieldsOf(unbound, "podid"), { "f:spec": { "f:template": { "f:metadata": { "f:labels": {} } } } });
+    const rebound = serverSideApply({ ...ctx("podid"), live: unbound, applied: deployment({ aadpodidbinding: "demo" }) });
+    assert.deepEqual(labelsOf(rebound), { app: "web", aadpodidbinding: "demo" }, "kubectl-create's app=web survives podid's empty map");
+    assert.deepEqual(fieldsOf(rebound, "podid"), { "f:spec": { "f:template": { "f:metadata": { "f:labels": { "f:aadpodidbinding": {} } } } } });
+    assert.deepEqual(fieldsOf(rebound, "kubectl-create"), { "f:spec": { "f:template": { "f:metadata": { "f:labels": { "f:app": {} } } } } });
+  });
+
+  it("a key two managers own stays when one stops applying it; list elements with merge keys are owned one by one", () => {
+    const one = serverSideApply({ ...ctx("a"), live: undefined, applied: deployment({ shared: "x", mine: "a" }) });
+    const two = serverSideApply({ ...ctx("b"), live: one, applied: deployment({ shared: "x" }) });
+    const dropped = serverSideApply({ ...ctx("a"), live: two, applied: deployment({}) });
+    assert.deepEqual(labelsOf(dropped), { shared: "x" });
+    const pod = (containers: { name: string; image: string }[]): KubeObject => ({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers } });
+    const podCtx = (manager: string) => ({ ...ctx(manager), apiVersion: "v1", rules });
+    const app = serverSideApply({ ...podCtx("a"), live: undefined, applied: pod([{ name: "app", image: "i" }]) });
+    const side = serverSideApply({ ...podCtx("b"), live: app, applied: pod([{ name: "side", image: "s" }]) });
+    const withoutApp = serverSideApply({ ...podCtx("a"), live: side, applied: pod([]) });
+    assert.deepEqual((withoutApp.spec as { containers: { name: string }[] }).containers.map((c) => c.name), ["side"]);
+  });
+});
+
+describe("server-side apply keeps list elements whole", () => {
+  it("an element another manager still owns a field of keeps its merge key, and loses only the unowned fields", () => {
+    const pod = (containers: Record<string, string>[]): KubeObject => ({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers } });
+    const ctx = (manager: string) => ({ manager, apiVersion: "v1", rules, now: "2024-01-01T00:00:00Z", scope: "whole" as const, force: false });
+    const a = serverSideApply({ ...ctx("a"), live: undefined, applied: pod([{ name: "app", image: "i", workingDir: "/w" }]) });
+    const b = serverSideApply({ ...ctx("b"), live: a, applied: pod([{ name: "app", image: "i" }]) });
+    const out = serverSideApply({ ...ctx("a"), live: b, applied: pod([]) });
+    assert.deepEqual((out.spec as { containers: unknown[] }).containers, [{ name: "app", image: "i" }]);
+  });
+});

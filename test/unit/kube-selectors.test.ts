@@ -2,6 +2,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { matchesFields, matchesLabelSelector, matchesRequirements, parseFieldSelector, parseLabelSelector } from "../../src/sandbox/kube/selectors.js";
 import { KubeError } from "../../src/sandbox/kube/errors.js";
+import { pods } from "../../src/sandbox/kube/kinds/pod.js";
+import { configMaps } from "../../src/sandbox/kube/kinds/plain.js";
+
+const POD_FIELDS = pods.strategy.selectableFields;
 
 const labels = { app: "web", tier: "front", "example.com/team": "a" };
 
@@ -40,14 +44,14 @@ describe("label selectors", () => {
 describe("field selectors", () => {
   const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "p", namespace: "ns" }, spec: { nodeName: "n1" }, status: { phase: "Running", podIP: "10.0.0.9" } };
   it("matches the supported fields with = == !=", () => {
-    assert.ok(matchesFields(parseFieldSelector("metadata.name=p,metadata.namespace==ns", "Pod", false), pod));
-    assert.ok(matchesFields(parseFieldSelector("spec.nodeName=n1,status.phase!=Pending,status.podIP=10.0.0.9", "Pod", false), pod));
-    assert.ok(!matchesFields(parseFieldSelector("spec.nodeName=n2", "Pod", false), pod));
+    assert.ok(matchesFields(parseFieldSelector("metadata.name=p,metadata.namespace==ns", POD_FIELDS, false), pod));
+    assert.ok(matchesFields(parseFieldSelector("spec.nodeName=n1,status.phase!=Pending,status.podIP=10.0.0.9", POD_FIELDS, false), pod));
+    assert.ok(!matchesFields(parseFieldSelector("spec.nodeName=n2", POD_FIELDS, false), pod));
   });
   it("refuses unsupported fields with kube's wording", () => {
-    assert.throws(() => parseFieldSelector("spec.nodeName=x", "ConfigMap", false), (err) => err instanceof KubeError && err.status.message === "field label not supported: spec.nodeName");
+    assert.throws(() => parseFieldSelector("spec.nodeName=x", configMaps.strategy.selectableFields, false), (err) => err instanceof KubeError && err.status.message === "field label not supported: spec.nodeName");
     assert.throws(
-      () => parseFieldSelector("spec.size=1", "Widget", true),
+      () => parseFieldSelector("spec.size=1", [], true),
       (err) => err instanceof KubeError && err.status.message === '"spec.size" is not a known field selector: only "metadata.name", "metadata.namespace"',
     );
   });

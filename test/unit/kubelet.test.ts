@@ -1,9 +1,10 @@
-import { test } from "node:test";
+import { describe, it, test } from "node:test";
 import assert from "node:assert/strict";
 import { containerEnv, expand, EnvError } from "../../src/sandbox/kubelet/env.js";
 import { launchOf, repositoryOf } from "../../src/sandbox/kubelet/images.js";
 import { mountTable, rewritePaths } from "../../src/sandbox/kubelet/pod-files.js";
-import { templateHash } from "../../src/sandbox/kubelet/controllers.js";
+import { templateHash } from "../../src/sandbox/kube/controllers/pods.js";
+import { podStatus, type ContainerView } from "../../src/sandbox/kubelet/pod-status.js";
 
 const pod = {
   apiVersion: "v1",
@@ -72,4 +73,47 @@ test("template hashes are stable across key order and change with the template",
   assert.equal(a, b);
   assert.match(a, /^[bcdfghjklmnpqrstvwxz2456789]{10}$/);
   assert.notEqual(a, templateHash({ metadata: { labels: { a: "1", b: "2" } }, spec: { containers: [{ name: "c", image: "j" }] } }));
+});
+
+describe("pod status, a function of what the kubelet knows of the containers", () => {
+  const spec = (name: string) => ({ name, image: "podid:dev" });
+  const view = (name: string, state: ContainerView["state"], more: Partial<ContainerView> = {}): ContainerView => ({
+    spec: spec(name),
+    restartCount: 0,
+    state,
+    ready: false,
+    started: false,
+    everStarted: false,
+    finished: false,
+    ...more,
+  });
+  const ended = (exitCode: number) => ({ terminated: { exitCode, reason: exitCode ? "Error" : "Completed", startedAt: "t0", finishedAt: "t1", containerID: "c" } });
+  const running = { running: { startedAt: "t0" } };
+  const base = { pod: { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: [spec("app")] } }, hostIP: "127.40.1.1", podIP: "127.40.1.2", startTime: "t0" };
+  const condition = (status: Record<string, unknown>, type: string) => (status.conditions as { type: string; status: string; reason?: string; message?: string; lastTransitionTime: string }[]).find((c) => c.type === type)!;
+
+  it("is Pending with the init containers named while they have not completed", () => {
+    const status = podStatus({ ...base, inits: [view("init", { waiting: { reason: "PodInitializing" } })], containers: [view("app", { waiting: { reason: "PodInitializing" } })], now: "t1" });
+    assert.equal(status.phase, "Pending");
+    assert.deepEqual(condition(status, "Initialized"), { type: "Initialized", status: "False", lastProbeTime: null, lastTransitionTime: "t1", reason: "ContainersNotInitialized", message: "containers with incomplete status: [init]" });
+    assert.equal((status.initContainerStatuses as unknown[]).length, 1);
+  });
+
+  it("is Running once every container started, Succeeded or Failed once all have ended for good, Failed when an init container did", () => {
+    assert.equal(podStatus({ ...base, inits: [], containers: [view("app", running, { everStarted: true, started: true, ready: true })], now: "t1" }).phase, "Running");
+    assert.equal(podStatus({ ...base, inits: [], containers: [view("app", ended(0), { everStarted: true, finished: true })], now: "t1" }).phase, "Succeeded");
+    assert.equal(podStatus({ ...base, inits: [], containers: [view("app", ended(1), { everStarted: true, finished: true })], now: "t1" }).phase, "Failed");
+    const initFailed = podStatus({ ...base, inits: [view("init", ended(2), { everStarted: true, finished: true })], containers: [view("app", { waiting: { reason: "PodInitializing" } })], now: "t1" });
+    assert.equal(initFailed.phase, "Failed");
+  });
+
+  it("keeps a condition's lastTransitionTime while its status stays, and moves it when the status changes", () => {
+    const unready = podStatus({ ...base, inits: [], containers: [view("app", running, { everStarted: true, started: true })], now: "t1" });
+    assert.deepEqual(condition(unready, "Ready"), { type: "Ready", status: "False", lastProbeTime: null, lastTransitionTime: "t1", reason: "ContainersNotReady", message: "containers with unready status: [app]" });
+    const still = podStatus({ ...base, inits: [], containers: [view("app", running, { everStarted: true, started: true })], previous: unready.conditions as [], now: "t2" });
+    assert.equal(condition(still, "Ready").lastTransitionTime, "t1");
+    const ready = podStatus({ ...base, inits: [], containers: [view("app", running, { everStarted: true, started: true, ready: true })], previous: still.conditions as [], now: "t3" });
+    assert.deepEqual(condition(ready, "Ready"), { type: "Ready", status: "True", lastProbeTime: null, lastTransitionTime: "t3" });
+    assert.equal(condition(ready, "PodScheduled").lastTransitionTime, "t1");
+  });
 });

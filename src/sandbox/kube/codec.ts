@@ -1,6 +1,6 @@
 import YAML from "yaml";
 import { Errors, KubeError, type Status } from "./errors.js";
-import type { PatchType } from "./cluster.js";
+import type { PatchType } from "./registry/requests.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 
 /** Media types in and out: request bodies (JSON, YAML, the patch types), Status responses, Accept parameters. */

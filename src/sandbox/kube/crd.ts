@@ -1,12 +1,15 @@
-import type { FieldError } from "./errors.js";
-import { METADATA_RULES, STANDARD_VERBS } from "./resources.js";
-import type { KubeObject, ListMergeRule, PrinterColumn, ResourceType } from "./types.js";
+import { Errors, type FieldError } from "./errors.js";
+import type { Strategy } from "./registry/strategy.js";
+import { METADATA_RULES, STANDARD_VERBS } from "./registry/resources.js";
+import type { KubeObject, ListMergeRule, PrinterColumn } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { isPlainObject } from "./types.js";
+import { dns1123Subdomain } from "./validation.js";
 
 /**
  * CustomResourceDefinitions (apiextensions.k8s.io/v1): validation, defaulting and accepted status of the CRD
- * itself, the resources it serves, and structural-schema handling of its objects (pruning unknown fields and
- * type checks, as the apiextensions-apiserver does).
+ * itself, the resources it serves, and the strategy of their objects: structural-schema handling (pruning unknown
+ * fields and type checks, as the apiextensions-apiserver does).
  */
 
 export interface JsonSchema {
@@ -55,6 +58,7 @@ function specOf(crd: KubeObject): CrdSpec {
 
 /** Fills what the API server defaults in a CRD (names, conversion). */
 export function defaultCrd(crd: KubeObject): void {
+  if (!isPlainObject(crd.spec)) return;
   const spec = specOf(crd);
   if (spec.names?.kind) {
     spec.names.singular ??= spec.names.kind.toLowerCase();
@@ -144,8 +148,28 @@ export function resourcesOfCrd(crd: KubeObject): ResourceType[] {
         listRules: rules,
         crdName: crd.metadata.name,
         storageVersion: storage,
+        subresources: [],
+        strategy: customResourceStrategy(names.kind ?? "", v.name, v.schema?.openAPIV3Schema),
       };
     });
+}
+
+/** A custom object's strategy: decoded by pruning to its version's schema, validated against it. */
+function customResourceStrategy(kind: string, version: string, schema: JsonSchema | undefined): Strategy {
+  return {
+    validateName: dns1123Subdomain,
+    selectableFields: [],
+    custom: true,
+    decode(o, fieldValidation) {
+      const pruned = pruneCustomObject(o, schema);
+      if (fieldValidation === "Strict" && pruned.dropped.length) {
+        const unknown = pruned.dropped.map((f) => `unknown field "${f}"`).join(", ");
+        throw Errors.badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: strict decoding error: ${unknown}`);
+      }
+      return pruned.object;
+    },
+    validate: (o) => pruneCustomObject(o, schema).errors,
+  };
 }
 
 export function schemaOf(crd: KubeObject, version: string): JsonSchema | undefined {

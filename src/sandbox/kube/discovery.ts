@@ -1,6 +1,6 @@
 import { acceptParameters } from "./codec.js";
-import type { ResourceRegistry } from "./resources.js";
-import type { ResourceType } from "./types.js";
+import type { ResourceRegistry } from "./registry/resources.js";
+import type { ExtraSubresource, ResourceType } from "./registry/resources.js";
 
 /**
  * Discovery as kube-apiserver serves it: /version, the legacy documents (/api, /api/v1, /apis, /apis/<g>,
@@ -23,6 +23,14 @@ export function versionInfo(): Record<string, string> {
 
 const SUBRESOURCE_VERBS = ["get", "patch", "update"];
 
+/** A resource's subresources as discovery lists them: status, scale, then its own (pods/log, serviceaccounts/token). */
+function subresourcesOf(t: ResourceType): ExtraSubresource[] {
+  const out: ExtraSubresource[] = [];
+  if (t.statusSubresource) out.push({ name: "status", verbs: SUBRESOURCE_VERBS });
+  if (t.scaleSubresource) out.push({ name: "scale", verbs: SUBRESOURCE_VERBS, responseKind: { group: "autoscaling", version: "v1", kind: "Scale" } });
+  return [...out, ...t.subresources];
+}
+
 function gv(group: string, version: string): string {
   return group ? `${group}/${version}` : version;
 }
@@ -38,9 +46,9 @@ export function apiResourceList(registry: ResourceRegistry, group: string, versi
     if (t.shortNames.length) r.shortNames = t.shortNames;
     if (t.categories.length) r.categories = t.categories;
     resources.push(r);
-    if (t.statusSubresource) resources.push({ name: `${t.plural}/status`, singularName: "", namespaced: t.namespaced, kind: t.kind, verbs: SUBRESOURCE_VERBS });
-    if (t.group === "" && t.plural === "serviceaccounts") resources.push({ name: "serviceaccounts/token", singularName: "", namespaced: true, group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: ["create"] });
-    if (t.scaleSubresource) resources.push({ name: `${t.plural}/scale`, singularName: "", namespaced: t.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: SUBRESOURCE_VERBS });
+    for (const s of subresourcesOf(t)) {
+      resources.push({ name: `${t.plural}/${s.name}`, singularName: "", namespaced: t.namespaced, ...(s.responseKind ?? { kind: t.kind }), verbs: s.verbs });
+    }
   }
   const list: Record<string, unknown> = { kind: "APIResourceList", groupVersion: gv(group, version), resources };
   if (group) list.apiVersion = "v1";
@@ -99,10 +107,7 @@ function resourceDiscovery(t: ResourceType): Record<string, unknown> {
   };
   if (t.shortNames.length) r.shortNames = t.shortNames;
   if (t.categories.length) r.categories = t.categories;
-  const subresources: Record<string, unknown>[] = [];
-  if (t.statusSubresource) subresources.push({ subresource: "status", responseKind: kind, verbs: SUBRESOURCE_VERBS });
-  if (t.group === "" && t.plural === "serviceaccounts") subresources.push({ subresource: "token", responseKind: { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest" }, verbs: ["create"] });
-  if (t.scaleSubresource) subresources.push({ subresource: "scale", responseKind: { group: "autoscaling", version: "v1", kind: "Scale" }, verbs: SUBRESOURCE_VERBS });
+  const subresources = subresourcesOf(t).map((s) => ({ subresource: s.name, responseKind: s.responseKind ?? kind, verbs: s.verbs }));
   if (subresources.length) r.subresources = subresources;
   return r;
 }

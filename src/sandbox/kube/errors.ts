@@ -146,7 +146,7 @@ export const Errors = {
 
 /** A field validation failure (k8s.io/apimachinery/pkg/util/validation/field). */
 export interface FieldError {
-  type: "FieldValueInvalid" | "FieldValueRequired" | "FieldValueNotSupported" | "FieldValueDuplicate" | "FieldValueForbidden" | "FieldValueTypeInvalid";
+  type: "FieldValueInvalid" | "FieldValueRequired" | "FieldValueNotSupported" | "FieldValueDuplicate" | "FieldValueForbidden" | "FieldValueTypeInvalid" | "FieldValueNotFound";
   field: string;
   value?: unknown;
   detail?: string;
@@ -169,6 +169,8 @@ export function renderFieldError(e: FieldError): string {
       return `${prefix}Forbidden${e.detail ? `: ${e.detail}` : ""}`;
     case "FieldValueDuplicate":
       return `${prefix}Duplicate value: ${renderValue(e.value)}`;
+    case "FieldValueNotFound":
+      return `${prefix}Not found: ${renderValue(e.value)}`;
     case "FieldValueNotSupported":
       return `${prefix}Unsupported value: ${renderValue(e.value)}${e.detail ? `: ${e.detail}` : ""}`;
     case "FieldValueTypeInvalid":

@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { Handler, SandboxRequest, SandboxResponse } from "../http/types.js";
-import type { Cluster, DeleteOptions, ListOptions, PropagationPolicy } from "./cluster.js";
+import type { Cluster } from "./cluster.js";
+import type { DeleteOptions, ListOptions, PropagationPolicy } from "./registry/requests.js";
 import { acceptedConversion, decodeObject, decodePatch, errorResponse, jsonResponse, statusResponse } from "./codec.js";
 import { schemaOf } from "./crd.js";
 import {
@@ -17,12 +18,13 @@ import { Errors } from "./errors.js";
 import { openApiV2Json, openApiV2Protobuf, openApiV3Document, openApiV3Root } from "./openapi.js";
 import { parsePath, requestAttributes, type ResourcePath } from "./paths.js";
 import { authorize, forbidden, type RbacSource, type UserInfo } from "./rbac.js";
-import { storageKey } from "./resources.js";
+import { storageKey } from "./registry/resources.js";
 import { reviewAccess } from "./review.js";
 import { requestToken } from "./token-request.js";
 import { patchScale, replicasOf, scaleOf } from "./scale.js";
 import { toTable, type IncludeObject } from "./table.js";
-import type { KubeObject, ResourceType } from "./types.js";
+import type { KubeObject } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { apiVersionOf, isPlainObject } from "./types.js";
 import type { WatchHub } from "./watch-stream.js";
 
@@ -134,10 +136,8 @@ export function kubeHandler(ctx: HandlerContext): Handler {
   function resourceType(p: ResourcePath): ResourceType {
     const rt = cluster.registry.byPlural(p.group, p.version, p.plural);
     if (!rt) throw Errors.pathNotFound();
-    const podLog = p.subresource === "log" && rt.group === "" && rt.plural === "pods";
-    const scale = p.subresource === "scale" && rt.scaleSubresource === true;
-    const token = p.subresource === "token" && rt.group === "" && rt.plural === "serviceaccounts";
-    if (p.subresource !== undefined && !(p.subresource === "status" && rt.statusSubresource) && !podLog && !scale && !token) throw Errors.pathNotFound();
+    const served = p.subresource === undefined || (p.subresource === "status" && rt.statusSubresource) || (p.subresource === "scale" && rt.scaleSubresource === true) || rt.subresources.some((s) => s.name === p.subresource);
+    if (!served) throw Errors.pathNotFound();
     if (rt.namespaced && p.namespace === undefined && p.name !== undefined) throw Errors.pathNotFound();
     if (!rt.namespaced && p.namespace !== undefined) throw Errors.pathNotFound();
     return rt;
@@ -220,7 +220,7 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     return { status: 200, headers: { "content-type": "application/json", "cache-control": "no-cache, private" }, body: stream };
   }
 
-  function podLog(req: SandboxRequest, p: ResourcePath, verb: string): SandboxResponse {
+  function podLog(req: SandboxRequest, p: ResourcePath, rt: ResourceType, verb: string): SandboxResponse {
     if (verb !== "get") throw Errors.methodNotAllowed();
     const flag = (name: string) => req.query.get(name) === "true";
     const query: PodLogQuery = {
@@ -232,7 +232,7 @@ export function kubeHandler(ctx: HandlerContext): Handler {
       sinceSeconds: intParam(req.query, "sinceSeconds"),
       limitBytes: intParam(req.query, "limitBytes"),
     };
-    const pod = cluster.get(resourceType({ ...p, subresource: undefined }), p.namespace, p.name!);
+    const pod = cluster.store.get(rt, p.namespace, p.name!);
     if (!ctx.podLogs) {
       const container = query.container ?? ((pod.spec as { containers?: { name: string }[] })?.containers?.[0]?.name ?? "");
       throw Errors.badRequest(`container "${container}" in pod "${p.name}" is waiting to start: no node runs it`);
@@ -242,7 +242,7 @@ export function kubeHandler(ctx: HandlerContext): Handler {
   }
 
   function scaleRequest(req: SandboxRequest, p: ResourcePath, rt: ResourceType, verb: string): SandboxResponse {
-    const live = cluster.get(rt, p.namespace, p.name!);
+    const live = cluster.store.get(rt, p.namespace, p.name!);
     if (verb === "get") return jsonResponse(200, scaleOf(live));
     let wanted: unknown;
     if (verb === "update") wanted = decodeObject(req);
@@ -252,7 +252,7 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     } else throw Errors.methodNotAllowed();
     const replicas = replicasOf(wanted, live, rt);
     const fieldManager = req.query.get("fieldManager") ?? userAgentManager(req);
-    const updated = cluster.update(rt, p.namespace, p.name!, { ...live, spec: { ...(live.spec as object), replicas } }, { dryRun: dryRun(req.query), fieldManager });
+    const updated = cluster.store.update(rt, p.namespace, p.name!, { ...live, spec: { ...(live.spec as object), replicas } }, { dryRun: dryRun(req.query), fieldManager });
     return jsonResponse(200, scaleOf(updated));
   }
 
@@ -264,8 +264,8 @@ export function kubeHandler(ctx: HandlerContext): Handler {
   }
 
   async function resourceRequest(req: SandboxRequest, user: UserInfo, p: ResourcePath, verb: string): Promise<SandboxResponse> {
-    if (p.subresource === "log") return podLog(req, p, verb);
     const rt = resourceType(p);
+    if (p.subresource === "log") return podLog(req, p, rt, verb);
     if (p.subresource === "scale") return scaleRequest(req, p, rt, verb);
     if (p.subresource === "token") return tokenRequest(req, p, verb);
     if (!rt.verbs.includes(verb) && !(p.subresource && ["get", "update", "patch"].includes(verb))) throw Errors.methodNotAllowed();
@@ -285,9 +285,9 @@ export function kubeHandler(ctx: HandlerContext): Handler {
     };
     switch (verb) {
       case "get":
-        return readResponse(req, rt, [cluster.get(rt, ns, p.name!)], {}, true);
+        return readResponse(req, rt, [cluster.store.get(rt, ns, p.name!)], {}, true);
       case "list": {
-        const result = cluster.list(rt, listOpts);
+        const result = cluster.store.list(rt, listOpts);
         return readResponse(req, rt, result.items, listMeta(result), false);
       }
       case "watch":
@@ -295,26 +295,26 @@ export function kubeHandler(ctx: HandlerContext): Handler {
       case "create": {
         if (p.name !== undefined) throw Errors.methodNotAllowed();
         const body = decodeObject(req) as KubeObject;
-        if (rt.group === "authorization.k8s.io") return jsonResponse(201, reviewAccess(rt.kind, body, user, (u, a) => authorize(source, u, a)));
-        return jsonResponse(201, cluster.create(rt, ns, body, { ...write, fieldManager: write.fieldManager ?? userAgentManager(req) }));
+        if (rt.virtual) return jsonResponse(201, reviewAccess(rt.kind, body, user, (u, a) => authorize(source, u, a)));
+        return jsonResponse(201, cluster.store.create(rt, ns, body, { ...write, fieldManager: write.fieldManager ?? userAgentManager(req) }));
       }
       case "update":
-        return jsonResponse(200, cluster.update(rt, ns, p.name!, decodeObject(req) as KubeObject, { ...write, fieldManager: write.fieldManager ?? userAgentManager(req) }));
+        return jsonResponse(200, cluster.store.update(rt, ns, p.name!, decodeObject(req) as KubeObject, { ...write, fieldManager: write.fieldManager ?? userAgentManager(req) }));
       case "patch": {
         const { type, patch } = decodePatch(req, rt.crdName === undefined);
         const force = req.query.get("force") === "true";
         const fieldManager = type === "apply" ? write.fieldManager : (write.fieldManager ?? userAgentManager(req));
         const existed = type === "apply" ? cluster.storage.get(storageKey(rt), rt.namespaced ? ns : undefined, p.name!) !== undefined : true;
-        const out = cluster.patch(rt, ns, p.name!, type, patch, { ...write, fieldManager, force });
+        const out = cluster.store.patch(rt, ns, p.name!, type, patch, { ...write, fieldManager, force });
         return jsonResponse(existed ? 200 : 201, out);
       }
       case "delete": {
-        const result = cluster.delete(rt, ns, p.name!, deleteOptions(req));
+        const result = cluster.store.delete(rt, ns, p.name!, deleteOptions(req));
         // kube-apiserver: 202 only while finalizers hold the object; a graceful pod deletion is 200.
         return jsonResponse(result.deleted || result.graceful ? 200 : 202, result.object);
       }
       case "deletecollection": {
-        const items = cluster.deleteCollection(rt, listOpts, deleteOptions(req));
+        const items = cluster.store.deleteCollection(rt, listOpts, deleteOptions(req));
         return jsonResponse(200, { kind: rt.listKind, apiVersion: apiVersionOf(rt), metadata: { resourceVersion: String(cluster.storage.revision) }, items });
       }
       default:

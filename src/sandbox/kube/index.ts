@@ -5,7 +5,8 @@ import { jwksUrlOf } from "../oidc.js";
 import { loadOrCreateSigningKey } from "../signing-key.js";
 import { JsonStore } from "../store.js";
 import { newToken } from "./auth.js";
-import { Cluster, type CreateAdmission } from "./cluster.js";
+import { Cluster } from "./cluster.js";
+import type { CreateAdmission } from "./registry/requests.js";
 import { errorResponse } from "./codec.js";
 import { kubeHandler, type PodLogSource } from "./handlers.js";
 import { writeKubeconfig } from "./kubeconfig.js";
@@ -23,12 +24,14 @@ export { isKubeStatus, KubeError, type Status } from "./errors.js";
 export type { KubeObject, ObjectMeta, OwnerReference, ManagedFieldsEntry } from "./types.js";
 export { kubeTime, SAFE_ALPHABET } from "./types.js";
 export { Errors } from "./errors.js";
-export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./cluster.js";
+export type { WatchEvent, WatchOptions, ListOptions, WriteOptions, PatchOptions, PatchType, DeleteOptions, DeleteResult } from "./registry/requests.js";
 export { matchesLabelSelector, type LabelSelector } from "./selectors.js";
 export type { PodLogSource, PodLogQuery } from "./handlers.js";
-export type { CreateAdmission } from "./cluster.js";
-export { workloadIdentityWebhook, type WorkloadIdentityWebhookConfig } from "./workload-identity-webhook.js";
+export type { CreateAdmission } from "./registry/requests.js";
+export { workloadIdentityWebhook, type WorkloadIdentityWebhookConfig } from "./admission/workload-identity-webhook.js";
 export type { TokenRequestSpec } from "./token-request.js";
+export { ControllerManager, templateHash, type ControllerContext } from "./controllers/manager.js";
+export type { Node as NodeObject } from "./controllers/objects.js";
 
 export interface StartKubeApiOptions {
   /** Sandbox dir: state under <dir>/state/kube.json, kubeconfig written to <dir>/kubeconfig (0600). */

@@ -1,4 +1,5 @@
-import type { Cluster, DeleteOptions, DeleteResult, ListOptions, PatchOptions, PatchType, WatchEvent, WatchOptions, WriteOptions } from "./cluster.js";
+import type { Cluster } from "./cluster.js";
+import type { DeleteOptions, DeleteResult, ListOptions, PatchOptions, PatchType, WatchEvent, WatchOptions, WriteOptions } from "./registry/requests.js";
 import { requestToken, type TokenRequestSpec } from "./token-request.js";
 import type { KubeObject } from "./types.js";
 import { isKubeStatus } from "./errors.js";
@@ -34,7 +35,7 @@ export class KubeStore {
   get<T extends KubeObject = KubeObject>(ref: ObjectRef): T | undefined {
     const rt = this.cluster.resourceFor(ref.apiVersion, ref.kind);
     try {
-      return this.cluster.get(rt, ref.namespace, ref.name) as T;
+      return this.cluster.store.get(rt, ref.namespace, ref.name) as T;
     } catch (err) {
       if (isKubeStatus(err, 404)) return undefined;
       throw err;
@@ -42,19 +43,19 @@ export class KubeStore {
   }
 
   list<T extends KubeObject = KubeObject>(kind: KindRef, options: ListOptions = {}): { items: T[]; resourceVersion: string } {
-    const result = this.cluster.list(this.cluster.resourceFor(kind.apiVersion, kind.kind), options);
+    const result = this.cluster.store.list(this.cluster.resourceFor(kind.apiVersion, kind.kind), options);
     return { items: result.items as T[], resourceVersion: result.resourceVersion };
   }
 
   create<T extends KubeObject>(object: T, options: WriteOptions = {}): T {
     const rt = this.cluster.resourceFor(object.apiVersion, object.kind);
-    return this.cluster.create(rt, object.metadata.namespace, object, { fieldManager: this.manager, ...options }) as T;
+    return this.cluster.store.create(rt, object.metadata.namespace, object, { fieldManager: this.manager, ...options }) as T;
   }
 
   /** A full update; a metadata.resourceVersion in the object makes it conditional (409 when stale). */
   update<T extends KubeObject>(object: T, options: WriteOptions = {}): T {
     const rt = this.cluster.resourceFor(object.apiVersion, object.kind);
-    return this.cluster.update(rt, object.metadata.namespace, object.metadata.name ?? "", object, { fieldManager: this.manager, ...options }) as T;
+    return this.cluster.store.update(rt, object.metadata.namespace, object.metadata.name ?? "", object, { fieldManager: this.manager, ...options }) as T;
   }
 
   /** Writes only the status (the /status subresource). */
@@ -65,7 +66,7 @@ export class KubeStore {
   patch<T extends KubeObject = KubeObject>(ref: ObjectRef, type: PatchType, patch: unknown, options: PatchOptions = {}): T {
     const rt = this.cluster.resourceFor(ref.apiVersion, ref.kind);
     const fieldManager = options.fieldManager ?? this.manager;
-    return this.cluster.patch(rt, ref.namespace, ref.name, type, patch, { ...options, fieldManager }) as T;
+    return this.cluster.store.patch(rt, ref.namespace, ref.name, type, patch, { ...options, fieldManager }) as T;
   }
 
   /** Server-side apply of a whole configuration as `fieldManager`. */
@@ -74,12 +75,12 @@ export class KubeStore {
   }
 
   delete(ref: ObjectRef, options: DeleteOptions = {}): DeleteResult {
-    return this.cluster.delete(this.cluster.resourceFor(ref.apiVersion, ref.kind), ref.namespace, ref.name, options);
+    return this.cluster.store.delete(this.cluster.resourceFor(ref.apiVersion, ref.kind), ref.namespace, ref.name, options);
   }
 
   /** Events for a kind; returns the function that stops them. Throws 410 Expired for a too-old resourceVersion. */
   watch(kind: KindRef, options: WatchOptions, onEvent: (event: WatchEvent) => void): () => void {
-    return this.cluster.watch(this.cluster.resourceFor(kind.apiVersion, kind.kind), options, onEvent);
+    return this.cluster.store.watch(this.cluster.resourceFor(kind.apiVersion, kind.kind), options, onEvent);
   }
 
   tokenForServiceAccount(namespace: string, name: string): string {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import type { ResourceRegistry } from "./resources.js";
+import type { ResourceRegistry } from "./registry/resources.js";
 import type { JsonSchema } from "./crd.js";
-import type { ResourceType } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { SERVER_VERSION } from "./discovery.js";
 
 /**
@@ -44,12 +44,11 @@ function prefix(group: string, version: string): string {
   return group ? `apis/${group}/${version}` : `api/${version}`;
 }
 
-function reverseGroup(group: string): string {
-  return group ? group.split(".").reverse().join(".") : "io.k8s.api.core";
-}
-
+/** The definition name kube-apiserver gives a kind: its Go package for built-ins, the reversed group for custom ones. */
 export function schemaName(t: ResourceType): string {
-  return `${reverseGroup(t.group)}.${t.version}.${t.kind}`;
+  if (t.crdName) return `${t.group.split(".").reverse().join(".")}.${t.version}.${t.kind}`;
+  const pkg = t.group === "apiextensions.k8s.io" ? "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions" : `io.k8s.api.${t.group ? t.group.split(".")[0] : "core"}`;
+  return `${pkg}.${t.version}.${t.kind}`;
 }
 
 const QUERY = (name: string, type: string) => ({ name, in: "query", schema: { type, uniqueItems: true } });

@@ -1,7 +1,7 @@
 import jsonPatch from "fast-json-patch";
 import { Errors } from "./errors.js";
 import { jsonMergePatch } from "./patch/merge.js";
-import type { PatchType } from "./cluster.js";
+import type { PatchType } from "./registry/requests.js";
 import { isPlainObject, type KubeObject } from "./types.js";
 
 /** The /scale subresource: an autoscaling/v1 Scale view of spec.replicas, as kube-apiserver serves it. */

@@ -17,8 +17,8 @@ const SEEDER = "kube-apiserver";
 
 function ensure(cluster: Cluster, object: KubeObject): void {
   const rt = cluster.resourceFor(object.apiVersion, object.kind);
-  if (cluster.storage.get(`${rt.group ? `${rt.plural}.${rt.group}` : rt.plural}`, object.metadata.namespace, object.metadata.name ?? "")) return;
-  cluster.create(rt, object.metadata.namespace, object, { fieldManager: SEEDER });
+  if (cluster.store.lookup(rt, object.metadata.namespace, object.metadata.name ?? "")) return;
+  cluster.store.create(rt, object.metadata.namespace, object, { fieldManager: SEEDER });
 }
 
 function nodeObject(seed: KubeNodeSeed): KubeObject {
@@ -76,9 +76,7 @@ function nodeStatus(seed: KubeNodeSeed, now: string): Record<string, unknown> {
 export function seedCluster(cluster: Cluster, nodes: KubeNodeSeed[]): void {
   for (const name of SYSTEM_NAMESPACES) ensure(cluster, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
   for (const o of bootstrapPolicy()) ensure(cluster, o);
-  for (const ns of cluster.storage.list("namespaces")) cluster.ensureDefaultServiceAccount(ns.metadata.name ?? "");
-  // Tokens are issued when a ServiceAccount is created; state from older versions may lack some.
-  for (const sa of cluster.storage.list("serviceaccounts")) cluster.tokens.ensureServiceAccountToken(sa.metadata.namespace ?? "", sa.metadata.name ?? "");
+  cluster.serviceAccounts.resync();
   ensure(cluster, {
     apiVersion: "v1",
     kind: "Service",
@@ -90,7 +88,7 @@ export function seedCluster(cluster: Cluster, nodes: KubeNodeSeed[]): void {
   for (const seed of nodes) {
     ensure(cluster, nodeObject(seed));
     // The kubelet posts status when it starts: Ready, with a fresh heartbeat.
-    const live = cluster.get(nodeType, undefined, seed.name);
-    cluster.update(nodeType, undefined, seed.name, { ...live, status: nodeStatus(seed, now) }, { subresource: "status", fieldManager: "kubelet" });
+    const live = cluster.store.get(nodeType, undefined, seed.name);
+    cluster.store.update(nodeType, undefined, seed.name, { ...live, status: nodeStatus(seed, now) }, { subresource: "status", fieldManager: "kubelet" });
   }
 }

@@ -116,19 +116,13 @@ export interface FieldRequirement {
   value: string;
 }
 
-/** Field selectors each kind supports beyond metadata.name and metadata.namespace (as kube registers them). */
-const FIELD_LABELS: Record<string, string[]> = {
-  Pod: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
-  Event: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"],
-  Secret: ["type"],
-  Namespace: ["status.phase"],
-  Node: ["spec.unschedulable"],
-  ReplicaSet: ["status.replicas"],
-};
-
-export function parseFieldSelector(text: string | null | undefined, kind: string, custom: boolean): FieldRequirement[] {
+/**
+ * A fieldSelector over metadata.name, metadata.namespace and the fields the kind selects on (its strategy's
+ * selectableFields); custom resources have only the metadata ones, and their own wording for the rest.
+ */
+export function parseFieldSelector(text: string | null | undefined, selectable: string[], custom: boolean): FieldRequirement[] {
   if (!text) return [];
-  const allowed = ["metadata.name", "metadata.namespace", ...(custom ? [] : FIELD_LABELS[kind] ?? [])];
+  const allowed = ["metadata.name", "metadata.namespace", ...selectable];
   return splitTop(text).map((part) => {
     const m = /^([^=!]+?)\s*(==|=|!=)\s*(.*)$/.exec(part);
     if (!m) throw Errors.badRequest(`invalid selector: '${text}'; can't understand '${part}'`);

@@ -1,4 +1,5 @@
-import type { KubeObject, PrinterColumn, ResourceType } from "./types.js";
+import type { KubeObject, PrinterColumn } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { isPlainObject } from "./types.js";
 
 /**
@@ -122,6 +123,34 @@ function servicePorts(o: KubeObject): string {
   return ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ""}/${p.protocol ?? "TCP"}`).join(",");
 }
 
+function hasCondition(o: KubeObject, type: string): boolean {
+  return ((at(o, ".status.conditions") as { type: string; status: string }[] | undefined) ?? []).some((c) => c.type === type && c.status === "True");
+}
+
+/** printJob's STATUS: the first of Complete, Failed, Terminating, Suspended, FailureTarget, SuccessCriteriaMet, else Running. */
+function jobStatus(o: KubeObject): string {
+  if (hasCondition(o, "Complete")) return "Complete";
+  if (hasCondition(o, "Failed")) return "Failed";
+  if (o.metadata.deletionTimestamp) return "Terminating";
+  for (const type of ["Suspended", "FailureTarget", "SuccessCriteriaMet"]) if (hasCondition(o, type)) return type;
+  return "Running";
+}
+
+function jobCompletions(o: KubeObject): string {
+  const succeeded = num(at(o, ".status.succeeded"));
+  const completions = at(o, ".spec.completions");
+  const parallelism = at(o, ".spec.parallelism");
+  if (typeof completions === "number") return `${succeeded}/${completions}`;
+  return typeof parallelism === "number" && parallelism > 1 ? `${succeeded}/1 of ${parallelism}` : `${succeeded}/1`;
+}
+
+function jobDuration(o: KubeObject): string {
+  const start = at(o, ".status.startTime");
+  if (typeof start !== "string") return "";
+  const end = at(o, ".status.completionTime");
+  return humanDuration((typeof end === "string" ? Date.parse(end) : Date.now()) - Date.parse(start));
+}
+
 function count(v: unknown): number {
   return isPlainObject(v) ? Object.keys(v).length : Array.isArray(v) ? v.length : 0;
 }
@@ -186,6 +215,17 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     col("Desired", (o) => num(at(o, ".spec.replicas")), "integer"),
     col("Current", (o) => num(at(o, ".status.replicas")), "integer"),
     col("Ready", (o) => num(at(o, ".status.readyReplicas")), "integer"),
+    ageCol,
+  ],
+  "apps/StatefulSet": [name, col("Ready", (o) => `${num(at(o, ".status.readyReplicas"))}/${num(at(o, ".spec.replicas"))}`), ageCol],
+  "batch/Job": [name, col("Status", jobStatus), col("Completions", jobCompletions), col("Duration", jobDuration), ageCol],
+  "batch/CronJob": [
+    name,
+    col("Schedule", (o) => at(o, ".spec.schedule")),
+    col("Timezone", (o) => at(o, ".spec.timeZone") ?? "<none>"),
+    col("Suspend", (o) => (at(o, ".spec.suspend") ? "True" : "False")),
+    col("Active", (o) => count(at(o, ".status.active")), "integer"),
+    col("Last Schedule", (o) => (at(o, ".status.lastScheduleTime") === undefined ? "<none>" : age(at(o, ".status.lastScheduleTime")))),
     ageCol,
   ],
   "coordination.k8s.io/Lease": [name, col("Holder", (o) => at(o, ".spec.holderIdentity") ?? ""), ageCol],

@@ -28,7 +28,7 @@ function invalid(name: string, field: string, value: unknown, detail: string) {
  */
 export async function requestToken(cluster: Cluster, namespace: string, name: string, input: unknown): Promise<KubeObject> {
   const saType = cluster.resourceFor("v1", "ServiceAccount");
-  const sa = cluster.get(saType, namespace, name);
+  const sa = cluster.store.get(saType, namespace, name);
   const spec = (isPlainObject(input) && isPlainObject(input.spec) ? input.spec : {}) as TokenRequestSpec;
   const expirationSeconds = spec.expirationSeconds ?? DEFAULT_EXPIRATION_SECONDS;
   if (!Number.isInteger(expirationSeconds)) throw Errors.badRequest(`json: cannot unmarshal ${typeof expirationSeconds} into Go struct field TokenRequestSpec.spec.expirationSeconds of type int64`);
@@ -44,7 +44,7 @@ export async function requestToken(cluster: Cluster, namespace: string, name: st
     const plural = BINDABLE[kind];
     if (!plural || (ref.apiVersion ?? "v1") !== "v1") throw Errors.badRequest(`cannot bind token to object of type ${ref.apiVersion ?? "v1"}, Kind=${kind}`);
     const rt = cluster.resourceFor("v1", kind);
-    const object = cluster.get(rt, kind === "Node" ? undefined : namespace, ref.name ?? "");
+    const object = cluster.store.get(rt, kind === "Node" ? undefined : namespace, ref.name ?? "");
     const uid = object.metadata.uid ?? "";
     if (ref.uid && ref.uid !== uid) {
       throw Errors.conflict({ group: "", resource: kind }, ref.name ?? "", `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);

@@ -67,7 +67,6 @@ export interface PrinterColumn {
   priority?: number;
 }
 
-/** How a list field merges in strategic merge patch and server-side apply. */
 /**
  * How a list merges. A map key may have a schema default (a container port's protocol is TCP): an item that
  * leaves it out has that key all the same, as structured-merge-diff treats it.
@@ -79,34 +78,7 @@ export function listKeyValue(item: Record<string, unknown>, rule: { keys: string
   return item[key] ?? rule.keyDefaults?.[key];
 }
 
-/** Everything the server knows about one served resource (one group/version/plural). */
-export interface ResourceType {
-  group: string;
-  version: string;
-  kind: string;
-  listKind: string;
-  plural: string;
-  singular: string;
-  namespaced: boolean;
-  shortNames: string[];
-  categories: string[];
-  verbs: string[];
-  /** A /status subresource: main-resource writes keep status, status writes keep everything else. */
-  statusSubresource: boolean;
-  /** A /scale subresource (autoscaling/v1 Scale over spec.replicas), as Deployments and ReplicaSets have. */
-  scaleSubresource?: boolean;
-  /** metadata.generation is bumped when anything but metadata and status changes. */
-  generation: boolean;
-  printerColumns: PrinterColumn[];
-  /** Merge rules by dotted field path (`spec.template.spec.containers`), for SMP and SSA. */
-  listRules: Record<string, ListMergeRule>;
-  /** Set for resources a CustomResourceDefinition defines. */
-  crdName?: string;
-  /** The version the CRD stores; other versions are served by rewriting apiVersion (strategy None). */
-  storageVersion?: string;
-}
-
-export function apiVersionOf(rt: Pick<ResourceType, "group" | "version">): string {
+export function apiVersionOf(rt: { group: string; version: string }): string {
   return rt.group ? `${rt.group}/${rt.version}` : rt.version;
 }
 

@@ -1,7 +1,9 @@
 import { PassThrough } from "node:stream";
-import type { Cluster, WatchEvent, WatchOptions } from "./cluster.js";
+import type { Cluster } from "./cluster.js";
+import type { WatchEvent, WatchOptions } from "./registry/requests.js";
 import { KubeError } from "./errors.js";
-import type { KubeObject, ResourceType } from "./types.js";
+import type { KubeObject } from "./types.js";
+import type { ResourceType } from "./registry/resources.js";
 import { apiVersionOf } from "./types.js";
 
 /**
@@ -40,7 +42,7 @@ export class WatchHub {
       if (!stream.writableEnded) stream.end();
     };
     try {
-      stop = cluster.watch(rt, opts, onEvent);
+      stop = cluster.store.watch(rt, opts, onEvent);
     } catch (err) {
       if (!(err instanceof KubeError)) throw err;
       send("ERROR", err.status);

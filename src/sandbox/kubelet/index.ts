@@ -4,14 +4,14 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { sandboxLayout } from "../layout.js";
-import { Errors, isKubeStatus, kubeTime, type KubeObject, type KubeStore } from "../kube/index.js";
-import { Controllers } from "./controllers.js";
+import { ControllerManager, Errors, isKubeStatus, kubeTime, type KubeObject, type KubeStore, type NodeObject } from "../kube/index.js";
 import { followLog, readLog, type LogOptions } from "./logs.js";
 import { startMetadataAddress, type MetadataAddress } from "./metadata-address.js";
-import { PodWorker, type NodeRuntime, type Pod } from "./pod-worker.js";
+import type { NodeRuntime, Pod } from "./pod.js";
+import { PodWorker } from "./pod-worker.js";
 
 /**
- * The sandbox's nodes: controllers turn Deployments and DaemonSets into pods, the scheduler places them, and
+ * The sandbox's nodes: the controllers (kube/controllers) turn workloads into pods, the scheduler places them, and
  * each node runs its pods of podid's images as local processes with a pod IP of their own (127.<net>.<node + 1>.<n>).
  */
 
@@ -50,7 +50,17 @@ export interface Kubelet {
 }
 
 const POD = { apiVersion: "v1", kind: "Pod" };
-const WATCHED = [POD, { apiVersion: "v1", kind: "Node" }, { apiVersion: "v1", kind: "ServiceAccount" }, { apiVersion: "apps/v1", kind: "ReplicaSet" }, { apiVersion: "apps/v1", kind: "Deployment" }, { apiVersion: "apps/v1", kind: "DaemonSet" }];
+const WATCHED = [
+  POD,
+  { apiVersion: "v1", kind: "Node" },
+  { apiVersion: "v1", kind: "ServiceAccount" },
+  { apiVersion: "apps/v1", kind: "ReplicaSet" },
+  { apiVersion: "apps/v1", kind: "Deployment" },
+  { apiVersion: "apps/v1", kind: "DaemonSet" },
+  { apiVersion: "apps/v1", kind: "StatefulSet" },
+  { apiVersion: "batch/v1", kind: "Job" },
+  { apiVersion: "batch/v1", kind: "CronJob" },
+];
 const SHUTDOWN_GRACE_SECONDS = 5;
 /** How often the kubelet looks for projected tokens due for refresh (its volume manager resyncs about every minute). */
 const TOKEN_CHECK_MS = 10_000;
@@ -210,9 +220,11 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
     for (const uid of terminating) if (!seen.has(uid)) terminating.delete(uid);
   };
 
-  const controllers = new Controllers(store, {
+  const controllers = new ControllerManager({
+    store,
     event: (object, type, reason, message) => event(object, type, reason, message, object.kind === "Pod" ? "default-scheduler" : "kube-controller-manager"),
-    nodes: () => store.list<KubeObject & { spec?: Record<string, unknown> }>({ apiVersion: "v1", kind: "Node" }).items.filter((n) => runtimes.has(n.metadata.name ?? "")),
+    nodes: () => store.list<NodeObject>({ apiVersion: "v1", kind: "Node" }).items.filter((n) => runtimes.has(n.metadata.name ?? "")),
+    now,
   });
 
   let timer: NodeJS.Timeout | undefined;
@@ -238,7 +250,11 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
     for (const worker of workers.values()) void worker.refreshProjectedTokens();
   };
   const tokenTimer = setInterval(refreshTokens, TOKEN_CHECK_MS);
-  const stopClockWatch = options.clock?.onAdvance(refreshTokens);
+  // A moved clock may make tokens due and CronJob ticks pass.
+  const stopClockWatch = options.clock?.onAdvance(() => {
+    refreshTokens();
+    schedule();
+  });
   reconcile();
 
   const findWorker = (namespace: string, name: string) => {

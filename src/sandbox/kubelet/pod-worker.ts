@@ -2,58 +2,23 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { kubeTime, type KubeObject } from "../kube/index.js";
-import { containerEnv, EnvError, expand, fieldValue, type EnvFromSource, type EnvVar } from "./env.js";
+import { kubeTime } from "../kube/index.js";
+import { containerConfig, type ContainerConfig } from "./container-config.js";
+import { containerEnv, fieldValue } from "./env.js";
 import { isMetadataProxyInit, launchOf } from "./images.js";
 import { LogWriter, runLogPath } from "./logs.js";
-import { mountTable, prepareVolumes, rewritePaths, writeServiceAccountFiles, type Volume, type VolumeMount } from "./pod-files.js";
+import { prepareVolumes, writeServiceAccountFiles } from "./pod-files.js";
+import type { ContainerSpec, NodeRuntime, Pod } from "./pod.js";
+import { podStatus, type ContainerView, type Terminated } from "./pod-status.js";
 import { ProjectedTokens, type ServiceAccountTokenProjection } from "./projected-tokens.js";
-import { Prober, type ContainerPort, type ProbeSpec } from "./probes.js";
+import { Prober } from "./probes.js";
 
-/** One pod on one sandbox node: its containers as child processes, restarts with back-off, and a true status. */
-
-export interface ContainerSpec {
-  name: string;
-  image: string;
-  command?: string[];
-  args?: string[];
-  env?: EnvVar[];
-  envFrom?: EnvFromSource[];
-  ports?: ContainerPort[];
-  readinessProbe?: ProbeSpec;
-  livenessProbe?: ProbeSpec;
-  startupProbe?: ProbeSpec;
-  volumeMounts?: VolumeMount[];
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext?: { runAsUser?: number };
-  lifecycle?: { postStart?: { exec?: { command?: string[] } } };
-}
-
-export interface PodSpec {
-  nodeName?: string;
-  hostNetwork?: boolean;
-  restartPolicy?: "Always" | "OnFailure" | "Never";
-  serviceAccountName?: string;
-  automountServiceAccountToken?: boolean;
-  terminationGracePeriodSeconds?: number;
-  containers: ContainerSpec[];
-  initContainers?: ContainerSpec[];
-  volumes?: Volume[];
-  securityContext?: { runAsUser?: number };
-}
-
-export type Pod = KubeObject & { spec: PodSpec; status?: Record<string, unknown> };
-
-export interface NodeRuntime {
-  name: string;
-  hostIP: string;
-  /** The node's IMDS (what host-network pods reach as 169.254.169.254). */
-  imds: string;
-  /** The node's 169.254.169.254 for pods on the pod network (see metadata-address.ts). */
-  metadata: string;
-  /** Where the node's hostPath volumes live. */
-  root: string;
-}
+/**
+ * One pod on one sandbox node, supervised: its volumes, then its init containers in order, then its containers as
+ * child processes (postStart hooks in order), probes, restarts with back-off, stopping with a grace period. What it
+ * knows of the containers is reported through the pure podStatus() (pod-status.ts); how each starts is
+ * containerConfig() (container-config.ts).
+ */
 
 export interface WorkerDeps {
   node: NodeRuntime;
@@ -75,22 +40,11 @@ export interface WorkerDeps {
   event(type: "Normal" | "Warning", reason: string, message: string, container?: string): void;
 }
 
-type Terminated = { exitCode: number; signal?: number; reason: string; message?: string; startedAt: string; finishedAt: string; containerID: string };
-type ContainerState = { waiting: { reason: string; message?: string } } | { running: { startedAt: string } } | { terminated: Terminated };
 
-interface ContainerRun {
-  spec: ContainerSpec;
+/** A container's state (what the status shows) and what the supervisor keeps to run it. */
+interface ContainerRun extends ContainerView {
   /** An init container: runs to completion, in order, before the pod's containers start. */
   init: boolean;
-  restartCount: number;
-  state: ContainerState;
-  lastState?: ContainerState;
-  ready: boolean;
-  started: boolean;
-  everStarted: boolean;
-  /** No further start: the restart policy says so, or the pod is going away. */
-  finished: boolean;
-  containerID?: string;
   proc?: ChildProcess;
   startedAtMs?: number;
   probers: Prober[];
@@ -107,33 +61,13 @@ interface MetadataRedirect {
   exemptUid: number;
 }
 
-/** Environment every container gets from the node, before its own env: what in a cluster comes from the network and the mounts. */
-function nodeEnvironment(deps: WorkerDeps, pod: Pod, podIP: string, kubeconfig: string | undefined, metadata: string): Record<string, string> {
-  const spec = pod.spec;
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-    HOSTNAME: spec.hostNetwork ? deps.node.name : (pod.metadata.name ?? ""),
-    KUBERNETES_SERVICE_HOST: "127.0.0.1",
-    KUBERNETES_SERVICE_PORT: String(deps.kube.port),
-    PODID_CLOUD: deps.cloudProfilePath,
-    NODE_EXTRA_CA_CERTS: deps.kube.caCertPath,
-    // The pod's 169.254.169.254: the node's IMDS on the host network, else what NMI's DNAT (or proxy-init) would reach.
-    AZURE_POD_IDENTITY_AUTHORITY_HOST: metadata,
-    // Something else (this kubelet) already sends pods' metadata traffic to NMI: nothing may touch the host's nat table.
-    PODID_MANAGE_IPTABLES: "false",
-    PODID_SANDBOX_POD_IP: podIP,
-  };
-  if (kubeconfig) env.KUBECONFIG = kubeconfig;
-  for (const k of ["LANG", "TZ", "SYSTEMROOT"]) if (process.env[k]) env[k] = process.env[k]!;
-  return env;
-}
-
 export class PodWorker {
   private readonly containers = new Map<string, ContainerRun>();
   private readonly inits: ContainerRun[] = [];
   private readonly tokens: ProjectedTokens;
   private metadataRedirect?: MetadataRedirect;
-  private readonly conditions = new Map<string, { status: string; time: string }>();
+  /** The conditions last reported (their transition times carry over). */
+  private conditions?: { type: string; status: string; lastTransitionTime?: string }[];
   private readonly podDir: string;
   private readonly startTime = kubeTime();
   private stopping = false;
@@ -327,32 +261,40 @@ export class PodWorker {
     return { pod: this.pod, podIP: this.podIP, hostIP: this.deps.node.hostIP };
   }
 
-  private prepare(run: ContainerRun): { args: string[]; env: Record<string, string> } | { reason: string; message: string; retry: boolean } {
+  /** The pod's ServiceAccount token and kubeconfig, written once; a reason to wait when its ServiceAccount is missing. */
+  private mountServiceAccount(): { reason: string; message: string; retry: boolean } | undefined {
+    const spec = this.pod.spec;
+    if (spec.automountServiceAccountToken === false || this.serviceAccount) return undefined;
+    const ns = this.pod.metadata.namespace ?? "default";
+    const sa = spec.serviceAccountName ?? "default";
+    let token: string;
+    try {
+      token = this.deps.tokenFor(ns, sa);
+    } catch {
+      return { reason: "CreateContainerConfigError", message: `serviceaccount "${sa}" not found in namespace ${ns}`, retry: true };
+    }
+    this.serviceAccount = writeServiceAccountFiles(this.podDir, { namespace: ns, token, caCertPem: this.deps.kube.caCertPem, server: this.deps.kube.server, serviceAccount: sa });
+    return undefined;
+  }
+
+  private prepare(run: ContainerRun): ContainerConfig {
     const launch = launchOf(run.spec.image, run.spec.command, run.spec.args);
     if (!launch.ok) return { reason: launch.reason, message: launch.message, retry: false };
-    const ns = this.pod.metadata.namespace ?? "default";
-    const spec = this.pod.spec;
-    if (spec.automountServiceAccountToken !== false && !this.serviceAccount) {
-      const sa = spec.serviceAccountName ?? "default";
-      let token: string;
-      try {
-        token = this.deps.tokenFor(ns, sa);
-      } catch {
-        return { reason: "CreateContainerConfigError", message: `serviceaccount "${sa}" not found in namespace ${ns}`, retry: true };
-      }
-      this.serviceAccount = writeServiceAccountFiles(this.podDir, { namespace: ns, token, caCertPem: this.deps.kube.caCertPem, server: this.deps.kube.server, serviceAccount: sa });
-    }
-    let vars: Record<string, string>;
-    try {
-      vars = containerEnv(run.spec, this.facts(), this.deps.data);
-    } catch (err) {
-      if (!(err instanceof EnvError)) throw err;
-      return { reason: "CreateContainerConfigError", message: err.message, retry: true };
-    }
-    const mounts = mountTable(run.spec.volumeMounts ?? [], this.volumePaths ?? new Map(), this.serviceAccount?.dir);
-    for (const [k, v] of Object.entries(vars)) vars[k] = rewritePaths(v, mounts);
-    const args = launch.cliArgs.map((a) => rewritePaths(expand(a, vars), mounts));
-    return { args, env: { ...nodeEnvironment(this.deps, this.pod, this.podIP, this.serviceAccount?.kubeconfig, this.metadataFor(run)), ...vars } };
+    const waiting = this.mountServiceAccount();
+    if (waiting) return waiting;
+    return containerConfig({
+      container: run.spec,
+      cliArgs: launch.cliArgs,
+      pod: this.pod,
+      podIP: this.podIP,
+      node: this.deps.node,
+      kube: this.deps.kube,
+      cloudProfilePath: this.deps.cloudProfilePath,
+      serviceAccount: this.serviceAccount,
+      volumePaths: this.volumePaths ?? new Map(),
+      metadata: this.metadataFor(run),
+      data: this.deps.data,
+    });
   }
 
   /** Starts a container's process; resolves once its postStart hook (if any) has run. */
@@ -456,83 +398,21 @@ export class PodWorker {
       this.statusScheduled = false;
       const live = this.deps.readPod();
       if (!live || live.metadata.uid !== this.uid) return;
-      const status = this.status();
+      const status = podStatus({
+        pod: this.pod,
+        inits: this.inits,
+        containers: [...this.containers.values()],
+        hostIP: this.deps.node.hostIP,
+        podIP: this.podIP,
+        startTime: this.startTime,
+        previous: this.conditions,
+        now: kubeTime(),
+      });
+      this.conditions = status.conditions as { type: string; status: string; lastTransitionTime?: string }[];
       const text = JSON.stringify(status);
       if (text === this.lastStatus) return;
       this.lastStatus = text;
       this.deps.writeStatus(live, status);
     });
   }
-
-  private condition(type: string, ok: boolean): Record<string, unknown> {
-    const status = ok ? "True" : "False";
-    const prior = this.conditions.get(type);
-    if (!prior || prior.status !== status) this.conditions.set(type, { status, time: kubeTime() });
-    return { type, status, lastProbeTime: null, lastTransitionTime: this.conditions.get(type)!.time };
-  }
-
-  private get initialized(): boolean {
-    return this.inits.every((r) => "terminated" in r.state && r.state.terminated.exitCode === 0);
-  }
-
-  private phase(): string {
-    if (this.inits.some((r) => r.finished && "terminated" in r.state && r.state.terminated.exitCode !== 0)) return "Failed";
-    if (!this.initialized) return "Pending";
-    const runs = [...this.containers.values()];
-    if (runs.every((r) => r.finished && "terminated" in r.state)) {
-      return runs.every((r) => "terminated" in r.state && r.state.terminated.exitCode === 0) ? "Succeeded" : "Failed";
-    }
-    return runs.every((r) => r.everStarted) ? "Running" : "Pending";
-  }
-
-  private status(): Record<string, unknown> {
-    const runs = [...this.containers.values()];
-    const ready = runs.every((r) => r.ready);
-    const phase = this.phase();
-    const statusOf = (r: ContainerRun) => ({
-      name: r.spec.name,
-      image: r.spec.image,
-      imageID: r.everStarted ? `${r.spec.image.split(":")[0]}@sha256:${"0".repeat(64)}` : "",
-      ...(r.containerID ? { containerID: r.containerID } : {}),
-      ready: r.ready,
-      started: r.started,
-      restartCount: r.restartCount,
-      state: r.state,
-      lastState: r.lastState ?? {},
-    });
-    const containerStatuses = runs.map(statusOf);
-    const unready = runs.filter((r) => !r.ready).map((r) => r.spec.name);
-    const readyCondition = (type: string) => ({
-      ...this.condition(type, ready),
-      ...(ready ? {} : { reason: "ContainersNotReady", message: `containers with unready status: [${unready.join(" ")}]` }),
-    });
-    return {
-      phase,
-      conditions: [
-        this.condition("PodReadyToStartContainers", true),
-        {
-          ...this.condition("Initialized", this.initialized),
-          ...(this.initialized ? {} : { reason: "ContainersNotInitialized", message: `containers with incomplete status: [${this.inits.filter((r) => !("terminated" in r.state && r.state.terminated.exitCode === 0)).map((r) => r.spec.name).join(" ")}]` }),
-        },
-        readyCondition("Ready"),
-        readyCondition("ContainersReady"),
-        this.condition("PodScheduled", true),
-      ],
-      hostIP: this.deps.node.hostIP,
-      hostIPs: [{ ip: this.deps.node.hostIP }],
-      podIP: this.podIP,
-      podIPs: [{ ip: this.podIP }],
-      startTime: this.startTime,
-      ...(this.inits.length ? { initContainerStatuses: this.inits.map(statusOf) } : {}),
-      containerStatuses,
-      qosClass: qosClass(this.pod.spec.containers),
-    };
-  }
-}
-
-function qosClass(containers: ContainerSpec[]): string {
-  const any = containers.some((c) => Object.keys(c.resources?.requests ?? {}).length || Object.keys(c.resources?.limits ?? {}).length);
-  if (!any) return "BestEffort";
-  const guaranteed = containers.every((c) => ["cpu", "memory"].every((r) => c.resources?.limits?.[r] && (c.resources?.requests?.[r] ?? c.resources.limits[r]) === c.resources.limits[r]));
-  return guaranteed ? "Guaranteed" : "Burstable";
 }

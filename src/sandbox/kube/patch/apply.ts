@@ -1,13 +1,15 @@
 import { Errors, type StatusCause } from "../errors.js";
 import type { KubeObject, ManagedFieldsEntry } from "../types.js";
 import { clone, isPlainObject, listKeyValue } from "../types.js";
-import { childRule, fromFieldsV1, isLeaf, pathsOf, removeAt, renderPath, toFieldsV1, valueAt, type PathSet, type Rules } from "./fieldset.js";
+import { childRule, fromFieldsV1, isLeaf, pathsOf, removeAt, renderPath, splitPath, toFieldsV1, valueAt, within, type PathSet, type Rules } from "./fieldset.js";
 
 /**
- * Server-side apply and field ownership (managedFields). An apply makes its manager own exactly the fields of
- * the applied configuration: fields it owned before and no longer sends are removed (unless someone else owns
- * them too); fields another manager owns with a different value are conflicts, unless forced. Every other write
- * (create, update, patch) gives its manager the fields it changed, taking them from the previous owners.
+ * Server-side apply and field ownership (managedFields), as sigs.k8s.io/structured-merge-diff keeps them: per map
+ * key, per element of a list with merge keys, an atomic list as a whole. An apply makes its manager own exactly the
+ * fields of the applied configuration: what it owned before and no longer sends is removed, except what another
+ * manager (or this apply) still owns under it; fields another manager owns with a different value are conflicts,
+ * unless forced. Every other write (create, update, patch) gives its manager the fields it changed, taking them
+ * from the previous owners.
  */
 
 /** Which part of an object a write may touch, and so which fields are tracked. */
@@ -147,6 +149,33 @@ function conflictError(conflicts: Conflict[]): Error {
   return Errors.applyConflict(`Apply failed with ${conflicts.length} conflicts: ${lines.join("\n")}`, causes);
 }
 
+/**
+ * Removes a field this manager stopped applying, keeping what is still owned under it (structured-merge-diff's
+ * prune, then its add-back of owned items): a map the manager owned as a whole (applied empty) loses only the
+ * keys nobody owns, so another manager's labels survive.
+ */
+function prune(view: Record<string, unknown>, path: string, owned: PathSet, rules: Rules): void {
+  const kept = (p: string) => [...owned].some((o) => within(o, p));
+  if (!kept(path)) {
+    removeAt(view, path);
+    return;
+  }
+  // Shallowest first: what goes takes what is under it; an element that stays keeps its key fields.
+  const under = [...pathsOf(view, rules)].filter((p) => within(p, path) && p !== path).sort(byDepth);
+  for (const p of under) if (!kept(p) && !isKeyField(p)) removeAt(view, p);
+}
+
+function byDepth(a: string, b: string): number {
+  return splitPath(a).length - splitPath(b).length;
+}
+
+/** A merge-key field of a list element (`k:{"name":"app"}` then `f:name`): it names the element. */
+function isKeyField(path: string): boolean {
+  const elems = splitPath(path);
+  const [parent, last] = elems.slice(-2);
+  return elems.length >= 2 && parent.startsWith("k:") && last.startsWith("f:") && last.slice(2) in (JSON.parse(parent.slice(2)) as object);
+}
+
 /** Merges an applied configuration into a live value: maps by key, associative lists by merge key, sets by value. */
 function mergeApplied(live: unknown, applied: unknown, rulePath: string, rules: Rules): unknown {
   if (isPlainObject(applied) && isPlainObject(live)) {
@@ -203,12 +232,9 @@ export function serverSideApply(input: ApplyInput): KubeObject {
 
   const base: KubeObject = live ? clone(live) : { apiVersion: applied.apiVersion, kind: applied.kind, metadata: { ...applied.metadata } };
   const previous = managers.find((m) => sameManager(m.entry, input.manager, "Apply", input.subresource));
-  // Fields this manager stopped applying go away, unless another manager still owns them. Deepest first, so an
-  // element is emptied before it is removed.
-  const others = managers.filter((m) => m !== previous);
-  const dropped = [...(previous?.paths ?? [])].filter((p) => !appliedPaths.has(p) && !others.some((m) => m.paths.has(p)));
+  const owned: PathSet = new Set([...managers.filter((m) => m !== previous).flatMap((m) => [...m.paths]), ...appliedPaths]);
   const baseView = trackedView(base, scope);
-  for (const p of dropped.sort((a, b) => b.length - a.length)) removeAt(baseView, p);
+  for (const p of [...(previous?.paths ?? [])].filter((p) => !appliedPaths.has(p)).sort(byDepth)) prune(baseView, p, owned, rules);
 
   const mergedView = mergeApplied(baseView, appliedView, "", rules) as Record<string, unknown>;
   const result: KubeObject = { ...base };

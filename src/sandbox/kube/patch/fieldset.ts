@@ -16,6 +16,11 @@ export function joinPath(elements: string[]): string {
   return elements.join(SEP);
 }
 
+/** Whether `path` is `prefix` or lies under it. */
+export function within(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(prefix + SEP);
+}
+
 export function splitPath(path: string): string[] {
   return path === "" ? [] : path.split(SEP);
 }

@@ -1,6 +1,7 @@
-import type { Cluster, CreateAdmission } from "./cluster.js";
-import { Errors } from "./errors.js";
-import type { KubeObject } from "./types.js";
+import type { CreateAdmission } from "../registry/requests.js";
+import type { Storage } from "../storage.js";
+import { Errors } from "../errors.js";
+import type { KubeObject } from "../types.js";
 
 /**
  * What AKS's workload identity add-on (azure-workload-identity's mutating webhook, v1.5.1/v1.6) does to a pod at creation,
@@ -151,11 +152,11 @@ function hasTokenVolume(spec: PodSpec): boolean {
   return (spec.volumes ?? []).some((v) => (v.projected?.sources ?? []).some((s) => s.serviceAccountToken?.path === TOKEN_VOLUME));
 }
 
-function mutate(config: WorkloadIdentityWebhookConfig, pod: KubeObject, cluster: Cluster): void {
+function mutate(config: WorkloadIdentityWebhookConfig, pod: KubeObject, storage: Storage): void {
   const spec = (pod.spec ??= {}) as PodSpec;
   const namespace = pod.metadata.namespace ?? "default";
   const saName = spec.serviceAccountName || "default";
-  const sa = cluster.storage.get("serviceaccounts", namespace, saName);
+  const sa = storage.get("serviceaccounts", namespace, saName);
   if (!sa) throw new Denied(`serviceaccounts "${saName}" not found`);
   const annotations = pod.metadata.annotations ?? {};
   if (INJECT_PROXY_ANNOTATION in annotations) {
@@ -187,12 +188,12 @@ function mutate(config: WorkloadIdentityWebhookConfig, pod: KubeObject, cluster:
 }
 
 export function workloadIdentityWebhook(config: WorkloadIdentityWebhookConfig): CreateAdmission {
-  return (rt, object, cluster) => {
+  return (rt, object, storage) => {
     // The add-on's MutatingWebhookConfiguration: pods, on CREATE, with the label as its objectSelector.
     if (rt.group !== "" || rt.kind !== "Pod" || !config.enabled()) return;
     if (object.metadata.labels?.[USE_LABEL] !== "true") return;
     try {
-      mutate(config, object, cluster);
+      mutate(config, object, storage);
     } catch (err) {
       if (err instanceof Denied) throw Errors.admissionDenied(WEBHOOK_NAME, 400, err.message);
       throw err;
