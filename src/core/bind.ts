@@ -1,5 +1,5 @@
 import { IdentityCode, NotFoundError, UsageCode, UsageError } from "../errors/index.js";
-import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentityBinding } from "../render/identity.js";
 import { bindingNameFor } from "./identity-add.js";

@@ -3,7 +3,8 @@ import { createdByPodid, IdentityService } from "../azure/identities.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { RoleService } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { AAD_POD_IDENTITY_API_VERSION, MANAGED_BY_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
+import { MANAGED_BY_LABEL, MANAGED_BY_PODID } from "../aadpodidentity/contract/names.js";
+import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { identityGrantDescription, isKubeletGrantFor } from "./identity-add.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
@@ -58,7 +59,7 @@ function view(object: AzureIdentity, bindings: AzureIdentityBinding[], state: { 
 
 /** The AzureIdentities podid manages, joined with their Azure state. Azure is optional: without it, "unknown". */
 export async function listIdentities(kube: KubeSession, azure: AzureSession | undefined, namespace?: string): Promise<IdentityView[]> {
-  const objects = await kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=podid`);
+  const objects = await kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_PODID}`);
   const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace);
   const identities = azure ? new IdentityService(azure) : undefined;
   return Promise.all(objects.map(async (o) => view(o, bindings, await azureState(identities, o))));

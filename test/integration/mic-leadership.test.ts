@@ -151,11 +151,11 @@ test("a leader whose lease is taken over stops its cycle and writes nothing more
   await a.idle();
   sb.cloud.setFaults([]);
   // Nothing mic-c had under way may land now: an ARM call it would retry after Retry-After, or a status write.
-  const writes = a.metrics.total("aadpodidentity_cloud_provider_write_count");
-  await eventually("mic-c's leader gauge to drop", () => a.metrics.get("aadpodidentity_mic_leader") === 0);
+  const writes = await a.metrics.total("aadpodidentity_cloud_provider_write_count");
+  await eventually("mic-c's leader gauge to drop", async () => (await a.metrics.total("aadpodidentity_mic_leader")) === 0);
   assert.equal(await assignedStatus(work.aai), "Created");
   assert.ok(!(await attached()).includes(work.id), "no scale-set write after the lease was lost");
-  assert.equal(a.metrics.total("aadpodidentity_cloud_provider_write_count"), writes);
+  assert.equal(await a.metrics.total("aadpodidentity_cloud_provider_write_count"), writes);
   const live = await leases.readNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace });
   assert.equal(live.spec?.holderIdentity, "someone-else", "a MIC that does not hold the lease does not release it");
   await leases.replaceNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace, body: { ...live, spec: { ...live.spec, holderIdentity: undefined } } });

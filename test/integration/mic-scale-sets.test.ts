@@ -68,13 +68,13 @@ test("an identity goes onto each scale set whose nodes run a pod that needs it, 
   await custom.createNamespacedCustomObject({ ...group, plural: "azureidentitybindings", body: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentityBinding", metadata: { name: "pools-binding" }, spec: { azureIdentity: "pools-id", selector: "pools" } } });
   const [a, b] = [sb.seed.nodes[0], sb.seed.nodes[1]];
   assert.notEqual(scaleSetNameOf(a), scaleSetNameOf(b));
-  const writesBefore = mic.metrics.total("aadpodidentity_cloud_provider_write_count");
+  const writesBefore = await mic.metrics.total("aadpodidentity_cloud_provider_write_count");
   for (const [i, node] of [a, b].entries()) {
     await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: `pools-${i}`, labels: { aadpodidbinding: "pools" } }, spec: { nodeName: node.name, containers: [{ name: "c", image: "c" }] } } });
   }
   const id = identity.id!.toLowerCase();
   await eventually("both scale sets to hold the identity", async () => (await attached(scaleSetNameOf(a))).includes(id) && (await attached(scaleSetNameOf(b))).includes(id));
-  assert.equal(mic.metrics.total("aadpodidentity_cloud_provider_write_count") - writesBefore, 2, "one write per scale set");
+  assert.equal((await mic.metrics.total("aadpodidentity_cloud_provider_write_count")) - writesBefore, 2, "one write per scale set");
 
   await core.deleteNamespacedPod({ namespace: "default", name: "pools-1" });
   await eventually("the second scale set to let it go", async () => !(await attached(scaleSetNameOf(b))).includes(id));

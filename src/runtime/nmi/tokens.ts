@@ -1,7 +1,9 @@
 import type { TokenCredential } from "@azure/identity";
 import type { V1Secret } from "@kubernetes/client-node";
 import { BUILTIN_CLOUDS } from "../../azure/cloud.js";
-import { IdentityType, type AzureIdentity } from "../../kube/aadpodidentity.js";
+import { TOKEN_FAILED } from "../../aadpodidentity/contract/messages.js";
+import { identitySpec } from "../../aadpodidentity/spec.js";
+import { IdentityType, type AzureIdentity } from "../../aadpodidentity/types.js";
 import type { LiteKubeClient } from "../../kube/lite/client.js";
 import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 
@@ -70,12 +72,12 @@ export class TokenSource {
   }
 
   async tokenFor(identity: AzureIdentity, resource: string): Promise<MsiToken> {
-    const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
-    const key = `${spec.type}|${(spec.clientID ?? "").toLowerCase()}|${(spec.tenantID ?? "").toLowerCase()}|${resource}`;
+    const spec = identitySpec(identity);
+    const key = `${spec.type}|${spec.clientID.toLowerCase()}|${spec.tenantID.toLowerCase()}|${resource}`;
     return this.cached(key, async () => {
-      switch (spec.type ?? IdentityType.userAssignedMSI) {
+      switch (spec.type) {
         case IdentityType.userAssignedMSI:
-          return this.fromImds({ resource, client_id: spec.clientID ?? "" });
+          return this.fromImds({ resource, client_id: spec.clientID });
         case IdentityType.servicePrincipal:
           return this.fromSecret(identity, resource);
         default:
@@ -89,12 +91,12 @@ export class TokenSource {
    * object_id is matched against the pod's own identities without ever asking IMDS about any other identity.
    */
   async objectIdOf(identity: AzureIdentity, resource: string): Promise<string | undefined> {
-    const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
-    const known = this.objectIds.get(`${spec.type}|${(spec.clientID ?? "").toLowerCase()}`);
+    const spec = identitySpec(identity);
+    const known = this.objectIds.get(`${spec.type}|${spec.clientID.toLowerCase()}`);
     if (known) return known;
     const token = await this.tokenFor(identity, resource);
     const objectId = unverifiedIdentityClaims(token.access_token).objectId?.toLowerCase();
-    if (objectId) this.objectIds.set(`${spec.type}|${(spec.clientID ?? "").toLowerCase()}`, objectId);
+    if (objectId) this.objectIds.set(`${spec.type}|${spec.clientID.toLowerCase()}`, objectId);
     return objectId;
   }
 
@@ -127,7 +129,7 @@ export class TokenSource {
   }
 
   private async fromSecret(identity: AzureIdentity, resource: string): Promise<MsiToken> {
-    const spec = identity.spec;
+    const spec = identitySpec(identity);
     const ref = spec.clientPassword;
     if (!ref?.name || !spec.tenantID || !spec.clientID) throw new TokenError(`AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name} lacks tenantID, clientID or clientPassword`, 403);
     if (!this.options.kube) throw new TokenError("no Kubernetes session to read the client secret", 503);
@@ -169,7 +171,7 @@ export class TokenSource {
       };
     } catch (err) {
       this.options.onFetch?.("entra", false, this.now() - started);
-      throw new TokenError(`failed to get service principal token: ${(err as Error).message.split("\n")[0]}`, 403);
+      throw new TokenError(`${TOKEN_FAILED}: ${(err as Error).message.split("\n")[0]}`, 403);
     }
   }
 

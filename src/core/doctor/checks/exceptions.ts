@@ -1,6 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { BINDING_LABEL, type AzurePodIdentityException } from "../../../kube/aadpodidentity.js";
-import { isExceptionPod } from "../../../runtime/nmi/identities.js";
+import { exceptionPodLine } from "../../../aadpodidentity/contract/messages.js";
+import { isExceptionPod } from "../../../aadpodidentity/exceptions.js";
+import { exceptionPodLabels } from "../../../aadpodidentity/spec.js";
+import { BINDING_LABEL, namespaceOf, type AzurePodIdentityException } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
@@ -36,8 +38,8 @@ export const exceptionsCheck: Check = {
     const findings: Finding[] = [];
     const observed: Record<string, unknown> = {};
     for (const e of exceptions) {
-      const ns = e.metadata.namespace ?? "default";
-      const labels = Object.fromEntries(Object.entries(e.spec?.podLabels ?? {}).map(([k, v]) => [k, String(v)]));
+      const ns = namespaceOf(e);
+      const labels = exceptionPodLabels(e);
       const ref = exceptionRef(e);
       const remove = `podid exception delete --name ${e.metadata.name} -n ${ns}`;
       const matched = pods.filter((p) => p.metadata?.namespace === ns && isExceptionPod(p, [e]));
@@ -62,7 +64,7 @@ export const exceptionsCheck: Check = {
               `it gets no identity of its own (asking for its identity's client_id fails with "Identity not found" unless that identity happens to be on the node), ` +
               `and it can take any identity on the node that no AzureIdentity names, the kubelet identity included`,
             {
-              errors: ["Identity not found", ...workloads.map((p) => `exception pod ${ns}/${p.metadata?.name} token handling`)],
+              errors: ["Identity not found", ...workloads.map((p) => exceptionPodLine({ namespace: ns, name: p.metadata?.name ?? "" }))],
               fix: `${remove}   # or: kubectl delete azurepodidentityexception ${e.metadata.name} -n ${ns}; to keep exempting system pods, re-add it with a label only they carry: podid exception add --name ${e.metadata.name} -n ${ns} --pod-labels <key>=<value>`,
               objects: [ref, ...workloads.map(podRef)],
             },
