@@ -78,15 +78,17 @@ export class MicReporter {
   }
 
   /**
-   * ARM answered a call for `target` with a transient failure (429, 5xx) and it is retried: counted, logged, and
-   * recorded on the assignments waiting for the target (once per episode), so that doctor sees it while it lasts.
+   * ARM answered a call for `target` with a transient failure (429, 5xx, a dropped connection) and it is retried:
+   * logged. Throttling is also counted and recorded on the assignments waiting for the target (once per episode),
+   * so that doctor sees it while it lasts; the other transient failures are MIC's to ride out.
    */
   retrying(target: ComputeTarget, retry: ComputeRetry, waiting: readonly [AzureAssignedIdentity, Waiting][]): void {
-    const reason = TROUBLE[retry.failure];
-    this.metrics.cloudErrors.inc({ operation_type: operationOf(target, retry.operation), reason });
     const what = `${retry.operation === "get" ? "reading" : "updating"} ${target.name}`;
     const text = `${what}: Azure is busy (${retry.status ? `${retry.status}, ` : ""}attempt ${retry.attempt}); retrying in ${Math.round(retry.delayMs)} ms`;
     this.logger.warn(text);
+    if (retry.failure !== "throttled") return;
+    const reason = TROUBLE[retry.failure];
+    this.metrics.cloudErrors.inc({ operation_type: operationOf(target, retry.operation), reason });
     // One Event per assignment for the whole episode (the attempt number and delay change each time).
     for (const [aai, waits] of waiting) this.track(this.record(aai, waits, reason, text, { key: reason, log: false }));
   }
