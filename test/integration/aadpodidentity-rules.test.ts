@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { decodeJwt } from "jose";
-import { startMic, type Mic } from "../../src/runtime/mic/mic.js";
+import type { Mic } from "../../src/runtime/mic/mic.js";
 import { startNmi, type RunningNmi } from "../../src/runtime/nmi/nmi.js";
 import { DoctorContext } from "../../src/core/doctor/context.js";
 import { runCheck } from "../../src/core/doctor/runner.js";
@@ -17,6 +17,7 @@ import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-
 import { applyPre16Crds } from "../helpers/crds.js";
 import { getFrom, NmiWorld } from "../helpers/nmi.js";
 import { eventually } from "../helpers/eventually.js";
+import { startTestMic } from "../helpers/mic.js";
 
 // The rules of aadpodidentity that MIC, NMI and doctor share (src/aadpodidentity/), held against all three at once:
 // MIC and NMI run in this process against the sandbox cloud and cluster, a pod's token request leaves from the pod's
@@ -43,22 +44,7 @@ before(async () => {
   core = f.kc.makeApiClient(CoreV1Api);
   custom = f.kc.makeApiClient(CustomObjectsApi);
   world = new NmiWorld(f.kc, node);
-  mic = await startMic({
-    kube: new KubeSession(f.kc, "default"),
-    azure: productSession(sb),
-    logger: createLogger("info", (l) => log.push(`mic: ${l}`)),
-    options: {
-      forceNamespaced: false,
-      immutableClientIds: [],
-      updateUserMsiMaxRetry: 2,
-      updateUserMsiRetryIntervalMs: 50,
-      armRetryBudgetMs: 20_000,
-      syncRetryDurationMs: 3_600_000,
-      identityAssignmentReconcileIntervalMs: 3_600_000,
-      leaderElection: { namespace: "default", name: "rules-mic", durationMs: 1500 },
-      coalesceMs: 20,
-    },
-  });
+  mic = await startTestMic(sb, f.kc, createLogger("info", (l) => log.push(`mic: ${l}`)), { leaderElection: { namespace: "default", name: "rules-mic", durationMs: 1500 } });
   await eventually("MIC to lead", () => mic.isLeader());
   nmi = await startNmi({
     cluster: endpointOf(f.kc),

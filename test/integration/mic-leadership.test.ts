@@ -4,13 +4,14 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/clie
 import { ComputeIdentities, computeTargetOfProviderId } from "../../src/azure/scale-sets.js";
 import { AssignedIdentityWriter } from "../../src/kube/assigned-identities.js";
 import { KubeSession } from "../../src/kube/session.js";
-import { startMic, type Mic, type MicOptions } from "../../src/runtime/mic/mic.js";
+import type { Mic } from "../../src/runtime/mic/mic.js";
 import { NotLeaderError } from "../../src/util/cancel.js";
 import { createLogger } from "../../src/util/logger.js";
 import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { eventually, settlesWithin } from "../helpers/eventually.js";
+import { startTestMic } from "../helpers/mic.js";
 
 /**
  * MIC when things go wrong around it: ARM throttling with long Retry-After while the leader is stopped, a lease lost
@@ -48,29 +49,10 @@ after(async () => {
   await sb?.close();
 });
 
-function micOptions(identity: string): MicOptions {
-  return {
-    forceNamespaced: false,
-    immutableClientIds: [],
-    updateUserMsiMaxRetry: 2,
-    updateUserMsiRetryIntervalMs: 50,
-    armRetryBudgetMs: 120_000,
-    syncRetryDurationMs: 3_600_000,
-    identityAssignmentReconcileIntervalMs: 3_600_000,
-    leaderElection: { ...LEASE, identity },
-    coalesceMs: 20,
-  };
-}
-
 async function newMic(name: string): Promise<Mic> {
   const lines: string[] = [];
   logs.set(name, lines);
-  const m = await startMic({
-    kube: new KubeSession(f.kc, "default"),
-    azure: productSession(sb),
-    options: micOptions(name),
-    logger: createLogger("info", (l) => lines.push(l)),
-  });
+  const m = await startTestMic(sb, f.kc, createLogger("info", (l) => lines.push(l)), { armRetryBudgetMs: 120_000, leaderElection: { ...LEASE, identity: name } });
   mics.push(m);
   return m;
 }

@@ -8,7 +8,7 @@ import { runCheck } from "../../src/core/doctor/runner.js";
 import { scaleSetErrorsCheck } from "../../src/core/doctor/checks/scale-set-errors.js";
 import { AssignedIdentityWriter } from "../../src/kube/assigned-identities.js";
 import { KubeSession } from "../../src/kube/session.js";
-import { startMic, type Mic } from "../../src/runtime/mic/mic.js";
+import type { Mic } from "../../src/runtime/mic/mic.js";
 import { failureOf } from "../../src/runtime/mic/apply.js";
 import { MicMetrics } from "../../src/runtime/mic/metrics.js";
 import { MicReporter } from "../../src/runtime/mic/report.js";
@@ -17,6 +17,8 @@ import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } fro
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { eventually } from "../helpers/eventually.js";
+import { NmiWorld } from "../helpers/nmi.js";
+import { startTestMic } from "../helpers/mic.js";
 
 // MIC reports facts, and doctor reads them: ARM's throttling and its 150-identities limit reach doctor as the reasons
 // of MIC's Events on the assignments they hold back. MIC's log is of no use here: this MIC writes none at all (its
@@ -37,22 +39,7 @@ before(async () => {
   await applyShippedCrds(f.kc);
   core = f.kc.makeApiClient(CoreV1Api);
   custom = f.kc.makeApiClient(CustomObjectsApi);
-  mic = await startMic({
-    kube: new KubeSession(f.kc, "default"),
-    azure: productSession(sb),
-    logger: silent,
-    options: {
-      forceNamespaced: false,
-      immutableClientIds: [],
-      updateUserMsiMaxRetry: 2,
-      updateUserMsiRetryIntervalMs: 50,
-      armRetryBudgetMs: 120_000,
-      syncRetryDurationMs: 3_600_000,
-      identityAssignmentReconcileIntervalMs: 3_600_000,
-      leaderElection: { namespace: "default", name: "reports-mic", durationMs: 1500 },
-      coalesceMs: 20,
-    },
-  });
+  mic = await startTestMic(sb, f.kc, silent, { armRetryBudgetMs: 120_000, leaderElection: { namespace: "default", name: "reports-mic", durationMs: 1500 } });
   await eventually("MIC to lead", () => mic.isLeader());
 });
 
@@ -118,19 +105,8 @@ test("ARM's limit of 150 identities in one request: MIC's IdentityLimitExceeded 
 
   const ns = uniqueName("many");
   const name = `app-${ns}-many-id`;
-  await custom.createNamespacedCustomObject({
-    group: AAD_POD_IDENTITY_GROUP,
-    version: "v1",
-    namespace: "default",
-    plural: "azureassignedidentities",
-    body: {
-      apiVersion: AAD_POD_IDENTITY_API_VERSION,
-      kind: "AzureAssignedIdentity",
-      metadata: { name, namespace: "default", labels: { nodename: sb.seed.nodes[0].name } },
-      spec: { azureIdentityRef: { metadata: { name: "many-id", namespace: ns }, spec: { type: 0, resourceID: ids[0], clientID: "c" } }, pod: "app", podNamespace: ns, nodename: sb.seed.nodes[0].name },
-      status: { status: "Created", availableReplicas: 1 },
-    },
-  });
+  // An assignment as MIC writes it (Created), whose identity MIC's request of 151 would have carried.
+  await new NmiWorld(f.kc, sb.seed.nodes[0].name).assign({ namespace: ns, name: "app" }, { metadata: { name: "many-id", namespace: ns }, spec: { type: 0, resourceID: ids[0], clientID: "c" } }, "Created");
   const kube = new KubeSession(f.kc, "default");
   await new MicReporter(new AssignedIdentityWriter(kube), new MicMetrics(), silent).notAssigned((await assigned(name))!, why);
 
