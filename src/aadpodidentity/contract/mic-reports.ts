@@ -20,6 +20,13 @@ export const ScaleSetTrouble = {
 } as const;
 export type ScaleSetTrouble = (typeof ScaleSetTrouble)[keyof typeof ScaleSetTrouble];
 
+const AZURE_BUSY = "Azure is busy";
+/** MIC's words (log and Event message) while it waits out a transient ARM failure, e.g. `429 TooManyRequests`. */
+export function azureBusyMessage(input: { doing: string; status: string; attempt: number; delayMs: number }): string {
+  return `${input.doing}: ${AZURE_BUSY} (${input.status ? `${input.status}, ` : ""}attempt ${input.attempt}); retrying in ${Math.round(input.delayMs)} ms`;
+}
+export const AZURE_BUSY_SEARCH = AZURE_BUSY;
+
 /** The Event type MIC records trouble with. */
 export const TROUBLE_EVENT_TYPE = "Warning";
 

@@ -1,4 +1,4 @@
-import { ScaleSetTrouble, TROUBLE_EVENT_TYPE, type CloudOperation } from "../../aadpodidentity/contract/mic-reports.js";
+import { azureBusyMessage, ScaleSetTrouble, TROUBLE_EVENT_TYPE, type CloudOperation } from "../../aadpodidentity/contract/mic-reports.js";
 import type { NeededIdentity, Skipped } from "../../aadpodidentity/desired.js";
 import type { AzureAssignedIdentity } from "../../aadpodidentity/types.js";
 import type { ComputeFailure } from "../../azure/errors.js";
@@ -83,8 +83,7 @@ export class MicReporter {
    * so that doctor sees it while it lasts; the other transient failures are MIC's to ride out.
    */
   retrying(target: ComputeTarget, retry: ComputeRetry, waiting: readonly [AzureAssignedIdentity, Waiting][]): void {
-    const what = `${retry.operation === "get" ? "reading" : "updating"} ${target.name}`;
-    const text = `${what}: Azure is busy (${retry.status ? `${retry.status}, ` : ""}attempt ${retry.attempt}); retrying in ${Math.round(retry.delayMs)} ms`;
+    const text = azureBusyMessage({ doing: `${retry.operation === "get" ? "reading" : "updating"} ${target.name}`, status: retry.status, attempt: retry.attempt, delayMs: retry.delayMs });
     this.logger.warn(text);
     if (retry.failure !== "throttled") return;
     const reason = TROUBLE[retry.failure];

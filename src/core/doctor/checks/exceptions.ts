@@ -1,5 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { exceptionPodLine } from "../../../aadpodidentity/contract/messages.js";
+import { INSTALL_NAMESPACE } from "../../../aadpodidentity/contract/names.js";
 import { isExceptionPod } from "../../../aadpodidentity/exceptions.js";
 import { exceptionPodLabels } from "../../../aadpodidentity/spec.js";
 import { BINDING_LABEL, namespaceOf, type AzurePodIdentityException } from "../../../aadpodidentity/types.js";
@@ -76,7 +77,7 @@ export const exceptionsCheck: Check = {
         for (const [component, runtimePodsOf] of [["MIC", runtime.mic], ["NMI", runtime.nmi]] as const) {
           const elsewhere = runtimePodsOf.filter((p) => p.metadata?.namespace !== ns && isExceptionPod({ ...p, metadata: { ...p.metadata, namespace: ns } }, [e]));
           if (!elsewhere.length) continue;
-          const home = elsewhere[0].metadata?.namespace ?? "kube-system";
+          const home = elsewhere[0].metadata?.namespace ?? INSTALL_NAMESPACE;
           findings.push(
             finding("warn", `${ref} (podLabels ${labelsText(labels)}) matches ${component}'s pods by its labels, but ${component} runs in namespace ${home} and an exception applies only to pods of its own namespace (${ns}): it exempts nothing`, {
               errors: component === "MIC" ? ["no AzureAssignedIdentity found for pod", "Refresh request failed"] : [],

@@ -89,7 +89,7 @@ async function nmiLogs(ctx: DoctorContext, nmi: readonly V1Pod[]): Promise<Iptab
 
 /**
  * 17. NMI unreachable from pods: NetworkPolicies with Egress that select pods carrying aadpodidbinding and let
- * out neither 169.254.169.254:80 nor NMI's DNAT target (the node's IP or 127.0.0.1, port 2579; most policy
+ * out neither 169.254.169.254:80 nor NMI's DNAT target (the node's IP or 127.0.0.1, port 2579 by default; most policy
  * engines see the address after NMI's DNAT); and, from NMI's logs, a node where NMI did not install or could
  * not keep its iptables redirect. Doctor cannot see a node's iptables rules themselves; it says so.
  */

@@ -1,4 +1,4 @@
-import { ScaleSetTrouble } from "../../../aadpodidentity/contract/mic-reports.js";
+import { AZURE_BUSY_SEARCH, ScaleSetTrouble } from "../../../aadpodidentity/contract/mic-reports.js";
 import { identitySpec } from "../../../aadpodidentity/spec.js";
 import type { AzureAssignedIdentity } from "../../../aadpodidentity/types.js";
 import { finding, type Finding, type Severity } from "../model.js";
@@ -49,7 +49,7 @@ const TROUBLES: Trouble[] = [
   {
     reason: ScaleSetTrouble.Throttled,
     severity: "warn",
-    errors: ["429", "TooManyRequests", "The request is being throttled", "VMSSUpdate client throttled", "Azure is busy"],
+    errors: ["429", "TooManyRequests", "The request is being throttled", "VMSSUpdate client throttled", AZURE_BUSY_SEARCH],
     explain: "429 TooManyRequests: ARM is throttling the scale-set calls: MIC waits for Retry-After and retries, and pods wait for their identity meanwhile. Usually something else writes the scale set too (a cluster upgrade, another controller), or an AzureIdentity that always fails is retried every cycle",
     fix: async (_ctx, waiting) => `${micEvents(`${waiting[0].metadata.namespace ?? "default"}/${waiting[0].metadata.name}`)}   # MIC retries on its own after Retry-After; remove what else hammers the scale set, and any AzureIdentity doctor reports as failing`,
   },
