@@ -151,6 +151,41 @@ export function retryAfterMs(err: unknown, now = Date.now()): number | undefined
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/** An Azure SDK failure, or the one a PodidError wraps (its cause chain). */
+function restErrorIn(err: unknown): AzureErrorInfo | undefined {
+  for (let e = err, depth = 0; e !== undefined && depth < 5; e = e instanceof Error ? e.cause : undefined, depth++) {
+    const info = azureErrorInfo(e);
+    if (info) return info;
+  }
+  return undefined;
+}
+
+/** What a failed read or identity update of a scale set or VM comes down to; MIC reports each as a fact. */
+export type ComputeFailure = "throttled" | "identity-limit" | "linked-authorization" | "authorization" | "identity-refused" | "other";
+
+export function computeFailureOf(err: unknown): ComputeFailure {
+  const info = restErrorIn(err);
+  if (!info) return "other";
+  if (info.statusCode === 429) return "throttled";
+  switch (armCode(info.code)) {
+    case ArmCode.LinkedAuthorizationFailed:
+      return "linked-authorization";
+    case ArmCode.AuthorizationFailed:
+      return "authorization";
+    case ArmCode.FailedIdentityOperation:
+      // ARM answers its per-request limit and an identity it cannot use with this one code; the message tells which.
+      return /exceed limit/i.test(info.message) ? "identity-limit" : "identity-refused";
+    default:
+      return "other";
+  }
+}
+
+/** ARM's own words for a failure: `429 TooManyRequests`, `403 LinkedAuthorizationFailed` (empty for non-ARM failures). */
+export function armStatusText(err: unknown): string {
+  const info = restErrorIn(err);
+  return info ? `${info.statusCode ?? ""} ${info.code}`.trim() : "";
+}
+
 /**
  * The user-assigned identity ids an identity PATCH was refused for (LinkedAuthorizationFailed, or
  * FailedIdentityOperation naming one that does not exist), so the valid ones can be retried without them.

@@ -1,6 +1,6 @@
 import type { VirtualMachineScaleSetUpdate, VirtualMachineUpdate } from "@azure/arm-compute";
 import { retry } from "../util/retry.js";
-import { azureErrorInfo, fromAzureError, isTransient, retryAfterMs } from "./errors.js";
+import { armStatusText, computeFailureOf, fromAzureError, isTransient, retryAfterMs, type ComputeFailure } from "./errors.js";
 import type { AzureSession } from "./session.js";
 import type { ComputeTarget } from "./provider-id.js";
 
@@ -35,10 +35,24 @@ export interface IdentityChange {
   remove: string[];
 }
 
-/** How a caller bounds one call: cancelled by `signal`; `fence` runs before every write and throws to refuse it. */
+/** A transient failure about to be retried: what failed, as ARM said it, and when the next attempt goes. */
+export interface ComputeRetry {
+  operation: "get" | "update";
+  failure: ComputeFailure;
+  /** ARM's status and code, e.g. `429 TooManyRequests`; empty when the connection failed. */
+  status: string;
+  attempt: number;
+  delayMs: number;
+}
+
+/**
+ * How a caller bounds one call: cancelled by `signal`; `fence` runs before every write and throws to refuse it;
+ * `onRetry` hears of each transient failure before its retry (MIC reports throttling as it happens).
+ */
 export interface CallControl {
   signal?: AbortSignal;
   fence?: () => void;
+  onRetry?: (retry: ComputeRetry) => void;
 }
 
 export interface ComputeIdentitiesOptions {
@@ -46,10 +60,34 @@ export interface ComputeIdentitiesOptions {
   maxRetryMs: number;
   /** Told about every ARM write (one per request), for metrics. */
   onWrite?: (target: ComputeTarget, ok: boolean) => void;
-  onRetry?: (message: string) => void;
 }
 
-type IdentityBody = { type: string; userAssignedIdentities?: Record<string, object | null> };
+export type IdentityBody = { type: string; userAssignedIdentities?: Record<string, object | null> };
+
+/**
+ * The PATCH bodies a change takes, in order, at most 150 entries each (one when it fits): `{}` attaches, `null`
+ * detaches, absent keys stay. Entries that would change nothing are left out; none when none remain. Each body's
+ * identity type follows from what the target holds once the bodies before it have been applied.
+ */
+export function identityPatches(current: ComputeIdentityState, change: IdentityChange): IdentityBody[] {
+  const remaining = new Set(current.identities.keys());
+  const entries: [string, object | null][] = [];
+  const adding = new Set(change.add.map((id) => id.toLowerCase()));
+  for (const id of new Set(change.remove.map((r) => r.toLowerCase()))) {
+    if (remaining.has(id) && !adding.has(id)) entries.push([id, null]);
+  }
+  for (const id of adding) if (!remaining.has(id)) entries.push([id, {}]);
+  const bodies: IdentityBody[] = [];
+  for (let i = 0; i < entries.length; i += MAX_IDENTITIES_PER_REQUEST) {
+    const chunk = entries.slice(i, i + MAX_IDENTITIES_PER_REQUEST);
+    for (const [id, value] of chunk) {
+      if (value === null) remaining.delete(id);
+      else remaining.add(id);
+    }
+    bodies.push(identityBody(current.type, Object.fromEntries(chunk), remaining.size));
+  }
+  return bodies;
+}
 
 export class ComputeIdentities {
   constructor(
@@ -57,20 +95,15 @@ export class ComputeIdentities {
     private readonly options: ComputeIdentitiesOptions,
   ) {}
 
-  private retrying<T>(what: string, call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  private retrying<T>(operation: ComputeRetry["operation"], call: () => Promise<T>, control: CallControl): Promise<T> {
     return retry(call, {
-      signal,
+      signal: control.signal,
       retryable: isTransient,
       retryAfterMs,
       maxElapsedMs: this.options.maxRetryMs,
       initialDelayMs: 500,
       maxDelayMs: 8000,
-      onRetry: ({ error, delayMs, attempt }) => {
-        // ARM's own words (e.g. "429 TooManyRequests"), so MIC's log says why, and doctor can tell throttling apart.
-        const info = azureErrorInfo(error);
-        const why = info ? `${info.statusCode ?? ""} ${info.code}`.trim() : "";
-        this.options.onRetry?.(`${what}: Azure is busy (${why ? `${why}, ` : ""}attempt ${attempt}); retrying in ${Math.round(delayMs)} ms`);
-      },
+      onRetry: ({ error, delayMs, attempt }) => control.onRetry?.({ operation, failure: computeFailureOf(error), status: armStatusText(error), attempt, delayMs }),
     });
   }
 
@@ -79,9 +112,9 @@ export class ComputeIdentities {
     const options = { abortSignal: control.signal };
     try {
       const resource = await this.retrying(
-        `reading ${target.name}`,
+        "get",
         () => (target.kind === "scaleSet" ? compute.virtualMachineScaleSets.get(target.resourceGroup, target.name, options) : compute.virtualMachines.get(target.resourceGroup, target.name, options)),
-        control.signal,
+        control,
       );
       return stateOf(resource);
     } catch (err) {
@@ -90,37 +123,23 @@ export class ComputeIdentities {
   }
 
   /**
-   * Applies the change as PATCHes of at most 150 entries each (one when it fits): `{}` attaches, `null`
-   * detaches, absent keys stay. Entries that would change nothing are left out; no request when none remain.
+   * Applies the change as the PATCHes identityPatches() makes of it; no request when nothing would change.
    * Returns the state after the last request. Throws the ARM error of the first refused request.
    */
   async update(target: ComputeTarget, change: IdentityChange, current: ComputeIdentityState, control: CallControl = {}): Promise<ComputeIdentityState> {
     if (current.provisioningState?.toLowerCase() === "deleting") {
       throw fromAzureError(new Error(`${target.name} is in Deleting provisioning state`), `updating the identities of ${target.name}`);
     }
-    const remaining = new Set(current.identities.keys());
-    const entries: [string, object | null][] = [];
-    const adding = new Set(change.add.map((id) => id.toLowerCase()));
-    for (const id of new Set(change.remove.map((r) => r.toLowerCase()))) {
-      if (remaining.has(id) && !adding.has(id)) entries.push([id, null]);
-    }
-    for (const id of adding) if (!remaining.has(id)) entries.push([id, {}]);
     let state = current;
-    for (let i = 0; i < entries.length; i += MAX_IDENTITIES_PER_REQUEST) {
-      const chunk = entries.slice(i, i + MAX_IDENTITIES_PER_REQUEST);
-      for (const [id, value] of chunk) {
-        if (value === null) remaining.delete(id);
-        else remaining.add(id);
-      }
-      const body = identityBody(state.type, Object.fromEntries(chunk), remaining.size);
+    for (const body of identityPatches(current, change)) {
       try {
         const updated = await this.retrying(
-          `updating ${target.name}`,
+          "update",
           () => {
             control.fence?.();
             return this.patch(target, body, control.signal);
           },
-          control.signal,
+          control,
         );
         this.options.onWrite?.(target, true);
         state = stateOf(updated);

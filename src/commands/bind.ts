@@ -5,7 +5,7 @@ import { collectValues, withKubeOptions, withWriteOptions, type KubeOptions, typ
 import { openKubeSession } from "../kube/session.js";
 import { bind, parseWorkloadRef, unbind } from "../core/bind.js";
 import { checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
-import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { planOutput } from "./plan-output.js";
 
 type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label: string[] };

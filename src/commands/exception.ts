@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { openKubeSession } from "../kube/session.js";
-import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { renderAzurePodIdentityException } from "../render/identity.js";
 import { applyObjectStep } from "../core/apply-step.js";
 import { runSteps } from "../core/steps.js";

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { MIC_FLAG_DEFAULTS, MicFlag } from "../aadpodidentity/contract/names.js";
 import { action } from "../cli/action.js";
 import { flagBool, flagDuration, flagList, flagNumber, flagPort } from "../cli/flags.js";
 import { createLogger } from "../util/logger.js";
@@ -25,14 +26,14 @@ export function configureMic(cmd: Command): void {
   cmd
     .option("--kubeconfig <file>", "Kubeconfig (default: KUBECONFIG, else in-cluster).")
     .option("--cloudconfig <file>", "The node's azure.json (cloud, subscription, credential); without it, PODID_CLOUD, AZURE_SUBSCRIPTION_ID and the environment's credential.")
-    .option("--forceNamespaced [bool]", "Match pods, bindings and identities only within one namespace (default: FORCENAMESPACED=true).")
+    .option(`--${MicFlag.forceNamespaced} [bool]`, "Match pods, bindings and identities only within one namespace (default: FORCENAMESPACED=true).")
     .option("--syncRetryDuration <duration>", "Interval of the periodic full sync.", "3600s")
-    .option("--leader-election-namespace <namespace>", "Namespace of the leader election Lease.", "default")
-    .option("--leader-election-name <name>", "Name of the leader election Lease.", "aad-pod-identity-mic")
+    .option(`--${MicFlag.leaderElectionNamespace} <namespace>`, "Namespace of the leader election Lease.", MIC_FLAG_DEFAULTS.leaderElectionNamespace)
+    .option(`--${MicFlag.leaderElectionName} <name>`, "Name of the leader election Lease.", MIC_FLAG_DEFAULTS.leaderElectionName)
     .option("--leader-election-duration <duration>", "Lease duration; a leader that has not renewed for this long is replaced.", "15s")
     .option("--leader-election-instance <name>", "This instance's name in the Lease (default: the host name).")
-    .option("--http-probe-port <port>", "Port of the /healthz probe (0: none).", "8080")
-    .option("--prometheus-port <port>", "Port of /metrics (0: none).", "8888")
+    .option(`--${MicFlag.httpProbePort} <port>`, "Port of the /healthz probe (0: none).", String(MIC_FLAG_DEFAULTS.httpProbePort))
+    .option(`--${MicFlag.prometheusPort} <port>`, "Port of /metrics (0: none).", String(MIC_FLAG_DEFAULTS.prometheusPort))
     .option("--immutable-user-msis <clientIds>", "Comma-separated client ids of identities never detached from scale sets.")
     .option("--update-user-msi-max-retry <n>", "Retries of an identity update after dropping the identities ARM refused.", "2")
     .option("--update-user-msi-retry-interval <duration>", "Wait before such a retry.", "1s")

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { flagBool, flagNumber, flagPort } from "../cli/flags.js";
 import { UsageCode, UsageError } from "../errors/index.js";
+import { NMI_FLAG_DEFAULTS, NmiFlag } from "../aadpodidentity/contract/names.js";
 import { action } from "../cli/action.js";
 import { createLogger } from "../util/logger.js";
 
@@ -34,23 +35,23 @@ interface NmiFlags {
 export function configureNmi(cmd: Command): void {
   cmd
     .option("--node <name>", "This node's name (default: NODE_NAME).")
-    .option("--nmi-listen-address <ip>", "Address the token server listens on (default: --host-ip, else 127.0.0.1).")
-    .option("--nmi-port <port>", "Port of the token server.", "2579")
-    .option("--metadata-ip <ip>", "The instance metadata address pods call.", "169.254.169.254")
-    .option("--metadata-port <port>", "The instance metadata port.", "80")
-    .option("--host-ip <ip>", "Address pods' metadata traffic is DNAT'ed to (default: the listen address; 0.0.0.0 means 127.0.0.1).")
+    .option(`--${NmiFlag.listenAddress} <ip>`, "Address the token server listens on (default: --host-ip, else 127.0.0.1).")
+    .option(`--${NmiFlag.port} <port>`, "Port of the token server.", String(NMI_FLAG_DEFAULTS.port))
+    .option("--metadata-ip <ip>", "The instance metadata address pods call.", NMI_FLAG_DEFAULTS.metadataIp)
+    .option("--metadata-port <port>", "The instance metadata port.", String(NMI_FLAG_DEFAULTS.metadataPort))
+    .option(`--${NmiFlag.hostIp} <ip>`, "Address pods' metadata traffic is DNAT'ed to (default: the listen address; 0.0.0.0 means 127.0.0.1).")
     .option("--ipt-update-interval-sec <seconds>", "How often the iptables rules are checked and repaired.", "60")
-    .option("--forceNamespaced [bool]", "Match identities only within the pod's namespace (default: FORCENAMESPACED=true).")
-    .option("--MICNamespace <namespace>", "Namespace podid installed MIC in: pods of its podid-mic Deployment there keep the node's identity.", "default")
+    .option(`--${NmiFlag.forceNamespaced} [bool]`, "Match identities only within the pod's namespace (default: FORCENAMESPACED=true).")
+    .option(`--${NmiFlag.micNamespace} <namespace>`, "Namespace podid installed MIC in: pods of its podid-mic Deployment there keep the node's identity.", NMI_FLAG_DEFAULTS.micNamespace)
     .option("--allow-exception-pod-identities [bool]", "Let exempt pods (AzurePodIdentityException, MIC) take identities that AzureIdentities name, as upstream does (default: false).")
-    .option("--http-probe-port <port>", "Port of the /healthz probe (0: none).", "8080")
-    .option("--retry-attempts-for-created <n>", "Intervals to wait for an AzureAssignedIdentity to be created.", "16")
-    .option("--retry-attempts-for-assigned <n>", "Further intervals to wait for it to be Assigned.", "4")
-    .option("--find-identity-retry-interval <seconds>", "The interval of both waits (the wait itself ends as soon as the identity is Assigned).", "5")
+    .option(`--${NmiFlag.httpProbePort} <port>`, "Port of the /healthz probe (0: none).", String(NMI_FLAG_DEFAULTS.httpProbePort))
+    .option(`--${NmiFlag.retryAttemptsForCreated} <n>`, "Intervals to wait for an AzureAssignedIdentity to be created.", String(NMI_FLAG_DEFAULTS.retryAttemptsForCreated))
+    .option(`--${NmiFlag.retryAttemptsForAssigned} <n>`, "Further intervals to wait for it to be Assigned.", String(NMI_FLAG_DEFAULTS.retryAttemptsForAssigned))
+    .option(`--${NmiFlag.findIdentityRetryInterval} <seconds>`, "The interval of both waits (the wait itself ends as soon as the identity is Assigned).", String(NMI_FLAG_DEFAULTS.findIdentityRetryIntervalSec))
     .option("--block-instance-metadata [bool]", "Answer /metadata/instance with 403 instead of proxying it.")
     .option("--metadata-header-required [bool]", "Require the Metadata: true header (default: true).")
-    .option("--prometheus-port <port>", "Port of /metrics (0: none).", "9090")
-    .option("--allow-network-plugin-kubenet [bool]", "Run even on kubenet, where pods can reach the real IMDS around NMI.")
+    .option(`--${NmiFlag.prometheusPort} <port>`, "Port of /metrics (0: none).", String(NMI_FLAG_DEFAULTS.prometheusPort))
+    .option(`--${NmiFlag.allowKubenet} [bool]`, "Run even on kubenet, where pods can reach the real IMDS around NMI.")
     .option("--network-plugin <name>", "The node's network plugin, when /etc/default/kubelet does not say it (kubenet is refused).")
     .option("--kubelet-config <file>", "The kubelet defaults file searched for --network-plugin=kubenet.", "/etc/default/kubelet")
     .option("--set-retry-after-header [bool]", "Answer 'not assigned yet' with 503 and Retry-After: 20 instead of 404.")
@@ -62,7 +63,7 @@ export function configureNmi(cmd: Command): void {
         const node = flags.node ?? process.env.NODE_NAME ?? "";
         if (!node) throw new UsageError("NMI needs the node name", "Pass --node or set NODE_NAME (the manifests set it from spec.nodeName).", UsageCode.NodeNameMissing);
         const hostIp = flags.hostIp;
-        const listenAddress = flags.nmiListenAddress ?? hostIp ?? "127.0.0.1";
+        const listenAddress = flags.nmiListenAddress ?? hostIp ?? NMI_FLAG_DEFAULTS.listenAddress;
         const probe = flagPort("http-probe-port", flags.httpProbePort);
         const prometheus = flagPort("prometheus-port", flags.prometheusPort);
         const { runNmi } = await import("../runtime/nmi/main.js");

@@ -1,5 +1,6 @@
 import { IdentityCode, NotFoundError, UsageCode, UsageError } from "../errors/index.js";
-import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
+import { bindingSpec } from "../aadpodidentity/spec.js";
+import { AAD_POD_IDENTITY_API_VERSION, BEHAVIOR_ANNOTATION, BEHAVIOR_NAMESPACED, BINDING_LABEL, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentityBinding } from "../render/identity.js";
 import { bindingNameFor } from "./identity-add.js";
@@ -108,7 +109,7 @@ export interface UnbindInput {
  */
 export async function unbind(input: UnbindInput, kube: KubeSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<{ steps: StepReport[]; dryRun: boolean }> {
   const bindings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", input.namespace)).filter((b) =>
-    input.bindingName ? b.metadata.name === input.bindingName : b.spec?.azureIdentity === input.identityName,
+    input.bindingName ? b.metadata.name === input.bindingName : bindingSpec(b).azureIdentity === input.identityName,
   );
   if (input.bindingName && !bindings.length) {
     throw new NotFoundError(IdentityCode.BindingNotFound, `AzureIdentityBinding '${input.bindingName}' does not exist in namespace '${input.namespace}'`, "List them with: kubectl get azureidentitybindings -n " + input.namespace);
@@ -136,10 +137,10 @@ export async function bindWarnings(kube: KubeSession, namespace: string, selecto
   const warnings: string[] = [];
   try {
     const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding");
-    const elsewhere = [...new Set(bindings.filter((b) => b.spec?.selector === selector && b.metadata.namespace !== namespace).map((b) => b.metadata.namespace!))];
+    const elsewhere = [...new Set(bindings.filter((b) => bindingSpec(b).selector === selector && b.metadata.namespace !== namespace).map((b) => b.metadata.namespace!))];
     if (elsewhere.length) {
       warnings.push(
-        `selector '${selector}' is also bound in namespace(s) ${elsewhere.join(", ")}: pods there labelled ${BINDING_LABEL}=${selector} can get this identity unless identities are namespaced (annotate the AzureIdentity aadpodidentity.k8s.io/Behavior=namespaced, or run MIC with --forceNamespaced)`,
+        `selector '${selector}' is also bound in namespace(s) ${elsewhere.join(", ")}: pods there labelled ${BINDING_LABEL}=${selector} can get this identity unless identities are namespaced (annotate the AzureIdentity ${BEHAVIOR_ANNOTATION}=${BEHAVIOR_NAMESPACED}, or run MIC with --forceNamespaced)`,
       );
     }
   } catch {

@@ -3,7 +3,8 @@ import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { DemoCode, DemoError, type PodidError } from "../errors/index.js";
 import { CLI_ENTRY } from "../util/package-info.js";
-import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL } from "../kube/aadpodidentity.js";
+import { demoResults } from "../aadpodidentity/contract/demo-result.js";
+import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL } from "../aadpodidentity/types.js";
 import { createPod, deletePod, podState, waitForPodEnd } from "../kube/pods.js";
 import type { KubeSession } from "../kube/session.js";
 
@@ -22,11 +23,6 @@ export const UNLABELLED_POD = "podid-demo-unlabelled";
 /** How each podid command's result is shown: its steps and their outcomes, as a table. */
 const STEPS = ["--query", "steps", "-o", "table"];
 
-export const TOKEN_LINE = "successfully acquired a token using the MSI";
-export const ARM_LINE = /successfully doARMOperations vm count \d+/;
-export const REFUSED_LINE = "failed to acquire a token using the MSI";
-/** NMI's refusal (404, or 403), as `podid runtime demo` reports the endpoint's answer; not a network error. */
-export const REFUSED_ANSWER = /the endpoint answered (403|404)\b/;
 
 /** Where the walkthrough runs: the cluster and its Azure side. */
 export interface DemoTarget {
@@ -126,14 +122,16 @@ export function demoPod(name: string, input: DemoInput, clientId: string, labell
   };
 }
 
-/** What the labelled pod must have logged: a token for the demo identity, then the ARM listing. */
+/** The labelled pod's result line: a token for the demo identity through NMI (managed identity), then the ARM listing. */
 export function labelledPodOk(phase: string | undefined, log: string, clientId: string): boolean {
-  return phase === "Succeeded" && log.includes(TOKEN_LINE) && log.includes(`clientID(${clientId})`) && ARM_LINE.test(log);
+  const result = demoResults(log).at(-1);
+  return phase === "Succeeded" && result?.path === "managed identity" && result.token && result.clientId?.toLowerCase() === clientId.toLowerCase() && result.arm;
 }
 
-/** What the unlabelled pod must have logged: NMI's refusal, and no token. */
+/** The unlabelled pod's result line: no token, because NMI refused (404, or 403) — not a network error. */
 export function unlabelledPodRefused(phase: string | undefined, log: string): boolean {
-  return phase === "Failed" && log.includes(REFUSED_LINE) && REFUSED_ANSWER.test(log) && !log.includes(TOKEN_LINE);
+  const results = demoResults(log);
+  return phase === "Failed" && results.length > 0 && results.every((r) => !r.token) && (results.at(-1)!.endpointStatus === 403 || results.at(-1)!.endpointStatus === 404);
 }
 
 export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> {

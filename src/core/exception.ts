@@ -1,5 +1,5 @@
 import { UsageCode, UsageError } from "../errors/index.js";
-import { AAD_POD_IDENTITY_API_VERSION, type AzurePodIdentityException } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION, type AzurePodIdentityException } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { checkLabelValue } from "./validate.js";
 

@@ -3,7 +3,9 @@ import { createdByPodid, IdentityService } from "../azure/identities.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { RoleService } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { AAD_POD_IDENTITY_API_VERSION, MANAGED_BY_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
+import { MANAGED_BY_LABEL, MANAGED_BY_PODID } from "../aadpodidentity/contract/names.js";
+import { bindingSpec, identitySpec } from "../aadpodidentity/spec.js";
+import { AAD_POD_IDENTITY_API_VERSION, IdentityType, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { identityGrantDescription, isKubeletGrantFor } from "./identity-add.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
@@ -23,8 +25,8 @@ export interface IdentityView {
 const header = (name: string, namespace: string) => ({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name, namespace } });
 
 async function azureState(identities: IdentityService | undefined, object: AzureIdentity): Promise<{ azureState: string; principalId?: string }> {
-  const rid = object.spec?.resourceID ?? "";
-  if ((object.spec?.type ?? 0) !== 0) return { azureState: "servicePrincipal" };
+  const { type, resourceID: rid, clientID } = identitySpec(object);
+  if (type !== IdentityType.userAssignedMSI) return { azureState: "servicePrincipal" };
   let parsed;
   try {
     parsed = parseResourceId(rid, USER_ASSIGNED_IDENTITY_TYPE);
@@ -35,7 +37,7 @@ async function azureState(identities: IdentityService | undefined, object: Azure
   try {
     const found = await identities.get(parsed.resourceGroup, parsed.name);
     if (!found) return { azureState: "missing" };
-    if (found.clientId.toLowerCase() !== (object.spec?.clientID ?? "").toLowerCase()) return { azureState: "clientIdMismatch", principalId: found.principalId };
+    if (found.clientId.toLowerCase() !== clientID.toLowerCase()) return { azureState: "clientIdMismatch", principalId: found.principalId };
     return { azureState: "ok", principalId: found.principalId };
   } catch {
     return { azureState: "unknown" };
@@ -43,22 +45,23 @@ async function azureState(identities: IdentityService | undefined, object: Azure
 }
 
 function view(object: AzureIdentity, bindings: AzureIdentityBinding[], state: { azureState: string; principalId?: string }): IdentityView {
+  const spec = identitySpec(object);
   return {
     name: object.metadata.name,
     namespace: object.metadata.namespace ?? "",
-    type: object.spec?.type ?? 0,
-    clientId: object.spec?.clientID ?? "",
-    resourceId: object.spec?.resourceID ?? "",
+    type: spec.type,
+    clientId: spec.clientID,
+    resourceId: spec.resourceID,
     ...state,
     bindings: bindings
-      .filter((b) => b.metadata.namespace === object.metadata.namespace && b.spec?.azureIdentity === object.metadata.name)
-      .map((b) => ({ name: b.metadata.name, selector: b.spec?.selector ?? "" })),
+      .filter((b) => b.metadata.namespace === object.metadata.namespace && bindingSpec(b).azureIdentity === object.metadata.name)
+      .map((b) => ({ name: b.metadata.name, selector: bindingSpec(b).selector })),
   };
 }
 
 /** The AzureIdentities podid manages, joined with their Azure state. Azure is optional: without it, "unknown". */
 export async function listIdentities(kube: KubeSession, azure: AzureSession | undefined, namespace?: string): Promise<IdentityView[]> {
-  const objects = await kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=podid`);
+  const objects = await kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_PODID}`);
   const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace);
   const identities = azure ? new IdentityService(azure) : undefined;
   return Promise.all(objects.map(async (o) => view(o, bindings, await azureState(identities, o))));
@@ -93,7 +96,7 @@ export interface DeleteInput {
  */
 export async function deleteIdentity(input: DeleteInput, kube: KubeSession, azure: AzureSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<{ steps: StepReport[]; dryRun: boolean }> {
   const object = await kube.read<AzureIdentity>(header(input.name, kube.namespace));
-  const resourceId = object?.spec?.resourceID ?? (input.resourceGroup ? `/subscriptions/${azure.subscriptionId}/resourceGroups/${input.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${input.name}` : undefined);
+  const resourceId = (object ? identitySpec(object).resourceID || undefined : undefined) ?? (input.resourceGroup ? `/subscriptions/${azure.subscriptionId}/resourceGroups/${input.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${input.name}` : undefined);
   if (!object && !resourceId) {
     throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `AzureIdentity '${input.name}' does not exist in namespace '${kube.namespace}'`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
   }

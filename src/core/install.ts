@@ -3,7 +3,8 @@ import { ArmCode, AzureError, InstallCode, InstallError, PodidError } from "../e
 import type { ClusterInfo } from "../azure/clusters.js";
 import { BUILTIN_ROLES, RoleService } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { AAD_POD_IDENTITY_API_VERSION, MIC_DEPLOYMENT_NAME } from "../kube/aadpodidentity.js";
+import { MIC_DEPLOYMENT_NAME, NAME_LABEL, NAME_LABEL_VALUE, NMI_DAEMONSET_NAME } from "../aadpodidentity/contract/names.js";
+import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderInstall, type InstallValues } from "../render/install.js";
 import { applyObjectStep } from "./apply-step.js";
@@ -69,10 +70,10 @@ export interface RolloutState {
 
 async function rolloutStates(kube: KubeSession, namespace: string): Promise<RolloutState[]> {
   const mic = await kube.read<{ status?: { readyReplicas?: number }; spec?: { replicas?: number } } & { apiVersion: string; kind: string }>({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: MIC_DEPLOYMENT_NAME, namespace } });
-  const nmi = await kube.read<{ status?: { numberReady?: number; desiredNumberScheduled?: number } } & { apiVersion: string; kind: string }>({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "podid-nmi", namespace } });
+  const nmi = await kube.read<{ status?: { numberReady?: number; desiredNumberScheduled?: number } } & { apiVersion: string; kind: string }>({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: NMI_DAEMONSET_NAME, namespace } });
   return [
     { component: "mic", kind: "Deployment", name: MIC_DEPLOYMENT_NAME, desired: mic?.spec?.replicas ?? 0, ready: mic?.status?.readyReplicas ?? 0 },
-    { component: "nmi", kind: "DaemonSet", name: "podid-nmi", desired: nmi?.status?.desiredNumberScheduled ?? 0, ready: nmi?.status?.numberReady ?? 0 },
+    { component: "nmi", kind: "DaemonSet", name: NMI_DAEMONSET_NAME, desired: nmi?.status?.desiredNumberScheduled ?? 0, ready: nmi?.status?.numberReady ?? 0 },
   ];
 }
 
@@ -86,7 +87,7 @@ export async function waitForRollout(kube: KubeSession, namespace: string, timeo
     if (done) return states;
     if (Date.now() > deadline) {
       throw new InstallError(InstallCode.RolloutTimeout, `MIC and NMI were not ready within ${timeoutSeconds}s (${states.map((s) => `${s.component} ${s.ready}/${s.desired}`).join(", ")})`, {
-        remedy: `Look at the pods: kubectl get pods -n ${namespace} -l app.kubernetes.io/name=podid; then podid doctor. Re-running podid install is safe.`,
+        remedy: `Look at the pods: kubectl get pods -n ${namespace} -l ${NAME_LABEL}=${NAME_LABEL_VALUE}; then podid doctor. Re-running podid install is safe.`,
       });
     }
     await sleep(1000);

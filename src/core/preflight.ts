@@ -1,5 +1,5 @@
 import { IdentityCode, InstallCode, InstallError, KubernetesCode, NotFoundError, PodidError } from "../errors/index.js";
-import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 
 /**

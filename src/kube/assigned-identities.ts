@@ -2,19 +2,21 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@k
 import {
   AAD_POD_IDENTITY_API_VERSION,
   AAD_POD_IDENTITY_GROUP,
+  RESOURCE_PLURALS,
+  type AadPodIdentityKind,
   type AssignedIdentityState,
   type AzureAssignedIdentity,
-} from "./aadpodidentity.js";
+} from "../aadpodidentity/types.js";
 import { fromKubeError, isKubeConflict, isKubeNotFound } from "./errors.js";
 import type { WatchedKind } from "./informer.js";
 import type { KubeSession } from "./session.js";
 
-const crd = (kind: string, plural: string): WatchedKind => ({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind, path: `/apis/${AAD_POD_IDENTITY_GROUP}/v1/${plural}` });
+const crd = (kind: AadPodIdentityKind): WatchedKind => ({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind, path: `/apis/${AAD_POD_IDENTITY_GROUP}/v1/${RESOURCE_PLURALS[kind]}` });
 
-export const AZURE_IDENTITY_KIND = crd("AzureIdentity", "azureidentities");
-export const AZURE_IDENTITY_BINDING_KIND = crd("AzureIdentityBinding", "azureidentitybindings");
-export const AZURE_ASSIGNED_IDENTITY_KIND = crd("AzureAssignedIdentity", "azureassignedidentities");
-export const AZURE_POD_IDENTITY_EXCEPTION_KIND = crd("AzurePodIdentityException", "azurepodidentityexceptions");
+export const AZURE_IDENTITY_KIND = crd("AzureIdentity");
+export const AZURE_IDENTITY_BINDING_KIND = crd("AzureIdentityBinding");
+export const AZURE_ASSIGNED_IDENTITY_KIND = crd("AzureAssignedIdentity");
+export const AZURE_POD_IDENTITY_EXCEPTION_KIND = crd("AzurePodIdentityException");
 
 /** Event source component, as upstream records it. */
 export const EVENT_COMPONENT = "aadpodidentity.k8s.io";
@@ -37,7 +39,7 @@ export class AssignedIdentityWriter {
   }
 
   private ref(aai: AzureAssignedIdentity) {
-    return { group: AAD_POD_IDENTITY_GROUP, version: "v1", plural: "azureassignedidentities", namespace: aai.metadata.namespace ?? "default", name: aai.metadata.name };
+    return { group: AAD_POD_IDENTITY_GROUP, version: "v1", plural: RESOURCE_PLURALS.AzureAssignedIdentity, namespace: aai.metadata.namespace ?? "default", name: aai.metadata.name };
   }
 
   /** POSTs it; "exists" when one of that name is there already (a cache that has not caught up). */

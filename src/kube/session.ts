@@ -2,10 +2,12 @@ import { existsSync } from "node:fs";
 import { PassThrough, type Writable } from "node:stream";
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, Log, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { UsageCode, UsageError } from "../errors/index.js";
-import { FIELD_MANAGER } from "./aadpodidentity.js";
 import { fromKubeError, isKubeNotFound } from "./errors.js";
 import { LiteKubeClient } from "./lite/client.js";
 import { endpointOf } from "./lite/from-kubeconfig.js";
+
+/** The field manager podid's server-side applies write as. */
+const FIELD_MANAGER = "podid";
 
 export interface KubeOptions {
   kubeconfig?: string;

@@ -1,6 +1,6 @@
 import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AAD_POD_IDENTITY_GROUP, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "./aadpodidentity.js";
+import { AAD_POD_IDENTITY_GROUP, NODENAME_LABEL, RESOURCE_PLURALS, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "../aadpodidentity/types.js";
 import { LiteKubeError, type LiteKubeClient, type WatchEvent } from "./lite/client.js";
 
 /**
@@ -163,17 +163,17 @@ export function podsOnNode(client: LiteKubeClient, node: string, options: Scoped
 
 /** The AzureAssignedIdentities MIC labelled for one node (label nodename=<node>), all namespaces. */
 export function assignedIdentitiesOnNode(client: LiteKubeClient, node: string, options: Scoped = {}): WatchCache<AzureAssignedIdentity> {
-  return watchCache<AzureAssignedIdentity>(client, customPath("azureassignedidentities"), { ...options, labelSelector: `nodename=${node}` });
+  return watchCache<AzureAssignedIdentity>(client, customPath(RESOURCE_PLURALS.AzureAssignedIdentity), { ...options, labelSelector: `${NODENAME_LABEL}=${node}` });
 }
 
 /** All AzurePodIdentityExceptions. */
 export function podIdentityExceptions(client: LiteKubeClient, options: Scoped = {}): WatchCache<AzurePodIdentityException> {
-  return watchCache<AzurePodIdentityException>(client, customPath("azurepodidentityexceptions"), options);
+  return watchCache<AzurePodIdentityException>(client, customPath(RESOURCE_PLURALS.AzurePodIdentityException), options);
 }
 
 /** All AzureIdentities, cluster-wide (NMI fences exception pods off every identity one of them names). */
 export function azureIdentities(client: LiteKubeClient, options: Scoped = {}): WatchCache<AzureIdentity> {
-  return watchCache<AzureIdentity>(client, customPath("azureidentities"), options);
+  return watchCache<AzureIdentity>(client, customPath(RESOURCE_PLURALS.AzureIdentity), options);
 }
 
 /** The Deployments of one namespace (NMI checks that MIC's ReplicaSets belong to podid's MIC Deployment). */

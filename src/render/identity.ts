@@ -1,10 +1,11 @@
 import {
   AAD_POD_IDENTITY_API_VERSION,
   BEHAVIOR_ANNOTATION,
+  BEHAVIOR_NAMESPACED,
   type AzureIdentity,
   type AzureIdentityBinding,
   type AzurePodIdentityException,
-} from "../kube/aadpodidentity.js";
+} from "../aadpodidentity/types.js";
 import { loadTemplate } from "./templates.js";
 
 export interface IdentityValues {
@@ -35,7 +36,7 @@ function withMeta<T extends { metadata: { labels?: Record<string, string>; annot
 export function renderAzureIdentity(values: IdentityValues): AzureIdentity {
   const object = withMeta(loadTemplate<AzureIdentity>("identity/azureidentity.yaml"), {
     ...values,
-    annotations: { ...values.annotations, ...(values.namespaced ? { [BEHAVIOR_ANNOTATION]: "namespaced" } : {}) },
+    annotations: { ...values.annotations, ...(values.namespaced ? { [BEHAVIOR_ANNOTATION]: BEHAVIOR_NAMESPACED } : {}) },
   });
   object.apiVersion = AAD_POD_IDENTITY_API_VERSION;
   object.spec = { ...object.spec, resourceID: values.resourceId, clientID: values.clientId };

@@ -1,3 +1,4 @@
+import { INSTALL_NAMESPACE, MicFlag, NmiFlag, type Component } from "../aadpodidentity/contract/names.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { loadTemplates } from "./templates.js";
 
@@ -17,7 +18,7 @@ export interface InstallValues {
   allowKubenet: boolean;
 }
 
-export const INSTALL_DEFAULTS: InstallValues = { namespace: "kube-system", image: DEFAULT_RUNTIME_IMAGE, imageTag: PACKAGE_VERSION, runtime: "podid", allowKubenet: false };
+export const INSTALL_DEFAULTS: InstallValues = { namespace: INSTALL_NAMESPACE, image: DEFAULT_RUNTIME_IMAGE, imageTag: PACKAGE_VERSION, runtime: "podid", allowKubenet: false };
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
 type Container = { name: string; image: string; args?: string[] };
@@ -39,15 +40,15 @@ export function renderInstall(values: InstallValues): Manifest[] {
     if (m.metadata.namespace !== undefined) m.metadata.namespace = values.namespace;
     for (const subject of (m.subjects as { namespace?: string }[] | undefined) ?? []) subject.namespace = values.namespace;
     for (const c of containersOf(m)) {
-      const component = c.name as "mic" | "nmi";
+      const component = c.name as Component;
       if (values.runtime === "upstream") {
         // The upstream images have their own entrypoints: drop podid's "runtime <component>" prefix.
         c.image = UPSTREAM_IMAGES[component];
-        c.args = (c.args ?? []).slice(2).filter((a) => !a.startsWith("--host-ip") && !a.startsWith("--leader-election-namespace"));
+        c.args = (c.args ?? []).slice(2).filter((a) => !a.startsWith(`--${NmiFlag.hostIp}`) && !a.startsWith(`--${MicFlag.leaderElectionNamespace}`));
       } else {
         c.image = `${values.image}:${values.imageTag}`;
       }
-      if (component === "nmi" && values.allowKubenet) c.args = [...(c.args ?? []), "--allow-network-plugin-kubenet=true"];
+      if (component === "nmi" && values.allowKubenet) c.args = [...(c.args ?? []), `--${NmiFlag.allowKubenet}=true`];
     }
   }
   return manifests;

@@ -5,6 +5,8 @@ export interface RetryOptions {
   retryable: (err: unknown) => boolean;
   /** Total time budget; the last error is thrown when it runs out. */
   maxElapsedMs: number;
+  /** At most this many attempts in all (default: as many as the time budget allows). */
+  maxAttempts?: number;
   initialDelayMs?: number;
   maxDelayMs?: number;
   /** Told before each wait: which attempt failed, why, and how long until the next. */
@@ -25,7 +27,7 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, optio
       return await operation(attempt);
     } catch (err) {
       const elapsedMs = Date.now() - started;
-      if (!options.retryable(err) || elapsedMs >= options.maxElapsedMs) throw err;
+      if (!options.retryable(err) || elapsedMs >= options.maxElapsedMs || attempt >= (options.maxAttempts ?? Infinity)) throw err;
       const backoff = Math.min(cap, initial * 2 ** (attempt - 1));
       const jittered = backoff / 2 + Math.random() * (backoff / 2);
       const delayMs = Math.min(options.retryAfterMs?.(err) ?? jittered, options.maxElapsedMs - elapsedMs);

@@ -63,7 +63,7 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
           await new Promise((r) => setTimeout(r, 100));
         }
         times.push(Date.now() - started);
-        writes.push(mic.metrics.total("aadpodidentity_cloud_provider_write_count"));
+        writes.push(await mic.metrics.total("aadpodidentity_cloud_provider_write_count"));
       } finally {
         await mic.stop();
       }

@@ -164,7 +164,7 @@ test("11. without Virtual Machine Contributor MIC cannot attach: the AzureAssign
   const { aai } = await assignedPod("stuck-id", false);
   const args = ["-n", "default", "--stuck-after", "1s"];
   const r = await doctorUntil("assigned-identities", "fail", args);
-  const f = findingOf(r.report, "assigned-identities", new RegExp(`AzureAssignedIdentity default/${aai} \\(pod default/stuck-id-pod, identity default/stuck-id, node .*\\) has been Created for \\d+s, longer than 1s: .*MIC says: binding apply error: .*AuthorizationFailed`));
+  const f = findingOf(r.report, "assigned-identities", new RegExp(`AzureAssignedIdentity default/${aai} \\(pod default/stuck-id-pod, identity default/stuck-id, node .*\\) has been Created for \\d+s, longer than 1s: .*MIC says: AuthorizationFailed: .*AuthorizationFailed`));
   assert.ok(f.errors.includes("AuthorizationFailed"), JSON.stringify(f.errors));
   assert.ok(f.errors.includes("failed after 16 attempts"));
   assert.match(f.fix!, new RegExp(`^podid install --cluster ${sb.info.clusterName} -g ${sb.info.resourceGroup} +# grants the kubelet identity Virtual Machine Contributor`));

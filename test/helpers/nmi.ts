@@ -3,7 +3,7 @@ import type { VirtualMachineScaleSetUpdate } from "@azure/arm-compute";
 import { rawRequest, type RawResponse } from "./raw-http.js";
 import type { AzureSandbox } from "./azure-sandbox.js";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1OwnerReference, type V1Pod } from "@kubernetes/client-node";
-import { AAD_POD_IDENTITY_GROUP, AAD_POD_IDENTITY_API_VERSION, type AzureIdentitySpec } from "../../src/kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_GROUP, AAD_POD_IDENTITY_API_VERSION, type AzureIdentitySpec } from "../../src/aadpodidentity/types.js";
 
 /** Objects MIC would write, created directly so NMI tests do not depend on MIC. */
 export class NmiWorld {

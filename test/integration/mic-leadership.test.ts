@@ -5,7 +5,7 @@ import { ComputeIdentities, computeTargetOfProviderId } from "../../src/azure/sc
 import { AssignedIdentityWriter } from "../../src/kube/assigned-identities.js";
 import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
 import { KubeSession } from "../../src/kube/session.js";
-import { startMic, type Mic, type MicOptions } from "../../src/runtime/mic/mic.js";
+import type { Mic } from "../../src/runtime/mic/mic.js";
 import { NotLeaderError } from "../../src/util/cancel.js";
 import { createLogger } from "../../src/util/logger.js";
 import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
@@ -13,6 +13,7 @@ import { applyShippedCrds } from "../helpers/crds.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { eventually, settlesWithin } from "../helpers/eventually.js";
 import { startWatchGate } from "../helpers/watch-gate.js";
+import { startTestMic } from "../helpers/mic.js";
 
 /**
  * MIC when things go wrong around it: ARM throttling with long Retry-After while the leader is stopped, a lease lost
@@ -50,29 +51,10 @@ after(async () => {
   await sb?.close();
 });
 
-function micOptions(identity: string): MicOptions {
-  return {
-    forceNamespaced: false,
-    immutableClientIds: [],
-    updateUserMsiMaxRetry: 2,
-    updateUserMsiRetryIntervalMs: 50,
-    armRetryBudgetMs: 120_000,
-    syncRetryDurationMs: 3_600_000,
-    identityAssignmentReconcileIntervalMs: 3_600_000,
-    leaderElection: { ...LEASE, identity },
-    coalesceMs: 20,
-  };
-}
-
 async function newMic(name: string): Promise<Mic> {
   const lines: string[] = [];
   logs.set(name, lines);
-  const m = await startMic({
-    kube: new KubeSession(f.kc, "default"),
-    azure: productSession(sb),
-    options: micOptions(name),
-    logger: createLogger("info", (l) => lines.push(l)),
-  });
+  const m = await startTestMic(sb, f.kc, createLogger("info", (l) => lines.push(l)), { armRetryBudgetMs: 120_000, leaderElection: { ...LEASE, identity: name } });
   mics.push(m);
   return m;
 }
@@ -153,11 +135,11 @@ test("a leader whose lease is taken over stops its cycle and writes nothing more
   await a.idle();
   sb.cloud.setFaults([]);
   // Nothing mic-c had under way may land now: an ARM call it would retry after Retry-After, or a status write.
-  const writes = a.metrics.total("aadpodidentity_cloud_provider_write_count");
-  await eventually("mic-c's leader gauge to drop", () => a.metrics.get("aadpodidentity_mic_leader") === 0);
+  const writes = await a.metrics.total("aadpodidentity_cloud_provider_write_count");
+  await eventually("mic-c's leader gauge to drop", async () => (await a.metrics.total("aadpodidentity_mic_leader")) === 0);
   assert.equal(await assignedStatus(work.aai), "Created");
   assert.ok(!(await attached()).includes(work.id), "no scale-set write after the lease was lost");
-  assert.equal(a.metrics.total("aadpodidentity_cloud_provider_write_count"), writes);
+  assert.equal(await a.metrics.total("aadpodidentity_cloud_provider_write_count"), writes);
   const live = await leases.readNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace });
   assert.equal(live.spec?.holderIdentity, "someone-else", "a MIC that does not hold the lease does not release it");
   await leases.replaceNamespacedLease({ name: LEASE.name, namespace: LEASE.namespace, body: { ...live, spec: { ...live.spec, holderIdentity: undefined } } });
@@ -204,7 +186,7 @@ test("a MIC whose API server stops answering still stops within 5 s of being tol
     currentContext: "gate",
   });
   const lines: string[] = [];
-  const m = await startMic({ kube: new KubeSession(kc, "default"), azure: productSession(sb), options: micOptions("mic-e"), logger: createLogger("info", (l) => lines.push(l)) });
+  const m = await startTestMic(sb, kc, createLogger("info", (l) => lines.push(l)), { armRetryBudgetMs: 120_000, leaderElection: { ...LEASE, identity: "mic-e" } });
   try {
     await eventually("mic-e to lead", () => m.isLeader());
     gate.stall();

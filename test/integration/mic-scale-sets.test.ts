@@ -1,14 +1,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { KubeSession } from "../../src/kube/session.js";
 import { createLogger } from "../../src/util/logger.js";
-import { startMic, type Mic } from "../../src/runtime/mic/mic.js";
+import type { Mic } from "../../src/runtime/mic/mic.js";
 import { scaleSetNameOf } from "../../src/sandbox/azure/seed.js";
-import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
+import { kubeNodesOf, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { eventually } from "../helpers/eventually.js";
+import { startTestMic } from "../helpers/mic.js";
 
 // Two node pools, two scale sets: MIC attaches an identity to each scale set that has a pod needing it, with one
 // write per scale set, and detaches it from each when those pods go.
@@ -20,22 +20,7 @@ before(async () => {
   sb = await startAzureSandbox({ nodes: 4, scaleSets: 2 });
   f = await startKubeFixture({ nodes: kubeNodesOf(sb.seed) });
   await applyShippedCrds(f.kc);
-  mic = await startMic({
-    kube: new KubeSession(f.kc, "default"),
-    azure: productSession(sb),
-    logger: createLogger("error"),
-    options: {
-      forceNamespaced: false,
-      immutableClientIds: [],
-      updateUserMsiMaxRetry: 2,
-      updateUserMsiRetryIntervalMs: 50,
-      armRetryBudgetMs: 20_000,
-      syncRetryDurationMs: 3_600_000,
-      identityAssignmentReconcileIntervalMs: 60_000,
-      leaderElection: { namespace: "kube-system", name: "aad-pod-identity-mic", durationMs: 1500 },
-      coalesceMs: 20,
-    },
-  });
+  mic = await startTestMic(sb, f.kc, createLogger("error"), { identityAssignmentReconcileIntervalMs: 60_000, leaderElection: { namespace: "kube-system", name: "aad-pod-identity-mic", durationMs: 1500 } });
 });
 
 after(async () => {
@@ -68,13 +53,13 @@ test("an identity goes onto each scale set whose nodes run a pod that needs it, 
   await custom.createNamespacedCustomObject({ ...group, plural: "azureidentitybindings", body: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentityBinding", metadata: { name: "pools-binding" }, spec: { azureIdentity: "pools-id", selector: "pools" } } });
   const [a, b] = [sb.seed.nodes[0], sb.seed.nodes[1]];
   assert.notEqual(scaleSetNameOf(a), scaleSetNameOf(b));
-  const writesBefore = mic.metrics.total("aadpodidentity_cloud_provider_write_count");
+  const writesBefore = await mic.metrics.total("aadpodidentity_cloud_provider_write_count");
   for (const [i, node] of [a, b].entries()) {
     await core.createNamespacedPod({ namespace: "default", body: { metadata: { name: `pools-${i}`, labels: { aadpodidbinding: "pools" } }, spec: { nodeName: node.name, containers: [{ name: "c", image: "c" }] } } });
   }
   const id = identity.id!.toLowerCase();
   await eventually("both scale sets to hold the identity", async () => (await attached(scaleSetNameOf(a))).includes(id) && (await attached(scaleSetNameOf(b))).includes(id));
-  assert.equal(mic.metrics.total("aadpodidentity_cloud_provider_write_count") - writesBefore, 2, "one write per scale set");
+  assert.equal((await mic.metrics.total("aadpodidentity_cloud_provider_write_count")) - writesBefore, 2, "one write per scale set");
 
   await core.deleteNamespacedPod({ namespace: "default", name: "pools-1" });
   await eventually("the second scale set to let it go", async () => !(await attached(scaleSetNameOf(b))).includes(id));

@@ -9,6 +9,7 @@ import { createLogger } from "../../src/util/logger.js";
 import { startMic, type Mic, type MicOptions } from "../../src/runtime/mic/mic.js";
 import { Reconciler, type Snapshot } from "../../src/runtime/mic/reconcile.js";
 import { MicMetrics } from "../../src/runtime/mic/metrics.js";
+import { ScaleSetTrouble } from "../../src/aadpodidentity/contract/mic-reports.js";
 import { ComputeIdentities, computeTargetOfProviderId } from "../../src/azure/scale-sets.js";
 import { kubeNodesOf, productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
@@ -272,7 +273,7 @@ describe("MIC against the sandbox cloud and cluster", () => {
     await converges({ assigned: { [aai("x", ns, "good")]: "1 Assigned", [aai("x", ns, "ghost")]: "1 Created" }, identities: [good.id] });
     await until("a Warning event on the failing AzureAssignedIdentity", async () => {
       const events = await core.listNamespacedEvent({ namespace: "default" });
-      return events.items.some((e) => e.involvedObject.name === `x-${ns}-ghost` && e.reason === "binding apply error" && e.type === "Warning" && /was not found/.test(e.message ?? ""));
+      return events.items.some((e) => e.involvedObject.name === `x-${ns}-ghost` && e.reason === ScaleSetTrouble.IdentityRefused && e.type === "Warning" && /was not found/.test(e.message ?? ""));
     });
     assert.ok(logLines.some((l) => /ignoring AzureIdentity .*malformed: invalid resource id: "not-an-id"/.test(l)));
     await deletePod(ns, "x");
@@ -299,12 +300,12 @@ describe("MIC against the sandbox cloud and cluster", () => {
 
   it("survives ARM throttling (429 with Retry-After) and repairs an identity removed by hand", async () => {
     sb.cloud.setFaults([{ id: "throttle", service: "arm", method: "PATCH", path: "*virtualMachineScaleSets*", status: 429, retryAfterSeconds: 1, count: 3 }]);
-    const writesBefore = mic.metrics.total("aadpodidentity_cloud_provider_write_count");
+    const writesBefore = await mic.metrics.total("aadpodidentity_cloud_provider_write_count");
     const { ns, id } = await boundIdentity("throttled", "t", "throttled");
     await pod(ns, "t", 0, "throttled");
     await converges({ assigned: { [aai("t", ns, "t")]: "0 Assigned" }, identities: [id.id] });
     sb.cloud.setFaults([]);
-    assert.ok(mic.metrics.total("aadpodidentity_cloud_provider_write_count") > writesBefore);
+    assert.ok((await mic.metrics.total("aadpodidentity_cloud_provider_write_count")) > writesBefore);
 
     await sb.clients.compute.virtualMachineScaleSets.beginUpdateAndWait(nodeRg, sb.seed.vmssName, { identity: { type: "UserAssigned", userAssignedIdentities: { [id.id]: null } as never } });
     await until("the periodic reconcile to re-attach it", async () => assert.ok((await attached()).includes(id.id.toLowerCase())));
@@ -368,7 +369,7 @@ describe("MIC against the sandbox cloud and cluster", () => {
     await binding(ns, "kubelet-b", "kubelet", "ha");
     await pod(ns, "h1", 0, "ha");
     await converges({ assigned: { [aai("h1", ns, "ha")]: "0 Assigned", [aai("h1", ns, "kubelet")]: "0 Assigned" }, identities: [id.id] });
-    assert.equal(standby.metrics.get("aadpodidentity_mic_cycle_count"), 0, "the standby never reconciles");
+    assert.equal(await standby.metrics.total("aadpodidentity_mic_cycle_count"), 0, "the standby never reconciles");
 
     await mic.stop({ release: false }); // a crash: the lease is left to expire
     await until("the standby to take the lease", () => standby.isLeader());
@@ -384,7 +385,7 @@ describe("MIC against the sandbox cloud and cluster", () => {
     await deletePod(ns, "h1");
     await deletePod(ns, "h2");
     await converges({ assigned: {}, identities: [] });
-    assert.ok(standby.metrics.get("aadpodidentity_mic_cycle_count") > 0);
+    assert.ok((await standby.metrics.total("aadpodidentity_mic_cycle_count")) > 0);
   });
 });
 
@@ -419,16 +420,16 @@ describe("MIC's effects, driven one cycle at a time (no MIC instance running)", 
     for (let p = 0; p < 6; p++) for (let i = 0; i < ids.length; i++) expected[aai(`p${p}`, ns, `id${i}`)] = `${p % 3} Assigned`;
 
     assert.deepEqual(await reconciler.sync(await snapshot()), { workDone: true, pending: false });
-    assert.equal(metrics.total("aadpodidentity_cloud_provider_write_count"), 1);
-    assert.equal(metrics.get("aadpodidentity_assigned_identity_addition_count"), 30);
+    assert.equal(await metrics.total("aadpodidentity_cloud_provider_write_count"), 1);
+    assert.equal(await metrics.total("aadpodidentity_assigned_identity_addition_count"), 30);
     await converges({ assigned: expected, identities: ids.map((i) => i.id) });
     assert.deepEqual(await reconciler.sync(await snapshot()), { workDone: false, pending: false }, "a second cycle finds nothing to do");
-    assert.equal(metrics.total("aadpodidentity_cloud_provider_write_count"), 1);
+    assert.equal(await metrics.total("aadpodidentity_cloud_provider_write_count"), 1);
 
     for (let p = 0; p < 6; p++) await deletePod(ns, `p${p}`);
     assert.deepEqual(await reconciler.sync(await snapshot()), { workDone: true, pending: false });
-    assert.equal(metrics.total("aadpodidentity_cloud_provider_write_count"), 2);
-    assert.equal(metrics.get("aadpodidentity_assigned_identity_deletion_count"), 30);
+    assert.equal(await metrics.total("aadpodidentity_cloud_provider_write_count"), 2);
+    assert.equal(await metrics.total("aadpodidentity_assigned_identity_deletion_count"), 30);
     await converges({ assigned: {}, identities: [] });
   });
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { RestError } from "@azure/core-rest-pipeline";
-import { fromAzureError, isNetworkError, isTransient } from "../../src/azure/errors.js";
+import { armStatusText, computeFailureOf, fromAzureError, isNetworkError, isTransient } from "../../src/azure/errors.js";
 import { isCancellation, NotLeaderError } from "../../src/util/cancel.js";
 
 const answered = (status: number, code: string) => new RestError(`${status} ${code}`, { statusCode: status, code });
@@ -31,4 +31,17 @@ test("an abort is a decision, never a transient failure; fencing counts as cance
   const controller = new AbortController();
   controller.abort();
   assert.equal(isCancellation(controller.signal.reason), true);
+});
+
+test("a scale set's refusals classified by ARM's code, through podid's wrapping too: MIC reports each as a fact", () => {
+  const refused = (status: number, code: string, message: string) => new RestError(message, { statusCode: status, code });
+  assert.equal(computeFailureOf(answered(429, "TooManyRequests")), "throttled");
+  assert.equal(computeFailureOf(refused(403, "LinkedAuthorizationFailed", "may not assign")), "linked-authorization");
+  assert.equal(computeFailureOf(fromAzureError(refused(403, "AuthorizationFailed", "may not write"), "reading x")), "authorization");
+  assert.equal(computeFailureOf(refused(400, "FailedIdentityOperation", "User Assigned Identities Number '151' Assign exceed limit '150' in one request.")), "identity-limit");
+  assert.equal(computeFailureOf(refused(400, "FailedIdentityOperation", "Resource '/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x' was not found.")), "identity-refused");
+  assert.equal(computeFailureOf(answered(500, "InternalServerError")), "other");
+  assert.equal(computeFailureOf(new Error("no answer at all")), "other");
+  assert.equal(armStatusText(answered(429, "TooManyRequests")), "429 TooManyRequests");
+  assert.equal(armStatusText(unanswered("ECONNRESET")), "ECONNRESET");
 });

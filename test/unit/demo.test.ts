@@ -1,21 +1,28 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { demoPod, labelledPodOk, shellWord, unlabelledPodRefused, type DemoInput } from "../../src/core/demo.js";
+import { demoResultLine, type DemoResult } from "../../src/aadpodidentity/contract/demo-result.js";
 import { msiEndpoint, oneLine, tokenClientId } from "../../src/runtime/demo/main.js";
 
-const ok = "x successfully acquired a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c)\nx successfully doARMOperations vm count 2\n";
-const refused = "x failed to acquire a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c): ManagedIdentityCredential: Network unreachable. (the endpoint answered 404: no azure identity found for request)\n";
-const unreachable = "x failed to acquire a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c): ManagedIdentityCredential: Network unreachable.\n";
+/** A pod's log: some words (any words: they are for people), then the round's result line, time-stamped as the pod writes it. */
+const logOf = (words: string, result: DemoResult) => `2025-01-01T00:00:00Z ${words}\n2025-01-01T00:00:01Z ${demoResultLine(result)}\n`;
+const MSI = "managed identity" as const;
+const ok = logOf("successfully acquired a token using the MSI, msiEndpoint(http://h/metadata/identity/oauth2/token) clientID(c)", { path: MSI, token: true, clientId: "c", arm: true, vmCount: 2, scaleSetCount: 1 });
+const tokenOnly = logOf("successfully acquired a token", { path: MSI, token: true, clientId: "c", arm: false });
+const refused = logOf("failed to acquire a token using the MSI: ManagedIdentityCredential: Network unreachable. (the endpoint answered 404: no azure identity found for request)", { path: MSI, token: false, arm: false, endpointStatus: 404 });
+const unreachable = logOf("failed to acquire a token using the MSI: ManagedIdentityCredential: Network unreachable.", { path: MSI, token: false, arm: false });
 
-test("the labelled pod passes only when it ended well with both success lines", () => {
+test("the labelled pod passes only when it ended well and its result line says token and listing", () => {
   assert.equal(labelledPodOk("Succeeded", ok, "c"), true);
   assert.equal(labelledPodOk("Succeeded", ok, "other"), false, "a token for another identity is not the demo's");
   assert.equal(labelledPodOk("Failed", ok, "c"), false);
-  assert.equal(labelledPodOk("Succeeded", ok.split("\n")[0], "c"), false, "a token alone is not enough");
+  assert.equal(labelledPodOk("Succeeded", tokenOnly, "c"), false, "a token alone is not enough");
   assert.equal(labelledPodOk("Succeeded", refused, "c"), false);
+  assert.equal(labelledPodOk("Succeeded", "x successfully acquired a token clientID(c)\nx successfully doARMOperations vm count 2\n", "c"), false, "words without a result line prove nothing");
+  assert.equal(labelledPodOk("Succeeded", logOf("tout va bien", { path: MSI, token: true, clientId: "C", arm: true }), "c"), true, "the words may change; the result line decides");
 });
 
-test("the unlabelled pod passes only when it failed with the refusal and no token", () => {
+test("the unlabelled pod passes only when its result line says NMI refused it and it got no token", () => {
   assert.equal(unlabelledPodRefused("Failed", refused), true);
   assert.equal(unlabelledPodRefused("Succeeded", refused), false);
   assert.equal(unlabelledPodRefused("Failed", ok), false);

@@ -4,7 +4,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
 import { dnatTarget, inCidr, ruleAllows, selects } from "../../src/core/doctor/checks/nmi-reachable.js";
-import { askHostToken, HOST_NOT_ALLOWED } from "../../src/runtime/nmi/host-token-client.js";
+import { askHostToken } from "../../src/core/doctor/host-token-client.js";
+import { HOST_NOT_ALLOWED } from "../../src/aadpodidentity/contract/messages.js";
 
 // Check 17's NetworkPolicy reading (Kubernetes' own semantics) and check 14's client of NMI's host-token route.
 

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ArmCode, AzureError, KubernetesCode, KubernetesError, UsageCode, UsageError } from "../../src/errors/index.js";
-import { DoctorContext, cannotRead } from "../../src/core/doctor/context.js";
+import { DoctorContext } from "../../src/core/doctor/context.js";
+import { cannotRead } from "../../src/core/doctor/reads.js";
 import { CheckSkipped, finding } from "../../src/core/doctor/model.js";
 import { runDoctor, type Check } from "../../src/core/doctor/runner.js";
 import { doctorExitCode } from "../../src/core/doctor/text.js";

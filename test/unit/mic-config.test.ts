@@ -5,6 +5,7 @@ import { flagBool, flagDuration, flagList } from "../../src/cli/flags.js";
 import { clusterAzureFromConfig, readAzureJson } from "../../src/azure/cloud-config-file.js";
 import { PodidError } from "../../src/errors/index.js";
 import { MicMetrics } from "../../src/runtime/mic/metrics.js";
+import { ScaleSetTrouble } from "../../src/aadpodidentity/contract/mic-reports.js";
 import { computeTargetOfProviderId } from "../../src/azure/provider-id.js";
 import { createHttpHeaders, createPipelineRequest, RestError } from "@azure/core-rest-pipeline";
 import { refusedIdentityIds, retryAfterMs } from "../../src/azure/errors.js";
@@ -51,17 +52,22 @@ describe("MIC configuration", () => {
     assert.equal(computeTargetOfProviderId(undefined), undefined);
   });
 
-  it("renders Prometheus text with HELP and TYPE once per family", () => {
+  it("renders Prometheus text with HELP and TYPE once per family", async () => {
     const m = new MicMetrics();
-    m.inc("aadpodidentity_cloud_provider_write_count", { kind: "scaleSet", result: "success" });
-    m.inc("aadpodidentity_cloud_provider_write_count", { kind: "scaleSet", result: "failure" });
-    m.observe("aadpodidentity_mic_cycle_duration_seconds", 0.5);
-    const text = m.render();
+    m.cloudWrites.inc({ kind: "scaleSet", result: "success" });
+    m.cloudWrites.inc({ kind: "scaleSet", result: "failure" });
+    m.cycleDuration.observe(0.5);
+    m.cloudErrors.inc({ operation_type: "vmss_update", reason: ScaleSetTrouble.Throttled });
+    const text = await m.registry.metrics();
     assert.equal(text.match(/# TYPE aadpodidentity_cloud_provider_write_count counter/g)?.length, 1);
     assert.match(text, /^aadpodidentity_cloud_provider_write_count\{kind="scaleSet",result="failure"\} 1$/m);
+    assert.match(text, /^# TYPE aadpodidentity_mic_cycle_duration_seconds summary$/m);
     assert.match(text, /^aadpodidentity_mic_cycle_duration_seconds_sum 0.5$/m);
     assert.match(text, /^aadpodidentity_mic_cycle_duration_seconds_count 1$/m);
-    assert.equal(m.total("aadpodidentity_cloud_provider_write_count"), 2);
+    assert.match(text, /^aadpodidentity_cloud_provider_operations_errors_count\{operation_type="vmss_update",reason="AzureThrottled"\} 1$/m);
+    assert.match(text, /^aadpodidentity_mic_leader 0$/m);
+    assert.equal(await m.total("aadpodidentity_cloud_provider_write_count"), 2);
+    assert.equal(await m.total("aadpodidentity_cloud_provider_write_count", { result: "success" }), 1);
   });
 
   it("ARM failures: Retry-After in seconds or as a date; the identities a PATCH was refused for", () => {

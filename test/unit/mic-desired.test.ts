@@ -1,8 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
-import { desired, invalidIdentityReason } from "../../src/runtime/mic/desired.js";
-import { ASSIGNED_IDENTITY_FINALIZER, BEHAVIOR_ANNOTATION, type AzureIdentity, type AzureIdentityBinding } from "../../src/kube/aadpodidentity.js";
+import { desired } from "../../src/aadpodidentity/desired.js";
+import { invalidIdentityReason } from "../../src/aadpodidentity/spec.js";
+import { ASSIGNED_IDENTITY_FINALIZER, BEHAVIOR_ANNOTATION, type AzureIdentity, type AzureIdentityBinding } from "../../src/aadpodidentity/types.js";
 
 const SUB = "00000000-0000-0000-0000-000000000001";
 const vmss = (name: string, i: number) => `azure:///subscriptions/${SUB}/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachineScaleSets/${name}/virtualMachines/${i}`;

@@ -1,10 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
-import type { AssignedIdentityState, AzureAssignedIdentity, AzureIdentity, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
-import { fencedIdentity, isExceptionPod, isMicPod, podsWithIp, redactClientId, selectIdentity, upstreamMicShortcut } from "../../src/runtime/nmi/identities.js";
+import type { AssignedIdentityState, AzureAssignedIdentity, AzureIdentity, AzurePodIdentityException } from "../../src/aadpodidentity/types.js";
+import { KUBENET_REFUSAL, redactClientId } from "../../src/aadpodidentity/contract/messages.js";
+import { isExceptionPod, isMicPod, upstreamMicShortcut } from "../../src/aadpodidentity/exceptions.js";
+import { podsWithIp } from "../../src/aadpodidentity/pods.js";
+import { fencedIdentity, selectIdentity } from "../../src/aadpodidentity/selection.js";
 import { ensureRedirect, expectedChain, removeRedirect, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
-import { kubenetRefusal, KUBENET_REFUSAL } from "../../src/runtime/nmi/main.js";
+import { kubenetRefusal } from "../../src/runtime/nmi/main.js";
 import { createLogger } from "../../src/util/logger.js";
 
 const identity = (namespace: string, name: string, clientID: string, annotations: Record<string, string> = {}): AzureIdentity => ({

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ManagedIdentityCredential, WorkloadIdentityCredential, type TokenCredential } from "@azure/identity";
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
+import { demoResultLine, type DemoResult } from "../../aadpodidentity/contract/demo-result.js";
 import { DemoCode, DemoError } from "../../errors/index.js";
 import { isKnownAuthority, resolveCloud } from "../../azure/cloud.js";
 import { AzureSession } from "../../azure/session.js";
@@ -27,13 +28,8 @@ export interface DemoOptions {
   log?: (line: string) => void;
 }
 
-export interface DemoRound {
-  token: boolean;
-  /** Which identity path the round used. */
-  path: DemoCredential["path"];
-  arm: boolean;
-  vmCount?: number;
-  scaleSetCount?: number;
+/** A round's result (logged as its result line), and why it failed, in words. */
+export interface DemoRound extends DemoResult {
   reason?: string;
 }
 
@@ -109,8 +105,20 @@ function defaultLog(line: string): void {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 }
 
-/** One round: a token, then the ARM listing. Never throws. */
+/** One round: a token, then the ARM listing; its human lines, then its result line. Never throws. */
 export async function demoRound(
+  options: DemoOptions,
+  demo: DemoCredential,
+  azure: AzureSession,
+  http?: ReturnType<typeof recordingHttpClient>,
+): Promise<DemoRound> {
+  const round = await tokenAndListing(options, demo, azure, http);
+  const { reason: _reason, ...result } = round;
+  (options.log ?? defaultLog)(demoResultLine(result));
+  return round;
+}
+
+async function tokenAndListing(
   options: DemoOptions,
   demo: DemoCredential,
   azure: AzureSession,
@@ -132,17 +140,17 @@ export async function demoRound(
     const answered = demo.path === "managed identity" ? http?.lastError : undefined;
     const reason = oneLine(err) + (answered ? ` (the endpoint answered ${answered.status}: ${answered.body || "no body"})` : "");
     log(`failed to acquire a token ${describe} clientID(${wanted}): ${reason}`);
-    return { token: false, arm: false, path: demo.path, reason };
+    return { token: false, arm: false, path: demo.path, reason, ...(answered ? { endpointStatus: answered.status } : {}) };
   }
   try {
     const inventory = await computeInventory(azure, options.resourceGroup);
     log(`successfully doARMOperations vm count ${inventory.vmCount}`);
     log(`successfully doARMOperations scale set count ${inventory.scaleSets.length}${inventory.scaleSets.length ? ` (${inventory.scaleSets.map((s) => `${s.name}: ${s.instances} instances`).join(", ")})` : ""}`);
-    return { token: true, arm: true, path: demo.path, vmCount: inventory.vmCount, scaleSetCount: inventory.scaleSets.length };
+    return { token: true, clientId, arm: true, path: demo.path, vmCount: inventory.vmCount, scaleSetCount: inventory.scaleSets.length };
   } catch (err) {
     const reason = oneLine(err);
     log(`failed doARMOperations in resource group ${options.resourceGroup}: ${reason}`);
-    return { token: true, arm: false, path: demo.path, reason };
+    return { token: true, clientId, arm: false, path: demo.path, reason };
   }
 }
 

@@ -1,9 +1,8 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
+import { PREEXISTING_ANNOTATION, preexistingEntries } from "../../aadpodidentity/contract/preexisting.js";
+import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzureIdentityBinding, type AzurePodIdentityException } from "../../aadpodidentity/types.js";
 import type { AzureSession } from "../../azure/session.js";
-import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzureIdentityBinding, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
 import {
   AZURE_ASSIGNED_IDENTITY_KIND,
   AZURE_IDENTITY_BINDING_KIND,
@@ -15,23 +14,19 @@ import { LeaseAnnotationStore, startLeaderElection, type LeaderElection, type Le
 import type { KubeSession } from "../../kube/session.js";
 import { isCancellation } from "../../util/cancel.js";
 import type { Logger } from "../../util/logger.js";
+import { startProbeServers } from "../probes.js";
 import { MicMetrics } from "./metrics.js";
-import { Reconciler, type PreexistingStore, type ReconcileOptions, type Snapshot } from "./reconcile.js";
+import type { Snapshot } from "./plan.js";
+import { Reconciler, type PreexistingStore, type ReconcileOptions } from "./reconcile.js";
 
 /** After an abort, how long shutdown waits for writes already sent before it gives the lease up. */
 const STOP_DRAIN_MS = 2000;
-
-/** Annotation on the leader Lease holding, per scale set, the identities that were there before MIC. */
-export const PREEXISTING_ANNOTATION = "podid.io/preexisting-identities";
 
 /** The record of pre-existing identities, kept on the leader Lease so that every later leader inherits it. */
 function leaseStore(kube: KubeSession, options: MicOptions): PreexistingStore {
   const store = new LeaseAnnotationStore(kube, options.leaderElection.namespace, options.leaderElection.name, PREEXISTING_ANNOTATION);
   return {
-    async load() {
-      const record = await store.read();
-      return Object.fromEntries(Object.entries(record).filter((e): e is [string, string[]] => Array.isArray(e[1]) && e[1].every((v) => typeof v === "string")));
-    },
+    load: async () => preexistingEntries(await store.read()),
     save: (targetId, ids) => store.merge({ [targetId]: ids }),
   };
 }
@@ -177,44 +172,26 @@ export async function startMic(deps: { kube: KubeSession; azure: AzureSession; o
     logger,
     onStartedLeading: (started) => {
       term = started;
-      metrics.set("aadpodidentity_mic_leader", 1);
+      metrics.leader.set(1);
       logger.info("sync thread started.");
       markDirty();
     },
     onStoppedLeading: () => {
       term = undefined;
-      metrics.set("aadpodidentity_mic_leader", 0);
+      metrics.leader.set(0);
     },
   });
-  metrics.set("aadpodidentity_mic_leader", 0);
   const timers = [setInterval(markDirty, options.syncRetryDurationMs), setInterval(markDirty, options.identityAssignmentReconcileIntervalMs)];
 
-  const host = options.listenHost;
-  const servers: Server[] = [];
-  const serve = async (port: number | undefined, handler: (path: string) => { status: number; type: string; body: string }) => {
-    if (port === undefined) return undefined;
-    const server = createServer((req, res) => {
-      const { status, type, body } = handler(new URL(req.url ?? "/", "http://x").pathname);
-      res.writeHead(status, { "content-type": type }).end(body);
-    });
-    servers.push(server);
-    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
-    return (server.address() as AddressInfo).port;
-  };
-  const notFound = { status: 404, type: "text/plain", body: "404 page not found\n" };
-  const httpProbePort = await serve(options.httpProbePort, (path) =>
-    path === "/healthz" ? { status: 200, type: "text/plain", body: isLeader() ? "Active" : "Not Active" } : notFound,
-  );
-  const prometheusPort = await serve(options.prometheusPort, (path) =>
-    path === "/metrics" ? { status: 200, type: "text/plain; version=0.0.4", body: metrics.render() } : notFound,
-  );
+  // Active (upstream's word) while this instance leads: the standby answers "Not Active", yet 200.
+  const probes = await startProbeServers({ probePort: options.httpProbePort, metricsPort: options.prometheusPort, host: options.listenHost, healthy: isLeader, registry: metrics.registry });
 
   return {
     metrics,
     reconciler,
     isLeader,
-    httpProbePort,
-    prometheusPort,
+    httpProbePort: probes.probePort,
+    prometheusPort: probes.metricsPort,
     async idle() {
       for (;;) {
         if (running) await running;
@@ -233,7 +210,7 @@ export async function startMic(deps: { kube: KubeSession; azure: AzureSession; o
       };
       await election?.stop({ release, drain });
       await Promise.all(caches.map((c) => c.stop()));
-      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      await probes.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Logger } from "../../util/logger.js";
 import type { NmiMetrics } from "./metrics.js";
-import { redactClientId } from "./identities.js";
+import { redactClientId } from "../../aadpodidentity/contract/messages.js";
 import { queryParam, type CanonicalRequest } from "./canonical-request.js";
 
 /**
@@ -50,7 +50,7 @@ export class DecisionLog {
   ) {}
 
   record(d: Decision): void {
-    this.metrics.increment("nmi_decisions_count", { outcome: d.outcome, reason: d.reason });
+    this.metrics.decisions.inc({ outcome: d.outcome, reason: d.reason });
     const line =
       `decision: ${d.outcome} (${d.reason}) status=${d.status} source=${d.source || "unknown"} pod=${d.pod ?? "unknown"}` +
       (d.identity !== undefined ? ` identity=${JSON.stringify(d.identity)}` : "") +

@@ -1,13 +1,11 @@
 import { readFileSync } from "node:fs";
+import { KUBENET_REFUSAL } from "../../aadpodidentity/contract/messages.js";
 import { RuntimeCode, RuntimeError, UsageCode, UsageError } from "../../errors/index.js";
 import { loadEndpoint } from "../../kube/lite/endpoint.js";
 import type { Logger } from "../../util/logger.js";
 import { endProcessSoon } from "../../util/shutdown.js";
 import { startNmi } from "./nmi.js";
 import type { NmiOptions } from "./options.js";
-
-export const KUBENET_REFUSAL =
-  "AAD Pod Identity is not supported for Kubenet. Review https://azure.github.io/aad-pod-identity/docs/configure/aad_pod_identity_on_kubenet/ for more details.";
 
 /**
  * Upstream's kubenet guard, and how podid knows the plugin: `--network-plugin` when given (the sandbox and

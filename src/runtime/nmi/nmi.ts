@@ -1,12 +1,14 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
+import { IPTABLES_FAILED, IPTABLES_NOT_INSTALLED } from "../../aadpodidentity/contract/messages.js";
 import { LiteKubeClient } from "../../kube/lite/client.js";
 import type { KubeEndpoint } from "../../kube/lite/endpoint.js";
 import { assignedIdentitiesOnNode, azureIdentities, deploymentsIn, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
 import { createLogger, type Logger } from "../../util/logger.js";
 import { DecisionLog } from "./decisions.js";
 import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
+import { closeServer, listenOn, startProbeServers, type ProbeServers } from "../probes.js";
 import { NmiMetrics } from "./metrics.js";
 import { NMI_DEFAULTS, type NmiOptions } from "./options.js";
 import { createNmiHandler, remoteIp } from "./server.js";
@@ -32,14 +34,6 @@ export interface RunningNmi {
   stop(): Promise<void>;
 }
 
-const listen = (server: Server, port: number, host: string) =>
-  new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 /**
  * The token server's limits: headers (request line included) up to 8 KiB (431 beyond; the request-target alone is
  * refused with 414 past MAX_TARGET_LENGTH), all headers within 10 s and the whole request within 30 s (408), checked
@@ -65,12 +59,6 @@ function answerUnreadable(err: NodeJS.ErrnoException, socket: Socket, decisions:
   decisions.record({ outcome: "refused", reason, status, source });
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
-
-const close = (server: Server) =>
-  new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 
 /**
  * Starts NMI in this process: caches synced, then the token server, then (if asked) the iptables redirect.
@@ -114,8 +102,9 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     kube,
     defaultAuthorityHost: input.authorityHost,
     onFetch: (kind, ok, ms) => {
-      metrics.observe("imds_operations_duration_seconds", { operation_type: kind === "imds" ? "adal_token_msi_userassignedid" : "adal_token" }, ms / 1000);
-      if (!ok) metrics.increment("imds_operations_errors_count", { operation_type: kind === "imds" ? "adal_token_msi_userassignedid" : "adal_token" });
+      const labels = { operation_type: kind === "imds" ? "adal_token_msi_userassignedid" : "adal_token" };
+      metrics.imds.observe(labels, ms / 1000);
+      if (!ok) metrics.imdsErrors.inc(labels);
     },
   });
   let active = !options.iptables;
@@ -149,30 +138,16 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     decisions.record({ outcome: "refused", reason: "method-not-allowed", status: 405, source: remoteIp(req) });
     socket.end("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   });
-  const extra: Server[] = [];
   const stopCaches = () => Promise.all(caches.map((c) => c.stop())).then(() => kube.close());
+  let probes: ProbeServers | undefined;
   try {
-    await listen(server, options.port, options.listenAddress);
-    if (options.httpProbePort !== undefined) {
-      const probe = createServer((req, res) => {
-        res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
-        res.end(healthy() ? "Active" : "Not Active");
-      });
-      await listen(probe, options.httpProbePort, "0.0.0.0");
-      extra.push(probe);
-    }
-    if (options.prometheusPort !== undefined) {
-      const prom = createServer((req, res) => {
-        res.writeHead(req.url === "/metrics" ? 200 : 404, { "Content-Type": "text/plain; version=0.0.4" });
-        res.end(req.url === "/metrics" ? metrics.render() : "404 page not found\n");
-      });
-      await listen(prom, options.prometheusPort, "0.0.0.0");
-      extra.push(prom);
-    }
+    await listenOn(server, options.port, options.listenAddress);
+    probes = await startProbeServers({ probePort: options.httpProbePort, metricsPort: options.prometheusPort, host: "0.0.0.0", healthy, registry: metrics.registry });
   } catch (err) {
-    await Promise.all([close(server), ...extra.map(close), stopCaches()]);
+    await Promise.all([closeServer(server), stopCaches()]);
     throw err;
   }
+  const closeAll = () => Promise.all([closeServer(server), probes!.close(), stopCaches()]);
   const port = (server.address() as AddressInfo).port;
   // An absolute-form request-target may name the metadata address (what pods call) or this node (where NMI listens).
   const nodeAddresses = [...new Set([options.listenAddress, ...hostAddresses])];
@@ -196,12 +171,12 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
       active = true;
     } catch (err) {
       if (err instanceof IptablesError && err.notPermitted) {
-        logger.warn(`not installing the iptables redirect: ${err.message}. Pods reach NMI only if something else sends ${options.metadataIp}:${options.metadataPort} here.`);
+        logger.warn(`${IPTABLES_NOT_INSTALLED}: ${err.message}. Pods reach NMI only if something else sends ${options.metadataIp}:${options.metadataPort} here.`);
         if (iptTimer) clearInterval(iptTimer);
         iptTimer = undefined;
         return;
       }
-      logger.error(`iptables: ${(err as Error).message}`);
+      logger.error(`${IPTABLES_FAILED}${(err as Error).message}`);
     }
   };
   if (options.iptables) {
@@ -225,11 +200,11 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
             logger.error(`removing the iptables redirect: ${(err as Error).message}`);
             throw err;
           } finally {
-            await Promise.all([close(server), ...extra.map(close), stopCaches()]);
+            await closeAll();
           }
           return;
         }
-        await Promise.all([close(server), ...extra.map(close), stopCaches()]);
+        await closeAll();
       })();
       return stopped;
     },

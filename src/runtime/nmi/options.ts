@@ -1,3 +1,5 @@
+import { NMI_FLAG_DEFAULTS } from "../../aadpodidentity/contract/names.js";
+
 /** NMI's settings, named after upstream's flags (see src/commands/runtime-nmi.ts for the flag spellings). */
 export interface NmiOptions {
   /** This node's name: only its pods and its AzureAssignedIdentities are watched. */
@@ -35,17 +37,17 @@ export interface NmiOptions {
 }
 
 export const NMI_DEFAULTS: Omit<NmiOptions, "node"> = {
-  listenAddress: "127.0.0.1",
-  port: 2579,
-  metadataIp: "169.254.169.254",
-  metadataPort: 80,
+  listenAddress: NMI_FLAG_DEFAULTS.listenAddress,
+  port: NMI_FLAG_DEFAULTS.port,
+  metadataIp: NMI_FLAG_DEFAULTS.metadataIp,
+  metadataPort: NMI_FLAG_DEFAULTS.metadataPort,
   iptUpdateIntervalSec: 60,
   forceNamespaced: false,
-  micNamespace: "default",
+  micNamespace: NMI_FLAG_DEFAULTS.micNamespace,
   allowExceptionPodIdentities: false,
-  retryAttemptsForCreated: 16,
-  retryAttemptsForAssigned: 4,
-  findIdentityRetryIntervalSec: 5,
+  retryAttemptsForCreated: NMI_FLAG_DEFAULTS.retryAttemptsForCreated,
+  retryAttemptsForAssigned: NMI_FLAG_DEFAULTS.retryAttemptsForAssigned,
+  findIdentityRetryIntervalSec: NMI_FLAG_DEFAULTS.findIdentityRetryIntervalSec,
   blockInstanceMetadata: false,
   metadataHeaderRequired: true,
   setRetryAfterHeader: false,

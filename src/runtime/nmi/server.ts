@@ -1,13 +1,29 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { isIPv4, type Socket } from "node:net";
 import type { V1Deployment, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
-import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "../../kube/aadpodidentity.js";
+import {
+  CONTEXT_CANCELED,
+  exceptionPodLine,
+  healthText,
+  HOST_NOT_ALLOWED,
+  NO_IDENTITY_FOR_REQUEST,
+  noBindingLabelMessage,
+  notAssignedMessage,
+  POD_LIST_EMPTY,
+  redactClientId,
+  TOKEN_FAILED,
+} from "../../aadpodidentity/contract/messages.js";
+import { isExceptionPod, isMicPod } from "../../aadpodidentity/exceptions.js";
+import { isActivePod, podsWithIp } from "../../aadpodidentity/pods.js";
+import { fencedIdentity, hasCreatedAssignment, podIdentities, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "../../aadpodidentity/selection.js";
+import { identitySpec } from "../../aadpodidentity/spec.js";
+import { BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzurePodIdentityException } from "../../aadpodidentity/types.js";
 import type { WatchCache } from "../../kube/watch-cache.js";
 import type { Logger } from "../../util/logger.js";
 import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 import { canonicalRequest, queryParam, TOKEN_PATH, type CanonicalRequest, type Refusal } from "./canonical-request.js";
 import { requestedIdentity, type DecisionLog, type Outcome } from "./decisions.js";
-import { fencedIdentity, hasCreatedAssignment, holdsAddress, isExceptionPod, isMicPod, podIdentities, podsWithIp, redactClientId, selectIdentity, type IdentityRequest, type PodRef, type Selection } from "./identities.js";
+import { answerMetrics } from "../probes.js";
 import type { NmiMetrics } from "./metrics.js";
 import { RETRY_AFTER_SECONDS, type NmiOptions } from "./options.js";
 import { TokenError, type MsiToken, type TokenSource } from "./tokens.js";
@@ -188,8 +204,8 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
         )) ?? [];
     }
     if (found.length === 0) {
-      metrics.increment("kubernetes_api_operations_errors_count", { operation_type: "get_pod_list" });
-      throw new HttpFailure(500, "pod list is empty", "unknown-pod");
+      metrics.kubeErrors.inc({ operation_type: "get_pod_list" });
+      throw new HttpFailure(500, POD_LIST_EMPTY, "unknown-pod");
     }
     const retry = { "Retry-After": "1" };
     if (found.length > 1) {
@@ -216,7 +232,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     } catch (err) {
       throw new HttpFailure(503, `cannot confirm with the API server that pod ${namespace}/${name} holds ${ip}: ${(err as Error).message}; retry`, "caller-unconfirmed", retry);
     }
-    if (!live || live.metadata?.uid !== uid || live.status?.podIP !== ip || !holdsAddress(live)) {
+    if (!live || live.metadata?.uid !== uid || live.status?.podIP !== ip || !isActivePod(live)) {
       throw new HttpFailure(503, `pod ${namespace}/${name} no longer holds ${ip} (deleted, replaced or terminating); the caller is not known yet: retry`, "stale-pod", retry);
     }
     confirmed.set(socket, uid);
@@ -240,8 +256,9 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
         const wanted = request.objectId.trim().toLowerCase();
         for (const identity of podIdentities(deps.assigned.list(), pod, options.forceNamespaced)) {
           const objectId = await deps.tokens.objectIdOf(identity, resource).catch(() => undefined);
-          if (objectId === wanted && identity.spec?.clientID) {
-            resolved = { clientId: identity.spec.clientID };
+          const { clientID } = identitySpec(identity);
+          if (objectId === wanted && clientID) {
+            resolved = { clientId: clientID };
             break;
           }
         }
@@ -254,22 +271,19 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       // MIC assigns identities only to pods whose aadpodidbinding label a binding selects: without the label,
       // and with nothing assigned, no identity can come (upstream waits out all its attempts regardless).
       if (!labelled && !selection.hasCreated) {
-        return `${prefix}pod ${pod.namespace}/${pod.name} has no ${BINDING_LABEL} label, so no AzureIdentityBinding selects it and no identity will be assigned to it. Label it with a binding's selector`;
+        return noBindingLabelMessage(prefix, pod);
       }
       const elapsed = Date.now() - started;
-      if (elapsed >= total * intervalMs) {
-        return `${prefix}getting assigned identities for pod ${pod.namespace}/${pod.name} in ASSIGNED state failed after ${total} attempts, retry duration [${options.findIdentityRetryIntervalSec}]s, error: <nil>. Check MIC pod logs for identity assignment errors`;
-      }
-      if (elapsed >= created * intervalMs && !selection.hasCreated) {
-        return `${prefix}getting assigned identities for pod ${pod.namespace}/${pod.name} in CREATED state failed after ${created} attempts, retry duration [${options.findIdentityRetryIntervalSec}]s, error: <nil>. Check MIC pod logs for identity assignment errors`;
-      }
+      const intervalSec = options.findIdentityRetryIntervalSec;
+      if (elapsed >= total * intervalMs) return notAssignedMessage({ prefix, pod, state: "ASSIGNED", attempts: total, intervalSec });
+      if (elapsed >= created * intervalMs && !selection.hasCreated) return notAssignedMessage({ prefix, pod, state: "CREATED", attempts: created, intervalSec });
       return undefined;
     };
     let outcome = await decideWait();
     if (outcome === undefined) {
       outcome = await waitForAsync(deps.assigned, decideWait, [created * intervalMs, total * intervalMs].map((ms) => started + ms), signal);
     }
-    if (outcome === undefined) throw new HttpFailure(404, "context canceled", "client-gone");
+    if (outcome === undefined) throw new HttpFailure(404, CONTEXT_CANCELED, "client-gone");
     if (typeof outcome === "string") {
       logger.warn(`failed to get matching identities for pod: ${pod.namespace}/${pod.name}, error: ${outcome}`);
       if (options.setRetryAfterHeader) throw new HttpFailure(503, outcome, "not-assigned", { "Retry-After": String(RETRY_AFTER_SECONDS) });
@@ -277,9 +291,9 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     }
     if (outcome.kind === "excluded") {
       logger.warn(outcome.message);
-      throw new HttpFailure(404, `${prefix}no azure identity found for request`, "namespaced-identity-elsewhere");
+      throw new HttpFailure(404, `${prefix}${NO_IDENTITY_FOR_REQUEST}`, "namespaced-identity-elsewhere");
     }
-    if (outcome.kind !== "found") throw new HttpFailure(404, `${prefix}no azure identity found for request`, "not-assigned");
+    if (outcome.kind !== "found") throw new HttpFailure(404, `${prefix}${NO_IDENTITY_FOR_REQUEST}`, "not-assigned");
     return outcome.identity;
   }
 
@@ -288,7 +302,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       return await deps.tokens.tokenFor(identity, resource);
     } catch (err) {
       const status = err instanceof TokenError ? err.status : 503;
-      const message = `failed to get service principal token for pod: ${pod.namespace}/${pod.name}, error: ${(err as Error).message}`;
+      const message = `${TOKEN_FAILED} for pod: ${pod.namespace}/${pod.name}, error: ${(err as Error).message}`;
       logger.warn(message);
       throw new HttpFailure(status, message, "token-unavailable");
     }
@@ -364,7 +378,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       const named = fence([queryParam(request, "client_id") ?? ""].filter(Boolean), resourceIds);
       if (named) throw refusal(named);
     }
-    logger.verbose(`exception pod ${pod.namespace}/${pod.name} token handling`);
+    logger.verbose(exceptionPodLine(pod));
     const answer = await askImds(ex, TOKEN_PATH, request.search, "GET");
     if (!options.allowExceptionPodIdentities && answer.status === 200) {
       const clientId = answeredClientId(answer.body);
@@ -408,7 +422,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     const podns = req.headers["podns"];
     const podname = req.headers["podname"];
     if (typeof podns !== "string" || typeof podname !== "string" || !podns || !podname) throw new HttpFailure(400, "missing 'podname' and 'podns' from request header", "missing-pod-headers");
-    if (!deps.hostAddresses.has(ex.source)) throw new HttpFailure(500, "request remote address is not from a host", "not-from-host");
+    if (!deps.hostAddresses.has(ex.source)) throw new HttpFailure(500, HOST_NOT_ALLOWED, "not-from-host");
     ex.pod = `${podns}/${podname}`;
     const resource = queryParam(request, "resource") ?? "";
     labels.resource = resource;
@@ -428,7 +442,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     }
     const token = await tokenOf(identity, resource, ref);
     decide(ex, "issued", "host-request", 200);
-    sendJson(ex.res, 200, { token, clientid: identity.spec.clientID });
+    sendJson(ex.res, 200, { token, clientid: identitySpec(identity).clientID });
   }
 
   /** An IMDS path that serves no token: forwarded as its canonical path and re-serialized query. */
@@ -456,7 +470,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
         // The resource is whatever the caller wrote: one series each would let a pod grow NMI's memory. Refused
         // requests have none; issued ones keep theirs up to a bound, then count as "other".
         ex.labels.resource = ex.res.statusCode >= 400 ? "" : metrics.boundedValue("resource", ex.labels.resource);
-        metrics.observe("nmi_operations_duration_seconds", ex.labels, Number(ns) / 1e9);
+        metrics.operations.observe(ex.labels, Number(ns) / 1e9);
         if (logger.enabled("verbose")) logger.verbose(`status (${ex.res.statusCode}) took ${ns} ns for req.method=${ex.request.method} reg.path=${ex.request.path} req.remote=${ex.source}`);
       });
   }
@@ -473,11 +487,8 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
       // Pods reach this port as 169.254.169.254: what NMI knows of other pods (metrics) is the node's, not theirs.
       return refuse(res, source, { status: 404, reason: "not-forwarded", message: "404 page not found", route: request.route, path: request.path });
     }
-    if (request.route === "healthz") return sendText(res, 200, deps.health() ? "Active" : "Not Active");
-    if (request.route === "metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" });
-      return res.end(metrics.render());
-    }
+    if (request.route === "healthz") return sendText(res, 200, healthText(deps.health()));
+    if (request.route === "metrics") return void answerMetrics(res, metrics.registry).catch(() => res.destroy());
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();

@@ -1,7 +1,9 @@
 import type { TokenCredential } from "@azure/identity";
 import type { V1Secret } from "@kubernetes/client-node";
 import { BUILTIN_CLOUDS } from "../../azure/cloud.js";
-import { IdentityType, type AzureIdentity } from "../../kube/aadpodidentity.js";
+import { TOKEN_FAILED } from "../../aadpodidentity/contract/messages.js";
+import { identitySpec } from "../../aadpodidentity/spec.js";
+import { IdentityType, type AzureIdentity } from "../../aadpodidentity/types.js";
 import type { LiteKubeClient } from "../../kube/lite/client.js";
 import { unverifiedIdentityClaims } from "../../util/jwt-claims.js";
 
@@ -71,9 +73,9 @@ export class TokenSource {
 
   async tokenFor(identity: AzureIdentity, resource: string): Promise<MsiToken> {
     const key = `${identityKey(identity)}|${resource}`;
+    const spec = identitySpec(identity);
     return this.cached(key, async () => {
-      const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
-      switch (spec.type ?? IdentityType.userAssignedMSI) {
+      switch (spec.type) {
         case IdentityType.userAssignedMSI:
           return this.fromManagedIdentity(identity, resource);
         case IdentityType.servicePrincipal:
@@ -103,7 +105,7 @@ export class TokenSource {
    * answer with the node's own (system-assigned) identity.
    */
   private async fromManagedIdentity(identity: AzureIdentity, resource: string): Promise<MsiToken> {
-    const { clientID, resourceID } = identity.spec ?? ({} as AzureIdentity["spec"]);
+    const { clientID, resourceID } = identitySpec(identity);
     const name = `${identity.metadata.namespace}/${identity.metadata.name}`;
     const clientId = clientID?.trim();
     const resourceId = resourceID?.trim();
@@ -148,7 +150,7 @@ export class TokenSource {
   }
 
   private async fromSecret(identity: AzureIdentity, resource: string): Promise<MsiToken> {
-    const spec = identity.spec;
+    const spec = identitySpec(identity);
     const ref = spec.clientPassword;
     if (!ref?.name || !spec.tenantID || !spec.clientID) throw new TokenError(`AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name} lacks tenantID, clientID or clientPassword`, 403);
     if (!this.options.kube) throw new TokenError("no Kubernetes session to read the client secret", 503);
@@ -190,7 +192,7 @@ export class TokenSource {
       };
     } catch (err) {
       this.options.onFetch?.("entra", false, this.now() - started);
-      throw new TokenError(`failed to get service principal token: ${(err as Error).message.split("\n")[0]}`, 403);
+      throw new TokenError(`${TOKEN_FAILED}: ${(err as Error).message.split("\n")[0]}`, 403);
     }
   }
 
@@ -244,8 +246,8 @@ function bounded<V>(map: Map<string, V>, key: string, value: V): void {
 
 /** What tells identities apart for caching: type, tenant, client id and resource id (either may be absent). */
 function identityKey(identity: AzureIdentity): string {
-  const spec = identity.spec ?? ({} as AzureIdentity["spec"]);
-  return [spec.type ?? IdentityType.userAssignedMSI, spec.tenantID, spec.clientID, spec.resourceID].map((v) => String(v ?? "").trim().toLowerCase()).join("|");
+  const spec = identitySpec(identity);
+  return [spec.type, spec.tenantID, spec.clientID, spec.resourceID].map((v) => String(v).trim().toLowerCase()).join("|");
 }
 
 function stringValues(body: Record<string, unknown>): MsiToken {

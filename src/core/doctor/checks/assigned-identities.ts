@@ -1,29 +1,33 @@
-import { identitySpec } from "../../../runtime/mic/desired.js";
-import type { AzureAssignedIdentity } from "../../../kube/aadpodidentity.js";
+import { NOT_ASSIGNED_SEARCH } from "../../../aadpodidentity/contract/messages.js";
+import { ScaleSetTrouble } from "../../../aadpodidentity/contract/mic-reports.js";
+import { identitySpec } from "../../../aadpodidentity/spec.js";
+import type { AzureAssignedIdentity } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
 import { safeParse } from "./azure-identities.js";
 import { installFix } from "./fixes.js";
-import { armCodes, eventsAbout, isReady } from "./runtime-pods.js";
+import { troubleOf } from "./mic-events.js";
+import { armCodes, eventsAbout, isReady, type KubeEvent } from "./runtime-pods.js";
 
 const aaiRef = (a: AzureAssignedIdentity) => `AzureAssignedIdentity ${a.metadata.namespace ?? "default"}/${a.metadata.name}`;
 const seconds = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)}m` : `${Math.round(ms / 1000)}s`);
 
-/** The fix for MIC's reason: the roles podid install grants, else MIC's own log. */
-async function fixFor(ctx: DoctorContext, reason: string, aai: AzureAssignedIdentity): Promise<string> {
-  if (/LinkedAuthorizationFailed|assign\/action/i.test(reason)) {
+/** The fix for the trouble MIC reported: the roles podid install grants, else MIC's Events on the object. */
+async function fixFor(ctx: DoctorContext, event: KubeEvent | undefined, aai: AzureAssignedIdentity): Promise<string> {
+  const trouble = event ? troubleOf(event) : undefined;
+  if (trouble === ScaleSetTrouble.LinkedAuthorization) {
     const ref = aai.spec.azureIdentityRef;
     const group = ref?.spec ? safeParse(identitySpec(ref).resourceID)?.resourceGroup : undefined;
     return `${await installFix(ctx, ...(group ? ["--identity-resource-group", group] : []))}   # grants the kubelet identity Managed Identity Operator on the identity (see check kubelet-roles)`;
   }
-  if (/AuthorizationFailed|virtualMachineScaleSets\/write/i.test(reason)) return `${await installFix(ctx)}   # grants the kubelet identity Virtual Machine Contributor on the node resource group (see check kubelet-roles)`;
-  return `kubectl logs -n kube-system -l app.kubernetes.io/component=mic --tail=100   # MIC's own account of ${aai.metadata.name}`;
+  if (trouble === ScaleSetTrouble.Authorization) return `${await installFix(ctx)}   # grants the kubelet identity Virtual Machine Contributor on the node resource group (see check kubelet-roles)`;
+  return `kubectl describe azureassignedidentity ${aai.metadata.name} -n ${aai.metadata.namespace ?? "default"}   # MIC's own account of it, in its Events`;
 }
 
 /**
  * 11. AzureAssignedIdentities that stay Created (not Assigned) longer than --stuck-after: MIC could not attach the
- * identity to the node. MIC's reason comes from its Warning events on the object ("binding apply error").
+ * identity to the node. MIC's reason comes from its Warning Events on the object (their reason names the trouble).
  */
 export const assignedIdentitiesCheck: Check = {
   id: "assigned-identities",
@@ -52,9 +56,9 @@ export const assignedIdentitiesCheck: Check = {
       const why = reason ? `MIC says: ${events[0].reason}: ${reason}` : micRunning ? "MIC recorded no reason (see its log)" : "no MIC pod is ready to assign it (see check mic)";
       const identity = a.spec.azureIdentityRef?.metadata ? `${a.spec.azureIdentityRef.metadata.namespace}/${a.spec.azureIdentityRef.metadata.name}` : "?";
       findings.push(
-        finding("fail", `${aaiRef(a)} (pod ${a.spec.podNamespace}/${a.spec.pod}, identity ${identity}, node ${a.spec.nodename}) has been ${a.status?.status ?? "without status"} for ${seconds(age)}, longer than ${seconds(threshold)}: the identity is not on the node, so the pod's token requests fail ('failed after 16 attempts'); ${why}`, {
-          errors: [...armCodes(reason), ...(events[0]?.reason ? [events[0].reason] : []), ...(reason ? [reason] : []), "failed after 16 attempts", "Check MIC pod logs for identity assignment errors"],
-          fix: reason || micRunning ? await fixFor(ctx, reason, a) : `${await installFix(ctx)}   # brings MIC back (see check mic)`,
+        finding("fail", `${aaiRef(a)} (pod ${a.spec.podNamespace}/${a.spec.pod}, identity ${identity}, node ${a.spec.nodename}) has been ${a.status?.status ?? "without status"} for ${seconds(age)}, longer than ${seconds(threshold)}: the identity is not on the node, so the pod's token requests fail ('${NOT_ASSIGNED_SEARCH[0]}'); ${why}`, {
+          errors: [...new Set([...armCodes(reason), ...(events[0]?.reason ? [events[0].reason] : []), ...(reason ? [reason] : []), ...NOT_ASSIGNED_SEARCH])],
+          fix: reason || micRunning ? await fixFor(ctx, events[0], a) : `${await installFix(ctx)}   # brings MIC back (see check mic)`,
           objects: [aaiRef(a), `Pod ${a.spec.podNamespace}/${a.spec.pod}`, `AzureIdentity ${identity}`],
         }),
       );

@@ -1,6 +1,6 @@
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../../azure/resource-id.js";
-import { IdentityType, type AzureIdentity } from "../../../kube/aadpodidentity.js";
-import { identitySpec, invalidIdentityReason } from "../../../runtime/mic/desired.js";
+import { IdentityType, type AzureIdentity } from "../../../aadpodidentity/types.js";
+import { identitySpec, invalidIdentityReason } from "../../../aadpodidentity/spec.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";

@@ -1,9 +1,10 @@
-import { BINDING_LABEL, isNamespacedIdentity } from "../../../kube/aadpodidentity.js";
+import { identityNotFound } from "../../../aadpodidentity/contract/messages.js";
+import { matchesOnlyOwnNamespace } from "../../../aadpodidentity/matching.js";
+import { bindingSpec, identitySpec } from "../../../aadpodidentity/spec.js";
+import { BINDING_LABEL, namespaceOf, type AzureIdentity } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { bindingRef, identityOf, podRef, podsWithSelector, reaches } from "./matching.js";
-import type { AzureIdentity } from "../../../kube/aadpodidentity.js";
-import { identitySpec } from "../../../runtime/mic/desired.js";
 import type { DoctorContext } from "../context.js";
 import { identityAddFix, safeParse } from "./azure-identities.js";
 import { clusterIfKnown, shellWord } from "./fixes.js";
@@ -16,7 +17,7 @@ async function likelyGroup(ctx: DoctorContext, identities: readonly AzureIdentit
 
 /**
  * 8. Each binding names an AzureIdentity that exists in its own namespace (MIC's rule), and its selector matches
- * at least one pod MIC would give the identity to (MIC's own matching, runtime/mic/desired.ts).
+ * at least one pod MIC would give the identity to (MIC's own matching, aadpodidentity/desired.ts).
  */
 export const bindingsCheck: Check = {
   id: "bindings",
@@ -27,9 +28,9 @@ export const bindingsCheck: Check = {
     const findings: Finding[] = [];
     const observed: Record<string, unknown> = { forceNamespaced };
     for (const binding of bindings) {
-      const ns = binding.metadata.namespace ?? "default";
+      const ns = namespaceOf(binding);
       const ref = bindingRef(binding);
-      const { azureIdentity, selector } = binding.spec ?? { azureIdentity: "", selector: "" };
+      const { azureIdentity, selector } = bindingSpec(binding);
       const identity = identityOf(binding, identities);
       const assigned = state.assigned.filter((a) => a.spec.azureBindingRef.metadata.name === binding.metadata.name && a.spec.azureBindingRef.metadata.namespace === ns);
       observed[`${ns}/${binding.metadata.name}`] = { azureIdentity, selector, identityFound: Boolean(identity), pods: assigned.map((a) => `${a.spec.podNamespace}/${a.spec.pod}`) };
@@ -37,7 +38,7 @@ export const bindingsCheck: Check = {
         const elsewhere = identities.filter((i) => i.metadata.name === azureIdentity).map((i) => i.metadata.namespace);
         findings.push(
           finding("fail", `${ref} names AzureIdentity '${azureIdentity}', which does not exist in namespace ${ns}${elsewhere.length ? ` (it exists in ${elsewhere.join(", ")}; a binding only reaches identities in its own namespace)` : ""}: pods labelled ${BINDING_LABEL}=${selector} get no identity`, {
-            errors: [`identity ${ns}/${azureIdentity} not found`, "AzureIdentityNotFound"],
+            errors: [identityNotFound(`${ns}/${azureIdentity}`), "AzureIdentityNotFound"],
             fix: await identityAddFix(ctx, { metadata: { name: azureIdentity || "<identity>", namespace: ns } }, undefined, await likelyGroup(ctx, identities, ns)),
             objects: [ref, `AzureIdentity ${ns}/${azureIdentity}`],
           }),
@@ -61,7 +62,7 @@ export const bindingsCheck: Check = {
         );
       } else {
         findings.push(
-          finding("warn", `${ref}'s selector '${selector}' matches no pod MIC may give AzureIdentity ${ns}/${azureIdentity}: no pod${forceNamespaced || isNamespacedIdentity(identity) ? ` in ${ns}` : ""} is labelled ${BINDING_LABEL}=${selector}`, {
+          finding("warn", `${ref}'s selector '${selector}' matches no pod MIC may give AzureIdentity ${ns}/${azureIdentity}: no pod${matchesOnlyOwnNamespace(identity, forceNamespaced) ? ` in ${ns}` : ""} is labelled ${BINDING_LABEL}=${selector}`, {
             errors: [`no AzureAssignedIdentity for selector ${selector}`],
             fix,
             objects: [ref],

@@ -1,4 +1,4 @@
-import { AAD_POD_IDENTITY_GROUP } from "../../../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_GROUP, RESOURCE_PLURALS } from "../../../aadpodidentity/types.js";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
@@ -8,12 +8,7 @@ type Crd = KubernetesObject & {
   spec?: { group?: string; scope?: string; names?: { kind?: string }; versions?: { name: string; served?: boolean; storage?: boolean }[] };
 };
 
-export const AAD_POD_IDENTITY_KINDS = [
-  { kind: "AzureIdentity", plural: "azureidentities" },
-  { kind: "AzureIdentityBinding", plural: "azureidentitybindings" },
-  { kind: "AzureAssignedIdentity", plural: "azureassignedidentities" },
-  { kind: "AzurePodIdentityException", plural: "azurepodidentityexceptions" },
-] as const;
+const AAD_POD_IDENTITY_KINDS = Object.entries(RESOURCE_PLURALS).map(([kind, plural]) => ({ kind, plural }));
 
 /** 2. The four aadpodidentity.k8s.io CRDs exist and serve v1 (the version MIC, NMI and podid use). */
 export const crdsCheck: Check = {

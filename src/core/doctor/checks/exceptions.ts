@@ -1,6 +1,9 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { BINDING_LABEL, type AzurePodIdentityException } from "../../../kube/aadpodidentity.js";
-import { isExceptionPod } from "../../../runtime/nmi/identities.js";
+import { exceptionPodLine } from "../../../aadpodidentity/contract/messages.js";
+import { INSTALL_NAMESPACE } from "../../../aadpodidentity/contract/names.js";
+import { isExceptionPod } from "../../../aadpodidentity/exceptions.js";
+import { exceptionPodLabels } from "../../../aadpodidentity/spec.js";
+import { BINDING_LABEL, namespaceOf, type AzurePodIdentityException } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
@@ -36,8 +39,8 @@ export const exceptionsCheck: Check = {
     const findings: Finding[] = [];
     const observed: Record<string, unknown> = {};
     for (const e of exceptions) {
-      const ns = e.metadata.namespace ?? "default";
-      const labels = Object.fromEntries(Object.entries(e.spec?.podLabels ?? {}).map(([k, v]) => [k, String(v)]));
+      const ns = namespaceOf(e);
+      const labels = exceptionPodLabels(e);
       const ref = exceptionRef(e);
       const remove = `podid exception delete --name ${e.metadata.name} -n ${ns}`;
       const matched = pods.filter((p) => p.metadata?.namespace === ns && isExceptionPod(p, [e]));
@@ -62,7 +65,7 @@ export const exceptionsCheck: Check = {
               `it gets no identity of its own (asking for its identity's client_id fails with "Identity not found" unless that identity happens to be on the node), ` +
               `and it can take any identity on the node that no AzureIdentity names, the kubelet identity included`,
             {
-              errors: ["Identity not found", ...workloads.map((p) => `exception pod ${ns}/${p.metadata?.name} token handling`)],
+              errors: ["Identity not found", ...workloads.map((p) => exceptionPodLine({ namespace: ns, name: p.metadata?.name ?? "" }))],
               fix: `${remove}   # or: kubectl delete azurepodidentityexception ${e.metadata.name} -n ${ns}; to keep exempting system pods, re-add it with a label only they carry: podid exception add --name ${e.metadata.name} -n ${ns} --pod-labels <key>=<value>`,
               objects: [ref, ...workloads.map(podRef)],
             },
@@ -74,7 +77,7 @@ export const exceptionsCheck: Check = {
         for (const [component, runtimePodsOf] of [["MIC", runtime.mic], ["NMI", runtime.nmi]] as const) {
           const elsewhere = runtimePodsOf.filter((p) => p.metadata?.namespace !== ns && isExceptionPod({ ...p, metadata: { ...p.metadata, namespace: ns } }, [e]));
           if (!elsewhere.length) continue;
-          const home = elsewhere[0].metadata?.namespace ?? "kube-system";
+          const home = elsewhere[0].metadata?.namespace ?? INSTALL_NAMESPACE;
           findings.push(
             finding("warn", `${ref} (podLabels ${labelsText(labels)}) matches ${component}'s pods by its labels, but ${component} runs in namespace ${home} and an exception applies only to pods of its own namespace (${ns}): it exempts nothing`, {
               errors: component === "MIC" ? ["no AzureAssignedIdentity found for pod", "Refresh request failed"] : [],

@@ -1,15 +1,9 @@
+import { LEGACY_FIELDS, type LegacyKind } from "../../../aadpodidentity/spec.js";
 import { shellWord } from "./fixes.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { identityAddFix } from "./azure-identities.js";
 import type { DoctorContext } from "../context.js";
-
-/** Field names of releases before 1.6, by kind: the old spelling -> the v1 one. */
-const OLD_FIELDS: Record<string, Record<string, string>> = {
-  AzureIdentity: { Type: "type", ResourceID: "resourceID", ClientID: "clientID", ClientPassword: "clientPassword", TenantID: "tenantID", ADResourceID: "adResourceID", ADEndpoint: "adEndpoint" },
-  AzureIdentityBinding: { AzureIdentity: "azureIdentity", Selector: "selector", Weight: "weight" },
-  AzurePodIdentityException: { PodLabels: "podLabels" },
-};
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -17,7 +11,7 @@ type Obj = { kind: string; metadata: { name: string; namespace?: string; annotat
 
 /** Old-cased spec fields of an object, from its live spec and from what `kubectl apply` last sent (the API server may have pruned them). */
 function oldFields(o: Obj): { field: string; v1: string; value: unknown; live: boolean }[] {
-  const table = OLD_FIELDS[o.kind] ?? {};
+  const table: Record<string, string> = LEGACY_FIELDS[o.kind as LegacyKind] ?? {};
   let applied: Record<string, unknown> = {};
   try {
     applied = (JSON.parse(o.metadata.annotations?.[LAST_APPLIED] ?? "{}") as { spec?: Record<string, unknown> }).spec ?? {};
@@ -47,8 +41,10 @@ async function fixFor(ctx: DoctorContext, o: Obj, fields: ReturnType<typeof oldF
 }
 
 /**
- * 19. Fields spelled as before aad-pod-identity 1.6 (`ResourceID`, `ClientID`, `AzureIdentity`, `Selector`, ...),
- * which v1 ignores (and a structural CRD prunes): the object then lacks the field that matters.
+ * 19. Fields spelled as before aad-pod-identity 1.6 (`ResourceID`, `ClientID`, `AzureIdentity`, `Selector`, ...; the
+ * one table in aadpodidentity/spec.ts). A CRD with a schema (podid's, upstream's since 1.6) prunes them: the object
+ * then lacks the field that matters (fail). Where the API server kept them (CRDs made before 1.6), MIC and NMI read
+ * them as upstream does, but the next CRD upgrade drops them (warn).
  */
 export const fieldCasingCheck: Check = {
   id: "field-casing",
@@ -64,12 +60,21 @@ export const fieldCasingCheck: Check = {
       if (!fields.length) continue;
       const ref = `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
       observed[ref] = fields.map((f) => f.field);
-      const missing = fields.filter((f) => o.spec?.[f.v1] === undefined || o.spec?.[f.v1] === "");
+      const unset = fields.filter((f) => o.spec?.[f.v1] === undefined || o.spec?.[f.v1] === "");
+      const pruned = unset.filter((f) => !f.live);
+      const kept = unset.filter((f) => f.live);
       const list = fields.map((f) => `${f.field} (v1: ${f.v1})`).join(", ");
-      if (missing.length) {
+      if (pruned.length) {
         findings.push(
-          finding("fail", `${ref} spells ${list} the pre-1.6 way; v1 ignores ${missing.length === 1 ? "it" : "them"}, so ${missing.map((f) => f.v1).join(", ")} ${missing.length === 1 ? "is" : "are"} unset`, {
-            errors: missing.map((f) => `unknown field "spec.${f.field}"`),
+          finding("fail", `${ref} spells ${list} the pre-1.6 way; v1 ignores ${pruned.length === 1 ? "it" : "them"}, so ${pruned.map((f) => f.v1).join(", ")} ${pruned.length === 1 ? "is" : "are"} unset`, {
+            errors: pruned.map((f) => `unknown field "spec.${f.field}"`),
+            fix: await fixFor(ctx, o, fields),
+            objects: [ref],
+          }),
+        );
+      } else if (kept.length) {
+        findings.push(
+          finding("warn", `${ref} spells ${kept.map((f) => f.field).join(", ")} the pre-1.6 way and has no ${kept.map((f) => f.v1).join(", ")}: MIC and NMI read the old spelling (as upstream does), but installing or upgrading to CRDs with a schema prunes it and leaves the field unset`, {
             fix: await fixFor(ctx, o, fields),
             objects: [ref],
           }),

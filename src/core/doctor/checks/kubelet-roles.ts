@@ -1,6 +1,6 @@
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../../azure/resource-id.js";
-import { IdentityType } from "../../../kube/aadpodidentity.js";
-import { identitySpec, invalidIdentityReason } from "../../../runtime/mic/desired.js";
+import { IdentityType } from "../../../aadpodidentity/types.js";
+import { identitySpec, invalidIdentityReason } from "../../../aadpodidentity/spec.js";
 import { ASSIGN_ACTION } from "../../identity-add.js";
 import { SCALE_SET_WRITE } from "../../install.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";

@@ -1,22 +1,20 @@
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
-import { BINDING_LABEL, isNamespacedIdentity, type AzureIdentity, type AzureIdentityBinding } from "../../../kube/aadpodidentity.js";
+import { bindingReaches, identityOfBinding } from "../../../aadpodidentity/matching.js";
+import { BINDING_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../../../aadpodidentity/types.js";
 import type { DoctorContext } from "../context.js";
 
 export const podRef = (p: V1Pod) => `Pod ${p.metadata?.namespace}/${p.metadata?.name}`;
 export const bindingRef = (b: AzureIdentityBinding) => `AzureIdentityBinding ${b.metadata.namespace}/${b.metadata.name}`;
 
-/** The AzureIdentity a binding names: MIC looks only in the binding's own namespace. */
-export function identityOf(binding: AzureIdentityBinding, identities: readonly AzureIdentity[]): AzureIdentity | undefined {
-  return identities.find((i) => i.metadata.name === binding.spec?.azureIdentity && (i.metadata.namespace ?? "default") === (binding.metadata.namespace ?? "default"));
-}
+/** The AzureIdentity a binding names (MIC's rule: in the binding's own namespace). */
+export const identityOf = identityOfBinding;
 
-/** MIC's namespace rule: a namespaced identity (annotation, or MIC's --forceNamespaced) reaches only pods of its namespace. */
+/** MIC's rule (aadpodidentity/matching.ts): may the binding give its identity, if it exists, to a pod of `podNamespace`? */
 export function reaches(binding: AzureIdentityBinding, identity: AzureIdentity | undefined, podNamespace: string, forceNamespaced: boolean): boolean {
-  if (!identity) return false;
-  if (!(forceNamespaced || isNamespacedIdentity(identity))) return true;
-  return (binding.metadata.namespace ?? "default") === podNamespace && (identity.metadata.namespace ?? "default") === podNamespace;
+  return identity !== undefined && bindingReaches(binding, identity, podNamespace, forceNamespaced);
 }
 
+/** The pods labelled for a selector. */
 export function podsWithSelector(pods: readonly V1Pod[], selector: string): V1Pod[] {
   return pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] === selector);
 }

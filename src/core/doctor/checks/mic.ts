@@ -2,11 +2,14 @@ import type { V1Lease } from "@kubernetes/client-node";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { installFix } from "./fixes.js";
-import { eventTime, eventsAbout, isActive, isReady, isStarting, isYoung, leaseOf, notReadyReason, podName, workloadRef } from "./runtime-pods.js";
+import { eventTime, eventsAbout, isReady, isStarting, isYoung, leaseOf, notReadyReason, podName, workloadRef } from "./runtime-pods.js";
+import { NOT_ACTIVE, NOT_ASSIGNED_SEARCH } from "../../../aadpodidentity/contract/messages.js";
+import { componentSelector, WORKLOAD_NAMES } from "../../../aadpodidentity/contract/names.js";
+import { isActivePod } from "../../../aadpodidentity/pods.js";
 
 /** Warning events on MIC's pods newer than this count as recent. */
 const RECENT_MS = 15 * 60_000;
-const NO_MIC = "pods labelled aadpodidbinding get no AzureAssignedIdentity, and NMI answers 'failed after 16 attempts'";
+const NO_MIC = `pods labelled aadpodidbinding get no AzureAssignedIdentity, and NMI answers '${NOT_ASSIGNED_SEARCH[0]}'`;
 
 /**
  * 3. MIC: its pods are ready, exactly one of them leads (holds the leader Lease, which is not expired), and no
@@ -21,10 +24,10 @@ export const micCheck: Check = {
     const observed: Record<string, unknown> = { deployments: deployments.map((d) => workloadRef("Deployment", d)) };
     const findings: Finding[] = [];
     if (!deployments.length) {
-      findings.push(finding("fail", `MIC is not installed: no Deployment podid-mic (or mic) in any namespace; ${NO_MIC}`, { errors: ["failed after 16 attempts", "Check MIC pod logs for identity assignment errors"], fix: await installFix(ctx), objects: [] }));
+      findings.push(finding("fail", `MIC is not installed: no Deployment ${WORKLOAD_NAMES.mic.podid} (or ${WORKLOAD_NAMES.mic.upstream}) in any namespace; ${NO_MIC}`, { errors: [...NOT_ASSIGNED_SEARCH], fix: await installFix(ctx), objects: [] }));
       return { observed, findings };
     }
-    const live = pods.filter(isActive);
+    const live = pods.filter(isActivePod);
     const ready = live.filter(isReady);
     observed.pods = Object.fromEntries(live.map((p) => [podName(p), { ready: isReady(p), node: p.spec?.nodeName, ...(isReady(p) ? {} : { reason: notReadyReason(p) }) }]));
     for (const d of deployments) {
@@ -40,8 +43,8 @@ export const micCheck: Check = {
         const why = replicas === 0 ? "it is scaled to 0 replicas" : live.length ? `its pods are not ready: ${live.map((p) => `${podName(p)} ${notReadyReason(p)}`).join("; ")}` : "it has no pods";
         findings.push(
           finding("fail", `no MIC pod is ready (${ref}: ${why}): nothing creates or assigns AzureAssignedIdentities, so ${NO_MIC}`, {
-            errors: ["failed after 16 attempts", "Check MIC pod logs for identity assignment errors", ...live.map(notReadyReason).filter((r) => /^\w+:/.test(r)).map((r) => r.split(":")[0])],
-            fix: replicas === 0 ? `${scale}   # or: ${await installFix(ctx)}` : `${await installFix(ctx)}   # then: kubectl describe pod -n ${d.metadata?.namespace} -l app.kubernetes.io/component=mic`,
+            errors: [...NOT_ASSIGNED_SEARCH, ...live.map(notReadyReason).filter((r) => /^\w+:/.test(r)).map((r) => r.split(":")[0])],
+            fix: replicas === 0 ? `${scale}   # or: ${await installFix(ctx)}` : `${await installFix(ctx)}   # then: kubectl describe pod -n ${d.metadata?.namespace} -l ${componentSelector("mic")}`,
             objects: [ref, ...live.map((p) => `Pod ${podName(p)}`)],
           }),
         );
@@ -51,7 +54,7 @@ export const micCheck: Check = {
         const notReady = live.filter((p) => p.metadata?.namespace === d.metadata?.namespace && !isReady(p) && !isStarting(p));
         findings.push(
           finding("warn", `${ref} has ${mine.length} of ${replicas} MIC pods ready${notReady.length ? `: ${notReady.map((p) => `${podName(p)} ${notReadyReason(p)}`).join("; ")}` : ""}; no standby takes over if the leader stops`, {
-            fix: `kubectl describe pod -n ${d.metadata?.namespace} -l app.kubernetes.io/component=mic`,
+            fix: `kubectl describe pod -n ${d.metadata?.namespace} -l ${componentSelector("mic")}`,
             objects: [ref, ...notReady.map((p) => `Pod ${podName(p)}`)],
           }),
         );
@@ -69,14 +72,14 @@ export const micCheck: Check = {
       if ((!lease || !holder || Date.now() > expiresAt || !leader.length) && mine.some((p) => isYoung(p))) {
         // a MIC pod that has just started may be about to take the lease (its predecessor's may yet have to expire)
       } else if (!lease || !holder) {
-        findings.push(finding("fail", `no MIC pod leads: ${leaseRef} ${lease ? "has no holder" : "does not exist"} although ${mine.length} MIC pod(s) are ready; only the leader reconciles`, { errors: ["Not Active"], fix: `kubectl logs -n ${d.metadata?.namespace} -l app.kubernetes.io/component=mic   # then: ${restart}`, objects: [ref, leaseRef] }));
+        findings.push(finding("fail", `no MIC pod leads: ${leaseRef} ${lease ? "has no holder" : "does not exist"} although ${mine.length} MIC pod(s) are ready; only the leader reconciles`, { errors: [NOT_ACTIVE], fix: `kubectl logs -n ${d.metadata?.namespace} -l ${componentSelector("mic")}   # then: ${restart}`, objects: [ref, leaseRef] }));
       } else if (Date.now() > expiresAt) {
         findings.push(
-          finding("fail", `no MIC pod leads: ${leaseRef} is held by '${holder}', expired since ${new Date(expiresAt).toISOString()} and not taken over`, { errors: ["lost leader lease", "Not Active"], fix: restart, objects: [ref, leaseRef] }),
+          finding("fail", `no MIC pod leads: ${leaseRef} is held by '${holder}', expired since ${new Date(expiresAt).toISOString()} and not taken over`, { errors: ["lost leader lease", NOT_ACTIVE], fix: restart, objects: [ref, leaseRef] }),
         );
       } else if (!leader.length) {
         findings.push(
-          finding("warn", `${leaseRef} is held by '${holder}', which is not a ready MIC pod (${mine.map(podName).join(", ")}); a ready pod takes over once the lease expires at ${new Date(expiresAt).toISOString()}`, { errors: ["Not Active"], fix: restart, objects: [ref, leaseRef] }),
+          finding("warn", `${leaseRef} is held by '${holder}', which is not a ready MIC pod (${mine.map(podName).join(", ")}); a ready pod takes over once the lease expires at ${new Date(expiresAt).toISOString()}`, { errors: [NOT_ACTIVE], fix: restart, objects: [ref, leaseRef] }),
         );
       }
     }

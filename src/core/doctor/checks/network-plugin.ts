@@ -1,3 +1,5 @@
+import { KUBENET_SEARCH } from "../../../aadpodidentity/contract/messages.js";
+import { RuntimeCode } from "../../../errors/index.js";
 import { finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { installFix } from "./fixes.js";
@@ -25,7 +27,7 @@ export const networkPluginCheck: Check = {
         observed,
         findings: [
           finding("fail", `cluster ${cluster.name} uses the kubenet network plugin and NMI ${nmi.length ? "is not run with --allow-network-plugin-kubenet" : "is not installed"}: NMI refuses to start, so no pod gets a token; ${KUBENET_RISK}`, {
-            errors: ["AAD Pod Identity is not supported for Kubenet", "KubenetNotSupported"],
+            errors: [KUBENET_SEARCH, RuntimeCode.KubenetNotSupported],
             fix: `${await installFix(ctx, "--kubenet")}   # after reading the risk; or move the cluster to Azure CNI`,
             objects,
           }),

@@ -1,23 +1,24 @@
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod, V1LabelSelector } from "@kubernetes/client-node";
-import { BINDING_LABEL } from "../../../kube/aadpodidentity.js";
+import { IPTABLES_FAILED, IPTABLES_NOT_INSTALLED } from "../../../aadpodidentity/contract/messages.js";
+import { componentSelector, NMI_FLAG_DEFAULTS, NmiFlag } from "../../../aadpodidentity/contract/names.js";
+import { BINDING_LABEL } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
 import { podRef } from "./matching.js";
+import { podFlag } from "./runtime-pods.js";
 
-export const METADATA_IP = "169.254.169.254";
-const NMI_DEFAULT_PORT = 2579;
+export const METADATA_IP = NMI_FLAG_DEFAULTS.metadataIp;
 /** What a pod's SDK prints when its packets to the metadata address are dropped. */
 const TIMEOUT_ERRORS = ["dial tcp 169.254.169.254:80: i/o timeout", "context deadline exceeded", "ManagedIdentityCredential authentication unavailable"];
 
 /** Where NMI's iptables DNAT sends a node's pods' 169.254.169.254:80: --host-ip, else the listen address (0.0.0.0 -> 127.0.0.1). */
 export function dnatTarget(nmi: V1Pod | undefined, nodeIP: string | undefined): { ip: string; port: number } {
-  const args = (nmi?.spec?.containers ?? []).flatMap((c) => [...(c.args ?? []), ...(c.command ?? [])]);
-  const flag = (name: string) => args.map((a) => new RegExp(`^--${name}=(.*)$`).exec(a)?.[1]).find((v) => v !== undefined);
-  const port = Number(flag("nmi-port") ?? NMI_DEFAULT_PORT);
-  const hostIp = flag("host-ip");
+  const flag = (name: string) => (nmi ? podFlag(nmi, name) : undefined);
+  const port = Number(flag(NmiFlag.port) ?? NMI_FLAG_DEFAULTS.port);
+  const hostIp = flag(NmiFlag.hostIp);
   if (hostIp) return { ip: /\$\(/.test(hostIp) ? nodeIP ?? "<node IP>" : hostIp, port };
-  const listen = flag("nmi-listen-address") ?? "127.0.0.1";
+  const listen = flag(NmiFlag.listenAddress) ?? NMI_FLAG_DEFAULTS.listenAddress;
   return { ip: listen === "0.0.0.0" ? "127.0.0.1" : listen, port };
 }
 
@@ -64,28 +65,31 @@ export function ruleAllows(rule: V1NetworkPolicyEgressRule, ip: string, port: nu
 
 const allows = (policies: readonly V1NetworkPolicy[], ip: string, port: number) => policies.some((p) => (p.spec?.egress ?? []).some((r) => ruleAllows(r, ip, port)));
 
-async function nmiLogs(ctx: DoctorContext, nmi: readonly V1Pod[]): Promise<{ node: string; line: string; severity: "warn" | "fail" }[]> {
-  const found: { node: string; line: string; severity: "warn" | "fail" }[] = [];
+type IptablesTrouble = { node: string; namespace: string; line: string; severity: "warn" | "fail" };
+
+async function nmiLogs(ctx: DoctorContext, nmi: readonly V1Pod[]): Promise<IptablesTrouble[]> {
+  const found: IptablesTrouble[] = [];
   for (const p of nmi) {
     let log: string;
     try {
-      log = await ctx.podLog(p.metadata?.namespace ?? "kube-system", p.metadata?.name ?? "", 300);
+      log = await ctx.podLog(p.metadata?.namespace ?? "", p.metadata?.name ?? "", 300);
     } catch {
       continue;
     }
     const lines = log.split("\n");
-    const last = (re: RegExp) => [...lines].reverse().find((l) => re.test(l));
-    const notInstalled = last(/not installing the iptables redirect/);
-    const failed = last(/iptables: |flushing iptables/);
-    if (notInstalled) found.push({ node: p.spec?.nodeName ?? "?", line: notInstalled.trim(), severity: "warn" });
-    else if (failed && /iptables: /.test(failed)) found.push({ node: p.spec?.nodeName ?? "?", line: failed.trim(), severity: "fail" });
+    const last = (text: string) => [...lines].reverse().find((l) => l.includes(text));
+    const notInstalled = last(IPTABLES_NOT_INSTALLED);
+    const failed = last(IPTABLES_FAILED);
+    const where = { node: p.spec?.nodeName ?? "?", namespace: p.metadata?.namespace ?? "" };
+    if (notInstalled) found.push({ ...where, line: notInstalled.trim(), severity: "warn" });
+    else if (failed) found.push({ ...where, line: failed.trim(), severity: "fail" });
   }
   return found;
 }
 
 /**
  * 17. NMI unreachable from pods: NetworkPolicies with Egress that select pods carrying aadpodidbinding and let
- * out neither 169.254.169.254:80 nor NMI's DNAT target (the node's IP or 127.0.0.1, port 2579; most policy
+ * out neither 169.254.169.254:80 nor NMI's DNAT target (the node's IP or 127.0.0.1, port 2579 by default; most policy
  * engines see the address after NMI's DNAT); and, from NMI's logs, a node where NMI did not install or could
  * not keep its iptables redirect. Doctor cannot see a node's iptables rules themselves; it says so.
  */
@@ -139,11 +143,11 @@ export const nmiReachableCheck: Check = {
         }),
       );
     }
-    for (const { node, line, severity } of await nmiLogs(ctx, runtime.nmi)) {
+    for (const { node, namespace, line, severity } of await nmiLogs(ctx, runtime.nmi)) {
       findings.push(
         finding(severity, `NMI on node ${node} has no iptables redirect in place: pods' requests to ${METADATA_IP} go to the VM's IMDS instead of NMI (NMI says: ${line})`, {
-          errors: [line.replace(/^.*?(not installing|iptables)/, "$1"), "Identity not found", "no managed identity endpoint"],
-          fix: `kubectl delete pod -n kube-system -l app.kubernetes.io/component=nmi --field-selector spec.nodeName=${node}   # NMI re-installs the redirect at start; it needs NET_ADMIN`,
+          errors: [line.slice(Math.max(0, line.indexOf(line.includes(IPTABLES_NOT_INSTALLED) ? IPTABLES_NOT_INSTALLED : IPTABLES_FAILED))), "Identity not found", "no managed identity endpoint"],
+          fix: `kubectl delete pod -n ${namespace} -l ${componentSelector("nmi")} --field-selector spec.nodeName=${node}   # NMI re-installs the redirect at start; it needs NET_ADMIN`,
           objects: [`Node ${node}`],
         }),
       );

@@ -3,10 +3,13 @@ import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { Workload } from "../context.js";
 import { installFix } from "./fixes.js";
-import { isActive, isReady, isStarting, notReadyReason, podName, workloadRef } from "./runtime-pods.js";
+import { isReady, isStarting, notReadyReason, podName, workloadRef } from "./runtime-pods.js";
+import { NOT_ASSIGNED_SEARCH } from "../../../aadpodidentity/contract/messages.js";
+import { componentSelector, WORKLOAD_NAMES } from "../../../aadpodidentity/contract/names.js";
+import { isActivePod } from "../../../aadpodidentity/pods.js";
 
 /** What a pod on a node without NMI meets: IMDS itself, which knows none of the pod identities. */
-const WITHOUT_NMI = ["Identity not found", "ManagedIdentityCredential authentication unavailable", "failed after 16 attempts"];
+const WITHOUT_NMI = ["Identity not found", "ManagedIdentityCredential authentication unavailable", NOT_ASSIGNED_SEARCH[0]];
 
 const isLinux = (n: V1Node) => (n.metadata?.labels?.["kubernetes.io/os"] ?? n.status?.nodeInfo?.operatingSystem ?? "linux") === "linux";
 
@@ -29,10 +32,10 @@ export const nmiCheck: Check = {
     const observed: Record<string, unknown> = { daemonSets: daemonSets.map((d) => workloadRef("DaemonSet", d)), linuxNodes: linux.length };
     const findings: Finding[] = [];
     if (!daemonSets.length) {
-      findings.push(finding("fail", "NMI is not installed: no DaemonSet podid-nmi (or nmi) in any namespace; token requests from pods reach IMDS itself, which knows no pod identity", { errors: WITHOUT_NMI, fix: await installFix(ctx), objects: [] }));
+      findings.push(finding("fail", `NMI is not installed: no DaemonSet ${WORKLOAD_NAMES.nmi.podid} (or ${WORKLOAD_NAMES.nmi.upstream}) in any namespace; token requests from pods reach IMDS itself, which knows no pod identity`, { errors: WITHOUT_NMI, fix: await installFix(ctx), objects: [] }));
       return { observed, findings };
     }
-    const live = pods.filter(isActive);
+    const live = pods.filter(isActivePod);
     const perNode: Record<string, string> = {};
     const missing: { node: string; why: string; excluded: boolean }[] = [];
     for (const node of linux) {
@@ -64,7 +67,7 @@ export const nmiCheck: Check = {
       const extra = Object.keys(selector).filter((k) => k !== "kubernetes.io/os");
       const patch = extra.map((k) => `{"op":"remove","path":"/spec/template/spec/nodeSelector/${k.replace(/~/g, "~0").replace(/\//g, "~1")}"}`).join(",");
       const fix = !excluded
-        ? `kubectl describe pod -n ${ds.metadata?.namespace} -l app.kubernetes.io/component=nmi   # then: ${await installFix(ctx)}`
+        ? `kubectl describe pod -n ${ds.metadata?.namespace} -l ${componentSelector("nmi")}   # then: ${await installFix(ctx)}`
         : extra.length
           ? `kubectl patch daemonset ${ds.metadata?.name} -n ${ds.metadata?.namespace} --type json -p '[${patch}]'   # NMI must run on every Linux node; then: ${await installFix(ctx)}`
           : `${await installFix(ctx)}   # re-applies NMI's nodeSelector kubernetes.io/os: linux`;

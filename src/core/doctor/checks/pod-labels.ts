@@ -1,4 +1,6 @@
-import { BINDING_LABEL } from "../../../kube/aadpodidentity.js";
+import { noBindingForSelector, NOT_ASSIGNED_SEARCH } from "../../../aadpodidentity/contract/messages.js";
+import { bindingSpec } from "../../../aadpodidentity/spec.js";
+import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { closest, identityOf, podRef, reaches, workloadOf } from "./matching.js";
@@ -18,13 +20,14 @@ export const podLabelsCheck: Check = {
       const ns = pod.metadata?.namespace ?? "default";
       const value = pod.metadata!.labels![BINDING_LABEL];
       const usable = bindings.filter((b) => reaches(b, identityOf(b, identities), ns, forceNamespaced));
-      if (usable.some((b) => b.spec?.selector === value)) continue;
-      const boundElsewhere = bindings.filter((b) => b.spec?.selector === value);
-      const suggestion = closest(value, usable.map((b) => b.spec?.selector ?? "").filter(Boolean));
+      const selectorOf = (b: (typeof bindings)[number]) => bindingSpec(b).selector;
+      if (usable.some((b) => selectorOf(b) === value)) continue;
+      const boundElsewhere = bindings.filter((b) => selectorOf(b) === value);
+      const suggestion = closest(value, usable.map(selectorOf).filter(Boolean));
       const target = await workloadOf(ctx, pod);
-      const sameNs = usable.find((b) => b.spec?.selector === suggestion && (b.metadata.namespace ?? "default") === ns);
+      const sameNs = usable.find((b) => selectorOf(b) === suggestion && namespaceOf(b) === ns);
       let fix: string;
-      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${sameNs.spec.azureIdentity} -n ${ns} --name ${sameNs.metadata.name} --label ${target}`;
+      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${bindingSpec(sameNs).azureIdentity} -n ${ns} --name ${sameNs.metadata.name} --label ${target}`;
       else if (suggestion) fix = `kubectl label ${target.replace("/", " ")} -n ${ns} ${BINDING_LABEL}=${shellWord(suggestion)} --overwrite`;
       else fix = `podid bind --selector ${shellWord(value)} --identity <identity> -n ${ns}`;
       const why = boundElsewhere.length
@@ -32,7 +35,7 @@ export const podLabelsCheck: Check = {
         : "no AzureIdentityBinding has that selector";
       findings.push(
         finding("fail", `${podRef(pod)} is labelled ${BINDING_LABEL}=${value}, but ${why}: it gets no identity${suggestion ? ` (did you mean '${suggestion}'?)` : ""}`, {
-          errors: [`no AzureIdentityBinding matches selector ${value}`, "No AzureAssignedIdentity found for pod", "failed after 16 attempts"],
+          errors: [noBindingForSelector(value), "No AzureAssignedIdentity found for pod", ...NOT_ASSIGNED_SEARCH],
           fix,
           objects: [podRef(pod), ...(target.startsWith("pod/") ? [] : [`${target} in ${ns}`])],
         }),

@@ -1,16 +1,28 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { BINDING_LABEL } from "../../../kube/aadpodidentity.js";
-import { isExceptionPod } from "../../../runtime/nmi/identities.js";
-import { askHostToken, HOST_NOT_ALLOWED, type HostTokenAnswer } from "../../../runtime/nmi/host-token-client.js";
+import {
+  CONTEXT_CANCELED,
+  HOST_NOT_ALLOWED,
+  NO_BINDING_LABEL_SEARCH,
+  NO_IDENTITY_FOR_REQUEST,
+  NOT_ASSIGNED_SEARCH,
+  notAssignedIn,
+  POD_LIST_EMPTY,
+  TOKEN_FAILED,
+} from "../../../aadpodidentity/contract/messages.js";
+import { componentSelector, NMI_FLAG_DEFAULTS, NmiFlag } from "../../../aadpodidentity/contract/names.js";
+import { isExceptionPod } from "../../../aadpodidentity/exceptions.js";
+import { bindingSpec, identitySpec } from "../../../aadpodidentity/spec.js";
+import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
+import { askHostToken, type HostTokenAnswer } from "../host-token-client.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
 import { identityOf, podRef, reaches, workloadOf } from "./matching.js";
 import { installFix, shellWord } from "./fixes.js";
+import { podFlag } from "./runtime-pods.js";
 
 /** What a pod's SDK asks for by default in the examples: a token for ARM. */
 export const PROBE_RESOURCE = "https://management.azure.com/";
-const NMI_DEFAULT_PORT = 2579;
 const CONNECT_TIMEOUT_MS = 3000;
 /** NMI answers as soon as MIC has assigned (or cannot): long enough for a fresh assignment, short of NMI's full wait. */
 const ANSWER_TIMEOUT_MS = 30_000;
@@ -21,13 +33,7 @@ export function inPodCommand(pod: string, namespace: string): string {
 }
 
 function nmiPort(nmi: V1Pod): number {
-  for (const c of nmi.spec?.containers ?? []) {
-    for (const a of [...(c.args ?? []), ...(c.command ?? [])]) {
-      const m = /^--nmi-port=(\d+)$/.exec(a);
-      if (m) return Number(m[1]);
-    }
-  }
-  return NMI_DEFAULT_PORT;
+  return Number(podFlag(nmi, NmiFlag.port) ?? NMI_FLAG_DEFAULTS.port);
 }
 
 async function findPod(ctx: DoctorContext): Promise<V1Pod> {
@@ -44,9 +50,9 @@ async function findPod(ctx: DoctorContext): Promise<V1Pod> {
 async function bindFix(ctx: DoctorContext, pod: V1Pod): Promise<string> {
   const ns = pod.metadata?.namespace ?? "default";
   const [bindings, identities, forceNamespaced, target] = await Promise.all([ctx.allBindings(), ctx.allIdentities(), ctx.micForceNamespaced(), workloadOf(ctx, pod)]);
-  const usable = bindings.filter((b) => b.metadata.namespace === ns && b.spec?.selector && identityOf(b, identities) && reaches(b, identityOf(b, identities), ns, forceNamespaced));
+  const usable = bindings.filter((b) => namespaceOf(b) === ns && bindingSpec(b).selector && reaches(b, identityOf(b, identities), ns, forceNamespaced));
   const b = usable.sort((x, y) => x.metadata.name.localeCompare(y.metadata.name))[0];
-  if (b) return `podid bind --selector ${shellWord(b.spec.selector)} --identity ${b.spec.azureIdentity} -n ${ns} --name ${b.metadata.name} --label ${target}`;
+  if (b) return `podid bind --selector ${shellWord(bindingSpec(b).selector)} --identity ${bindingSpec(b).azureIdentity} -n ${ns} --name ${b.metadata.name} --label ${target}`;
   return `podid bind --selector <selector> --identity <identity> -n ${ns} --label ${target}`;
 }
 
@@ -69,14 +75,14 @@ async function assignmentsOf(ctx: DoctorContext, pod: V1Pod): Promise<{ names: s
 }
 
 /** Explains a refusal (or NMI's silence) by what it means for this pod, with the fix. */
-async function explain(ctx: DoctorContext, pod: V1Pod, answer: HostTokenAnswer): Promise<Finding> {
+async function explain(ctx: DoctorContext, pod: V1Pod, answer: HostTokenAnswer, nmiNamespace: string): Promise<Finding> {
   const ns = pod.metadata?.namespace ?? "default";
   const ref = podRef(pod);
   const label = pod.metadata?.labels?.[BINDING_LABEL];
   const said = answer.status ? `NMI answered ${answer.status}: ${answer.message ?? ""}` : `NMI did not answer within ${ANSWER_TIMEOUT_MS / 1000} s (it waits for MIC to assign an identity)`;
   const errors = [...(answer.message ? [answer.message] : [])];
   const msg = answer.message ?? "";
-  if (/has no aadpodidbinding label/.test(msg) || (!answer.status && label === undefined)) {
+  if (msg.includes(NO_BINDING_LABEL_SEARCH) || (!answer.status && label === undefined)) {
     return finding("fail", `${ref} was refused a token: it carries no ${BINDING_LABEL} label, so no AzureIdentityBinding selects it and MIC assigns it no identity (${said})`, {
       errors: [...errors, "No AzureAssignedIdentity found for pod", "404"],
       fix: await bindFix(ctx, pod),
@@ -84,30 +90,30 @@ async function explain(ctx: DoctorContext, pod: V1Pod, answer: HostTokenAnswer):
     });
   }
   const assignments = await assignmentsOf(ctx, pod);
-  if (/in CREATED state failed|context canceled/.test(msg) || (!answer.status && assignments.names.length === 0)) {
+  if (msg.includes(notAssignedIn("CREATED")) || msg.includes(CONTEXT_CANCELED) || (!answer.status && assignments.names.length === 0)) {
     return finding("fail", `${ref} was refused a token: it is labelled ${BINDING_LABEL}=${label}, but MIC created no AzureAssignedIdentity for it, so no binding MIC would use selects that value (see check pod-labels) (${said})`, {
-      errors: [...errors, "failed after 16 attempts", "No AzureAssignedIdentity found for pod"],
+      errors: [...errors, ...NOT_ASSIGNED_SEARCH, "No AzureAssignedIdentity found for pod"],
       fix: await bindFix(ctx, pod),
       objects: [ref],
     });
   }
-  if (/in ASSIGNED state failed/.test(msg) || !answer.status) {
+  if (msg.includes(notAssignedIn("ASSIGNED")) || !answer.status) {
     return finding("fail", `${ref} was refused a token: MIC created AzureAssignedIdentity ${assignments.names.join(", ")} (${assignments.statuses.join(", ") || "no status"}) but has not attached the identity to the node${assignments.micSays ? `; MIC says: ${assignments.micSays}` : ""} (see checks assigned-identities and scale-set-errors) (${said})`, {
-      errors: [...errors, "in ASSIGNED state failed", ...(assignments.micSays ? [assignments.micSays] : [])],
+      errors: [...errors, notAssignedIn("ASSIGNED"), ...(assignments.micSays ? [assignments.micSays] : [])],
       fix: `kubectl describe azureassignedidentity ${assignments.names[0]?.split("/")[1] ?? "<name>"} -n ${assignments.names[0]?.split("/")[0] ?? ns}   # MIC's reason; then the fix its check gives`,
       objects: [ref, ...assignments.names.map((n) => `AzureAssignedIdentity ${n}`)],
     });
   }
-  if (/failed to get service principal token/.test(msg)) {
+  if (msg.includes(TOKEN_FAILED)) {
     return finding("fail", `${ref} was matched with its identity, but the token request for it failed: the identity is not on the node's scale set, or it was deleted and re-created (see checks scale-set attachments and recreated-identity) (${said})`, {
-      errors: [...errors, "failed to get service principal token", "Identity not found"],
-      fix: `kubectl logs -n kube-system -l app.kubernetes.io/component=nmi --tail=50 | grep ${shellWord(pod.metadata?.name ?? "")}`,
+      errors: [...errors, TOKEN_FAILED, "Identity not found"],
+      fix: `kubectl logs -n ${nmiNamespace} -l ${componentSelector("nmi")} --tail=50 | grep ${shellWord(pod.metadata?.name ?? "")}`,
       objects: [ref],
     });
   }
-  if (/no azure identity found for request/.test(msg)) {
+  if (msg.includes(NO_IDENTITY_FOR_REQUEST)) {
     return finding("fail", `${ref} was refused a token: the identities assigned to it are namespaced identities of another namespace (${said})`, {
-      errors: [...errors, "no azure identity found for request"],
+      errors: [...errors, NO_IDENTITY_FOR_REQUEST],
       fix: await bindFix(ctx, pod),
       objects: [ref],
     });
@@ -135,7 +141,7 @@ export const probeCheck: Check = {
     const node = pod.spec?.nodeName;
     const observed: Record<string, unknown> = { pod: `${ns}/${name}`, node, resource: PROBE_RESOURCE };
     if (!node) {
-      return { observed, findings: [finding("fail", `${ref} is not scheduled on a node yet: NMI answers only for pods of its node`, { errors: ["pod list is empty"], objects: [ref] })] };
+      return { observed, findings: [finding("fail", `${ref} is not scheduled on a node yet: NMI answers only for pods of its node`, { errors: [POD_LIST_EMPTY], objects: [ref] })] };
     }
     const { nmi } = await ctx.runtimePods();
     const mine = nmi.find((p) => p.spec?.nodeName === node && p.status?.phase === "Running");
@@ -155,7 +161,7 @@ export const probeCheck: Check = {
     const port = nmiPort(mine);
     const inPod = inPodCommand(name, ns);
     if (!host) throw new CheckSkipped(`NMI pod ${mine.metadata?.name} on node ${node} has no address yet; run in the pod: ${inPod}`);
-    Object.assign(observed, { nmi: `kube-system/${mine.metadata?.name}`, asked: `http://${host}:${port}/host/token/` });
+    Object.assign(observed, { nmi: `${mine.metadata?.namespace}/${mine.metadata?.name}`, asked: `http://${host}:${port}/host/token/` });
     const answer = await askHostToken({ host, port, namespace: ns, pod: name, resource: PROBE_RESOURCE, connectTimeoutMs: CONNECT_TIMEOUT_MS, answerTimeoutMs: ANSWER_TIMEOUT_MS });
     Object.assign(observed, { status: answer.status, ...(answer.message ? { message: answer.message } : {}) });
     if (answer.status === 500 && answer.message === HOST_NOT_ALLOWED) {
@@ -169,7 +175,7 @@ export const probeCheck: Check = {
     if (exemptBy.length) observed.exemptBy = exemptBy;
     if (answer.status === 200) {
       const aais = (await ctx.assignedIdentities()).filter((a) => a.spec?.pod === name && a.spec?.podNamespace === ns);
-      const match = aais.find((a) => a.spec?.azureIdentityRef?.spec?.clientID?.toLowerCase() === answer.clientId?.toLowerCase());
+      const match = aais.find((a) => a.spec?.azureIdentityRef && identitySpec(a.spec.azureIdentityRef).clientID.toLowerCase() === answer.clientId?.toLowerCase());
       Object.assign(observed, {
         clientId: answer.clientId,
         ...(match ? { identity: `AzureIdentity ${match.spec.azureIdentityRef!.metadata.namespace}/${match.spec.azureIdentityRef!.metadata.name}` } : {}),
@@ -177,7 +183,7 @@ export const probeCheck: Check = {
       });
       return { observed, findings: [] };
     }
-    const refused = await explain(ctx, pod, answer);
+    const refused = await explain(ctx, pod, answer, mine.metadata?.namespace ?? "");
     if (exemptBy.length) {
       refused.message += `. Note: the pod matches ${exemptBy.join(", ")}, so from inside the pod NMI passes its token requests to the node's IMDS instead (see check exceptions)`;
       refused.objects.push(...exemptBy);

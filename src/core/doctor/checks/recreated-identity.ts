@@ -1,5 +1,6 @@
-import { IdentityType } from "../../../kube/aadpodidentity.js";
-import { identitySpec, invalidIdentityReason } from "../../../runtime/mic/desired.js";
+import { TOKEN_FAILED } from "../../../aadpodidentity/contract/messages.js";
+import { IdentityType } from "../../../aadpodidentity/types.js";
+import { identitySpec, invalidIdentityReason } from "../../../aadpodidentity/spec.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { identityAddFix, identityRef } from "./azure-identities.js";
@@ -28,7 +29,7 @@ export const recreatedIdentityCheck: Check = {
         const ref = identityRef(identity);
         findings.push(
           finding("fail", `${ref} has clientID ${clientID}, but ${resourceID} now has client id ${azure.clientId}: the identity was deleted and re-created (or the clientID is mistyped), so the node's IMDS does not know the old client id`, {
-            errors: ["Identity not found", "failed to get service principal token", `clientID ${clientID}`],
+            errors: ["Identity not found", TOKEN_FAILED, `clientID ${clientID}`],
             fix: await identityAddFix(ctx, identity, resourceID),
             objects: [ref, resourceID, clientID, azure.clientId],
           }),

@@ -1,10 +1,10 @@
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import { MIC_FLAG_DEFAULTS, MicFlag } from "../../../aadpodidentity/contract/names.js";
 import type { DoctorContext, Workload } from "../context.js";
 
 /** Helpers the MIC/NMI checks (3, 4, 11, 12, 15, 20) share: readiness, container trouble, MIC's flags, events. */
 
 export const isReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-export const isActive = (p: V1Pod) => !p.metadata?.deletionTimestamp && p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed";
 export const workloadRef = (kind: string, w: Workload) => `${kind} ${w.metadata?.namespace}/${w.metadata?.name}`;
 export const podName = (p: V1Pod) => `${p.metadata?.namespace}/${p.metadata?.name}`;
 
@@ -46,9 +46,11 @@ export function notReadyReason(p: V1Pod): string {
   return p.status?.phase ?? "Pending";
 }
 
-/** A container flag's value (`--name=value` or `--name value`) from a workload's first container that sets it. */
-export function flagOf(w: Workload, name: string): string | undefined {
-  for (const c of w.spec?.template?.spec?.containers ?? []) {
+type Container = { command?: string[]; args?: string[] };
+
+/** A flag's value (`--name=value` or `--name value`) from the first of the containers that sets it. */
+function containerFlag(containers: readonly Container[] | undefined, name: string): string | undefined {
+  for (const c of containers ?? []) {
     const args = [...(c.command ?? []), ...(c.args ?? [])];
     for (let i = 0; i < args.length; i++) {
       if (args[i].startsWith(`--${name}=`)) return args[i].slice(name.length + 3);
@@ -57,6 +59,12 @@ export function flagOf(w: Workload, name: string): string | undefined {
   }
   return undefined;
 }
+
+/** A flag of a workload's pod template. */
+export const flagOf = (w: Workload, name: string): string | undefined => containerFlag(w.spec?.template?.spec?.containers, name);
+
+/** A flag of a running pod. */
+export const podFlag = (p: V1Pod, name: string): string | undefined => containerFlag(p.spec?.containers, name);
 
 /** Runs upstream's aad-pod-identity image (installed with --runtime upstream) rather than podid's runtime. */
 export function isUpstreamRuntime(w: Workload): boolean {
@@ -71,7 +79,7 @@ export function namespaceFlagOf(w: Workload, name: string): string {
 
 /** MIC's leader Lease (namespace and name from its flags; `$(MIC_POD_NAMESPACE)` is its own namespace). */
 export function leaseOf(mic: Workload): { namespace: string; name: string } {
-  return { namespace: namespaceFlagOf(mic, "leader-election-namespace"), name: flagOf(mic, "leader-election-name") ?? "aad-pod-identity-mic" };
+  return { namespace: namespaceFlagOf(mic, MicFlag.leaderElectionNamespace), name: flagOf(mic, MicFlag.leaderElectionName) ?? MIC_FLAG_DEFAULTS.leaderElectionName };
 }
 
 export type KubeEvent = KubernetesObject & {

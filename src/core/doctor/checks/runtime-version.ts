@@ -4,7 +4,8 @@ import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { Workload } from "../context.js";
 import { installFix } from "./fixes.js";
-import { BROKEN_WAITING, containerTrouble, isActive, podName, workloadRef } from "./runtime-pods.js";
+import { BROKEN_WAITING, containerTrouble, podName, workloadRef } from "./runtime-pods.js";
+import { isActivePod } from "../../../aadpodidentity/pods.js";
 
 /** Restarts at or above this (on a running container) are worth a look. */
 const RESTARTS_WARN = 3;
@@ -61,7 +62,7 @@ export const runtimeVersionCheck: Check = {
     const reasons = new Set<string>();
     const restarting: string[] = [];
     const restartingPods: string[] = [];
-    for (const p of [...pods.mic, ...pods.nmi].filter(isActive)) {
+    for (const p of [...pods.mic, ...pods.nmi].filter(isActivePod)) {
       for (const c of containerTrouble(p)) {
         if (c.reason && BROKEN_WAITING.has(c.reason)) {
           reasons.add(c.reason);

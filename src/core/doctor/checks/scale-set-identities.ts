@@ -1,8 +1,9 @@
 import type { V1Lease } from "@kubernetes/client-node";
 import type { ComputeTarget } from "../../../azure/provider-id.js";
-import { IdentityType } from "../../../kube/aadpodidentity.js";
-import { identitySpec } from "../../../runtime/mic/desired.js";
-import { PREEXISTING_ANNOTATION } from "../../../runtime/mic/mic.js";
+import { IdentityType } from "../../../aadpodidentity/types.js";
+import { identitySpec } from "../../../aadpodidentity/spec.js";
+import { NOT_ASSIGNED_SEARCH, TOKEN_FAILED } from "../../../aadpodidentity/contract/messages.js";
+import { PREEXISTING_ANNOTATION, preexistingEntries } from "../../../aadpodidentity/contract/preexisting.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
@@ -19,8 +20,8 @@ async function preexisting(ctx: DoctorContext): Promise<Record<string, string[]>
   for (const d of mic) {
     const lease = await ctx.read<V1Lease>({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: leaseOf(d) }).catch(() => undefined);
     try {
-      const record = JSON.parse(lease?.metadata?.annotations?.[PREEXISTING_ANNOTATION] ?? "{}") as Record<string, unknown>;
-      for (const [k, v] of Object.entries(record)) if (Array.isArray(v)) out[k.toLowerCase()] = v.map((x) => String(x).toLowerCase());
+      const record = preexistingEntries(JSON.parse(lease?.metadata?.annotations?.[PREEXISTING_ANNOTATION] ?? "{}") as Record<string, unknown>);
+      for (const [k, v] of Object.entries(record)) out[k.toLowerCase()] = v.map((x) => x.toLowerCase());
     } catch {
       // an unreadable record: nothing counts as pre-existing
     }
@@ -69,7 +70,7 @@ export const scaleSetIdentitiesCheck: Check = {
       if (missing.length) {
         findings.push(
           finding("fail", `${targetRef(target)} does not hold ${missing.map((m) => m.resourceId).join(", ")}, although MIC reports ${missing.flatMap((m) => m.claimed).map((a) => `AzureAssignedIdentity ${a}`).join(", ")} Assigned: the identity was detached outside MIC, and pods on its nodes get 'Identity not found' from IMDS until MIC re-attaches it (within its --identity-assignment-reconcile-interval, default 3m)`, {
-            errors: ["Identity not found", "failed to get service principal token", "failed after 16 attempts"],
+            errors: ["Identity not found", TOKEN_FAILED, NOT_ASSIGNED_SEARCH[0]],
             fix: `${az(target, "assign", missing.map((m) => m.resourceId))}   # MIC also re-attaches it at its next reconcile while it runs`,
             objects: [target.id, ...missing.map((m) => m.resourceId), ...missing.flatMap((m) => m.claimed).map((a) => `AzureAssignedIdentity ${a}`)],
           }),

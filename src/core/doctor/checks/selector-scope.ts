@@ -1,7 +1,16 @@
-import { BEHAVIOR_ANNOTATION, BINDING_LABEL, isNamespacedIdentity } from "../../../kube/aadpodidentity.js";
+import { IDENTITY_IN_TWO_NAMESPACES_SEARCH } from "../../../aadpodidentity/contract/messages.js";
+import { isNamespacedIdentity } from "../../../aadpodidentity/matching.js";
+import { bindingSpec } from "../../../aadpodidentity/spec.js";
+import { BEHAVIOR_ANNOTATION, BEHAVIOR_NAMESPACED, BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { bindingRef, identityOf, podRef, podsWithSelector } from "./matching.js";
+
+/** A Behavior annotation that means nothing (MIC and NMI take only exactly "namespaced"), said where it is. */
+function misspelt(identity: { metadata: { annotations?: Record<string, string> } }): string {
+  const value = identity.metadata.annotations?.[BEHAVIOR_ANNOTATION];
+  return value === undefined ? "" : ` (its ${BEHAVIOR_ANNOTATION} annotation is ${JSON.stringify(value)}, which is not namespaced mode: only exactly "${BEHAVIOR_NAMESPACED}" is)`;
+}
 
 /**
  * 10. The upstream security note: outside namespaced mode a selector is matched in every namespace, so a selector
@@ -20,10 +29,10 @@ export const selectorScopeCheck: Check = {
     const exposed: Record<string, string[]> = {};
     for (const binding of bindings) {
       const identity = identityOf(binding, identities);
-      const selector = binding.spec?.selector;
+      const { selector } = bindingSpec(binding);
       if (!identity || !selector || isNamespacedIdentity(identity)) continue;
-      const ns = binding.metadata.namespace ?? "default";
-      const otherBindings = allBindings.filter((b) => b.spec?.selector === selector && (b.metadata.namespace ?? "default") !== ns);
+      const ns = namespaceOf(binding);
+      const otherBindings = allBindings.filter((b) => bindingSpec(b).selector === selector && namespaceOf(b) !== ns);
       const otherPods = podsWithSelector(pods, selector).filter((p) => (p.metadata?.namespace ?? "default") !== ns);
       if (!otherBindings.length && !otherPods.length) continue;
       const idRef = `AzureIdentity ${ns}/${identity.metadata.name}`;
@@ -33,9 +42,9 @@ export const selectorScopeCheck: Check = {
         ...(otherPods.length ? [`pods outside ${ns} carry ${BINDING_LABEL}=${selector} (${otherPods.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(", ")})`] : []),
       ];
       findings.push(
-        finding("warn", `${idRef} (through ${bindingRef(binding)}) can be taken by pods of other namespaces: ${parts.join("; ")}. Outside namespaced mode MIC matches a selector in every namespace`, {
-          errors: ["exists in both", "Consider renaming it or enabling namespaced mode"],
-          fix: `kubectl annotate azureidentity ${identity.metadata.name} -n ${ns} ${BEHAVIOR_ANNOTATION}=namespaced   # or run MIC with --forceNamespaced`,
+        finding("warn", `${idRef} (through ${bindingRef(binding)}) can be taken by pods of other namespaces: ${parts.join("; ")}. Outside namespaced mode MIC matches a selector in every namespace${misspelt(identity)}`, {
+          errors: [...IDENTITY_IN_TWO_NAMESPACES_SEARCH],
+          fix: `kubectl annotate azureidentity ${identity.metadata.name} -n ${ns} ${BEHAVIOR_ANNOTATION}=${BEHAVIOR_NAMESPACED} --overwrite   # or run MIC with --forceNamespaced`,
           objects: [idRef, bindingRef(binding), ...otherBindings.map(bindingRef), ...otherPods.map(podRef)],
         }),
       );

@@ -1,14 +1,23 @@
-/** The aadpodidentity.k8s.io/v1 resources, typed with the canonical camelCase field names of v1. */
+/**
+ * The aadpodidentity.k8s.io/v1 resources, typed with the canonical camelCase field names of v1 (the spellings of
+ * releases before 1.6 are read through spec.ts).
+ */
 export const AAD_POD_IDENTITY_GROUP = "aadpodidentity.k8s.io";
 export const AAD_POD_IDENTITY_API_VERSION = `${AAD_POD_IDENTITY_GROUP}/v1`;
 /** The pod label whose value is matched against a binding's selector. */
 export const BINDING_LABEL = "aadpodidbinding";
-/** On an AzureIdentity: match only within its own namespace. */
+/** On an AzureIdentity: match only within its own namespace when its value is exactly "namespaced" (see matching.ts). */
 export const BEHAVIOR_ANNOTATION = "aadpodidentity.k8s.io/Behavior";
-export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
-export const FIELD_MANAGER = "podid";
-/** The Deployment podid installs MIC as (templates/install/mic.yaml), in the install namespace. */
-export const MIC_DEPLOYMENT_NAME = "podid-mic";
+export const BEHAVIOR_NAMESPACED = "namespaced";
+
+/** The four kinds, and the plural each is served under. */
+export const RESOURCE_PLURALS = {
+  AzureIdentity: "azureidentities",
+  AzureIdentityBinding: "azureidentitybindings",
+  AzureAssignedIdentity: "azureassignedidentities",
+  AzurePodIdentityException: "azurepodidentityexceptions",
+} as const;
+export type AadPodIdentityKind = keyof typeof RESOURCE_PLURALS;
 
 export interface ObjectMeta {
   name: string;
@@ -83,7 +92,8 @@ export function assignedIdentityName(pod: string, podNamespace: string, identity
   return `${pod}-${podNamespace}-${identityName}`;
 }
 
-/** True when the identity asks to match only pods and bindings of its own namespace. */
-export function isNamespacedIdentity(identity: { metadata: ObjectMeta }): boolean {
-  return identity.metadata.annotations?.[BEHAVIOR_ANNOTATION] === "namespaced";
-}
+/** An object's namespace, "default" when it has none (as upstream reads one written without). */
+export const namespaceOf = (o: { metadata?: { namespace?: string } }): string => o.metadata?.namespace ?? "default";
+
+/** `namespace/name`, the key objects are sorted and compared by. */
+export const objectKey = (o: { metadata?: { namespace?: string; name?: string } }): string => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;

@@ -1,5 +1,9 @@
 import type { V1Node, V1Pod } from "@kubernetes/client-node";
-import { computeTargetOfProviderId, type ComputeTarget } from "../../azure/provider-id.js";
+import { computeTargetOfProviderId, type ComputeTarget } from "../azure/provider-id.js";
+import { identityInTwoNamespaces, identityNotFound, noBindingForSelector } from "./contract/messages.js";
+import { bindingReaches, matchesOnlyOwnNamespace } from "./matching.js";
+import { podKey } from "./pods.js";
+import { bindingSpec, identitySpec, invalidIdentityReason } from "./spec.js";
 import {
   AAD_POD_IDENTITY_API_VERSION,
   ASSIGNED_IDENTITY_DEFAULT_NAMESPACE,
@@ -8,15 +12,17 @@ import {
   IdentityType,
   NODENAME_LABEL,
   assignedIdentityName,
-  isNamespacedIdentity,
+  namespaceOf,
+  objectKey,
   type AzureAssignedIdentity,
   type AzureIdentity,
   type AzureIdentityBinding,
-} from "../../kube/aadpodidentity.js";
+} from "./types.js";
 
 /**
  * MIC's desired state: which AzureAssignedIdentities should exist and which user-assigned identities each
  * scale set (or VM) needs, from snapshots of the caches. Pure: no I/O, no clock; same input, same output.
+ * Doctor asks the same function what MIC would assign.
  */
 
 export interface DesiredOptions {
@@ -58,41 +64,14 @@ export interface DesiredState {
   skipped: Skipped[];
 }
 
-/** Upstream's check (unanchored, case-insensitive): a type-0 identity must name a user-assigned identity. */
-const USER_ASSIGNED_ID = /\/subscriptions\/.+?\/resourcegroups\/.+?\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/.+/i;
-
-export function identityKey(o: { metadata: { namespace?: string; name: string } }): string {
-  return `${o.metadata.namespace ?? ""}/${o.metadata.name}`;
-}
-
-/** Early releases wrote ResourceID/ClientID; read both spellings (upstream upgrades such objects once). */
-export function identitySpec(identity: AzureIdentity): { type: number; resourceID: string; clientID: string } {
-  const spec = identity.spec as AzureIdentity["spec"] & { ResourceID?: string; ClientID?: string; Type?: number };
-  return {
-    type: spec.type ?? spec.Type ?? IdentityType.userAssignedMSI,
-    resourceID: (spec.resourceID ?? spec.ResourceID ?? "").trim(),
-    clientID: (spec.clientID ?? spec.ClientID ?? "").trim(),
-  };
-}
-
-/** Why an AzureIdentity cannot be used, or undefined when it can. */
-export function invalidIdentityReason(identity: AzureIdentity): string | undefined {
-  const { type, resourceID } = identitySpec(identity);
-  if (!Object.values<number>(IdentityType).includes(type)) return `unsupported identity type ${String(type)}`;
-  if (type === IdentityType.userAssignedMSI && !USER_ASSIGNED_ID.test(resourceID)) {
-    return `invalid resource id: "${resourceID}", must match /subscriptions/<subid>/resourcegroups/<resourcegroup>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`;
-  }
-  return undefined;
-}
-
 /** The embedded copy upstream keeps in an AzureAssignedIdentity: the whole object, minus server bookkeeping. */
 function embedded<T extends AzureIdentity | AzureIdentityBinding>(object: T, kind: T["kind"]): T {
   const { managedFields: _m, ...metadata } = object.metadata;
   return { ...object, apiVersion: AAD_POD_IDENTITY_API_VERSION, kind, metadata } as T;
 }
 
-const byKey = (a: { metadata: { namespace?: string; name: string } }, b: { metadata: { namespace?: string; name: string } }) =>
-  identityKey(a) < identityKey(b) ? -1 : identityKey(a) > identityKey(b) ? 1 : 0;
+type Keyed = { metadata: { namespace?: string; name: string } };
+const byKey = (a: Keyed, b: Keyed) => (objectKey(a) < objectKey(b) ? -1 : objectKey(a) > objectKey(b) ? 1 : 0);
 
 export function desired(
   pods: readonly V1Pod[],
@@ -106,7 +85,7 @@ export function desired(
   for (const identity of [...identities].sort(byKey)) {
     const reason = invalidIdentityReason(identity);
     if (reason) skipped.push({ kind: "AzureIdentity", namespace: identity.metadata.namespace ?? "", name: identity.metadata.name, reason });
-    else validIdentities.set(identityKey(identity), identity);
+    else validIdentities.set(objectKey(identity), identity);
   }
 
   const nodeTargets = new Map<string, ComputeTarget>();
@@ -121,14 +100,13 @@ export function desired(
 
   const bindingsBySelector = new Map<string, AzureIdentityBinding[]>();
   for (const binding of [...bindings].sort(byKey)) {
-    const selector = binding.spec?.selector;
+    const { selector } = bindingSpec(binding);
     if (!selector) continue;
     bindingsBySelector.set(selector, [...(bindingsBySelector.get(selector) ?? []), binding]);
   }
 
   const assigned = new Map<string, AzureAssignedIdentity>();
   const targets = new Map<string, TargetNeeds>();
-  const podKey = (p: V1Pod) => `${p.metadata?.namespace ?? ""}/${p.metadata?.name ?? ""}`;
   const sortedPods = [...pods].sort((a, b) => (podKey(a) < podKey(b) ? -1 : podKey(a) > podKey(b) ? 1 : 0));
   for (const pod of sortedPods) {
     const podName = pod.metadata?.name ?? "";
@@ -151,20 +129,21 @@ export function desired(
     }
     const matched = bindingsBySelector.get(selector) ?? [];
     if (!matched.length) {
-      skipPod(`no AzureIdentityBinding matches selector ${selector}`);
+      skipPod(noBindingForSelector(selector));
       continue;
     }
     for (const binding of matched) {
-      const bindingNamespace = binding.metadata.namespace ?? "default";
-      const identity = validIdentities.get(`${bindingNamespace}/${binding.spec.azureIdentity}`);
+      const bindingNamespace = namespaceOf(binding);
+      const wanted = `${bindingNamespace}/${bindingSpec(binding).azureIdentity}`;
+      const identity = validIdentities.get(wanted);
       if (!identity) {
-        if (!identities.some((i) => identityKey(i) === `${bindingNamespace}/${binding.spec.azureIdentity}`)) {
-          skipped.push({ kind: "AzureIdentityBinding", namespace: bindingNamespace, name: binding.metadata.name, reason: `identity ${bindingNamespace}/${binding.spec.azureIdentity} not found` });
+        if (!identities.some((i) => objectKey(i) === wanted)) {
+          skipped.push({ kind: "AzureIdentityBinding", namespace: bindingNamespace, name: binding.metadata.name, reason: identityNotFound(wanted) });
         }
         continue;
       }
-      const namespaced = options.forceNamespaced || isNamespacedIdentity(identity);
-      if (namespaced && !(bindingNamespace === podNamespace && (identity.metadata.namespace ?? "default") === podNamespace)) continue;
+      if (!bindingReaches(binding, identity, podNamespace, options.forceNamespaced)) continue;
+      const namespaced = matchesOnlyOwnNamespace(identity, options.forceNamespaced);
 
       const { type, resourceID, clientID } = identitySpec(identity);
       const target = nodeTargets.get(nodeName);
@@ -173,7 +152,7 @@ export function desired(
         continue;
       }
       const name = assignedIdentityName(podName, podNamespace, identity.metadata.name);
-      const namespace = namespaced ? (identity.metadata.namespace ?? "default") : ASSIGNED_IDENTITY_DEFAULT_NAMESPACE;
+      const namespace = namespaced ? namespaceOf(identity) : ASSIGNED_IDENTITY_DEFAULT_NAMESPACE;
       const key = `${namespace}/${name}`;
       const existing = assigned.get(key);
       if (existing) {
@@ -181,7 +160,7 @@ export function desired(
           kind: "AzureIdentity",
           namespace: identity.metadata.namespace ?? "",
           name: identity.metadata.name,
-          reason: `AzureIdentity ${identity.metadata.name} exists in both ${existing.spec.azureIdentityRef.metadata.namespace} and ${identity.metadata.namespace} namespace; ${existing.spec.azureIdentityRef.metadata.namespace}'s is used for pod ${podNamespace}/${podName}. Consider renaming it or enabling namespaced mode`,
+          reason: identityInTwoNamespaces({ name: identity.metadata.name, used: existing.spec.azureIdentityRef.metadata.namespace ?? "", other: identity.metadata.namespace ?? "", pod: `${podNamespace}/${podName}` }),
         });
         continue;
       }

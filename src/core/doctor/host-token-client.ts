@@ -3,7 +3,7 @@ import { request } from "node:http";
 /**
  * A client of NMI's host-token route (`GET /host/token/?resource=R` with `podname`/`podns` headers): the token
  * request NMI makes on behalf of a named pod of its node. NMI serves it only to callers on the node itself
- * (127.0.0.1 or the node's IP as TCP source); anyone else gets 500 "request remote address is not from a host".
+ * (127.0.0.1 or the node's IP as TCP source); anyone else gets 500 HOST_NOT_ALLOWED (contract/messages.ts).
  */
 export interface HostTokenAnswer {
   /** HTTP status; undefined when NMI could not be reached or did not answer in time. */
@@ -17,8 +17,6 @@ export interface HostTokenAnswer {
   error?: string;
   timedOut?: boolean;
 }
-
-export const HOST_NOT_ALLOWED = "request remote address is not from a host";
 
 export function askHostToken(input: { host: string; port: number; namespace: string; pod: string; resource: string; connectTimeoutMs: number; answerTimeoutMs: number }): Promise<HostTokenAnswer> {
   return new Promise((resolve) => {
