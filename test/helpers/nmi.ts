@@ -46,8 +46,9 @@ export class NmiWorld {
   async assign(pod: { namespace: string; name: string }, identity: Record<string, unknown>, status: "Created" | "Assigned" | "Unassigned", node = this.node): Promise<string> {
     const idMeta = identity.metadata as { name: string; namespace?: string };
     const name = `${pod.name}-${pod.namespace}-${idMeta.name}`;
-    const live = await this.core.readNamespacedPod({ namespace: pod.namespace, name: pod.name });
-    const selector = live.metadata?.labels?.aadpodidbinding;
+    // (A pod that is not there: an assignment MIC would not make, kept for tests of what is left behind.)
+    const live = await this.core.readNamespacedPod({ namespace: pod.namespace, name: pod.name }).catch(() => undefined);
+    const selector = live?.metadata?.labels?.aadpodidbinding;
     const binding = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name: `${idMeta.name}-binding`, namespace: idMeta.namespace ?? "default" }, spec: { azureIdentity: idMeta.name, selector } };
     await this.custom.createNamespacedCustomObject({
       group: AAD_POD_IDENTITY_GROUP,

@@ -107,15 +107,16 @@ export class TokenSource {
   private async fromManagedIdentity(identity: AzureIdentity, resource: string): Promise<MsiToken> {
     const { clientID, resourceID } = identitySpec(identity);
     const name = `${identity.metadata.namespace}/${identity.metadata.name}`;
-    const clientId = clientID?.trim();
-    const resourceId = resourceID?.trim();
+    const clientId = clientID.trim();
+    const resourceId = resourceID.trim();
     if (!clientId && !resourceId) {
       throw new TokenError(`AzureIdentity ${name} names neither a clientID nor a resourceID: NMI does not ask IMDS for the node's default identity instead`, 403);
     }
-    const token = await this.fromImds(clientId ? { resource, client_id: clientId } : { resource, mi_res_id: resourceId! });
+    const token = await this.fromImds(clientId ? { resource, client_id: clientId } : { resource, mi_res_id: resourceId });
     const claims = unverifiedIdentityClaims(token.access_token);
     const answered = clientId ? (token.client_id || claims.clientId) : claims.resourceId;
-    if (!answered || answered.toLowerCase() !== (clientId ?? resourceId!).toLowerCase()) {
+    const expected = clientId || resourceId;
+    if (!answered || answered.toLowerCase() !== expected.toLowerCase()) {
       throw new TokenError(`IMDS answered for another identity than AzureIdentity ${name}'s ${clientId ? "client id" : "resource id"}; the token was dropped`, 403);
     }
     return token;
