@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import type { KubeObject, KubeStore, OwnerReference } from "../kube/index.js";
-import { isKubeStatus, kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } from "../kube/index.js";
+import { isKubeStatus, KubeError, kubeTime, matchesLabelSelector, SAFE_ALPHABET, type LabelSelector } from "../kube/index.js";
 
 /**
- * The controller-manager and scheduler the sandbox needs: Deployments own ReplicaSets (one per pod template),
- * ReplicaSets and DaemonSets own pods, the scheduler binds pods to nodes; each keeps its owner's status true.
- * All of it is level-triggered: `reconcile()` looks at everything and fixes what differs.
+ * The controller-manager and scheduler the sandbox needs: Deployments own ReplicaSets (one per pod template) and
+ * roll from one to the next as their strategy says, ReplicaSets and DaemonSets own pods, the scheduler binds pods
+ * to nodes; each keeps its owner's status true. All of it is level-triggered: `reconcile()` looks at everything and
+ * fixes what differs.
  */
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- specs are read loosely until the controllers work on typed kinds (issue 13, item 5)
@@ -102,43 +103,81 @@ export class Controllers {
     this.store.updateStatus({ ...o, status }, { fieldManager: MANAGER });
   }
 
-  // Deployments: one ReplicaSet per template, the current one scaled to spec.replicas and the others to 0.
+  /**
+   * Deployments: one ReplicaSet per template. RollingUpdate (the default) scales the current one up by at most
+   * maxSurge pods above spec.replicas and the old ones down only while maxUnavailable allows, counting ready pods,
+   * as the deployment controller does (so a new template whose pods never become ready leaves the old pods
+   * serving); Recreate scales the old ones to 0 and starts the new pods once the old ones are gone.
+   */
   private deployment(d: Obj): void {
     const template = d.spec!.template;
     const hash = templateHash(template);
     const replicas = d.spec!.replicas ?? 1;
     const owned = this.store.list<Obj>(RS, { namespace: d.metadata.namespace }).items.filter((rs) => controllerUid(rs) === d.metadata.uid);
-    const current = owned.find((rs) => rs.metadata.labels?.["pod-template-hash"] === hash);
-    const revisions = owned.map((rs) => Number(rs.metadata.annotations?.["deployment.kubernetes.io/revision"] ?? 0));
-    if (!current) {
-      const labels = { ...(template.metadata?.labels ?? {}), "pod-template-hash": hash };
-      const name = `${d.metadata.name}-${hash}`;
-      this.store.create<Obj>({
-        apiVersion: "apps/v1",
-        kind: "ReplicaSet",
-        metadata: {
-          name,
-          namespace: d.metadata.namespace,
-          labels,
-          annotations: { "deployment.kubernetes.io/revision": String(Math.max(0, ...revisions) + 1), "deployment.kubernetes.io/desired-replicas": String(replicas) },
-          ownerReferences: [ownerRef(d)],
-        },
-        spec: {
-          replicas,
-          selector: { ...d.spec!.selector, matchLabels: { ...(d.spec!.selector?.matchLabels ?? {}), "pod-template-hash": hash } },
-          template: { ...template, metadata: { ...(template.metadata ?? {}), labels } },
-        },
-      }, { fieldManager: MANAGER });
-      this.hooks.event(d, "Normal", "ScalingReplicaSet", `Scaled up replica set ${name} to ${replicas}`);
-    } else if (current.spec!.replicas !== replicas) {
-      this.store.update({ ...current, spec: { ...current.spec, replicas } }, { fieldManager: MANAGER });
+    let current = owned.find((rs) => rs.metadata.labels?.["pod-template-hash"] === hash);
+    const old = owned.filter((rs) => rs !== current).sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)));
+    const specOf = (rs: Obj) => (rs.spec!.replicas as number | undefined) ?? 0;
+    const readyOf = (rs: Obj) => this.ownedPods(rs).filter((p) => active(p) && isPodReady(p)).length;
+    const scale = (rs: Obj, to: number) => {
+      if (specOf(rs) === to) return;
+      const down = to < specOf(rs);
+      this.store.update({ ...rs, spec: { ...rs.spec, replicas: to } }, { fieldManager: MANAGER });
+      rs.spec = { ...rs.spec, replicas: to };
+      this.hooks.event(d, "Normal", "ScalingReplicaSet", `Scaled ${down ? "down" : "up"} replica set ${rs.metadata.name} to ${to}`);
+    };
+    const setCurrent = (to: number) => {
+      if (current) scale(current, to);
+      else current = this.createReplicaSet(d, hash, to, Math.max(0, ...owned.map((rs) => Number(rs.metadata.annotations?.["deployment.kubernetes.io/revision"] ?? 0))) + 1);
+    };
+    if (d.spec!.strategy?.type === "Recreate") {
+      for (const rs of old) scale(rs, 0);
+      setCurrent(old.some((rs) => this.ownedPods(rs).length > 0) ? 0 : replicas);
+      return;
     }
-    for (const old of owned) {
-      if (old !== current && old.spec!.replicas !== 0) {
-        this.store.update({ ...old, spec: { ...old.spec, replicas: 0 } }, { fieldManager: MANAGER });
-        this.hooks.event(d, "Normal", "ScalingReplicaSet", `Scaled down replica set ${old.metadata.name} to 0`);
-      }
+    const { surge, unavailable } = rollingBounds(d.spec!.strategy?.rollingUpdate, replicas);
+    const total = owned.reduce((sum, rs) => sum + specOf(rs), 0);
+    const now = current ? specOf(current) : 0;
+    setCurrent(now >= replicas ? replicas : now + Math.max(0, Math.min(replicas + surge - total, replicas - now)));
+    const minAvailable = replicas - unavailable;
+    let budget = old.reduce((sum, rs) => sum + specOf(rs), specOf(current!)) - minAvailable - (specOf(current!) - readyOf(current!));
+    // Old pods that are not ready go first: they serve nothing.
+    for (const rs of old) {
+      const unhealthy = Math.min(budget, specOf(rs) - readyOf(rs));
+      if (unhealthy <= 0) continue;
+      scale(rs, specOf(rs) - unhealthy);
+      budget -= unhealthy;
     }
+    let down = [current!, ...old].reduce((sum, rs) => sum + Math.min(specOf(rs), readyOf(rs)), 0) - minAvailable;
+    for (const rs of old) {
+      const n = Math.min(specOf(rs), down);
+      if (n <= 0) continue;
+      scale(rs, specOf(rs) - n);
+      down -= n;
+    }
+  }
+
+  private createReplicaSet(d: Obj, hash: string, replicas: number, revision: number): Obj {
+    const template = d.spec!.template;
+    const labels = { ...(template.metadata?.labels ?? {}), "pod-template-hash": hash };
+    const name = `${d.metadata.name}-${hash}`;
+    const rs = this.store.create<Obj>({
+      apiVersion: "apps/v1",
+      kind: "ReplicaSet",
+      metadata: {
+        name,
+        namespace: d.metadata.namespace,
+        labels,
+        annotations: { "deployment.kubernetes.io/revision": String(revision), "deployment.kubernetes.io/desired-replicas": String(d.spec!.replicas ?? 1) },
+        ownerReferences: [ownerRef(d)],
+      },
+      spec: {
+        replicas,
+        selector: { ...d.spec!.selector, matchLabels: { ...(d.spec!.selector?.matchLabels ?? {}), "pod-template-hash": hash } },
+        template: { ...template, metadata: { ...(template.metadata ?? {}), labels } },
+      },
+    }, { fieldManager: MANAGER });
+    this.hooks.event(d, "Normal", "ScalingReplicaSet", `Scaled up replica set ${name} to ${replicas}`);
+    return rs;
   }
 
   private deploymentStatus(d: Obj): void {
@@ -169,8 +208,34 @@ export class Controllers {
     });
   }
 
-  private newPod(owner: Obj, template: Loose, extra: { labels?: Record<string, string>; nodeName?: string } = {}): void {
-    const pod = this.store.create<Obj>({
+  /** Owners whose last pod creation was refused, and when to try again (the controllers' rate-limited requeue). */
+  private readonly createBackoff = new Map<string, { retryAt: number; delayMs: number }>();
+
+  /**
+   * Creates a pod for the owner. A refusal (admission, a missing ServiceAccount) is the owner's FailedCreate
+   * Warning, retried with backoff as the controllers do; it never stops the other owners' reconcile.
+   */
+  private newPod(owner: Obj, template: Loose, extra: { labels?: Record<string, string>; nodeName?: string } = {}): boolean {
+    const uid = owner.metadata.uid ?? "";
+    const backoff = this.createBackoff.get(uid);
+    if (backoff && Date.now() < backoff.retryAt) return false;
+    let pod: Obj;
+    try {
+      pod = this.create(owner, template, extra);
+    } catch (err) {
+      if (!(err instanceof KubeError) || err.code >= 500) throw err;
+      const delayMs = Math.min(30_000, (backoff?.delayMs ?? 500) * 2);
+      this.createBackoff.set(uid, { retryAt: Date.now() + delayMs, delayMs });
+      this.hooks.event(owner, "Warning", "FailedCreate", `Error creating: ${err.message}`);
+      return false;
+    }
+    this.createBackoff.delete(uid);
+    this.hooks.event(owner, "Normal", "SuccessfulCreate", `Created pod: ${pod.metadata.name}`);
+    return true;
+  }
+
+  private create(owner: Obj, template: Loose, extra: { labels?: Record<string, string>; nodeName?: string }): Obj {
+    return this.store.create<Obj>({
       apiVersion: "v1",
       kind: "Pod",
       metadata: {
@@ -182,7 +247,6 @@ export class Controllers {
       },
       spec: { ...template.spec, ...(extra.nodeName ? { nodeName: extra.nodeName } : {}) },
     }, { fieldManager: MANAGER });
-    this.hooks.event(owner, "Normal", "SuccessfulCreate", `Created pod: ${pod.metadata.name}`);
   }
 
   private deletePod(owner: Obj, pod: Obj): void {
@@ -193,7 +257,7 @@ export class Controllers {
   private replicaSet(rs: Obj): void {
     const pods = this.ownedPods(rs).filter(active);
     const desired = rs.spec!.replicas ?? 1;
-    for (let i = pods.length; i < desired; i++) this.newPod(rs, rs.spec!.template);
+    for (let i = pods.length; i < desired; i++) if (!this.newPod(rs, rs.spec!.template)) break;
     if (pods.length > desired) {
       // Unscheduled, then not ready, then the youngest go first, as the ReplicaSet controller ranks them.
       const rank = (p: Obj) => (p.spec?.nodeName ? 0 : 2) + (isPodReady(p) ? 0 : 1);
@@ -302,6 +366,21 @@ export class Controllers {
       this.hooks.event(pod, "Normal", "Scheduled", `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node.metadata.name}`);
     }
   }
+}
+
+/** A Deployment's maxSurge (rounded up) and maxUnavailable (rounded down), 25% each by default; never both 0. */
+function rollingBounds(rolling: { maxSurge?: number | string; maxUnavailable?: number | string } | undefined, replicas: number): { surge: number; unavailable: number } {
+  const resolve = (value: number | string | undefined, roundUp: boolean) => {
+    const v = value ?? "25%";
+    if (typeof v === "number") return v;
+    const pct = /^(\d+)%$/.exec(v);
+    if (!pct) return Number(v) || 0;
+    const exact = (replicas * Number(pct[1])) / 100;
+    return roundUp ? Math.ceil(exact) : Math.floor(exact);
+  };
+  const surge = resolve(rolling?.maxSurge, true);
+  const unavailable = resolve(rolling?.maxUnavailable, false);
+  return { surge, unavailable: surge === 0 && unavailable === 0 ? 1 : unavailable };
 }
 
 function maxUnavailable(value: number | string | undefined, total: number): number {
