@@ -1,5 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../helpers/cli.js";
+import { assertMatchesSchema, schemaErrors, type Schema } from "../helpers/json-schema.js";
 import type { V1Pod, V1ServiceAccount } from "@kubernetes/client-node";
 import type { AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from "../../src/kube/aadpodidentity.js";
 import type { Workload, WorkloadKind } from "../../src/kube/workloads.js";
@@ -7,7 +11,7 @@ import type { FederatedCredential } from "../../src/azure/federated-credentials.
 import type { AzureIdentityFacts, Inventory, MigrateScope } from "../../src/core/migrate/inventory.js";
 import { planMigration } from "../../src/core/migrate/plan.js";
 import { credentialName, newWorkloadRecord, RECORD_ANNOTATION, recordText } from "../../src/core/migrate/records.js";
-import type { MigrationPlan, WorkloadPlan } from "../../src/core/migrate/model.js";
+import { BLOCKER_CODES, type MigrationPlan, type WorkloadPlan } from "../../src/core/migrate/model.js";
 
 // The migration plan from what was read: workloads found through pods' owners (Deployment, StatefulSet,
 // DaemonSet, CronJob through its Jobs) and templates, the ServiceAccount each gets, the credentials, the blockers.
@@ -260,5 +264,23 @@ describe("migrate plan", () => {
     assert.deepEqual(byRef(p, "deployment/finished").identities, ["apps/id-a"]);
     assert.deepEqual(byRef(p, "deployment/failed").lastFailure, { at: "t", reason: "no ready pod" });
     assert.deepEqual(p.summary.states, { "pod-identity": 1, both: 1, verified: 1, finished: 1 });
+  });
+});
+
+describe("the plan's published schema (docs/migrate-plan.schema.json)", () => {
+  const schema = JSON.parse(readFileSync(join(REPO_ROOT, "docs", "migrate-plan.schema.json"), "utf8")) as Schema & { properties: Record<string, Schema> };
+
+  it("names every blocker code, and only those", () => {
+    const blocker = schema.properties.blockers.items!;
+    assert.deepEqual(blocker.properties!.code.enum, [...BLOCKER_CODES]);
+  });
+
+  it("fits plans with and without blockers, and refuses a field it does not document", () => {
+    const web = deployment("web", { aadpodidbinding: "web" }, { sa: "web" });
+    const lonely = podOf(undefined, { aadpodidbinding: "web" }, "apps", "lonely");
+    const p = plan({ identities: [identity("id-a")], bindings: [binding("a-binding", "id-a", "web")], workloads: [web.d], replicaSets: [web.rs], pods: [web.pod, lonely], serviceAccounts: [sa("default"), sa("web")] });
+    assertMatchesSchema(JSON.parse(JSON.stringify(p)), schema);
+    assertMatchesSchema(JSON.parse(JSON.stringify(plan({ oidc: false }))), schema);
+    assert.ok(schemaErrors({ ...JSON.parse(JSON.stringify(p)), extra: 1 }, schema).includes("$.extra: not in the schema"));
   });
 });

@@ -7,25 +7,27 @@ export const MIGRATION_SCHEMA_VERSION = 1;
 /** Where a workload stands: pod identity only, both paths (rolled out), verified on workload identity, finished. */
 export type MigrationState = "pod-identity" | "both" | "verified" | "finished";
 
-/** Why something cannot be moved (yet), with what to do about it. Codes are stable. */
-export type BlockerCode =
-  | "OidcIssuerDisabled"
-  | "WorkloadIdentityDisabled"
-  | "CredentialLimit"
-  | "CredentialAudience"
-  | "ServicePrincipalIdentity"
-  | "InvalidIdentity"
-  | "IdentityNotFound"
-  | "ExceptionPod"
-  | "BarePod"
-  | "UnsupportedOwner"
-  | "ImmutableJob"
-  | "LabelOnPodsOnly"
-  | "SharedServiceAccount"
-  | "ServiceAccountMissing"
-  | "ServiceAccountTaken"
-  | "ServiceAccountAnnotated"
-  | "ProxyOnHostNetwork";
+/** Why something cannot be moved (yet), with what to do about it. Codes are stable (docs/migrate-plan.schema.json). */
+export const BLOCKER_CODES = [
+  "OidcIssuerDisabled",
+  "WorkloadIdentityDisabled",
+  "CredentialLimit",
+  "CredentialAudience",
+  "ServicePrincipalIdentity",
+  "InvalidIdentity",
+  "IdentityNotFound",
+  "ExceptionPod",
+  "BarePod",
+  "UnsupportedOwner",
+  "ImmutableJob",
+  "LabelOnPodsOnly",
+  "SharedServiceAccount",
+  "ServiceAccountMissing",
+  "ServiceAccountTaken",
+  "ServiceAccountAnnotated",
+  "ProxyOnHostNetwork",
+] as const;
+export type BlockerCode = (typeof BLOCKER_CODES)[number];
 
 export interface Blocker {
   code: BlockerCode;

@@ -151,7 +151,8 @@ export async function rollbackMigration(ctx: MigrateContext, options: { dryRun: 
           if (!r) return undefined;
           const annotations: Record<string, null> = { [RECORD_ANNOTATION]: null };
           for (const k of r.annotations) annotations[k] = null;
-          return { metadata: { annotations } };
+          const emptied = Object.keys(cur.metadata?.annotations ?? {}).every((k) => k in annotations);
+          return { metadata: { annotations: emptied ? null : annotations } };
         });
         return { outcome: patched ? "updated" : "unchanged" };
       },

@@ -84,10 +84,12 @@ export function restorePatch(w: Workload, record: WorkloadRecord, keep: Workload
   if (!t?.metadata?.labels?.[BINDING_LABEL] && record.selector) labels[BINDING_LABEL] = record.selector;
   const annotations: Record<string, null> = {};
   for (const k of record.added.annotations) if (t?.metadata?.annotations?.[k] !== undefined) annotations[k] = null;
+  // A map left empty goes, as it was absent before podid (an API server omits empty maps).
+  const emptied = Object.keys(annotations).length > 0 && Object.keys(t?.metadata?.annotations ?? {}).every((k) => k in annotations);
   return {
     metadata: { annotations: { [RECORD_ANNOTATION]: keep ? recordText(keep) : null } },
     ...atTemplate(w.kind, {
-      metadata: { labels, ...(Object.keys(annotations).length ? { annotations } : {}) },
+      metadata: { labels, ...(emptied ? { annotations: null } : Object.keys(annotations).length ? { annotations } : {}) },
       spec: { serviceAccountName: record.serviceAccount.before },
     }),
   };
