@@ -15,7 +15,7 @@ import type { MigrationPlan } from "../../src/core/migrate/model.js";
 import { CLI, REPO_ROOT, runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { eventually } from "../helpers/eventually.js";
-import { runDoctor } from "../helpers/doctor.js";
+import { applyFix, findingOf, runDoctor } from "../helpers/doctor.js";
 import { assertMatchesSchema, type Schema } from "../helpers/json-schema.js";
 
 /**
@@ -309,6 +309,13 @@ test("finish moves the verified workloads off pod identity (stuck stays on it); 
   const finishAgain = json<{ steps: { outcome: string }[] }>((await podid(["migrate", "finish", "--yes"])).stdout);
   assert.ok(finishAgain.steps.every((s) => s.outcome === "unchanged" || s.outcome === "absent"), JSON.stringify(finishAgain.steps));
   assert.deepEqual(json<{ state: string }[]>((await podid(["migrate", "status"])).stdout).map((s) => s.state), ["finished", "finished", "finished", "finished"]);
+
+  // A manifest applied again puts aadpodidbinding back on web: both paths after finish, which doctor names; its fix finishes it again.
+  await runShell(`kubectl patch deployment web -n ${NS} --type merge -p '{"spec":{"template":{"metadata":{"labels":{"aadpodidbinding":"demo"}}}}}'`, { env: sb.env });
+  const both = findingOf((await runDoctor(sb, ["-A"])).report, "wi-migration", /deployment\/web in default carries aadpodidbinding=demo again although podid migrate finish took it off at /);
+  assert.equal(both.severity, "warn");
+  await applyFix(sb, both.fix, "--timeout", "120");
+  assert.equal((await templateOf("web")).metadata?.labels?.aadpodidbinding, undefined);
 
   // The demo's own ended pods go as its clean-up would take them; then doctor finds nothing wrong, and uninstall needs no --force.
   await runShell(`kubectl delete pod podid-demo podid-demo-unlabelled -n ${NS} --ignore-not-found`, { env: sb.env });
