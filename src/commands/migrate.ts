@@ -26,6 +26,7 @@ type MigrateOptions = AzureOptions &
     proxySidecar?: boolean;
     proxySidecarFor?: string[];
     timeout?: string;
+    enableWorkloadIdentity?: boolean;
   };
 
 /** The options every phase takes: what to move (scope) and where the AKS cluster is. */
@@ -69,6 +70,7 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
       proxySidecarFor: proxyFor,
     },
     podidVersion: PACKAGE_VERSION,
+    enableWorkloadIdentity: Boolean(o.enableWorkloadIdentity),
     timeoutMs: timeout * 1000,
     progress: (m) => ctx.progress(m),
   };
@@ -93,6 +95,7 @@ Examples:
       action<MigrateOptions>(async (o, ctx) => {
         const { loadPlan } = await import("../core/migrate/load.js");
         const { plan } = await loadPlan(await context(o, ctx));
+        plan.blockers.forEach((b) => ctx.logger.warn(`blocked: ${b.message}. Fix: ${b.remedy}`));
         plan.warnings.forEach((w) => ctx.logger.warn(w));
         if (!tabular(ctx)) return plan;
         return plan.workloads.map((w) => ({
@@ -109,6 +112,7 @@ Examples:
     );
 
   withTimeout(withWriteOptions(withProxy(withScope(migrate.command("apply").description("Federated credentials, ServiceAccounts and pod templates for workload identity, with pod identity kept; then verify each workload.")))))
+    .option("--enable-workload-identity", "First switch on the cluster's OIDC issuer and workload identity, as az aks update --enable-oidc-issuer --enable-workload-identity does (the issuer cannot be switched off again).")
     .addHelpText(
       "after",
       `

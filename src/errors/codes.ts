@@ -144,6 +144,7 @@ export const DemoCode = {
   DemoNotRefused: "DemoNotRefused",
   DemoTokenFailed: "DemoTokenFailed",
   DemoArmFailed: "DemoArmFailed",
+  DemoWorkloadIdentityFailed: "DemoWorkloadIdentityFailed",
 } as const;
 export type DemoCode = (typeof DemoCode)[keyof typeof DemoCode];
 

@@ -217,7 +217,7 @@ describe("migrate plan", () => {
     const web = deployment("web", { aadpodidbinding: "web" }, { sa: "web" });
     const p = plan({ oidc: false, identities: [idA], bindings: [bindings[0]], workloads: [web.d], replicaSets: [web.rs], pods: [web.pod], serviceAccounts: [sa("default"), sa("web")] });
     assert.deepEqual(p.blockers.map((b) => b.code), ["OidcIssuerDisabled", "WorkloadIdentityDisabled"]);
-    assert.equal(p.blockers[0].remedy, "az aks update -g rg -n aks --enable-oidc-issuer --enable-workload-identity");
+    assert.equal(p.blockers[0].remedy, "az aks update -g rg -n aks --enable-oidc-issuer --enable-workload-identity   # or: podid migrate apply --enable-workload-identity");
     assert.equal(p.cluster.issuerUrl, null);
   });
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ownerIndex, podOwner, rolloutState, atTemplate, type Workload } from "../../src/kube/workloads.js";
 import { injectionProblem } from "../../src/kube/workload-identity.js";
 import { newWorkloadRecord, recordText, workloadRecordOf, RECORD_ANNOTATION } from "../../src/core/migrate/records.js";
-import { migratedConfig, restorePatch, restored, templateAsPlanned, workloadRecordFor } from "../../src/core/migrate/workload-changes.js";
+import { migratePatch, migrated, restorePatch, restored, templateAsPlanned, workloadRecordFor } from "../../src/core/migrate/workload-changes.js";
 import type { IdentityPlan, WorkloadPlan } from "../../src/core/migrate/model.js";
 
 // The workload side of a migration: owner chains, when a rollout is done per kind, what podid applies to a pod
@@ -70,24 +70,26 @@ describe("what podid changes on a workload, and how it puts it back", () => {
     return { ...before, metadata: { ...before.metadata, annotations: { ...before.metadata.annotations, ...config.metadata.annotations } }, spec: { template: { metadata: { labels: { ...t.metadata.labels, ...ct.metadata.labels }, annotations: { ...t.metadata.annotations, ...ct.metadata.annotations } }, spec: { ...t.spec, ...ct.spec } } } } as Workload;
   };
 
-  it("applies the label (aadpodidbinding kept), the ServiceAccount and the proxy annotation, recording what was there", () => {
+  it("patches in the label (aadpodidbinding untouched), the ServiceAccount and the proxy annotation, recording what was there", () => {
     const before = deployment({ app: "web", aadpodidbinding: "web" });
     const record = workloadRecordFor(before, plan(true), identities);
     assert.deepEqual(record.serviceAccount, { before: null, after: "web" });
     assert.deepEqual(record.added, { labels: ["azure.workload.identity/use"], annotations: ["azure.workload.identity/inject-proxy-sidecar"] });
     assert.deepEqual(record.bindings, [{ namespace: "ns", name: "id-binding", azureIdentity: "id", selector: "web" }]);
-    const config = migratedConfig(before, plan(true), record) as Record<string, any>;
-    assert.deepEqual(config.spec.template.metadata.labels, { aadpodidbinding: "web", "azure.workload.identity/use": "true" });
+    const config = migratePatch(before, plan(true), record) as Record<string, any>;
+    assert.deepEqual(config.spec.template.metadata.labels, { "azure.workload.identity/use": "true" });
     assert.deepEqual(config.spec.template.spec, { serviceAccountName: "web" });
     const after = apply(before, config);
+    assert.equal(after.spec!.template && (after.spec as any).template.metadata.labels.aadpodidbinding, "web");
     assert.equal(templateAsPlanned(after, plan(true)), true);
+    assert.equal(migrated(after, plan(true), workloadRecordFor(after, plan(true), identities)), true, "a re-run has nothing to patch");
     // A re-run keeps the first record's "before": never podid's own values taken for the user's.
     const again = workloadRecordFor(after, plan(true), identities);
     assert.equal(recordText(again), recordText(record));
     // Put back: label and annotation podid added go, the ServiceAccount field as it was (absent), the binding label stays.
     const patch = restorePatch(after, workloadRecordOf(after)!, null) as Record<string, any>;
     assert.deepEqual(patch.spec.template.metadata.labels, { "azure.workload.identity/use": null });
-    assert.deepEqual(patch.spec.template.metadata.annotations, { "azure.workload.identity/inject-proxy-sidecar": null });
+    assert.equal(patch.spec.template.metadata.annotations, null, "the annotations podid added were all there was: the map goes, as it was absent");
     assert.equal(patch.spec.template.spec.serviceAccountName, null);
     assert.equal(patch.metadata.annotations[RECORD_ANNOTATION], null);
   });

@@ -1,7 +1,8 @@
 import type { KubernetesObject, V1ServiceAccount } from "@kubernetes/client-node";
 import { MigrateCode, MigrateError } from "../../errors/index.js";
+import { enableWorkloadIdentity } from "../../azure/cluster-workload-identity.js";
 import { FederatedCredentialService, sameFederation } from "../../azure/federated-credentials.js";
-import { CLIENT_ID_ANNOTATION, TOKEN_EXCHANGE_AUDIENCE } from "../../kube/workload-identity.js";
+import { CLIENT_ID_ANNOTATION, enableWorkloadIdentityCommand, TOKEN_EXCHANGE_AUDIENCE } from "../../kube/workload-identity.js";
 import { patchLatest, readWorkload, workloadHeader, type Workload, type WorkloadKind } from "../../kube/workloads.js";
 import { retry } from "../../util/retry.js";
 import { runSteps, type Step, type StepReport } from "../steps.js";
@@ -10,7 +11,7 @@ import { loadPlan, type MigrateContext } from "./load.js";
 import type { CredentialPlan, IdentityPlan, MigrationPlan, ServiceAccountPlan, WorkloadPlan } from "./model.js";
 import { newServiceAccountRecord, RECORD_ANNOTATION, recordText, serviceAccountRecordOf, workloadRecordOf } from "./records.js";
 import { exchangeFor, verifyWorkload, type Refusal } from "./verify.js";
-import { migratedConfig, restorePatch, templateAsPlanned, workloadRecordFor } from "./workload-changes.js";
+import { asManifest, migratePatch, migrated, restorePatch, templateAsPlanned, workloadRecordFor } from "./workload-changes.js";
 
 /**
  * `podid migrate apply`: the phases as named, idempotent steps — (1) federated credentials in Azure, (2)
@@ -132,14 +133,20 @@ function propagationStep(ctx: MigrateContext, c: CredentialPlan, identity: Ident
 /** Phase 3: the pod template on workload identity, the aadpodidbinding label kept. */
 function workloadStep(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan, w: Workload): Step {
   const identities = wanted(plan, p.identities);
+  const header = workloadHeader(p.kind as WorkloadKind, p.namespace, p.name);
   return {
     name: `${p.kind} ${p.namespace}/${p.name}: label ${Object.keys(p.podTemplateLabels).join(", ")}, ServiceAccount ${p.serviceAccount!.target}${p.proxySidecar ? ", proxy sidecar" : ""}`,
     target: "cluster",
-    plan: async () => ({ action: templateAsPlanned(w, p) ? "none" : "update", detail: { kind: p.kind, namespace: p.namespace, name: p.name, object: migratedConfig(w, p, workloadRecordFor(w, p, identities)) } }),
+    plan: async () => {
+      const record = workloadRecordFor(w, p, identities);
+      return { action: migrated(w, p, record) ? "none" : "update", detail: { kind: p.kind, namespace: p.namespace, name: p.name, object: asManifest(w, migratePatch(w, p, record)) } };
+    },
     apply: async () => {
-      const current = (await readWorkload(ctx.kube, p.kind as WorkloadKind, p.namespace, p.name)) ?? w;
-      const { result } = await ctx.kube.apply(migratedConfig(current, p, workloadRecordFor(current, p, identities)));
-      return { outcome: result, detail: { kind: p.kind, namespace: p.namespace, name: p.name } };
+      const { patched } = await patchLatest<Workload>(ctx.kube, header, (current) => {
+        const record = workloadRecordFor(current, p, identities);
+        return migrated(current, p, record) ? undefined : migratePatch(current, p, record);
+      });
+      return { outcome: patched ? "updated" : "unchanged", detail: { kind: p.kind, namespace: p.namespace, name: p.name } };
     },
   };
 }
@@ -163,10 +170,10 @@ function verifyStep(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan, s
       const at = new Date().toISOString();
       if (v.ok) {
         const verified = { at, by: v.by, ...(v.pod ? { pod: v.pod } : {}) };
-        // The same applied configuration as phase 3 with the verification in the record, so a re-run of phase 3
-        // applies exactly this again and changes nothing.
-        const current = await readWorkload(ctx.kube, p.kind as WorkloadKind, p.namespace, p.name);
-        if (current) await ctx.kube.apply(migratedConfig(current, p, { ...workloadRecordFor(current, p, identities), verified, failed: undefined }));
+        await patchLatest<Workload>(ctx.kube, header, (cur) => {
+          const r = workloadRecordOf(cur);
+          return r ? { metadata: { annotations: { [RECORD_ANNOTATION]: recordText({ ...r, verified, failed: undefined }) } } } : undefined;
+        });
         outcomes.push({ namespace: p.namespace, ref: p.ref, verified: true });
         return { outcome: "updated", detail: { ref: p.ref, verified: true, ...verified } };
       }
@@ -181,8 +188,26 @@ function verifyStep(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan, s
   };
 }
 
+const CLUSTER_SWITCHES = new Set(["OidcIssuerDisabled", "WorkloadIdentityDisabled"]);
+
+/**
+ * `--enable-workload-identity`: the cluster's switches first (what `az aks update --enable-oidc-issuer
+ * --enable-workload-identity` sends), then the plan again, which now knows the issuer's URL.
+ */
+async function enableFirst(ctx: MigrateContext, planned: Awaited<ReturnType<typeof loadPlan>>, dryRun: boolean): Promise<{ loaded: Awaited<ReturnType<typeof loadPlan>>; report?: StepReport }> {
+  const { plan } = planned;
+  if (!ctx.enableWorkloadIdentity || !plan.blockers.some((b) => CLUSTER_SWITCHES.has(b.code))) return { loaded: planned };
+  const step = `AKS cluster ${ctx.cluster.name}: OIDC issuer and workload identity (${enableWorkloadIdentityCommand(ctx.cluster.resourceGroup, ctx.cluster.name)})`;
+  if (dryRun) return { loaded: { ...planned, plan: { ...plan, blockers: plan.blockers.filter((b) => !CLUSTER_SWITCHES.has(b.code)) } }, report: { step, target: "azure", action: "update" } };
+  ctx.progress(`${step} ...`);
+  await enableWorkloadIdentity(ctx.azure, ctx.cluster.resourceGroup, ctx.cluster.name);
+  ctx.progress(`${step}: updated`);
+  return { loaded: await loadPlan(ctx), report: { step, target: "azure", outcome: "updated" } };
+}
+
 export async function applyMigration(ctx: MigrateContext, options: { dryRun: boolean }): Promise<ApplyResult> {
-  const { plan, inventory } = await loadPlan(ctx);
+  const enabled = await enableFirst(ctx, await loadPlan(ctx), options.dryRun);
+  const { plan, inventory } = enabled.loaded;
   if (plan.blockers.length) throw blockedError(plan);
   if (!plan.workloads.length) {
     throw new MigrateError(MigrateCode.NothingToMigrate, `no workload in ${ctx.scope.namespace ? `namespace ${ctx.scope.namespace}` : "the cluster"}${ctx.scope.identity ? ` uses identity ${ctx.scope.identity}` : " uses pod identity"}${ctx.scope.workloads.length ? ` among ${plan.scope.workloads.join(", ")}` : ""}`, {
@@ -217,7 +242,7 @@ export async function applyMigration(ctx: MigrateContext, options: { dryRun: boo
   for (const p of targets) steps.push(verifyStep(ctx, p, plan, since, outcomes));
   const reports = await runSteps(steps, { dryRun: options.dryRun, progress: ctx.progress });
   return {
-    steps: reports,
+    steps: enabled.report ? [enabled.report, ...reports] : reports,
     workloads: outcomes,
     failed: outcomes.filter((o) => !o.verified),
     blocked: plan.workloads.filter((w) => !w.migratable).map((w) => ({ namespace: w.namespace, ref: w.ref, blockers: w.blockers.map((b) => b.message) })),

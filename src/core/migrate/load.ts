@@ -11,6 +11,8 @@ export interface MigrateContext {
   cluster: { name: string; resourceGroup: string };
   scope: MigrateScope;
   podidVersion: string;
+  /** apply: switch on the cluster's OIDC issuer and workload identity first, as `az aks update` does. */
+  enableWorkloadIdentity?: boolean;
   /** How long to wait for a rollout, Entra ID's propagation, MIC's detaching. */
   timeoutMs: number;
   progress: (message: string) => void;

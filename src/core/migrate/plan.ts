@@ -140,7 +140,7 @@ export interface PlanOptions {
 export function planMigration(inv: Inventory, scope: MigrateScope, options: PlanOptions): MigrationPlan {
   const issuer = inv.cluster.profile.issuerUrl ?? null;
   const blockers: Blocker[] = [];
-  const enable = enableWorkloadIdentityCommand(inv.cluster.resourceGroup, inv.cluster.name);
+  const enable = `${enableWorkloadIdentityCommand(inv.cluster.resourceGroup, inv.cluster.name)}   # or: podid migrate apply --enable-workload-identity`;
   if (!inv.cluster.profile.oidcIssuerEnabled) {
     blockers.push({ code: "OidcIssuerDisabled", message: `AKS cluster ${inv.cluster.name} has no OIDC issuer: federated credentials need its issuer URL`, remedy: enable });
   }

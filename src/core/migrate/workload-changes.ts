@@ -1,6 +1,5 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { BINDING_LABEL } from "../../kube/aadpodidentity.js";
-import { INJECT_PROXY_ANNOTATION } from "../../kube/workload-identity.js";
 import { atTemplate, podTemplateOf, WORKLOAD_KINDS, type Workload } from "../../kube/workloads.js";
 import type { IdentityPlan, WorkloadPlan } from "./model.js";
 import { newWorkloadRecord, RECORD_ANNOTATION, recordText, workloadRecordOf, type WorkloadRecord } from "./records.js";
@@ -52,25 +51,30 @@ export function workloadRecordFor(w: Workload, p: WorkloadPlan, identities: Iden
 }
 
 /**
- * The configuration podid applies (server-side, as field manager podid): the labels with aadpodidbinding kept,
- * the ServiceAccount, the proxy annotation and the record. Every field podid owns on the workload is in it, so
- * applying it never drops one.
+ * The merge patch podid writes (as field manager podid, on the version it read): the pod template's workload
+ * identity label, ServiceAccount and proxy annotation, and the record. A merge patch rather than server-side apply:
+ * an apply as podid would drop whatever else podid applied to the workload (the aadpodidbinding label `podid bind`
+ * set, a whole Deployment the demo applied), and a later `podid bind --label` would drop these.
  */
-export function migratedConfig(w: Workload, p: WorkloadPlan, record: WorkloadRecord): KubernetesObject {
-  const labels = podTemplateOf(w)?.metadata?.labels ?? {};
-  const templateAnnotations = { ...Object.fromEntries(record.added.annotations.filter((k) => k === INJECT_PROXY_ANNOTATION).map((k) => [k, "true"])), ...p.podTemplateAnnotations };
+export function migratePatch(w: Workload, p: WorkloadPlan, record: WorkloadRecord): Record<string, unknown> {
   return {
-    apiVersion: WORKLOAD_KINDS[w.kind].apiVersion,
-    kind: w.kind,
-    metadata: { name: w.metadata.name, namespace: w.metadata.namespace, annotations: { [RECORD_ANNOTATION]: recordText(record) } },
+    metadata: { annotations: { [RECORD_ANNOTATION]: recordText(record) } },
     ...atTemplate(w.kind, {
-      metadata: {
-        labels: { ...(labels[BINDING_LABEL] ? { [BINDING_LABEL]: labels[BINDING_LABEL] } : {}), ...p.podTemplateLabels },
-        ...(Object.keys(templateAnnotations).length ? { annotations: templateAnnotations } : {}),
-      },
+      metadata: { labels: { ...p.podTemplateLabels }, ...(Object.keys(p.podTemplateAnnotations).length ? { annotations: { ...p.podTemplateAnnotations } } : {}) },
       spec: { serviceAccountName: p.serviceAccount!.target },
     }),
-  } as KubernetesObject;
+  };
+}
+
+/** The patch as a manifest (for --dry-run -o yaml): what it sets, on which object. */
+export function asManifest(w: Workload, patch: Record<string, unknown>): KubernetesObject {
+  const { metadata, ...rest } = patch as { metadata: Record<string, unknown> };
+  return { apiVersion: WORKLOAD_KINDS[w.kind].apiVersion, kind: w.kind, metadata: { name: w.metadata.name, namespace: w.metadata.namespace, ...metadata }, ...rest } as KubernetesObject;
+}
+
+/** Whether the workload already is as the patch makes it (template as planned, the same record). */
+export function migrated(w: Workload, p: WorkloadPlan, record: WorkloadRecord): boolean {
+  return templateAsPlanned(w, p) && w.metadata.annotations?.[RECORD_ANNOTATION] === recordText(record);
 }
 
 /**
