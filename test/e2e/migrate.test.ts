@@ -164,7 +164,7 @@ test("plan: blocked until the cluster has its OIDC issuer and workload identity;
   const docs = parseAllDocuments(dry.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: { serviceAccountName: string } } } });
   assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ["ServiceAccount/legacy", "ServiceAccount/stuck", "ServiceAccount/web-sa", "ServiceAccount/worker", "Deployment/legacy", "Deployment/stuck", "Deployment/web", "Deployment/worker"]);
   const legacy = docs.find((d) => d.kind === "Deployment" && d.metadata.name === "legacy")!.spec!.template;
-  assert.deepEqual(legacy.metadata.labels, { aadpodidbinding: "second", "azure.workload.identity/use": "true" });
+  assert.deepEqual(legacy.metadata.labels, { "azure.workload.identity/use": "true" }, "what the patch sets: aadpodidbinding stays as it is");
   assert.deepEqual(legacy.metadata.annotations, { "azure.workload.identity/inject-proxy-sidecar": "true" });
   assert.equal(legacy.spec.serviceAccountName, "legacy");
   assert.deepEqual([await credentials("podid-demo"), await credentials("second-id")], [[], []]);
