@@ -50,8 +50,8 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
   if (o.allNamespaces && o.namespace) throw new UsageError("-n/--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
   const timeout = Number(o.timeout ?? "300");
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`argument --timeout: '${o.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
-  const workloads = o.workload.map(parseWorkloadRef);
-  const proxyFor = (o.proxySidecarFor ?? []).map(parseWorkloadRef);
+  const workloads = o.workload.map((w) => parseWorkloadRef(w, "--workload"));
+  const proxyFor = (o.proxySidecarFor ?? []).map((w) => parseWorkloadRef(w, "--proxy-sidecar-for"));
   for (const w of [...workloads, ...proxyFor]) {
     if (w.kind === "pod" || w.kind === "job") throw new UsageError(`'${w.kind}/${w.name}' cannot be migrated: a ${w.kind === "pod" ? "pod's" : "Job's"} template cannot change`, "Name a deployment, statefulset, daemonset or cronjob.");
   }

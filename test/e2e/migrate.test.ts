@@ -320,5 +320,13 @@ test("finish moves the verified workloads off pod identity (stuck stays on it); 
   const doctor = await runDoctor(sb, ["-A"]);
   assert.equal(doctor.code, 0, JSON.stringify(doctor.report.checks.filter((c) => c.status !== "ok" && c.status !== "skipped"), null, 2));
   await podid(["uninstall", "--yes", "-o", "none"]);
+  // The kubelet identity's grants podid made for pod identity go with it; the identities keep theirs (the workloads use them).
+  const kubelet = (await new ContainerServiceClient(clients.credential, sb.info.subscriptionId, { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [`${sb.info.endpoints.activeDirectoryResourceId}.default`] }).managedClusters.get(sb.info.resourceGroup, sb.info.clusterName)).identityProfile!.kubeletidentity!.objectId!;
+  const grants: string[] = [];
+  for await (const a of clients.auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kubelet}'` })) if (a.description?.startsWith("podid: kubelet of")) grants.push(a.description);
+  assert.deepEqual(grants, []);
+  const reader: string[] = [];
+  for await (const a of clients.auth.roleAssignments.listForSubscription()) if (a.description?.startsWith("podid: identity default/")) reader.push(a.description);
+  assert.deepEqual(reader.sort(), ["podid: identity default/podid-demo", "podid: identity default/second-id"]);
   await tokensFlow(["web", "legacy"], /successfully acquired a token using (workload identity|the MSI, msiEndpoint\(http:\/\/127\.\d+\.[1-9]\d*\.\d+:8000)/, new Date());
 });

@@ -47,6 +47,7 @@ export function workloadRecordFor(w: Workload, p: WorkloadPlan, identities: Iden
     added: { labels: [...addedLabels].sort(), annotations: [...addedAnnotations].sort() },
     ...(asPlanned && existing?.verified ? { verified: existing.verified } : {}),
     ...(existing?.failed ? { failed: existing.failed } : {}),
+    ...(existing?.finished ? { finished: existing.finished } : {}),
   });
 }
 
