@@ -5,6 +5,7 @@ import { injectionProblem } from "../../src/kube/workload-identity.js";
 import { newWorkloadRecord, recordText, workloadRecordOf, RECORD_ANNOTATION } from "../../src/core/migrate/records.js";
 import { migratePatch, migrated, restorePatch, restored, templateAsPlanned, workloadRecordFor } from "../../src/core/migrate/workload-changes.js";
 import type { IdentityPlan, WorkloadPlan } from "../../src/core/migrate/model.js";
+import { unreadable } from "../../src/core/doctor/checks/wi-token.js";
 
 // The workload side of a migration: owner chains, when a rollout is done per kind, what podid applies to a pod
 // template and how the record lets it put back exactly what was there.
@@ -106,5 +107,28 @@ describe("what podid changes on a workload, and how it puts it back", () => {
     assert.equal(patch.spec.template.spec.serviceAccountName, "mine");
     assert.equal(restored(deployment({ aadpodidbinding: "web" }, "mine"), rec), true);
     assert.equal(restored(finished, rec), false);
+  });
+});
+
+describe("doctor's wi-token: where a container reads its token from", () => {
+  const volumes = [{ name: "azure-identity-token", projected: { sources: [{ serviceAccountToken: { path: "azure-identity-token", audience: "api://AzureADTokenExchange" } }] } }];
+  const file = { name: "AZURE_FEDERATED_TOKEN_FILE", value: "/var/run/secrets/azure/tokens/azure-identity-token" };
+  const mount = { name: "azure-identity-token", mountPath: "/var/run/secrets/azure/tokens" };
+  it("a container that reads the file where the volume is mounted is fine; one the webhook skipped but that names the file is not", () => {
+    const pod = {
+      spec: {
+        volumes,
+        containers: [
+          { name: "app", env: [file], volumeMounts: [mount] },
+          { name: "skipped", env: [file] },
+          { name: "elsewhere", env: [file], volumeMounts: [{ ...mount, mountPath: "/tokens" }] },
+          { name: "none" },
+        ],
+      },
+    };
+    assert.deepEqual(unreadable(pod as never), [
+      { container: "skipped", file: file.value },
+      { container: "elsewhere", file: file.value },
+    ]);
   });
 });

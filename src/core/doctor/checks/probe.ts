@@ -1,5 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { BINDING_LABEL } from "../../../kube/aadpodidentity.js";
+import { USE_LABEL } from "../../../kube/workload-identity.js";
 import { isExceptionPod } from "../../../runtime/nmi/identities.js";
 import { askHostToken, HOST_NOT_ALLOWED, type HostTokenAnswer } from "../../../runtime/nmi/host-token-client.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
@@ -129,6 +130,9 @@ export const probeCheck: Check = {
   notApplicable: (ctx) => (ctx.scope.probe ? undefined : "not asked (--probe --pod POD)"),
   async run(ctx) {
     const pod = await findPod(ctx);
+    if (pod.metadata?.labels?.[USE_LABEL] === "true" && pod.metadata.labels[BINDING_LABEL] === undefined) {
+      throw new CheckSkipped("the pod is on workload identity alone (no aadpodidbinding label): NMI serves it nothing; check wi-federation makes the token exchange on its behalf");
+    }
     const name = pod.metadata!.name!;
     const ns = pod.metadata?.namespace ?? "default";
     const ref = podRef(pod);

@@ -5,8 +5,8 @@ import type { Check } from "../runner.js";
 import { eventTime, type KubeEvent } from "./runtime-pods.js";
 import { kubectlTarget, serviceAccounts, wiPodRef, workloadIdentityPods, workloadOf } from "./workload-identity.js";
 
-/** Each container's token file, and whether a projected service-account token volume is mounted where it points. */
-function unreadable(pod: V1Pod): { container: string; file: string }[] {
+/** The containers whose token file (AZURE_FEDERATED_TOKEN_FILE) no projected service-account token volume provides. */
+export function unreadable(pod: V1Pod): { container: string; file: string }[] {
   const projected = new Map<string, string[]>();
   for (const v of pod.spec?.volumes ?? []) {
     const paths = (v.projected?.sources ?? []).map((s) => s.serviceAccountToken?.path).filter((p): p is string => Boolean(p));
