@@ -215,7 +215,8 @@ export async function applyMigration(ctx: MigrateContext, options: { dryRun: boo
     });
   }
   const targets = plan.workloads.filter((w) => w.migratable && w.state !== "finished");
-  const refs = new Set(targets.map((w) => `${w.namespace}/${w.ref}`));
+  // Finished workloads still need their credentials and ServiceAccounts: phases 1 and 2 put back what went missing.
+  const refs = new Set(plan.workloads.filter((w) => w.migratable).map((w) => `${w.namespace}/${w.ref}`));
   const credentials = plan.federatedCredentials.filter((c) => c.workloads.some((r) => refs.has(r)));
   const service = new FederatedCredentialService(ctx.azure, { onRetry: ctx.progress });
   const since = new Date();

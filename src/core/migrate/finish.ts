@@ -12,6 +12,7 @@ import { loadPlan, type MigrateContext } from "./load.js";
 import { bindingUsers, readPodIdentityUse } from "./pod-identity-use.js";
 import { RECORD_ANNOTATION, recordText, workloadRecordOf } from "./records.js";
 import { waitForRollout } from "./rollout.js";
+import { exchangeFor } from "./verify.js";
 
 /**
  * `podid migrate finish`: for verified workloads only — their aadpodidbinding label goes (a rollout onto workload
@@ -105,6 +106,13 @@ export async function finishMigration(ctx: MigrateContext, options: { dryRun: bo
       target: "cluster",
       plan: async () => ({ action: "update", detail: { kind: p.kind, namespace: p.namespace, name: p.name } }),
       apply: async () => {
+        // Verified once, but things may have changed since (a ServiceAccount or credential deleted): the exchange
+        // again before pod identity goes; a workload that fails it keeps its label, and so its binding.
+        const refused = p.serviceAccount && (await exchangeFor(ctx.kube, ctx.azure.cloud, { namespace: p.namespace, serviceAccount: p.serviceAccount.target, identities: plan.identities.filter((i) => p.identities.includes(`${i.namespace}/${i.name}`)) }).catch((err: Error) => ({ code: "Error", message: err.message })));
+        if (refused) {
+          notFinished.push({ namespace: p.namespace, ref: p.ref, reason: `no longer passes verification: ${refused.message}; run podid migrate apply` });
+          return { outcome: "unchanged", detail: { kept: refused.message } };
+        }
         const { patched } = await patchLatest<Workload>(ctx.kube, header, (w) => {
           const r = workloadRecordOf(w);
           if (!podTemplateOf(w)?.metadata?.labels?.[BINDING_LABEL] && r?.finished) return undefined;
@@ -172,7 +180,7 @@ export async function finishMigration(ctx: MigrateContext, options: { dryRun: bo
   const inUse = use ? use.identities.length > 0 || use.users.size > 0 : true;
   return {
     steps: reports,
-    finished: done.map((w) => ({ namespace: w.namespace, ref: w.ref })),
+    finished: done.filter((w) => !notFinished.some((n) => n.namespace === w.namespace && n.ref === w.ref)).map((w) => ({ namespace: w.namespace, ref: w.ref })),
     notFinished,
     podIdentityInUse: inUse,
     ...(inUse ? {} : { next: "nothing in the cluster uses pod identity any more: `podid uninstall` removes MIC, NMI, the CRDs and the kubelet identity's grants podid made" }),

@@ -135,7 +135,7 @@ export async function rollbackMigration(ctx: MigrateContext, options: { dryRun: 
     const record = serviceAccountRecordOf(s)!;
     const header = { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace } };
     steps.push({
-      name: `ServiceAccount ${namespace}/${name}: ${record.created ? "delete (podid made it)" : `remove ${record.annotations.join(", ")}`}`,
+      name: `ServiceAccount ${namespace}/${name}: ${record.created ? "delete it (podid made it) unless something runs as it, else " : ""}remove ${[...record.annotations, RECORD_ANNOTATION].join(", ")}`,
       target: "cluster",
       plan: async () => ({ action: record.created ? "delete" : "update" }),
       apply: async () => {
