@@ -21,7 +21,7 @@ import { assertMatchesSchema, type Schema } from "../helpers/json-schema.js";
 /**
  * `podid migrate` as a user runs it, on the demo installation plus workloads of two identities: one on its own
  * ServiceAccount (web), one on `default` (worker), one whose SDK only speaks IMDS and needs the proxy sidecar
- * (legacy), and one whose new pods are never admitted (stuck: a pod annotation the webhook refuses, which pod
+ * (legacy), a DaemonSet (agent, a pod on each node), and one whose new pods are never admitted (stuck: a pod annotation the webhook refuses, which pod
  * identity never read). Plan (by its published schema) -> an apply interrupted by Ctrl-C and rolled back -> apply
  * under faults (429 and another writer's 409 on the credential writes, Entra ID's propagation delay) with every
  * workload watched for a moment without a path to a token -> finish with stuck left on pod identity -> stuck fixed,
@@ -37,10 +37,10 @@ let custom: CustomObjectsApi;
 let compute: ComputeManagementClient;
 const clientIds: Record<string, string> = {};
 const NS = "default";
-const WORKLOADS = ["web", "worker", "legacy", "stuck"] as const;
+const WORKLOADS = ["web", "worker", "legacy", "stuck", "agent"] as const;
 type Name = (typeof WORKLOADS)[number];
 /** Which identity (binding selector) each uses. */
-const SELECTOR: Record<Name, string> = { web: "demo", worker: "second", legacy: "second", stuck: "demo" };
+const SELECTOR: Record<Name, string> = { web: "demo", worker: "second", legacy: "second", stuck: "demo", agent: "second" };
 const IDENTITY: Record<string, string> = { demo: "podid-demo", second: "second-id" };
 
 const podid = async (args: string[], expectCode = 0) => {
@@ -52,7 +52,8 @@ const json = <T>(text: string) => JSON.parse(text) as T;
 const sandboxLog = () => readFileSync(join(sb.dir, "sandbox.log"), "utf8");
 const canonical = (v: unknown): string => JSON.stringify(v, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x));
 
-function deployment(name: Name): V1Deployment {
+/** Each workload is a Deployment, but agent: a DaemonSet (a pod on each node). */
+function workload(name: Name): V1Deployment {
   const container = {
     name: "demo",
     image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`,
@@ -79,7 +80,8 @@ function deployment(name: Name): V1Deployment {
 
 const podsOf = async (name: Name) => (await core.listNamespacedPod({ namespace: NS, labelSelector: `app=${name}` })).items;
 const ready = (p: V1Pod) => !p.metadata?.deletionTimestamp && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
-const templateOf = async (name: Name) => (await apps.readNamespacedDeployment({ name, namespace: NS })).spec!.template;
+const readWorkload = (name: Name) => (name === "agent" ? apps.readNamespacedDaemonSet({ name, namespace: NS }) : apps.readNamespacedDeployment({ name, namespace: NS }));
+const templateOf = async (name: Name) => (await readWorkload(name)).spec!.template;
 const logOf = (pod: string) => core.readNamespacedPodLog({ namespace: NS, name: pod, container: "demo" });
 async function assigned(): Promise<{ pod: string; identity: string; status: string }[]> {
   const list = (await custom.listClusterCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", plural: "azureassignedidentities" })) as { items: { spec: { pod: string; azureIdentityRef: { metadata: { name: string } } }; status?: { status?: string } }[] };
@@ -126,7 +128,11 @@ before(async () => {
   await podid(["identity", "add", "-n", "second-id", "-g", sb.info.resourceGroup, "--role", "Reader", "--scope", nodeGroup, "--binding-selector", "second", "-o", "none"]);
   for (const [selector, name] of Object.entries(IDENTITY)) clientIds[selector] = json<{ spec: { clientID: string } }>(JSON.stringify(await custom.getNamespacedCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", namespace: NS, plural: "azureidentities", name }))).spec.clientID;
   await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: "web-sa" } } });
-  for (const name of WORKLOADS) await apps.createNamespacedDeployment({ namespace: NS, body: deployment(name) });
+  for (const name of WORKLOADS) {
+    const body = workload(name);
+    if (name === "agent") await apps.createNamespacedDaemonSet({ namespace: NS, body: { metadata: body.metadata, spec: { selector: body.spec!.selector, template: body.spec!.template } } });
+    else await apps.createNamespacedDeployment({ namespace: NS, body });
+  }
   await tokensFlow([...WORKLOADS], /successfully acquired a token using the MSI/, new Date(0));
 });
 
@@ -149,20 +155,21 @@ test("plan: blocked until the cluster has its OIDC issuer and workload identity;
   assert.deepEqual(plan.blockers, []);
   assert.equal(plan.cluster.issuerUrl, issuer);
   assert.deepEqual(plan.workloads.map((w) => [w.ref, w.state, w.identities.join(), w.serviceAccount, w.proxySidecar, w.migratable]), [
+    ["daemonset/agent", "pod-identity", "default/second-id", { current: "default", target: "agent", create: true }, false, true],
     ["deployment/legacy", "pod-identity", "default/second-id", { current: "default", target: "legacy", create: true }, true, true],
     ["deployment/stuck", "pod-identity", "default/podid-demo", { current: "default", target: "stuck", create: true }, false, true],
     ["deployment/web", "pod-identity", "default/podid-demo", { current: "web-sa", target: "web-sa", create: false }, false, true],
     ["deployment/worker", "pod-identity", "default/second-id", { current: "default", target: "worker", create: true }, false, true],
   ]);
-  assert.deepEqual(plan.identities.map((i) => [i.name, i.clientId, i.credentials.toCreate]).sort(), [["podid-demo", clientIds.demo, 2], ["second-id", clientIds.second, 2]]);
-  assert.deepEqual(plan.federatedCredentials.map((c) => [c.subject, c.issuer, c.audiences, c.action]).sort(), ["legacy", "stuck", "web-sa", "worker"].map((s) => [`system:serviceaccount:default:${s}`, issuer, ["api://AzureADTokenExchange"], "create"]));
+  assert.deepEqual(plan.identities.map((i) => [i.name, i.clientId, i.credentials.toCreate]).sort(), [["podid-demo", clientIds.demo, 2], ["second-id", clientIds.second, 3]]);
+  assert.deepEqual(plan.federatedCredentials.map((c) => [c.subject, c.issuer, c.audiences, c.action]).sort(), ["agent", "legacy", "stuck", "web-sa", "worker"].map((s) => [`system:serviceaccount:default:${s}`, issuer, ["api://AzureADTokenExchange"], "create"]));
   assert.match(r.stderr, /deployment\/worker in default runs as ServiceAccount default: it gets a new ServiceAccount worker/);
 
   // --dry-run -o yaml: every manifest as it would be applied, the Azure writes as comments; nothing written.
   const dry = await podid(["migrate", "apply", "--proxy-sidecar-for", "deployment/legacy", "--dry-run", "-o", "yaml"]);
   assert.match(dry.stdout, /^# azure: create federated credential podid-default-web-sa-\w+ of identity default\/podid-demo for system:serviceaccount:default:web-sa$/m);
   const docs = parseAllDocuments(dry.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: { serviceAccountName: string } } } });
-  assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ["ServiceAccount/legacy", "ServiceAccount/stuck", "ServiceAccount/web-sa", "ServiceAccount/worker", "Deployment/legacy", "Deployment/stuck", "Deployment/web", "Deployment/worker"]);
+  assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ["ServiceAccount/agent", "ServiceAccount/legacy", "ServiceAccount/stuck", "ServiceAccount/web-sa", "ServiceAccount/worker", "DaemonSet/agent", "Deployment/legacy", "Deployment/stuck", "Deployment/web", "Deployment/worker"]);
   const legacy = docs.find((d) => d.kind === "Deployment" && d.metadata.name === "legacy")!.spec!.template;
   assert.deepEqual(legacy.metadata.labels, { "azure.workload.identity/use": "true" }, "what the patch sets: aadpodidbinding stays as it is");
   assert.deepEqual(legacy.metadata.annotations, { "azure.workload.identity/inject-proxy-sidecar": "true" });
@@ -191,12 +198,12 @@ test("rollback from the middle of apply (Ctrl-C during verification) puts back e
   const since = new Date();
   const r = await podid(["migrate", "rollback", "--yes", "--timeout", "120"]);
   for (const n of WORKLOADS) assert.equal(canonical(await templateOf(n)), before[n], `${n}'s pod template is as it was`);
-  for (const n of WORKLOADS) assert.equal((await apps.readNamespacedDeployment({ name: n, namespace: NS })).metadata?.annotations?.["podid.io/workload-identity-migration"], undefined);
+  for (const n of WORKLOADS) assert.equal((await readWorkload(n)).metadata?.annotations?.["podid.io/workload-identity-migration"], undefined);
   assert.deepEqual((await core.listNamespacedServiceAccount({ namespace: NS })).items.map((s) => s.metadata!.name).sort(), ["default", "web-sa"], "the ServiceAccounts podid made are gone");
   assert.deepEqual((await core.readNamespacedServiceAccount({ name: "web-sa", namespace: NS })).metadata?.annotations ?? {}, {}, "web-sa without podid's annotations");
   assert.deepEqual([await credentials("podid-demo"), await credentials("second-id")], [[], []]);
   assert.ok(json<{ steps: { outcome: string }[] }>(r.stdout).steps.length > 0);
-  await tokensFlow(["web", "worker", "legacy"], /successfully acquired a token using the MSI, msiEndpoint\(http:\/\/127\.\d+\.0\.\d+:\d+\/metadata/, since);
+  await tokensFlow(["web", "worker", "legacy", "agent"], /successfully acquired a token using the MSI, msiEndpoint\(http:\/\/127\.\d+\.0\.\d+:\d+\/metadata/, since);
   // Rolling back again finds nothing of podid's left.
   assert.deepEqual(json<{ steps: unknown[] }>((await podid(["migrate", "rollback", "--yes"])).stdout).steps, []);
 });
@@ -241,20 +248,20 @@ test("apply under faults: 429 and another writer's 409 on credential writes, Ent
   }
   assert.deepEqual(gaps, [], "no moment without a path");
   const result = json<{ workloads: { ref: string; verified: boolean; reason?: string }[] }>(r.stdout);
-  assert.deepEqual(result.workloads.map((w) => [w.ref, w.verified]), [["deployment/legacy", true], ["deployment/stuck", false], ["deployment/web", true], ["deployment/worker", true]]);
+  assert.deepEqual(result.workloads.map((w) => [w.ref, w.verified]), [["daemonset/agent", true], ["deployment/legacy", true], ["deployment/stuck", false], ["deployment/web", true], ["deployment/worker", true]]);
   assert.match(r.stderr, /^ERROR: deployment\/stuck in default did not get a token through workload identity and is back on pod identity: its rollout did not complete within 20s .*FailedCreate: Error creating: admission webhook "mutation\.azure-workload-identity\.io" denied the request: token expiration 600 not valid/m);
   assert.match(r.stderr, /waiting for Entra ID to learn the federated credential podid-default-\S+ \(AADSTS70021/, "the propagation was waited for by exchanges");
   assert.match(r.stderr, /409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity; retrying in/);
   assert.equal((sandboxLog().match(/arm PUT \S+\/federatedIdentityCredentials\/podid-\S+ 429 /g) ?? []).length, 2, "both 429s were met (the SDK retried them)");
   await clients.msi.federatedIdentityCredentials.delete(sb.info.resourceGroup, "second-id", "by-hand");
-  assert.deepEqual((await credentials("second-id")).map((n) => n.replace(/-\w+$/, "")), ["podid-default-legacy", "podid-default-worker"]);
+  assert.deepEqual((await credentials("second-id")).map((n) => n.replace(/-\w+$/, "")), ["podid-default-agent", "podid-default-legacy", "podid-default-worker"]);
 
   // New pods: through workload identity (web, worker: the token file; legacy: the proxy sidecar on its own address).
-  await tokensFlow(["web", "worker"], /successfully acquired a token using workload identity, tokenFile\(\S+azure-identity-token\)/, since);
+  await tokensFlow(["web", "worker", "agent"], /successfully acquired a token using workload identity, tokenFile\(\S+azure-identity-token\)/, since);
   await tokensFlow(["legacy"], /successfully acquired a token using the MSI, msiEndpoint\(http:\/\/(\S+):8000\/metadata\/identity\/oauth2\/token\)/, since);
   // ... and still NMI's: the new pods keep aadpodidbinding, and MIC has assigned them their identity.
   const aais = await assigned();
-  for (const name of ["web", "worker", "legacy"] as const) {
+  for (const name of ["web", "worker", "legacy", "agent"] as const) {
     const pod = (await podsOf(name)).find(ready)!;
     assert.ok(aais.some((a) => a.pod === pod.metadata?.name && a.identity === IDENTITY[SELECTOR[name]] && a.status === "Assigned"), `${pod.metadata?.name} has both paths`);
   }
@@ -264,14 +271,14 @@ test("apply under faults: 429 and another writer's 409 on credential writes, Ent
   assert.equal(new Date(stuck[0].metadata!.creationTimestamp!) < since, true);
   assert.equal((await templateOf("stuck")).metadata?.labels?.["azure.workload.identity/use"], undefined);
   const states = json<{ workload: string; state: string; note: string }[]>((await podid(["migrate", "status"])).stdout);
-  assert.deepEqual(states.map((s) => [s.workload, s.state]), [["deployment/legacy", "verified"], ["deployment/stuck", "pod-identity"], ["deployment/web", "verified"], ["deployment/worker", "verified"]]);
-  assert.match(states[1].note, /^last apply put it back on pod identity: its rollout did not complete/);
+  assert.deepEqual(states.map((s) => [s.workload, s.state]), [["daemonset/agent", "verified"], ["deployment/legacy", "verified"], ["deployment/stuck", "pod-identity"], ["deployment/web", "verified"], ["deployment/worker", "verified"]]);
+  assert.match(states[2].note, /^last apply put it back on pod identity: its rollout did not complete/);
 });
 
 test("finish moves the verified workloads off pod identity (stuck stays on it); fixed, stuck follows; then nothing of pod identity is left and MIC has detached the identities", async () => {
   const started = new Date();
   const first = json<{ finished: { ref: string }[]; notFinished: { ref: string }[]; podIdentityInUse: boolean; steps: { step: string; outcome: string; detail?: { kept?: string } }[] }>((await podid(["migrate", "finish", "--yes"])).stdout);
-  assert.deepEqual(first.finished.map((f) => f.ref), ["deployment/legacy", "deployment/web", "deployment/worker"]);
+  assert.deepEqual(first.finished.map((f) => f.ref), ["daemonset/agent", "deployment/legacy", "deployment/web", "deployment/worker"]);
   assert.deepEqual(first.notFinished.map((f) => f.ref), ["deployment/stuck"]);
   assert.equal(first.podIdentityInUse, true);
   const outcome = (step: string) => first.steps.find((s) => s.step === step);
@@ -279,7 +286,7 @@ test("finish moves the verified workloads off pod identity (stuck stays on it); 
   assert.equal(outcome("AzureIdentity default/second-id")?.outcome, "deleted");
   assert.match(outcome("AzureIdentityBinding default/podid-demo-binding")?.detail?.kept ?? "", /^still selects .*default\/deployment\/stuck/);
   assert.deepEqual(await scaleSetIdentities().then((ids) => ids.includes("second-id")), false, "MIC detached second-id");
-  for (const name of ["web", "worker", "legacy"] as const) {
+  for (const name of ["web", "worker", "legacy", "agent"] as const) {
     const pods = await podsOf(name);
     assert.ok(pods.every((p) => !p.metadata?.labels?.aadpodidbinding), `${name}'s pods are on workload identity alone`);
   }
@@ -307,7 +314,7 @@ test("finish moves the verified workloads off pod identity (stuck stays on it); 
   assert.ok(!rerun.steps.some((s) => /^verify |: label /.test(s.step)), "finished workloads' templates are not touched again");
   const finishAgain = json<{ steps: { outcome: string }[] }>((await podid(["migrate", "finish", "--yes"])).stdout);
   assert.ok(finishAgain.steps.every((s) => s.outcome === "unchanged" || s.outcome === "absent"), JSON.stringify(finishAgain.steps));
-  assert.deepEqual(json<{ state: string }[]>((await podid(["migrate", "status"])).stdout).map((s) => s.state), ["finished", "finished", "finished", "finished"]);
+  assert.deepEqual(json<{ state: string }[]>((await podid(["migrate", "status"])).stdout).map((s) => s.state), ["finished", "finished", "finished", "finished", "finished"]);
 
   // A manifest applied again puts aadpodidbinding back on web: both paths after finish, which doctor names; its fix finishes it again.
   await runShell(`kubectl patch deployment web -n ${NS} --type merge -p '{"spec":{"template":{"metadata":{"labels":{"aadpodidbinding":"demo"}}}}}'`, { env: sb.env });
