@@ -186,7 +186,7 @@ test("rollback from the middle of apply (Ctrl-C during verification) puts back e
   child.stdout.resume();
   const exited = new Promise<number | null>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? 130 : null))));
   try {
-    await eventually("apply reaches verification", () => /verify deployment\/\w+ in default on workload identity \.\.\./.test(stderr), { timeoutMs: 120_000, intervalMs: 100 });
+    await eventually("apply reaches verification", () => /verify \w+\/\w+ in default on workload identity \.\.\./.test(stderr), { timeoutMs: 120_000, intervalMs: 100 });
   } finally {
     child.kill("SIGINT");
   }

@@ -1,5 +1,5 @@
-import type { V1Pod, V1ServiceAccount } from "@kubernetes/client-node";
-import { PodidError } from "../../errors/index.js";
+import type { KubernetesObject, V1Pod, V1ServiceAccount } from "@kubernetes/client-node";
+import { KubernetesCode, PodidError } from "../../errors/index.js";
 import { workloadIdentityProfile, type WorkloadIdentityProfile } from "../../azure/cluster-workload-identity.js";
 import { FederatedCredentialService, type FederatedCredential } from "../../azure/federated-credentials.js";
 import { IdentityService, type UserAssignedIdentity } from "../../azure/identities.js";
@@ -67,10 +67,16 @@ async function micForceNamespaced(kube: KubeSession): Promise<boolean> {
 export async function readCluster(kube: KubeSession, namespace: string | undefined): Promise<Omit<Inventory, "cluster" | "azure">> {
   const [apps, batch] = await Promise.all([servedKinds(kube, "apps/v1"), servedKinds(kube, "batch/v1")]);
   const served = { apps, batch };
+  // Without pod identity's CRDs (uninstalled after finish) there is nothing of it: the records still say what moved.
+  const podIdentity = <T extends KubernetesObject>(kind: string) =>
+    kube.list<T>(AAD_POD_IDENTITY_API_VERSION, kind).catch((err: unknown) => {
+      if (err instanceof PodidError && (err.code === KubernetesCode.KubernetesNotFound || err.code === KubernetesCode.KubernetesRequestFailed)) return [] as T[];
+      throw err;
+    });
   const [identities, bindings, exceptions, forceNamespaced, pods, serviceAccounts, replicaSets, ...workloads] = await Promise.all([
-    kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity"),
-    kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding"),
-    kube.list<AzurePodIdentityException>(AAD_POD_IDENTITY_API_VERSION, "AzurePodIdentityException"),
+    podIdentity<AzureIdentity>("AzureIdentity"),
+    podIdentity<AzureIdentityBinding>("AzureIdentityBinding"),
+    podIdentity<AzurePodIdentityException>("AzurePodIdentityException"),
     micForceNamespaced(kube),
     kube.list<V1Pod>("v1", "Pod", namespace),
     kube.list<V1ServiceAccount>("v1", "ServiceAccount", namespace),

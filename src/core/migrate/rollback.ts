@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod, V1ServiceAccount } from "@kubernetes/client-node";
-import { MigrateCode, MigrateError } from "../../errors/index.js";
+import { KubernetesCode, MigrateCode, MigrateError, PodidError } from "../../errors/index.js";
 import { FederatedCredentialService } from "../../azure/federated-credentials.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureAssignedIdentity, type AzureIdentity, type AzureIdentityBinding } from "../../kube/aadpodidentity.js";
 import { serviceAccountSubject } from "../../kube/workload-identity.js";
@@ -74,10 +74,14 @@ export async function rollbackMigration(ctx: MigrateContext, options: { dryRun: 
       apply: async () => {
         try {
           if (await ctx.kube.read(object)) return { outcome: "unchanged" };
+          return { outcome: (await ctx.kube.apply(object)).result };
         } catch (err) {
-          throw new MigrateError(MigrateCode.PodIdentityNotInstalled, `cannot read ${name}: pod identity is not installed in the cluster`, { cause: err, remedy: "Install it again (podid install --cluster C -g G), then run podid migrate rollback again." });
+          if (!(err instanceof PodidError && (err.code === KubernetesCode.KubernetesNotFound || err.code === KubernetesCode.KubernetesRequestFailed))) throw err;
+          throw new MigrateError(MigrateCode.PodIdentityNotInstalled, `cannot make ${name}: pod identity is not installed in the cluster (it does not serve ${object.apiVersion} ${object.kind})`, {
+            cause: err,
+            remedy: `Install it again (podid install --cluster ${ctx.cluster.name} -g ${ctx.cluster.resourceGroup}), then run podid migrate rollback again; nothing was changed on the workloads.`,
+          });
         }
-        return { outcome: (await ctx.kube.apply(object)).result };
       },
     });
   }
