@@ -70,12 +70,15 @@ export function isNetworkError(err: unknown): boolean {
   return false;
 }
 
-/** Conditions that go away on their own: worth a bounded retry (throttling, 5xx, replication, dropped connections). */
+/**
+ * Conditions that go away on their own: worth a bounded retry (throttling, 5xx, replication, dropped connections,
+ * another writer's federated credential write to the same identity).
+ */
 export function isTransient(err: unknown): boolean {
   if (isNetworkError(err)) return true;
   const info = azureErrorInfo(err);
   if (!info) return false;
-  if (info.code === ArmCode.PrincipalNotFound) return true;
+  if (info.code === ArmCode.PrincipalNotFound || info.code === ArmCode.ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity) return true;
   return info.statusCode === 429 || (info.statusCode !== undefined && info.statusCode >= 500);
 }
 

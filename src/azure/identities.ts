@@ -60,6 +60,17 @@ export class IdentityService {
     }
   }
 
+  /** Every user-assigned identity of the subscription (to find one by its client id). */
+  async listAll(): Promise<UserAssignedIdentity[]> {
+    try {
+      const out: UserAssignedIdentity[] = [];
+      for await (const i of this.azure.msi.userAssignedIdentities.listBySubscription()) out.push(fromArm(i));
+      return out;
+    } catch (err) {
+      throw fromAzureError(err, "listing the user-assigned identities of the subscription");
+    }
+  }
+
   /** Deletes it; true when it existed. */
   async delete(resourceGroup: string, name: string): Promise<boolean> {
     if (!(await this.get(resourceGroup, name))) return false;

@@ -16,6 +16,7 @@ interface DemoFlags {
   dir?: string;
   keep?: boolean;
   timeout: string;
+  workloadIdentity?: boolean;
 }
 
 /** `podid demo`: the walkthrough (src/core/demo.ts) on a sandbox, started for it unless --dir names one. */
@@ -24,6 +25,7 @@ export function configureDemo(cmd: Command): void {
     .option("--dir <dir>", "A running sandbox's directory (default: start a new sandbox in a temporary directory, and remove it at the end).")
     .option("--keep", "Keep what the demo made (and the sandbox it started) for a look around.")
     .option("--timeout <seconds>", "How long to wait for the rollout and for each demo pod.", "300")
+    .option("--workload-identity", "Then run the demo as a Deployment and move it to Microsoft Entra Workload Identity with podid migrate (plan, apply, finish).")
     .addHelpText(
       "after",
       `
@@ -31,7 +33,9 @@ Examples:
   The whole walkthrough on a new sandbox, removed afterwards:
     podid demo
   On a running sandbox, keeping the identity, binding and pods to look at:
-    podid sandbox start && podid demo --dir .podid/sandbox --keep`,
+    podid sandbox start && podid demo --dir .podid/sandbox --keep
+  The walkthrough, then the demo workload moved to workload identity:
+    podid demo --workload-identity`,
     )
     .action(
       action<DemoFlags>(async (flags) => {
@@ -85,6 +89,7 @@ Examples:
             keep: Boolean(flags.keep),
             out,
             logsCommand: (pod) => `podid sandbox logs ${pod} --dir ${shellWord(dir)}`,
+            workloadIdentity: Boolean(flags.workloadIdentity),
           });
         } finally {
           process.off("SIGINT", interrupted).off("SIGTERM", interrupted);

@@ -3,7 +3,8 @@ import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { confirm } from "../cli/prompt.js";
 import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { ClusterService } from "../azure/clusters.js";
+import { ClusterService, type ClusterInfo } from "../azure/clusters.js";
+import { RoleService } from "../azure/roles.js";
 import { openAzureSession } from "../azure/session.js";
 import { openKubeSession } from "../kube/session.js";
 import { lookUpCluster } from "../core/cluster-lookup.js";
@@ -91,15 +92,28 @@ Examples:
 }
 
 export function configureUninstall(cmd: Command): void {
-  withWriteOptions(withKubeOptions(cmd, "--namespace <namespace>"))
+  withWriteOptions(withKubeOptions(withAzureOptions(cmd), "--namespace <namespace>"))
     .option("--force", "Remove everything even while AzureIdentities exist (they go with the CRDs).")
+    .option("--cluster <name>", "AKS cluster whose kubelet identity's grants podid made are removed (default: the kubeconfig context's name).")
+    .option("-g, --resource-group <group>", "Resource group of the cluster.")
+    .option("--keep-role-assignments", "Leave the kubelet identity's role assignments podid made (Virtual Machine Contributor, Managed Identity Operator).")
     .addHelpText("after", "\nExample:\n  podid uninstall --yes")
     .action(
-      action<KubeOptions & WriteOptions & { force?: boolean }>(async (o, ctx) => {
+      action<KubeOptions & AzureOptions & WriteOptions & { force?: boolean; cluster?: string; resourceGroup?: string; keepRoleAssignments?: boolean }>(async (o, ctx) => {
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
         const v = { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) };
         if (!o.dryRun) await confirm(ctx, `remove podid's CRDs, RBAC, MIC and NMI from the cluster at ${kube.server}`, Boolean(o.yes));
-        const result = await uninstall(v, kube, { force: Boolean(o.force), dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
+        let grants: { roles: RoleService; cluster: ClusterInfo } | undefined;
+        if (!o.keepRoleAssignments) {
+          try {
+            const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+            grants = { roles: new RoleService(azure), cluster: await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() }) };
+          } catch (err) {
+            // Without Azure (no subscription, no sign-in, no such cluster) the cluster side still goes; say what stays.
+            ctx.logger.warn(`the kubelet identity's role assignments podid made were not removed (${(err as Error).message}); pass --cluster and -g with an Azure sign-in to remove them, or remove them with az role assignment delete`);
+          }
+        }
+        const result = await uninstall(v, kube, { force: Boolean(o.force), dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m), grants });
         if (!o.dryRun) ctx.logger.warn(result.iptables);
         return result;
       }),

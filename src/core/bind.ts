@@ -24,12 +24,12 @@ export interface WorkloadRef {
 }
 
 /** Parses `--label deployment/x` (also statefulset, daemonset, job, cronjob, pod; plurals and deploy accepted). */
-export function parseWorkloadRef(value: string): WorkloadRef {
+export function parseWorkloadRef(value: string, flag = "--label"): WorkloadRef {
   const m = /^([a-z]+)\/(.+)$/i.exec(value);
   const aliases: Record<string, string> = { deploy: "deployment", deployments: "deployment", statefulsets: "statefulset", sts: "statefulset", daemonsets: "daemonset", ds: "daemonset", jobs: "job", cronjobs: "cronjob", cj: "cronjob", pods: "pod", po: "pod" };
   const kind = m ? (aliases[m[1].toLowerCase()] ?? m[1].toLowerCase()) : "";
   if (!m || !(kind in WORKLOADS)) {
-    throw new UsageError(`--label '${value}' is not KIND/NAME`, `Use one of ${Object.keys(WORKLOADS).join(", ")}, e.g. --label deployment/my-app.`, UsageCode.InvalidWorkload);
+    throw new UsageError(`${flag} '${value}' is not KIND/NAME`, `Use one of ${Object.keys(WORKLOADS).join(", ")}, e.g. ${flag} deployment/my-app.`, UsageCode.InvalidWorkload);
   }
   return { kind, name: checkKubeName("workload name", m[2]) };
 }

@@ -7,6 +7,7 @@ import { demoResults } from "../aadpodidentity/contract/demo-result.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL } from "../aadpodidentity/types.js";
 import { createPod, deletePod, podState, waitForPodEnd } from "../kube/pods.js";
 import type { KubeSession } from "../kube/session.js";
+import { WI_DEPLOYMENT, workloadIdentitySection, type WorkloadIdentityOutcome } from "./demo-workload-identity.js";
 
 /**
  * `podid demo`: the standard walkthrough, run through podid's own commands as a user would type them (each
@@ -45,6 +46,8 @@ export interface DemoInput {
   out: (text: string) => void;
   /** The command that shows a pod's log, for remedies (`podid sandbox logs POD --dir D` on the sandbox). */
   logsCommand: (pod: string) => string;
+  /** Then move the demo workload to workload identity with podid migrate (demo-workload-identity.ts). */
+  workloadIdentity?: boolean;
 }
 
 export interface PodOutcome {
@@ -58,6 +61,7 @@ export interface PodOutcome {
 export interface DemoResult {
   identityClientId: string;
   pods: PodOutcome[];
+  workloadIdentity?: WorkloadIdentityOutcome;
 }
 
 const SHELL_SAFE = /^[\w@%+=:,./-]+$/;
@@ -197,6 +201,16 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
       outcomes.push({ name, labelled, state: podState(ended[i].pod), log, ok: labelled ? labelledPodOk(phase, log, clientId) : unlabelledPodRefused(phase, log) });
     }
     result = { identityClientId: clientId, pods: outcomes };
+    if (input.workloadIdentity && outcomes.every((o) => o.ok)) {
+      result.workloadIdentity = await workloadIdentitySection({
+        input,
+        clientId,
+        selector: DEMO_SELECTOR,
+        podid,
+        section,
+        addCleanup: (what, run) => cleanups.push({ what, run }),
+      });
+    }
 
     section("Summary");
     const [good, refused] = outcomes;
@@ -210,6 +224,14 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
         ? `  ok    pod ${refused.name} (no aadpodidbinding label) was refused a token\n`
         : `  FAIL  pod ${refused.name} (no aadpodidbinding label) was not refused as it should be: ${refused.state}\n`,
     );
+    const wi = result.workloadIdentity;
+    if (wi) {
+      out(
+        wi.ok
+          ? `  ok    pod ${wi.pod} of Deployment ${WI_DEPLOYMENT}, moved by podid migrate, got its token through workload identity (no aadpodidbinding label, no NMI)\n`
+          : `  FAIL  no pod of Deployment ${WI_DEPLOYMENT} got its token through workload identity after podid migrate\n`,
+      );
+    }
     const diagnose = `See the pod's log (\`${input.logsCommand(DEMO_POD)}\`, \`${input.logsCommand(UNLABELLED_POD)}\`), run \`podid doctor\`, and re-run with --keep to inspect what the demo made.`;
     if (!ended[0].ended || !ended[1].ended) {
       const stuck = pods.flatMap((p, i) => (ended[i].ended ? [] : [`${p.metadata!.name} ${podState(ended[i].pod)}`]));
@@ -217,11 +239,12 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
     }
     if (!good.ok) throw new DemoError(DemoCode.DemoTokenNotAcquired, `pod ${good.name} did not get a token and list the VMs with it (${good.state})`, { remedy: diagnose });
     if (!refused.ok) throw new DemoError(DemoCode.DemoNotRefused, `pod ${refused.name}, which has no aadpodidbinding label, was not refused a token (${refused.state})`, { remedy: diagnose });
+    if (wi && !wi.ok) throw new DemoError(DemoCode.DemoWorkloadIdentityFailed, `no pod of ${WI_DEPLOYMENT} got its token through workload identity after podid migrate`, { remedy: `See \`${input.logsCommand(WI_DEPLOYMENT)}\`, podid migrate status and podid doctor.` });
   } catch (err) {
     failure = err;
   }
   if (input.keep) {
-    out(`\nKept everything (--keep). Remove it with: podid unbind --identity ${DEMO_IDENTITY}; podid identity delete -n ${DEMO_IDENTITY} --yes; podid uninstall --yes\n`);
+    out(`\nKept everything (--keep). Remove it with: ${input.workloadIdentity ? `kubectl delete deployment,serviceaccount ${WI_DEPLOYMENT}; ` : ""}podid unbind --identity ${DEMO_IDENTITY}; podid identity delete -n ${DEMO_IDENTITY} -g ${target.resourceGroup} --yes; podid uninstall --yes\n`);
   } else if (cleanups.length) {
     section("Clean-up");
     for (const step of cleanups.reverse()) {

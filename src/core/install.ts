@@ -112,8 +112,18 @@ export async function install(input: InstallInput, azure: AzureSession | undefin
   return { warnings, steps: reports, ...(rollout ? { rollout } : {}), dryRun: options.dryRun };
 }
 
-/** What `podid uninstall` removes, in the reverse order of install; CRDs last (that deletes every custom object). */
-export async function uninstall(values: InstallValues, kube: KubeSession, options: { force: boolean; dryRun: boolean; progress: (m: string) => void }): Promise<{ steps: StepReport[]; iptables: string; dryRun: boolean }> {
+/** Every grant podid made the cluster's kubelet identity (to run MIC, to assign identities), known by its description. */
+export const isKubeletGrantOf = (cluster: string) => (description: string) => description.startsWith(`podid: kubelet of ${cluster} `);
+
+/**
+ * What `podid uninstall` removes, in the reverse order of install; CRDs last (that deletes every custom object);
+ * then, with the cluster known in Azure, the kubelet identity's grants podid made for pod identity.
+ */
+export async function uninstall(
+  values: InstallValues,
+  kube: KubeSession,
+  options: { force: boolean; dryRun: boolean; progress: (m: string) => void; grants?: { roles: RoleService; cluster: ClusterInfo } },
+): Promise<{ steps: StepReport[]; iptables: string; dryRun: boolean }> {
   const identities = await kube.list(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity").catch(() => []);
   if (identities.length && !options.force) {
     throw new InstallError(InstallCode.IdentitiesRemain, `${identities.length} AzureIdentit${identities.length === 1 ? "y" : "ies"} still exist (${identities.slice(0, 3).map((i) => `${i.metadata?.namespace}/${i.metadata?.name}`).join(", ")}${identities.length > 3 ? ", ..." : ""})`, {
@@ -128,6 +138,17 @@ export async function uninstall(values: InstallValues, kube: KubeSession, option
       plan: async () => ({ action: (await kube.read(m)) ? ("delete" as const) : ("none" as const) }),
       apply: async () => ({ outcome: (await kube.delete(m)) ? ("deleted" as const) : ("absent" as const) }),
     }));
+  if (options.grants) {
+    const { roles, cluster } = options.grants;
+    for (const a of await roles.madeByPodid(isKubeletGrantOf(cluster.name), cluster.kubelet.objectId)) {
+      steps.push({
+        name: `kubelet identity's role assignment ${a.name} at ${a.scope} (${a.description})`,
+        target: "azure",
+        plan: async () => ({ action: "delete" }),
+        apply: async () => ({ outcome: (await roles.remove(a.scope!, a.name!)) ? "deleted" : "absent" }),
+      });
+    }
+  }
   return {
     steps: await runSteps(steps, options),
     iptables:

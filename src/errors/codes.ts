@@ -52,6 +52,8 @@ export const ArmCode = {
   RoleAssignmentNotFound: "RoleAssignmentNotFound",
   RoleDefinitionDoesNotExist: "RoleDefinitionDoesNotExist",
   FailedIdentityOperation: "FailedIdentityOperation",
+  /** The managed identity service writes one federated credential of an identity at a time (409). */
+  ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity: "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
 } as const;
 export type ArmCode = (typeof ArmCode)[keyof typeof ArmCode];
 
@@ -142,8 +144,21 @@ export const DemoCode = {
   DemoNotRefused: "DemoNotRefused",
   DemoTokenFailed: "DemoTokenFailed",
   DemoArmFailed: "DemoArmFailed",
+  DemoWorkloadIdentityFailed: "DemoWorkloadIdentityFailed",
 } as const;
 export type DemoCode = (typeof DemoCode)[keyof typeof DemoCode];
+
+/** podid migrate could not move (or move back) a workload, or found the cluster not ready for it. */
+export const MigrateCode = {
+  MigrationBlocked: "MigrationBlocked",
+  NothingToMigrate: "NothingToMigrate",
+  FederationNotPropagated: "FederationNotPropagated",
+  VerificationFailed: "VerificationFailed",
+  RolloutIncomplete: "RolloutIncomplete",
+  IdentityNotDetached: "IdentityNotDetached",
+  PodIdentityNotInstalled: "PodIdentityNotInstalled",
+} as const;
+export type MigrateCode = (typeof MigrateCode)[keyof typeof MigrateCode];
 
 /** Anything thrown that was not a PodidError: a bug, or a failure nothing above classifies. */
 export const UnexpectedCode = {
@@ -161,10 +176,11 @@ export const CODE_FAMILIES = {
   runtime: RuntimeCode,
   sandbox: SandboxCode,
   demo: DemoCode,
+  migrate: MigrateCode,
   unexpected: UnexpectedCode,
 } as const;
 
-export type ErrorCode = UsageCode | AzureCode | KubernetesCode | IdentityCode | InstallCode | RuntimeCode | SandboxCode | DemoCode | UnexpectedCode;
+export type ErrorCode = UsageCode | AzureCode | KubernetesCode | IdentityCode | InstallCode | RuntimeCode | SandboxCode | DemoCode | MigrateCode | UnexpectedCode;
 
 /** The codes NotFoundError (exit 3) takes: those that say their subject does not exist end in NotFound. */
 export type NotFoundCode = Extract<ErrorCode, `${string}NotFound`>;

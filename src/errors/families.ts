@@ -1,4 +1,4 @@
-import { UsageCode, type AzureCode, type DemoCode, type ErrorCode, type InstallCode, type KubernetesCode, type NotFoundCode, type RuntimeCode, type SandboxCode } from "./codes.js";
+import { UsageCode, type AzureCode, type DemoCode, type MigrateCode, type ErrorCode, type InstallCode, type KubernetesCode, type NotFoundCode, type RuntimeCode, type SandboxCode } from "./codes.js";
 import { ExitCode } from "./exit-code.js";
 import { PodidError, type PodidErrorOptions } from "./podid-error.js";
 
@@ -56,3 +56,7 @@ export type SandboxError = InstanceType<typeof SandboxError>;
 /** The demo did not show what it set out to show. */
 export const DemoError = family<DemoCode>("DemoError");
 export type DemoError = InstanceType<typeof DemoError>;
+
+/** podid migrate could not complete a phase. */
+export const MigrateError = family<MigrateCode>("MigrateError");
+export type MigrateError = InstanceType<typeof MigrateError>;

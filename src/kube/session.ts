@@ -7,7 +7,8 @@ import { LiteKubeClient } from "./lite/client.js";
 import { endpointOf } from "./lite/from-kubeconfig.js";
 
 /** The field manager podid's server-side applies write as. */
-const FIELD_MANAGER = "podid";
+/** The field manager podid applies as (server-side apply, and its other writes). */
+export const FIELD_MANAGER = "podid";
 
 export interface KubeOptions {
   kubeconfig?: string;

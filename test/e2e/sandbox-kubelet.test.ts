@@ -143,6 +143,47 @@ test("pods of other images stay Pending with the reason; a failing container res
   assert.match(followed.stdout, /NMI needs the node name/);
 });
 
+test("a Deployment rolls out as RollingUpdate says: old pods serve until new ones are ready; a pod the API server refuses is the ReplicaSet's FailedCreate, and the rest of the cluster goes on", async () => {
+  const demo = (args: string[], sa?: string) => ({ ...(sa ? { serviceAccountName: sa } : {}), containers: [{ name: "demo", image: "ghcr.io/podid/podid-demo:0.1.0", args: ["--subscription-id", sb.info.subscriptionId, "--resource-group", "none", "--interval", "1h", ...args] }] });
+  await apps.createNamespacedDeployment({ namespace: "default", body: { metadata: { name: "roll" }, spec: { replicas: 2, selector: { matchLabels: { app: "roll" } }, template: { metadata: { labels: { app: "roll" } }, spec: demo([]) } } } });
+  const rollPods = async () => (await core.listNamespacedPod({ namespace: "default", labelSelector: "app=roll" })).items.filter((p) => !p.metadata?.deletionTimestamp);
+  const first = await eventually("two ready pods", async () => {
+    const pods = (await rollPods()).filter(ready);
+    assert.equal(pods.length, 2);
+    return pods.map((p) => p.metadata!.name!).sort();
+  }, WAIT);
+  // A template whose pods are refused (its ServiceAccount does not exist): the old pods stay, the refusal is an Event.
+  const d = await apps.readNamespacedDeployment({ name: "roll", namespace: "default" });
+  await apps.replaceNamespacedDeployment({ name: "roll", namespace: "default", body: { ...d, spec: { ...d.spec!, template: { ...d.spec!.template, spec: demo([], "nobody") } } } });
+  const event = await eventually("FailedCreate on the new ReplicaSet", async () => {
+    const events = (await core.listNamespacedEvent({ namespace: "default" })).items.filter((e) => e.reason === "FailedCreate" && e.involvedObject.kind === "ReplicaSet");
+    assert.ok(events.length > 0);
+    return events[0];
+  }, WAIT);
+  assert.match(event.message ?? "", /^Error creating: pods "roll-\S+" is forbidden: error looking up service account default\/nobody: serviceaccount "nobody" not found$/);
+  assert.deepEqual((await rollPods()).filter(ready).map((p) => p.metadata!.name!).sort(), first, "the old pods still serve");
+  // Other owners are reconciled meanwhile.
+  await apps.createNamespacedDeployment({ namespace: "default", body: { metadata: { name: "other" }, spec: { replicas: 1, selector: { matchLabels: { app: "other" } }, template: { metadata: { labels: { app: "other" } }, spec: demo([]) } } } });
+  await eventually("the other Deployment's pod", async () => assert.equal((await core.listNamespacedPod({ namespace: "default", labelSelector: "app=other" })).items.length, 1), WAIT);
+  // A template that works: a new pod at a time (maxSurge 25% of 2 is 1, maxUnavailable 0), never fewer than 2 ready.
+  const fixed = await apps.readNamespacedDeployment({ name: "roll", namespace: "default" });
+  await apps.replaceNamespacedDeployment({ name: "roll", namespace: "default", body: { ...fixed, spec: { ...fixed.spec!, template: { ...fixed.spec!.template, spec: demo(["--interval", "2h"]) } } } });
+  let fewest = 2;
+  let most = 0;
+  await eventually("the rollout completes", async () => {
+    const pods = await rollPods();
+    fewest = Math.min(fewest, pods.filter(ready).length);
+    most = Math.max(most, pods.length);
+    const dep = await apps.readNamespacedDeployment({ name: "roll", namespace: "default" });
+    assert.equal(dep.status?.updatedReplicas, 2);
+    assert.equal(dep.status?.replicas, 2);
+    assert.ok(pods.every((p) => !first.includes(p.metadata!.name!)));
+  }, WAIT);
+  assert.equal(fewest, 2, "never fewer ready pods than replicas");
+  assert.ok(most <= 3, `at most one pod over replicas (saw ${most})`);
+  for (const name of ["roll", "other"]) await apps.deleteNamespacedDeployment({ name, namespace: "default" });
+});
+
 test("uninstall stops MIC and NMI: their pods go and nothing listens on the nodes any more", async () => {
   const nmi = await podsOf("nmi");
   const r = await podid(["uninstall", "--force", "--yes", "-o", "json"]);

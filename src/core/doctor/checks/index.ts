@@ -19,6 +19,12 @@ import { nmiCheck } from "./nmi.js";
 import { runtimeVersionCheck } from "./runtime-version.js";
 import { scaleSetIdentitiesCheck } from "./scale-set-identities.js";
 import { systemExceptionsCheck } from "./system-exceptions.js";
+import { wiClusterCheck } from "./wi-cluster.js";
+import { wiInjectionCheck } from "./wi-injection.js";
+import { wiFederationCheck } from "./wi-federation.js";
+import { wiCredentialLimitCheck } from "./wi-credential-limit.js";
+import { wiTokenCheck } from "./wi-token.js";
+import { wiMigrationCheck } from "./wi-migration.js";
 
 /**
  * Every check, in report order (issue 7's numbering). A new check is one module here plus its line below;
@@ -45,4 +51,10 @@ export const CHECKS: readonly Check[] = [
   scaleSetErrorsCheck,
   fieldCasingCheck,
   systemExceptionsCheck,
+  wiClusterCheck,
+  wiInjectionCheck,
+  wiFederationCheck,
+  wiCredentialLimitCheck,
+  wiTokenCheck,
+  wiMigrationCheck,
 ];

@@ -14,6 +14,7 @@ import { isExceptionPod } from "../../../aadpodidentity/exceptions.js";
 import { bindingSpec, identitySpec } from "../../../aadpodidentity/spec.js";
 import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
 import { askHostToken, type HostTokenAnswer } from "../host-token-client.js";
+import { USE_LABEL } from "../../../kube/workload-identity.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
@@ -135,6 +136,9 @@ export const probeCheck: Check = {
   notApplicable: (ctx) => (ctx.scope.probe ? undefined : "not asked (--probe --pod POD)"),
   async run(ctx) {
     const pod = await findPod(ctx);
+    if (pod.metadata?.labels?.[USE_LABEL] === "true" && pod.metadata.labels[BINDING_LABEL] === undefined) {
+      throw new CheckSkipped("the pod is on workload identity alone (no aadpodidbinding label): NMI serves it nothing; check wi-federation makes the token exchange on its behalf");
+    }
     const name = pod.metadata!.name!;
     const ns = pod.metadata?.namespace ?? "default";
     const ref = podRef(pod);

@@ -2,52 +2,103 @@ import { KINDS, type Deployment, type ReplicaSet } from "./objects.js";
 import { conditions, isActive, isPodReady, MANAGER, owned, ownedPods, ownerRef, templateHash, writeStatus, type ControllerContext } from "./pods.js";
 
 /**
- * The Deployment controller: one ReplicaSet per pod template (named and labelled by the template's hash), the
- * current one scaled to spec.replicas and the others to 0; the Deployment's status from its ReplicaSets' pods.
+ * The Deployment controller: one ReplicaSet per pod template (named and labelled by the template's hash).
+ * RollingUpdate (the default) scales the current one up by at most maxSurge pods above spec.replicas and the old ones
+ * down only while maxUnavailable allows, counting ready pods, as kube-controller-manager does (so a new template
+ * whose pods never become ready leaves the old pods serving); Recreate scales the old ones to 0 and starts the new
+ * pods once the old ones are gone. The Deployment's status comes from its ReplicaSets' pods.
  */
 
 function replicaSetsOf(ctx: ControllerContext, d: Deployment): ReplicaSet[] {
   return owned<ReplicaSet>(ctx, KINDS.replicaSet, d);
 }
 
-export function reconcileDeployment(ctx: ControllerContext, d: Deployment): void {
+/** maxSurge and maxUnavailable as pod counts: percentages of spec.replicas (surge rounded up, unavailable down; 25% each by default). */
+function rollingBounds(rolling: { maxSurge?: number | string; maxUnavailable?: number | string } | undefined, replicas: number): { surge: number; unavailable: number } {
+  const resolve = (value: number | string | undefined, roundUp: boolean) => {
+    const v = value ?? "25%";
+    if (typeof v === "number") return v;
+    const pct = /^(\d+)%$/.exec(v);
+    if (!pct) return Number(v) || 0;
+    const exact = (replicas * Number(pct[1])) / 100;
+    return roundUp ? Math.ceil(exact) : Math.floor(exact);
+  };
+  const surge = resolve(rolling?.maxSurge, true);
+  const unavailable = resolve(rolling?.maxUnavailable, false);
+  // Both 0 would never make progress: kube refuses it at validation, the controller treats it as 1 unavailable.
+  return { surge, unavailable: surge === 0 && unavailable === 0 ? 1 : unavailable };
+}
+
+function createReplicaSet(ctx: ControllerContext, d: Deployment, hash: string, replicas: number, revision: number): ReplicaSet {
   const template = d.spec.template;
-  const hash = templateHash(template);
+  const labels = { ...(template.metadata?.labels ?? {}), "pod-template-hash": hash };
+  const name = `${d.metadata.name}-${hash}`;
+  const rs = ctx.store.create<ReplicaSet>(
+    {
+      apiVersion: "apps/v1",
+      kind: "ReplicaSet",
+      metadata: {
+        name,
+        namespace: d.metadata.namespace,
+        labels,
+        annotations: { "deployment.kubernetes.io/revision": String(revision), "deployment.kubernetes.io/desired-replicas": String(d.spec.replicas ?? 1) },
+        ownerReferences: [ownerRef(d)],
+      },
+      spec: {
+        replicas,
+        selector: { ...d.spec.selector, matchLabels: { ...(d.spec.selector?.matchLabels ?? {}), "pod-template-hash": hash } },
+        template: { ...template, metadata: { ...(template.metadata ?? {}), labels } },
+      },
+    },
+    { fieldManager: MANAGER },
+  );
+  ctx.event(d, "Normal", "ScalingReplicaSet", `Scaled up replica set ${name} to ${replicas}`);
+  return rs;
+}
+
+export function reconcileDeployment(ctx: ControllerContext, d: Deployment): void {
+  const hash = templateHash(d.spec.template);
   const replicas = d.spec.replicas ?? 1;
   const sets = replicaSetsOf(ctx, d);
-  const current = sets.find((rs) => rs.metadata.labels?.["pod-template-hash"] === hash);
-  const revisions = sets.map((rs) => Number(rs.metadata.annotations?.["deployment.kubernetes.io/revision"] ?? 0));
-  if (!current) {
-    const labels = { ...(template.metadata?.labels ?? {}), "pod-template-hash": hash };
-    const name = `${d.metadata.name}-${hash}`;
-    ctx.store.create<ReplicaSet>(
-      {
-        apiVersion: "apps/v1",
-        kind: "ReplicaSet",
-        metadata: {
-          name,
-          namespace: d.metadata.namespace,
-          labels,
-          annotations: { "deployment.kubernetes.io/revision": String(Math.max(0, ...revisions) + 1), "deployment.kubernetes.io/desired-replicas": String(replicas) },
-          ownerReferences: [ownerRef(d)],
-        },
-        spec: {
-          replicas,
-          selector: { ...d.spec.selector, matchLabels: { ...(d.spec.selector?.matchLabels ?? {}), "pod-template-hash": hash } },
-          template: { ...template, metadata: { ...(template.metadata ?? {}), labels } },
-        },
-      },
-      { fieldManager: MANAGER },
-    );
-    ctx.event(d, "Normal", "ScalingReplicaSet", `Scaled up replica set ${name} to ${replicas}`);
-  } else if (current.spec.replicas !== replicas) {
-    ctx.store.update({ ...current, spec: { ...current.spec, replicas } }, { fieldManager: MANAGER });
+  let current = sets.find((rs) => rs.metadata.labels?.["pod-template-hash"] === hash);
+  const old = sets.filter((rs) => rs !== current).sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)));
+  const specOf = (rs: ReplicaSet | undefined) => rs?.spec.replicas ?? 0;
+  const readyOf = (rs: ReplicaSet | undefined) => (rs ? ownedPods(ctx, rs).filter((p) => isActive(p) && isPodReady(p)).length : 0);
+  const scale = (rs: ReplicaSet, to: number) => {
+    if (specOf(rs) === to) return;
+    const down = to < specOf(rs);
+    ctx.store.update({ ...rs, spec: { ...rs.spec, replicas: to } }, { fieldManager: MANAGER });
+    rs.spec = { ...rs.spec, replicas: to };
+    ctx.event(d, "Normal", "ScalingReplicaSet", `Scaled ${down ? "down" : "up"} replica set ${rs.metadata.name} to ${to}`);
+  };
+  const setCurrent = (to: number) => {
+    if (current) scale(current, to);
+    else current = createReplicaSet(ctx, d, hash, to, Math.max(0, ...sets.map((rs) => Number(rs.metadata.annotations?.["deployment.kubernetes.io/revision"] ?? 0))) + 1);
+  };
+  if (d.spec.strategy?.type === "Recreate") {
+    for (const rs of old) scale(rs, 0);
+    setCurrent(old.some((rs) => ownedPods(ctx, rs).length > 0) ? 0 : replicas);
+    return;
   }
-  for (const old of sets) {
-    if (old !== current && old.spec.replicas !== 0) {
-      ctx.store.update({ ...old, spec: { ...old.spec, replicas: 0 } }, { fieldManager: MANAGER });
-      ctx.event(d, "Normal", "ScalingReplicaSet", `Scaled down replica set ${old.metadata.name} to 0`);
-    }
+  const { surge, unavailable } = rollingBounds(d.spec.strategy?.rollingUpdate, replicas);
+  const total = sets.reduce((sum, rs) => sum + specOf(rs), 0);
+  const now = specOf(current);
+  setCurrent(now >= replicas ? replicas : now + Math.max(0, Math.min(replicas + surge - total, replicas - now)));
+  const minAvailable = replicas - unavailable;
+  let budget = old.reduce((sum, rs) => sum + specOf(rs), specOf(current)) - minAvailable - (specOf(current) - readyOf(current));
+  // Old pods that are not ready go first: they serve nothing.
+  for (const rs of old) {
+    const unhealthy = Math.min(budget, specOf(rs) - readyOf(rs));
+    if (unhealthy <= 0) continue;
+    scale(rs, specOf(rs) - unhealthy);
+    budget -= unhealthy;
+  }
+  let down = [current!, ...old].reduce((sum, rs) => sum + Math.min(specOf(rs), readyOf(rs)), 0) - minAvailable;
+  for (const rs of old) {
+    const n = Math.min(specOf(rs), down);
+    if (n <= 0) continue;
+    scale(rs, specOf(rs) - n);
+    down -= n;
   }
 }
 

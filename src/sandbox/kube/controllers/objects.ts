@@ -58,7 +58,10 @@ interface WorkloadSpec {
   template: PodTemplate;
 }
 
-export type Deployment = KubeObject & { spec: WorkloadSpec; status?: { conditions?: Condition[] } };
+export type Deployment = KubeObject & {
+  spec: WorkloadSpec & { strategy?: { type?: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } } };
+  status?: { conditions?: Condition[] };
+};
 
 export type ReplicaSet = KubeObject & { spec: WorkloadSpec };
 

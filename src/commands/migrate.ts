@@ -1,0 +1,181 @@
+import type { Command } from "commander";
+import { action } from "../cli/action.js";
+import type { CommandContext } from "../cli/context.js";
+import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { confirm } from "../cli/prompt.js";
+import { renderError } from "../cli/render-error.js";
+import { MigrateCode, MigrateError, UsageError } from "../errors/index.js";
+import { PACKAGE_VERSION } from "../util/package-info.js";
+import { ClusterService } from "../azure/clusters.js";
+import { openAzureSession } from "../azure/session.js";
+import { openKubeSession } from "../kube/session.js";
+import { parseWorkloadRef } from "../core/bind.js";
+import { lookUpCluster } from "../core/cluster-lookup.js";
+import { checkKubeName, checkNamespace } from "../core/validate.js";
+import type { MigrateContext } from "../core/migrate/load.js";
+import { planOutput } from "./plan-output.js";
+
+type MigrateOptions = AzureOptions &
+  KubeOptions &
+  WriteOptions & {
+    allNamespaces?: boolean;
+    identity?: string;
+    workload: string[];
+    cluster?: string;
+    resourceGroup?: string;
+    proxySidecar?: boolean;
+    proxySidecarFor?: string[];
+    timeout?: string;
+    enableWorkloadIdentity?: boolean;
+  };
+
+/** The options every phase takes: what to move (scope) and where the AKS cluster is. */
+function withScope(cmd: Command): Command {
+  return withAzureOptions(withKubeOptions(cmd))
+    .option("-A, --all-namespaces", "Every namespace (default: the context's namespace, or -n).")
+    .option("--identity <name>", "Only the workloads of this AzureIdentity.")
+    .option("--workload <kind/name>", "Only this workload (deployment, statefulset, daemonset, cronjob); repeatable.", collectValues, [])
+    .option("--cluster <name>", "AKS cluster (default: the kubeconfig context's name).")
+    .option("-g, --resource-group <group>", "Resource group of the cluster.");
+}
+
+const withProxy = (cmd: Command) =>
+  cmd
+    .option("--proxy-sidecar", "Give every workload the IMDS proxy sidecar (for apps whose SDK only speaks IMDS).")
+    .option("--proxy-sidecar-for <kind/name>", "Give this workload the IMDS proxy sidecar; repeatable.", collectValues, []);
+
+const withTimeout = (cmd: Command) => cmd.option("--timeout <seconds>", "How long to wait for each rollout, Entra ID's propagation and MIC.", "300");
+
+async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateContext> {
+  if (o.allNamespaces && o.namespace) throw new UsageError("-n/--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
+  const timeout = Number(o.timeout ?? "300");
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`argument --timeout: '${o.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
+  const workloads = o.workload.map((w) => parseWorkloadRef(w, "--workload"));
+  const proxyFor = (o.proxySidecarFor ?? []).map((w) => parseWorkloadRef(w, "--proxy-sidecar-for"));
+  for (const w of [...workloads, ...proxyFor]) {
+    if (w.kind === "pod" || w.kind === "job") throw new UsageError(`'${w.kind}/${w.name}' cannot be migrated: a ${w.kind === "pod" ? "pod's" : "Job's"} template cannot change`, "Name a deployment, statefulset, daemonset or cronjob.");
+  }
+  const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace !== undefined ? checkNamespace(o.namespace) : undefined });
+  const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+  const cluster = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() });
+  return {
+    kube,
+    azure,
+    cluster: { name: cluster.name, resourceGroup: cluster.resourceGroup },
+    scope: {
+      namespace: o.allNamespaces ? undefined : kube.namespace,
+      identity: o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined,
+      workloads,
+      proxySidecarAll: Boolean(o.proxySidecar),
+      proxySidecarFor: proxyFor,
+    },
+    podidVersion: PACKAGE_VERSION,
+    enableWorkloadIdentity: Boolean(o.enableWorkloadIdentity),
+    timeoutMs: timeout * 1000,
+    progress: (m) => ctx.progress(m),
+  };
+}
+
+const tabular = (ctx: CommandContext) => ctx.globals.output === "table" || ctx.globals.output === "tsv";
+
+export function configureMigrate(migrate: Command): void {
+  withProxy(withScope(migrate.command("plan").description("Show how each workload on pod identity moves to workload identity, and what blocks it (only reads).")))
+    .addHelpText(
+      "after",
+      `
+The -o json plan is a stable schema (docs/migrate.md).
+
+Examples:
+  The plan for every namespace, as a table of workloads:
+    podid migrate plan -A -o table
+  One identity's workloads, with the proxy sidecar for an app that only speaks IMDS:
+    podid migrate plan -n team-a --identity web-id --proxy-sidecar-for deployment/legacy`,
+    )
+    .action(
+      action<MigrateOptions>(async (o, ctx) => {
+        const { loadPlan } = await import("../core/migrate/load.js");
+        const { plan } = await loadPlan(await context(o, ctx));
+        plan.blockers.forEach((b) => ctx.logger.warn(`blocked: ${b.message}. Fix: ${b.remedy}`));
+        plan.warnings.forEach((w) => ctx.logger.warn(w));
+        if (!tabular(ctx)) return plan;
+        return plan.workloads.map((w) => ({
+          namespace: w.namespace,
+          workload: w.ref,
+          state: w.state,
+          identities: w.identities.join(", "),
+          serviceAccount: w.serviceAccount ? `${w.serviceAccount.target}${w.serviceAccount.create ? " (new)" : ""}` : "",
+          proxy: w.proxySidecar,
+          migratable: w.migratable,
+          blockers: w.blockers.map((b) => b.code).join(", "),
+        }));
+      }),
+    );
+
+  withTimeout(withWriteOptions(withProxy(withScope(migrate.command("apply").description("Federated credentials, ServiceAccounts and pod templates for workload identity, with pod identity kept; then verify each workload.")))))
+    .option("--enable-workload-identity", "First switch on the cluster's OIDC issuer and workload identity, as az aks update --enable-oidc-issuer --enable-workload-identity does (the issuer cannot be switched off again).")
+    .addHelpText(
+      "after",
+      `
+Every phase is idempotent: re-running finishes what an interrupted run began, and says unchanged for what is done.
+A workload whose new pods do not get a token through workload identity is put back on pod identity, with why.
+
+Examples:
+  Move every workload in the namespace team-a:
+    podid migrate apply -n team-a
+  The manifests it would apply, for GitOps (Azure changes as comments):
+    podid migrate apply -n team-a --dry-run -o yaml`,
+    )
+    .action(
+      action<MigrateOptions>(async (o, ctx) => {
+        const { applyMigration } = await import("../core/migrate/apply.js");
+        const result = await applyMigration(await context(o, ctx), { dryRun: Boolean(o.dryRun) });
+        result.warnings.forEach((w) => ctx.logger.warn(w));
+        for (const b of result.blocked) ctx.logger.warn(`${b.ref} in ${b.namespace} is not migrated: ${b.blockers.join("; ")}`);
+        if (result.failed.length) {
+          ctx.print(planOutput(result, ctx, o.dryRun));
+          process.exitCode = renderError(
+            new MigrateError(MigrateCode.VerificationFailed, `${result.failed.map((f) => `${f.ref} in ${f.namespace}`).join(", ")} did not get a token through workload identity and ${result.failed.length === 1 ? "is" : "are"} back on pod identity: ${result.failed.map((f) => f.reason).join("; ")}`, {
+              remedy: "Fix the cause, then run podid migrate apply again (podid migrate status shows where each workload stands).",
+            }),
+            { debug: ctx.globals.debug },
+          );
+          return undefined;
+        }
+        return planOutput(result, ctx, o.dryRun);
+      }),
+    );
+
+  withScope(migrate.command("status").description("Where each workload stands: pod identity only, both, workload identity verified, finished."))
+    .addHelpText("after", "\nExample:\n  podid migrate status -A -o table")
+    .action(
+      action<MigrateOptions>(async (o, ctx) => {
+        const { migrationStatus } = await import("../core/migrate/status.js");
+        return migrationStatus(await context(o, ctx));
+      }),
+    );
+
+  withTimeout(withWriteOptions(withScope(migrate.command("finish").description("For verified workloads: remove their aadpodidbinding labels, then the bindings and AzureIdentities nothing uses; MIC releases the scale sets."))))
+    .addHelpText("after", "\nThe identities and their Azure role assignments stay: the workloads use them.\n\nExample:\n  podid migrate finish -n team-a --yes")
+    .action(
+      action<MigrateOptions>(async (o, ctx) => {
+        const { finishMigration } = await import("../core/migrate/finish.js");
+        const mc = await context(o, ctx);
+        if (!o.dryRun) await confirm(ctx, `take pod identity away from the verified workloads in ${mc.scope.namespace ? `namespace ${mc.scope.namespace}` : "all namespaces"}`, Boolean(o.yes));
+        const result = await finishMigration(mc, { dryRun: Boolean(o.dryRun) });
+        for (const n of result.notFinished) ctx.logger.warn(`${n.ref} in ${n.namespace} is not finished: ${n.reason}`);
+        if (result.next) ctx.logger.warn(result.next);
+        return result;
+      }),
+    );
+
+  withTimeout(withWriteOptions(withScope(migrate.command("rollback").description("Put workloads back on pod identity and remove the credentials, ServiceAccounts and annotations podid added."))))
+    .addHelpText("after", "\nExample:\n  podid migrate rollback -n team-a --workload deployment/web --yes")
+    .action(
+      action<MigrateOptions>(async (o, ctx) => {
+        const { rollbackMigration } = await import("../core/migrate/rollback.js");
+        const mc = await context(o, ctx);
+        if (!o.dryRun) await confirm(ctx, `put the workloads in ${mc.scope.namespace ? `namespace ${mc.scope.namespace}` : "all namespaces"} back on pod identity`, Boolean(o.yes));
+        return rollbackMigration(mc, { dryRun: Boolean(o.dryRun) });
+      }),
+    );
+}
