@@ -89,13 +89,13 @@ export async function workloadIdentitySection(d: {
   out(`deployment.apps/${WI_DEPLOYMENT} created\n`);
   const before = await podLogging(kube, MSI_TOKEN_LINE, input.timeoutMs);
   if (!before) throw new DemoError(DemoCode.DemoWorkloadIdentityFailed, `no pod of ${WI_DEPLOYMENT} got a token through NMI within ${timeoutS}s`, { remedy: `See \`${input.logsCommand(WI_DEPLOYMENT)}\` and run podid doctor.` });
-  out(`\n$ kubectl logs deployment/${WI_DEPLOYMENT} --tail 3\n${tail(before.log, 3)}`);
+  out(`\n$ kubectl logs deployment/${WI_DEPLOYMENT} --tail 4\n${tail(before.log, 4)}`);
 
   section("7. Move it to Microsoft Entra Workload Identity: plan, apply (both paths while it rolls out), finish");
   await podid(["migrate", "plan", "-o", "table"], "Re-run it: it only reads.");
   await podid(["migrate", "apply", "--enable-workload-identity", "--timeout", timeoutS, ...steps], "Re-run the same command: every phase is idempotent; podid migrate status shows where it stands.");
   await podid(["migrate", "finish", "--yes", "--timeout", timeoutS, ...steps], "Re-run the same command: it finishes what is left.");
   const after = await podLogging(kube, WI_TOKEN_LINE, input.timeoutMs, true);
-  if (after) out(`\n$ kubectl logs ${after.pod.metadata!.name} --tail 3\n${tail(after.log, 3)}`);
+  if (after) out(`\n$ kubectl logs ${after.pod.metadata!.name} --tail 4\n${tail(after.log, 4)}`);
   return { pod: after?.pod.metadata?.name ?? WI_DEPLOYMENT, log: after?.log ?? "", ok: Boolean(after) };
 }

@@ -75,7 +75,7 @@ test("--workload-identity: the demo workload moved by podid migrate gets its tok
   for (const step of ["$ podid migrate plan -o table", "$ podid migrate apply --enable-workload-identity", "$ podid migrate finish --yes"]) assert.ok(r.stdout.includes(step), `shows ${step}`);
   assert.match(r.stdout, /AKS cluster podid-aks: OIDC issuer and workload identity \(az aks update -g podid-sandbox -n podid-aks --enable-oidc-issuer --enable-workload-identity\) +azure +updated/);
   const migrated = r.stdout.slice(r.stdout.indexOf("$ podid migrate finish"));
-  assert.match(migrated, /\$ kubectl logs podid-demo-app-\S+ --tail 3\n\S+ successfully acquired a token using workload identity, tokenFile\(\S+azure-identity-token\) clientID\([0-9a-f-]{36}\)/);
+  assert.match(migrated, /\$ kubectl logs podid-demo-app-\S+ --tail 4\n\S+ successfully acquired a token using workload identity, tokenFile\(\S+azure-identity-token\) clientID\([0-9a-f-]{36}\)/);
   assert.match(r.stdout, /ok {4}pod podid-demo-app-\S+ of Deployment podid-demo-app, moved by podid migrate, got its token through workload identity \(no aadpodidbinding label, no NMI\)/);
   assert.doesNotMatch(r.stdout + r.stderr, /eyJ[\w-]+\.eyJ[\w-]+/, "no token is printed");
   assert.deepEqual(await podNames(), []);
