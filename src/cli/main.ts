@@ -69,6 +69,11 @@ export async function main(argv: string[]): Promise<void> {
     if (process.listenerCount("SIGTERM") > 0) process.kill(process.pid, "SIGTERM");
     else process.exit(process.exitCode ?? 0);
   });
+  // Nobody reads the progress and logs any more (`2>&1 | head`): the command goes on, silently there.
+  process.stderr.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+  });
   const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
