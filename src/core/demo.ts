@@ -20,7 +20,7 @@ export const DEMO_POD = "podid-demo";
 export const UNLABELLED_POD = "podid-demo-unlabelled";
 
 /** How each podid command's result is shown: its steps and their outcomes, as a table. */
-const STEPS = ["--query", "steps", "-o", "table"];
+const STEPS = ["-o", "table"];
 
 export const TOKEN_LINE = "successfully acquired a token using the MSI";
 export const ARM_LINE = /successfully doARMOperations vm count \d+/;

@@ -41,7 +41,7 @@ test("before install: CRDs missing is a failure with `podid install` as the fix 
 });
 
 test("the JSON report follows the documented schema", async () => {
-  const { report } = await runDoctor(sb, ["-n", "default"]);
+  const { report } = await runDoctor(sb, ["--namespace", "default"]);
   assert.equal(report.schemaVersion, 1);
   assert.deepEqual(Object.keys(report).sort(), ["checks", "generatedAt", "podidVersion", "schemaVersion", "scope", "status", "summary"]);
   assert.deepEqual(report.scope, { namespace: "default", allNamespaces: false, identity: null, pod: null, probe: false });
@@ -132,7 +132,7 @@ test("partial access: no subscription, or a principal without roles, skips the A
 });
 
 test("usage errors: -n with -A, --probe without --pod", async () => {
-  const both = await runPodid(["doctor", "-n", "default", "-A"], { env: sb.env });
+  const both = await runPodid(["doctor", "--namespace", "default", "-A"], { env: sb.env });
   assert.equal(both.code, 2);
   const probe = await runPodid(["doctor", "--probe"], { env: sb.env });
   assert.equal(probe.code, 2);

@@ -24,9 +24,9 @@ export const podLabelsCheck: Check = {
       const target = await workloadOf(ctx, pod);
       const sameNs = usable.find((b) => b.spec?.selector === suggestion && (b.metadata.namespace ?? "default") === ns);
       let fix: string;
-      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${sameNs.spec.azureIdentity} -n ${ns} --name ${sameNs.metadata.name} --label ${target}`;
+      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${sameNs.spec.azureIdentity} --namespace ${ns} --name ${sameNs.metadata.name} --label ${target}`;
       else if (suggestion) fix = `kubectl label ${target.replace("/", " ")} -n ${ns} ${BINDING_LABEL}=${shellWord(suggestion)} --overwrite`;
-      else fix = `podid bind --selector ${shellWord(value)} --identity <identity> -n ${ns}`;
+      else fix = `podid bind --selector ${shellWord(value)} --identity <identity> --namespace ${ns}`;
       const why = boundElsewhere.length
         ? `the selector is bound only where its identity is namespaced (${boundElsewhere.map((b) => `${b.metadata.namespace}/${b.metadata.name}`).join(", ")})`
         : "no AzureIdentityBinding has that selector";

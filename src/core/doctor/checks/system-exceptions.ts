@@ -41,7 +41,7 @@ export const systemExceptionsCheck: Check = {
       findings.push(
         finding("fail", `MIC's pods ${mic.map(podName).join(", ")} have no AzurePodIdentityException in ${ns}: NMI answers MIC's own IMDS requests as for a pod without an identity, so MIC cannot get the kubelet identity's token and no identity is attached`, {
           errors: ["No AzureAssignedIdentity found for pod", "failed after 16 attempts", "Check MIC pod logs for identity assignment errors"],
-          fix: `${await installFix(ctx)}   # re-creates the exception podid-mic-exception; or: podid exception add --name podid-mic-exception -n ${ns} --pod-labels app.kubernetes.io/component=mic`,
+          fix: `${await installFix(ctx)}   # re-creates the exception podid-mic-exception; or: podid exception add --name podid-mic-exception --namespace ${ns} --pod-labels app.kubernetes.io/component=mic`,
           objects: mic.map((p) => `Pod ${podName(p)}`),
         }),
       );
@@ -50,7 +50,7 @@ export const systemExceptionsCheck: Check = {
       findings.push(
         finding("fail", `AKS add-on pods ${addons.map(podName).join(", ")} use the node's identity and have no AzurePodIdentityException in kube-system: NMI answers their IMDS requests as for pods without an identity`, {
           errors: ["No AzureAssignedIdentity found for pod", "failed after 16 attempts"],
-          fix: `${await installFix(ctx)}   # re-creates aks-addon-exception; or: podid exception add --name aks-addon-exception -n kube-system --pod-labels ${AKS_ADDON_LABEL}=aks`,
+          fix: `${await installFix(ctx)}   # re-creates aks-addon-exception; or: podid exception add --name aks-addon-exception --namespace kube-system --pod-labels ${AKS_ADDON_LABEL}=aks`,
           objects: addons.map((p) => `Pod ${podName(p)}`),
         }),
       );
