@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, Help, Option } from "commander";
 import { OUTPUT_FORMATS } from "./output.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { renderError } from "./render-error.js";
@@ -47,7 +47,16 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
     .option("--only-show-errors", "Only show errors, suppressing warnings.")
     .option("--verbose", "Increase logging verbosity.")
     .option("--debug", "Show all debug logs, with an HTTP trace (secrets redacted).")
-    .configureHelp({ showGlobalOptions: true, sortSubcommands: true })
+    .configureHelp({
+      showGlobalOptions: true,
+      sortSubcommands: true,
+      // A command's own options first, then the Azure and Kubernetes ones (grouped as az groups its arguments).
+      groupItems<T extends Command | Option>(this: Help, unsorted: T[], visible: T[], getGroup: (item: T) => string): Map<string, T[]> {
+        const groups = Help.prototype.groupItems.call(this, unsorted, visible, getGroup as (item: Command | Option) => string) as Map<string, T[]>;
+        const own = groups.get("Options:");
+        return own ? new Map([["Options:", own], ...[...groups].filter(([heading]) => heading !== "Options:")]) : groups;
+      },
+    })
     .exitOverride()
     // Usage errors are rendered by main() in podid's one error format, not by commander.
     .configureOutput({ outputError: () => undefined });

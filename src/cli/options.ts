@@ -88,18 +88,23 @@ function commandPath(cmd: Command): string {
 /**
  * On the commands where `-n` was the namespace before it became the name everywhere (as in az), a `-n` typed the
  * old way is refused with what changed, never taken silently as a name. `name` says what -n names there now; a
- * command with no name takes no -n at all. With --namespace also given, -n is the new -n/--name.
+ * command with no name takes no -n at all. Where the name was required (then only as --name), a command line of
+ * the old days always had --name: there -n is the old use only beside --name. Elsewhere (an optional name) the old
+ * use cannot be told from the new, so -n as the name needs --namespace beside it.
  */
-export function refuseOldNamespaceFlag(cmd: Command, name?: string): Command {
+export function refuseOldNamespaceFlag(cmd: Command, name?: string, options: { nameWasRequired?: boolean } = {}): Command {
   if (!name) cmd.addOption(new Option("-n <value>", "Was the namespace; now --namespace.").hideHelp());
   return cmd.hook("preAction", (_root, action) => {
     if (action !== cmd) return;
-    const value = shortNValue(typedArgs(cmd));
-    if (value === undefined || (name && cmd.getOptionValueSource("namespace") === "cli")) return;
+    const typed = typedArgs(cmd);
+    const value = shortNValue(typed);
+    if (value === undefined) return;
+    if (name && options.nameWasRequired && !typed.some((a) => a === "--name" || a.startsWith("--name="))) return;
+    if (name && !options.nameWasRequired && cmd.getOptionValueSource("namespace") === "cli") return;
     const now = name ? `-n is now ${name} (-n/--name, as in az)` : "it takes no -n (-n is the name on podid's commands, as in az)";
     throw new UsageError(
       `-n no longer means the namespace on '${commandPath(cmd)}': ${now}; the namespace is --namespace`,
-      name
+      name && !options.nameWasRequired
         ? `For the namespace write --namespace ${value || "NS"}; to give ${name} as -n, also give the namespace with --namespace.`
         : `Write --namespace ${value || "NS"}.`,
       UsageCode.NamespaceFlagChanged,

@@ -21,7 +21,7 @@ export function configureException(exception: Command): void {
     .description("Exempt pods in a namespace carrying any of the given labels.")
     .option("-n, --name <name>", required("Name of the exception."))
     .option("--pod-labels <k=v[,k=v]>", required("Pod labels that exempt a pod (any one of them)."));
-  refuseOldNamespaceFlag(withWriteOptions(withKubeOptions(add)), "the exception's name")
+  refuseOldNamespaceFlag(withWriteOptions(withKubeOptions(add)), "the exception's name", { nameWasRequired: true })
     .addHelpText("after", "\nExample:\n  podid exception add -n coredns --namespace kube-system --pod-labels k8s-app=kube-dns")
     .action(
       action<ExceptionOptions>(async (o, ctx) => {
@@ -35,7 +35,7 @@ export function configureException(exception: Command): void {
     );
 
   const remove = exception.command("delete").description("Delete an exception.").option("-n, --name <name>", required("Name of the exception."));
-  refuseOldNamespaceFlag(withWriteOptions(withKubeOptions(remove)), "the exception's name")
+  refuseOldNamespaceFlag(withWriteOptions(withKubeOptions(remove)), "the exception's name", { nameWasRequired: true })
     .addHelpText("after", "\nExample:\n  podid exception delete -n coredns --namespace kube-system")
     .action(
       action<ExceptionOptions>(async (o, ctx) => {

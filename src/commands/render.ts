@@ -74,7 +74,7 @@ export function configureRender(render: Command): void {
     .option("-n, --name <name>", requiredMark("Name of the exception."))
     .option("--namespace <namespace>", "Namespace.", "default")
     .option("--pod-labels <k=v[,k=v]>", requiredMark("Pod labels that exempt a pod."));
-  refuseOldNamespaceFlag(exception, "the exception's name")
+  refuseOldNamespaceFlag(exception, "the exception's name", { nameWasRequired: true })
     .addHelpText("after", "\nExample:\n  podid render exception -n coredns --namespace kube-system --pod-labels k8s-app=kube-dns")
     .action(
       action<{ name?: string; namespace: string; podLabels?: string }>(async (o) => {

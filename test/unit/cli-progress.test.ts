@@ -14,12 +14,14 @@ function display(mode: ProgressMode, columns = 80) {
   return { p, out: () => written, advance: (ms: number) => (now += ms) };
 }
 
+const CLEAR_LINE = new RegExp(`${String.fromCharCode(27)}\\[2K`, "g");
+
 /** What a terminal shows once every carriage return and line clear has done its work. */
 function screen(raw: string): string[] {
   const lines: string[] = [];
   for (const line of raw.split("\n")) {
     const parts = line.split("\r");
-    lines.push(parts[parts.length - 1].replace(/\x1b\[2K/g, ""));
+    lines.push(parts[parts.length - 1].replace(CLEAR_LINE, ""));
   }
   return lines;
 }
