@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { createLogger, type LogLevel, type Logger } from "../util/logger.js";
-import { formatResult, parseOutputFormat, type OutputFormat } from "./output.js";
+import { checkQuery, formatResult, parseOutputFormat, type OutputFormat } from "./output.js";
 import { createProgressDisplay, type ProgressDisplay, type ProgressMode } from "./progress.js";
 
 /** The Azure-CLI-style options every command accepts. */
@@ -60,6 +60,7 @@ export function progressMode(g: GlobalOptions, stderrIsTTY: boolean): ProgressMo
 
 export function createContext(cmd: Command): CommandContext {
   const globals = readGlobals(cmd);
+  checkQuery(globals.query);
   const progress = createProgressDisplay({ mode: progressMode(globals, Boolean(process.stderr.isTTY)), stream: process.stderr, color: colorAllowed(process.stderr) });
   // Log lines go through the progress display, so a warning never lands in the middle of its live line.
   const logger = createLogger(logLevel(globals), (line) => progress.writeLine(line));

@@ -4,7 +4,8 @@ import { UsageError } from "../errors/index.js";
 
 // Loaded on first use: most invocations print JSON without a query, and start time matters for a CLI.
 const require = createRequire(import.meta.url);
-const jmespath = () => require("jmespath") as typeof import("jmespath");
+// compile (parse only) is in the package, not in its type declarations.
+const jmespath = () => require("jmespath") as typeof import("jmespath") & { compile(expression: string): unknown };
 const toYaml = (value: unknown): string => (require("yaml") as typeof import("yaml")).stringify(value);
 
 export const OUTPUT_FORMATS = ["json", "jsonc", "yaml", "yamlc", "table", "tsv", "none"] as const;
@@ -19,16 +20,27 @@ export function parseOutputFormat(value: string): OutputFormat {
   );
 }
 
+function invalidQuery(query: string, err: unknown): UsageError {
+  return new UsageError(`argument --query: invalid JMESPath query '${query}': ${(err as Error).message}`, "Check the expression, e.g. --query clientId or --query \"[].name\".");
+}
+
+/** Checks --query before the command runs, as az does: a typo must not come to light only after the changes are made. */
+export function checkQuery(query: string | undefined): void {
+  if (!query) return;
+  try {
+    jmespath().compile(query);
+  } catch (err) {
+    throw invalidQuery(query, err);
+  }
+}
+
 /** Applies --query (JMESPath) as the Azure CLI does: to the result, before formatting. */
 export function applyQuery(result: unknown, query: string | undefined): unknown {
   if (!query) return result;
   try {
     return jmespath().search(result, query) as unknown;
   } catch (err) {
-    throw new UsageError(
-      `argument --query: invalid JMESPath query '${query}': ${(err as Error).message}`,
-      "Check the expression, e.g. --query clientId or --query \"[].name\".",
-    );
+    throw invalidQuery(query, err);
   }
 }
 

@@ -46,6 +46,7 @@ const cases: [string, string[], number, RegExp, NodeJS.ProcessEnv?][] = [
   ["no subscription at all", add("-n", "ok-id"), 2, /no subscription given/, { AZURE_SUBSCRIPTION_ID: "" }],
   ["unknown output format", ["identity", "list", "-o", "xml"], 2, /argument 'xml' is invalid. Allowed choices are json/],
   ["broken JMESPath query", ["render", "binding", "--identity", "a", "--selector", "b", "-o", "json", "--query", "[?"], 2, /invalid JMESPath query/],
+  ["broken JMESPath query on a write: refused before anything is done", ["bind", "--selector", "s", "--identity", "ok-id", "--query", "steps[?"], 2, /invalid JMESPath query 'steps\[\?'/],
   ["unknown option", ["identity", "add", "--bogus"], 2, /unknown option '--bogus'/],
   ["unknown command", ["identity", "frobnicate"], 2, /unknown command 'frobnicate'/],
   ["bind without --selector", ["bind", "--identity", "ok-id"], 2, /required: --selector/],

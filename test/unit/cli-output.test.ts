@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import { applyQuery, formatResult, parseOutputFormat, present } from "../../src/cli/output.js";
+import { applyQuery, checkQuery, formatResult, parseOutputFormat, present } from "../../src/cli/output.js";
 import { UsageError } from "../../src/errors/index.js";
 
 const identity = { name: "app-id", clientId: "c1", principalId: "p1", tags: { a: "b" } };
@@ -68,6 +68,10 @@ test("none prints nothing; colour is off unless asked", () => {
 test("--query applies JMESPath before formatting, and a bad query is a usage error", () => {
   assert.deepEqual(applyQuery([identity, { name: "x" }], "[].name"), ["app-id", "x"]);
   assert.throws(() => applyQuery(identity, "[?"), UsageError);
+  // Checked before the command runs: a query that only fails on the result's shape is not refused then.
+  assert.throws(() => checkQuery("steps[?"), UsageError);
+  assert.doesNotThrow(() => checkQuery("length(@)"));
+  assert.doesNotThrow(() => checkQuery(undefined));
 });
 
 test("an unknown output format is a usage error naming the choices", () => {
