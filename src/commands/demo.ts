@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
 import { DemoCode, DemoError, SandboxCode, SandboxError, UsageError } from "../errors/index.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
@@ -24,7 +24,7 @@ export function configureDemo(cmd: Command): void {
   cmd
     .option("--dir <dir>", "A running sandbox's directory (default: start a new sandbox in a temporary directory, and remove it at the end).")
     .option("--keep", "Keep what the demo made (and the sandbox it started) for a look around.")
-    .option("--timeout <seconds>", "How long to wait for the rollout and for each demo pod.", "300")
+    .addOption(new Option("--timeout <seconds>", "How long to wait for the rollout and for each demo pod.").default("300", "300"))
     .addHelpText(
       "after",
       `
