@@ -7,7 +7,11 @@ export function stepRows(steps: StepReport[]): Record<string, string>[] {
   return steps.map((s) => ({ ...(s.outcome ? { outcome: s.outcome } : { action: s.action ?? "" }), target: s.target, step: s.step }));
 }
 
-/** A write command's result: `-o table` shows its steps; `--dry-run -o yaml` the manifests as they would be applied. */
+/**
+ * A write command's result: `-o table` shows its steps; `--dry-run -o yaml` the manifests as they would be applied
+ * (when the plan applies any: a plan that only deletes prints as itself).
+ */
 export function writeResult<R extends { steps: StepReport[]; dryRun: boolean }>(result: R): Presented<R> {
-  return present(result, { table: (r) => stepRows(r.steps), ...(result.dryRun ? { yaml: (r: R) => planAsYaml(r.steps) } : {}) });
+  const manifests = result.dryRun && result.steps.some((s) => s.detail?.object);
+  return present(result, { table: (r) => stepRows(r.steps), ...(manifests ? { yaml: (r: R) => planAsYaml(r.steps) } : {}) });
 }

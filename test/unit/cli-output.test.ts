@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { applyQuery, checkQuery, formatResult, parseOutputFormat, present } from "../../src/cli/output.js";
 import { UsageError } from "../../src/errors/index.js";
+import { writeResult } from "../../src/commands/write-result.js";
 
 const identity = { name: "app-id", clientId: "c1", principalId: "p1", tags: { a: "b" } };
 
@@ -77,4 +78,15 @@ test("--query applies JMESPath before formatting, and a bad query is a usage err
 test("an unknown output format is a usage error naming the choices", () => {
   assert.equal(parseOutputFormat("YAML"), "yaml");
   assert.throws(() => parseOutputFormat("xml"), (e: unknown) => e instanceof UsageError && /json, jsonc/.test(e.remedy ?? ""));
+});
+
+test("a write command's table is its steps; a dry run's YAML is the manifests it would apply, or the plan when it only deletes", () => {
+  const object = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", namespace: "default" } };
+  const apply = writeResult({ steps: [{ step: "ConfigMap default/x", target: "cluster" as const, action: "create" as const, detail: { object } }], dryRun: true });
+  assert.deepEqual(formatResult(apply, { format: "table", color: false, outputGiven: true }).split("\n"), ["Action  Target   Step", "------  -------  -------------------", "create  cluster  ConfigMap default/x"]);
+  assert.deepEqual(parseYaml(formatResult(apply, { format: "yaml", color: false, outputGiven: true })), object);
+  const remove = writeResult({ steps: [{ step: "ConfigMap default/x", target: "cluster" as const, action: "delete" as const }], dryRun: true });
+  assert.deepEqual(parseYaml(formatResult(remove, { format: "yaml", color: false, outputGiven: true })), remove.result);
+  const done = writeResult({ steps: [{ step: "ConfigMap default/x", target: "cluster" as const, outcome: "deleted" as const }], dryRun: false });
+  assert.match(formatResult(done, { format: "table", color: false, outputGiven: true }), /^Outcome +Target +Step\n-+ +-+ +-+\ndeleted +cluster +ConfigMap default\/x$/);
 });
