@@ -48,6 +48,11 @@ async function collect<T>(iter: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** How long a grant waits out Entra ID replication, and then again for the new assignment to show. */
+export const ROLE_WAIT_MS = 120_000;
+/** The longest a grant (assign) takes: both of those waits. */
+export const ROLE_GRANT_LIMIT_MS = 2 * ROLE_WAIT_MS;
+
 export class RoleService {
   private readonly definitions = new Map<string, ResolvedRole>();
 
@@ -113,7 +118,7 @@ export class RoleService {
   async assign(
     input: { scope: string; role: ResolvedRole; principalId: string; description: string },
     progress?: (message: string) => void,
-    maxWaitMs = 120_000,
+    maxWaitMs = ROLE_WAIT_MS,
   ): Promise<{ assignment?: RoleAssignment; created: boolean }> {
     const name = assignmentName(input.scope, input.role.guid, input.principalId);
     try {
@@ -129,12 +134,8 @@ export class RoleService {
           retryable: isTransient,
           maxElapsedMs: maxWaitMs,
           initialDelayMs: 1000,
-          onRetry: ({ error, delayMs }) =>
-            progress?.(
-              hasCode(error, ArmCode.PrincipalNotFound)
-                ? `waiting for Entra ID to replicate principal ${input.principalId} (retry in ${Math.round(delayMs / 100) / 10}s)`
-                : `Azure is busy; retrying in ${Math.round(delayMs / 100) / 10}s`,
-            ),
+          // A state, not a line per retry: it is shown again only when it changes.
+          onRetry: ({ error }) => progress?.(hasCode(error, ArmCode.PrincipalNotFound) ? `waiting for Entra ID to replicate principal ${input.principalId}` : "Azure is busy; retrying"),
         },
       );
       await this.waitUntilVisible(input.principalId, input.role, input.scope, progress, maxWaitMs);

@@ -1,11 +1,14 @@
 import type { Command } from "commander";
 import { createContext, type CommandContext } from "./context.js";
 import { renderError } from "./render-error.js";
+import { interruption } from "./interrupt.js";
 import { enableAzureTrace } from "../azure/trace.js";
+import { InterruptedError } from "../errors/index.js";
 
 /**
  * Wraps a command body: builds the context, prints the result, renders any error once and sets the exit code.
- * Command bodies never call process.exit.
+ * Command bodies never call process.exit. Ctrl-C ends the command quietly with exit 130, saying what it had
+ * already done; a command that cleans up on its own when interrupted (the demo) registers its own SIGINT listener.
  */
 export function action<O extends object>(
   body: (options: O, ctx: CommandContext, cmd: Command) => Promise<unknown>,
@@ -13,15 +16,31 @@ export function action<O extends object>(
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     let debug = false;
+    let ctx: CommandContext | undefined;
+    const onInterrupt = () => {
+      if (process.listenerCount("SIGINT") > 1) return;
+      ctx?.progress.stop();
+      process.exitCode = renderError(ctx ? interruption(ctx.progress) : new InterruptedError(), { debug });
+      process.exit();
+    };
+    process.on("SIGINT", onInterrupt);
     try {
       debug = Boolean(cmd.optsWithGlobals().debug);
-      const ctx = createContext(cmd);
-      if (debug) enableAzureTrace(ctx.logger);
+      ctx = createContext(cmd);
+      if (debug) {
+        enableAzureTrace(ctx.logger);
+        // Loaded only with --debug: the Kubernetes client is not every command's to pay for.
+        (await import("../kube/trace.js")).enableKubeTrace(ctx.logger);
+      }
       const result = await body(cmd.opts<O>(), ctx, cmd);
       if (result !== undefined) ctx.print(result);
     } catch (err) {
-      process.exitCode = renderError(err, { debug });
+      ctx?.progress.stop();
+      // Ctrl-C at a prompt: the same quiet cancel as during the command.
+      process.exitCode = renderError(err instanceof InterruptedError && ctx ? interruption(ctx.progress) : err, { debug });
+    } finally {
+      ctx?.progress.stop();
+      process.off("SIGINT", onInterrupt);
     }
   };
 }
-

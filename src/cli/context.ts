@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { createLogger, type LogLevel, type Logger } from "../util/logger.js";
-import { formatResult, parseOutputFormat, type OutputFormat } from "./output.js";
+import { checkQuery, formatResult, parseOutputFormat, type OutputFormat } from "./output.js";
+import { createProgressDisplay, type ProgressDisplay, type ProgressMode } from "./progress.js";
 
 /** The Azure-CLI-style options every command accepts. */
 export interface GlobalOptions {
@@ -20,8 +21,11 @@ export interface CommandContext {
   interactive: boolean;
   /** Prints a command's result in the chosen format, after --query. */
   print(result: unknown): void;
-  /** Shows what a waiting command is doing: on a terminal, or with --verbose; never with --only-show-errors. */
-  progress(message: string): void;
+  /**
+   * What a command is doing, step by step: live on a terminal, one line per step with --verbose (or --debug)
+   * elsewhere, never with --only-show-errors. Pass it as the `progress` of core functions.
+   */
+  progress: ProgressDisplay;
 }
 
 export function readGlobals(cmd: Command): GlobalOptions {
@@ -47,21 +51,30 @@ export function colorAllowed(stream: NodeJS.WriteStream): boolean {
   return Boolean(stream.isTTY) && !process.env.NO_COLOR;
 }
 
+/** Live on a terminal (but not under --debug, whose lines would tear it), lines with --verbose, else nothing. */
+export function progressMode(g: GlobalOptions, stderrIsTTY: boolean): ProgressMode {
+  if (g.onlyShowErrors) return "off";
+  if (stderrIsTTY && !g.debug) return "live";
+  return g.verbose || g.debug ? "lines" : "off";
+}
+
 export function createContext(cmd: Command): CommandContext {
   const globals = readGlobals(cmd);
-  const logger = createLogger(logLevel(globals));
+  checkQuery(globals.query);
+  const progress = createProgressDisplay({ mode: progressMode(globals, Boolean(process.stderr.isTTY)), stream: process.stderr, color: colorAllowed(process.stderr) });
+  // Log lines go through the progress display, so a warning never lands in the middle of its live line.
+  const logger = createLogger(logLevel(globals), (line) => progress.writeLine(line));
   return {
     globals,
     logger,
     interactive: Boolean(process.stdout.isTTY && process.stdin.isTTY),
-    progress(message: string) {
-      if (globals.onlyShowErrors) return;
-      if (process.stderr.isTTY || globals.verbose || globals.debug) process.stderr.write(`${message}\n`);
-    },
+    progress,
     print(result: unknown) {
+      progress.stop();
       const text = formatResult(result, {
         format: globals.output,
         query: globals.query,
+        outputGiven: globals.outputGiven,
         color: colorAllowed(process.stdout),
       });
       if (text) process.stdout.write(text + "\n");

@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, Help, Option } from "commander";
 import { OUTPUT_FORMATS } from "./output.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { renderError } from "./render-error.js";
@@ -48,7 +48,16 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
     .option("--only-show-errors", "Only show errors, suppressing warnings.")
     .option("--verbose", "Increase logging verbosity.")
     .option("--debug", "Show all debug logs, with an HTTP trace (secrets redacted).")
-    .configureHelp({ showGlobalOptions: true, sortSubcommands: true })
+    .configureHelp({
+      showGlobalOptions: true,
+      sortSubcommands: true,
+      // A command's own options first, then the Azure and Kubernetes ones (grouped as az groups its arguments).
+      groupItems<T extends Command | Option>(this: Help, unsorted: T[], visible: T[], getGroup: (item: T) => string): Map<string, T[]> {
+        const groups = Help.prototype.groupItems.call(this, unsorted, visible, getGroup as (item: Command | Option) => string) as Map<string, T[]>;
+        const own = groups.get("Options:");
+        return own ? new Map([["Options:", own], ...[...groups].filter(([heading]) => heading !== "Options:")]) : groups;
+      },
+    })
     .exitOverride()
     // Usage errors are rendered by main() in podid's one error format, not by commander.
     .configureOutput({ outputError: () => undefined });
@@ -69,6 +78,11 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write = (() => true) as typeof process.stdout.write;
     if (process.listenerCount("SIGTERM") > 0) process.kill(process.pid, "SIGTERM");
     else process.exit(process.exitCode ?? 0);
+  });
+  // Nobody reads the progress and logs any more (`2>&1 | head`): the command goes on, silently there.
+  process.stderr.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
   });
   const program = await buildProgram(argv);
   try {

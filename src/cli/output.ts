@@ -4,7 +4,8 @@ import { UsageError } from "../errors/index.js";
 
 // Loaded on first use: most invocations print JSON without a query, and start time matters for a CLI.
 const require = createRequire(import.meta.url);
-const jmespath = () => require("jmespath") as typeof import("jmespath");
+// compile (parse only) is in the package, not in its type declarations.
+const jmespath = () => require("jmespath") as typeof import("jmespath") & { compile(expression: string): unknown };
 const toYaml = (value: unknown): string => (require("yaml") as typeof import("yaml")).stringify(value);
 
 export const OUTPUT_FORMATS = ["json", "jsonc", "yaml", "yamlc", "table", "tsv", "none"] as const;
@@ -19,16 +20,27 @@ export function parseOutputFormat(value: string): OutputFormat {
   );
 }
 
+function invalidQuery(query: string, err: unknown): UsageError {
+  return new UsageError(`argument --query: invalid JMESPath query '${query}': ${(err as Error).message}`, "Check the expression, e.g. --query clientId or --query \"[].name\".");
+}
+
+/** Checks --query before the command runs, as az does: a typo must not come to light only after the changes are made. */
+export function checkQuery(query: string | undefined): void {
+  if (!query) return;
+  try {
+    jmespath().compile(query);
+  } catch (err) {
+    throw invalidQuery(query, err);
+  }
+}
+
 /** Applies --query (JMESPath) as the Azure CLI does: to the result, before formatting. */
 export function applyQuery(result: unknown, query: string | undefined): unknown {
   if (!query) return result;
   try {
     return jmespath().search(result, query) as unknown;
   } catch (err) {
-    throw new UsageError(
-      `argument --query: invalid JMESPath query '${query}': ${(err as Error).message}`,
-      "Check the expression, e.g. --query clientId or --query \"[].name\".",
-    );
+    throw invalidQuery(query, err);
   }
 }
 
@@ -36,56 +48,61 @@ function isScalar(v: unknown): v is string | number | boolean | null {
   return v === null || ["string", "number", "boolean"].includes(typeof v);
 }
 
-function scalarText(v: unknown): string {
-  if (v === null || v === undefined) return "";
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function rows(result: unknown): Record<string, unknown>[] | undefined {
-  const list = Array.isArray(result) ? result : [result];
-  if (!list.every((r) => r && typeof r === "object" && !Array.isArray(r))) return undefined;
-  return list as Record<string, unknown>[];
+/** A tsv cell as az writes it: a list by its length and an object as nothing, so every row keeps its columns. */
+function tsvCell(v: unknown): string {
+  if (v === null || v === undefined || isObject(v)) return "";
+  if (Array.isArray(v)) return String(v.length);
+  return String(v);
 }
 
-/** `tsv`: values only, no headers, so `$(podid ... -o tsv)` captures them. */
+/** `tsv`: values only, no headers, one line per item, so `$(podid ... -o tsv)` captures them. */
 function formatTsv(result: unknown): string {
   if (result === null || result === undefined) return "";
-  if (isScalar(result)) return scalarText(result);
   const list = Array.isArray(result) ? result : [result];
-  return list
-    .map((item) => {
-      if (isScalar(item)) return scalarText(item);
-      if (Array.isArray(item)) return item.map(scalarText).join("\t");
-      return Object.values(item as Record<string, unknown>)
-        .filter((v) => isScalar(v))
-        .map(scalarText)
-        .join("\t");
-    })
-    .join("\n");
+  return list.map((item) => (isObject(item) ? Object.values(item) : Array.isArray(item) ? item : [item]).map(tsvCell).join("\t")).join("\n");
 }
 
-function headerName(key: string): string {
-  return key.charAt(0).toUpperCase() + key.slice(1);
+/** Fields az's automatic table leaves out: long ids and types nobody reads in a table. */
+const TABLE_SKIPPED = new Set(["id", "type", "etag"]);
+
+/**
+ * One table row as az makes it: an object's scalar fields (not null, not id/type/etag), a list's items as
+ * Column1..N, anything else as Result.
+ */
+function tableRow(item: unknown): Map<string, unknown> {
+  const row = new Map<string, unknown>();
+  if (isObject(item)) {
+    for (const [key, value] of Object.entries(item)) {
+      if (!TABLE_SKIPPED.has(key) && value !== null && value !== undefined && isScalar(value)) row.set(key.charAt(0).toUpperCase() + key.slice(1), value);
+    }
+  } else if (Array.isArray(item)) {
+    item.forEach((value, i) => row.set(`Column${i + 1}`, isScalar(value) ? value : JSON.stringify(value)));
+  } else if (item !== undefined) {
+    row.set("Result", item);
+  }
+  return row;
 }
 
-/** `table`: the scalar top-level fields of each object as columns. */
+/** A table cell on one line: a value's own line breaks and tabs would break the columns. */
+function tableCell(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  return String(v).replace(/\r?\n/g, "\\n").replace(/\t/g, "\\t");
+}
+
+/** `table`: a header row, a rule, one row per item; columns in the order they first appear. */
 function formatTable(result: unknown, chalk: InstanceType<typeof Chalk>): string {
   if (result === null || result === undefined) return "";
-  const objects = rows(result);
-  if (!objects) {
-    const list = Array.isArray(result) ? result : [result];
-    return ["Result", "--------", ...list.map(scalarText)].join("\n");
-  }
-  if (objects.length === 0) return "";
-  const columns = [...new Set(objects.flatMap((o) => Object.keys(o).filter((k) => isScalar(o[k]))))];
-  const cells = objects.map((o) => columns.map((c) => scalarText(o[c])));
-  const widths = columns.map((c, i) => Math.max(headerName(c).length, ...cells.map((r) => r[i].length)));
+  const rows = (Array.isArray(result) ? result : [result]).map(tableRow);
+  const columns = [...new Set(rows.flatMap((r) => [...r.keys()]))];
+  if (!columns.length) return "";
+  const cells = rows.map((r) => columns.map((c) => tableCell(r.get(c))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
-  return [
-    chalk.bold(line(columns.map(headerName))),
-    line(widths.map((w) => "-".repeat(w))),
-    ...cells.map(line),
-  ].join("\n");
+  return [chalk.bold(line(columns)), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
 }
 
 function colorJson(text: string, chalk: InstanceType<typeof Chalk>): string {
@@ -104,14 +121,41 @@ function colorYaml(text: string, chalk: InstanceType<typeof Chalk>): string {
   return text.replace(/^(\s*(?:- )?)([^:\n]+)(:)/gm, (_m, lead: string, key: string, colon: string) => lead + chalk.cyan(key) + colon);
 }
 
-/** Text a command has already formatted (a YAML manifest stream): printed as is, whatever -o says. */
+/** Text a command has already formatted: printed as is, whatever -o says. */
 export class PreformattedText {
   constructor(readonly text: string) {}
+}
+
+/**
+ * Other ways to print a command's result, each used only where the result itself would be (no --query: a query
+ * is asked of the result, and its answer is printed as is, as the Azure CLI does).
+ */
+export interface Views<T> {
+  /** `-o table`: the rows people look for (az's table transformer), e.g. a write command's steps. */
+  table?: (result: T) => unknown;
+  /** `-o yaml`: text that is already YAML (a manifest stream) rather than the result as YAML. */
+  yaml?: (result: T) => string;
+  /** No -o given: text for people (doctor's report, render's manifests) instead of JSON. */
+  text?: (result: T, color: boolean) => string;
+}
+
+/** A command's result with its views. */
+export class Presented<T = unknown> {
+  constructor(
+    readonly result: T,
+    readonly views: Views<T>,
+  ) {}
+}
+
+export function present<T>(result: T, views: Views<T>): Presented<T> {
+  return new Presented(result, views);
 }
 
 export interface FormatOptions {
   format: OutputFormat;
   query?: string;
+  /** Whether -o was given; without it a result with a text view prints that. */
+  outputGiven?: boolean;
   /** Colour is used only when the caller says the stream is a TTY and NO_COLOR is unset. */
   color: boolean;
 }
@@ -119,8 +163,17 @@ export interface FormatOptions {
 /** Turns a command's result into the text to print (without trailing newline); "" prints nothing. */
 export function formatResult(result: unknown, options: FormatOptions): string {
   if (result instanceof PreformattedText) return result.text.trimEnd();
-  const value = applyQuery(result, options.query);
   const chalk = new Chalk({ level: options.color ? 1 : 0 });
+  if (result instanceof Presented) {
+    const { views } = result as Presented<unknown>;
+    if (!options.query && options.format !== "none") {
+      if (views.text && !options.outputGiven) return views.text(result.result, options.color).trimEnd();
+      if (views.yaml && options.format === "yaml") return views.yaml(result.result).trimEnd();
+      if (views.table && options.format === "table") return formatTable(views.table(result.result), chalk);
+    }
+    return formatResult(result.result, options);
+  }
+  const value = applyQuery(result, options.query);
   switch (options.format) {
     case "none":
       return "";

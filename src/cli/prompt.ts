@@ -1,4 +1,4 @@
-import { UsageCode, UsageError } from "../errors/index.js";
+import { InterruptedError, UsageCode, UsageError } from "../errors/index.js";
 import type { CommandContext } from "./context.js";
 
 export interface MissingValue {
@@ -29,9 +29,11 @@ export async function askFor(ctx: CommandContext, given: string | undefined, mis
       return (err as Error).message;
     }
   };
-  const answer = choices.length
-    ? await inquirer.prompt<{ value: string }>([{ type: "list", name: "value", message: missing.message, choices }])
-    : await inquirer.prompt<{ value: string }>([{ type: "input", name: "value", message: missing.message, validate }]);
+  const answer = await cancellable(
+    choices.length
+      ? inquirer.prompt<{ value: string }>([{ type: "list", name: "value", message: missing.message, choices }])
+      : inquirer.prompt<{ value: string }>([{ type: "input", name: "value", message: missing.message, validate }]),
+  );
   return missing.validate ? missing.validate(answer.value) : answer.value;
 }
 
@@ -42,6 +44,16 @@ export async function confirm(ctx: CommandContext, question: string, yes: boolea
     throw new UsageError(`refusing to ${question} without confirmation`, "Pass --yes to confirm in a script.", UsageCode.ConfirmationRequired);
   }
   const { default: inquirer } = await import("inquirer");
-  const { ok } = await inquirer.prompt<{ ok: boolean }>([{ type: "confirm", name: "ok", message: `${question[0].toUpperCase()}${question.slice(1)}?`, default: false }]);
+  const { ok } = await cancellable(inquirer.prompt<{ ok: boolean }>([{ type: "confirm", name: "ok", message: `${question[0].toUpperCase()}${question.slice(1)}?`, default: false }]));
   if (!ok) throw new UsageError("cancelled", "Nothing was changed.", UsageCode.Cancelled);
+}
+
+/** Ctrl-C at a prompt (inquirer's ExitPromptError) is a cancel, not an error. */
+async function cancellable<T>(answer: Promise<T>): Promise<T> {
+  try {
+    return await answer;
+  } catch (err) {
+    if (err instanceof Error && err.name === "ExitPromptError") throw new InterruptedError();
+    throw err;
+  }
 }

@@ -1,34 +1,34 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
-import { collectValues, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { openKubeSession } from "../kube/session.js";
-import { bind, parseWorkloadRef, unbind } from "../core/bind.js";
-import { checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
+import { refuseOldNamespaceFlag, repeatable, required, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { openKube } from "./open-kube.js";
+import { bind, parseWorkloadRef, unbind, WORKLOAD_KINDS_HELP } from "../core/bind.js";
+import { checkKubeName, checkLabelValue } from "../core/validate.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
-import { planOutput } from "./plan-output.js";
+import { writeResult } from "./write-result.js";
 
-type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label: string[] };
+type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label?: string[] };
 
 export function configureBind(cmd: Command): void {
   cmd
-    .option("--selector <selector>", "Value of the pods' aadpodidbinding label.")
-    .option("--identity <name>", "Name of the AzureIdentity (in the same namespace).")
-    .option("--name <binding>", "Name of the binding (default: <identity>-binding).")
-    .option("--label <kind/name>", "Also label this workload's pods (deployment, statefulset, daemonset, job, cronjob, pod); repeatable.", collectValues, []);
-  withWriteOptions(withKubeOptions(cmd))
+    .option("--selector <selector>", required("Value of the pods' aadpodidbinding label."))
+    .option("--identity <name>", required("Name of the AzureIdentity (in the same namespace)."))
+    .option("-n, --name <binding>", "Name of the binding (default: <identity>-binding).")
+    .addOption(repeatable("--label <kind/name>", `Also label this workload's pods: ${WORKLOAD_KINDS_HELP}.`));
+  refuseOldNamespaceFlag(withWriteOptions(withKubeOptions(cmd)), "the binding's name")
     .addHelpText(
       "after",
       `
 Examples:
   Bind the identity my-app-id to pods labelled aadpodidbinding=my-app, and label the deployment my-app:
-    podid bind --selector my-app --identity my-app-id -n team-a --label deployment/my-app
+    podid bind --selector my-app --identity my-app-id --namespace team-a --label deploy/my-app
   Print the binding for GitOps instead of applying it:
     podid bind --selector my-app --identity my-app-id --dry-run -o yaml`,
     )
     .action(
       action<BindOptions>(async (o, ctx) => {
-        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+        const kube = openKube(o);
         const identityName = await askFor(
           ctx,
           o.identity,
@@ -46,39 +46,37 @@ Examples:
             identityName,
             selector,
             namespace: kube.namespace,
-            bindingName: o.name !== undefined ? checkKubeName("--name", o.name) : undefined,
-            workloads: o.label.map((l) => parseWorkloadRef(l)),
+            bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined,
+            workloads: (o.label ?? []).map(parseWorkloadRef),
           },
           kube,
-          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+          { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );
         result.warnings.forEach((w) => ctx.logger.warn(w));
-        return planOutput(result, ctx, o.dryRun);
+        return writeResult(result);
       }),
     );
 }
 
 /** `podid unbind`: the reverse of bind. */
 export function configureUnbind(cmd: Command): void {
-  withWriteOptions(
-    withKubeOptions(
-      cmd
-        .option("--identity <name>", "Name of the AzureIdentity whose bindings to delete.")
-        .option("--name <binding>", "Delete only this binding.")
-        .option("--label <kind/name>", "Also take the aadpodidbinding label podid set off this workload; repeatable.", collectValues, []),
-    ),
-  )
-    .addHelpText("after", "\nExample:\n  podid unbind --identity my-app-id -n team-a --label deployment/my-app")
+  cmd
+    .option("--identity <name>", required("Name of the AzureIdentity whose bindings to delete."))
+    .option("-n, --name <binding>", "Delete only this binding.")
+    .addOption(repeatable("--label <kind/name>", "Also take the aadpodidbinding label podid set off this workload."));
+  refuseOldNamespaceFlag(withWriteOptions(withKubeOptions(cmd)), "the binding's name")
+    .addHelpText("after", "\nExample:\n  podid unbind --identity my-app-id --namespace team-a --label deploy/my-app")
     .action(
       action<BindOptions>(async (o, ctx) => {
-        const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+        const kube = openKube(o);
         const identityName = await askFor(ctx, o.identity, { flag: "--identity", message: "AzureIdentity to unbind", validate: (v) => checkKubeName("--identity", v) }, o.yes);
         const result = await unbind(
-          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("--name", o.name) : undefined, workloads: o.label.map((l) => parseWorkloadRef(l)) },
+          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined, workloads: (o.label ?? []).map(parseWorkloadRef) },
           kube,
-          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+          { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );
-        return planOutput(result, ctx, o.dryRun);
+        return writeResult(result);
       }),
     );
 }
+

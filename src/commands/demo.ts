@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
 import { DemoCode, DemoError, SandboxCode, SandboxError, UsageError } from "../errors/index.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { DEMO_IMAGE } from "../render/install.js";
-import { runDemoWalkthrough, runPodidCommand, shellWord } from "../core/demo.js";
+import { runDemoWalkthrough, runPodidCommand, shellWord, type DemoResult } from "../core/demo.js";
+import { present } from "../cli/output.js";
 import { openKubeSession } from "../kube/session.js";
 import { sandboxLayout } from "../sandbox/layout.js";
 import { sandboxStatus, stopSandboxProcess } from "../sandbox/lifecycle.js";
@@ -24,7 +25,7 @@ export function configureDemo(cmd: Command): void {
   cmd
     .option("--dir <dir>", "A running sandbox's directory (default: start a new sandbox in a temporary directory, and remove it at the end).")
     .option("--keep", "Keep what the demo made (and the sandbox it started) for a look around.")
-    .option("--timeout <seconds>", "How long to wait for the rollout and for each demo pod.", "300")
+    .addOption(new Option("--timeout <seconds>", "How long to wait for the rollout and for each demo pod.").default("300", "300"))
     .option("--workload-identity", "Then run the demo as a Deployment and move it to Microsoft Entra Workload Identity with podid migrate (plan, apply, finish).")
     .addHelpText(
       "after",
@@ -38,10 +39,12 @@ Examples:
     podid demo --workload-identity`,
     )
     .action(
-      action<DemoFlags>(async (flags) => {
+      action<DemoFlags>(async (flags, ctx) => {
         const timeoutS = Number(flags.timeout);
         if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`argument --timeout: '${flags.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
-        const out = (text: string) => void process.stdout.write(text);
+        // The walkthrough is for people; with -o or --query, stdout is kept for the result (how each pod fared).
+        const asData = ctx.globals.outputGiven || ctx.globals.query !== undefined;
+        const out = (text: string) => void (asData ? process.stderr : process.stdout).write(text);
         let dir: string;
         const started = flags.dir === undefined;
         let starting: Promise<unknown> | undefined;
@@ -75,12 +78,13 @@ Examples:
             throw new DemoError(DemoCode.DemoSandboxStartFailed, "the demo's sandbox did not start", { remedy: "See its error above; `podid sandbox start --dir DIR` alone shows the same." });
           }
         }
+        let result: DemoResult | undefined;
         try {
           const status = sandboxStatus(dir);
           if (status.status !== "running") throw new SandboxError(SandboxCode.SandboxNotRunning, `the sandbox in ${dir} stopped`, { remedy: `Read ${sandboxLayout(dir).log}.` });
           const info = status.info;
           out(`\n$ eval "$(podid sandbox env --dir ${shellWord(dir)})"\n`);
-          await runDemoWalkthrough({
+          result = await runDemoWalkthrough({
             target: { subscriptionId: info.subscriptionId, resourceGroup: info.resourceGroup, clusterName: info.clusterName, nodeResourceGroup: info.nodeResourceGroup },
             kube: openKubeSession({ kubeconfig: info.files.kubeconfig, namespace: "default" }),
             image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`,
@@ -100,7 +104,10 @@ Examples:
             out(`\nThe sandbox keeps running: eval "$(podid sandbox env --dir ${shellWord(dir)})" to use it, podid sandbox stop --dir ${shellWord(dir)} to stop it.\n`);
           }
         }
-        return undefined;
+        return present(result, {
+          text: () => "",
+          table: (r) => r?.pods.map((p) => ({ pod: p.name, labelled: p.labelled, ok: p.ok, state: p.state })),
+        });
       }),
     );
 }

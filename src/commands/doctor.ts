@@ -1,9 +1,8 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
-import { colorAllowed } from "../cli/context.js";
 import { UsageError } from "../errors/index.js";
-import { withAzureOptions, withKubeOptions, type AzureOptions, type KubeOptions } from "../cli/options.js";
-import { PreformattedText } from "../cli/output.js";
+import { refuseOldNamespaceFlag, withAzureOptions, withKubeOptions, type AzureOptions, type KubeOptions } from "../cli/options.js";
+import { present } from "../cli/output.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { flagDuration } from "../cli/flags.js";
 import { openAzureSession } from "../azure/session.js";
@@ -11,6 +10,7 @@ import { openKubeSession } from "../kube/session.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
 import { DoctorContext } from "../core/doctor/context.js";
 import { runDoctor } from "../core/doctor/runner.js";
+import type { DoctorReport } from "../core/doctor/model.js";
 import { CHECKS } from "../core/doctor/checks/index.js";
 import { doctorExitCode, formatDoctorText } from "../core/doctor/text.js";
 
@@ -18,14 +18,14 @@ type DoctorOptions = AzureOptions &
   KubeOptions & { allNamespaces?: boolean; identity?: string; pod?: string; probe?: boolean; cluster?: string; resourceGroup?: string; stuckAfter?: string };
 
 export function configureDoctor(cmd: Command): void {
-  withAzureOptions(withKubeOptions(cmd))
-    .option("-A, --all-namespaces", "Check every namespace (default: the context's namespace, or -n).")
+  refuseOldNamespaceFlag(withAzureOptions(withKubeOptions(cmd)))
+    .option("-A, --all-namespaces", "Check every namespace (without it: --namespace, else the context's namespace).")
     .option("--identity <name>", "Only this AzureIdentity, its bindings and their pods.")
     .option("--pod <pod>", "Only this pod (with --probe: the pod to request a token for).")
     .option("--probe", "Also request a token for --pod through its node's NMI.")
     .option("--cluster <name>", "AKS cluster (default: the one whose node resource group holds the nodes).")
     .option("-g, --resource-group <group>", "Resource group of the cluster.")
-    .option("--stuck-after <duration>", "Report an AzureAssignedIdentity not Assigned for longer than this (e.g. 90s, 5m).", "2m")
+    .addOption(new Option("--stuck-after <duration>", "Report an AzureAssignedIdentity not Assigned for longer than this (e.g. 90s, 5m).").default("2m", "2m"))
     .addHelpText(
       "after",
       `
@@ -36,17 +36,19 @@ Examples:
   Check everything in all namespaces, as a report:
     podid doctor -A
   One identity in a namespace, machine-readable for CI:
-    podid doctor -n team-a --identity web-id -o json`,
+    podid doctor --namespace team-a --identity web-id -o json
+  The checks that fail, as a table:
+    podid doctor -A -o table --query "checks[?status=='fail'].{check: id, findings: length(findings)}"`,
     )
     .action(
       action<DoctorOptions>(async (o, ctx) => {
-        if (o.allNamespaces && o.namespace) throw new UsageError("-n/--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
-        if (o.probe && !o.pod) throw new UsageError("--probe needs --pod POD", "Name the pod to request a token for, e.g. --probe --pod web-0 -n team-a.");
+        if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
+        if (o.probe && !o.pod) throw new UsageError("--probe needs --pod POD", "Name the pod to request a token for, e.g. --probe --pod web-0 --namespace team-a.");
         if ((o.cluster === undefined) !== (o.resourceGroup === undefined)) throw new UsageError("--cluster and -g/--resource-group go together", "Pass both, or neither to find the cluster from the nodes.");
         const namespaceFlag = o.namespace !== undefined ? checkNamespace(o.namespace) : undefined;
         const doctorCtx = new DoctorContext({
           scope: {
-            // kubectl's rule: -n, else the context's namespace; -A for all.
+            // kubectl's rule: --namespace, else the context's namespace; -A for all.
             namespace: o.allNamespaces ? undefined : namespaceFlag ?? contextNamespace(o),
             identity: o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined,
             pod: o.pod !== undefined ? checkKubeName("--pod", o.pod) : undefined,
@@ -57,9 +59,11 @@ Examples:
           cluster: { name: o.cluster, resourceGroup: o.resourceGroup },
           stuckAfterMs: flagDuration("stuck-after", o.stuckAfter ?? "2m"),
         });
-        const report = await runDoctor(CHECKS, doctorCtx, { podidVersion: PACKAGE_VERSION, progress: (m) => ctx.progress(m) });
+        ctx.progress.begin(`running ${CHECKS.length} checks`);
+        const report = await runDoctor(CHECKS, doctorCtx, { podidVersion: PACKAGE_VERSION, progress: ctx.progress });
         process.exitCode = doctorExitCode(report);
-        return ctx.globals.outputGiven || ctx.globals.query ? (ctx.globals.output === "table" || ctx.globals.output === "tsv" ? tableRows(report) : report) : new PreformattedText(formatDoctorText(report, colorAllowed(process.stdout)));
+        // The report as people read it unless -o is given; --query asks the -o json schema (docs/doctor.md).
+        return present(report, { text: formatDoctorText, table: tableRows });
       }),
     );
 }
@@ -73,11 +77,11 @@ function contextNamespace(o: DoctorOptions): string {
   }
 }
 
-/** `-o table|tsv`: one row per check. */
-function tableRows(report: Awaited<ReturnType<typeof runDoctor>>) {
+/** `-o table`: one row per check. */
+function tableRows(report: DoctorReport) {
   return report.checks.map((c) => ({
-    check: c.id,
     status: c.status,
+    check: c.id,
     findings: c.findings.length,
     summary: c.status === "skipped" ? (c.reason ?? "") : c.findings.map((f) => f.message).join(" | "),
   }));

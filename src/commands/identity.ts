@@ -1,17 +1,18 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
-import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { repeatable, required, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { ClusterService } from "../azure/clusters.js";
 import { openAzureSession } from "../azure/session.js";
-import { openKubeSession } from "../kube/session.js";
+import { openKube } from "./open-kube.js";
 import { lookUpCluster } from "../core/cluster-lookup.js";
-import { identityAdd } from "../core/identity-add.js";
-import { deleteIdentity, listIdentities, showIdentity } from "../core/identity-lifecycle.js";
+import { bindingNameFor, identityAdd, type IdentityAddResult } from "../core/identity-add.js";
+import { deleteIdentity, listIdentities, showIdentity, type IdentityView } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
-import { planOutput } from "./plan-output.js";
+import { writeResult } from "./write-result.js";
+import { present } from "../cli/output.js";
 import type { CommandContext } from "../cli/context.js";
-import { checkAzureIdentityName, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
+import { checkAzureIdentityName, checkKubeName, checkLabelValue } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { UsageCode, UsageError } from "../errors/index.js";
 
@@ -23,8 +24,8 @@ type AddOptions = AzureOptions &
     location?: string;
     cluster?: string;
     clusterResourceGroup?: string;
-    role: string[];
-    scope: string[];
+    role?: string[];
+    scope?: string[];
     identityResourceId?: string;
     bindingSelector?: string;
   };
@@ -34,16 +35,16 @@ export function configureIdentity(identity: Command): void {
   const add = identity
     .command("add")
     .description("Create (or adopt) a user-assigned identity, grant its roles, let the cluster's kubelet identity assign it, and apply the AzureIdentity.")
-    .option("-n, --name <name>", "Name of the identity (in Azure and in the cluster).")
-    .option("-g, --resource-group <group>", "Resource group of the identity.")
+    .option("-n, --name <name>", required("Name of the identity (in Azure and in the cluster)."))
+    .option("-g, --resource-group <group>", "Resource group of the identity (required unless --identity-resource-id names it).")
     .option("-l, --location <location>", "Azure region of a new identity (default: the cluster's).")
     .option("--cluster <name>", "AKS cluster whose pods will use the identity (default: the kubeconfig context's name).")
     .option("--cluster-resource-group <group>", "Resource group of the cluster (default: -g).")
-    .option("--role <role>", "Role to grant the identity, by name or id; repeatable.", collectValues, [])
-    .option("--scope <scope>", "Scope to grant each --role at (default: the identity's resource group); repeatable.", collectValues, [])
+    .addOption(repeatable("--role <role>", "Role to grant the identity, by name or id."))
+    .addOption(repeatable("--scope <scope>", "Scope to grant each --role at (default: the identity's resource group)."))
     .option("--identity-resource-id <id>", "Adopt this existing user-assigned identity instead of creating one.")
     .option("--binding-selector <selector>", "Also bind pods labelled aadpodidbinding=<selector> to the identity.");
-  withWriteOptions(withKubeOptions(withAzureOptions(add), "--namespace <namespace>"))
+  withWriteOptions(withKubeOptions(withAzureOptions(add)))
     .addHelpText(
       "after",
       `
@@ -53,11 +54,13 @@ Examples:
   Adopt an existing identity and see what would happen, without changing anything:
     podid identity add -n my-app-id --identity-resource-id /subscriptions/<sub>/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/my-app-id --dry-run
   Capture the client id in a script:
-    CLIENT_ID=$(podid identity add -n my-app-id -g app-rg --query identity.clientId -o tsv)`,
+    CLIENT_ID=$(podid identity add -n my-app-id -g app-rg --query clientId -o tsv)`,
     )
     .action(
       action<AddOptions>(async (o, ctx) => {
-        if (o.scope.length && !o.role.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
+        const roles = o.role ?? [];
+        const scopes = o.scope ?? [];
+        if (scopes.length && !roles.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the identity", validate: (v) => checkAzureIdentityName(checkKubeName("identity name", v)) }, o.yes);
         const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
         const resourceGroup =
@@ -79,42 +82,48 @@ Examples:
             location: o.location,
             namespace: kube.namespace,
             identityResourceId: o.identityResourceId,
-            roles: o.role,
-            scopes: o.scope,
+            roles,
+            scopes,
             bindingSelector: selector,
             cluster,
           },
           azure,
           kube,
-          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+          { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );
-        return planOutput(result, ctx, o.dryRun);
+        // The identity as `identity show` shows it, with the steps: one shape, so `--query clientId` serves both.
+        const view = result.dryRun ? plannedView(result, kube.namespace, selector) : await showIdentity(kube, azure, name).catch((err: Error) => {
+          ctx.logger.warn(`the identity was added, but reading it back failed (${err.message}); its fields are those the steps reported`);
+          return plannedView(result, kube.namespace, selector);
+        });
+        return writeResult({ ...view, steps: result.steps, dryRun: result.dryRun });
       }),
     );
 
-  withKubeOptions(withAzureOptions(identity.command("list").description("List the identities podid manages in the cluster, with their state in Azure.")), "--namespace <namespace>")
+  withKubeOptions(withAzureOptions(identity.command("list").description("List the identities podid manages in the cluster, with their state in Azure.")))
     .option("-A, --all-namespaces", "List across all namespaces.")
-    .addHelpText("after", "\nExample:\n  podid identity list -A -o table")
+    .addHelpText("after", "\nExamples:\n  podid identity list -A -o table\n  podid identity list --namespace team-a --query \"[].[name, clientId]\" -o tsv")
     .action(
       action<AzureOptions & KubeOptions & { allNamespaces?: boolean }>(async (o, ctx) => {
+        if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
         const kube = openKube(o);
-        return listIdentities(kube, optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace);
+        return present(await listIdentities(kube, optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace), { table: (list) => list.map(identityRow) });
       }),
     );
 
-  withKubeOptions(withAzureOptions(identity.command("show").description("Show one identity: its AzureIdentity, bindings, Azure state and role assignments.")), "--namespace <namespace>")
-    .option("-n, --name <name>", "Name of the identity.")
+  withKubeOptions(withAzureOptions(identity.command("show").description("Show one identity: its AzureIdentity, bindings, Azure state and role assignments.")))
+    .option("-n, --name <name>", required("Name of the identity."))
     .addHelpText("after", "\nExample:\n  podid identity show -n my-app-id --namespace team-a --query clientId -o tsv")
     .action(
       action<AzureOptions & KubeOptions & { name?: string; yes?: boolean }>(async (o, ctx) => {
         const kube = openKube(o);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) });
-        return showIdentity(kube, optionalAzure(o, ctx), name);
+        return present(await showIdentity(kube, optionalAzure(o, ctx), name), { table: identityRow });
       }),
     );
 
-  withWriteOptions(withKubeOptions(withAzureOptions(identity.command("delete").description("Delete an identity and everything podid made for it: bindings, AzureIdentity, role assignments, and the Azure identity if podid created it.")), "--namespace <namespace>"))
-    .option("-n, --name <name>", "Name of the identity.")
+  withWriteOptions(withKubeOptions(withAzureOptions(identity.command("delete").description("Delete an identity and everything podid made for it: bindings, AzureIdentity, role assignments, and the Azure identity if podid created it."))))
+    .option("-n, --name <name>", required("Name of the identity."))
     .option("-g, --resource-group <group>", "Resource group of the Azure identity (needed only when the AzureIdentity is already gone).")
     .option("--keep-azure-identity", "Keep the user-assigned identity in Azure.")
     .addHelpText("after", "\nExample:\n  podid identity delete -n my-app-id --namespace team-a --yes")
@@ -124,14 +133,33 @@ Examples:
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) }, o.yes);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
         if (!o.dryRun) await confirm(ctx, `delete identity ${kube.namespace}/${name} and what podid made for it`, Boolean(o.yes));
-        return deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
+        return writeResult(await deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: ctx.progress }));
       }),
     );
 }
 
-function openKube(o: KubeOptions) {
-  return openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
+/** The columns people look for in a list of identities: what it is, who gets it, and whether Azure agrees. */
+function identityRow(i: IdentityView) {
+  return { name: i.name, namespace: i.namespace, selector: i.bindings.map((b) => b.selector).join(", "), clientId: i.clientId, state: i.azureState };
 }
+
+/** An identity add's result in `identity show`'s shape, from its steps: for a dry run, what the identity would be. */
+function plannedView(result: IdentityAddResult, namespace: string, selector: string | undefined): IdentityView & { roleAssignments: { role: string; scope: string }[] } {
+  const { identity } = result;
+  return {
+    name: identity.name,
+    namespace,
+    type: 0,
+    clientId: identity.clientId,
+    resourceId: identity.resourceId,
+    // A dry run of a new identity: it is not in Azure yet.
+    azureState: identity.clientId.startsWith("<") ? "missing" : "ok",
+    principalId: identity.principalId,
+    bindings: selector ? [{ name: bindingNameFor(identity.name), selector }] : [],
+    roleAssignments: result.roleAssignments.filter((r) => r.principalId === identity.principalId).map((r) => ({ role: String(r.role), scope: String(r.scope) })),
+  };
+}
+
 
 /** Listing works without Azure access: the Azure state then shows as unknown. */
 function optionalAzure(o: AzureOptions, ctx: CommandContext) {

@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { confirm } from "../cli/prompt.js";
-import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { repeatable, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { ClusterService, type ClusterInfo } from "../azure/clusters.js";
 import { RoleService } from "../azure/roles.js";
 import { openAzureSession } from "../azure/session.js";
@@ -11,14 +11,14 @@ import { lookUpCluster } from "../core/cluster-lookup.js";
 import { install, uninstall } from "../core/install.js";
 import { checkNamespace } from "../core/validate.js";
 import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
-import { planOutput } from "./plan-output.js";
+import { writeResult } from "./write-result.js";
 
 type InstallOptions = AzureOptions &
   KubeOptions &
   WriteOptions & {
     cluster?: string;
     resourceGroup?: string;
-    identityResourceGroup: string[];
+    identityResourceGroup?: string[];
     kubenet?: boolean;
     image?: string;
     imageTag?: string;
@@ -27,6 +27,9 @@ type InstallOptions = AzureOptions &
     wait: boolean;
     timeout: string;
   };
+
+/** install's and uninstall's namespace is where MIC and NMI run, not the context's. */
+const RUNTIME_NAMESPACE = { description: "Namespace MIC and NMI run in", default: INSTALL_DEFAULTS.namespace };
 
 function values(o: InstallOptions): InstallValues {
   return {
@@ -45,17 +48,17 @@ function timeoutSeconds(value: string): number {
 }
 
 export function configureInstall(cmd: Command): void {
-  withWriteOptions(withKubeOptions(withAzureOptions(cmd), "--namespace <namespace>"))
+  withWriteOptions(withKubeOptions(withAzureOptions(cmd), RUNTIME_NAMESPACE))
     .option("--cluster <name>", "AKS cluster (default: the kubeconfig context's name).")
     .option("-g, --resource-group <group>", "Resource group of the cluster.")
-    .option("--identity-resource-group <group>", "Where the pods' identities will live: the kubelet identity may assign identities there (default: the cluster's group); repeatable.", collectValues, [])
+    .addOption(repeatable("--identity-resource-group <group>", "Where the pods' identities will live: the kubelet identity may assign identities there (default: the cluster's group)."))
     .option("--kubenet", "Allow NMI on a kubenet cluster (read the security warning it prints).")
-    .option("--image <repository>", "Runtime image repository.")
+    .option("--image <repository>", `Runtime image repository (default: ${INSTALL_DEFAULTS.image}).`)
     .option("--image-tag <tag>", "Runtime image tag (default: this podid's version).")
     .addOption(new Option("--runtime <runtime>", "Run podid's runtime, or the same manifests with the upstream aad-pod-identity images.").choices(["podid", "upstream"]).default("podid"))
     .option("--skip-role-assignments", "Do not grant the kubelet identity its roles (someone else does).")
     .option("--no-wait", "Do not wait for MIC and NMI to be ready.")
-    .option("--timeout <seconds>", "How long to wait for the rollout.", "300")
+    .addOption(new Option("--timeout <seconds>", "How long to wait for the rollout.").default("300", "300"))
     .addHelpText(
       "after",
       `
@@ -76,23 +79,23 @@ Examples:
           {
             values: values(o),
             cluster,
-            identityResourceGroups: o.identityResourceGroup.length ? o.identityResourceGroup : cluster ? [cluster.resourceGroup] : [],
+            identityResourceGroups: o.identityResourceGroup?.length ? o.identityResourceGroup : cluster ? [cluster.resourceGroup] : [],
             skipRoleAssignments: Boolean(o.skipRoleAssignments),
             wait: o.wait,
             timeoutSeconds: timeoutSeconds(o.timeout),
           },
           azure,
           kube,
-          { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
+          { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );
         result.warnings.forEach((w) => ctx.logger.warn(w));
-        return planOutput(result, ctx, o.dryRun);
+        return writeResult(result);
       }),
     );
 }
 
 export function configureUninstall(cmd: Command): void {
-  withWriteOptions(withKubeOptions(withAzureOptions(cmd), "--namespace <namespace>"))
+  withWriteOptions(withKubeOptions(withAzureOptions(cmd), RUNTIME_NAMESPACE))
     .option("--force", "Remove everything even while AzureIdentities exist (they go with the CRDs).")
     .option("--cluster <name>", "AKS cluster whose kubelet identity's grants podid made are removed (default: the kubeconfig context's name).")
     .option("-g, --resource-group <group>", "Resource group of the cluster.")
@@ -113,9 +116,9 @@ export function configureUninstall(cmd: Command): void {
             ctx.logger.warn(`the kubelet identity's role assignments podid made were not removed (${(err as Error).message}); pass --cluster and -g with an Azure sign-in to remove them, or remove them with az role assignment delete`);
           }
         }
-        const result = await uninstall(v, kube, { force: Boolean(o.force), dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m), grants });
+        const result = await uninstall(v, kube, { force: Boolean(o.force), dryRun: Boolean(o.dryRun), progress: ctx.progress, grants });
         if (!o.dryRun) ctx.logger.warn(result.iptables);
-        return result;
+        return writeResult(result);
       }),
     );
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import type { CommandContext } from "../cli/context.js";
-import { collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { refuseOldNamespaceFlag, collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { confirm } from "../cli/prompt.js";
 import { renderError } from "../cli/render-error.js";
 import { MigrateCode, MigrateError, UsageError } from "../errors/index.js";
@@ -13,7 +13,7 @@ import { parseWorkloadRef } from "../core/bind.js";
 import { lookUpCluster } from "../core/cluster-lookup.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
 import type { MigrateContext } from "../core/migrate/load.js";
-import { planOutput } from "./plan-output.js";
+import { writeResult } from "./write-result.js";
 
 type MigrateOptions = AzureOptions &
   KubeOptions &
@@ -31,8 +31,8 @@ type MigrateOptions = AzureOptions &
 
 /** The options every phase takes: what to move (scope) and where the AKS cluster is. */
 function withScope(cmd: Command): Command {
-  return withAzureOptions(withKubeOptions(cmd))
-    .option("-A, --all-namespaces", "Every namespace (default: the context's namespace, or -n).")
+  return refuseOldNamespaceFlag(withAzureOptions(withKubeOptions(cmd)))
+    .option("-A, --all-namespaces", "Every namespace (default: the context's namespace, or --namespace).")
     .option("--identity <name>", "Only the workloads of this AzureIdentity.")
     .option("--workload <kind/name>", "Only this workload (deployment, statefulset, daemonset, cronjob); repeatable.", collectValues, [])
     .option("--cluster <name>", "AKS cluster (default: the kubeconfig context's name).")
@@ -47,11 +47,11 @@ const withProxy = (cmd: Command) =>
 const withTimeout = (cmd: Command) => cmd.option("--timeout <seconds>", "How long to wait for each rollout, Entra ID's propagation and MIC.", "300");
 
 async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateContext> {
-  if (o.allNamespaces && o.namespace) throw new UsageError("-n/--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
+  if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
   const timeout = Number(o.timeout ?? "300");
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`argument --timeout: '${o.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
-  const workloads = o.workload.map((w) => parseWorkloadRef(w, "--workload"));
-  const proxyFor = (o.proxySidecarFor ?? []).map((w) => parseWorkloadRef(w, "--proxy-sidecar-for"));
+  const workloads = o.workload.map((w) => parseWorkloadRef(w));
+  const proxyFor = (o.proxySidecarFor ?? []).map((w) => parseWorkloadRef(w));
   for (const w of [...workloads, ...proxyFor]) {
     if (w.kind === "pod" || w.kind === "job") throw new UsageError(`'${w.kind}/${w.name}' cannot be migrated: a ${w.kind === "pod" ? "pod's" : "Job's"} template cannot change`, "Name a deployment, statefulset, daemonset or cronjob.");
   }
@@ -89,7 +89,7 @@ Examples:
   The plan for every namespace, as a table of workloads:
     podid migrate plan -A -o table
   One identity's workloads, with the proxy sidecar for an app that only speaks IMDS:
-    podid migrate plan -n team-a --identity web-id --proxy-sidecar-for deployment/legacy`,
+    podid migrate plan --namespace team-a --identity web-id --proxy-sidecar-for deployment/legacy`,
     )
     .action(
       action<MigrateOptions>(async (o, ctx) => {
@@ -121,9 +121,9 @@ A workload whose new pods do not get a token through workload identity is put ba
 
 Examples:
   Move every workload in the namespace team-a:
-    podid migrate apply -n team-a
+    podid migrate apply --namespace team-a
   The manifests it would apply, for GitOps (Azure changes as comments):
-    podid migrate apply -n team-a --dry-run -o yaml`,
+    podid migrate apply --namespace team-a --dry-run -o yaml`,
     )
     .action(
       action<MigrateOptions>(async (o, ctx) => {
@@ -132,7 +132,7 @@ Examples:
         result.warnings.forEach((w) => ctx.logger.warn(w));
         for (const b of result.blocked) ctx.logger.warn(`${b.ref} in ${b.namespace} is not migrated: ${b.blockers.join("; ")}`);
         if (result.failed.length) {
-          ctx.print(planOutput(result, ctx, o.dryRun));
+          ctx.print(writeResult({ ...result, dryRun: Boolean(o.dryRun) }));
           process.exitCode = renderError(
             new MigrateError(MigrateCode.VerificationFailed, `${result.failed.map((f) => `${f.ref} in ${f.namespace}`).join(", ")} did not get a token through workload identity and ${result.failed.length === 1 ? "is" : "are"} back on pod identity: ${result.failed.map((f) => f.reason).join("; ")}`, {
               remedy: "Fix the cause, then run podid migrate apply again (podid migrate status shows where each workload stands).",
@@ -141,7 +141,7 @@ Examples:
           );
           return undefined;
         }
-        return planOutput(result, ctx, o.dryRun);
+        return writeResult({ ...result, dryRun: Boolean(o.dryRun) });
       }),
     );
 
@@ -155,7 +155,7 @@ Examples:
     );
 
   withTimeout(withWriteOptions(withScope(migrate.command("finish").description("For verified workloads: remove their aadpodidbinding labels, then the bindings and AzureIdentities nothing uses; MIC releases the scale sets."))))
-    .addHelpText("after", "\nThe identities and their Azure role assignments stay: the workloads use them.\n\nExample:\n  podid migrate finish -n team-a --yes")
+    .addHelpText("after", "\nThe identities and their Azure role assignments stay: the workloads use them.\n\nExample:\n  podid migrate finish --namespace team-a --yes")
     .action(
       action<MigrateOptions>(async (o, ctx) => {
         const { finishMigration } = await import("../core/migrate/finish.js");
@@ -169,7 +169,7 @@ Examples:
     );
 
   withTimeout(withWriteOptions(withScope(migrate.command("rollback").description("Put workloads back on pod identity and remove the credentials, ServiceAccounts and annotations podid added."))))
-    .addHelpText("after", "\nExample:\n  podid migrate rollback -n team-a --workload deployment/web --yes")
+    .addHelpText("after", "\nExample:\n  podid migrate rollback --namespace team-a --workload deployment/web --yes")
     .action(
       action<MigrateOptions>(async (o, ctx) => {
         const { rollbackMigration } = await import("../core/migrate/rollback.js");

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { UsageCode, UsageError } from "../errors/index.js";
 import { flagDuration } from "../cli/flags.js";
+import { required } from "../cli/options.js";
 import { checkGuid } from "../core/validate.js";
 
 interface DemoFlags {
@@ -16,7 +17,7 @@ interface DemoFlags {
 export function configureDemo(cmd: Command): void {
   cmd
     .option("--subscription-id <id>", "Subscription of the resource group (default: AZURE_SUBSCRIPTION_ID).")
-    .option("--resource-group <group>", "Resource group whose VMs and scale sets are listed; the identity needs Reader on it.")
+    .option("--resource-group <group>", required("Resource group whose VMs and scale sets are listed; the identity needs Reader on it."))
     .option("--client-id <id>", "Client id of the user-assigned identity to ask a token for (default: the only or system-assigned one).")
     .option("--once", "Do one round and exit: 0 when the token and the ARM calls succeeded, 1 otherwise.")
     .option("--interval <duration>", "Time between rounds when not --once.", "10s")

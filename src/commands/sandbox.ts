@@ -1,5 +1,7 @@
 import { type Command, Option } from "commander";
 import { action } from "../cli/action.js";
+import { present } from "../cli/output.js";
+import { refuseOldNamespaceFlag } from "../cli/options.js";
 import { SandboxCode, SandboxError, UsageCode, UsageError } from "../errors/index.js";
 import { wipeSandbox } from "../sandbox/wipe.js";
 import { DEFAULT_SANDBOX_DIR, sandboxLayout, type SandboxRuntimeInfo } from "../sandbox/layout.js";
@@ -59,11 +61,14 @@ function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-function envLines(info: SandboxRuntimeInfo): string {
+/** The variables `sandbox env` sets: a secret only by the file that holds it, never its value. */
+function envVariables(info: SandboxRuntimeInfo): { name: string; value?: string; file?: string }[] {
+  return sandboxEnvVars(info).map(([name, v]) => ({ name, ...v }));
+}
+
+function envLines(variables: { name: string; value?: string; file?: string }[]): string {
   // The secret is read from its 0600 file when the line is evaluated, so it is never printed.
-  return sandboxEnvVars(info)
-    .map(([k, v]) => `export ${k}=${"value" in v ? shellQuote(v.value) : `"$(cat ${shellQuote(v.file)})"`}`)
-    .join("\n");
+  return variables.map((v) => `export ${v.name}=${v.file !== undefined ? `"$(cat ${shellQuote(v.file)})"` : shellQuote(v.value ?? "")}`).join("\n");
 }
 
 function runningSandbox(dir: string): SandboxRuntimeInfo {
@@ -106,13 +111,14 @@ Examples:
           ctx.logger.warn(`a sandbox is already running in ${current.info.dir} (pid ${current.info.pid}); leaving it as it is`);
           return describe(current.info, "running");
         }
-        ctx.logger.verbose(`starting the sandbox in ${sandboxLayout(o.dir).dir}`);
+        ctx.progress.begin(`starting the sandbox in ${sandboxLayout(o.dir).dir}`, o.timeout * 1000);
         const info = await startSandboxProcess({
           dir: o.dir,
           nodes: o.nodes,
           replicationDelaySeconds: o.replicationDelay,
           timeoutMs: o.timeout * 1000,
         });
+        ctx.progress.end("running");
         if (faults) await sandboxAdmin(o.dir, "PUT", "faults", faults);
         return describe(info, "running");
       }),
@@ -146,24 +152,23 @@ Examples:
     .command("env")
     .description("Print shell export lines that point Azure SDKs, kubectl and podid at the sandbox.")
     .addOption(dirOption())
-    .addHelpText("after", `\nExample:\n  eval "$(podid sandbox env)"`)
+    .addHelpText("after", `\nExamples:\n  eval "$(podid sandbox env)"\n  podid sandbox env -o table\n  podid sandbox env --query "[?name=='KUBECONFIG'].value" -o tsv`)
     .action(
-      action<{ dir: string }>(async (o) => {
-        process.stdout.write(envLines(runningSandbox(o.dir)) + "\n");
-        return undefined;
-      }),
+      // Shell lines unless -o is given: the variables as data, the secret's file in place of the secret.
+      action<{ dir: string }>(async (o) => present(envVariables(runningSandbox(o.dir)), { text: envLines })),
     );
 
-  sandbox
+  const logs = sandbox
     .command("logs")
     .description("Show the output of a pod the sandbox's nodes run (MIC, NMI, the demo), as kubectl logs does.")
     .argument("<pod>", "Name of the pod.")
-    .option("-n, --namespace <namespace>", "Namespace of the pod.", "default")
+    .option("--namespace <namespace>", "Namespace of the pod.", "default");
+  refuseOldNamespaceFlag(logs)
     .option("-c, --container <name>", "Container (default: the pod's only one).")
     .option("-f, --follow", "Keep printing what the container writes until it ends.")
     .option("--tail <lines>", "Only the last N lines.")
     .addOption(dirOption())
-    .addHelpText("after", "\nExamples:\n  podid sandbox logs podid-demo\n  podid sandbox logs -n kube-system podid-nmi-x7k2p -f")
+    .addHelpText("after", "\nExamples:\n  podid sandbox logs podid-demo\n  podid sandbox logs --namespace kube-system podid-nmi-x7k2p -f")
     .action(
       action<{ dir: string; namespace: string; container?: string; follow?: boolean; tail?: string }>(async (o, _ctx, cmd) => {
         const pod = cmd.args[0];

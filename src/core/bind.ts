@@ -8,28 +8,42 @@ import { applyObjectStep } from "./apply-step.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 import { checkKubeName } from "./validate.js";
 
-/** Where each workload kind keeps the labels its pods get. */
-const WORKLOADS: Record<string, { apiVersion: string; kind: string; path: string[] }> = {
-  deployment: { apiVersion: "apps/v1", kind: "Deployment", path: ["spec", "template", "metadata", "labels"] },
-  statefulset: { apiVersion: "apps/v1", kind: "StatefulSet", path: ["spec", "template", "metadata", "labels"] },
-  daemonset: { apiVersion: "apps/v1", kind: "DaemonSet", path: ["spec", "template", "metadata", "labels"] },
-  job: { apiVersion: "batch/v1", kind: "Job", path: ["spec", "template", "metadata", "labels"] },
-  cronjob: { apiVersion: "batch/v1", kind: "CronJob", path: ["spec", "jobTemplate", "spec", "template", "metadata", "labels"] },
-  pod: { apiVersion: "v1", kind: "Pod", path: ["metadata", "labels"] },
+/** Where each workload kind keeps the labels its pods get, and the names kubectl knows it by. */
+const WORKLOADS: Record<string, { apiVersion: string; kind: string; path: string[]; shortNames: string[] }> = {
+  deployment: { apiVersion: "apps/v1", kind: "Deployment", path: ["spec", "template", "metadata", "labels"], shortNames: ["deploy"] },
+  statefulset: { apiVersion: "apps/v1", kind: "StatefulSet", path: ["spec", "template", "metadata", "labels"], shortNames: ["sts"] },
+  daemonset: { apiVersion: "apps/v1", kind: "DaemonSet", path: ["spec", "template", "metadata", "labels"], shortNames: ["ds"] },
+  job: { apiVersion: "batch/v1", kind: "Job", path: ["spec", "template", "metadata", "labels"], shortNames: [] },
+  cronjob: { apiVersion: "batch/v1", kind: "CronJob", path: ["spec", "jobTemplate", "spec", "template", "metadata", "labels"], shortNames: ["cj"] },
+  pod: { apiVersion: "v1", kind: "Pod", path: ["metadata", "labels"], shortNames: ["po"] },
 };
+
+/** For help texts: the kinds --label takes, with their short names. */
+export const WORKLOAD_KINDS_HELP = `${Object.entries(WORKLOADS)
+  .map(([kind, w]) => (w.shortNames.length ? `${kind} (${w.shortNames.join(", ")})` : kind))
+  .join(", ")}; plurals and KIND.GROUP as kubectl takes them`;
 
 export interface WorkloadRef {
   kind: keyof typeof WORKLOADS;
   name: string;
 }
 
-/** Parses `--label deployment/x` (also statefulset, daemonset, job, cronjob, pod; plurals and deploy accepted). */
-export function parseWorkloadRef(value: string, flag = "--label"): WorkloadRef {
-  const m = /^([a-z]+)\/(.+)$/i.exec(value);
-  const aliases: Record<string, string> = { deploy: "deployment", deployments: "deployment", statefulsets: "statefulset", sts: "statefulset", daemonsets: "daemonset", ds: "daemonset", jobs: "job", cronjobs: "cronjob", cj: "cronjob", pods: "pod", po: "pod" };
-  const kind = m ? (aliases[m[1].toLowerCase()] ?? m[1].toLowerCase()) : "";
-  if (!m || !(kind in WORKLOADS)) {
-    throw new UsageError(`${flag} '${value}' is not KIND/NAME`, `Use one of ${Object.keys(WORKLOADS).join(", ")}, e.g. ${flag} deployment/my-app.`, UsageCode.InvalidWorkload);
+/** The workload kind a kubectl resource word names: kind, plural or short name, optionally with its group (`deployments.apps`). */
+function workloadKind(word: string): string | undefined {
+  const [type, ...qualifier] = word.toLowerCase().split(".");
+  const kind = Object.keys(WORKLOADS).find((k) => type === k || type === `${k}s` || WORKLOADS[k].shortNames.includes(type));
+  if (!kind) return undefined;
+  const [group, version] = WORKLOADS[kind].apiVersion.includes("/") ? WORKLOADS[kind].apiVersion.split("/") : ["", WORKLOADS[kind].apiVersion];
+  const allowed = [[], group ? [group] : [version], [version, group].filter(Boolean)].map((q) => q.join("."));
+  return allowed.includes(qualifier.join(".")) ? kind : undefined;
+}
+
+/** Parses `--label KIND/NAME` as kubectl takes it: `deployment/x`, `deploy/x`, `sts/x`, `cronjobs.batch/x`, ... */
+export function parseWorkloadRef(value: string): WorkloadRef {
+  const m = /^([A-Za-z][A-Za-z0-9.-]*)\/(.+)$/.exec(value);
+  const kind = m ? workloadKind(m[1]) : undefined;
+  if (!m || !kind) {
+    throw new UsageError(`--label '${value}' is not KIND/NAME of a workload`, `KIND is one of ${WORKLOAD_KINDS_HELP}; e.g. --label deployment/my-app or --label sts/db.`, UsageCode.InvalidWorkload);
   }
   return { kind, name: checkKubeName("workload name", m[2]) };
 }
@@ -76,7 +90,7 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
   for (const w of input.workloads) {
     const target = labelPatch(w, input.namespace, {});
     if (!(await kube.read(target))) {
-      throw new NotFoundError(IdentityCode.WorkloadNotFound, `${WORKLOADS[w.kind].kind} '${w.name}' does not exist in namespace '${input.namespace}'`, "Check --label KIND/NAME and -n/--namespace.");
+      throw new NotFoundError(IdentityCode.WorkloadNotFound, `${WORKLOADS[w.kind].kind} '${w.name}' does not exist in namespace '${input.namespace}'`, "Check --label KIND/NAME and --namespace.");
     }
   }
   const bindingName = input.bindingName ?? bindingNameFor(input.identityName);
@@ -150,7 +164,7 @@ export async function bindWarnings(kube: KubeSession, namespace: string, selecto
   if (pods && pods.length === 0) {
     warnings.push(
       labelledWorkloads
-        ? `no pod in '${namespace}' carries ${BINDING_LABEL}=${selector} yet; the labelled workloads' new pods will`
+        ? `no pod in '${namespace}' carries ${BINDING_LABEL}=${selector} yet; the labelled workloads' pods carry it once their controllers replace them`
         : `no pod in '${namespace}' carries ${BINDING_LABEL}=${selector}: label your pods, e.g. podid bind --selector ${selector} --identity <name> --label deployment/<name>`,
     );
   }

@@ -22,7 +22,7 @@ export const DEMO_POD = "podid-demo";
 export const UNLABELLED_POD = "podid-demo-unlabelled";
 
 /** How each podid command's result is shown: its steps and their outcomes, as a table. */
-const STEPS = ["--query", "steps", "-o", "table"];
+const STEPS = ["-o", "table"];
 
 
 /** Where the walkthrough runs: the cluster and its Azure side. */

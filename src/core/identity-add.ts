@@ -2,7 +2,7 @@ import { IdentityCode, NotFoundError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
 import { CREATED_BY_TAG, CREATED_BY_VALUE, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { BUILTIN_ROLES, RoleService, type ResolvedRole } from "../azure/roles.js";
+import { BUILTIN_ROLES, ROLE_GRANT_LIMIT_MS, RoleService, type ResolvedRole } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentity, renderAzureIdentityBinding } from "../render/identity.js";
@@ -56,6 +56,7 @@ function roleStep(roles: RoleService, role: ResolvedRole, scope: string, princip
   return {
     name: `role ${role.roleName} at ${scope}`,
     target: "azure",
+    limitMs: ROLE_GRANT_LIMIT_MS,
     plan: async () => {
       const p = principal();
       return { action: p && (await roles.holds(p, role, scope)) ? "none" : "create", detail: detail() };

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ArmCode, AzureError, InstallCode, InstallError, PodidError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
-import { BUILTIN_ROLES, RoleService } from "../azure/roles.js";
+import { BUILTIN_ROLES, ROLE_GRANT_LIMIT_MS, RoleService } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { MIC_DEPLOYMENT_NAME, NAME_LABEL, NAME_LABEL_VALUE, NMI_DAEMONSET_NAME } from "../aadpodidentity/contract/names.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
@@ -10,6 +10,7 @@ import { renderInstall, type InstallValues } from "../render/install.js";
 import { applyObjectStep } from "./apply-step.js";
 import { ASSIGN_ACTION } from "./identity-add.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
+import type { Progress } from "../util/progress.js";
 
 export const SCALE_SET_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write";
 
@@ -43,6 +44,7 @@ function kubeletGrant(roles: RoleService, cluster: ClusterInfo, roleId: string, 
   return {
     name: `kubelet identity: ${action.includes("assign") ? "Managed Identity Operator" : "Virtual Machine Contributor"} on ${scope}`,
     target: "azure",
+    limitMs: ROLE_GRANT_LIMIT_MS,
     plan: async () => ({ action: (await roles.isAllowed(kubelet, action, scope)) ? "none" : "create", detail: await describe() }),
     apply: async (progress) => {
       if (await roles.isAllowed(kubelet, action, scope)) return { outcome: "unchanged", detail: await describe() };
@@ -78,13 +80,17 @@ async function rolloutStates(kube: KubeSession, namespace: string): Promise<Roll
 }
 
 /** Polls the MIC Deployment and NMI DaemonSet until all their pods are ready, bounded, with progress. */
-export async function waitForRollout(kube: KubeSession, namespace: string, timeoutSeconds: number, progress: (m: string) => void): Promise<RolloutState[]> {
+export async function waitForRollout(kube: KubeSession, namespace: string, timeoutSeconds: number, progress: Progress): Promise<RolloutState[]> {
   const deadline = Date.now() + timeoutSeconds * 1000;
+  progress.begin?.("rollout: MIC and NMI ready", timeoutSeconds * 1000);
   for (;;) {
     const states = await rolloutStates(kube, namespace);
     const done = states.every((s) => s.desired > 0 && s.ready >= s.desired);
     progress(states.map((s) => `${s.component} ${s.ready}/${s.desired} ready`).join(", "));
-    if (done) return states;
+    if (done) {
+      progress.end?.("ready");
+      return states;
+    }
     if (Date.now() > deadline) {
       throw new InstallError(InstallCode.RolloutTimeout, `MIC and NMI were not ready within ${timeoutSeconds}s (${states.map((s) => `${s.component} ${s.ready}/${s.desired}`).join(", ")})`, {
         remedy: `Look at the pods: kubectl get pods -n ${namespace} -l ${NAME_LABEL}=${NAME_LABEL_VALUE}; then podid doctor. Re-running podid install is safe.`,

@@ -4,6 +4,7 @@
  * names the step, what was already done, and that a re-run finishes the job.
  */
 import { PodidError, toPodidError } from "../errors/index.js";
+import type { Progress } from "../util/progress.js";
 
 export type Target = "azure" | "cluster";
 export type Outcome = "created" | "updated" | "unchanged" | "deleted" | "absent";
@@ -13,6 +14,8 @@ export interface Step {
   /** Stable, human-readable name, e.g. "role assignment: Reader on /subscriptions/.../resourceGroups/x". */
   name: string;
   target: Target;
+  /** How long apply may take at most (the bound of its waits), when it waits. */
+  limitMs?: number;
   /** Read-only: what apply would do now. */
   plan(): Promise<{ action: PlannedAction; detail?: Record<string, unknown> }>;
   /** Brings the world to the step's desired state; doing it twice is a no-op the second time. */
@@ -29,7 +32,7 @@ export interface StepReport {
 
 export interface RunOptions {
   dryRun: boolean;
-  progress: (message: string) => void;
+  progress: Progress;
 }
 
 /** Runs (or, with dryRun, plans) the steps in order; stops at the first failure with what was done so far. */
@@ -41,9 +44,9 @@ export async function runSteps(steps: Step[], options: RunOptions): Promise<Step
         const { action, detail } = await step.plan();
         reports.push({ step: step.name, target: step.target, action, ...(detail ? { detail } : {}) });
       } else {
-        options.progress(`${step.name} ...`);
+        options.progress.begin?.(step.name, step.limitMs);
         const { outcome, detail } = await step.apply(options.progress);
-        options.progress(`${step.name}: ${outcome}`);
+        options.progress.end?.(outcome);
         reports.push({ step: step.name, target: step.target, outcome, ...(detail ? { detail } : {}) });
       }
     } catch (err) {

@@ -4,12 +4,16 @@
  * compiler checks every comparison. Each family's value equals its key.
  */
 
-/** Bad or missing input: what the command line, or a file it names, got wrong (exit 2). */
+/** Bad or missing input: what the command line, or a file it names, got wrong (exit 2); or the user stopped it. */
 export const UsageCode = {
   UsageError: "UsageError",
   MissingArgument: "MissingArgument",
   ConfirmationRequired: "ConfirmationRequired",
   Cancelled: "Cancelled",
+  /** Ctrl-C (SIGINT) at a prompt or while the command ran: exit 130, as shells report it. */
+  Interrupted: "Interrupted",
+  /** `-n` typed as the namespace on a command where it is now the name. */
+  NamespaceFlagChanged: "NamespaceFlagChanged",
   ScopeWithoutRole: "ScopeWithoutRole",
   InvalidName: "InvalidName",
   InvalidNamespace: "InvalidNamespace",

@@ -8,5 +8,7 @@ export const ExitCode = {
   doctorWarnings: 4,
   /** `podid doctor`: at least one check fails. */
   doctorFailures: 5,
+  /** Interrupted (Ctrl-C): 128 + SIGINT, as shells report a command a signal ended. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

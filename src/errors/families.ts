@@ -13,6 +13,14 @@ export class UsageError extends PodidError<UsageCode> {
   }
 }
 
+/** The user stopped the command (Ctrl-C at a prompt or while it ran): exit 130, reported quietly. */
+export class InterruptedError extends PodidError<UsageCode> {
+  constructor(message = "cancelled", options: FamilyErrorOptions = {}) {
+    super(UsageCode.Interrupted, message, { ...options, exitCode: ExitCode.interrupted });
+    this.name = "InterruptedError";
+  }
+}
+
 /** Something the command was asked to show or act on does not exist, whichever family says so: exit 3. */
 export class NotFoundError extends PodidError<NotFoundCode> {
   constructor(code: NotFoundCode, message: string, remedy?: string, options: Omit<FamilyErrorOptions, "remedy"> = {}) {

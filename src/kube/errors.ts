@@ -82,7 +82,7 @@ export function fromKubeError(err: unknown, doing: string, server?: string): Pod
   const code = CODE_OF_REASON.get(status.reason ?? "") ?? KubernetesCode.KubernetesError;
   switch (code) {
     case KubernetesCode.KubernetesNotFound:
-      return new NotFoundError(code, message, "Check the name and -n/--namespace.", { cause: err });
+      return new NotFoundError(code, message, "Check the name and --namespace.", { cause: err });
     case KubernetesCode.KubernetesForbidden:
       return new KubernetesError(code, message, {
         cause: err,

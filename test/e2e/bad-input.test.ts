@@ -46,6 +46,7 @@ const cases: [string, string[], number, RegExp, NodeJS.ProcessEnv?][] = [
   ["no subscription at all", add("-n", "ok-id"), 2, /no subscription given/, { AZURE_SUBSCRIPTION_ID: "" }],
   ["unknown output format", ["identity", "list", "-o", "xml"], 2, /argument 'xml' is invalid. Allowed choices are json/],
   ["broken JMESPath query", ["render", "binding", "--identity", "a", "--selector", "b", "-o", "json", "--query", "[?"], 2, /invalid JMESPath query/],
+  ["broken JMESPath query on a write: refused before anything is done", ["bind", "--selector", "s", "--identity", "ok-id", "--query", "steps[?"], 2, /invalid JMESPath query 'steps\[\?'/],
   ["unknown option", ["identity", "add", "--bogus"], 2, /unknown option '--bogus'/],
   ["unknown command", ["identity", "frobnicate"], 2, /unknown command 'frobnicate'/],
   ["bind without --selector", ["bind", "--identity", "ok-id"], 2, /required: --selector/],
@@ -56,7 +57,7 @@ const cases: [string, string[], number, RegExp, NodeJS.ProcessEnv?][] = [
   ["migrate --workload without a kind", ["migrate", "plan", "--workload", "web"], 2, /--workload 'web' is not KIND\/NAME/],
   ["migrate a pod", ["migrate", "apply", "--workload", "pod/web"], 2, /'pod\/web' cannot be migrated: a pod's template cannot change/],
   ["migrate a Job", ["migrate", "apply", "--proxy-sidecar-for", "job/once"], 2, /'job\/once' cannot be migrated: a Job's template cannot change/],
-  ["migrate with -n and -A", ["migrate", "status", "-n", "a", "-A"], 2, /-n\/--namespace and -A\/--all-namespaces cannot be used together/],
+  ["migrate with --namespace and -A", ["migrate", "status", "--namespace", "a", "-A"], 2, /--namespace and -A\/--all-namespaces cannot be used together/],
   ["migrate with a timeout that is no number", ["migrate", "apply", "--timeout", "soon"], 2, /argument --timeout: 'soon' is not a number of seconds/],
   ["exception labels without a value", ["exception", "add", "--name", "e", "--pod-labels", "novalue"], 2, /'novalue' is not key=value/],
   ["exception label value with a space", ["exception", "add", "--name", "e", "--pod-labels", "a=b c"], 2, /not a valid label value/],
@@ -69,6 +70,17 @@ const cases: [string, string[], number, RegExp, NodeJS.ProcessEnv?][] = [
   ["sandbox settings with an empty delay", ["sandbox", "settings", "--dir", join(dir, "sb"), "--federation-delay", ""], 2, /^ERROR: argument --federation-delay: '' is not a number of seconds\n/],
   ["sandbox clock moved decades ahead", ["sandbox", "clock", "--dir", join(dir, "sb"), "--advance", "9999999999"], 2, /^ERROR: argument --advance: 9999999999 is more than 315360000 seconds\n/],
   ["proxy port out of range", ["runtime", "proxy", "--proxy-port", "99999"], 2, /^ERROR: --proxy-port must be a port number from 0 to 65535, not '99999'\n/],
+  // -n was the namespace on these commands; it is the name everywhere now (as in az), and the old use says so.
+  ["bind -n as the namespace", ["bind", "--selector", "s", "--identity", "ok-id", "-n", "team-b"], 2, /^ERROR: -n no longer means the namespace on 'podid bind': -n is now the binding's name \(-n\/--name, as in az\); the namespace is --namespace\nFor the namespace write --namespace team-b;/],
+  ["unbind -n as the namespace, value attached", ["unbind", "--identity", "ok-id", "-nteam-b"], 2, /on 'podid unbind'.*\nFor the namespace write --namespace team-b;/],
+  ["doctor -n as the namespace", ["doctor", "-n", "team-b"], 2, /^ERROR: -n no longer means the namespace on 'podid doctor': it takes no -n .*; the namespace is --namespace\nWrite --namespace team-b\.$/m],
+  ["render binding -n as the namespace", ["render", "binding", "--identity", "a", "--selector", "b", "-n", "team-b"], 2, /on 'podid render binding': -n is now the binding's name/],
+  ["render exception -n as the namespace", ["render", "exception", "--name", "e", "-n", "kube-system", "--pod-labels", "a=b"], 2, /on 'podid render exception': -n is now the exception's name/],
+  // Where --name was required, an old command line had it: -n beside --name is the old use.
+  ["exception add -n as the namespace", ["exception", "add", "--name", "e", "-n=kube-system", "--pod-labels", "a=b"], 2, /on 'podid exception add': -n is now the exception's name.*\nWrite --namespace kube-system\.$/m],
+  ["exception delete -n as the namespace", ["exception", "delete", "--name", "e", "-n", "kube-system"], 2, /on 'podid exception delete'.*\nWrite --namespace kube-system\.$/m],
+  ["exception list -n as the namespace", ["exception", "list", "-n", "kube-system"], 2, /on 'podid exception list': it takes no -n/],
+  ["sandbox logs -n as the namespace", ["sandbox", "logs", "podid-nmi-x", "-n", "kube-system", "--dir", join(dir, "sb")], 2, /on 'podid sandbox logs': it takes no -n/],
   ["NMI port that is not a number", ["runtime", "nmi", "--node", "n", "--nmi-port", "http"], 2, /^ERROR: --nmi-port must be a port number from 0 to 65535, not 'http'\n/],
 ];
 
@@ -83,6 +95,20 @@ for (const [name, args, code, message, extraEnv] of cases) {
     assert.equal(r.stdout, "", "nothing on stdout");
   });
 }
+
+test("-n alone is the name where the name was required (it was --name then), as on every command", async () => {
+  const r = await runPodid(["render", "exception", "-n", "coredns", "--pod-labels", "k8s-app=kube-dns", "-o", "json"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { metadata: { name: string } }[])[0].metadata.name, "coredns");
+});
+
+test("-n with --namespace is the new -n/--name, where -n used to be the namespace", async () => {
+  const r = await runPodid(["render", "binding", "--identity", "app-id", "--selector", "app", "-n", "app-binding", "--namespace", "team-b", "-o", "json"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const [binding] = JSON.parse(r.stdout) as { metadata: { name: string; namespace: string } }[];
+  assert.equal(binding.metadata.name, "app-binding");
+  assert.equal(binding.metadata.namespace, "team-b");
+});
 
 test("bad input creates no files anywhere near the sandbox dir", () => {
   assert.deepEqual(readdirSync(dir).sort(), ["kubeconfig"]);

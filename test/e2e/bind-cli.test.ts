@@ -47,7 +47,7 @@ after(async () => kube?.stop());
 test("bind applies the binding and labels the deployment's pods; a re-run is unchanged", async () => {
   await identity("web-id");
   await deployment("web");
-  const r = await podid(["bind", "--selector", "web", "--identity", "web-id", "-n", "default", "--label", "deployment/web"]);
+  const r = await podid(["bind", "--selector", "web", "--identity", "web-id", "--namespace", "default", "--label", "deployment/web"]);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(out.steps.map((s: { outcome: string }) => s.outcome), ["created", "updated"]);
@@ -57,14 +57,14 @@ test("bind applies the binding and labels the deployment's pods; a re-run is unc
   const web = await apps.readNamespacedDeployment({ name: "web", namespace: "default" });
   assert.equal(web.spec?.template.metadata?.labels?.aadpodidbinding, "web");
   assert.equal(web.spec?.template.metadata?.labels?.app, "web", "other labels are kept");
-  const again = await podid(["bind", "--selector", "web", "--identity", "web-id", "-n", "default", "--label", "deployment/web"]);
+  const again = await podid(["bind", "--selector", "web", "--identity", "web-id", "--namespace", "default", "--label", "deployment/web"]);
   assert.ok(JSON.parse(again.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged"), again.stdout);
 });
 
 test("bind warns when the selector is already bound in another namespace", async () => {
   await kube.kc.makeApiClient((await import("@kubernetes/client-node")).CoreV1Api).createNamespace({ body: { metadata: { name: "team-b" } } });
   await identity("other-id", "team-b");
-  const r = await podid(["bind", "--selector", "web", "--identity", "other-id", "-n", "team-b"]);
+  const r = await podid(["bind", "--selector", "web", "--identity", "other-id", "--namespace", "team-b"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /selector 'web' is also bound in namespace\(s\) default/);
 });
@@ -95,12 +95,12 @@ test("unbind deletes the binding and takes podid's label off, leaving the rest",
 });
 
 test("exception add, list and delete; add twice is unchanged, delete twice is fine", async () => {
-  const add = await podid(["exception", "add", "--name", "dns", "-n", "kube-system", "--pod-labels", "k8s-app=kube-dns"]);
+  const add = await podid(["exception", "add", "--name", "dns", "--namespace", "kube-system", "--pod-labels", "k8s-app=kube-dns"]);
   assert.equal(add.code, 0, add.stderr);
   assert.equal(JSON.parse(add.stdout).steps[0].outcome, "created");
-  assert.equal(JSON.parse((await podid(["exception", "add", "--name", "dns", "-n", "kube-system", "--pod-labels", "k8s-app=kube-dns"])).stdout).steps[0].outcome, "unchanged");
+  assert.equal(JSON.parse((await podid(["exception", "add", "--name", "dns", "--namespace", "kube-system", "--pod-labels", "k8s-app=kube-dns"])).stdout).steps[0].outcome, "unchanged");
   const list = JSON.parse((await podid(["exception", "list", "-A"])).stdout);
   assert.deepEqual(list, [{ name: "dns", namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }]);
-  assert.equal(JSON.parse((await podid(["exception", "delete", "--name", "dns", "-n", "kube-system"])).stdout).outcome, "deleted");
-  assert.equal(JSON.parse((await podid(["exception", "delete", "--name", "dns", "-n", "kube-system"])).stdout).outcome, "absent");
+  assert.equal(JSON.parse((await podid(["exception", "delete", "--name", "dns", "--namespace", "kube-system"])).stdout).steps[0].outcome, "deleted");
+  assert.equal(JSON.parse((await podid(["exception", "delete", "--name", "dns", "--namespace", "kube-system"])).stdout).steps[0].outcome, "absent");
 });

@@ -31,7 +31,7 @@ after(async () => sb?.stop());
 const addIdentity = async (name: string) => {
   const r = await runPodid(["identity", "add", "-n", name, "-g", sb.info.resourceGroup, "--cluster", sb.info.clusterName, "--namespace", "default"], { env: sb.env });
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as { identity: { clientId: string; resourceId: string } };
+  return JSON.parse(r.stdout) as { clientId: string; resourceId: string };
 };
 
 async function setNetworkPlugin(plugin: string): Promise<void> {
@@ -83,13 +83,13 @@ test("6. the kubelet identity without Virtual Machine Contributor fails; the sug
 
 test("6. the kubelet identity unable to assign an identity fails with LinkedAuthorizationFailed; the fix grants Managed Identity Operator on its group", async () => {
   assert.ok((await revokeKubelet(MIO)) > 0);
-  const r = await runDoctor(sb, ["-n", "default", "--identity", "healthy-id"]);
+  const r = await runDoctor(sb, ["--namespace", "default", "--identity", "healthy-id"]);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "kubelet-roles", /may not assign \/subscriptions\/.*\/userAssignedIdentities\/healthy-id \(AzureIdentity default\/healthy-id\)/);
   assert.ok(f.errors.includes("LinkedAuthorizationFailed"));
   assert.match(f.fix!, new RegExp(`^podid install --cluster ${sb.info.clusterName} -g ${sb.info.resourceGroup} --identity-resource-group ${sb.info.resourceGroup}`));
   await applyFix(sb, f.fix);
-  assertStatus((await runDoctor(sb, ["-n", "default", "--identity", "healthy-id"])).report, "kubelet-roles", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", "default", "--identity", "healthy-id"])).report, "kubelet-roles", "ok");
 });
 
 test("6. custom roles count by their actions: an assign-only role at the identity is enough, one that notActions it is not", async () => {
@@ -104,25 +104,25 @@ test("6. custom roles count by their actions: an assign-only role at the identit
   const almost = await role("6d0b2a59-8c55-4f0f-9b0e-0d6e9f6b1a02", "Identity Almost", { actions: ["Microsoft.ManagedIdentity/*"], notActions: ["Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"] });
   await clients.auth.roleAssignments.create(idScope("custom-ok"), "6d0b2a59-8c55-4f0f-9b0e-0d6e9f6b1a11", { roleDefinitionId: assigner, principalId: kubelet, principalType: "ServicePrincipal" });
   await clients.auth.roleAssignments.create(idScope("custom-no"), "6d0b2a59-8c55-4f0f-9b0e-0d6e9f6b1a12", { roleDefinitionId: almost, principalId: kubelet, principalType: "ServicePrincipal" });
-  const ok = await runDoctor(sb, ["-n", "default", "--identity", "custom-ok"]);
+  const ok = await runDoctor(sb, ["--namespace", "default", "--identity", "custom-ok"]);
   assertStatus(ok.report, "kubelet-roles", "ok");
-  const no = await runDoctor(sb, ["-n", "default", "--identity", "custom-no"]);
+  const no = await runDoctor(sb, ["--namespace", "default", "--identity", "custom-no"]);
   const f = findingOf(no.report, "kubelet-roles", /may not assign .*\/custom-no/);
   await applyFix(sb, f.fix);
-  assertStatus((await runDoctor(sb, ["-n", "default", "--identity", "custom-no"])).report, "kubelet-roles", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", "default", "--identity", "custom-no"])).report, "kubelet-roles", "ok");
 });
 
 test("7. an AzureIdentity whose Azure identity was deleted fails; the suggested identity add re-creates it", async () => {
   await addIdentity("gone-id");
   await clients.msi.userAssignedIdentities.delete(sb.info.resourceGroup, "gone-id");
-  const r = await runDoctor(sb, ["-n", "default"]);
+  const r = await runDoctor(sb, ["--namespace", "default"]);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "azure-identities", /AzureIdentity default\/gone-id names .*\/userAssignedIdentities\/gone-id, which does not exist in Azure/);
   assert.ok(f.errors.includes("Identity not found"));
   assert.equal(f.fix, `podid identity add -n gone-id -g ${sb.info.resourceGroup} --namespace default --cluster ${sb.info.clusterName} --cluster-resource-group ${sb.info.resourceGroup}`);
   assert.equal(checkOf(r.report, "recreated-identity").findings.length, 0, "a missing identity is check 7's, not 16's");
   await applyFix(sb, f.fix);
-  const fixed = await runDoctor(sb, ["-n", "default"]);
+  const fixed = await runDoctor(sb, ["--namespace", "default"]);
   assertStatus(fixed.report, "azure-identities", "ok");
   assertStatus(fixed.report, "recreated-identity", "ok");
 });
@@ -133,26 +133,26 @@ test("7. an AzureIdentity with an invalid resource id or type fails with MIC's r
   await custom.createNamespacedCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", namespace: "default", plural: "azureidentities", body: body("bad-id", { type: 0, resourceID: "my-identity", clientID: "00000000-0000-0000-0000-000000000001" }) });
   await custom.createNamespacedCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", namespace: "default", plural: "azureidentities", body: body("bad-type", { type: 7, resourceID: "x", clientID: "y" }) });
   try {
-    const r = await runDoctor(sb, ["-n", "default"]);
+    const r = await runDoctor(sb, ["--namespace", "default"]);
     const f = findingOf(r.report, "azure-identities", /AzureIdentity default\/bad-id is not usable: invalid resource id: "my-identity"/);
     assert.match(f.fix!, /^podid identity add -n bad-id -g <group> --namespace default/);
     findingOf(r.report, "azure-identities", /AzureIdentity default\/bad-type is not usable: unsupported identity type 7/);
   } finally {
     for (const name of ["bad-id", "bad-type"]) await custom.deleteNamespacedCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", namespace: "default", plural: "azureidentities", name });
   }
-  assertStatus((await runDoctor(sb, ["-n", "default"])).report, "azure-identities", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", "default"])).report, "azure-identities", "ok");
 });
 
 test("16. an identity deleted and re-created under the same name: the AzureIdentity's clientID is stale; identity add updates it", async () => {
-  const before = (await addIdentity("recreated-id")).identity;
+  const before = await addIdentity("recreated-id");
   await clients.msi.userAssignedIdentities.delete(sb.info.resourceGroup, "recreated-id");
   const now = await clients.msi.userAssignedIdentities.createOrUpdate(sb.info.resourceGroup, "recreated-id", { location: sb.info.location });
   assert.notEqual(now.clientId, before.clientId);
-  const r = await runDoctor(sb, ["-n", "default", "--identity", "recreated-id"]);
+  const r = await runDoctor(sb, ["--namespace", "default", "--identity", "recreated-id"]);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "recreated-identity", new RegExp(`AzureIdentity default/recreated-id has clientID ${before.clientId}, but .* now has client id ${now.clientId}: the identity was deleted and re-created`));
   assert.ok(f.errors.includes("Identity not found"));
   assertStatus(r.report, "azure-identities", "ok");
   await applyFix(sb, f.fix);
-  assertStatus((await runDoctor(sb, ["-n", "default", "--identity", "recreated-id"])).report, "recreated-identity", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", "default", "--identity", "recreated-id"])).report, "recreated-identity", "ok");
 });

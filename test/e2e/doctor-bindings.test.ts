@@ -33,44 +33,44 @@ const addIdentity = (name: string, namespace: string) => podid("identity", "add"
 test("8. a binding naming an AzureIdentity that does not exist in its namespace fails; the suggested identity add creates it", async () => {
   await custom.createNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "team-a", plural: "azureidentitybindings", body: { apiVersion: `${GROUP}/v1`, kind: "AzureIdentityBinding", metadata: { name: "orphan-binding" }, spec: { azureIdentity: "orphan-id", selector: "orphan" } } });
   await createPod(clients.kc, sb, { name: "orphan-pod", namespace: "team-a", labels: { aadpodidbinding: "orphan" } });
-  const r = await runDoctor(sb, ["-n", "team-a"]);
+  const r = await runDoctor(sb, ["--namespace", "team-a"]);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "bindings", /AzureIdentityBinding team-a\/orphan-binding names AzureIdentity 'orphan-id', which does not exist in namespace team-a/);
   assert.ok(f.errors.includes("identity team-a/orphan-id not found"), "MIC's own words");
   assert.equal(f.fix, `podid identity add -n orphan-id -g ${sb.info.resourceGroup} --namespace team-a --cluster ${sb.info.clusterName} --cluster-resource-group ${sb.info.resourceGroup}`);
   await applyFix(sb, f.fix);
-  const fixed = await runDoctor(sb, ["-n", "team-a"]);
+  const fixed = await runDoctor(sb, ["--namespace", "team-a"]);
   assertStatus(fixed.report, "bindings", "ok");
   assert.deepEqual((checkOf(fixed.report, "bindings").observed["team-a/orphan-binding"] as { pods: string[] }).pods, ["team-a/orphan-pod"], "MIC's matching assigns the pod");
 });
 
 test("8. a selector no pod carries warns (exit 4); labelling a pod with the suggested podid bind makes it ok", async () => {
   await addIdentity("lonely-id", "team-b");
-  await podid("bind", "--selector", "lonely", "--identity", "lonely-id", "-n", "team-b");
+  await podid("bind", "--selector", "lonely", "--identity", "lonely-id", "--namespace", "team-b");
   await createPod(clients.kc, sb, { name: "lonely-pod", namespace: "team-b" });
-  const r = await runDoctor(sb, ["-n", "team-b"]);
+  const r = await runDoctor(sb, ["--namespace", "team-b"]);
   assert.equal(r.code, 4, JSON.stringify(r.report.checks.filter((c) => c.status !== "ok"), null, 2));
   const f = findingOf(r.report, "bindings", /AzureIdentityBinding team-b\/lonely-id-binding's selector 'lonely' matches no pod/);
   assert.equal(f.severity, "warn");
-  assert.equal(f.fix, "podid bind --selector lonely --identity lonely-id -n team-b --name lonely-id-binding --label deployment/<name>");
+  assert.equal(f.fix, "podid bind --selector lonely --identity lonely-id --namespace team-b --name lonely-id-binding --label deployment/<name>");
   // the user names their workload: here a bare pod
   await applyFix(sb, f.fix!.replace("deployment/<name>", "pod/lonely-pod"));
-  const fixed = await runDoctor(sb, ["-n", "team-b"]);
+  const fixed = await runDoctor(sb, ["--namespace", "team-b"]);
   assert.equal(fixed.code, 0, JSON.stringify(fixed.report.checks.filter((c) => c.status !== "ok"), null, 2));
 });
 
 test("9. a pod whose aadpodidbinding label is a typo fails with 'did you mean'; the suggested podid bind relabels it", async () => {
   await addIdentity("web-id", "team-c");
-  await podid("bind", "--selector", "web", "--identity", "web-id", "-n", "team-c");
+  await podid("bind", "--selector", "web", "--identity", "web-id", "--namespace", "team-c");
   await createPod(clients.kc, sb, { name: "web-0", namespace: "team-c", labels: { aadpodidbinding: "web" } });
   await createPod(clients.kc, sb, { name: "typo-pod", namespace: "team-c", labels: { aadpodidbinding: "wbe" } });
-  const r = await runDoctor(sb, ["-n", "team-c"]);
+  const r = await runDoctor(sb, ["--namespace", "team-c"]);
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "pod-labels", /Pod team-c\/typo-pod is labelled aadpodidbinding=wbe, but no AzureIdentityBinding has that selector: it gets no identity \(did you mean 'web'\?\)/);
   assert.ok(f.errors.includes("no AzureIdentityBinding matches selector wbe"));
-  assert.equal(f.fix, "podid bind --selector web --identity web-id -n team-c --name web-id-binding --label pod/typo-pod");
+  assert.equal(f.fix, "podid bind --selector web --identity web-id --namespace team-c --name web-id-binding --label pod/typo-pod");
   await applyFix(sb, f.fix);
-  const fixed = await runDoctor(sb, ["-n", "team-c"]);
+  const fixed = await runDoctor(sb, ["--namespace", "team-c"]);
   assertStatus(fixed.report, "pod-labels", "ok");
   const pod = await clients.kc.makeApiClient(CoreV1Api).readNamespacedPod({ name: "typo-pod", namespace: "team-c" });
   assert.equal(pod.metadata?.labels?.aadpodidbinding, "web");
@@ -79,8 +79,8 @@ test("9. a pod whose aadpodidbinding label is a typo fails with 'did you mean'; 
 test("10. a selector bound in two namespaces and carried by a pod of a third warns for each identity; namespacing them (the fix) makes it ok", async () => {
   await addIdentity("shared-a", "team-a");
   await addIdentity("shared-d", "team-d");
-  await podid("bind", "--selector", "shared", "--identity", "shared-a", "-n", "team-a");
-  await podid("bind", "--selector", "shared", "--identity", "shared-d", "-n", "team-d");
+  await podid("bind", "--selector", "shared", "--identity", "shared-a", "--namespace", "team-a");
+  await podid("bind", "--selector", "shared", "--identity", "shared-d", "--namespace", "team-d");
   await createPod(clients.kc, sb, { name: "intruder", namespace: "team-b", labels: { aadpodidbinding: "shared" } });
   const r = await runDoctor(sb, ["-A"]);
   const fa = findingOf(r.report, "selector-scope", /AzureIdentity team-a\/shared-a .* can be taken by pods of other namespaces: selector 'shared' is also bound in namespace\(s\) team-d; pods outside team-a carry aadpodidbinding=shared \(.*team-b\/intruder/);
@@ -118,16 +118,16 @@ spec:
   const applied = await runShell(`kubectl apply --validate=false -f - <<'EOF'\n${manifest}EOF`, { env: sb.env });
   assert.equal(applied.code, 0, applied.stderr);
   await createPod(clients.kc, sb, { name: "old-pod", namespace: "team-d", labels: { aadpodidbinding: "old" } });
-  const r = await runDoctor(sb, ["-n", "team-d"]);
+  const r = await runDoctor(sb, ["--namespace", "team-d"]);
   assert.equal(r.code, 5);
   const fi = findingOf(r.report, "field-casing", /AzureIdentity team-d\/old-id spells ResourceID \(v1: resourceID\), ClientID \(v1: clientID\) the pre-1\.6 way; v1 ignores them/);
   assert.ok(fi.errors.includes('unknown field "spec.ResourceID"'));
   assert.equal(fi.fix, `podid identity add -n old-id -g ${sb.info.resourceGroup} --namespace team-d --cluster ${sb.info.clusterName} --cluster-resource-group ${sb.info.resourceGroup}`);
   const fb = findingOf(r.report, "field-casing", /AzureIdentityBinding team-d\/old-binding spells AzureIdentity \(v1: azureIdentity\), Selector \(v1: selector\)/);
-  assert.equal(fb.fix, "podid bind --selector old --identity old-id -n team-d --name old-binding");
+  assert.equal(fb.fix, "podid bind --selector old --identity old-id --namespace team-d --name old-binding");
   await applyFix(sb, fi.fix);
   await applyFix(sb, fb.fix);
-  const fixed = await runDoctor(sb, ["-n", "team-d"]);
+  const fixed = await runDoctor(sb, ["--namespace", "team-d"]);
   assertStatus(fixed.report, "field-casing", "ok");
   assertStatus(fixed.report, "azure-identities", "ok");
 });

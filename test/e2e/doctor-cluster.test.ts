@@ -41,7 +41,7 @@ test("before install: CRDs missing is a failure with `podid install` as the fix 
 });
 
 test("the JSON report follows the documented schema", async () => {
-  const { report } = await runDoctor(sb, ["-n", "default"]);
+  const { report } = await runDoctor(sb, ["--namespace", "default"]);
   assert.equal(report.schemaVersion, 1);
   assert.deepEqual(Object.keys(report).sort(), ["checks", "generatedAt", "podidVersion", "schemaVersion", "scope", "status", "summary"]);
   assert.deepEqual(report.scope, { namespace: "default", allNamespaces: false, identity: null, pod: null, probe: false });
@@ -69,17 +69,22 @@ test("the default output is a text report; -o table is one row per check", async
   assert.match(text.stdout, /\[skipped\] 14\. .*\n +skipped: not asked/);
   assert.equal(text.stderr, "", "no progress when stderr is not a terminal");
   const table = await runPodid(["doctor", "-A", "-o", "table"], { env: sb.env });
-  assert.match(table.stdout, /^Check +Status +Findings +Summary/);
-  assert.match(table.stdout, /\ncrds +ok +0/);
+  assert.match(table.stdout, /^Status +Check +Findings +Summary/);
+  assert.match(table.stdout, /\nok +crds +0/);
+  // --query asks the report (the -o json schema), whatever the format: as az does.
+  const failing = await runPodid(["doctor", "-A", "-o", "tsv", "--query", "checks[?id=='crds'].[id, status]"], { env: sb.env });
+  assert.equal(failing.stdout, "crds\tok\n");
+  const queried = await runPodid(["doctor", "-A", "-o", "table", "--query", "checks[?status=='ok'].{check: id, took: durationMs}"], { env: sb.env });
+  assert.match(queried.stdout, /^Check +Took\n-+ +-+\ncluster +\d+/);
 });
 
 const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
 
-test("on a terminal, progress shows each check as it ends", { skip: !hasScript && "util-linux `script` is not installed" }, async () => {
+test("on a terminal, progress is one live line counting the checks as they end, then the report", { skip: !hasScript && "util-linux `script` is not installed" }, async () => {
   const r = await runShell(`script -qfec "'${process.execPath}' '${CLI}' doctor -A" /dev/null`, { env: sb.env });
-  assert.match(r.stdout, /running \d+ checks/);
-  assert.match(r.stdout, /\n +ok +aadpodidentity\.k8s\.io CRDs present/);
-  assert.match(r.stdout, /podid doctor: OK/);
+  assert.match(r.stdout, /running \d+ checks +[\d.]+m?s +\d+\/\d+ checked/);
+  const esc = String.fromCharCode(27);
+  assert.match(r.stdout, new RegExp(`\r${esc}\\[2K(${esc}\\[1m)?podid doctor: OK`), "the live line is cleared before the report");
 });
 
 test("1. an unreachable API server fails the cluster check, the rest are skipped; the right kubeconfig makes it ok", async () => {
@@ -132,7 +137,7 @@ test("partial access: no subscription, or a principal without roles, skips the A
 });
 
 test("usage errors: -n with -A, --probe without --pod", async () => {
-  const both = await runPodid(["doctor", "-n", "default", "-A"], { env: sb.env });
+  const both = await runPodid(["doctor", "--namespace", "default", "-A"], { env: sb.env });
   assert.equal(both.code, 2);
   const probe = await runPodid(["doctor", "--probe"], { env: sb.env });
   assert.equal(probe.code, 2);

@@ -72,8 +72,8 @@ const revokeKubelet = (roleGuid: string) => revokeRole(clients.auth, kubelet, ro
 /** An identity, its binding and a labelled pod on node 0; waits until MIC reports it Assigned (unless told not to). */
 async function assignedPod(name: string, wait = true): Promise<{ resourceId: string; aai: string }> {
   const r = await podid("identity", "add", "-n", name, "-g", sb.info.resourceGroup, "--cluster", sb.info.clusterName, "--namespace", "default");
-  const resourceId = (JSON.parse(r.stdout) as { identity: { resourceId: string } }).identity.resourceId;
-  await podid("bind", "--selector", name, "--identity", name, "-n", "default");
+  const resourceId = (JSON.parse(r.stdout) as { resourceId: string }).resourceId;
+  await podid("bind", "--selector", name, "--identity", name, "--namespace", "default");
   await createPod(clients.kc, sb, { name: `${name}-pod`, labels: { aadpodidbinding: name } });
   const aai = `${name}-pod-default-${name}`;
   if (wait) {
@@ -162,14 +162,14 @@ test("4. an NMI DaemonSet whose nodeSelector leaves a node out names that node; 
 test("11. without Virtual Machine Contributor MIC cannot attach: the AzureAssignedIdentity stays Created with MIC's AuthorizationFailed; podid install re-grants", async () => {
   assert.ok((await revokeKubelet(VIRTUAL_MACHINE_CONTRIBUTOR)) > 0);
   const { aai } = await assignedPod("stuck-id", false);
-  const args = ["-n", "default", "--stuck-after", "1s"];
+  const args = ["--namespace", "default", "--stuck-after", "1s"];
   const r = await doctorUntil("assigned-identities", "fail", args);
   const f = findingOf(r.report, "assigned-identities", new RegExp(`AzureAssignedIdentity default/${aai} \\(pod default/stuck-id-pod, identity default/stuck-id, node .*\\) has been Created for \\d+s, longer than 1s: .*MIC says: AuthorizationFailed: .*AuthorizationFailed`));
   assert.ok(f.errors.includes("AuthorizationFailed"), JSON.stringify(f.errors));
   assert.ok(f.errors.includes("failed after 16 attempts"));
   assert.match(f.fix!, new RegExp(`^podid install --cluster ${sb.info.clusterName} -g ${sb.info.resourceGroup} +# grants the kubelet identity Virtual Machine Contributor`));
   // the default threshold (2m) has not passed yet: not reported
-  assertStatus((await runDoctor(sb, ["-n", "default"])).report, "assigned-identities", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", "default"])).report, "assigned-identities", "ok");
   await applyFix(sb, f.fix);
   await doctorUntil("assigned-identities", "ok", args, 90_000);
 });
@@ -191,7 +191,7 @@ test("12. an identity detached from the scale set behind MIC's back fails with t
 
     // A leftover: an identity attached by hand that no pod needs warns, with the az remove fix.
     const r2 = await podid("identity", "add", "-n", "leftover-id", "-g", sb.info.resourceGroup, "--cluster", sb.info.clusterName, "--namespace", "default");
-    const leftover = (JSON.parse(r2.stdout) as { identity: { resourceId: string } }).identity.resourceId;
+    const leftover = (JSON.parse(r2.stdout) as { resourceId: string }).resourceId;
     await compute.virtualMachineScaleSets.beginUpdateAndWait(target.resourceGroup, target.name, { identity: { type: "UserAssigned", userAssignedIdentities: { [leftover]: {} } } }, { updateIntervalInMs: 100 });
     const w = findingOf((await runDoctor(sb)).report, "scale-set-identities", /holds .*\/userAssignedIdentities\/leftover-id, which no AzureAssignedIdentity needs/);
     assert.equal(w.severity, "warn");
@@ -243,7 +243,7 @@ test("20. MIC and an AKS add-on without their AzurePodIdentityExceptions fail, n
   assert.equal(r.code, 5);
   const f = findingOf(r.report, "system-exceptions", /MIC's pods kube-system\/podid-mic-\S+, kube-system\/podid-mic-\S+ have no AzurePodIdentityException in kube-system/);
   assert.ok(f.errors.includes("No AzureAssignedIdentity found for pod"));
-  assert.match(f.fix!, /# re-creates the exception podid-mic-exception; or: podid exception add --name podid-mic-exception -n kube-system --pod-labels app.kubernetes.io\/component=mic$/);
+  assert.match(f.fix!, /# re-creates the exception podid-mic-exception; or: podid exception add --name podid-mic-exception --namespace kube-system --pod-labels app.kubernetes.io\/component=mic$/);
   const addon = findingOf(r.report, "system-exceptions", /AKS add-on pods kube-system\/omsagent-x use the node's identity and have no AzurePodIdentityException/);
   assert.match(addon.fix!, /--pod-labels kubernetes.azure.com\/managedby=aks$/);
   await applyFix(sb, f.fix);

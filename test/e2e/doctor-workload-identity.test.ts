@@ -26,7 +26,7 @@ let identity: { name: string; id: string; clientId: string };
 const NS = "default";
 const ARM = () => ({ endpoint: sb.info.endpoints.resourceManager, credentialScopes: [`${sb.info.endpoints.activeDirectoryResourceId}.default`] });
 
-const doctorUntil = (id: string, status: string, args: string[] = ["-n", NS]): Promise<DoctorReport> =>
+const doctorUntil = (id: string, status: string, args: string[] = ["--namespace", NS]): Promise<DoctorReport> =>
   eventually(
     `check ${id} ${status}`,
     async () => {
@@ -77,11 +77,11 @@ before(async () => {
 after(async () => sb?.stop());
 
 test("21-22. nothing uses workload identity: ok; a labelled pod on a cluster without it fails both with the az aks update line, and after it, the restart", async () => {
-  for (const id of ["wi-cluster", "wi-injection", "wi-federation", "wi-credential-limit", "wi-token", "wi-migration"]) assertStatus((await runDoctor(sb, ["-n", NS])).report, id, "ok");
+  for (const id of ["wi-cluster", "wi-injection", "wi-federation", "wi-credential-limit", "wi-token", "wi-migration"]) assertStatus((await runDoctor(sb, ["--namespace", NS])).report, id, "ok");
   await serviceAccount("early", identity.clientId);
   await apps.createNamespacedDeployment({ namespace: NS, body: deployment("early", "early") });
   await podsOf("early");
-  const r = await runDoctor(sb, ["-n", NS]);
+  const r = await runDoctor(sb, ["--namespace", NS]);
   const c = findingOf(r.report, "wi-cluster", /does not have workload identity enabled/);
   assert.equal(c.fix, `az aks update -g ${sb.info.resourceGroup} -n ${sb.info.clusterName} --enable-oidc-issuer --enable-workload-identity`);
   findingOf(r.report, "wi-cluster", /has no OIDC issuer/);
@@ -91,7 +91,7 @@ test("21-22. nothing uses workload identity: ok; a labelled pod on a cluster wit
   const aks = new ContainerServiceClient(clients.credential, sb.info.subscriptionId, ARM()).managedClusters;
   const cluster = await aks.get(sb.info.resourceGroup, sb.info.clusterName);
   issuer = (await aks.beginCreateOrUpdateAndWait(sb.info.resourceGroup, sb.info.clusterName, { ...cluster, oidcIssuerProfile: { enabled: true }, securityProfile: { workloadIdentity: { enabled: true } } }, { updateIntervalInMs: 100 })).oidcIssuerProfile!.issuerURL!;
-  const after = await runDoctor(sb, ["-n", NS]);
+  const after = await runDoctor(sb, ["--namespace", NS]);
   assertStatus(after.report, "wi-cluster", "ok");
   findingOf(after.report, "wi-injection", /it was created before the webhook ran/);
   await kubectl(i.fix!.replace(/^kubectl /, ""));
@@ -102,7 +102,7 @@ test("21-22. nothing uses workload identity: ok; a labelled pod on a cluster wit
 test("22. the label on the Deployment instead of its pod template, and a ServiceAccount without client id: each fails with its fix", async () => {
   await serviceAccount("top", identity.clientId);
   await apps.createNamespacedDeployment({ namespace: NS, body: deployment("top", "top", { workloadLabel: true }) });
-  const f = findingOf((await runDoctor(sb, ["-n", NS])).report, "wi-injection", /Deployment default\/top is labelled azure.workload.identity\/use=true itself, not its pod template/);
+  const f = findingOf((await runDoctor(sb, ["--namespace", NS])).report, "wi-injection", /Deployment default\/top is labelled azure.workload.identity\/use=true itself, not its pod template/);
   await kubectl(f.fix!.replace(/^kubectl /, ""));
   await doctorUntil("wi-injection", "ok");
   const pod = (await podsOf("top"))[0];
@@ -112,7 +112,7 @@ test("22. the label on the Deployment instead of its pod template, and a Service
   await serviceAccount("bare");
   await apps.createNamespacedDeployment({ namespace: NS, body: deployment("bare", "bare") });
   await podsOf("bare");
-  const g = findingOf((await runDoctor(sb, ["-n", NS])).report, "wi-injection", /Pod default\/bare-\S+ has no AZURE_CLIENT_ID: its ServiceAccount default\/bare has no azure.workload.identity\/client-id annotation/);
+  const g = findingOf((await runDoctor(sb, ["--namespace", NS])).report, "wi-injection", /Pod default\/bare-\S+ has no AZURE_CLIENT_ID: its ServiceAccount default\/bare has no azure.workload.identity\/client-id annotation/);
   assert.ok(g.errors.includes("AZURE_CLIENT_ID"));
   assert.equal(g.fix, `kubectl annotate serviceaccount bare -n ${NS} azure.workload.identity/client-id=<identity client id> && kubectl rollout restart deployment bare -n ${NS}`);
   for (const part of g.fix!.replace("<identity client id>", identity.clientId).split(" && ")) await kubectl(part.replace(/^kubectl /, ""));
@@ -125,7 +125,7 @@ test("23. a ServiceAccount renamed after its credential was made: AADSTS70021 wi
   await clients.msi.federatedIdentityCredentials.createOrUpdate(sb.info.resourceGroup, identity.name, "app-credential", { issuer, subject: `system:serviceaccount:${NS}:app`, audiences: ["api://AzureADTokenExchange"] });
   await apps.createNamespacedDeployment({ namespace: NS, body: deployment("renamed", "app") });
   await podsOf("renamed");
-  assertStatus((await runDoctor(sb, ["-n", NS])).report, "wi-federation", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", NS])).report, "wi-federation", "ok");
   // The workload moves to a new ServiceAccount, annotated like the old one; nobody federates it.
   await serviceAccount("app-v2", identity.clientId);
   await kubectl(`patch deployment renamed -n ${NS} --type merge -p '{"spec":{"template":{"spec":{"serviceAccountName":"app-v2"}}}}'`);
@@ -138,7 +138,7 @@ test("23. a ServiceAccount renamed after its credential was made: AADSTS70021 wi
   assert.deepEqual([args["identity-name"], args["resource-group"], args.issuer, args.subject, args.audience], [identity.name, sb.info.resourceGroup, issuer, `system:serviceaccount:${NS}:app-v2`, "api://AzureADTokenExchange"]);
   await clients.msi.federatedIdentityCredentials.createOrUpdate(args["resource-group"], args["identity-name"], args.name, { issuer: args.issuer, subject: args.subject, audiences: [args.audience] });
   const pod = (await podsOf("renamed"))[0].metadata!.name!;
-  const probed = await doctorUntil("wi-federation", "ok", ["-n", NS, "--probe", "--pod", pod]);
+  const probed = await doctorUntil("wi-federation", "ok", ["--namespace", NS, "--probe", "--pod", pod]);
   assert.deepEqual((checkOf(probed, "wi-federation").observed[`${NS}/${pod}`] as { exchange: { status: string } }).exchange.status, "ok");
   assert.doesNotMatch(JSON.stringify(probed), /eyJ[\w-]+\.eyJ/, "no token in the report");
   await deleteDeployment("renamed");
@@ -150,22 +150,22 @@ test("24. an identity at 18 of 20 credentials warns with the commands to list an
   for await (const c of clients.msi.federatedIdentityCredentials.list(sb.info.resourceGroup, identity.name)) existing.push(c.name!);
   const extra = Array.from({ length: 18 - existing.length }, (_, n) => `extra-${n}`);
   for (const name of extra) await clients.msi.federatedIdentityCredentials.createOrUpdate(sb.info.resourceGroup, identity.name, name, { issuer, subject: `system:serviceaccount:other:${name}`, audiences: ["api://AzureADTokenExchange"] });
-  const w = findingOf((await runDoctor(sb, ["-n", NS])).report, "wi-credential-limit", new RegExp(`identity ${identity.name} holds 18 of 20 federated credentials: room for 2 more`));
+  const w = findingOf((await runDoctor(sb, ["--namespace", NS])).report, "wi-credential-limit", new RegExp(`identity ${identity.name} holds 18 of 20 federated credentials: room for 2 more`));
   assert.equal(w.severity, "warn");
   assert.match(w.fix!, new RegExp(`^az identity federated-credential list --identity-name ${identity.name} --resource-group ${sb.info.resourceGroup} -o table`));
   for (const name of extra.slice(0, 2)) await clients.msi.federatedIdentityCredentials.delete(sb.info.resourceGroup, identity.name, name);
-  assertStatus((await runDoctor(sb, ["-n", NS])).report, "wi-credential-limit", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", NS])).report, "wi-credential-limit", "ok");
 });
 
 test("25. a pod whose ServiceAccount was deleted: its token can no longer be refreshed; re-created, ok", async () => {
   await serviceAccount("ephemeral", identity.clientId);
   await apps.createNamespacedDeployment({ namespace: NS, body: deployment("ephemeral", "ephemeral") });
   await podsOf("ephemeral");
-  assertStatus((await runDoctor(sb, ["-n", NS])).report, "wi-token", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", NS])).report, "wi-token", "ok");
   await core.deleteNamespacedServiceAccount({ name: "ephemeral", namespace: NS });
-  const f = findingOf((await runDoctor(sb, ["-n", NS])).report, "wi-token", /runs as ServiceAccount default\/ephemeral, which no longer exists: the kubelet cannot refresh its projected token, which expires within 3600s/);
+  const f = findingOf((await runDoctor(sb, ["--namespace", NS])).report, "wi-token", /runs as ServiceAccount default\/ephemeral, which no longer exists: the kubelet cannot refresh its projected token, which expires within 3600s/);
   assert.ok(f.errors.includes("AADSTS700024"));
   const fix = f.fix!.replace(/\s+#.*$/, "").replace("<identity client id>", identity.clientId);
   for (const part of fix.split(" && ")) await kubectl(part.replace(/^kubectl /, ""));
-  assertStatus((await runDoctor(sb, ["-n", NS])).report, "wi-token", "ok");
+  assertStatus((await runDoctor(sb, ["--namespace", NS])).report, "wi-token", "ok");
 });

@@ -47,11 +47,11 @@ test("identity add + bind: the walkthrough's identity part, then a re-run is all
   const first = await podid(addArgs("walk-id", ["--binding-selector", "walk"]));
   assert.equal(first.code, 0, first.stderr);
   const out = JSON.parse(first.stdout);
-  assert.match(out.identity.clientId, /^[0-9a-f-]{36}$/);
+  assert.match(out.clientId, /^[0-9a-f-]{36}$/);
   assert.deepEqual(out.steps.map((s: { outcome: string }) => s.outcome), ["created", "created", "created", "created", "created"]);
 
   const identity = await msi.userAssignedIdentities.get(sb.info.resourceGroup, "walk-id");
-  assert.equal(identity.clientId, out.identity.clientId);
+  assert.equal(identity.clientId, out.clientId);
   assert.equal(identity.tags?.["created-by"], "podid");
   const readers = await all(auth.roleAssignments.listForScope(nodeGroupScope(), { filter: `principalId eq '${identity.principalId}'` }));
   assert.equal(readers.filter((a) => a.scope?.toLowerCase() === nodeGroupScope().toLowerCase()).length, 1);
@@ -80,7 +80,7 @@ test("--dry-run prints the plan and changes nothing", async () => {
 
 test("render prints exactly what apply sent", async () => {
   const added = JSON.parse((await podid(addArgs("render-id"))).stdout);
-  const rendered = await podid(["render", "identity", "-n", "render-id", "--namespace", "default", "--resource-id", added.identity.resourceId, "--client-id", added.identity.clientId, "-o", "json"]);
+  const rendered = await podid(["render", "identity", "-n", "render-id", "--namespace", "default", "--resource-id", added.resourceId, "--client-id", added.clientId, "-o", "json"]);
   assert.equal(rendered.code, 0, rendered.stderr);
   const [object] = JSON.parse(rendered.stdout);
   const live = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "render-id" })) as { spec: unknown; metadata: { labels: unknown } };
@@ -91,13 +91,14 @@ test("render prints exactly what apply sent", async () => {
 });
 
 test("-o formats and --query work on identity add and list", async () => {
-  const tsv = await podid([...addArgs("fmt-id"), "-o", "tsv", "--query", "identity.clientId"]);
+  const tsv = await podid([...addArgs("fmt-id"), "-o", "tsv", "--query", "clientId"]);
   assert.equal(tsv.code, 0, tsv.stderr);
   assert.match(tsv.stdout.trim(), /^[0-9a-f-]{36}$/);
   const names = await podid(["identity", "list", "--namespace", "default", "--query", "[].name", "-o", "json"]);
   assert.ok(JSON.parse(names.stdout).includes("fmt-id"));
   const table = await podid(["identity", "list", "--namespace", "default", "-o", "table"]);
-  assert.match(table.stdout.split("\n")[0], /^Name\s+Namespace\s+Type\s+ClientId/);
+  assert.match(table.stdout.split("\n")[0], /^Name\s+Namespace\s+Selector\s+ClientId\s+State$/);
+  assert.doesNotMatch(table.stdout, /\/subscriptions\//, "no resource ids in the table");
   const yaml = await podid(["identity", "list", "--namespace", "default", "-o", "yaml"]);
   assert.match(yaml.stdout, /azureState: ok/);
   assert.equal((await podid(["identity", "list", "-o", "none"])).stdout, "");
@@ -110,14 +111,14 @@ test("delete leaves nothing podid made, even when the Azure identity was deleted
   assert.equal(r.code, 0, r.stderr);
   await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "gone-id" }));
   await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "gone-id-binding" }));
-  const left = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${added.identity.principalId}'` }));
+  const left = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${added.principalId}'` }));
   assert.equal(left.length, 0);
 
   const kept = JSON.parse((await podid(addArgs("full-id"))).stdout);
   const d = await podid(["identity", "delete", "-n", "full-id", "--namespace", "default", "--yes"]);
   assert.equal(d.code, 0, d.stderr);
   await assert.rejects(msi.userAssignedIdentities.get(sb.info.resourceGroup, "full-id"), (e: { statusCode?: number }) => e.statusCode === 404);
-  const onIdentity = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kept.identity.principalId}'` }));
+  const onIdentity = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kept.principalId}'` }));
   assert.equal(onIdentity.length, 0);
 });
 

@@ -31,7 +31,9 @@ test("a new identity's principal is not replicated yet: the grant waits it out, 
   const r = await add("replicated-id");
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /waiting for Entra ID to replicate principal/);
-  assert.equal(JSON.parse(r.stdout).roleAssignments[0].outcome, "created");
+  const out = JSON.parse(r.stdout) as { roleAssignments: { role: string }[]; steps: { step: string; outcome: string }[] };
+  assert.equal(out.steps.find((s) => s.step.startsWith("role Reader at "))?.outcome, "created");
+  assert.deepEqual(out.roleAssignments.map((a) => a.role), ["Reader"]);
 });
 
 test("ARM throttling (429 with Retry-After) on role assignments is survived", async () => {

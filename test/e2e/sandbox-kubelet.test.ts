@@ -69,7 +69,7 @@ test("install (cluster found from the kubeconfig context) brings MIC with one le
     assert.equal(p.status?.hostIP, hostIP);
     assert.ok(await listening(hostIP!, 2579), `NMI listens on ${hostIP}:2579`);
     // $(NODE_NAME) and $(HOST_IP) came from fieldRefs: NMI says where it listens.
-    const log = await podid(["sandbox", "logs", "-n", "kube-system", p.metadata!.name!, "--dir", sb.dir]);
+    const log = await podid(["sandbox", "logs", "--namespace", "kube-system", p.metadata!.name!, "--dir", sb.dir]);
     assert.equal(log.code, 0, log.stderr);
     assert.match(log.stdout, new RegExp(`listening on ${hostIP!.replace(/\./g, "\\.")}:2579`));
   }
@@ -83,7 +83,7 @@ test("install (cluster found from the kubeconfig context) brings MIC with one le
     const dir = join(sb.dir, "pods", `kube-system_${pod.metadata!.name}_${pod.metadata!.uid}`);
     const kubeconfig = JSON.parse(readFileSync(join(dir, "kubeconfig"), "utf8")) as { users: { name: string }[] };
     assert.equal(kubeconfig.users[0].name, `system:serviceaccount:kube-system:${sa}`);
-    const log = await podid(["sandbox", "logs", "-n", "kube-system", pod.metadata!.name!, "--dir", sb.dir]);
+    const log = await podid(["sandbox", "logs", "--namespace", "kube-system", pod.metadata!.name!, "--dir", sb.dir]);
     // A status, not any run of digits (the API server's random port may hold 403).
     assert.doesNotMatch(log.stdout, /forbidden|Forbidden|\b403\b/, `${sa} lacks no permission:\n${log.stdout}`);
   }

@@ -46,11 +46,11 @@ export async function runDoctor(
   ctx: DoctorContext,
   options: { podidVersion: string; progress?: (message: string) => void; now?: () => Date },
 ): Promise<DoctorReport> {
-  options.progress?.(`running ${checks.length} checks`);
+  let done = 0;
   const results = await Promise.all(
     checks.map(async (check) => {
       const result = await runCheck(check, ctx);
-      options.progress?.(`  ${SYMBOL[result.status].padEnd(7)} ${check.title}`);
+      options.progress?.(`${++done}/${checks.length} checked; ${check.title}: ${SYMBOL[result.status]}`);
       return result;
     }),
   );

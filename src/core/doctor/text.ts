@@ -7,9 +7,9 @@ export function doctorExitCode(report: DoctorReport): ExitCode {
   return report.status === "fail" ? ExitCode.doctorFailures : report.status === "warn" ? ExitCode.doctorWarnings : ExitCode.ok;
 }
 
-function compact(value: unknown, max = 160): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value);
-  return text.length > max ? text.slice(0, max - 1) + "…" : text;
+/** A value as evidence: whole, never cut (what is cut cannot be checked). */
+function evidence(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 /** The report as people read it: one block per check, the fix under each finding. */
@@ -31,7 +31,7 @@ export function formatDoctorText(report: DoctorReport, color: boolean): string {
       continue;
     }
     const seen = Object.entries(c.observed).filter(([, v]) => v !== undefined);
-    if (seen.length && c.status === "ok") lines.push(`${pad}${chalk.gray(compact(seen.map(([k, v]) => `${k}: ${compact(v, 80)}`).join("; "), 200))}`);
+    if (seen.length && c.status === "ok") lines.push(`${pad}${chalk.gray(seen.map(([k, v]) => `${k}: ${evidence(v)}`).join("; "))}`);
     for (const f of c.findings) {
       lines.push(`${pad}${f.severity === "fail" ? chalk.red("✗") : chalk.yellow("!")} ${f.message}`);
       if (f.errors.length) lines.push(`${pad}  errors you may see: ${f.errors.map((e) => `"${e}"`).join(", ")}`);

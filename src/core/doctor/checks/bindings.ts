@@ -46,12 +46,12 @@ export const bindingsCheck: Check = {
         continue;
       }
       if (!selector) {
-        findings.push(finding("fail", `${ref} has no selector: it matches no pod`, { fix: `podid bind --selector <selector> --identity ${azureIdentity} -n ${ns} --name ${binding.metadata.name}`, objects: [ref] }));
+        findings.push(finding("fail", `${ref} has no selector: it matches no pod`, { fix: `podid bind --selector <selector> --identity ${azureIdentity} --namespace ${ns} --name ${binding.metadata.name}`, objects: [ref] }));
         continue;
       }
       if (assigned.length) continue;
       const labelled = podsWithSelector(pods, selector).filter((p) => reaches(binding, identity, p.metadata?.namespace ?? "default", forceNamespaced));
-      const fix = `podid bind --selector ${shellWord(selector)} --identity ${azureIdentity} -n ${ns} --name ${binding.metadata.name} --label deployment/<name>`;
+      const fix = `podid bind --selector ${shellWord(selector)} --identity ${azureIdentity} --namespace ${ns} --name ${binding.metadata.name} --label deployment/<name>`;
       if (labelled.length) {
         const reasons = state.skipped.filter((s) => s.kind === "Pod" && labelled.some((p) => p.metadata?.name === s.name && p.metadata?.namespace === s.namespace)).map((s) => `${s.namespace}/${s.name} ${s.reason}`);
         findings.push(

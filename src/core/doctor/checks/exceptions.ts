@@ -42,13 +42,13 @@ export const exceptionsCheck: Check = {
       const ns = namespaceOf(e);
       const labels = exceptionPodLabels(e);
       const ref = exceptionRef(e);
-      const remove = `podid exception delete --name ${e.metadata.name} -n ${ns}`;
+      const remove = `podid exception delete --name ${e.metadata.name} --namespace ${ns}`;
       const matched = pods.filter((p) => p.metadata?.namespace === ns && isExceptionPod(p, [e]));
       observed[`${ns}/${e.metadata.name}`] = { podLabels: labels, exempts: matched.map((p) => p.metadata?.name) };
       if (Object.keys(labels).length === 0) {
         findings.push(
           finding("warn", `${ref} has no podLabels: NMI exempts no pod with it`, {
-            fix: `${remove}   # or give it the labels of the pods meant to keep the node's identity: podid exception add --name ${e.metadata.name} -n ${ns} --pod-labels <key>=<value>`,
+            fix: `${remove}   # or give it the labels of the pods meant to keep the node's identity: podid exception add --name ${e.metadata.name} --namespace ${ns} --pod-labels <key>=<value>`,
             objects: [ref],
           }),
         );
@@ -66,7 +66,7 @@ export const exceptionsCheck: Check = {
               `and it can take any identity on the node that no AzureIdentity names, the kubelet identity included`,
             {
               errors: ["Identity not found", ...workloads.map((p) => exceptionPodLine({ namespace: ns, name: p.metadata?.name ?? "" }))],
-              fix: `${remove}   # or: kubectl delete azurepodidentityexception ${e.metadata.name} -n ${ns}; to keep exempting system pods, re-add it with a label only they carry: podid exception add --name ${e.metadata.name} -n ${ns} --pod-labels <key>=<value>`,
+              fix: `${remove}   # or: kubectl delete azurepodidentityexception ${e.metadata.name} -n ${ns}; to keep exempting system pods, re-add it with a label only they carry: podid exception add --name ${e.metadata.name} --namespace ${ns} --pod-labels <key>=<value>`,
               objects: [ref, ...workloads.map(podRef)],
             },
           ),
@@ -81,7 +81,7 @@ export const exceptionsCheck: Check = {
           findings.push(
             finding("warn", `${ref} (podLabels ${labelsText(labels)}) matches ${component}'s pods by its labels, but ${component} runs in namespace ${home} and an exception applies only to pods of its own namespace (${ns}): it exempts nothing`, {
               errors: component === "MIC" ? ["no AzureAssignedIdentity found for pod", "Refresh request failed"] : [],
-              fix: `podid exception add --name ${e.metadata.name} -n ${home} --pod-labels ${shellWord(labelsText(labels))} && ${remove}`,
+              fix: `podid exception add --name ${e.metadata.name} --namespace ${home} --pod-labels ${shellWord(labelsText(labels))} && ${remove}`,
               objects: [ref, ...elsewhere.map(podRef)],
             }),
           );

@@ -34,10 +34,10 @@ async function fixFor(ctx: DoctorContext, o: Obj, fields: ReturnType<typeof oldF
     const resourceId = value("resourceID");
     return identityAddFix(ctx, o, typeof resourceId === "string" && resourceId ? resourceId : undefined);
   }
-  if (o.kind === "AzureIdentityBinding") return `podid bind --selector ${shellWord(String(value("selector") ?? "<selector>"))} --identity ${shellWord(String(value("azureIdentity") ?? "<identity>"))} -n ${ns} --name ${o.metadata.name}`;
+  if (o.kind === "AzureIdentityBinding") return `podid bind --selector ${shellWord(String(value("selector") ?? "<selector>"))} --identity ${shellWord(String(value("azureIdentity") ?? "<identity>"))} --namespace ${ns} --name ${o.metadata.name}`;
   const labels = value("podLabels");
   const pairs = labels && typeof labels === "object" ? Object.entries(labels).map(([k, v]) => `${k}=${String(v)}`).join(",") : "<key=value>";
-  return `podid exception add --name ${o.metadata.name} -n ${ns} --pod-labels ${shellWord(pairs)}`;
+  return `podid exception add --name ${o.metadata.name} --namespace ${ns} --pod-labels ${shellWord(pairs)}`;
 }
 
 /**

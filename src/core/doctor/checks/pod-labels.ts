@@ -27,9 +27,9 @@ export const podLabelsCheck: Check = {
       const target = await workloadOf(ctx, pod);
       const sameNs = usable.find((b) => selectorOf(b) === suggestion && namespaceOf(b) === ns);
       let fix: string;
-      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${bindingSpec(sameNs).azureIdentity} -n ${ns} --name ${sameNs.metadata.name} --label ${target}`;
+      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${bindingSpec(sameNs).azureIdentity} --namespace ${ns} --name ${sameNs.metadata.name} --label ${target}`;
       else if (suggestion) fix = `kubectl label ${target.replace("/", " ")} -n ${ns} ${BINDING_LABEL}=${shellWord(suggestion)} --overwrite`;
-      else fix = `podid bind --selector ${shellWord(value)} --identity <identity> -n ${ns}`;
+      else fix = `podid bind --selector ${shellWord(value)} --identity <identity> --namespace ${ns}`;
       const why = boundElsewhere.length
         ? `the selector is bound only where its identity is namespaced (${boundElsewhere.map((b) => `${b.metadata.namespace}/${b.metadata.name}`).join(", ")})`
         : "no AzureIdentityBinding has that selector";

@@ -53,8 +53,8 @@ async function bindFix(ctx: DoctorContext, pod: V1Pod): Promise<string> {
   const [bindings, identities, forceNamespaced, target] = await Promise.all([ctx.allBindings(), ctx.allIdentities(), ctx.micForceNamespaced(), workloadOf(ctx, pod)]);
   const usable = bindings.filter((b) => namespaceOf(b) === ns && bindingSpec(b).selector && reaches(b, identityOf(b, identities), ns, forceNamespaced));
   const b = usable.sort((x, y) => x.metadata.name.localeCompare(y.metadata.name))[0];
-  if (b) return `podid bind --selector ${shellWord(bindingSpec(b).selector)} --identity ${bindingSpec(b).azureIdentity} -n ${ns} --name ${b.metadata.name} --label ${target}`;
-  return `podid bind --selector <selector> --identity <identity> -n ${ns} --label ${target}`;
+  if (b) return `podid bind --selector ${shellWord(bindingSpec(b).selector)} --identity ${bindingSpec(b).azureIdentity} --namespace ${ns} --name ${b.metadata.name} --label ${target}`;
+  return `podid bind --selector <selector> --identity <identity> --namespace ${ns} --label ${target}`;
 }
 
 /** The pod's AzureAssignedIdentities and the latest warning MIC recorded on them. */

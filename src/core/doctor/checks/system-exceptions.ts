@@ -41,7 +41,7 @@ export const systemExceptionsCheck: Check = {
       findings.push(
         finding("fail", `MIC's pods ${mic.map(podName).join(", ")} have no AzurePodIdentityException in ${ns}: NMI answers MIC's own IMDS requests as for a pod without an identity, so MIC cannot get the kubelet identity's token and no identity is attached`, {
           errors: ["No AzureAssignedIdentity found for pod", ...NOT_ASSIGNED_SEARCH],
-          fix: `${await installFix(ctx)}   # re-creates the exception ${MIC_EXCEPTION_NAME}; or: podid exception add --name ${MIC_EXCEPTION_NAME} -n ${ns} --pod-labels ${COMPONENT_LABEL}=mic`,
+          fix: `${await installFix(ctx)}   # re-creates the exception ${MIC_EXCEPTION_NAME}; or: podid exception add --name ${MIC_EXCEPTION_NAME} --namespace ${ns} --pod-labels ${COMPONENT_LABEL}=mic`,
           objects: mic.map((p) => `Pod ${podName(p)}`),
         }),
       );
@@ -50,7 +50,7 @@ export const systemExceptionsCheck: Check = {
       findings.push(
         finding("fail", `AKS add-on pods ${addons.map(podName).join(", ")} use the node's identity and have no AzurePodIdentityException in kube-system: NMI answers their IMDS requests as for pods without an identity`, {
           errors: ["No AzureAssignedIdentity found for pod", ...NOT_ASSIGNED_SEARCH.slice(0, 1)],
-          fix: `${await installFix(ctx)}   # re-creates ${AKS_ADDON_EXCEPTION_NAME}; or: podid exception add --name ${AKS_ADDON_EXCEPTION_NAME} -n kube-system --pod-labels ${AKS_ADDON_LABEL}=${AKS_ADDON_LABEL_VALUE}`,
+          fix: `${await installFix(ctx)}   # re-creates ${AKS_ADDON_EXCEPTION_NAME}; or: podid exception add --name ${AKS_ADDON_EXCEPTION_NAME} --namespace kube-system --pod-labels ${AKS_ADDON_LABEL}=${AKS_ADDON_LABEL_VALUE}`,
           objects: addons.map((p) => `Pod ${podName(p)}`),
         }),
       );

@@ -32,7 +32,7 @@ export const wiMigrationCheck: Check = {
         findings.push(
           finding("warn", `${ref} in ${ns} carries ${BINDING_LABEL}=${labels[BINDING_LABEL]} again although podid migrate finish took it off at ${record.finished.at}: its pods are on both paths (a manifest or GitOps sync put the label back?)`, {
             errors: [BINDING_LABEL],
-            fix: `podid migrate finish -n ${ns} --workload ${ref} --yes   # and take ${BINDING_LABEL} out of its manifest`,
+            fix: `podid migrate finish --namespace ${ns} --workload ${ref} --yes   # and take ${BINDING_LABEL} out of its manifest`,
             objects,
           }),
         );
@@ -40,14 +40,14 @@ export const wiMigrationCheck: Check = {
         findings.push(
           finding("warn", `${ref} in ${ns} was moved to workload identity by podid, but its pod template no longer has ${USE_LABEL}=true and ServiceAccount ${record.serviceAccount.after} (changed out of band?)`, {
             errors: [USE_LABEL],
-            fix: `podid migrate apply -n ${ns} --workload ${ref}   # or put it back on pod identity: podid migrate rollback -n ${ns} --workload ${ref} --yes`,
+            fix: `podid migrate apply --namespace ${ns} --workload ${ref}   # or put it back on pod identity: podid migrate rollback --namespace ${ns} --workload ${ref} --yes`,
             objects,
           }),
         );
       } else if (record.failed && !wi) {
         findings.push(
           finding("warn", `${ref} in ${ns} is back on pod identity: podid migrate apply could not verify it on workload identity at ${record.failed.at}: ${record.failed.reason}`, {
-            fix: `podid migrate apply -n ${ns} --workload ${ref}   # once the cause is fixed; podid migrate status shows where each workload stands`,
+            fix: `podid migrate apply --namespace ${ns} --workload ${ref}   # once the cause is fixed; podid migrate status shows where each workload stands`,
             objects,
           }),
         );

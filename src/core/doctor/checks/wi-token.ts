@@ -58,7 +58,7 @@ export const wiTokenCheck: Check = {
         findings.push(
           finding("fail", `${wiPodRef(pod)} runs as ServiceAccount ${ns}/${sa}, which no longer exists: the kubelet cannot refresh its projected token, which expires within ${expiration}s of its last refresh (then Entra ID answers AADSTS700024)${said ? `; the kubelet says: ${said}` : ""}`, {
             errors: ["AADSTS700024", "failed to fetch token", `serviceaccounts "${sa}" not found`],
-            fix: `kubectl create serviceaccount ${sa} -n ${ns} && kubectl annotate serviceaccount ${sa} -n ${ns} azure.workload.identity/client-id=<identity client id>   # or: podid migrate apply -n ${ns}`,
+            fix: `kubectl create serviceaccount ${sa} -n ${ns} && kubectl annotate serviceaccount ${sa} -n ${ns} azure.workload.identity/client-id=<identity client id>   # or: podid migrate apply --namespace ${ns}`,
             objects: [wiPodRef(pod), `ServiceAccount ${ns}/${sa}`],
           }),
         );

@@ -1,0 +1,49 @@
+import { spawn, spawnSync } from "node:child_process";
+import { CLI } from "./cli.js";
+import { eventually } from "./eventually.js";
+
+/** util-linux `script` runs a command in a pseudo-terminal: stdin, stdout and stderr are a TTY for it. */
+export const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+
+export interface PtyRun {
+  /** Everything the terminal received so far (stdout and stderr both), raw. */
+  output(): string;
+  /** Types into the terminal: "\x03" is Ctrl-C, "\r" is Enter. */
+  type(keys: string): void;
+  /** Waits until the terminal shows what `pattern` matches. */
+  shows(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** The command's exit code (`script -e` passes it on). */
+  exited: Promise<number>;
+}
+
+const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+
+/** Runs the built CLI in a pseudo-terminal of `columns` columns; the test stops it by waiting for `exited`. */
+export function runPodidInPty(args: string[], env: NodeJS.ProcessEnv, columns = 200): PtyRun {
+  const command = `stty cols ${columns} rows 50; exec ${[process.execPath, CLI, ...args].map(quote).join(" ")}`;
+  const child = spawn("script", ["-qefc", command, "/dev/null"], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString("utf8")));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString("utf8")));
+  const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
+  return {
+    output: () => output,
+    type: (keys) => void child.stdin.write(keys),
+    shows: async (pattern, timeoutMs = 60_000) => {
+      await eventually(`the terminal to show ${pattern}`, () => pattern.test(output), { timeoutMs, intervalMs: 100, context: () => `terminal so far:\n${output}` });
+    },
+    exited,
+  };
+}
+
+/** The terminal's escape character, for patterns that look for control sequences. */
+export const ESC = String.fromCharCode(27);
+const CONTROL_SEQUENCE = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]`, "g");
+
+/** What the terminal shows at the end: each line as the last carriage return left it, without control sequences. */
+export function screenLines(raw: string): string[] {
+  return raw
+    .replace(/\r\n/g, "\n")
+    .split("\n")
+    .map((line) => line.split("\r").at(-1)!.replace(CONTROL_SEQUENCE, ""));
+}
