@@ -47,7 +47,7 @@ Examples:
             selector,
             namespace: kube.namespace,
             bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined,
-            workloads: (o.label ?? []).map(parseWorkloadRef),
+            workloads: (o.label ?? []).map((l) => parseWorkloadRef(l)),
           },
           kube,
           { dryRun: Boolean(o.dryRun), progress: ctx.progress },
@@ -71,7 +71,7 @@ export function configureUnbind(cmd: Command): void {
         const kube = openKube(o);
         const identityName = await askFor(ctx, o.identity, { flag: "--identity", message: "AzureIdentity to unbind", validate: (v) => checkKubeName("--identity", v) }, o.yes);
         const result = await unbind(
-          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined, workloads: (o.label ?? []).map(parseWorkloadRef) },
+          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined, workloads: (o.label ?? []).map((l) => parseWorkloadRef(l)) },
           kube,
           { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );

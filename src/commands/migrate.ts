@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import type { CommandContext } from "../cli/context.js";
 import { refuseOldNamespaceFlag, collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { present } from "../cli/output.js";
 import { confirm } from "../cli/prompt.js";
 import { renderError } from "../cli/render-error.js";
 import { MigrateCode, MigrateError, UsageError } from "../errors/index.js";
@@ -50,8 +51,8 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
   if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
   const timeout = Number(o.timeout ?? "300");
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`argument --timeout: '${o.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
-  const workloads = o.workload.map((w) => parseWorkloadRef(w));
-  const proxyFor = (o.proxySidecarFor ?? []).map((w) => parseWorkloadRef(w));
+  const workloads = o.workload.map((w) => parseWorkloadRef(w, "--workload"));
+  const proxyFor = (o.proxySidecarFor ?? []).map((w) => parseWorkloadRef(w, "--proxy-sidecar-for"));
   for (const w of [...workloads, ...proxyFor]) {
     if (w.kind === "pod" || w.kind === "job") throw new UsageError(`'${w.kind}/${w.name}' cannot be migrated: a ${w.kind === "pod" ? "pod's" : "Job's"} template cannot change`, "Name a deployment, statefulset, daemonset or cronjob.");
   }
@@ -76,7 +77,6 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
   };
 }
 
-const tabular = (ctx: CommandContext) => ctx.globals.output === "table" || ctx.globals.output === "tsv";
 
 export function configureMigrate(migrate: Command): void {
   withProxy(withScope(migrate.command("plan").description("Show how each workload on pod identity moves to workload identity, and what blocks it (only reads).")))
@@ -97,8 +97,9 @@ Examples:
         const { plan } = await loadPlan(await context(o, ctx));
         plan.blockers.forEach((b) => ctx.logger.warn(`blocked: ${b.message}. Fix: ${b.remedy}`));
         plan.warnings.forEach((w) => ctx.logger.warn(w));
-        if (!tabular(ctx)) return plan;
-        return plan.workloads.map((w) => ({
+        return present(plan, {
+          table: (p) =>
+            p.workloads.map((w) => ({
           namespace: w.namespace,
           workload: w.ref,
           state: w.state,
@@ -106,8 +107,9 @@ Examples:
           serviceAccount: w.serviceAccount ? `${w.serviceAccount.target}${w.serviceAccount.create ? " (new)" : ""}` : "",
           proxy: w.proxySidecar,
           migratable: w.migratable,
-          blockers: w.blockers.map((b) => b.code).join(", "),
-        }));
+              blockers: w.blockers.map((b) => b.code).join(", "),
+            })),
+        });
       }),
     );
 
@@ -164,7 +166,7 @@ Examples:
         const result = await finishMigration(mc, { dryRun: Boolean(o.dryRun) });
         for (const n of result.notFinished) ctx.logger.warn(`${n.ref} in ${n.namespace} is not finished: ${n.reason}`);
         if (result.next) ctx.logger.warn(result.next);
-        return result;
+        return writeResult(result);
       }),
     );
 
@@ -175,7 +177,7 @@ Examples:
         const { rollbackMigration } = await import("../core/migrate/rollback.js");
         const mc = await context(o, ctx);
         if (!o.dryRun) await confirm(ctx, `put the workloads in ${mc.scope.namespace ? `namespace ${mc.scope.namespace}` : "all namespaces"} back on pod identity`, Boolean(o.yes));
-        return rollbackMigration(mc, { dryRun: Boolean(o.dryRun) });
+        return writeResult(await rollbackMigration(mc, { dryRun: Boolean(o.dryRun) }));
       }),
     );
 }

@@ -39,11 +39,11 @@ function workloadKind(word: string): string | undefined {
 }
 
 /** Parses `--label KIND/NAME` as kubectl takes it: `deployment/x`, `deploy/x`, `sts/x`, `cronjobs.batch/x`, ... */
-export function parseWorkloadRef(value: string): WorkloadRef {
+export function parseWorkloadRef(value: string, flag = "--label"): WorkloadRef {
   const m = /^([A-Za-z][A-Za-z0-9.-]*)\/(.+)$/.exec(value);
   const kind = m ? workloadKind(m[1]) : undefined;
   if (!m || !kind) {
-    throw new UsageError(`--label '${value}' is not KIND/NAME of a workload`, `KIND is one of ${WORKLOAD_KINDS_HELP}; e.g. --label deployment/my-app or --label sts/db.`, UsageCode.InvalidWorkload);
+    throw new UsageError(`${flag} '${value}' is not KIND/NAME of a workload`, `KIND is one of ${WORKLOAD_KINDS_HELP}; e.g. ${flag} deployment/my-app or ${flag} sts/db.`, UsageCode.InvalidWorkload);
   }
   return { kind, name: checkKubeName("workload name", m[2]) };
 }

@@ -410,6 +410,38 @@ test("every command honours -o table and -o tsv with --query, showing real conte
       },
       tsv: { query: "steps[?outcome=='deleted'] | length(@)", expect: (o) => assert.equal(o, "0\n") },
     },
+    // The workloads bound above are on pod identity; the cluster has no OIDC issuer yet, which blocks them.
+    {
+      command: "migrate plan",
+      args: () => ["migrate", "plan", "-A"],
+      table: (o) => (header(o, /^Namespace +Workload +State +Identities +ServiceAccount +Proxy +Migratable +Blockers$/), line(o, /^default +deployment\/web +pod-identity /)),
+      tsv: { query: "workloads[?ref=='deployment/web'].[state, migratable]", expect: (o) => assert.equal(o, "pod-identity\tfalse\n") },
+    },
+    {
+      command: "migrate status",
+      args: () => ["migrate", "status", "-A"],
+      table: (o) => (header(o, /^Namespace +Workload +State +Identities +ServiceAccount +Note$/), line(o, /^default +deployment\/web +pod-identity /)),
+      tsv: { query: "[?workload=='deployment/web'].state", expect: (o) => assert.equal(o, "pod-identity\n") },
+    },
+    {
+      command: "migrate apply",
+      args: () => ["migrate", "apply", "-A", "--dry-run", "--enable-workload-identity"],
+      table: (o) => header(o, /^Action +Target +Step$|^Outcome +Target +Step$/),
+      tsv: { query: "length(blocked)", expect: (o) => assert.match(o, /^[1-9]\d*\n$/) },
+    },
+    {
+      command: "migrate finish",
+      args: () => ["migrate", "finish", "-A", "--dry-run", "--yes"],
+      // Nothing was migrated: no steps, and an empty table prints nothing, as az prints an empty list.
+      table: (o) => assert.ok(o === "" || /^(Outcome|Action) +Target +Step$/m.test(o), o),
+      tsv: { query: "length(finished)", expect: (o) => assert.equal(o, "0\n") },
+    },
+    {
+      command: "migrate rollback",
+      args: () => ["migrate", "rollback", "-A", "--dry-run", "--yes"],
+      table: (o) => assert.ok(o === "" || /^(Outcome|Action) +Target +Step$/m.test(o), o),
+      tsv: { query: "length(workloads)", expect: (o) => assert.equal(o, "0\n") },
+    },
     {
       command: "demo",
       args: () => ["demo", "--dir", sb.dir],
