@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { flagBool, flagNumber, flagPort } from "../cli/flags.js";
 import { UsageCode, UsageError } from "../errors/index.js";
 import { NMI_FLAG_DEFAULTS, NmiFlag } from "../aadpodidentity/contract/names.js";
+import { FORCE_NAMESPACED_ENV, namespacedMode } from "../aadpodidentity/contract/namespaced-mode.js";
 import { action } from "../cli/action.js";
 import { createLogger } from "../util/logger.js";
 
@@ -41,7 +42,7 @@ export function configureNmi(cmd: Command): void {
     .option("--metadata-port <port>", "The instance metadata port.", String(NMI_FLAG_DEFAULTS.metadataPort))
     .option(`--${NmiFlag.hostIp} <ip>`, "Address pods' metadata traffic is DNAT'ed to (default: the listen address; 0.0.0.0 means 127.0.0.1).")
     .option("--ipt-update-interval-sec <seconds>", "How often the iptables rules are checked and repaired.", "60")
-    .option(`--${NmiFlag.forceNamespaced} [bool]`, "Match identities only within the pod's namespace (default: FORCENAMESPACED=true).")
+    .option(`--${NmiFlag.forceNamespaced} [bool]`, "Match identities only within the pod's namespace (also on with FORCENAMESPACED=true).")
     .option(`--${NmiFlag.micNamespace} <namespace>`, "Namespace podid installed MIC in: pods of its podid-mic Deployment there keep the node's identity.", NMI_FLAG_DEFAULTS.micNamespace)
     .option("--allow-exception-pod-identities [bool]", "Let exempt pods (AzurePodIdentityException, MIC) take identities that AzureIdentities name, as upstream does (default: false).")
     .option(`--${NmiFlag.httpProbePort} <port>`, "Port of the /healthz probe (0: none).", String(NMI_FLAG_DEFAULTS.httpProbePort))
@@ -76,7 +77,7 @@ export function configureNmi(cmd: Command): void {
             metadataPort: flagPort("metadata-port", flags.metadataPort),
             hostIp,
             iptUpdateIntervalSec: flagNumber("ipt-update-interval-sec", flags.iptUpdateIntervalSec, { min: 1 }),
-            forceNamespaced: flagBool("forceNamespaced", flags.forceNamespaced, process.env.FORCENAMESPACED === "true"),
+            forceNamespaced: namespacedMode(flagBool(NmiFlag.forceNamespaced, flags.forceNamespaced, false), process.env[FORCE_NAMESPACED_ENV]),
             micNamespace: flags.MICNamespace,
             allowExceptionPodIdentities: flagBool("allow-exception-pod-identities", flags.allowExceptionPodIdentities, false),
             httpProbePort: probe === 0 ? undefined : probe,
