@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isNamespacedIdentity, bindingReaches, identityReaches } from "../../src/aadpodidentity/matching.js";
-import { bindingSpec, exceptionPodLabels, identitySpec, LEGACY_FIELDS } from "../../src/aadpodidentity/spec.js";
+import { bindingSpec, exceptionPodLabels, fieldSpelling, identitySpec, SPEC_FIELDS } from "../../src/aadpodidentity/spec.js";
 import { BEHAVIOR_ANNOTATION, type AzureIdentity, type AzureIdentityBinding, type AzurePodIdentityException } from "../../src/aadpodidentity/types.js";
 import { ScaleSetTrouble } from "../../src/aadpodidentity/contract/mic-reports.js";
 import { declaredNamespacedMode, namespacedMode } from "../../src/aadpodidentity/contract/namespaced-mode.js";
@@ -28,7 +28,15 @@ test("every spec field is read in either spelling, the v1 one first; the old nam
   assert.equal(identitySpec(identity("a", { type: "0" })).type as unknown, "0", "a type of the wrong kind is kept for the validity check to name");
   assert.deepEqual(bindingSpec(binding("a", { AzureIdentity: "id", Selector: "web", Weight: 2 })), { azureIdentity: "id", selector: "web", weight: 2 });
   assert.deepEqual(exceptionPodLabels({ spec: { PodLabels: { app: "x", n: 1 } } } as unknown as AzurePodIdentityException), { app: "x", n: "1" });
-  assert.deepEqual(Object.keys(LEGACY_FIELDS).sort(), ["AzureIdentity", "AzureIdentityBinding", "AzurePodIdentityException"]);
+  assert.deepEqual(Object.keys(SPEC_FIELDS).sort(), ["AzureIdentity", "AzureIdentityBinding", "AzurePodIdentityException"]);
+});
+
+test("which spelling is read: Go's decode over sorted keys, case ignored, the last one not null wins", () => {
+  assert.deepEqual(fieldSpelling({ ClientID: "old", clientID: "" }, "clientID"), { v1: "clientID", keys: ["ClientID", "clientID"], read: "clientID" }, "an empty v1 value is a value");
+  assert.equal(identitySpec(identity("a", { ClientID: "old", clientID: "" })).clientID, "");
+  assert.equal(fieldSpelling({ ClientID: "old", clientID: null }, "clientID").read, "ClientID", "null leaves the field as it was");
+  assert.equal(fieldSpelling({ clientID: "v1", clientid: "lower" }, "clientID").read, "clientid", "any case names the field; sorted, clientid comes last");
+  assert.deepEqual(fieldSpelling({ resourceID: "r" }, "clientID"), { v1: "clientID", keys: [] });
 });
 
 test("the Behavior annotation: only exactly `namespaced` is namespaced (upstream's IsNamespacedIdentity)", () => {
