@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { kubeTime } from "../kube/index.js";
+import { DEFAULT_PROXY_PORT, PROXY_UID } from "../kube/admission/workload-identity-webhook.js";
 import { containerConfig, type ContainerConfig } from "./container-config.js";
 import { containerEnv, fieldValue } from "./env.js";
 import { isMetadataProxyInit, launchOf } from "./images.js";
@@ -172,8 +173,8 @@ export class PodWorker {
   /** proxy-init's effect: the pod's metadata traffic now goes to the proxy sidecar's port (see images.ts). */
   private applyProxyInit(run: ContainerRun): void {
     const env = containerEnv(run.spec, this.facts(), this.deps.data);
-    const port = Number(env.PROXY_PORT ?? 8000);
-    const exemptUid = Number(env.PROXY_UID ?? 1501);
+    const port = Number(env.PROXY_PORT ?? DEFAULT_PROXY_PORT);
+    const exemptUid = Number(env.PROXY_UID ?? PROXY_UID);
     this.metadataRedirect = { port, exemptUid };
     const writer = new LogWriter(runLogPath(join(this.podDir, "containers", run.spec.name), run.restartCount));
     writer.write("stdout", `redirecting this pod's tcp to ${env.METADATA_IP ?? "169.254.169.254"}:${env.METADATA_PORT ?? 80} to port ${port}, except from uid ${exemptUid}\n`);
