@@ -57,7 +57,7 @@ export function configureNmi(cmd: Command): void {
     .option("--kubelet-config <file>", "The kubelet defaults file searched for --network-plugin=kubenet.", "/etc/default/kubelet")
     .option("--set-retry-after-header [bool]", "Answer 'not assigned yet' with 503 and Retry-After: 20 instead of 404.")
     .option("--kubeconfig <file>", "Kubeconfig (default: KUBECONFIG, else in-cluster).")
-    .option("--manage-iptables [bool]", "Install the iptables redirect (default: true, or PODID_MANAGE_IPTABLES); false where something else sends pods here, e.g. the sandbox's local kubelet.")
+    .option("--manage-iptables [bool]", "Install the iptables redirect (default: true); false where something else sends pods' metadata traffic here.")
     .addHelpText("after", "\nExample:\n  podid runtime nmi --node aks-nodepool1-12345678-vmss000000 --http-probe-port 8085")
     .action(
       action<NmiFlags>(async (flags, ctx) => {
@@ -88,7 +88,7 @@ export function configureNmi(cmd: Command): void {
             metadataHeaderRequired: flagBool("metadata-header-required", flags.metadataHeaderRequired, true),
             prometheusPort: prometheus === 0 ? undefined : prometheus,
             setRetryAfterHeader: flagBool("set-retry-after-header", flags.setRetryAfterHeader, false),
-            iptables: flagBool("manage-iptables", flags.manageIptables, process.env.PODID_MANAGE_IPTABLES !== "false"),
+            iptables: flagBool("manage-iptables", flags.manageIptables, true),
           },
           kubeconfig: flags.kubeconfig,
           allowKubenet: flagBool("allow-network-plugin-kubenet", flags.allowNetworkPluginKubenet, false),
