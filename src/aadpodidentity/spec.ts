@@ -7,24 +7,52 @@ import {
 } from "./types.js";
 
 /**
- * The spec fields as MIC, NMI and doctor read them. Releases before 1.6 wrote `ResourceID`, `ClientID`, `Selector`,
- * ...; upstream reads those spellings too (Go decodes JSON field names case-insensitively) wherever the API server
- * kept them — CRDs made before 1.6 have no schema and prune nothing, a v1 CRD with a schema prunes them. This table
- * is the one list of them: the readers below and doctor's field-casing check both go by it.
+ * The spec fields as MIC, NMI and doctor read them, in any spelling. Releases before 1.6 wrote the Go field names
+ * (`ResourceID`, `ClientID`, `Selector`, ...). CRDs made before 1.6 have no schema and keep them; a v1 CRD with a
+ * schema prunes them. Upstream's MIC reads such objects with Go's encoding/json (its one-time type upgrade, which
+ * rewrites them in v1 spelling), which matches a key to a field ignoring case and takes the keys in the order the
+ * API server sends them — sorted, since a custom resource is a JSON map — so the last key wins, except that a
+ * `null` leaves the field as it was. Every pre-1.6 name starts upper-case and sorts before its v1 name: where
+ * both are present the v1 value is the one read, even when it is "". fieldSpelling() is that rule, and doctor's
+ * field-casing check asks it which spelling is read.
  */
-export const LEGACY_FIELDS = {
-  AzureIdentity: { Type: "type", ResourceID: "resourceID", ClientID: "clientID", ClientPassword: "clientPassword", TenantID: "tenantID", ADResourceID: "adResourceID", ADEndpoint: "adEndpoint" },
-  AzureIdentityBinding: { AzureIdentity: "azureIdentity", Selector: "selector", Weight: "weight" },
-  AzurePodIdentityException: { PodLabels: "podLabels" },
-} as const satisfies Partial<Record<AadPodIdentityKind, Record<string, string>>>;
+export const SPEC_FIELDS = {
+  AzureIdentity: ["type", "resourceID", "clientID", "clientPassword", "tenantID", "adResourceID", "adEndpoint"],
+  AzureIdentityBinding: ["azureIdentity", "selector", "weight"],
+  AzurePodIdentityException: ["podLabels"],
+} as const satisfies Partial<Record<AadPodIdentityKind, readonly string[]>>;
 
-export type LegacyKind = keyof typeof LEGACY_FIELDS;
+export type SpelledKind = keyof typeof SPEC_FIELDS;
 
-/** One v1 field's value: its v1 spelling when set, else its old one. */
-function field(kind: LegacyKind, spec: Record<string, unknown> | undefined, v1: string): unknown {
-  if (spec?.[v1] !== undefined && spec[v1] !== null) return spec[v1];
-  const old = Object.entries(LEGACY_FIELDS[kind]).find(([, name]) => name === v1)?.[0];
-  return old === undefined ? undefined : spec?.[old];
+/** How one v1 field is spelled in a spec: every key that names it (any case), and the one whose value is read. */
+export interface FieldSpelling {
+  v1: string;
+  /** The keys naming the field, in the order they are decoded (sorted). */
+  keys: string[];
+  /** The key whose value is read; undefined when none has a value (absent, or every one null). */
+  read?: string;
+}
+
+/** Go's encoding/json matches ASCII letters ignoring case. */
+const fold = (key: string) => key.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+export function fieldSpelling(spec: Record<string, unknown> | undefined, v1: string): FieldSpelling {
+  const keys = Object.keys(spec ?? {})
+    .filter((k) => fold(k) === fold(v1))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const read = [...keys].reverse().find((k) => spec![k] !== null && spec![k] !== undefined);
+  return { v1, keys, ...(read !== undefined ? { read } : {}) };
+}
+
+/** Every field of a kind's spec that is spelled some way, v1 or not. */
+export function fieldSpellings(kind: SpelledKind, spec: Record<string, unknown> | undefined): FieldSpelling[] {
+  return SPEC_FIELDS[kind].map((v1) => fieldSpelling(spec, v1)).filter((f) => f.keys.length > 0);
+}
+
+/** One v1 field's value, from whichever spelling is read. */
+function field(spec: Record<string, unknown> | undefined, v1: string): unknown {
+  const { read } = fieldSpelling(spec, v1);
+  return read === undefined ? undefined : spec![read];
 }
 
 const text = (v: unknown): string => (typeof v === "string" ? v.trim() : "");
@@ -42,7 +70,7 @@ export interface IdentitySpec {
 
 export function identitySpec(identity: Pick<AzureIdentity, "spec">): IdentitySpec {
   const spec = identity.spec as unknown as Record<string, unknown> | undefined;
-  const read = (v1: string) => field("AzureIdentity", spec, v1);
+  const read = (v1: string) => field(spec, v1);
   const type = read("type");
   const password = read("clientPassword") as { name?: unknown; namespace?: unknown } | undefined;
   return {
@@ -65,17 +93,17 @@ export interface BindingSpec {
 
 export function bindingSpec(binding: Pick<AzureIdentityBinding, "spec">): BindingSpec {
   const spec = binding.spec as unknown as Record<string, unknown> | undefined;
-  const weight = field("AzureIdentityBinding", spec, "weight");
+  const weight = field(spec, "weight");
   return {
-    azureIdentity: text(field("AzureIdentityBinding", spec, "azureIdentity")),
-    selector: text(field("AzureIdentityBinding", spec, "selector")),
+    azureIdentity: text(field(spec, "azureIdentity")),
+    selector: text(field(spec, "selector")),
     ...(typeof weight === "number" ? { weight } : {}),
   };
 }
 
 /** An exception's podLabels (values as strings). */
 export function exceptionPodLabels(exception: Pick<AzurePodIdentityException, "spec">): Record<string, string> {
-  const labels = field("AzurePodIdentityException", exception.spec as unknown as Record<string, unknown> | undefined, "podLabels");
+  const labels = field(exception.spec as unknown as Record<string, unknown> | undefined, "podLabels");
   return labels && typeof labels === "object" ? Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)])) : {};
 }
 

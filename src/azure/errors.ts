@@ -1,6 +1,7 @@
 import { RestError } from "@azure/core-rest-pipeline";
 import { AuthenticationError, CredentialUnavailableError } from "@azure/identity";
 import { ArmCode, AzureCode, AzureError, NotFoundError, PodidError } from "../errors/index.js";
+import { connectionFailure } from "../util/connection-errors.js";
 
 /**
  * Azure failures classified by the service's error code, in one place. Commands never look at status codes or
@@ -40,34 +41,9 @@ function armCode(code: string): ArmCode | undefined {
   return (Object.values(ArmCode) as string[]).includes(code) ? (code as ArmCode) : undefined;
 }
 
-/**
- * Failures of the connection itself (no HTTP answer): reset or hung-up sockets (a keep-alive socket the server
- * closed), timeouts, refused connections, name lookups that failed for now. Node's codes, and core's own.
- */
-const NETWORK_ERROR_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ESOCKETTIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EAI_AGAIN",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "REQUEST_SEND_ERROR",
-]);
-
-/** A request that got no HTTP answer because the connection failed (never an abort: that is a decision). */
+/** A request that got no HTTP answer because the connection failed or broke: worth a retry (never an abort: that is a decision). */
 export function isNetworkError(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e.name === "AbortError") return false;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && NETWORK_ERROR_CODES.has(code) && (e as RestError).statusCode === undefined) return true;
-  }
-  return false;
+  return connectionFailure(err)?.kind === "dropped";
 }
 
 /**

@@ -1,17 +1,18 @@
 import { UsageError } from "../errors/index.js";
+import { parseGoBool } from "../util/go-bool.js";
 
 /**
  * Parsers for the runtime components' upstream-compatible flags (Go flag / pflag conventions), so
  * manifests written for aad-pod-identity keep working.
  */
 
-/** pflag booleans: `--flag`, `--flag=true`, `--flag=false`. */
+/** pflag booleans: `--flag`, `--flag=true`, `--flag=false` (and the other spellings Go's ParseBool takes, `=1`, `=t`, ...). */
 export function flagBool(name: string, value: string | boolean | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value === "boolean") return value;
-  if (/^(true|1|t)$/i.test(value)) return true;
-  if (/^(false|0|f)$/i.test(value)) return false;
-  throw new UsageError(`--${name} takes true or false, not '${value}'`);
+  const parsed = parseGoBool(value);
+  if (parsed === undefined) throw new UsageError(`--${name} takes true or false, not '${value}'`);
+  return parsed;
 }
 
 export function flagNumber(name: string, value: string, { min = 0, integer = true } = {}): number {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { MIC_FLAG_DEFAULTS, MicFlag } from "../aadpodidentity/contract/names.js";
+import { FORCE_NAMESPACED_ENV, namespacedMode } from "../aadpodidentity/contract/namespaced-mode.js";
 import { action } from "../cli/action.js";
 import { flagBool, flagDuration, flagList, flagNumber, flagPort } from "../cli/flags.js";
 import { createLogger } from "../util/logger.js";
@@ -26,7 +27,7 @@ export function configureMic(cmd: Command): void {
   cmd
     .option("--kubeconfig <file>", "Kubeconfig (default: KUBECONFIG, else in-cluster).")
     .option("--cloudconfig <file>", "The node's azure.json (cloud, subscription, credential); without it, PODID_CLOUD, AZURE_SUBSCRIPTION_ID and the environment's credential.")
-    .option(`--${MicFlag.forceNamespaced} [bool]`, "Match pods, bindings and identities only within one namespace (default: FORCENAMESPACED=true).")
+    .option(`--${MicFlag.forceNamespaced} [bool]`, "Match pods, bindings and identities only within one namespace (also on with FORCENAMESPACED=true).")
     .option("--syncRetryDuration <duration>", "Interval of the periodic full sync.", "3600s")
     .option(`--${MicFlag.leaderElectionNamespace} <namespace>`, "Namespace of the leader election Lease.", MIC_FLAG_DEFAULTS.leaderElectionNamespace)
     .option(`--${MicFlag.leaderElectionName} <name>`, "Name of the leader election Lease.", MIC_FLAG_DEFAULTS.leaderElectionName)
@@ -49,7 +50,7 @@ export function configureMic(cmd: Command): void {
           cloudconfig: flags.cloudconfig,
           logger: createLogger(ctx.logger.level, undefined, "mic: "),
           options: {
-            forceNamespaced: flagBool("forceNamespaced", flags.forceNamespaced, process.env.FORCENAMESPACED === "true"),
+            forceNamespaced: namespacedMode(flagBool(MicFlag.forceNamespaced, flags.forceNamespaced, false), process.env[FORCE_NAMESPACED_ENV]),
             immutableClientIds: flagList(flags.immutableUserMsis),
             updateUserMsiMaxRetry: flagNumber("update-user-msi-max-retry", flags.updateUserMsiMaxRetry),
             updateUserMsiRetryIntervalMs: flagDuration("update-user-msi-retry-interval", flags.updateUserMsiRetryInterval),

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { flagBool, flagNumber, flagPort } from "../cli/flags.js";
 import { UsageCode, UsageError } from "../errors/index.js";
 import { NMI_FLAG_DEFAULTS, NmiFlag } from "../aadpodidentity/contract/names.js";
+import { FORCE_NAMESPACED_ENV, namespacedMode } from "../aadpodidentity/contract/namespaced-mode.js";
 import { action } from "../cli/action.js";
 import { createLogger } from "../util/logger.js";
 
@@ -41,7 +42,7 @@ export function configureNmi(cmd: Command): void {
     .option("--metadata-port <port>", "The instance metadata port.", String(NMI_FLAG_DEFAULTS.metadataPort))
     .option(`--${NmiFlag.hostIp} <ip>`, "Address pods' metadata traffic is DNAT'ed to (default: the listen address; 0.0.0.0 means 127.0.0.1).")
     .option("--ipt-update-interval-sec <seconds>", "How often the iptables rules are checked and repaired.", "60")
-    .option(`--${NmiFlag.forceNamespaced} [bool]`, "Match identities only within the pod's namespace (default: FORCENAMESPACED=true).")
+    .option(`--${NmiFlag.forceNamespaced} [bool]`, "Match identities only within the pod's namespace (also on with FORCENAMESPACED=true).")
     .option(`--${NmiFlag.micNamespace} <namespace>`, "Namespace podid installed MIC in: pods of its podid-mic Deployment there keep the node's identity.", NMI_FLAG_DEFAULTS.micNamespace)
     .option("--allow-exception-pod-identities [bool]", "Let exempt pods (AzurePodIdentityException, MIC) take identities that AzureIdentities name, as upstream does (default: false).")
     .option(`--${NmiFlag.httpProbePort} <port>`, "Port of the /healthz probe (0: none).", String(NMI_FLAG_DEFAULTS.httpProbePort))
@@ -56,7 +57,7 @@ export function configureNmi(cmd: Command): void {
     .option("--kubelet-config <file>", "The kubelet defaults file searched for --network-plugin=kubenet.", "/etc/default/kubelet")
     .option("--set-retry-after-header [bool]", "Answer 'not assigned yet' with 503 and Retry-After: 20 instead of 404.")
     .option("--kubeconfig <file>", "Kubeconfig (default: KUBECONFIG, else in-cluster).")
-    .option("--manage-iptables [bool]", "Install the iptables redirect (default: true, or PODID_MANAGE_IPTABLES); false where something else sends pods here, e.g. the sandbox's local kubelet.")
+    .option("--manage-iptables [bool]", "Install the iptables redirect (default: true); false where something else sends pods' metadata traffic here.")
     .addHelpText("after", "\nExample:\n  podid runtime nmi --node aks-nodepool1-12345678-vmss000000 --http-probe-port 8085")
     .action(
       action<NmiFlags>(async (flags, ctx) => {
@@ -76,7 +77,7 @@ export function configureNmi(cmd: Command): void {
             metadataPort: flagPort("metadata-port", flags.metadataPort),
             hostIp,
             iptUpdateIntervalSec: flagNumber("ipt-update-interval-sec", flags.iptUpdateIntervalSec, { min: 1 }),
-            forceNamespaced: flagBool("forceNamespaced", flags.forceNamespaced, process.env.FORCENAMESPACED === "true"),
+            forceNamespaced: namespacedMode(flagBool(NmiFlag.forceNamespaced, flags.forceNamespaced, false), process.env[FORCE_NAMESPACED_ENV]),
             micNamespace: flags.MICNamespace,
             allowExceptionPodIdentities: flagBool("allow-exception-pod-identities", flags.allowExceptionPodIdentities, false),
             httpProbePort: probe === 0 ? undefined : probe,
@@ -87,7 +88,7 @@ export function configureNmi(cmd: Command): void {
             metadataHeaderRequired: flagBool("metadata-header-required", flags.metadataHeaderRequired, true),
             prometheusPort: prometheus === 0 ? undefined : prometheus,
             setRetryAfterHeader: flagBool("set-retry-after-header", flags.setRetryAfterHeader, false),
-            iptables: flagBool("manage-iptables", flags.manageIptables, process.env.PODID_MANAGE_IPTABLES !== "false"),
+            iptables: flagBool("manage-iptables", flags.manageIptables, true),
           },
           kubeconfig: flags.kubeconfig,
           allowKubenet: flagBool("allow-network-plugin-kubenet", flags.allowNetworkPluginKubenet, false),

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { RuntimeCode, RuntimeError, UsageError } from "../errors/index.js";
 import { flagPort } from "../cli/flags.js";
+import { DEFAULT_PROXY_PORT } from "../kube/workload-identity.js";
 import { createLogger, type LogLevel } from "../util/logger.js";
 
 /** Upstream's --log-level values (mlog), and the podid level each means. */
@@ -16,7 +17,7 @@ interface ProxyFlags {
 /** Options of `podid runtime proxy` (upstream's proxy flags); the component is in src/runtime/proxy/. */
 export function configureProxy(cmd: Command): void {
   cmd
-    .option("--proxy-port <port>", "Port the proxy listens on (localhost only).", "8000")
+    .option("--proxy-port <port>", "Port the proxy listens on (localhost only).", String(DEFAULT_PROXY_PORT))
     .option("--probe", "Check that a running proxy answers /readyz, then exit (the sidecar's postStart hook).")
     .option("--log-level <level>", "Log level: '' (warnings), info, debug, trace or all.", "")
     .addHelpText(
@@ -27,9 +28,9 @@ AZURE_CLIENT_ID (the client id when a request names none).
 
 Examples:
   The sidecar the workload identity webhook injects with azure.workload.identity/inject-proxy-sidecar:
-    podid runtime proxy --proxy-port=8000 --log-level=info
+    podid runtime proxy --proxy-port=${DEFAULT_PROXY_PORT} --log-level=info
   An IMDS-style request in the pod, answered with a token from the pod's federated credential:
-    curl -H Metadata:true "http://localhost:8000/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/"`,
+    curl -H Metadata:true "http://localhost:${DEFAULT_PROXY_PORT}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/"`,
     )
     .action(
       action<ProxyFlags>(async (flags, ctx) => {

@@ -1,5 +1,6 @@
 import { ApiException } from "@kubernetes/client-node";
 import { KubernetesCode, KubernetesError, NotFoundError, PodidError } from "../errors/index.js";
+import { connectionFailure } from "../util/connection-errors.js";
 
 /** A Kubernetes `Status` body, as the API server sends it with every failure. */
 export interface KubeStatus {
@@ -31,17 +32,6 @@ export function isKubeConflict(err: unknown): boolean {
   return err instanceof ApiException && err.code === 409;
 }
 
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "ECONNRESET", "CERT_HAS_EXPIRED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN"]);
-
-function networkCode(err: unknown): string | undefined {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
-    if (e === (e as { cause?: unknown }).cause) break;
-  }
-  return undefined;
-}
-
 /** podid's code for each reason a Kubernetes Status gives (k8s.io/apimachinery/pkg/apis/meta/v1 StatusReason). */
 const CODE_OF_REASON = new Map<string, KubernetesCode>([
   ["Unauthorized", KubernetesCode.KubernetesUnauthorized],
@@ -67,7 +57,7 @@ const CODE_OF_REASON = new Map<string, KubernetesCode>([
 /** Turns a client-node failure into podid's error, by the Status reason the API server gave. */
 export function fromKubeError(err: unknown, doing: string, server?: string): PodidError {
   if (err instanceof PodidError) return err;
-  const net = networkCode(err);
+  const net = connectionFailure(err)?.code;
   if (net) {
     return new KubernetesError(KubernetesCode.ClusterUnreachable, `cannot reach the Kubernetes API${server ? ` at ${server}` : ""} while ${doing} (${net})`, {
       cause: err,

@@ -21,6 +21,8 @@ export const TOKEN_VOLUME = "azure-identity-token";
 /** The audience of the projected token, which federated credentials must name. */
 export const TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange";
 export const PROXY_CONTAINER = "azwi-proxy";
+/** The proxy sidecar's port when the pod's PROXY_PORT_ANNOTATION does not say (the webhook's and the proxy's default). */
+export const DEFAULT_PROXY_PORT = 8000;
 
 /** The variables the webhook injects, which the Azure SDKs' WorkloadIdentityCredential reads. */
 export const ENV = {

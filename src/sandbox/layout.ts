@@ -20,6 +20,8 @@ export function sandboxLayout(dirArg: string) {
     pods: join(dir, "pods"),
     /** The kubelet's: each node's hostPath files (its /etc/kubernetes/azure.json). */
     nodes: join(dir, "nodes"),
+    /** The kubelet's: each node's recorded nat table (netfilter.ts), apart from its hostPath files. */
+    netfilter: join(dir, "netfilter"),
     state,
     caKey: join(state, "ca-key.pem"),
     tlsCert: join(state, "tls-cert.pem"),

@@ -11,7 +11,7 @@ import { PACKAGE_VERSION } from "../../src/util/package-info.js";
 import { CLI, runPodid, runShell, type RunResult } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { eventually } from "../helpers/eventually.js";
-import { ESC, hasScript, runPodidInPty, screenLines, type PtyRun } from "../helpers/pty.js";
+import { ESC, NO_PTY, screenLines, withPodidInPty, type PtyRun } from "../helpers/pty.js";
 
 /**
  * The CLI's surface as a user meets it on a sandbox: output like az (every command under -o table and -o tsv with
@@ -27,7 +27,7 @@ let core: CoreV1Api;
 let custom: CustomObjectsApi;
 const GROUP = "aadpodidentity.k8s.io";
 const RUNTIME_IMAGE = `ghcr.io/podid/podid-runtime:${PACKAGE_VERSION}`;
-const noPty = !hasScript && "util-linux `script` is not installed";
+const noPty = NO_PTY;
 const podid = (args: string[], env: NodeJS.ProcessEnv = {}) => runPodid(args, { env: { ...sb.env, ...env }, timeoutMs: 400_000 });
 const ok = (r: RunResult, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
 const readIdentity = (name: string, namespace = "default") => custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace, plural: "azureidentities", name }) as Promise<{ spec: { clientID: string } }>;
@@ -44,20 +44,7 @@ before(async () => {
 
 after(async () => sb?.stop());
 
-/** Runs `run` and ends the terminal's command if the test did not see it end. */
-async function inPty<T>(args: string[], env: NodeJS.ProcessEnv, run: (pty: PtyRun) => Promise<T>): Promise<T> {
-  const pty = runPodidInPty(args, { ...sb.env, ...env });
-  let ended = false;
-  void pty.exited.then(() => (ended = true));
-  try {
-    return await run(pty);
-  } finally {
-    if (!ended) {
-      pty.type("\x03");
-      await pty.exited;
-    }
-  }
-}
+const inPty = <T>(args: string[], env: NodeJS.ProcessEnv, run: (pty: PtyRun) => Promise<T>) => withPodidInPty(args, { ...sb.env, ...env }, run);
 
 test("on a terminal, install shows each step on one live line with its time, and prints each finished step once", { skip: noPty }, async () => {
   await inPty(["install", "--cluster", sb.info.clusterName, "-g", sb.info.resourceGroup, "-o", "none"], {}, async (pty) => {

@@ -1,9 +1,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { CustomObjectsApi, CoreV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, CustomObjectsApi, CoreV1Api } from "@kubernetes/client-node";
 import { runPodid, runShell } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { applyFix, assertStatus, checkOf, createPod, ensureNamespace, findingOf, runDoctor } from "../helpers/doctor.js";
+import { eventually } from "../helpers/eventually.js";
 
 // podid doctor's cluster-side matching checks: 8 (bindings), 9 (pod labels), 10 (selector reach across
 // namespaces) and 19 (old field casing). Each scenario breaks one thing, runs doctor, applies its fix, re-checks.
@@ -130,4 +131,34 @@ spec:
   const fixed = await runDoctor(sb, ["--namespace", "team-d"]);
   assertStatus(fixed.report, "field-casing", "ok");
   assertStatus(fixed.report, "azure-identities", "ok");
+});
+
+// Last: it turns MIC's namespaced mode on for the rest of the file.
+test("10 and 9 with MIC in namespaced mode by FORCENAMESPACED=true (not a flag): doctor agrees with the assignments MIC makes", async () => {
+  for (const ns of ["team-e", "team-f"]) await ensureNamespace(clients.kc, ns);
+  await addIdentity("fn-id", "team-e");
+  await podid("bind", "--selector", "fn", "--identity", "fn-id", "--namespace", "team-e");
+  await createPod(clients.kc, sb, { name: "fn-in", namespace: "team-e", labels: { aadpodidbinding: "fn" } });
+  await createPod(clients.kc, sb, { name: "fn-out", namespace: "team-f", labels: { aadpodidbinding: "fn" } });
+  const assignments = async () =>
+    ((await custom.listClusterCustomObject({ group: GROUP, version: "v1", plural: "azureassignedidentities" })) as { items: { spec: { pod: string; podNamespace: string }; status?: { status?: string } }[] }).items
+      .filter((a) => a.spec.pod.startsWith("fn-"))
+      .map((a) => `${a.spec.podNamespace}/${a.spec.pod}=${a.status?.status}`)
+      .sort();
+  const WAIT = { timeoutMs: 120_000, intervalMs: 500 };
+  await eventually("MIC (not namespaced) to assign both pods", async () => assert.deepEqual(await assignments(), ["team-e/fn-in=Assigned", "team-f/fn-out=Assigned"]), WAIT);
+
+  const apps = clients.kc.makeApiClient(AppsV1Api);
+  const mic = await apps.readNamespacedDeployment({ name: "podid-mic", namespace: "kube-system" });
+  const container = mic.spec!.template.spec!.containers[0];
+  container.env = [...(container.env ?? []), { name: "FORCENAMESPACED", value: "true" }];
+  assert.ok(!(container.args ?? []).some((a) => /forceNamespaced/i.test(a)), "no flag: only the variable switches it on");
+  await apps.replaceNamespacedDeployment({ name: "podid-mic", namespace: "kube-system", body: mic });
+  await eventually("MIC in namespaced mode to take back the assignment across namespaces", async () => assert.deepEqual(await assignments(), ["team-e/fn-in=Assigned"]), WAIT);
+
+  const r = await runDoctor(sb, ["-A"]);
+  assert.equal(checkOf(r.report, "selector-scope").observed.forceNamespaced, true);
+  assert.ok(!checkOf(r.report, "selector-scope").findings.some((f) => f.objects.includes("AzureIdentity team-e/fn-id")), "no other namespace can take the identity");
+  findingOf(r.report, "pod-labels", /Pod team-f\/fn-out is labelled aadpodidbinding=fn, but the selector is bound only where its identity is namespaced \(team-e\/fn-id-binding\): it gets no identity/);
+  assert.ok(!checkOf(r.report, "pod-labels").findings.some((f) => f.objects.includes("Pod team-e/fn-in")), "the pod MIC assigns is fine");
 });

@@ -5,12 +5,11 @@ import assert from "node:assert/strict";
 import { type ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { type AuthorizationManagementClient } from "@azure/arm-authorization";
 import { CustomObjectsApi } from "@kubernetes/client-node";
-import { CLI, runPodid, runShell } from "../helpers/cli.js";
-import { spawnSync } from "node:child_process";
+import { runPodid } from "../helpers/cli.js";
+import { ESC, NO_PTY, withPodidInPty } from "../helpers/pty.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 
-const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
 let sb: SandboxFixture;
 let msi: ManagedServiceIdentityClient;
 let auth: AuthorizationManagementClient;
@@ -122,10 +121,13 @@ test("delete leaves nothing podid made, even when the Azure identity was deleted
   assert.equal(onIdentity.length, 0);
 });
 
-test("on a terminal, a missing --name is asked for, and the answer is used", { skip: !hasScript && "util-linux `script` is not installed" }, async () => {
-  const command = [process.execPath, CLI, ...addArgs("").filter((a, i, list) => !(a === "-n" || list[i - 1] === "-n"))].map((a) => `'${a}'`).join(" ");
-  const r = await runShell(`(sleep 2; printf 'tty-id\\r'; sleep 8) | script -qfec "${command.replace(/"/g, '\\"')}" /dev/null`, { env: sb.env });
-  assert.match(r.stdout, /Name of the identity/);
+test("on a terminal, a missing --name is asked for, and the answer is used", { skip: NO_PTY }, async () => {
+  const args = addArgs("").filter((a, i, list) => !(a === "-n" || list[i - 1] === "-n"));
+  await withPodidInPty(args, sb.env, async (pty) => {
+    await pty.shows(/Name of the identity/);
+    pty.type("tty-id\r");
+    assert.equal(await pty.exited, 0, pty.output());
+  });
   const identity = await msi.userAssignedIdentities.get(sb.info.resourceGroup, "tty-id");
   assert.equal(identity.name, "tty-id");
 });
@@ -181,13 +183,16 @@ test("jsonc and yamlc are plain without a terminal or with NO_COLOR", async () =
   }
 });
 
-test("on a terminal, a missing -g offers the subscription's resource groups to choose from", { skip: !hasScript && "util-linux `script` is not installed" }, async () => {
+test("on a terminal, a missing -g offers the subscription's resource groups to choose from", { skip: NO_PTY }, async () => {
   const args = ["identity", "add", "-n", "tty-rg-id", "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--namespace", "default"];
-  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
-  // The groups are listed sorted; the node resource group (MC_...) is first, the cluster's group second.
-  const r = await runShell(`(sleep 3; printf '\\033[B'; sleep 0.5; printf '\\r'; sleep 8) | script -qfec "${command.replace(/"/g, '\\"')}" /dev/null`, { env: sb.env });
-  assert.match(r.stdout, /Resource group of the identity/);
-  assert.match(r.stdout, new RegExp(sb.info.nodeResourceGroup));
+  await withPodidInPty(args, sb.env, async (pty) => {
+    // The groups are listed sorted; the node resource group (MC_...) is first, the cluster's group second.
+    await pty.shows(new RegExp(`Resource group of the identity[\\s\\S]*${sb.info.nodeResourceGroup}[\\s\\S]*${sb.info.resourceGroup}`));
+    pty.type(`${ESC}[B`);
+    await pty.shows(new RegExp(`❯ ${sb.info.resourceGroup}`));
+    pty.type("\r");
+    assert.equal(await pty.exited, 0, pty.output());
+  });
   const identity = await msi.userAssignedIdentities.get(sb.info.resourceGroup, "tty-rg-id");
   assert.equal(identity.name, "tty-rg-id");
 });

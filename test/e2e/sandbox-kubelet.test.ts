@@ -7,6 +7,7 @@ import { AppsV1Api, CoordinationV1Api, CoreV1Api, type V1Pod } from "@kubernetes
 import { runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { eventually } from "../helpers/eventually.js";
+import { demoResults } from "../../src/aadpodidentity/contract/demo-result.js";
 
 /**
  * The sandbox's nodes as a user meets them: `podid install` brings MIC and NMI to Ready as processes that talk to
@@ -184,10 +185,38 @@ test("a Deployment rolls out as RollingUpdate says: old pods serve until new one
   for (const name of ["roll", "other"]) await apps.deleteNamespacedDeployment({ name, namespace: "default" });
 });
 
+test("NMI's own iptables rule decides where pods' metadata traffic goes: moved to --nmi-port=2580, pods reach NMI there and never the node's IMDS", async () => {
+  const nodes = (await core.listNode()).items;
+  const ds = await apps.readNamespacedDaemonSet({ name: "podid-nmi", namespace: "kube-system" });
+  const container = ds.spec!.template.spec!.containers[0];
+  container.args = [...(container.args ?? []), "--nmi-port=2580"];
+  await apps.replaceNamespacedDaemonSet({ name: "podid-nmi", namespace: "kube-system", body: ds });
+  await eventually("NMI on every node to be ready on port 2580", async () => {
+    const nmi = (await podsOf("nmi")).filter((p) => !p.metadata?.deletionTimestamp);
+    assert.equal(nmi.length, nodes.length);
+    for (const p of nmi) {
+      assert.ok(p.spec?.containers[0].args?.includes("--nmi-port=2580"), `${p.metadata?.name} is of the new template`);
+      assert.ok(ready(p), `${p.metadata?.name} is ready: its redirect is in place`);
+      assert.ok(await listening(p.status!.podIP!, 2580));
+    }
+  }, WAIT);
+
+  // A pod that no binding selects asks for a token: NMI refuses it. Were its traffic to reach the node's IMDS, it
+  // would get the kubelet identity's token there.
+  await core.createNamespacedPod({
+    namespace: "default",
+    body: { metadata: { name: "asks-nmi" }, spec: { restartPolicy: "Never", containers: [{ name: "demo", image: "ghcr.io/podid/podid-demo:0.1.0", args: ["--once", "--subscription-id", sb.info.subscriptionId, "--resource-group", "none"] }] } },
+  });
+  const result = await eventually("the pod's result line", async () => demoResults(await core.readNamespacedPodLog({ name: "asks-nmi", namespace: "default" }))[0] ?? false, WAIT);
+  assert.equal(result.token, false, JSON.stringify(result));
+  assert.equal(result.endpointStatus, 404, "NMI's answer to a pod without the aadpodidbinding label");
+  await core.deleteNamespacedPod({ name: "asks-nmi", namespace: "default" });
+});
+
 test("uninstall stops MIC and NMI: their pods go and nothing listens on the nodes any more", async () => {
   const nmi = await podsOf("nmi");
   const r = await podid(["uninstall", "--force", "--yes", "-o", "json"]);
   assert.equal(r.code, 0, r.stderr);
   await eventually("MIC and NMI pods to be gone", async () => assert.deepEqual([...(await podsOf("mic")), ...(await podsOf("nmi"))].map((p) => p.metadata?.name), []), WAIT);
-  for (const p of nmi) await eventually(`NMI on ${p.spec?.nodeName} to stop listening`, async () => !(await listening(p.status!.podIP!, 2579)), WAIT);
+  for (const p of nmi) await eventually(`NMI on ${p.spec?.nodeName} to stop listening`, async () => !(await listening(p.status!.podIP!, 2579)) && !(await listening(p.status!.podIP!, 2580)), WAIT);
 });

@@ -36,6 +36,27 @@ export function runPodidInPty(args: string[], env: NodeJS.ProcessEnv, columns = 
   };
 }
 
+/** Why a terminal cannot be had here (for a test's skip), or false. */
+export const NO_PTY: string | false = !hasScript && "util-linux `script` is not installed";
+
+/**
+ * Runs the CLI in a pseudo-terminal for `run`, which drives it by waiting for what the terminal shows before typing;
+ * if the command has not ended when `run` does (or throws), it is interrupted (Ctrl-C) and awaited.
+ */
+export async function withPodidInPty<T>(args: string[], env: NodeJS.ProcessEnv, run: (pty: PtyRun) => Promise<T>): Promise<T> {
+  const pty = runPodidInPty(args, env);
+  let ended = false;
+  void pty.exited.then(() => (ended = true));
+  try {
+    return await run(pty);
+  } finally {
+    if (!ended) {
+      pty.type("\x03");
+      await pty.exited;
+    }
+  }
+}
+
 /** The terminal's escape character, for patterns that look for control sequences. */
 export const ESC = String.fromCharCode(27);
 const CONTROL_SEQUENCE = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]`, "g");

@@ -8,6 +8,10 @@ import { DoctorContext } from "../../src/core/doctor/context.js";
 import { runCheck } from "../../src/core/doctor/runner.js";
 import { podLabelsCheck } from "../../src/core/doctor/checks/pod-labels.js";
 import { selectorScopeCheck } from "../../src/core/doctor/checks/selector-scope.js";
+import { fieldCasingCheck } from "../../src/core/doctor/checks/field-casing.js";
+import { azureIdentitiesCheck } from "../../src/core/doctor/checks/azure-identities.js";
+import { identitySpec } from "../../src/aadpodidentity/spec.js";
+import type { AzureIdentity } from "../../src/aadpodidentity/types.js";
 import { AAD_POD_IDENTITY_GROUP, BEHAVIOR_ANNOTATION } from "../../src/aadpodidentity/types.js";
 import { KubeSession } from "../../src/kube/session.js";
 import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
@@ -97,6 +101,23 @@ test("an AzureIdentity written with the pre-1.6 ClientID/ResourceID gives its po
   const named = await getFrom(ip, tokenUrl({ client_id: azure.clientId }), { Metadata: "true" });
   assert.equal(named.status, 200, "a request naming the client id finds the identity spelled the old way");
   assert.equal(decodeJwt(named.json.access_token).appid, azure.clientId);
+});
+
+test("both spellings, the v1 one empty: spec.ts (MIC's and NMI's reader) and doctor's checks read the empty v1 value, as upstream's decode does, and field-casing says the old one is ignored", async () => {
+  const ns = await namespace("both");
+  const azure = await azureIdentityOnAzure("both");
+  await create(ns, "azureidentities", { apiVersion: `${AAD_POD_IDENTITY_GROUP}/v1`, kind: "AzureIdentity", metadata: { name: "both-id", namespace: ns }, spec: { type: 0, resourceID: azure.id, clientID: "", ClientID: azure.clientId } });
+  const stored = (await custom.getNamespacedCustomObject({ group: AAD_POD_IDENTITY_GROUP, version: "v1", namespace: ns, plural: "azureidentities", name: "both-id" })) as AzureIdentity;
+  assert.equal(identitySpec(stored).clientID, "", "the v1 spelling, present though empty, is what is read");
+
+  const doctor = new DoctorContext({ scope: { namespace: ns, probe: false }, openKube: () => new KubeSession(f.kc, "default"), openAzure: () => productSession(sb), cluster: {} });
+  const identities = await runCheck(azureIdentitiesCheck, doctor);
+  assert.ok(identities.findings.some((x) => x.objects.includes(`AzureIdentity ${ns}/both-id`) && /has no clientID/.test(x.message)), JSON.stringify(identities.findings));
+  const casing = await runCheck(fieldCasingCheck, doctor);
+  const mine = casing.findings.filter((x) => x.objects.includes(`AzureIdentity ${ns}/both-id`));
+  assert.equal(mine.length, 1, JSON.stringify(casing.findings));
+  assert.doesNotMatch(mine[0].message, /read the old spelling/);
+  assert.equal(mine[0].message, `AzureIdentity ${ns}/both-id still carries old-cased ClientID (${JSON.stringify(azure.clientId)}; MIC and NMI read clientID: "") beside the v1 fields; the old ones are ignored`);
 });
 
 test("aadpodidentity.k8s.io/Behavior: only exactly `namespaced` is namespaced, and MIC, NMI and doctor agree on every other value", async () => {

@@ -5,8 +5,8 @@ import { randomUUID } from "node:crypto";
 import { ManagedIdentityCredential } from "@azure/identity";
 import { createDefaultHttpClient, type HttpClient } from "@azure/core-rest-pipeline";
 import { decodeJwt } from "jose";
-import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { productSession, startAzureSandbox, type AzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, TEST_NODES, uniqueName, type KubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { agentFrom, attachedIdentities, getFrom, NmiWorld, type NodeIdentity } from "../helpers/nmi.js";
@@ -14,6 +14,13 @@ import { startNmi, type RunningNmi } from "../../src/runtime/nmi/nmi.js";
 import { createLogger } from "../../src/util/logger.js";
 import { eventually } from "../helpers/eventually.js";
 import { startWatchGate } from "../helpers/watch-gate.js";
+import { IptablesError, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
+import { NatTable } from "../../src/sandbox/kubelet/nat-table.js";
+import { RedirectState } from "../../src/aadpodidentity/contract/nmi-reports.js";
+import { DoctorContext } from "../../src/core/doctor/context.js";
+import { runCheck } from "../../src/core/doctor/runner.js";
+import { nmiReachableCheck } from "../../src/core/doctor/checks/nmi-reachable.js";
+import { KubeSession } from "../../src/kube/session.js";
 
 const NODE = TEST_NODES[0].name;
 const OTHER_NODE = TEST_NODES[1].name;
@@ -478,4 +485,58 @@ test("on the token port, /metrics and /healthz answer the node only; an HTTP/1.1
   });
   assert.match(answer, /^HTTP\/1\.1 400 /);
   assert.ok(nmiLog.some((l) => l.startsWith(`nmi: decision: refused (malformed-request) status=400 source=${ip}`)), nmiLog.slice(-3).join("\n"));
+});
+
+test("NMI records its iptables redirect's state as Events on its Node, failure and recovery alike; doctor reads the newest", async () => {
+  // NMI's DaemonSet and its pod on the other node, as doctor finds them (this API server runs no controllers).
+  const labels = { "app.kubernetes.io/name": "podid", "app.kubernetes.io/component": "nmi" };
+  const apps = kube.kc.makeApiClient(AppsV1Api);
+  const core = kube.kc.makeApiClient(CoreV1Api);
+  const podSpec = { nodeName: OTHER_NODE, hostNetwork: true, containers: [{ name: "nmi", image: "podid-runtime", args: ["runtime", "nmi"] }] };
+  await apps.createNamespacedDaemonSet({ namespace: "kube-system", body: { metadata: { name: "podid-nmi", labels }, spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } } } });
+  await core.createNamespacedPod({ namespace: "kube-system", body: { metadata: { name: "podid-nmi-x", labels }, spec: podSpec } });
+
+  // The node's nat table, which the test breaks: first this process may not change it, then changing it fails, then it works.
+  const table = new NatTable();
+  let mode: "denied" | "failing" | "working" = "denied";
+  const iptables: IptablesRunner = async (args) => {
+    if (mode === "denied") throw new IptablesError("iptables: Permission denied (you must be root)", true);
+    if (mode === "failing") return { ok: false, stdout: "", stderr: "iptables: Resource temporarily unavailable." };
+    const answer = table.run(args);
+    return { ok: answer.code === 0, stdout: answer.stdout, stderr: answer.stderr };
+  };
+  const other = await startNmi({
+    cluster: endpointOf(kube.kc),
+    options: { node: OTHER_NODE, listenAddress: "127.0.0.1", port: 0, iptables: true, iptUpdateIntervalSec: 0.2, ...FAST },
+    imdsBaseUrl: imdsUrl,
+    iptables,
+    logger: createLogger("info", (l) => nmiLog.push(l), "nmi-other: "),
+  });
+  const doctor = () => runCheck(nmiReachableCheck, new DoctorContext({ scope: { probe: false }, openKube: () => new KubeSession(kube.kc, "default"), openAzure: () => productSession(sb), cluster: {} }));
+  const nodeFinding = async () => (await doctor()).findings.find((f) => f.objects.includes(`Node ${OTHER_NODE}`));
+  const redirectEvents = async () =>
+    (await core.listNamespacedEvent({ namespace: "default" })).items.filter((e) => e.involvedObject.kind === "Node" && e.involvedObject.name === OTHER_NODE && e.source?.component === "nmi");
+  try {
+    const denied = await eventually("doctor to warn that NMI may not install the redirect", async () => (await nodeFinding()) ?? false);
+    assert.equal(denied.severity, "warn");
+    assert.match(denied.message, new RegExp(`^NMI on node ${OTHER_NODE} has no iptables redirect in place: .*NMI reports ${RedirectState.NotPermitted}`));
+    await eventually("the Event to be counted again at each check, so that it lives as long as the trouble", async () => assert.ok(((await redirectEvents()).find((e) => e.reason === RedirectState.NotPermitted)?.count ?? 0) >= 2));
+
+    mode = "failing";
+    const failed = await eventually("doctor to fail the node whose NMI cannot keep the redirect", async () => ((await nodeFinding())?.severity === "fail" ? (await nodeFinding())! : false));
+    assert.match(failed.message, /cannot keep its iptables redirect in place: .*Resource temporarily unavailable/);
+
+    mode = "working";
+    await eventually("doctor to see the recovery (NMI logs nothing for a re-assertion that succeeds, but records it)", async () => {
+      const result = await doctor();
+      assert.equal(result.findings.find((f) => f.objects.includes(`Node ${OTHER_NODE}`)), undefined);
+      assert.equal((result.observed.redirectStates as Record<string, string>)[OTHER_NODE], RedirectState.Installed);
+    });
+    assert.deepEqual(table.dnat({ source: "127.0.0.99", destination: "169.254.169.254", port: 80 }), { ip: "127.0.0.1", port: other.port }, "the redirect is in place");
+    const reasons = (await redirectEvents()).map((e) => `${e.type} ${e.reason}`);
+    assert.deepEqual([...new Set(reasons)].sort(), [`Normal ${RedirectState.Installed}`, `Warning ${RedirectState.Failed}`, `Warning ${RedirectState.NotPermitted}`]);
+  } finally {
+    await other.stop();
+  }
+  assert.equal(table.dnat({ source: "127.0.0.99", destination: "169.254.169.254", port: 80 }), undefined, "NMI took its redirect with it");
 });

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { RestError, createHttpHeaders, createPipelineRequest } from "@azure/core-rest-pipeline";
 import { ApiException } from "@kubernetes/client-node";
+import { connectionFailure } from "../../src/util/connection-errors.js";
 import {
   ArmCode,
   AzureCode,
@@ -19,7 +20,7 @@ import {
   UsageError,
   toPodidError,
 } from "../../src/errors/index.js";
-import { fromAzureError, hasCode } from "../../src/azure/errors.js";
+import { fromAzureError, hasCode, isNetworkError } from "../../src/azure/errors.js";
 import { fromKubeError } from "../../src/kube/errors.js";
 
 test("every code is spelled as its key and belongs to one family (ARM's codes are the Azure family's)", () => {
@@ -100,4 +101,21 @@ test("Kubernetes failures get one code per Status reason; a reason Kubernetes do
   assert.equal(fromKubeError(new Error("socket hang up"), "x").code, KubernetesCode.KubernetesRequestFailed);
   const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
   assert.equal(fromKubeError(refused, "x", "https://127.0.0.1:6443").code, KubernetesCode.ClusterUnreachable);
+});
+
+test("connection failures: one classification for the Azure and the Kubernetes side", () => {
+  const failed = (code: string) => Object.assign(new Error(`connect ${code}`), { code });
+  for (const code of ["ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "UND_ERR_SOCKET"]) {
+    assert.equal(connectionFailure(failed(code))?.kind, "dropped", code);
+    assert.equal(isNetworkError(new RestError(`x ${code}`, { code })), true, `Azure retries ${code}`);
+    assert.equal(fromKubeError(failed(code), "x").code, KubernetesCode.ClusterUnreachable, `the cluster is unreachable on ${code}`);
+  }
+  for (const [code, kind] of [["ENOTFOUND", "unresolved"], ["SELF_SIGNED_CERT_IN_CHAIN", "untrusted"], ["CERT_HAS_EXPIRED", "untrusted"]] as const) {
+    assert.equal(connectionFailure(failed(code))?.kind, kind, code);
+    assert.equal(isNetworkError(new RestError(`x ${code}`, { code })), false, `Azure does not retry ${code}`);
+    assert.equal(fromKubeError(failed(code), "x").code, KubernetesCode.ClusterUnreachable, `the cluster is unreachable on ${code}`);
+  }
+  assert.equal(connectionFailure(new Error("outer", { cause: failed("EPIPE") }))?.code, "EPIPE", "found along the causes");
+  assert.equal(connectionFailure(new RestError("answered", { code: "ECONNRESET", statusCode: 502 })), undefined, "an HTTP answer is no connection failure");
+  assert.equal(connectionFailure(Object.assign(new Error("aborted"), { name: "AbortError", code: "ECONNRESET" })), undefined, "an abort is a decision");
 });

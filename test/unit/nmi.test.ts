@@ -7,6 +7,7 @@ import { isExceptionPod, isMicPod, upstreamMicShortcut } from "../../src/aadpodi
 import { podsWithIp } from "../../src/aadpodidentity/pods.js";
 import { fencedIdentity, selectIdentity } from "../../src/aadpodidentity/selection.js";
 import { ensureRedirect, expectedChain, removeRedirect, type IptablesRunner } from "../../src/runtime/nmi/iptables.js";
+import { NatTable } from "../../src/sandbox/kubelet/nat-table.js";
 import { kubenetRefusal } from "../../src/runtime/nmi/main.js";
 import { createLogger } from "../../src/util/logger.js";
 
@@ -124,57 +125,36 @@ test("kubenet guard: --network-plugin wins, else the kubelet defaults file; allo
   assert.equal(kubenetRefusal({ allowKubenet: false, kubeletConfig: "/x" }, logger, missing), undefined);
 });
 
-/** An in-memory nat table that answers like iptables. */
-function fakeIptables(): { run: IptablesRunner; chains: Map<string, string[]> } {
-  const chains = new Map<string, string[]>([["PREROUTING", []]]);
+/** The sandbox's nat table (what its nodes' `iptables` records), answering NMI as iptables does. */
+function natTable(): { run: IptablesRunner; table: NatTable; rules: (chain: string) => string[] | undefined } {
+  const table = new NatTable();
   const run: IptablesRunner = async (args) => {
-    const [, , op, chain, ...rest] = args;
-    const ok = (stdout = "") => ({ ok: true, stdout, stderr: "" });
-    const fail = (stderr: string) => ({ ok: false, stdout: "", stderr });
-    const rules = chains.get(chain);
-    const spec = rest.join(" ").replace("-p tcp -m tcp", "-p tcp -m tcp");
-    switch (op) {
-      case "-S":
-        return rules ? ok([`-N ${chain}`, ...rules.map((r) => `-A ${chain} ${r}`)].join("\n") + "\n") : fail(`iptables: No chain/target/match by that name.`);
-      case "-N":
-        chains.set(chain, []);
-        return ok();
-      case "-C":
-        return rules?.includes(spec) ? ok() : fail("does not exist");
-      case "-I":
-        rules!.unshift(rest.slice(1).join(" "));
-        return ok();
-      case "-A":
-        rules!.push(spec);
-        return ok();
-      case "-D":
-        rules!.splice(rules!.indexOf(spec), 1);
-        return ok();
-      case "-F":
-        chains.set(chain, []);
-        return ok();
-      case "-X":
-        chains.delete(chain);
-        return ok();
-    }
-    return fail(`unexpected ${args.join(" ")}`);
+    const answer = table.run(args);
+    return { ok: answer.code === 0, stdout: answer.stdout, stderr: answer.stderr };
   };
-  return { run, chains };
+  const rules = (chain: string) => {
+    const listed = table.run(["-t", "nat", "-S", chain]);
+    return listed.code === 0 ? listed.stdout.trim().split("\n") : undefined;
+  };
+  return { run, table, rules };
 }
 
 test("iptables: installs the chain and the jump once, repairs a tampered chain, removes everything", async () => {
-  const { run, chains } = fakeIptables();
+  const { run, table, rules } = natTable();
   const rule = { metadataIp: "169.254.169.254", metadataPort: 80, targetIp: "10.244.0.1", targetPort: 2579 };
   assert.equal((await ensureRedirect(run, rule)).length, 3);
-  assert.deepEqual(chains.get("PREROUTING"), ["-j aad-metadata"]);
-  assert.deepEqual([`-N aad-metadata`, ...chains.get("aad-metadata")!.map((r) => `-A aad-metadata ${r}`)], expectedChain(rule));
+  assert.deepEqual(rules("PREROUTING"), ["-P PREROUTING ACCEPT", "-A PREROUTING -j aad-metadata"]);
+  assert.deepEqual(rules("aad-metadata"), expectedChain(rule));
+  assert.deepEqual(table.dnat({ source: "10.244.0.9", destination: "169.254.169.254", port: 80 }), { ip: "10.244.0.1", port: 2579 }, "a pod's metadata traffic goes to NMI");
+  assert.equal(table.dnat({ source: "127.0.0.1", destination: "169.254.169.254", port: 80 }), undefined, "the node's own does not");
   assert.deepEqual(await ensureRedirect(run, rule), [], "already right: nothing to do");
-  chains.get("aad-metadata")!.push("-j ACCEPT");
+  table.run(["-t", "nat", "-A", "aad-metadata", "-j", "ACCEPT"]);
   assert.equal((await ensureRedirect(run, rule)).length, 1);
   assert.deepEqual(await ensureRedirect(run, rule), []);
   await removeRedirect(run);
-  assert.deepEqual(chains.get("PREROUTING"), []);
-  assert.equal(chains.has("aad-metadata"), false);
+  assert.deepEqual(rules("PREROUTING"), ["-P PREROUTING ACCEPT"]);
+  assert.equal(rules("aad-metadata"), undefined);
+  assert.equal(table.dnat({ source: "10.244.0.9", destination: "169.254.169.254", port: 80 }), undefined, "without NMI's rule the traffic goes where it was sent");
   await removeRedirect(run);
 });
 

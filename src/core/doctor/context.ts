@@ -1,5 +1,6 @@
 import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
-import { COMPONENT_LABEL, MicFlag, WORKLOAD_NAMES, type Component } from "../../aadpodidentity/contract/names.js";
+import { COMPONENT_LABEL, WORKLOAD_NAMES, type Component } from "../../aadpodidentity/contract/names.js";
+import { declaredNamespacedMode, type DeclaredContainer, type DeclaredNamespacedMode } from "../../aadpodidentity/contract/namespaced-mode.js";
 import { desired, type DesiredState } from "../../aadpodidentity/desired.js";
 import { bindingSpec } from "../../aadpodidentity/spec.js";
 import {
@@ -14,7 +15,7 @@ import { computeTargetOfProviderId } from "../../azure/provider-id.js";
 import { CheckSkipped } from "./model.js";
 import { cannotRead, DoctorReads } from "./reads.js";
 
-export type Workload = KubernetesObject & { spec?: { template?: { spec?: { containers?: { name?: string; image?: string; args?: string[]; command?: string[] }[] } } } };
+export type Workload = KubernetesObject & { spec?: { template?: { spec?: { containers?: (DeclaredContainer & { name?: string; image?: string })[] } } } };
 
 /**
  * What the checks ask about: the aadpodidentity objects in the asked scope, MIC and NMI as the runtime contract names
@@ -82,11 +83,23 @@ export class DoctorContext extends DoctorReads {
     return { mic: pods.filter((p) => mic.some((w) => selects(w, p))), nmi: pods.filter((p) => nmi.some((w) => selects(w, p))) };
   }
 
-  /** Whether MIC runs with --forceNamespaced (false when no MIC is found or Deployments cannot be read). */
+  /**
+   * Whether MIC runs in namespaced mode, by the runtime contract's rule over its Deployment's containers (flag and
+   * FORCENAMESPACED); off when no MIC is found or Deployments cannot be read. `unresolved` says why the Deployment
+   * alone cannot tell (the variable comes from a ConfigMap, Secret or field): doctor then goes by "off" and says so.
+   */
+  micNamespacedMode(): Promise<DeclaredNamespacedMode> {
+    return this.cached("namespaced-mode", async () => {
+      const { mic } = await this.runtimeWorkloads().catch(() => ({ mic: [] as Workload[] }));
+      const modes = mic.flatMap((d) => (d.spec?.template?.spec?.containers ?? []).map(declaredNamespacedMode));
+      if (modes.some((m) => m.on)) return { on: true };
+      const unresolved = modes.find((m) => m.unresolved)?.unresolved;
+      return unresolved ? { on: false, unresolved: `MIC's ${unresolved}` } : { on: false };
+    });
+  }
+
   async micForceNamespaced(): Promise<boolean> {
-    const { mic } = await this.runtimeWorkloads().catch(() => ({ mic: [] as Workload[] }));
-    const flag = new RegExp(`^--${MicFlag.forceNamespaced}(=true)?$`, "i");
-    return mic.some((d) => (d.spec?.template?.spec?.containers ?? []).some((c) => [...(c.args ?? []), ...(c.command ?? [])].some((a) => flag.test(a))));
+    return (await this.micNamespacedMode()).on;
   }
 
   /**

@@ -29,8 +29,8 @@ const WATCH_IDLE_MS = 90_000;
 const WATCH_SECONDS = 60;
 
 /**
- * The few API calls a node agent makes — GET an object, LIST, WATCH as a stream of JSON lines — over one keep-alive
- * agent. JSON in, JSON out; no generated models.
+ * The few API calls a node agent makes — GET an object, LIST, WATCH as a stream of JSON lines, and creating or
+ * merge-patching its Events — over one keep-alive agent. JSON in, JSON out; no generated models.
  */
 export class LiteKubeClient {
   private readonly url: URL;
@@ -54,19 +54,21 @@ export class LiteKubeClient {
   }
 
   /** Opens the request; `idleMs` bounds silence on the socket (until the headers for a GET, for the whole stream on a watch). */
-  private open(path: string, query: Query, signal: AbortSignal | undefined, idleMs: number): Promise<IncomingMessage> {
+  private open(path: string, query: Query, signal: AbortSignal | undefined, idleMs: number, write?: { method: "POST" | "PATCH"; contentType: string; body: unknown }): Promise<IncomingMessage> {
     const search = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== "") search.set(k, String(v));
     const token = this.endpoint.token?.();
     const headers: Record<string, string> = { accept: "application/json", "user-agent": "podid" };
     if (token) headers.authorization = `Bearer ${token}`;
+    const body = write ? JSON.stringify(write.body) : undefined;
+    if (write) headers["content-type"] = write.contentType;
     const send = this.url.protocol === "https:" ? httpsRequest : httpRequest;
     const prefix = this.url.pathname.replace(/\/+$/, "");
     return new Promise((resolve, reject) => {
-      const req = send({ host: this.url.hostname, port: this.url.port, path: `${prefix}${path}${search.size ? `?${search}` : ""}`, method: "GET", headers, agent: this.agent, signal, timeout: idleMs }, resolve);
+      const req = send({ host: this.url.hostname, port: this.url.port, path: `${prefix}${path}${search.size ? `?${search}` : ""}`, method: write?.method ?? "GET", headers, agent: this.agent, signal, timeout: idleMs }, resolve);
       req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer from the API server in ${idleMs} ms`), { code: "ETIMEDOUT" })));
       req.on("error", reject);
-      req.end();
+      req.end(body);
     });
   }
 
@@ -90,6 +92,24 @@ export class LiteKubeClient {
       return undefined;
     }
     if (res.statusCode !== 200) return LiteKubeClient.fail(res);
+    let text = "";
+    for await (const chunk of res) text += chunk;
+    return JSON.parse(text) as T;
+  }
+
+  /** Creates an object (POST to its collection) and returns it as stored. */
+  create<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.write<T>(path, { method: "POST", contentType: "application/json", body }, signal);
+  }
+
+  /** A JSON merge patch of the object at `path`; returns it as stored. */
+  mergePatch<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.write<T>(path, { method: "PATCH", contentType: "application/merge-patch+json", body }, signal);
+  }
+
+  private async write<T>(path: string, write: { method: "POST" | "PATCH"; contentType: string; body: unknown }, signal?: AbortSignal): Promise<T> {
+    const res = await this.open(path, {}, signal, this.requestTimeoutMs, write);
+    if (res.statusCode !== 200 && res.statusCode !== 201) return LiteKubeClient.fail(res);
     let text = "";
     for await (const chunk of res) text += chunk;
     return JSON.parse(text) as T;

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
 import { IPTABLES_FAILED, IPTABLES_NOT_INSTALLED } from "../../aadpodidentity/contract/messages.js";
+import { RedirectState } from "../../aadpodidentity/contract/nmi-reports.js";
 import { LiteKubeClient } from "../../kube/lite/client.js";
 import type { KubeEndpoint } from "../../kube/lite/endpoint.js";
 import { assignedIdentitiesOnNode, azureIdentities, deploymentsIn, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
@@ -11,6 +12,7 @@ import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type Ipt
 import { closeServer, listenOn, startProbeServers, type ProbeServers } from "../probes.js";
 import { NmiMetrics } from "./metrics.js";
 import { NMI_DEFAULTS, type NmiOptions } from "./options.js";
+import { RedirectReporter, type RedirectReport } from "./report.js";
 import { createNmiHandler, remoteIp } from "./server.js";
 import { TokenSource } from "./tokens.js";
 
@@ -78,6 +80,8 @@ function answerUnreadable(err: NodeJS.ErrnoException, socket: Socket, decisions:
  *   assigned to them (--allow-exception-pod-identities restores upstream's any-identity behaviour).
  * - Tokens are cached per (identity, resource) until 5 minutes before expiry (upstream: no cache).
  * - iptables missing or not permitted: logged, NMI keeps serving (upstream: fatal).
+ * - The redirect's state (installed, failed, not permitted; the recovery too) is recorded as Events on the Node
+ *   (aadpodidentity/contract/nmi-reports.ts), which doctor reads.
  * - Type 2 (certificate) identities answer 403 "not supported".
  */
 export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
@@ -164,20 +168,32 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   };
   let installed = false;
   let iptTimer: NodeJS.Timeout | undefined;
+  const reporter = new RedirectReporter(kube, options.node, logger);
+  let lastState: RedirectState | undefined;
+  // Checked at start and every interval, also while it cannot be installed: the state NMI reports stays current.
   const assertRules = async () => {
+    let report: RedirectReport;
     try {
-      for (const change of await ensureRedirect(runner, rule)) logger.warn(change);
+      const changes = await ensureRedirect(runner, rule);
+      for (const change of changes) logger.warn(change);
       installed = true;
       active = true;
+      const message = changes.length ? changes.join("; ") : `the redirect of ${options.metadataIp}:${options.metadataPort} to ${rule.targetIp}:${rule.targetPort} is in place`;
+      report = { state: RedirectState.Installed, message, changed: changes.length > 0 };
     } catch (err) {
       if (err instanceof IptablesError && err.notPermitted) {
-        logger.warn(`${IPTABLES_NOT_INSTALLED}: ${err.message}. Pods reach NMI only if something else sends ${options.metadataIp}:${options.metadataPort} here.`);
-        if (iptTimer) clearInterval(iptTimer);
-        iptTimer = undefined;
-        return;
+        const message = `${IPTABLES_NOT_INSTALLED}: ${err.message}. Pods reach NMI only if something else sends ${options.metadataIp}:${options.metadataPort} here.`;
+        if (lastState !== RedirectState.NotPermitted) logger.warn(message);
+        report = { state: RedirectState.NotPermitted, message, changed: false };
+      } else {
+        const message = `${IPTABLES_FAILED}${(err as Error).message}`;
+        logger.error(message);
+        report = { state: RedirectState.Failed, message, changed: false };
       }
-      logger.error(`${IPTABLES_FAILED}${(err as Error).message}`);
     }
+    if (report.state === RedirectState.Installed && lastState !== undefined && lastState !== RedirectState.Installed) logger.info(`the iptables redirect is in place again: ${report.message}`);
+    lastState = report.state;
+    await reporter.report(report);
   };
   if (options.iptables) {
     await assertRules();

@@ -1,3 +1,4 @@
+import { delimiter } from "node:path";
 import { containerEnv, EnvError, expand, type DataSource } from "./env.js";
 import { mountTable, rewritePaths } from "./pod-files.js";
 import type { ContainerSpec, NodeRuntime, Pod } from "./pod.js";
@@ -23,6 +24,8 @@ export interface ContainerConfigInput {
   volumePaths: Map<string, string>;
   /** What the container reaches as 169.254.169.254. */
   metadata: string;
+  /** The directory of the `iptables` the container runs: its network namespace's recorded table (netfilter.ts). */
+  iptablesDir: string;
   data: DataSource;
 }
 
@@ -32,16 +35,15 @@ export type ContainerConfig = { args: string[]; env: Record<string, string> } | 
 function nodeEnvironment(input: ContainerConfigInput): Record<string, string> {
   const spec = input.pod.spec;
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    // `iptables` changes the recorded table of the pod's network namespace (the node's on the host network), never the machine's.
+    PATH: `${input.iptablesDir}${delimiter}${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`,
     HOSTNAME: spec.hostNetwork ? input.node.name : (input.pod.metadata.name ?? ""),
     KUBERNETES_SERVICE_HOST: "127.0.0.1",
     KUBERNETES_SERVICE_PORT: String(input.kube.port),
     PODID_CLOUD: input.cloudProfilePath,
     NODE_EXTRA_CA_CERTS: input.kube.caCertPath,
-    // The pod's 169.254.169.254: the node's IMDS on the host network, else what NMI's DNAT (or proxy-init) would reach.
+    // The pod's 169.254.169.254: the node's IMDS on the host network, else where the node's nat table (NMI's DNAT) or proxy-init sends it.
     AZURE_POD_IDENTITY_AUTHORITY_HOST: input.metadata,
-    // Something else (this kubelet) already sends pods' metadata traffic to NMI: nothing may touch the host's nat table.
-    PODID_MANAGE_IPTABLES: "false",
     PODID_SANDBOX_POD_IP: input.podIP,
   };
   if (input.serviceAccount) env.KUBECONFIG = input.serviceAccount.kubeconfig;

@@ -10,6 +10,9 @@ const ENTRYPOINTS: Record<string, string[]> = {
   "podid-demo": ["runtime", "demo"],
 };
 
+/** The user podid's images run as (the Dockerfile's USER) when the pod does not say runAsUser. */
+export const IMAGE_USER = 65532;
+
 /** The executable names a container `command` may use for the CLI inside podid's images. */
 const CLI_NAMES = new Set(["podid", "/app/bin/podid.js", "bin/podid.js"]);
 

@@ -7,6 +7,7 @@ import { sandboxLayout } from "../layout.js";
 import { ControllerManager, Errors, isKubeStatus, kubeTime, type KubeObject, type KubeStore, type NodeObject } from "../kube/index.js";
 import { followLog, readLog, type LogOptions } from "./logs.js";
 import { startMetadataAddress, type MetadataAddress } from "./metadata-address.js";
+import { resetNatTable } from "./netfilter.js";
 import type { NodeRuntime, Pod } from "./pod.js";
 import { PodWorker } from "./pod-worker.js";
 
@@ -88,11 +89,14 @@ export async function startKubelet(options: StartKubeletOptions): Promise<Kubele
   const runtimes = new Map<string, NodeRuntime & { index: number }>();
   const metadata: MetadataAddress[] = [];
   for (const [index, n] of options.nodes.entries()) {
-    const address = await startMetadataAddress({ hostIP: n.hostIP, imds: n.imds });
+    // The node boots: its nat table is empty until something (NMI) installs rules.
+    const natTable = join(sandboxLayout(options.dir).netfilter, n.name, "nat.json");
+    resetNatTable(natTable);
+    const address = await startMetadataAddress({ hostIP: n.hostIP, imds: n.imds, natTable });
     metadata.push(address);
     const root = nodeRoot(options.dir, n.name);
     mkdirSync(root, { recursive: true, mode: 0o700 });
-    runtimes.set(n.name, { name: n.name, hostIP: n.hostIP, imds: n.imds, metadata: address.url, root, index });
+    runtimes.set(n.name, { name: n.name, hostIP: n.hostIP, imds: n.imds, metadata: address.url, natTable, root, index });
   }
   const workers = new Map<string, PodWorker>();
   /** Workers stopping: their pod address stays taken until their processes are gone, as a CNI plugin frees it. */

@@ -1,14 +1,17 @@
 import net from "node:net";
+import { readNatTable } from "./netfilter.js";
 
 /**
  * A node's 169.254.169.254, for pods on the pod network. On AKS, NMI's iptables rule DNATs pods' metadata traffic
- * to NMI on the node (hostIP:2579) and everything else reaches the VM's IMDS. Here each node gets a local address
- * standing in for the link-local one: it forwards to NMI when NMI listens on the node, else to the node's IMDS,
- * keeping the pod's address as the source as DNAT does.
+ * to NMI on the node (its --host-ip and --nmi-port) and everything else reaches the VM's IMDS. Here each node gets
+ * a local address standing in for the link-local one, and the node's nat table — what NMI installed through the
+ * node's `iptables` (netfilter.ts) — decides, per connection: the DNAT target its PREROUTING gives (nothing
+ * listening there: the connection fails, as on a node), else the node's IMDS. The pod's address stays the source,
+ * as DNAT keeps it.
  */
 
-/** Upstream's and podid's default --nmi-port: what the DNAT rule points at. */
-export const NMI_PORT = 2579;
+/** What the stand-in answers for: the metadata address and port pods call. */
+const METADATA = { ip: "169.254.169.254", port: 80 };
 
 export interface MetadataAddress {
   /** e.g. http://127.224.0.4:41234: what AZURE_POD_IDENTITY_AUTHORITY_HOST is set to in the node's pods. */
@@ -31,7 +34,7 @@ function dial(host: string, port: number, localAddress: string | undefined): Pro
   });
 }
 
-export async function startMetadataAddress(node: { hostIP: string; imds: string }): Promise<MetadataAddress> {
+export async function startMetadataAddress(node: { hostIP: string; imds: string; natTable: string }): Promise<MetadataAddress> {
   const imds = new URL(node.imds);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -43,7 +46,8 @@ export async function startMetadataAddress(node: { hostIP: string; imds: string 
     void (async () => {
       let upstream: net.Socket;
       try {
-        upstream = await dial(node.hostIP, NMI_PORT, from).catch(() => dial(imds.hostname, Number(imds.port || 80), from));
+        const redirect = readNatTable(node.natTable).dnat({ source: from ?? "", destination: METADATA.ip, port: METADATA.port });
+        upstream = redirect ? await dial(redirect.ip, redirect.port, from) : await dial(imds.hostname, Number(imds.port || 80), from);
       } catch {
         client.destroy();
         return;

@@ -3,10 +3,12 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { kubeTime } from "../kube/index.js";
+import { DEFAULT_PROXY_PORT, PROXY_UID } from "../kube/admission/workload-identity-webhook.js";
 import { containerConfig, type ContainerConfig } from "./container-config.js";
 import { containerEnv, fieldValue } from "./env.js";
 import { isMetadataProxyInit, launchOf } from "./images.js";
 import { LogWriter, runLogPath } from "./logs.js";
+import { iptablesBinDir, mayChangeNetfilter, resetNatTable } from "./netfilter.js";
 import { prepareVolumes, writeServiceAccountFiles } from "./pod-files.js";
 import type { ContainerSpec, NodeRuntime, Pod } from "./pod.js";
 import { podStatus, type ContainerView, type Terminated } from "./pod-status.js";
@@ -69,6 +71,8 @@ export class PodWorker {
   /** The conditions last reported (their transition times carry over). */
   private conditions?: { type: string; status: string; lastTransitionTime?: string }[];
   private readonly podDir: string;
+  /** The pod's own network namespace's nat table (nothing routes by it: only a host-network pod's rules act). */
+  private readonly podNatTable: string;
   private readonly startTime = kubeTime();
   private stopping = false;
   private statusScheduled = false;
@@ -84,6 +88,8 @@ export class PodWorker {
     const m = pod.metadata;
     this.podDir = join(deps.podsDir, `${m.namespace}_${m.name}_${m.uid}`);
     mkdirSync(this.podDir, { recursive: true, mode: 0o700 });
+    this.podNatTable = join(this.podDir, "netfilter", "nat.json");
+    if (!pod.spec.hostNetwork) resetNatTable(this.podNatTable);
     const newRun = (spec: ContainerSpec, init: boolean, reason: string): ContainerRun =>
       ({ spec, init, restartCount: 0, state: { waiting: { reason } }, ready: false, started: false, everStarted: false, finished: false, probers: [], backoffMs: 0 });
     const initializing = (pod.spec.initContainers ?? []).length > 0;
@@ -172,8 +178,8 @@ export class PodWorker {
   /** proxy-init's effect: the pod's metadata traffic now goes to the proxy sidecar's port (see images.ts). */
   private applyProxyInit(run: ContainerRun): void {
     const env = containerEnv(run.spec, this.facts(), this.deps.data);
-    const port = Number(env.PROXY_PORT ?? 8000);
-    const exemptUid = Number(env.PROXY_UID ?? 1501);
+    const port = Number(env.PROXY_PORT ?? DEFAULT_PROXY_PORT);
+    const exemptUid = Number(env.PROXY_UID ?? PROXY_UID);
     this.metadataRedirect = { port, exemptUid };
     const writer = new LogWriter(runLogPath(join(this.podDir, "containers", run.spec.name), run.restartCount));
     writer.write("stdout", `redirecting this pod's tcp to ${env.METADATA_IP ?? "169.254.169.254"}:${env.METADATA_PORT ?? 80} to port ${port}, except from uid ${exemptUid}\n`);
@@ -293,6 +299,7 @@ export class PodWorker {
       serviceAccount: this.serviceAccount,
       volumePaths: this.volumePaths ?? new Map(),
       metadata: this.metadataFor(run),
+      iptablesDir: iptablesBinDir(this.pod.spec.hostNetwork ? this.deps.node.natTable : this.podNatTable, mayChangeNetfilter(run.spec, this.pod)),
       data: this.deps.data,
     });
   }

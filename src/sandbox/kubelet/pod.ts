@@ -18,7 +18,7 @@ export interface ContainerSpec {
   startupProbe?: ProbeSpec;
   volumeMounts?: VolumeMount[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext?: { runAsUser?: number };
+  securityContext?: { runAsUser?: number; privileged?: boolean; capabilities?: { add?: string[]; drop?: string[] } };
   lifecycle?: { postStart?: { exec?: { command?: string[] } } };
 }
 
@@ -44,6 +44,8 @@ export interface NodeRuntime {
   imds: string;
   /** The node's 169.254.169.254 for pods on the pod network (see metadata-address.ts). */
   metadata: string;
+  /** The node's recorded nat table, which its host-network pods' `iptables` changes (see netfilter.ts). */
+  natTable: string;
   /** Where the node's hostPath volumes live. */
   root: string;
 }

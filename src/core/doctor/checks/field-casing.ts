@@ -1,4 +1,4 @@
-import { LEGACY_FIELDS, type LegacyKind } from "../../../aadpodidentity/spec.js";
+import { fieldSpelling, fieldSpellings, type SpelledKind } from "../../../aadpodidentity/spec.js";
 import { shellWord } from "./fixes.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
@@ -9,9 +9,19 @@ const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec?: Record<string, unknown> };
 
-/** Old-cased spec fields of an object, from its live spec and from what `kubectl apply` last sent (the API server may have pruned them). */
-function oldFields(o: Obj): { field: string; v1: string; value: unknown; live: boolean }[] {
-  const table: Record<string, string> = LEGACY_FIELDS[o.kind as LegacyKind] ?? {};
+/** A field spelled the pre-1.6 way (any spelling but v1's), in the live spec or only in what `kubectl apply` last sent. */
+interface OldField {
+  field: string;
+  v1: string;
+  value: unknown;
+  /** In the live spec (else the API server pruned it). */
+  live: boolean;
+  /** Its value is the one MIC and NMI read (spec.ts's rule). */
+  read: boolean;
+}
+
+/** Old-spelled spec fields of an object, from its live spec and from what `kubectl apply` last sent (the API server may have pruned them). */
+function oldFields(o: Obj): OldField[] {
   let applied: Record<string, unknown> = {};
   try {
     applied = (JSON.parse(o.metadata.annotations?.[LAST_APPLIED] ?? "{}") as { spec?: Record<string, unknown> }).spec ?? {};
@@ -19,16 +29,23 @@ function oldFields(o: Obj): { field: string; v1: string; value: unknown; live: b
     // not JSON: ignore
   }
   const live = o.spec ?? {};
-  return Object.entries(table)
-    .filter(([old]) => old in live || old in applied)
-    .map(([old, v1]) => ({ field: old, v1, value: old in live ? live[old] : applied[old], live: old in live }));
+  const kind = o.kind as SpelledKind;
+  const found: OldField[] = [];
+  for (const f of fieldSpellings(kind, live)) {
+    for (const key of f.keys.filter((k) => k !== f.v1)) found.push({ field: key, v1: f.v1, value: live[key], live: true, read: f.read === key });
+  }
+  for (const f of fieldSpellings(kind, applied)) {
+    for (const key of f.keys.filter((k) => k !== f.v1 && !(k in live))) found.push({ field: key, v1: f.v1, value: applied[key], live: false, read: false });
+  }
+  return found;
 }
 
 async function fixFor(ctx: DoctorContext, o: Obj, fields: ReturnType<typeof oldFields>): Promise<string> {
   const ns = o.metadata.namespace ?? "default";
+  // What MIC and NMI read, else what the pruned old spelling said.
   const value = (v1: string) => {
-    const f = fields.find((x) => x.v1 === v1);
-    return f ? f.value : o.spec?.[v1];
+    const read = fieldSpelling(o.spec, v1).read;
+    return read !== undefined ? o.spec![read] : fields.find((x) => x.v1 === v1)?.value;
   };
   if (o.kind === "AzureIdentity") {
     const resourceId = value("resourceID");
@@ -41,10 +58,11 @@ async function fixFor(ctx: DoctorContext, o: Obj, fields: ReturnType<typeof oldF
 }
 
 /**
- * 19. Fields spelled as before aad-pod-identity 1.6 (`ResourceID`, `ClientID`, `AzureIdentity`, `Selector`, ...; the
- * one table in aadpodidentity/spec.ts). A CRD with a schema (podid's, upstream's since 1.6) prunes them: the object
- * then lacks the field that matters (fail). Where the API server kept them (CRDs made before 1.6), MIC and NMI read
- * them as upstream does, but the next CRD upgrade drops them (warn).
+ * 19. Fields spelled as before aad-pod-identity 1.6 (`ResourceID`, `ClientID`, `AzureIdentity`, `Selector`, ...). A
+ * CRD with a schema (podid's, upstream's since 1.6) prunes them: the object then lacks the field that matters
+ * (fail). Where the API server kept them (CRDs made before 1.6), MIC and NMI read them as upstream does, but the next
+ * CRD upgrade drops them (warn); beside a v1 spelling they are not read at all (warn). Which spelling is read is
+ * aadpodidentity/spec.ts's answer (fieldSpelling), never this check's.
  */
 export const fieldCasingCheck: Check = {
   id: "field-casing",
@@ -60,10 +78,11 @@ export const fieldCasingCheck: Check = {
       if (!fields.length) continue;
       const ref = `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
       observed[ref] = fields.map((f) => f.field);
-      const unset = fields.filter((f) => o.spec?.[f.v1] === undefined || o.spec?.[f.v1] === "");
-      const pruned = unset.filter((f) => !f.live);
-      const kept = unset.filter((f) => f.live);
       const list = fields.map((f) => `${f.field} (v1: ${f.v1})`).join(", ");
+      const unread = (f: OldField) => fieldSpelling(o.spec, f.v1).read === undefined;
+      const pruned = fields.filter((f) => !f.live && unread(f));
+      const read = fields.filter((f) => f.read);
+      const ignored = fields.filter((f) => f.live && !f.read);
       if (pruned.length) {
         findings.push(
           finding("fail", `${ref} spells ${list} the pre-1.6 way; v1 ignores ${pruned.length === 1 ? "it" : "them"}, so ${pruned.map((f) => f.v1).join(", ")} ${pruned.length === 1 ? "is" : "are"} unset`, {
@@ -72,15 +91,22 @@ export const fieldCasingCheck: Check = {
             objects: [ref],
           }),
         );
-      } else if (kept.length) {
+      } else if (read.length) {
         findings.push(
-          finding("warn", `${ref} spells ${kept.map((f) => f.field).join(", ")} the pre-1.6 way and has no ${kept.map((f) => f.v1).join(", ")}: MIC and NMI read the old spelling (as upstream does), but installing or upgrading to CRDs with a schema prunes it and leaves the field unset`, {
+          finding("warn", `${ref} spells ${read.map((f) => f.field).join(", ")} the pre-1.6 way and has no ${read.map((f) => f.v1).join(", ")}: MIC and NMI read the old spelling (as upstream does), but installing or upgrading to CRDs with a schema prunes it and leaves the field unset`, {
             fix: await fixFor(ctx, o, fields),
             objects: [ref],
           }),
         );
-      } else if (fields.some((f) => f.live)) {
-        findings.push(finding("warn", `${ref} still carries old-cased ${fields.filter((f) => f.live).map((f) => f.field).join(", ")} beside the v1 fields; they are ignored and can disagree`, { fix: `kubectl edit ${o.kind.toLowerCase()} ${o.metadata.name} -n ${o.metadata.namespace}   # remove the old-cased fields`, objects: [ref] }));
+      }
+      if (!pruned.length && ignored.length) {
+        const beside = ignored
+          .map((f) => {
+            const read = fieldSpelling(o.spec, f.v1).read;
+            return `${f.field} (${JSON.stringify(f.value)}; MIC and NMI read ${read ?? f.v1}: ${read === undefined ? "nothing" : JSON.stringify(o.spec![read])})`;
+          })
+          .join(", ");
+        findings.push(finding("warn", `${ref} still carries old-cased ${beside} beside the v1 fields; the old ones are ignored`, { fix: `kubectl edit ${o.kind.toLowerCase()} ${o.metadata.name} -n ${o.metadata.namespace}   # remove the old-cased fields`, objects: [ref] }));
       }
     }
     return { observed, findings };

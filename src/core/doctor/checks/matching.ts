@@ -1,6 +1,7 @@
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import { bindingReaches, identityOfBinding } from "../../../aadpodidentity/matching.js";
 import { BINDING_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../../../aadpodidentity/types.js";
+import type { DeclaredNamespacedMode } from "../../../aadpodidentity/contract/namespaced-mode.js";
 import type { DoctorContext } from "../context.js";
 
 export const podRef = (p: V1Pod) => `Pod ${p.metadata?.namespace}/${p.metadata?.name}`;
@@ -12,6 +13,11 @@ export const identityOf = identityOfBinding;
 /** MIC's rule (aadpodidentity/matching.ts): may the binding give its identity, if it exists, to a pod of `podNamespace`? */
 export function reaches(binding: AzureIdentityBinding, identity: AzureIdentity | undefined, podNamespace: string, forceNamespaced: boolean): boolean {
   return identity !== undefined && bindingReaches(binding, identity, podNamespace, forceNamespaced);
+}
+
+/** What a finding that depends on MIC's namespaced mode adds when MIC's Deployment does not show it. */
+export function namespacedCaveat(mode: DeclaredNamespacedMode): string {
+  return mode.unresolved ? ` (doctor takes MIC to be outside namespaced mode, but ${mode.unresolved}: if it is "true", MIC matches only within one namespace)` : "";
 }
 
 /** The pods labelled for a selector. */

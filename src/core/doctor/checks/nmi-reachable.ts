@@ -1,12 +1,13 @@
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod, V1LabelSelector } from "@kubernetes/client-node";
 import { IPTABLES_FAILED, IPTABLES_NOT_INSTALLED } from "../../../aadpodidentity/contract/messages.js";
+import { NODE_EVENT_NAMESPACE, REDIRECT_STATES, RedirectState } from "../../../aadpodidentity/contract/nmi-reports.js";
 import { componentSelector, NMI_FLAG_DEFAULTS, NmiFlag } from "../../../aadpodidentity/contract/names.js";
 import { BINDING_LABEL } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
 import { podRef } from "./matching.js";
-import { podFlag } from "./runtime-pods.js";
+import { eventTime, podFlag, type KubeEvent } from "./runtime-pods.js";
 
 export const METADATA_IP = NMI_FLAG_DEFAULTS.metadataIp;
 /** What a pod's SDK prints when its packets to the metadata address are dropped. */
@@ -65,24 +66,19 @@ export function ruleAllows(rule: V1NetworkPolicyEgressRule, ip: string, port: nu
 
 const allows = (policies: readonly V1NetworkPolicy[], ip: string, port: number) => policies.some((p) => (p.spec?.egress ?? []).some((r) => ruleAllows(r, ip, port)));
 
-type IptablesTrouble = { node: string; namespace: string; line: string; severity: "warn" | "fail" };
-
-async function nmiLogs(ctx: DoctorContext, nmi: readonly V1Pod[]): Promise<IptablesTrouble[]> {
-  const found: IptablesTrouble[] = [];
-  for (const p of nmi) {
-    let log: string;
-    try {
-      log = await ctx.podLog(p.metadata?.namespace ?? "", p.metadata?.name ?? "", 300);
-    } catch {
-      continue;
-    }
-    const lines = log.split("\n");
-    const last = (text: string) => [...lines].reverse().find((l) => l.includes(text));
-    const notInstalled = last(IPTABLES_NOT_INSTALLED);
-    const failed = last(IPTABLES_FAILED);
-    const where = { node: p.spec?.nodeName ?? "?", namespace: p.metadata?.namespace ?? "" };
-    if (notInstalled) found.push({ ...where, line: notInstalled.trim(), severity: "warn" });
-    else if (failed) found.push({ ...where, line: failed.trim(), severity: "fail" });
+/** The newest of NMI's redirect Events on each node where an NMI pod runs now and has reported since it started. */
+async function redirectStates(ctx: DoctorContext, nmi: readonly V1Pod[]): Promise<{ node: string; namespace: string; event: KubeEvent }[]> {
+  const events = ((await ctx.events(NODE_EVENT_NAMESPACE)) as KubeEvent[]).filter((e) => e.involvedObject?.kind === "Node" && REDIRECT_STATES.includes(e.reason ?? ""));
+  // Timestamps have whole seconds: within one, the later write (a higher resourceVersion) is the newer state.
+  const version = (e: KubeEvent) => Number(e.metadata?.resourceVersion ?? 0) || 0;
+  const newestFirst = events.sort((a, b) => eventTime(b) - eventTime(a) || version(b) - version(a));
+  const found: { node: string; namespace: string; event: KubeEvent }[] = [];
+  for (const pod of nmi) {
+    const node = pod.spec?.nodeName;
+    const event = newestFirst.find((e) => e.involvedObject?.name === node);
+    if (!node || !event || found.some((f) => f.node === node)) continue;
+    const started = pod.status?.startTime ? new Date(pod.status.startTime).getTime() : 0;
+    if (eventTime(event) >= started - 1000) found.push({ node, namespace: pod.metadata?.namespace ?? "", event });
   }
   return found;
 }
@@ -90,8 +86,9 @@ async function nmiLogs(ctx: DoctorContext, nmi: readonly V1Pod[]): Promise<Iptab
 /**
  * 17. NMI unreachable from pods: NetworkPolicies with Egress that select pods carrying aadpodidbinding and let
  * out neither 169.254.169.254:80 nor NMI's DNAT target (the node's IP or 127.0.0.1, port 2579 by default; most policy
- * engines see the address after NMI's DNAT); and, from NMI's logs, a node where NMI did not install or could
- * not keep its iptables redirect. Doctor cannot see a node's iptables rules themselves; it says so.
+ * engines see the address after NMI's DNAT); and a node where NMI did not install or could not keep its iptables
+ * redirect, by the newest state NMI recorded as an Event on the Node (a recovery is the newer Event, so it clears
+ * the finding). Doctor cannot see a node's iptables rules themselves; it says so.
  */
 export const nmiReachableCheck: Check = {
   id: "nmi-reachable",
@@ -109,7 +106,7 @@ export const nmiReachableCheck: Check = {
     const nodeIP = (name: string | undefined) => nodes.find((n) => n.metadata?.name === name)?.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
     const blocked = new Map<string, { policy: V1NetworkPolicy; pods: V1Pod[]; target: { ip: string; port: number }; imdsOnly: boolean }>();
     const observed: Record<string, unknown> = {
-      notVerified: "the nodes' iptables rules themselves (doctor reads the cluster, not the nodes); on a node: iptables -t nat -S aad-metadata",
+      notVerified: "the nodes' iptables rules themselves (doctor reads the state NMI records as Events on each Node, not the nodes); on a node: iptables -t nat -S aad-metadata",
     };
     for (const pod of labelled) {
       const ns = pod.metadata?.namespace ?? "default";
@@ -143,10 +140,19 @@ export const nmiReachableCheck: Check = {
         }),
       );
     }
-    for (const { node, namespace, line, severity } of await nmiLogs(ctx, runtime.nmi)) {
+    const redirects = await redirectStates(ctx, runtime.nmi).catch((err: unknown) => {
+      observed.redirectStates = `not read: ${(err as Error).message}`;
+      return [];
+    });
+    if (redirects.length) observed.redirectStates = Object.fromEntries(redirects.map(({ node, event }) => [node, event.reason]));
+    for (const { node, namespace, event } of redirects) {
+      if (event.reason === RedirectState.Installed) continue;
+      const notPermitted = event.reason === RedirectState.NotPermitted;
+      const since = (event.count ?? 1) > 1 ? `, ${event.count} checks since ${new Date(event.firstTimestamp ?? 0).toISOString()}` : "";
+      const what = notPermitted ? "has no iptables redirect in place" : "cannot keep its iptables redirect in place";
       findings.push(
-        finding(severity, `NMI on node ${node} has no iptables redirect in place: pods' requests to ${METADATA_IP} go to the VM's IMDS instead of NMI (NMI says: ${line})`, {
-          errors: [line.slice(Math.max(0, line.indexOf(line.includes(IPTABLES_NOT_INSTALLED) ? IPTABLES_NOT_INSTALLED : IPTABLES_FAILED))), "Identity not found", "no managed identity endpoint"],
+        finding(notPermitted ? "warn" : "fail", `NMI on node ${node} ${what}: pods' requests to ${METADATA_IP} go to the VM's IMDS instead of NMI (NMI reports ${event.reason}${since}: ${event.message})`, {
+          errors: [notPermitted ? IPTABLES_NOT_INSTALLED : IPTABLES_FAILED.trim(), "Identity not found", "no managed identity endpoint"],
           fix: `kubectl delete pod -n ${namespace} -l ${componentSelector("nmi")} --field-selector spec.nodeName=${node}   # NMI re-installs the redirect at start; it needs NET_ADMIN`,
           objects: [`Node ${node}`],
         }),

@@ -3,7 +3,7 @@ import { bindingSpec } from "../../../aadpodidentity/spec.js";
 import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
-import { closest, identityOf, podRef, reaches, workloadOf } from "./matching.js";
+import { closest, identityOf, namespacedCaveat, podRef, reaches, workloadOf } from "./matching.js";
 import { shellWord } from "./fixes.js";
 
 /** 9. Pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
@@ -12,14 +12,18 @@ export const podLabelsCheck: Check = {
   number: 9,
   title: "every aadpodidbinding label on a pod matches a binding",
   async run(ctx) {
-    const [pods, bindings, identities, forceNamespaced] = await Promise.all([ctx.pods(), ctx.allBindings(), ctx.allIdentities(), ctx.micForceNamespaced()]);
+    const [pods, bindings, identities, mode] = await Promise.all([ctx.pods(), ctx.allBindings(), ctx.allIdentities(), ctx.micNamespacedMode()]);
     const findings: Finding[] = [];
     const labelled = pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] !== undefined);
-    const observed: Record<string, unknown> = { labelledPods: labelled.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}=${p.metadata?.labels?.[BINDING_LABEL]}`) };
+    const observed: Record<string, unknown> = {
+      labelledPods: labelled.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}=${p.metadata?.labels?.[BINDING_LABEL]}`),
+      forceNamespaced: mode.on,
+      ...(mode.unresolved ? { forceNamespacedUnresolved: mode.unresolved } : {}),
+    };
     for (const pod of labelled) {
       const ns = pod.metadata?.namespace ?? "default";
       const value = pod.metadata!.labels![BINDING_LABEL];
-      const usable = bindings.filter((b) => reaches(b, identityOf(b, identities), ns, forceNamespaced));
+      const usable = bindings.filter((b) => reaches(b, identityOf(b, identities), ns, mode.on));
       const selectorOf = (b: (typeof bindings)[number]) => bindingSpec(b).selector;
       if (usable.some((b) => selectorOf(b) === value)) continue;
       const boundElsewhere = bindings.filter((b) => selectorOf(b) === value);
@@ -34,7 +38,7 @@ export const podLabelsCheck: Check = {
         ? `the selector is bound only where its identity is namespaced (${boundElsewhere.map((b) => `${b.metadata.namespace}/${b.metadata.name}`).join(", ")})`
         : "no AzureIdentityBinding has that selector";
       findings.push(
-        finding("fail", `${podRef(pod)} is labelled ${BINDING_LABEL}=${value}, but ${why}: it gets no identity${suggestion ? ` (did you mean '${suggestion}'?)` : ""}`, {
+        finding("fail", `${podRef(pod)} is labelled ${BINDING_LABEL}=${value}, but ${why}: it gets no identity${suggestion ? ` (did you mean '${suggestion}'?)` : ""}${namespacedCaveat(mode)}`, {
           errors: [noBindingForSelector(value), "No AzureAssignedIdentity found for pod", ...NOT_ASSIGNED_SEARCH],
           fix,
           objects: [podRef(pod), ...(target.startsWith("pod/") ? [] : [`${target} in ${ns}`])],

@@ -4,7 +4,7 @@ import { bindingSpec } from "../../../aadpodidentity/spec.js";
 import { BEHAVIOR_ANNOTATION, BEHAVIOR_NAMESPACED, BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
-import { bindingRef, identityOf, podRef, podsWithSelector } from "./matching.js";
+import { bindingRef, identityOf, namespacedCaveat, podRef, podsWithSelector } from "./matching.js";
 
 /** A Behavior annotation that means nothing (MIC and NMI take only exactly "namespaced"), said where it is. */
 function misspelt(identity: { metadata: { annotations?: Record<string, string> } }): string {
@@ -22,10 +22,10 @@ export const selectorScopeCheck: Check = {
   number: 10,
   title: "no identity is reachable from a namespace it is not meant for",
   async run(ctx) {
-    const [bindings, allBindings, identities, pods, forceNamespaced] = await Promise.all([ctx.bindings(), ctx.allBindings(), ctx.allIdentities(), ctx.allPods(), ctx.micForceNamespaced()]);
-    const observed: Record<string, unknown> = { forceNamespaced };
+    const [bindings, allBindings, identities, pods, mode] = await Promise.all([ctx.bindings(), ctx.allBindings(), ctx.allIdentities(), ctx.allPods(), ctx.micNamespacedMode()]);
+    const observed: Record<string, unknown> = { forceNamespaced: mode.on, ...(mode.unresolved ? { forceNamespacedUnresolved: mode.unresolved } : {}) };
     const findings: Finding[] = [];
-    if (forceNamespaced) return { observed, findings };
+    if (mode.on) return { observed, findings };
     const exposed: Record<string, string[]> = {};
     for (const binding of bindings) {
       const identity = identityOf(binding, identities);
@@ -42,7 +42,7 @@ export const selectorScopeCheck: Check = {
         ...(otherPods.length ? [`pods outside ${ns} carry ${BINDING_LABEL}=${selector} (${otherPods.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(", ")})`] : []),
       ];
       findings.push(
-        finding("warn", `${idRef} (through ${bindingRef(binding)}) can be taken by pods of other namespaces: ${parts.join("; ")}. Outside namespaced mode MIC matches a selector in every namespace${misspelt(identity)}`, {
+        finding("warn", `${idRef} (through ${bindingRef(binding)}) can be taken by pods of other namespaces: ${parts.join("; ")}. Outside namespaced mode MIC matches a selector in every namespace${misspelt(identity)}${namespacedCaveat(mode)}`, {
           errors: [...IDENTITY_IN_TWO_NAMESPACES_SEARCH],
           fix: `kubectl annotate azureidentity ${identity.metadata.name} -n ${ns} ${BEHAVIOR_ANNOTATION}=${BEHAVIOR_NAMESPACED} --overwrite   # or run MIC with --forceNamespaced`,
           objects: [idRef, bindingRef(binding), ...otherBindings.map(bindingRef), ...otherPods.map(podRef)],

@@ -1,4 +1,4 @@
-import { enableWorkloadIdentityCommand } from "../../../kube/workload-identity.js";
+import { enableWorkloadIdentityCommand, USE_LABEL } from "../../../kube/workload-identity.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { clusterProfile, federatedServiceAccounts, usesWorkloadIdentity, workloadIdentityPods } from "./workload-identity.js";
@@ -23,7 +23,7 @@ export const wiClusterCheck: Check = {
     }
     if (!profile.workloadIdentityEnabled) {
       findings.push(
-        finding("fail", `AKS cluster ${cluster.name} does not have workload identity enabled: no webhook injects AZURE_FEDERATED_TOKEN_FILE and the token volume into pods labelled azure.workload.identity/use=true`, {
+        finding("fail", `AKS cluster ${cluster.name} does not have workload identity enabled: no webhook injects AZURE_FEDERATED_TOKEN_FILE and the token volume into pods labelled ${USE_LABEL}=true`, {
           errors: ["AZURE_FEDERATED_TOKEN_FILE", "WorkloadIdentityCredential: is not configured", "no such file or directory"],
           fix,
           objects,

@@ -18,7 +18,8 @@ export const wiInjectionCheck: Check = {
     for (const w of workloads) {
       if (w.metadata.labels?.[USE_LABEL] !== "true" || podTemplateOf(w)?.metadata?.labels?.[USE_LABEL] === "true") continue;
       const ref = workloadRef({ kind: w.kind, name: w.metadata.name });
-      const path = w.kind === "CronJob" ? '{"spec":{"jobTemplate":{"spec":{"template":{"metadata":{"labels":{"azure.workload.identity/use":"true"}}}}}}}' : '{"spec":{"template":{"metadata":{"labels":{"azure.workload.identity/use":"true"}}}}}';
+      const template = { template: { metadata: { labels: { [USE_LABEL]: "true" } } } };
+      const path = JSON.stringify({ spec: w.kind === "CronJob" ? { jobTemplate: { spec: template } } : template });
       findings.push(
         finding("fail", `${w.kind} ${w.metadata.namespace}/${w.metadata.name} is labelled ${USE_LABEL}=true itself, not its pod template: the webhook looks at pods, so its pods get nothing injected`, {
           errors: ["AZURE_FEDERATED_TOKEN_FILE", "WorkloadIdentityCredential: is not configured"],

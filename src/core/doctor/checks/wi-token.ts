@@ -1,5 +1,5 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { ENV, envOf, injectionProblem } from "../../../kube/workload-identity.js";
+import { CLIENT_ID_ANNOTATION, ENV, envOf, injectionProblem, SKIP_CONTAINERS_ANNOTATION } from "../../../kube/workload-identity.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { eventTime, type KubeEvent } from "./runtime-pods.js";
@@ -44,7 +44,7 @@ export const wiTokenCheck: Check = {
         findings.push(
           finding("fail", `${wiPodRef(pod)}: container ${u.container} reads its token from ${u.file}, but no projected token volume is mounted there (the webhook skipped the container, or it sets ${ENV.tokenFile} itself)`, {
             errors: ["no such file or directory", "azure-identity-token", "WorkloadIdentityCredential"],
-            fix: `kubectl annotate ${kubectlTarget(target)} -n ${ns} azure.workload.identity/skip-containers-   # or take ${ENV.tokenFile} out of container ${u.container}'s env; then kubectl rollout restart ${kubectlTarget(target)} -n ${ns}`,
+            fix: `kubectl annotate ${kubectlTarget(target)} -n ${ns} ${SKIP_CONTAINERS_ANNOTATION}-   # or take ${ENV.tokenFile} out of container ${u.container}'s env; then kubectl rollout restart ${kubectlTarget(target)} -n ${ns}`,
             objects: [wiPodRef(pod)],
           }),
         );
@@ -58,7 +58,7 @@ export const wiTokenCheck: Check = {
         findings.push(
           finding("fail", `${wiPodRef(pod)} runs as ServiceAccount ${ns}/${sa}, which no longer exists: the kubelet cannot refresh its projected token, which expires within ${expiration}s of its last refresh (then Entra ID answers AADSTS700024)${said ? `; the kubelet says: ${said}` : ""}`, {
             errors: ["AADSTS700024", "failed to fetch token", `serviceaccounts "${sa}" not found`],
-            fix: `kubectl create serviceaccount ${sa} -n ${ns} && kubectl annotate serviceaccount ${sa} -n ${ns} azure.workload.identity/client-id=<identity client id>   # or: podid migrate apply --namespace ${ns}`,
+            fix: `kubectl create serviceaccount ${sa} -n ${ns} && kubectl annotate serviceaccount ${sa} -n ${ns} ${CLIENT_ID_ANNOTATION}=<identity client id>   # or: podid migrate apply --namespace ${ns}`,
             objects: [wiPodRef(pod), `ServiceAccount ${ns}/${sa}`],
           }),
         );

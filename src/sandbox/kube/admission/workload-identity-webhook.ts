@@ -10,6 +10,10 @@ import type { KubeObject } from "../types.js";
  * (client id from their ServiceAccount's annotation, tenant, token file, authority host) and a mount of the
  * projected service-account token for Entra ID's exchange; and, when annotated for it, the proxy sidecar that
  * answers IMDS-style requests with that token.
+ *
+ * The names and defaults below are upstream's, copied on purpose: the sandbox stands for AKS's add-on and keeps its
+ * own copy of the contract (the product's is src/kube/workload-identity.ts, which never imports the sandbox); the
+ * sandbox's kubelet reads the proxy's port and uid from here when it applies proxy-init.
  */
 
 export const WEBHOOK_NAME = "mutation.azure-workload-identity.io";
