@@ -60,6 +60,17 @@ export class IdentityService {
     }
   }
 
+  /** Every user-assigned identity in the subscription. */
+  async list(): Promise<UserAssignedIdentity[]> {
+    try {
+      const out: UserAssignedIdentity[] = [];
+      for await (const identity of this.azure.msi.userAssignedIdentities.listBySubscription()) out.push(fromArm(identity));
+      return out;
+    } catch (err) {
+      throw fromAzureError(err, "listing user-assigned identities");
+    }
+  }
+
   /** Deletes it; true when it existed. */
   async delete(resourceGroup: string, name: string): Promise<boolean> {
     if (!(await this.get(resourceGroup, name))) return false;

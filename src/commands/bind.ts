@@ -8,14 +8,15 @@ import { checkKubeName, checkLabelValue, checkNamespace } from "../core/validate
 import { AAD_POD_IDENTITY_API_VERSION } from "../kube/aadpodidentity.js";
 import { planOutput } from "./plan-output.js";
 
-type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label: string[] };
+type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label: string[]; force?: boolean };
 
 export function configureBind(cmd: Command): void {
   cmd
     .option("--selector <selector>", "Value of the pods' aadpodidbinding label.")
     .option("--identity <name>", "Name of the AzureIdentity (in the same namespace).")
     .option("--name <binding>", "Name of the binding (default: <identity>-binding).")
-    .option("--label <kind/name>", "Also label this workload's pods (deployment, statefulset, daemonset, job, cronjob, pod); repeatable.", collectValues, []);
+    .option("--label <kind/name>", "Also label this workload's pods (deployment, statefulset, daemonset, job, cronjob, pod); repeatable.", collectValues, [])
+    .option("--force", "Re-point an existing binding of that name to this selector and identity (its pods lose their identity).");
   withWriteOptions(withKubeOptions(cmd))
     .addHelpText(
       "after",
@@ -48,6 +49,7 @@ Examples:
             namespace: kube.namespace,
             bindingName: o.name !== undefined ? checkKubeName("--name", o.name) : undefined,
             workloads: o.label.map(parseWorkloadRef),
+            force: Boolean(o.force),
           },
           kube,
           { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },

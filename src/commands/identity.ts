@@ -10,7 +10,7 @@ import { identityAdd } from "../core/identity-add.js";
 import { deleteIdentity, listIdentities, showIdentity } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
 import { planOutput } from "./plan-output.js";
-import type { CommandContext } from "../cli/context.js";
+import { optionalAzure } from "./optional-azure.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { UsageCode, UsageError } from "../errors/index.js";
@@ -88,6 +88,7 @@ Examples:
           kube,
           { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) },
         );
+        result.warnings.forEach((w) => ctx.logger.warn(w));
         return planOutput(result, ctx, o.dryRun);
       }),
     );
@@ -124,21 +125,13 @@ Examples:
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) }, o.yes);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
         if (!o.dryRun) await confirm(ctx, `delete identity ${kube.namespace}/${name} and what podid made for it`, Boolean(o.yes));
-        return deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
+        const result = await deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
+        result.warnings.forEach((w) => ctx.logger.warn(w));
+        return result;
       }),
     );
 }
 
 function openKube(o: KubeOptions) {
   return openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace ? checkNamespace(o.namespace) : undefined });
-}
-
-/** Listing works without Azure access: the Azure state then shows as unknown. */
-function optionalAzure(o: AzureOptions, ctx: CommandContext) {
-  try {
-    return openAzureSession({ cloud: o.cloud, subscription: o.subscription });
-  } catch (err) {
-    ctx.logger.verbose(`Azure state not shown: ${(err as Error).message}`);
-    return undefined;
-  }
 }

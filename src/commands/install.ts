@@ -11,6 +11,7 @@ import { install, uninstall } from "../core/install.js";
 import { checkNamespace } from "../core/validate.js";
 import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
 import { planOutput } from "./plan-output.js";
+import { optionalAzure } from "./optional-azure.js";
 
 type InstallOptions = AzureOptions &
   KubeOptions &
@@ -69,7 +70,7 @@ Examples:
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
         const azure = o.skipRoleAssignments ? undefined : openAzureSession({ cloud: o.cloud, subscription: o.subscription });
         const cluster = azure
-          ? await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() })
+          ? await lookUpCluster(new ClusterService(azure), { name: o.cluster }, { contextName: kube.config.getCurrentContext(), resourceGroup: o.resourceGroup })
           : undefined;
         const result = await install(
           {
@@ -91,15 +92,22 @@ Examples:
 }
 
 export function configureUninstall(cmd: Command): void {
-  withWriteOptions(withKubeOptions(cmd, "--namespace <namespace>"))
+  withWriteOptions(withKubeOptions(withAzureOptions(cmd), "--namespace <namespace>"))
     .option("--force", "Remove everything even while AzureIdentities exist (they go with the CRDs).")
-    .addHelpText("after", "\nExample:\n  podid uninstall --yes")
+    .option("--delete-identities", "First delete podid's AzureIdentities with what podid made for them (as podid identity delete): the identities podid created, their role assignments, their bindings.")
+    .addHelpText("after", "\nExamples:\n  podid uninstall --dry-run\n  podid uninstall --delete-identities --yes")
     .action(
-      action<KubeOptions & WriteOptions & { force?: boolean }>(async (o, ctx) => {
+      action<AzureOptions & KubeOptions & WriteOptions & { force?: boolean; deleteIdentities?: boolean }>(async (o, ctx) => {
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
-        const v = { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) };
-        if (!o.dryRun) await confirm(ctx, `remove podid's CRDs, RBAC, MIC and NMI from the cluster at ${kube.server}`, Boolean(o.yes));
-        const result = await uninstall(v, kube, { force: Boolean(o.force), dryRun: Boolean(o.dryRun), progress: (m) => ctx.progress(m) });
+        const azure = optionalAzure(o, ctx);
+        const input = { values: { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) }, force: Boolean(o.force), deleteIdentities: Boolean(o.deleteIdentities) };
+        const tell = (r: { warnings: string[]; leaves: string[] }) => [...r.warnings, ...r.leaves.map((l) => `left in place: ${l}`)].forEach((w) => ctx.logger.warn(w));
+        const result = await uninstall(input, kube, azure, {
+          dryRun: Boolean(o.dryRun),
+          progress: (m) => ctx.progress(m),
+          confirm: (context, removes) => confirm(ctx, `uninstall podid from kubeconfig context '${context}', removing: ${removes.length ? removes.join("; ") : "nothing (it is not installed)"}`, Boolean(o.yes)),
+        });
+        tell(result);
         if (!o.dryRun) ctx.logger.warn(result.iptables);
         return result;
       }),

@@ -1,11 +1,55 @@
 import { IdentityCode, NotFoundError, UsageCode, UsageError } from "../errors/index.js";
-import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
+import type { V1Pod } from "@kubernetes/client-node";
+import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, isNamespacedIdentity, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentityBinding } from "../render/identity.js";
-import { bindingNameFor } from "./identity-add.js";
 import { applyObjectStep } from "./apply-step.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 import { checkKubeName } from "./validate.js";
+
+export function bindingNameFor(identityName: string): string {
+  return `${identityName}-binding`;
+}
+
+const bindingHeader = (name: string, namespace: string) => ({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name, namespace } });
+
+/**
+ * The pods that hold `binding`'s identity through it today and would lose it if it changed: labelled with its
+ * selector, where its identity reaches them (every namespace, as MIC matches by default, unless the identity is
+ * namespaced), and not given the same identity by another binding of the same selector.
+ */
+async function podsHolding(kube: KubeSession, binding: AzureIdentityBinding): Promise<string[]> {
+  const namespace = binding.metadata.namespace ?? "default";
+  const { azureIdentity, selector } = binding.spec ?? { azureIdentity: "", selector: "" };
+  if (!selector) return [];
+  const siblings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace)).filter(
+    (b) => b.metadata.name !== binding.metadata.name && b.spec?.selector === selector && b.spec?.azureIdentity === azureIdentity,
+  );
+  if (siblings.length) return [];
+  const identity = await kube.read<AzureIdentity>({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: azureIdentity, namespace } });
+  const onlyHere = identity ? isNamespacedIdentity(identity) : false;
+  const label = `${BINDING_LABEL}=${selector}`;
+  const pods = onlyHere ? await kube.list<V1Pod>("v1", "Pod", namespace, label) : await kube.list<V1Pod>("v1", "Pod", undefined, label).catch(() => kube.list<V1Pod>("v1", "Pod", namespace, label));
+  return pods.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).sort();
+}
+
+/**
+ * A binding is one selector and one identity: applying its name with another selector or identity re-points it,
+ * and the pods it selects lose their identity. Refused unless `force`, naming those pods; with `force`, the same
+ * words come back as a warning. `forceHint` says how the caller forces it.
+ */
+export async function guardRepoint(kube: KubeSession, want: { name: string; namespace: string; identityName: string; selector: string }, force: boolean, forceHint: string): Promise<string | undefined> {
+  const existing = await kube.read<AzureIdentityBinding>(bindingHeader(want.name, want.namespace));
+  if (!existing) return undefined;
+  const was = { identity: existing.spec?.azureIdentity ?? "", selector: existing.spec?.selector ?? "" };
+  if (was.identity === want.identityName && was.selector === want.selector) return undefined;
+  const losing = await podsHolding(kube, existing);
+  const change = [was.selector !== want.selector ? `selector '${was.selector}' to '${want.selector}'` : "", was.identity !== want.identityName ? `AzureIdentity '${was.identity}' to '${want.identityName}'` : ""].filter(Boolean).join(" and ");
+  const what = `AzureIdentityBinding ${want.namespace}/${want.name} binds selector '${was.selector}' to AzureIdentity '${was.identity}'; changing its ${change} re-points it`;
+  const loss = losing.length ? `: pod${losing.length === 1 ? "" : "s"} ${losing.join(", ")} would lose identity '${was.identity}'` : `: pods labelled ${BINDING_LABEL}=${was.selector} would lose identity '${was.identity}'`;
+  if (force) return `${what}${loss.replace("would lose", "lose")}`;
+  throw new UsageError(`${what}${loss}`, `${forceHint}, or give the new binding a name of its own (--name NAME): each binding is one selector and one identity.`, UsageCode.WouldRepoint);
+}
 
 /** Where each workload kind keeps the labels its pods get. */
 const WORKLOADS: Record<string, { apiVersion: string; kind: string; path: string[] }> = {
@@ -53,6 +97,8 @@ export interface BindInput {
   namespace: string;
   bindingName?: string;
   workloads: WorkloadRef[];
+  /** Re-point an existing binding of that name to this selector and identity. */
+  force?: boolean;
 }
 
 export interface BindResult {
@@ -79,6 +125,7 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
     }
   }
   const bindingName = input.bindingName ?? bindingNameFor(input.identityName);
+  const repointed = await guardRepoint(kube, { name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector }, Boolean(input.force), "Pass --force to re-point it anyway");
   const binding = renderAzureIdentityBinding({ name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector });
   const steps: Step[] = [applyObjectStep(kube, () => binding)];
   for (const w of input.workloads) {
@@ -88,7 +135,7 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
   return {
     binding: { name: bindingName, namespace: input.namespace, azureIdentity: input.identityName, selector: input.selector },
     labelled: input.workloads.map((w) => ({ kind: WORKLOADS[w.kind].kind, name: w.name })),
-    warnings: await bindWarnings(kube, input.namespace, input.selector, input.workloads.length > 0),
+    warnings: [...(repointed ? [repointed] : []), ...(await bindWarnings(kube, input.namespace, input.selector, input.workloads.length > 0))],
     steps: reports,
     dryRun: options.dryRun,
   };
@@ -114,7 +161,7 @@ export async function unbind(input: UnbindInput, kube: KubeSession, options: { d
     throw new NotFoundError(IdentityCode.BindingNotFound, `AzureIdentityBinding '${input.bindingName}' does not exist in namespace '${input.namespace}'`, "List them with: kubectl get azureidentitybindings -n " + input.namespace);
   }
   const steps: Step[] = bindings.map((b) => {
-    const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name: b.metadata.name, namespace: input.namespace } };
+    const header = bindingHeader(b.metadata.name, input.namespace);
     return {
       name: `AzureIdentityBinding ${input.namespace}/${b.metadata.name}`,
       target: "cluster" as const,

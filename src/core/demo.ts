@@ -3,6 +3,7 @@ import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { DemoCode, DemoError, type PodidError } from "../errors/index.js";
 import { CLI_ENTRY } from "../util/package-info.js";
+import { shellWord } from "../util/shell.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL } from "../kube/aadpodidentity.js";
 import { createPod, deletePod, podState, waitForPodEnd } from "../kube/pods.js";
 import type { KubeSession } from "../kube/session.js";
@@ -64,8 +65,7 @@ export interface DemoResult {
   pods: PodOutcome[];
 }
 
-const SHELL_SAFE = /^[\w@%+=:,./-]+$/;
-export const shellWord = (word: string) => (SHELL_SAFE.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+export { shellWord };
 
 export interface CliRun {
   code: number;

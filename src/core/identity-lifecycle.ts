@@ -1,11 +1,14 @@
+import type { RoleAssignment } from "@azure/arm-authorization";
 import { IdentityCode, NotFoundError } from "../errors/index.js";
-import { createdByPodid, IdentityService } from "../azure/identities.js";
-import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { RoleService } from "../azure/roles.js";
+import { createdByPodid, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
+import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
+import { grantKey, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { AAD_POD_IDENTITY_API_VERSION, MANAGED_BY_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
-import { identityGrantDescription, isKubeletGrantFor } from "./identity-add.js";
+import { aadPodIdentityServed, listAadPodIdentity, notInstalled } from "./preflight.js";
+import { hasRecord, identityGrantDescription, readIdentityRecord, sameResourceId } from "./record.js";
+import { podidAssignmentsFor } from "./recovery.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export interface IdentityView {
@@ -20,7 +23,6 @@ export interface IdentityView {
   bindings: { name: string; selector: string }[];
 }
 
-const header = (name: string, namespace: string) => ({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name, namespace } });
 
 async function azureState(identities: IdentityService | undefined, object: AzureIdentity): Promise<{ azureState: string; principalId?: string }> {
   const rid = object.spec?.resourceID ?? "";
@@ -58,14 +60,14 @@ function view(object: AzureIdentity, bindings: AzureIdentityBinding[], state: { 
 
 /** The AzureIdentities podid manages, joined with their Azure state. Azure is optional: without it, "unknown". */
 export async function listIdentities(kube: KubeSession, azure: AzureSession | undefined, namespace?: string): Promise<IdentityView[]> {
-  const objects = await kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=podid`);
+  const objects = await listAadPodIdentity<AzureIdentity>(kube, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=podid`);
   const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace);
   const identities = azure ? new IdentityService(azure) : undefined;
   return Promise.all(objects.map(async (o) => view(o, bindings, await azureState(identities, o))));
 }
 
 export async function showIdentity(kube: KubeSession, azure: AzureSession | undefined, name: string): Promise<IdentityView & { roleAssignments?: { role: string; scope: string }[] }> {
-  const object = await kube.read<AzureIdentity>(header(name, kube.namespace));
+  const [object] = (await listAadPodIdentity<AzureIdentity>(kube, "AzureIdentity", kube.namespace)).filter((o) => o.metadata.name === name);
   if (!object) {
     throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `AzureIdentity '${name}' does not exist in namespace '${kube.namespace}'`, "List them with: podid identity list");
   }
@@ -74,7 +76,7 @@ export async function showIdentity(kube: KubeSession, azure: AzureSession | unde
   const result: IdentityView & { roleAssignments?: { role: string; scope: string }[] } = view(object, bindings, state);
   if (azure && state.principalId) {
     const roles = new RoleService(azure);
-    const assignments = await roles.madeByPodid(() => true, state.principalId);
+    const assignments = await roles.ofPrincipal(state.principalId);
     result.roleAssignments = await Promise.all(assignments.map(async (a) => ({ role: (await roles.resolve(a.roleDefinitionId!)).roleName, scope: a.scope! })));
   }
   return result;
@@ -87,53 +89,157 @@ export interface DeleteInput {
   keepAzureIdentity: boolean;
 }
 
+export interface DeleteResult {
+  steps: StepReport[];
+  /** What podid made that is kept, and why (another AzureIdentity uses it; podid did not create it). */
+  kept: string[];
+  /** Parts of the record that had to be ignored; assignments podid can no longer tell are its own. */
+  warnings: string[];
+  dryRun: boolean;
+}
+
+/** One AzureIdentity to delete, and what the cluster says about the others (which may share what it uses). */
+export interface DeleteTarget {
+  name: string;
+  namespace: string;
+  /** The AzureIdentity; undefined when it is already gone (or the CRDs are). */
+  object?: AzureIdentity;
+  resourceGroup?: string;
+  keepAzureIdentity: boolean;
+  /** False when the cluster does not serve the aadpodidentity kinds (after `podid uninstall`). */
+  installed: boolean;
+  /** Every other AzureIdentity that stays: a role assignment or an identity one of them records is kept. */
+  others: AzureIdentity[];
+  /** The bindings in the namespace (deleted with it when they name it). */
+  bindings: AzureIdentityBinding[];
+}
+
+const toGrant = (a: RoleAssignment): RoleGrant => ({ principalId: a.principalId!.toLowerCase(), roleDefinitionId: a.roleDefinitionId!, scope: a.scope! });
+const ref = (o: { metadata: { name: string; namespace?: string } }) => `AzureIdentity ${o.metadata.namespace}/${o.metadata.name}`;
+
 /**
- * Removes what podid made for an identity: bindings, the AzureIdentity, the role assignments it recorded, and
- * the Azure identity if podid created it. Each part may already be gone (deleted by hand): that is "absent".
+ * The steps that remove what podid made for one AzureIdentity, from its record: its bindings, the AzureIdentity,
+ * the role assignments podid recorded (matched in Azure by principal, role and scope, and only when podid made
+ * them), and the Azure identity when podid created it. What another AzureIdentity still records is kept. Without
+ * a record (the AzureIdentity is gone, or an older podid made it) the identity at its resource id (or -g) is the
+ * anchor: the assignments of its principal that podid describes as made for this AzureIdentity, and the kubelet's
+ * grant on it. Each part may already be gone: that is "absent".
  */
-export async function deleteIdentity(input: DeleteInput, kube: KubeSession, azure: AzureSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<{ steps: StepReport[]; dryRun: boolean }> {
-  const object = await kube.read<AzureIdentity>(header(input.name, kube.namespace));
-  const resourceId = object?.spec?.resourceID ?? (input.resourceGroup ? `/subscriptions/${azure.subscriptionId}/resourceGroups/${input.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${input.name}` : undefined);
-  if (!object && !resourceId) {
-    throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `AzureIdentity '${input.name}' does not exist in namespace '${kube.namespace}'`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
-  }
+export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession, azure: AzureSession): Promise<{ steps: Step[]; kept: string[]; warnings: string[] }> {
+  const { name, namespace, object } = target;
+  const me = `AzureIdentity ${namespace}/${name}`;
+  const { record, problems } = readIdentityRecord(object?.metadata.annotations);
+  const warnings = problems.map((p) => `${me}: ${p}`);
+  const kept: string[] = [];
   const identities = new IdentityService(azure);
   const roles = new RoleService(azure);
-  const parsed = resourceId ? parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
-  const azureIdentity = parsed ? await identities.get(parsed.resourceGroup, parsed.name) : undefined;
-  const marker = identityGrantDescription(kube.namespace, input.name);
-  const bindings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", kube.namespace)).filter((b) => b.spec?.azureIdentity === input.name);
+  const fromGroup = target.resourceGroup ? formatResourceId({ subscriptionId: azure.subscriptionId, resourceGroup: target.resourceGroup, ...USER_ASSIGNED_IDENTITY_TYPE, name }) : undefined;
+  const resourceId = record.resourceId ?? object?.spec?.resourceID ?? fromGroup;
+  if (!object && !resourceId) {
+    if (!target.installed) throw notInstalled(kube, undefined, `To remove the Azure side podid made for it, pass -g GROUP (the Azure identity's resource group): podid identity delete -n ${name} --namespace ${namespace} -g GROUP`);
+    throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `${me} does not exist`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
+  }
+  let parsed;
+  try {
+    parsed = resourceId ? parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
+  } catch {
+    warnings.push(`${me} names '${resourceId}', which is not a user-assigned identity's resource id: no Azure identity is deleted`);
+  }
+  const azureIdentity: UserAssignedIdentity | undefined = parsed ? await identities.get(parsed.resourceGroup, parsed.name) : undefined;
+
+  let grants: RoleGrant[];
+  if (hasRecord(object?.metadata.annotations)) {
+    grants = record.roleAssignments;
+  } else {
+    const all = await roles.listAll();
+    grants = podidAssignmentsFor(all, namespace, name, azureIdentity).map(toGrant);
+    const orphans = all.filter((a) => a.description === identityGrantDescription(namespace, name) && !grants.some((g) => g.principalId === a.principalId?.toLowerCase()));
+    if (orphans.length) {
+      warnings.push(
+        `${orphans.length} role assignment(s) say podid made them for ${me}, but their principal is not the identity's${azureIdentity ? "" : " (the identity is gone)"} and ${me} has no record of it, so podid leaves them: az role assignment delete --ids ${orphans.map((a) => a.id).join(" ")}`,
+      );
+    }
+  }
 
   const steps: Step[] = [];
-  const deleteObject = (kind: string, name: string): Step => {
-    const h = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind, metadata: { name, namespace: kube.namespace } };
+  const deleteObject = (kind: string, objectName: string): Step => {
+    const h = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind, metadata: { name: objectName, namespace } };
     return {
-      name: `${kind} ${kube.namespace}/${name}`,
+      name: `${kind} ${namespace}/${objectName}`,
       target: "cluster",
       plan: async () => ({ action: (await kube.read(h)) ? "delete" : "none" }),
       apply: async () => ({ outcome: (await kube.delete(h)) ? "deleted" : "absent" }),
     };
   };
-  bindings.forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
-  steps.push(deleteObject("AzureIdentity", input.name));
-  // By description, not by principal: when the identity was deleted by hand its principal id is unknown, but
-  // the grants podid made for it are still there and still podid's to remove.
-  const assignments = await roles.madeByPodid((d) => d === marker || isKubeletGrantFor(d, kube.namespace, input.name));
-  for (const a of assignments) {
+  if (target.installed) {
+    target.bindings.filter((b) => b.spec?.azureIdentity === name).forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
+    steps.push(deleteObject("AzureIdentity", name));
+  }
+  const othersRecords = target.others.map((o) => ({ o, record: readIdentityRecord(o.metadata.annotations).record }));
+  for (const g of grants) {
+    const sharer = othersRecords.find(({ record: r }) => r.roleAssignments.some((x) => grantKey(x) === grantKey(g)));
+    const what = `role assignment ${g.role ?? g.roleDefinitionId.split("/").pop()} at ${g.scope} for principal ${g.principalId}`;
+    if (sharer) {
+      kept.push(`${what}: ${ref(sharer.o)} records it too`);
+      continue;
+    }
     steps.push({
-      name: `role assignment ${a.name} at ${a.scope}`,
+      name: what,
       target: "azure",
-      plan: async () => ({ action: "delete" }),
-      apply: async () => ({ outcome: (await roles.remove(a.scope!, a.name!)) ? "deleted" : "absent" }),
+      plan: async () => ({ action: (await roles.podidsAssignment(g)) ? "delete" : "none" }),
+      apply: async () => ({ outcome: await roles.removeGrant(g) }),
     });
   }
-  if (parsed && azureIdentity && createdByPodid(azureIdentity) && !input.keepAzureIdentity) {
-    steps.push({
-      name: `identity ${parsed.name}`,
-      target: "azure",
-      plan: async () => ({ action: "delete" }),
-      apply: async () => ({ outcome: (await identities.delete(parsed.resourceGroup, parsed.name)) ? "deleted" : "absent" }),
-    });
+  if (parsed && azureIdentity && !target.keepAzureIdentity) {
+    const users = target.others.filter((o) => sameResourceId(o.spec?.resourceID, azureIdentity.id) || sameResourceId(readIdentityRecord(o.metadata.annotations).record.resourceId, azureIdentity.id));
+    const why = !createdByPodid(azureIdentity)
+      ? "podid did not create it"
+      : record.createdByPodid === false
+        ? `${me}'s record says podid did not create it`
+        : record.principalId && record.principalId !== azureIdentity.principalId.toLowerCase()
+          ? `it is not the identity podid recorded (principal ${record.principalId}): it was re-created since; run podid identity add to adopt it first`
+          : users.length
+            ? `${users.map(ref).join(", ")} use${users.length === 1 ? "s" : ""} it too`
+            : undefined;
+    if (why) {
+      kept.push(`identity ${azureIdentity.id}: ${why}`);
+    } else {
+      steps.push({
+        name: `identity ${parsed.name}`,
+        target: "azure",
+        plan: async () => ({ action: "delete" }),
+        apply: async () => ({ outcome: (await identities.delete(parsed.resourceGroup, parsed.name)) ? "deleted" : "absent" }),
+      });
+    }
   }
-  return { steps: await runSteps(steps, options), dryRun: options.dryRun };
+  return { steps, kept, warnings };
+}
+
+/** Every AzureIdentity in the cluster, to see what others share; those of the namespace when cluster-wide reads are refused. */
+async function everyIdentity(kube: KubeSession, warnings: string[]): Promise<AzureIdentity[]> {
+  try {
+    return await kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity");
+  } catch {
+    warnings.push(`AzureIdentities in other namespaces cannot be listed: what they share with this one is not known, only namespace ${kube.namespace} was checked`);
+    return kube.list<AzureIdentity>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", kube.namespace);
+  }
+}
+
+/**
+ * `podid identity delete`: removes what podid made for an identity (planIdentityDelete). Completes when parts are
+ * already gone, and after `podid uninstall` (no CRDs) still removes the Azure side.
+ */
+export async function deleteIdentity(input: DeleteInput, kube: KubeSession, azure: AzureSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<DeleteResult> {
+  const namespace = kube.namespace;
+  const installed = await aadPodIdentityServed(kube, namespace);
+  const warnings: string[] = [];
+  const all = installed ? await everyIdentity(kube, warnings) : [];
+  const object = all.find((o) => o.metadata.name === input.name && o.metadata.namespace === namespace);
+  const bindings = installed ? await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace) : [];
+  const plan = await planIdentityDelete(
+    { name: input.name, namespace, object, resourceGroup: input.resourceGroup, keepAzureIdentity: input.keepAzureIdentity, installed, others: all.filter((o) => o !== object), bindings },
+    kube,
+    azure,
+  );
+  return { steps: await runSteps(plan.steps, options), kept: plan.kept, warnings: [...warnings, ...plan.warnings], dryRun: options.dryRun };
 }
