@@ -7,7 +7,7 @@ import type { AzureSession } from "../azure/session.js";
 import { AAD_POD_IDENTITY_API_VERSION, MANAGED_BY_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 import { aadPodIdentityServed, listAadPodIdentity, notInstalled } from "./preflight.js";
-import { hasRecord, identityGrantDescription, readIdentityRecord, sameResourceId } from "./record.js";
+import { hasRecord, identityGrantDescription, readIdentityRecord, sameResourceId, unionGrants } from "./record.js";
 import { podidAssignmentsFor } from "./recovery.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
@@ -147,19 +147,20 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
   }
   const azureIdentity: UserAssignedIdentity | undefined = parsed ? await identities.get(parsed.resourceGroup, parsed.name) : undefined;
 
-  let grants: RoleGrant[];
-  if (hasRecord(object?.metadata.annotations)) {
-    grants = record.roleAssignments;
-  } else {
-    const all = await roles.listAll();
-    grants = podidAssignmentsFor(all, namespace, name, azureIdentity).map(toGrant);
-    const orphans = all.filter((a) => a.description === identityGrantDescription(namespace, name) && !grants.some((g) => g.principalId === a.principalId?.toLowerCase()));
-    if (orphans.length) {
-      warnings.push(
-        `${orphans.length} role assignment(s) say podid made them for ${me}, but their principal is not the identity's${azureIdentity ? "" : " (the identity is gone)"} and ${me} has no record of it, so podid leaves them: az role assignment delete --ids ${orphans.map((a) => a.id).join(" ")}`,
-      );
-    }
+  // The record, and (for what an interrupted run made before it could record it, or an older podid without
+  // records) the assignments of the identity's own principal that podid described as made for this AzureIdentity.
+  const all = await roles.listAll();
+  const found = podidAssignmentsFor(all, namespace, name, azureIdentity).map(toGrant);
+  const grants = unionGrants(hasRecord(object?.metadata.annotations) ? record.roleAssignments : [], found);
+  const orphans = all.filter(
+    (a) => a.description === identityGrantDescription(namespace, name) && !grants.some((g) => g.principalId === a.principalId?.toLowerCase()) && !record.roleAssignments.some((g) => g.principalId === a.principalId?.toLowerCase()),
+  );
+  if (orphans.length) {
+    warnings.push(
+      `${orphans.length} role assignment(s) say podid made them for ${me}, but their principal is not one podid recorded for it${azureIdentity ? "" : " (its identity is gone)"}, so podid leaves them: az role assignment delete --ids ${orphans.map((a) => a.id).join(" ")}`,
+    );
   }
+  for (const g of grants) if (!g.role) g.role = await roles.resolve(g.roleDefinitionId).then((r) => r.roleName, () => undefined);
 
   const steps: Step[] = [];
   const deleteObject = (kind: string, objectName: string): Step => {

@@ -28,6 +28,17 @@ export async function identityAddFix(ctx: DoctorContext, identity: { metadata: {
   });
 }
 
+/** The roles the record says the identity holds ("Reader at /subscriptions/..."), that it no longer holds there or above. */
+async function missingRoles(ctx: DoctorContext, identity: AzureIdentity, principalId: string): Promise<string[]> {
+  const { record } = readIdentityRecord(identity.metadata.annotations);
+  const missing: string[] = [];
+  for (const r of record.roles) {
+    const held = await ctx.cached(`holds|${principalId}|${r.roleDefinitionId}|${r.scope.toLowerCase()}`, async () => ctx.roles.holds(principalId, await ctx.roles.resolve(r.roleDefinitionId), r.scope)).catch(() => "unknown" as const);
+    if (!held) missing.push(`${r.role} at ${r.scope}`);
+  }
+  return missing;
+}
+
 export function safeParse(resourceId: string) {
   try {
     return parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE);
@@ -80,6 +91,17 @@ export const azureIdentitiesCheck: Check = {
         }
         entry.azureClientId = azure.clientId;
         entry.principalId = azure.principalId;
+        const missing = await missingRoles(ctx, identity, azure.principalId);
+        if (missing.length) {
+          entry.missingRoles = missing;
+          findings.push(
+            finding("warn", `${ref}'s identity lacks ${missing.join(", ")}, which podid granted it (recorded on the AzureIdentity): the pods get tokens, but Azure refuses what those roles allowed`, {
+              errors: ["AuthorizationFailed", "does not have authorization to perform action"],
+              fix: await identityAddFix(ctx, identity, resourceID),
+              objects: [ref, resourceID, azure.principalId],
+            }),
+          );
+        }
       }),
     );
     return { observed, findings };
