@@ -46,9 +46,10 @@ export async function guardRepoint(kube: KubeSession, want: { name: string; name
   const losing = await podsHolding(kube, existing);
   const change = [was.selector !== want.selector ? `selector '${was.selector}' to '${want.selector}'` : "", was.identity !== want.identityName ? `AzureIdentity '${was.identity}' to '${want.identityName}'` : ""].filter(Boolean).join(" and ");
   const what = `AzureIdentityBinding ${want.namespace}/${want.name} binds selector '${was.selector}' to AzureIdentity '${was.identity}'; changing its ${change} re-points it`;
-  const loss = losing.length ? `: pod${losing.length === 1 ? "" : "s"} ${losing.join(", ")} would lose identity '${was.identity}'` : `: pods labelled ${BINDING_LABEL}=${was.selector} would lose identity '${was.identity}'`;
-  if (force) return `${what}${loss.replace("would lose", "lose")}`;
-  throw new UsageError(`${what}${loss}`, `${forceHint}, or give the new binding a name of its own (--name NAME): each binding is one selector and one identity.`, UsageCode.WouldRepoint);
+  const who = losing.length ? `pod${losing.length === 1 ? "" : "s"} ${losing.join(", ")}` : `pods labelled ${BINDING_LABEL}=${was.selector}`;
+  const loss = (verb: string) => `: ${who} ${verb} identity '${was.identity}'`;
+  if (force) return `${what}${loss(losing.length === 1 ? "loses" : "lose")}`;
+  throw new UsageError(`${what}${loss("would lose")}`, `${forceHint}, or give the new binding a name of its own (--name NAME): each binding is one selector and one identity.`, UsageCode.WouldRepoint);
 }
 
 /** Where each workload kind keeps the labels its pods get. */

@@ -66,6 +66,11 @@ test("identity add + bind: the walkthrough's identity part, then a re-run is all
   const second = await podid(addArgs("walk-id", ["--binding-selector", "walk"]));
   assert.equal(second.code, 0, second.stderr);
   assert.ok(JSON.parse(second.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged"), second.stdout);
+
+  const repoint = await podid(addArgs("walk-id", ["--binding-selector", "other"]));
+  assert.equal(repoint.code, 2);
+  assert.match(repoint.stderr, /^ERROR: AzureIdentityBinding default\/walk-id-binding binds selector 'walk' to AzureIdentity 'walk-id'; changing its selector 'walk' to 'other' re-points it/);
+  assert.match(repoint.stderr, /Re-point it with podid bind --selector other --identity walk-id --namespace default --force/);
 });
 
 test("--dry-run prints the plan and changes nothing", async () => {
