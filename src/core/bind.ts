@@ -16,16 +16,15 @@ const bindingHeader = (name: string, namespace: string) => ({ apiVersion: AAD_PO
 /**
  * The pods that hold `binding`'s identity through it today and would lose it if it changed: labelled with its
  * selector, where its identity reaches them (every namespace, as MIC matches by default, unless the identity is
- * namespaced), and not given the same identity by another binding of the same selector.
+ * namespaced). Undefined when another binding gives the same selector the same identity: nobody loses it.
  */
-async function podsHolding(kube: KubeSession, binding: AzureIdentityBinding): Promise<string[]> {
+async function podsHolding(kube: KubeSession, binding: AzureIdentityBinding): Promise<string[] | undefined> {
   const namespace = binding.metadata.namespace ?? "default";
   const { azureIdentity, selector } = binding.spec ?? { azureIdentity: "", selector: "" };
-  if (!selector) return [];
   const siblings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace)).filter(
     (b) => b.metadata.name !== binding.metadata.name && b.spec?.selector === selector && b.spec?.azureIdentity === azureIdentity,
   );
-  if (siblings.length) return [];
+  if (siblings.length) return undefined;
   const identity = await kube.read<AzureIdentity>({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: azureIdentity, namespace } });
   const onlyHere = identity ? isNamespacedIdentity(identity) : false;
   const label = `${BINDING_LABEL}=${selector}`;
@@ -43,7 +42,10 @@ export async function guardRepoint(kube: KubeSession, want: { name: string; name
   if (!existing) return undefined;
   const was = { identity: existing.spec?.azureIdentity ?? "", selector: existing.spec?.selector ?? "" };
   if (was.identity === want.identityName && was.selector === want.selector) return undefined;
+  // A binding without a selector or an identity (e.g. pre-1.6 field names, which v1 prunes) gives nobody anything.
+  if (!was.identity || !was.selector) return undefined;
   const losing = await podsHolding(kube, existing);
+  if (!losing) return undefined;
   const change = [was.selector !== want.selector ? `selector '${was.selector}' to '${want.selector}'` : "", was.identity !== want.identityName ? `AzureIdentity '${was.identity}' to '${want.identityName}'` : ""].filter(Boolean).join(" and ");
   const what = `AzureIdentityBinding ${want.namespace}/${want.name} binds selector '${was.selector}' to AzureIdentity '${was.identity}'; changing its ${change} re-points it`;
   const who = losing.length ? `pod${losing.length === 1 ? "" : "s"} ${losing.join(", ")}` : `pods labelled ${BINDING_LABEL}=${was.selector}`;

@@ -118,9 +118,9 @@ const toGrant = (a: RoleAssignment): RoleGrant => ({ principalId: a.principalId!
 const ref = (o: { metadata: { name: string; namespace?: string } }) => `AzureIdentity ${o.metadata.namespace}/${o.metadata.name}`;
 
 /**
- * The steps that remove what podid made for one AzureIdentity, from its record: its bindings, the AzureIdentity,
- * the role assignments podid recorded (matched in Azure by principal, role and scope, and only when podid made
- * them), and the Azure identity when podid created it. What another AzureIdentity still records is kept. Without
+ * The steps that remove what podid made for one AzureIdentity, from its record: its bindings, the role
+ * assignments podid recorded (matched in Azure by principal, role and scope, and only when podid made them), the
+ * Azure identity when podid created it, and the AzureIdentity. What another AzureIdentity still records is kept. Without
  * a record (the AzureIdentity is gone, or an older podid made it) the identity at its resource id (or -g) is the
  * anchor: the assignments of its principal that podid describes as made for this AzureIdentity, and the kubelet's
  * grant on it. Each part may already be gone: that is "absent".
@@ -172,10 +172,9 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
       apply: async () => ({ outcome: (await kube.delete(h)) ? "deleted" : "absent" }),
     };
   };
-  if (target.installed) {
-    target.bindings.filter((b) => b.spec?.azureIdentity === name).forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
-    steps.push(deleteObject("AzureIdentity", name));
-  }
+  // Bindings first (no pod is given the identity any more); the AzureIdentity, which holds the record, last: a run
+  // cut short leaves the record for the re-run to finish from.
+  if (target.installed) target.bindings.filter((b) => b.spec?.azureIdentity === name).forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
   const othersRecords = target.others.map((o) => ({ o, record: readIdentityRecord(o.metadata.annotations).record }));
   for (const g of grants) {
     const sharer = othersRecords.find(({ record: r }) => r.roleAssignments.some((x) => grantKey(x) === grantKey(g)));
@@ -213,6 +212,7 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
       });
     }
   }
+  if (target.installed) steps.push(deleteObject("AzureIdentity", name));
   return { steps, kept, warnings };
 }
 
