@@ -124,6 +124,22 @@ test("the AzureIdentity deleted: doctor's fix re-creates it from what podid made
   await podGetsToken("token-2", (await azureIdentity()).spec.clientID);
 });
 
+test("recorded role assignments deleted by hand (the identity's Reader, the kubelet's on it): doctor's fixes grant them again where they were", async () => {
+  const identity = (await identitiesNamed("demo"))[0];
+  for (const a of [...(await assignmentsOf(identity.principalId!)), ...(await assignmentsOf(kubelet)).filter((x) => x.scope!.toLowerCase() === identity.id!.toLowerCase())]) await clients.auth.roleAssignments.deleteById(a.id!);
+  const r = await runDoctor(sb, ["-A"]);
+  const reader = findingOf(r.report, "azure-identities", /AzureIdentity default\/demo's identity lacks Reader at \/subscriptions\/.*\/MC_\S+, which podid granted it/);
+  const operator = findingOf(r.report, "kubelet-roles", /may not assign .*\/demo \(AzureIdentity default\/demo\)/);
+  const fix = `podid identity add -n demo -g ${sb.info.nodeResourceGroup} --namespace default --cluster ${sb.info.clusterName} --cluster-resource-group ${sb.info.resourceGroup} --role Reader --scope ${nodeScope}`;
+  assert.equal(reader.fix, fix);
+  assert.ok(operator.fix!.startsWith(`${fix}   # or: az role assignment create`), "the kubelet's grant goes back on the identity, where podid made it, not on a whole group");
+  await applyFix(sb, reader.fix);
+  await exactlyOneIdentityWithItsRoles();
+  assert.ok((await assignmentsOf(kubelet)).some((x) => x.scope!.toLowerCase() === identity.id!.toLowerCase() && roleOf(x) === MANAGED_IDENTITY_OPERATOR));
+  const fixed = await runDoctor(sb, ["-A"]);
+  for (const id of ["azure-identities", "kubelet-roles"]) assert.equal(checkOf(fixed.report, id).status, "ok", id);
+});
+
 test("the Azure identity deleted out of band: doctor's fix re-creates it with its roles and re-applies the AzureIdentity; doctor is not ok until the pods' assignments carry the new client id", async () => {
   // A pod that holds the identity, and MIC stopped, so that the assignments keep the old client id for a while.
   const holder: V1Pod = { ...demoPod("holder", { image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`, target: { subscriptionId: sb.info.subscriptionId, nodeResourceGroup: sb.info.nodeResourceGroup } } as DemoInput, "", true) };
