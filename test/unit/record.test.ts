@@ -5,7 +5,7 @@ import { identityAddCommand } from "../../src/core/repair-commands.js";
 import { lookUpCluster } from "../../src/core/cluster-lookup.js";
 import { assignmentName, isPodidsAssignment } from "../../src/azure/roles.js";
 import type { ClusterInfo } from "../../src/azure/clusters.js";
-import { AzureCode, NotFoundError, PodidError, UsageCode } from "../../src/errors/index.js";
+import { AzureCode, NotFoundError, type PodidError, UsageCode } from "../../src/errors/index.js";
 
 const SUB = "/subscriptions/11111111-1111-1111-1111-111111111111";
 const RG = `${SUB}/resourceGroups/app-rg`;
