@@ -1,4 +1,4 @@
-import { IdentityCode, NotFoundError, PodidError, UsageCode, UsageError } from "../errors/index.js";
+import { IdentityCode, NotFoundError, UsageCode, UsageError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
 import { CREATED_BY_TAG, CREATED_BY_VALUE, createdByPodid, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
@@ -10,10 +10,11 @@ import { renderAzureIdentity, renderAzureIdentityBinding } from "../render/ident
 import { applyObjectStep } from "./apply-step.js";
 import { bindingNameFor, guardRepoint } from "./bind.js";
 import { clusterPreflight } from "./preflight.js";
-import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, readIdentityRecord, sameResourceId, unionGrants, unionRoles, type IdentityRecord, type RoleAtScope } from "./record.js";
+import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, readIdentityRecord, roleKey, sameResourceId, unionGrants, unionRoles, type IdentityRecord, type RoleAtScope } from "./record.js";
 import { traceInAzure } from "./recovery.js";
 import { identityAddCommand } from "./repair-commands.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
+import { shellWord } from "../util/shell.js";
 
 export const ASSIGN_ACTION = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
 
@@ -138,22 +139,16 @@ export async function identityAdd(
   const existing = await kube.read<AzureIdentity>({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: input.name, namespace: input.namespace } });
   const { record: previous, problems } = readIdentityRecord(existing?.metadata.annotations);
   const warnings = problems.map((p) => `AzureIdentity ${input.namespace}/${input.name}: ${p}`);
-  const asked: RoleAtScope[] = [];
+  const asked: { role: ResolvedRole; scope: string }[] = [];
   const scopes = input.scopes.length ? input.scopes : [azure.resourceGroupScope(group)];
   for (const role of input.roles) {
     const resolved = await roles.resolve(role);
-    for (const scope of scopes) asked.push({ role: resolved.roleName, roleDefinitionId: resolved.id, scope });
+    for (const scope of scopes) asked.push({ role: resolved, scope });
   }
-  // The roles recorded by earlier runs are kept: a re-run (or doctor's fix) restores them on a re-created identity.
-  const wanted: { role: ResolvedRole; scope: string }[] = [];
-  for (const r of unionRoles(previous.roles, asked)) {
-    try {
-      wanted.push({ role: await roles.resolve(r.roleDefinitionId), scope: r.scope });
-    } catch (err) {
-      if (!(err instanceof PodidError) || err.code !== UsageCode.UnknownRole) throw err;
-      warnings.push(`AzureIdentity ${input.namespace}/${input.name}: recorded role ${r.role} at ${r.scope} no longer exists in Azure; it is dropped from the record`);
-    }
-  }
+  // Only the roles on the command line are granted: the record (which anyone who may edit the AzureIdentity can
+  // edit) never grants anything by itself. It keeps the roles earlier runs asked for, so doctor's fixes print them.
+  const askedRoles: RoleAtScope[] = asked.map((a) => ({ role: a.role.roleName, roleDefinitionId: a.role.id, scope: a.scope }));
+  const notAsked = previous.roles.filter((r) => !askedRoles.some((a) => roleKey(a) === roleKey(r)));
   if (input.bindingSelector) {
     await guardRepoint(kube, { name: input.bindingName ?? bindingNameFor(input.name), namespace: input.namespace, identityName: input.name, selector: input.bindingSelector }, false, `Re-point it with podid bind --selector ${input.bindingSelector} --identity ${input.name} --namespace ${input.namespace} --force`);
   }
@@ -207,7 +202,7 @@ export async function identityAdd(
     });
   }
   const marker = identityGrantDescription(input.namespace, input.name);
-  for (const w of wanted) steps.push(roleStep(roles, w.role, w.scope, () => identity?.principalId, marker, record));
+  for (const w of asked) steps.push(roleStep(roles, w.role, w.scope, () => identity?.principalId, marker, record));
   // podid runs MIC as the kubelet identity, so that identity must be allowed to assign this one to the nodes.
   const kubelet = input.cluster.kubelet;
   const operator = await roles.resolve(BUILTIN_ROLES.managedIdentityOperator);
@@ -229,7 +224,7 @@ export async function identityAdd(
     resourceId: identity?.id ?? expectedId,
     principalId: identity?.principalId.toLowerCase() ?? previous.principalId,
     createdByPodid: createdNow || (identity ? createdByPodid(identity) : previous.createdByPodid),
-    roles: wanted.map((w) => ({ role: w.role.roleName, roleDefinitionId: w.role.id, scope: w.scope })),
+    roles: unionRoles(previous.roles, askedRoles),
     roleAssignments: unionGrants(
       previous.roleAssignments.filter((g) => !removed.has(grantKey(g))),
       made,
@@ -256,6 +251,12 @@ export async function identityAdd(
   }
 
   const reports = await runSteps(steps, options);
+  // Recorded roles this run did not grant, and the identity does not hold: say how to grant them.
+  for (const r of identity && !options.dryRun ? notAsked : []) {
+    const role = await roles.resolve(r.roleDefinitionId).catch(() => undefined);
+    if (role && (await roles.holds(identity!.principalId, role, r.scope))) continue;
+    warnings.push(`AzureIdentity ${input.namespace}/${input.name} records role ${r.role} at ${r.scope}, which the identity does not hold: podid grants only the roles given on the command line; add --role ${shellWord(r.role)} --scope ${r.scope} to grant it`);
+  }
   const withState = (r: StepReport) => ({ ...r.detail, ...(r.outcome ? { outcome: r.outcome } : { action: r.action }) });
   return {
     identity: {

@@ -49,7 +49,8 @@ const ROLE_DEFINITION = /^(?:(?:\/subscriptions\/[0-9a-f-]{36})?\/providers\/Mic
 const SCOPE = /^(?:\/(?!\.{1,2}(?:\/|$))[^/\s]+)+$/;
 const isScope = (v: unknown): v is string => typeof v === "string" && SCOPE.test(v) && /^\/(subscriptions|providers)\//i.test(v);
 
-const roleKey = (r: Pick<RoleAtScope, "roleDefinitionId" | "scope">) => grantKey({ principalId: "", ...r });
+/** Role and scope as one comparable key (the role by its GUID, the scope case-insensitively). */
+export const roleKey = (r: Pick<RoleAtScope, "roleDefinitionId" | "scope">) => grantKey({ principalId: "", ...r });
 
 function parseList(annotations: Record<string, string>, key: string, what: string, problems: string[]): Record<string, unknown>[] {
   const text = annotations[key];
