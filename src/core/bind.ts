@@ -1,9 +1,10 @@
 import { IdentityCode, NotFoundError, UsageCode, UsageError } from "../errors/index.js";
 import type { V1Pod } from "@kubernetes/client-node";
-import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, isNamespacedIdentity, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, isNamespacedIdentity, MANAGED_BY_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
+import { bindingsAnnotation, readIdentityRecord, RECORD_ANNOTATIONS, withBinding, type RecordedBinding } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 import { checkKubeName } from "./validate.js";
 
@@ -52,6 +53,20 @@ export async function guardRepoint(kube: KubeSession, want: { name: string; name
   const loss = (verb: string) => `: ${who} ${verb} identity '${was.identity}'`;
   if (force) return `${what}${loss(losing.length === 1 ? "loses" : "lose")}`;
   throw new UsageError(`${what}${loss("would lose")}`, `${forceHint}, or give the new binding a name of its own (--name NAME): each binding is one selector and one identity.`, UsageCode.WouldRepoint);
+}
+
+/**
+ * Keeps a podid AzureIdentity's record of its bindings (annotation podid.io/bindings) in step with bind and unbind,
+ * so that doctor's fix for a binding deleted by hand restores it. A merge patch of that one annotation: what
+ * `identity add` applied is left as it is.
+ */
+async function recordBinding(kube: KubeSession, namespace: string, identityName: string, change: { add?: RecordedBinding; remove?: string }): Promise<void> {
+  const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: identityName, namespace } };
+  const live = await kube.read<AzureIdentity>(header);
+  if (!live || live.metadata.labels?.[MANAGED_BY_LABEL] !== "podid") return;
+  const next = bindingsAnnotation(withBinding(readIdentityRecord(live.metadata.annotations).record.bindings ?? [], change.add, change.remove))[RECORD_ANNOTATIONS.bindings] ?? null;
+  if ((live.metadata.annotations?.[RECORD_ANNOTATIONS.bindings] ?? null) === next) return;
+  await kube.patchAnnotations(header, { [RECORD_ANNOTATIONS.bindings]: next });
 }
 
 /** Where each workload kind keeps the labels its pods get. */
@@ -130,7 +145,19 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
   const bindingName = input.bindingName ?? bindingNameFor(input.identityName);
   const repointed = await guardRepoint(kube, { name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector }, Boolean(input.force), "Pass --force to re-point it anyway");
   const binding = renderAzureIdentityBinding({ name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector });
-  const steps: Step[] = [applyObjectStep(kube, () => binding)];
+  const before = (await kube.read<AzureIdentityBinding>(bindingHeader(bindingName, input.namespace)))?.spec?.azureIdentity;
+  const applyBinding = applyObjectStep(kube, () => binding);
+  const steps: Step[] = [
+    {
+      ...applyBinding,
+      apply: async (progress) => {
+        const done = await applyBinding.apply(progress);
+        if (before && before !== input.identityName) await recordBinding(kube, input.namespace, before, { remove: bindingName });
+        await recordBinding(kube, input.namespace, input.identityName, { add: { name: bindingName, selector: input.selector } });
+        return done;
+      },
+    },
+  ];
   for (const w of input.workloads) {
     steps.push(applyObjectStep(kube, () => labelPatch(w, input.namespace, { [BINDING_LABEL]: input.selector }), `label ${WORKLOADS[w.kind].kind} ${input.namespace}/${w.name} ${BINDING_LABEL}=${input.selector}`));
   }
@@ -169,7 +196,11 @@ export async function unbind(input: UnbindInput, kube: KubeSession, options: { d
       name: `AzureIdentityBinding ${input.namespace}/${b.metadata.name}`,
       target: "cluster" as const,
       plan: async () => ({ action: "delete" as const }),
-      apply: async () => ({ outcome: (await kube.delete(header)) ? ("deleted" as const) : ("absent" as const) }),
+      apply: async () => {
+        const deleted = await kube.delete(header);
+        await recordBinding(kube, input.namespace, b.spec?.azureIdentity ?? "", { remove: b.metadata.name });
+        return { outcome: deleted ? ("deleted" as const) : ("absent" as const) };
+      },
     };
   });
   for (const w of input.workloads) {

@@ -4,13 +4,13 @@ import { CREATED_BY_TAG, CREATED_BY_VALUE, createdByPodid, IdentityService, type
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { BUILTIN_ROLES, grantKey, RoleService, type ResolvedRole, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity } from "../kube/aadpodidentity.js";
+import { AAD_POD_IDENTITY_API_VERSION, MANAGED_BY_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentity, renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
 import { bindingNameFor, guardRepoint } from "./bind.js";
 import { clusterPreflight } from "./preflight.js";
-import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, readIdentityRecord, roleKey, sameResourceId, unionGrants, unionRoles, type IdentityRecord, type RoleAtScope } from "./record.js";
+import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, readIdentityRecord, roleKey, sameResourceId, unionGrants, unionRoles, withBinding, type IdentityRecord, type RoleAtScope } from "./record.js";
 import { traceInAzure } from "./recovery.js";
 import { identityAddCommand } from "./repair-commands.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
@@ -149,6 +149,10 @@ export async function identityAdd(
   // edit) never grants anything by itself. It keeps the roles earlier runs asked for, so doctor's fixes print them.
   const askedRoles: RoleAtScope[] = asked.map((a) => ({ role: a.role.roleName, roleDefinitionId: a.role.id, scope: a.scope }));
   const notAsked = previous.roles.filter((r) => !askedRoles.some((a) => roleKey(a) === roleKey(r)));
+  // Bindings podid applied for it that the record does not list (the AzureIdentity was deleted and is re-created).
+  const podidBindings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", input.namespace, `${MANAGED_BY_LABEL}=podid`))
+    .filter((b) => b.spec?.azureIdentity === input.name && b.spec?.selector)
+    .map((b) => ({ name: b.metadata.name, selector: b.spec.selector }));
   if (input.bindingSelector) {
     await guardRepoint(kube, { name: input.bindingName ?? bindingNameFor(input.name), namespace: input.namespace, identityName: input.name, selector: input.bindingSelector }, false, `Re-point it with podid bind --selector ${input.bindingSelector} --identity ${input.name} --namespace ${input.namespace} --force`);
   }
@@ -225,6 +229,7 @@ export async function identityAdd(
     principalId: identity?.principalId.toLowerCase() ?? previous.principalId,
     createdByPodid: createdNow || (identity ? createdByPodid(identity) : previous.createdByPodid),
     roles: unionRoles(previous.roles, askedRoles),
+    bindings: withBinding([...(previous.bindings ?? []), ...podidBindings], input.bindingSelector ? { name: input.bindingName ?? bindingNameFor(input.name), selector: input.bindingSelector } : undefined),
     roleAssignments: unionGrants(
       previous.roleAssignments.filter((g) => !removed.has(grantKey(g))),
       made,

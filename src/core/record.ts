@@ -16,6 +16,7 @@ export const RECORD_ANNOTATIONS = {
   createdByPodid: "podid.io/azure-identity-created-by-podid",
   roles: "podid.io/roles",
   roleAssignments: "podid.io/role-assignments",
+  bindings: "podid.io/bindings",
 } as const;
 
 /**
@@ -41,6 +42,13 @@ export interface IdentityRecord {
   roles: RoleAtScope[];
   /** Assignments podid made: the identity's, and the kubelet identity's on it. */
   roleAssignments: RoleGrant[];
+  /** The AzureIdentityBindings podid applied for it (identity add --binding-selector, bind), in its namespace. */
+  bindings?: RecordedBinding[];
+}
+
+export interface RecordedBinding {
+  name: string;
+  selector: string;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -113,6 +121,13 @@ export function readIdentityRecord(annotations: Record<string, string> | undefin
     roles.set(roleKey(entry), entry);
   });
   record.roles = [...roles.values()];
+  const bindings = parseList(a, RECORD_ANNOTATIONS.bindings, "bindings", problems).flatMap((e, i) => {
+    const { name, selector } = e;
+    if (typeof name === "string" && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) && typeof selector === "string" && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(selector)) return [{ name, selector }];
+    problems.push(`annotation ${RECORD_ANNOTATIONS.bindings}: entry ${i + 1} is not a binding (name, selector); it is ignored`);
+    return [];
+  });
+  if (bindings.length) record.bindings = bindings;
   return { record, problems };
 }
 
@@ -131,7 +146,22 @@ export function identityRecordAnnotations(record: IdentityRecord): Record<string
     ...(record.createdByPodid !== undefined ? { [RECORD_ANNOTATIONS.createdByPodid]: String(record.createdByPodid) } : {}),
     ...(record.roles.length ? { [RECORD_ANNOTATIONS.roles]: JSON.stringify(sorted(record.roles, roleKey).map(({ role, roleDefinitionId, scope }) => ({ role, roleDefinitionId, scope }))) } : {}),
     ...grantsAnnotation(record.roleAssignments),
+    ...bindingsAnnotation(record.bindings ?? []),
   };
+}
+
+/** The bindings annotation; null (removed) when there is none, for a merge patch. */
+export function bindingsAnnotation(bindings: RecordedBinding[]): Record<string, string> {
+  if (!bindings.length) return {};
+  return { [RECORD_ANNOTATIONS.bindings]: JSON.stringify(sorted(withBinding(bindings), (b) => b.name)) };
+}
+
+/** The list with this binding (replacing one of the same name), or without the named one. */
+export function withBinding(bindings: RecordedBinding[], add?: RecordedBinding, remove?: string): RecordedBinding[] {
+  const out = new Map(bindings.map((b) => [b.name, { name: b.name, selector: b.selector }]));
+  if (remove) out.delete(remove);
+  if (add) out.set(add.name, { name: add.name, selector: add.selector });
+  return [...out.values()];
 }
 
 /** Just the role assignments (the MIC Deployment's record of the kubelet identity's grants). */

@@ -140,6 +140,18 @@ test("recorded role assignments deleted by hand (the identity's Reader, the kube
   for (const id of ["azure-identities", "kubelet-roles"]) assert.equal(checkOf(fixed.report, id).status, "ok", id);
 });
 
+test("the binding deleted by hand: doctor's fix applies it again from the AzureIdentity's record", async () => {
+  await custom.deleteNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "demo-binding" });
+  const r = await runDoctor(sb, ["-A"]);
+  const f = findingOf(r.report, "pod-labels", /Pod default\/token-1 is labelled aadpodidbinding=demo, but AzureIdentityBinding default\/demo-binding, which podid made for it \(AzureIdentity default\/demo records it\), is gone/);
+  assert.equal(f.fix, "podid bind --selector demo --identity demo --namespace default --name demo-binding");
+  await applyFix(sb, f.fix);
+  const binding = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "demo-binding" })) as { spec: unknown };
+  assert.deepEqual(binding.spec, { azureIdentity: "demo", selector: "demo" });
+  assert.equal(checkOf((await runDoctor(sb, ["-A"])).report, "pod-labels").status, "ok");
+  assert.deepEqual(JSON.parse((await azureIdentity()).metadata.annotations[RECORD_ANNOTATIONS.bindings]), [{ name: "demo-binding", selector: "demo" }]);
+});
+
 test("the Azure identity deleted out of band: doctor's fix re-creates it with its roles and re-applies the AzureIdentity; doctor is not ok until the pods' assignments carry the new client id", async () => {
   // A pod that holds the identity, and MIC stopped, so that the assignments keep the old client id for a while.
   const holder: V1Pod = { ...demoPod("holder", { image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`, target: { subscriptionId: sb.info.subscriptionId, nodeResourceGroup: sb.info.nodeResourceGroup } } as DemoInput, "", true) };

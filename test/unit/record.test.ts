@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { identityRecordAnnotations, readIdentityRecord, RECORD_ANNOTATIONS, unionGrants } from "../../src/core/record.js";
+import { identityRecordAnnotations, readIdentityRecord, RECORD_ANNOTATIONS, unionGrants, withBinding } from "../../src/core/record.js";
 import { identityAddCommand } from "../../src/core/repair-commands.js";
 import { lookUpCluster } from "../../src/core/cluster-lookup.js";
 import { assignmentName, isPodidsAssignment } from "../../src/azure/roles.js";
@@ -59,6 +59,15 @@ test("annotations edited by hand: what is not what podid writes is dropped and n
   assert.deepEqual(r.roleAssignments, [{ principalId: P, roleDefinitionId: READER, scope: RG }]);
   assert.equal(problems.length, 8, problems.join("\n"));
   assert.ok(problems.some((p) => /podid\.io\/role-assignments: entry 2 is not a role assignment/.test(p)));
+});
+
+test("the bindings podid made: one per name, what is not a binding is dropped", () => {
+  const annotations = identityRecordAnnotations({ ...record, bindings: withBinding([{ name: "b", selector: "x" }], { name: "a", selector: "y" }) });
+  assert.deepEqual(readIdentityRecord(annotations).record.bindings, [{ name: "a", selector: "y" }, { name: "b", selector: "x" }]);
+  assert.deepEqual(withBinding([{ name: "a", selector: "y" }, { name: "b", selector: "x" }], { name: "a", selector: "z" }, "b"), [{ name: "a", selector: "z" }]);
+  const { record: r, problems } = readIdentityRecord({ [RECORD_ANNOTATIONS.bindings]: JSON.stringify([{ name: "ok", selector: "s" }, { name: "Bad Name", selector: "s" }, { name: "x", selector: "a b" }]) });
+  assert.deepEqual(r.bindings, [{ name: "ok", selector: "s" }]);
+  assert.equal(problems.length, 2);
 });
 
 test("grants are the same by principal, role (its GUID) and scope, case-insensitively", () => {
