@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Node } from "@kubernetes/client-node";
 import { ArmCode, AzureError, InstallCode, InstallError, PodidError } from "../errors/index.js";
-import type { ClusterInfo } from "../azure/clusters.js";
-import { BUILTIN_ROLES, PODID_DESCRIPTION_PREFIX, RoleService, type RoleGrant } from "../azure/roles.js";
+import { ClusterService, type ClusterInfo } from "../azure/clusters.js";
+import { BUILTIN_ROLES, grantKey, PODID_DESCRIPTION_PREFIX, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { AAD_POD_IDENTITY_API_VERSION, MANAGED_BY_LABEL, MIC_DEPLOYMENT_NAME, type AzureIdentity, type AzureIdentityBinding } from "../kube/aadpodidentity.js";
 import type { KubeSession } from "../kube/session.js";
@@ -11,6 +11,7 @@ import { applyObjectStep } from "./apply-step.js";
 import { ASSIGN_ACTION } from "./identity-add.js";
 import { planIdentityDelete } from "./identity-lifecycle.js";
 import { aadPodIdentityServed } from "./preflight.js";
+import { lookUpCluster } from "./cluster-lookup.js";
 import { grantsAnnotation, readGrantsRecord, readIdentityRecord, unionGrants } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
@@ -179,6 +180,24 @@ export interface UninstallResult {
   dryRun: boolean;
 }
 
+/**
+ * The kubelet identity's assignments podid made for this cluster that no record lists (an install or identity add
+ * cut short before it could record them; AzureIdentities deleted since): the kubelet's principal (the cluster found
+ * by the kubeconfig context's name) and podid's description naming this cluster. Best effort: without the cluster,
+ * none.
+ */
+async function unrecordedKubeletGrants(azure: AzureSession, kube: KubeSession): Promise<RoleGrant[]> {
+  try {
+    const cluster = await lookUpCluster(new ClusterService(azure), {}, { contextName: kube.config.getCurrentContext() });
+    const mine = `${PODID_DESCRIPTION_PREFIX}kubelet of ${cluster.name} `;
+    return (await new RoleService(azure).ofPrincipal(cluster.kubelet.objectId))
+      .filter((a) => (a.description ?? "").startsWith(mine) && a.roleDefinitionId && a.scope)
+      .map((a) => ({ principalId: a.principalId!.toLowerCase(), roleDefinitionId: a.roleDefinitionId!, scope: a.scope! }));
+  } catch {
+    return [];
+  }
+}
+
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 const names = (items: { metadata: { name: string; namespace?: string } }[]) => `${items.slice(0, 3).map((i) => `${i.metadata.namespace}/${i.metadata.name}`).join(", ")}${items.length > 3 ? ", ..." : ""}`;
 
@@ -230,10 +249,16 @@ export async function uninstall(
   const installGrants = await installRecord(kube, values.namespace);
   warnings.push(...installGrants.problems.map((p) => `Deployment ${values.namespace}/${MIC_DEPLOYMENT_NAME}: ${p}`));
   const going = withCrds.map((o) => ({ o, record: readIdentityRecord(o.metadata.annotations).record }));
-  const kubeletGrants = unionGrants(installGrants.grants, ...going.map(({ record }) => record.roleAssignments.filter((g) => g.principalId !== record.principalId)));
+  const deletedWithIdentities = new Set(deleting.flatMap((o) => readIdentityRecord(o.metadata.annotations).record.roleAssignments.map(grantKey)));
+  const kubeletGrants = unionGrants(
+    azure ? (await unrecordedKubeletGrants(azure, kube)).filter((g) => !deletedWithIdentities.has(grantKey(g))) : [],
+    installGrants.grants,
+    ...going.map(({ record }) => record.roleAssignments.filter((g) => g.principalId !== record.principalId)),
+  );
   const describe = (g: RoleGrant) => `role assignment ${g.role ?? g.roleDefinitionId.split("/").pop()} at ${g.scope} for the kubelet identity (principal ${g.principalId})`;
   if (azure) {
     const roles = new RoleService(azure);
+    for (const g of kubeletGrants) if (!g.role) g.role = await roles.resolve(g.roleDefinitionId).then((r) => r.roleName, () => undefined);
     for (const g of kubeletGrants) {
       steps.push({
         name: describe(g),
