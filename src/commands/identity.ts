@@ -116,7 +116,7 @@ Examples:
 
   withWriteOptions(withKubeOptions(withAzureOptions(identity.command("delete").description("Delete an identity and everything podid made for it: bindings, AzureIdentity, role assignments, and the Azure identity if podid created it.")), "--namespace <namespace>"))
     .option("-n, --name <name>", "Name of the identity.")
-    .option("-g, --resource-group <group>", "Resource group of the Azure identity (needed only when the AzureIdentity is already gone).")
+    .option("-g, --resource-group <group>", "Resource group of the Azure identity (needed only when the AzureIdentity is already gone, e.g. after podid uninstall).")
     .option("--keep-azure-identity", "Keep the user-assigned identity in Azure.")
     .addHelpText("after", "\nExample:\n  podid identity delete -n my-app-id --namespace team-a --yes")
     .action(
