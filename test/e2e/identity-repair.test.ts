@@ -199,9 +199,15 @@ test("after uninstall --force: list says podid is not installed, and identity de
   const list = await runPodid(["identity", "list"], { env: sb.env });
   assert.equal(list.code, 1);
   assert.match(list.stderr, /^ERROR: podid is not installed in this cluster \(kubeconfig context 'podid-aks'\)/);
-  const noGroup = await runPodid(["identity", "delete", "-n", "demo", "--yes"], { env: sb.env });
-  assert.equal(noGroup.code, 1);
-  assert.match(noGroup.stderr, /^ERROR: podid is not installed in this cluster.*\nTo remove the Azure side podid made for it, pass -g GROUP/);
+  const unknown = await runPodid(["identity", "delete", "-n", "nosuch", "--yes"], { env: sb.env });
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /^ERROR: podid is not installed in this cluster.*\nTo remove the Azure side podid made for it, pass -g GROUP/);
+  const plan = await podid("identity", "delete", "-n", "demo", "--dry-run", "--yes");
+  assert.deepEqual(
+    JSON.parse(plan.stdout).steps.map((x: { step: string; action: string }) => [x.step.replace(/ at .*/, ""), x.action]),
+    [["role assignment Reader", "delete"], ["identity demo", "delete"]],
+    "without -g, the identity podid made is found by its role assignments",
+  );
 
   await podid("identity", "delete", "-n", "demo", "-g", sb.info.nodeResourceGroup, "--yes");
   assert.deepEqual(await identitiesNamed("demo"), []);
