@@ -4,6 +4,7 @@ import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, isNamespacedIdentity, MANA
 import type { KubeSession } from "../kube/session.js";
 import { renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
+import { aadPodIdentityServed, listAadPodIdentity, notInstalled } from "./preflight.js";
 import { bindingsAnnotation, readIdentityRecord, RECORD_ANNOTATIONS, withBinding, type RecordedBinding } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 import { checkKubeName } from "./validate.js";
@@ -130,6 +131,7 @@ export interface BindResult {
 export async function bind(input: BindInput, kube: KubeSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<BindResult> {
   const identity = await kube.read({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: input.identityName, namespace: input.namespace } });
   if (!identity) {
+    if (!(await aadPodIdentityServed(kube, input.namespace))) throw notInstalled(kube, undefined);
     throw new NotFoundError(
       IdentityCode.AzureIdentityNotFound,
       `AzureIdentity '${input.identityName}' does not exist in namespace '${input.namespace}' (a binding only reaches identities in its own namespace)`,
@@ -184,7 +186,7 @@ export interface UnbindInput {
  * with no labels as field manager podid removes exactly the label podid set, and nothing another tool owns.
  */
 export async function unbind(input: UnbindInput, kube: KubeSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<{ steps: StepReport[]; dryRun: boolean }> {
-  const bindings = (await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", input.namespace)).filter((b) =>
+  const bindings = (await listAadPodIdentity<AzureIdentityBinding>(kube, "AzureIdentityBinding", input.namespace)).filter((b) =>
     input.bindingName ? b.metadata.name === input.bindingName : b.spec?.azureIdentity === input.identityName,
   );
   if (input.bindingName && !bindings.length) {

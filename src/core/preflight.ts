@@ -10,7 +10,7 @@ function isNotServed(err: unknown): boolean {
 
 /** "podid is not installed in this cluster": the cause, named with the kubeconfig context, and what still works. */
 export function notInstalled(kube: KubeSession, cause: unknown, remedy = "Install it first: podid install"): InstallError {
-  return new InstallError(InstallCode.AadPodIdentityNotInstalled, `podid is not installed in this cluster (kubeconfig context '${kube.config.getCurrentContext()}'): it does not serve ${AAD_POD_IDENTITY_API_VERSION} AzureIdentity`, {
+  return new InstallError(InstallCode.AadPodIdentityNotInstalled, `podid is not installed in this cluster (kubeconfig context '${kube.config.getCurrentContext()}'): it does not serve ${AAD_POD_IDENTITY_API_VERSION} (the CRDs podid install applies)`, {
     cause,
     remedy,
   });
