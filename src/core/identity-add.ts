@@ -85,38 +85,34 @@ function roleStep(roles: RoleService, role: ResolvedRole, scope: string, princip
 
 /**
  * The AzureIdentity already uses another Azure identity that still exists: pointing it elsewhere would leave that
- * one, its roles and the pods using it behind. Also when the AzureIdentity is gone but Azure shows the identity
- * podid made for it (by its role assignments): a new one beside it would be a second identity for the same pods.
+ * one, its roles and the pods using it behind.
  */
-async function refuseSecondIdentity(
-  identities: IdentityService,
-  input: IdentityAddInput,
-  existing: AzureIdentity | undefined,
-  previous: IdentityRecord,
-  expectedId: string,
-  azure: AzureSession,
-): Promise<void> {
+async function refuseMove(identities: IdentityService, input: IdentityAddInput, existing: AzureIdentity | undefined, previous: IdentityRecord, expectedId: string): Promise<void> {
   const current = previous.resourceId ?? existing?.spec?.resourceID;
-  const ref = `AzureIdentity ${input.namespace}/${input.name}`;
-  if (existing) {
-    if (!current || sameResourceId(current, expectedId)) return;
-    let id;
-    try {
-      id = parseResourceId(current, USER_ASSIGNED_IDENTITY_TYPE);
-    } catch {
-      return;
-    }
-    if (!(await identities.get(id.resourceGroup, id.name))) return;
-    throw new UsageError(
-      `${ref} uses identity ${current}, which still exists; this would point it at ${expectedId} instead and leave that one behind`,
-      `To repair it, run: ${identityAddCommand({ name: input.name, namespace: input.namespace, resourceId: current, roles: [] })}. To move it, delete it first: podid identity delete -n ${input.name} --namespace ${input.namespace}.`,
-      UsageCode.WouldRepoint,
-    );
+  if (!existing || !current || sameResourceId(current, expectedId)) return;
+  let id;
+  try {
+    id = parseResourceId(current, USER_ASSIGNED_IDENTITY_TYPE);
+  } catch {
+    return;
   }
+  if (!(await identities.get(id.resourceGroup, id.name))) return;
+  throw new UsageError(
+    `AzureIdentity ${input.namespace}/${input.name} uses identity ${current}, which still exists; this would point it at ${expectedId} instead and leave that one behind`,
+    `To repair it, run: ${identityAddCommand({ name: input.name, namespace: input.namespace, resourceId: current, roles: [] })}. To move it, delete it first: podid identity delete -n ${input.name} --namespace ${input.namespace}.`,
+    UsageCode.WouldRepoint,
+  );
+}
+
+/**
+ * The AzureIdentity is gone, but Azure shows the identity podid made for it (by its role assignments): a new one
+ * beside it would be a second identity for the same pods.
+ */
+async function refuseSecondIdentity(input: IdentityAddInput, expectedId: string, azure: AzureSession): Promise<void> {
   const trace = await traceInAzure(azure, input.namespace, input.name);
   if (!trace.identity || sameResourceId(trace.identity.id, expectedId)) return;
   throw new UsageError(
-    `podid already made or adopted identity ${trace.identity.id} for ${ref} (its role assignments say so); this would create a second one, ${expectedId}`,
+    `podid already made or adopted identity ${trace.identity.id} for AzureIdentity ${input.namespace}/${input.name} (its role assignments say so); this would create a second one, ${expectedId}`,
     `To re-create the AzureIdentity from it, run: ${identityAddCommand({ name: input.name, namespace: input.namespace, resourceId: trace.identity.id, roles: trace.roles, cluster: input.cluster })}. To start over, remove it first: podid identity delete -n ${input.name} --namespace ${input.namespace} -g ${trace.identity.resourceGroup}.`,
     UsageCode.WouldRepoint,
   );
@@ -157,6 +153,8 @@ export async function identityAdd(
     await guardRepoint(kube, { name: input.bindingName ?? bindingNameFor(input.name), namespace: input.namespace, identityName: input.name, selector: input.bindingSelector }, false, `Re-point it with podid bind --selector ${input.bindingSelector} --identity ${input.name} --namespace ${input.namespace} --force`);
   }
 
+  await refuseMove(identities, input, existing, previous, expectedId);
+
   let identity: UserAssignedIdentity | undefined;
   let createdNow = false;
   const made: RoleGrant[] = [];
@@ -169,14 +167,14 @@ export async function identityAdd(
       plan: async () => {
         identity = await identities.get(group, azureName);
         if (!identity && adopted) throw missingAdopted(expectedId);
-        if (!identity) await refuseSecondIdentity(identities, input, existing, previous, expectedId, azure);
+        if (!identity && !existing) await refuseSecondIdentity(input, expectedId, azure);
         return { action: identity ? "none" : "create", detail: { resourceId: expectedId } };
       },
       apply: async () => {
         identity = await identities.get(group, azureName);
         if (identity) return { outcome: "unchanged", detail: { resourceId: identity.id } };
         if (adopted) throw missingAdopted(expectedId);
-        await refuseSecondIdentity(identities, input, existing, previous, expectedId, azure);
+        if (!existing) await refuseSecondIdentity(input, expectedId, azure);
         identity = await identities.create(group, azureName, input.location ?? input.cluster.location, { [CREATED_BY_TAG]: CREATED_BY_VALUE });
         createdNow = true;
         return { outcome: "created", detail: { resourceId: identity.id } };
@@ -185,17 +183,24 @@ export async function identityAdd(
   ];
   // The identity was deleted and re-created (a new principal), or the AzureIdentity moves off one that is gone:
   // the assignments podid made for the old one are dead weight, and podid's to remove.
+  // (refuseMove has made sure a previous resource id is gone; a principal named in the record must be gone too: the
+  // record can be edited by hand, and another identity's assignments are not this one's to remove.)
   const replaced = (g: RoleGrant) =>
     Boolean(identity) &&
     ((previous.principalId !== undefined && previous.principalId !== identity!.principalId.toLowerCase() && g.principalId === previous.principalId) ||
       (previous.resourceId !== undefined && !sameResourceId(previous.resourceId, identity!.id) && sameResourceId(g.scope, previous.resourceId)));
+  const stillExists = async (principalId: string) => (await identities.list()).some((i) => i.principalId.toLowerCase() === principalId);
   if (previous.roleAssignments.length && (previous.principalId || previous.resourceId)) {
     steps.push({
-      name: `role assignments podid made for the identity ${input.namespace}/${input.name} used before`,
+      name: `role assignments podid made for the identity AzureIdentity ${input.namespace}/${input.name} used before`,
       target: "azure",
       plan: async () => ({ action: !identity || previous.roleAssignments.some(replaced) ? "delete" : "none" }),
       apply: async () => {
-        const stale = previous.roleAssignments.filter(replaced);
+        let stale = previous.roleAssignments.filter(replaced);
+        if (stale.some((g) => g.principalId === previous.principalId) && (await stillExists(previous.principalId!))) {
+          warnings.push(`AzureIdentity ${input.namespace}/${input.name} records principal ${previous.principalId}, which another identity still has: its role assignments are left as they are`);
+          stale = stale.filter((g) => g.principalId !== previous.principalId);
+        }
         let deleted = 0;
         for (const g of stale) {
           if ((await roles.removeGrant(g)) === "deleted") deleted++;
