@@ -131,6 +131,10 @@ test("two AzureIdentities sharing one Azure identity: deleting one keeps what th
   const adopt = await podid(["identity", "add", "-n", "share-b", "--identity-resource-id", a.resourceId, "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--role", "Reader", "--scope", nodeGroupScope(), "--namespace", "default"]);
   assert.equal(adopt.code, 0, adopt.stderr);
   assert.ok(JSON.parse(adopt.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged" || s.outcome === "created"));
+  const walk = (await msi.userAssignedIdentities.get(sb.info.resourceGroup, "walk-id")).id!;
+  const move = await podid(["identity", "add", "-n", "share-b", "--identity-resource-id", walk, "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--namespace", "default"]);
+  assert.equal(move.code, 2, "an AzureIdentity is not moved off an identity that still exists");
+  assert.match(move.stderr, /^ERROR: AzureIdentity default\/share-b uses identity .*\/share-a, which still exists; this would point it at .*\/walk-id instead/);
   const grantsOf = async () => (await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${a.principalId}'` }))).map((x) => x.scope!.toLowerCase());
 
   const first = await podid(["identity", "delete", "-n", "share-a", "--namespace", "default", "--yes"]);
