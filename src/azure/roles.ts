@@ -42,6 +42,39 @@ export function assignmentName(scope: string, roleGuid: string, principalId: str
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
+/**
+ * One role assignment as podid records it: who holds which role where. Two grants are the same when principal,
+ * role and scope are (case-insensitively, the role by its GUID): that is how podid finds its assignments again.
+ */
+export interface RoleGrant {
+  principalId: string;
+  roleDefinitionId: string;
+  scope: string;
+  /** The role's name when it was granted, for people reading the record. */
+  role?: string;
+}
+
+/** Every description podid writes on an assignment starts so: the second key (after principal, role, scope). */
+export const PODID_DESCRIPTION_PREFIX = "podid: ";
+
+const normalScope = (scope: string) => scope.replace(/\/+$/, "").toLowerCase();
+
+export function roleGuidOf(roleDefinitionId: string): string {
+  return guidOf(roleDefinitionId);
+}
+
+/** Principal, role and scope as one comparable key. */
+export function grantKey(grant: Pick<RoleGrant, "principalId" | "roleDefinitionId" | "scope">): string {
+  return `${grant.principalId.toLowerCase()}|${guidOf(grant.roleDefinitionId)}|${normalScope(grant.scope)}`;
+}
+
+/** An assignment that is exactly this grant (principal, role, scope), and that podid made: its derived name, or podid's description. */
+export function isPodidsAssignment(assignment: RoleAssignment, grant: RoleGrant): boolean {
+  const same = assignment.principalId && assignment.roleDefinitionId && assignment.scope && grantKey({ principalId: assignment.principalId, roleDefinitionId: assignment.roleDefinitionId, scope: assignment.scope }) === grantKey(grant);
+  if (!same) return false;
+  return assignment.name?.toLowerCase() === assignmentName(grant.scope, guidOf(grant.roleDefinitionId), grant.principalId) || (assignment.description ?? "").startsWith(PODID_DESCRIPTION_PREFIX);
+}
+
 async function collect<T>(iter: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of iter) out.push(x);
@@ -89,12 +122,7 @@ export class RoleService {
    * scope itself need not exist yet (a dry run before the identity is made).
    */
   async assignmentsCovering(principalId: string, scope: string): Promise<RoleAssignment[]> {
-    try {
-      const all = await collect(this.azure.authorization.roleAssignments.listForSubscription({ filter: `principalId eq '${principalId}'` }));
-      return all.filter((a) => a.scope && scopeCovers(a.scope, scope));
-    } catch (err) {
-      throw fromAzureError(err, `listing role assignments of ${principalId}`);
-    }
+    return (await this.ofPrincipal(principalId)).filter((a) => a.scope && scopeCovers(a.scope, scope));
   }
 
   /** Whether the principal can do `action` at `scope` through any role it holds there or above; custom roles count. */
@@ -182,16 +210,36 @@ export class RoleService {
     }
   }
 
+  /** The assignment podid made for this grant (principal, role and scope exactly; see isPodidsAssignment), if it is there. */
+  async podidsAssignment(grant: RoleGrant): Promise<RoleAssignment | undefined> {
+    return (await this.assignmentsCovering(grant.principalId, grant.scope)).find((a) => isPodidsAssignment(a, grant));
+  }
+
   /**
-   * Assignments podid made (found by the marker in their description) anywhere in the subscription, for one
-   * principal or, when its identity is already gone, for whoever they were made for.
+   * Removes the assignment podid made for this grant. "absent" when there is none: already gone, or the principal
+   * holds that role there only through an assignment someone else made, which is not podid's to remove.
    */
-  async madeByPodid(isPodids: (description: string) => boolean, principalId?: string): Promise<RoleAssignment[]> {
+  async removeGrant(grant: RoleGrant): Promise<"deleted" | "absent"> {
+    const found = await this.podidsAssignment(grant);
+    if (!found) return "absent";
+    return (await this.remove(found.scope!, found.name!)) ? "deleted" : "absent";
+  }
+
+  /** Every role assignment in the subscription (and above it, as ARM lists them). */
+  async listAll(): Promise<RoleAssignment[]> {
     try {
-      const all = await collect(this.azure.authorization.roleAssignments.listForSubscription(principalId ? { filter: `principalId eq '${principalId}'` } : {}));
-      return all.filter((a) => isPodids(a.description ?? ""));
+      return await collect(this.azure.authorization.roleAssignments.listForSubscription());
     } catch (err) {
       throw fromAzureError(err, "listing role assignments");
+    }
+  }
+
+  /** Every assignment of one principal, anywhere in the subscription. */
+  async ofPrincipal(principalId: string): Promise<RoleAssignment[]> {
+    try {
+      return await collect(this.azure.authorization.roleAssignments.listForSubscription({ filter: `principalId eq '${principalId}'` }));
+    } catch (err) {
+      throw fromAzureError(err, `listing role assignments of ${principalId}`);
     }
   }
 }

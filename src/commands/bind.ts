@@ -8,14 +8,15 @@ import { checkKubeName, checkLabelValue } from "../core/validate.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { writeResult } from "./write-result.js";
 
-type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label?: string[] };
+type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label?: string[]; force?: boolean };
 
 export function configureBind(cmd: Command): void {
   cmd
     .option("--selector <selector>", required("Value of the pods' aadpodidbinding label."))
     .option("--identity <name>", required("Name of the AzureIdentity (in the same namespace)."))
     .option("-n, --name <binding>", "Name of the binding (default: <identity>-binding).")
-    .addOption(repeatable("--label <kind/name>", `Also label this workload's pods: ${WORKLOAD_KINDS_HELP}.`));
+    .addOption(repeatable("--label <kind/name>", `Also label this workload's pods: ${WORKLOAD_KINDS_HELP}.`))
+    .option("--force", "Re-point an existing binding of that name to this selector and identity (its pods lose their identity).");
   refuseOldNamespaceFlag(withWriteOptions(withKubeOptions(cmd)), "the binding's name")
     .addHelpText(
       "after",
@@ -48,6 +49,7 @@ Examples:
             namespace: kube.namespace,
             bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined,
             workloads: (o.label ?? []).map((l) => parseWorkloadRef(l)),
+            force: Boolean(o.force),
           },
           kube,
           { dryRun: Boolean(o.dryRun), progress: ctx.progress },

@@ -7,11 +7,12 @@ import { openAzureSession } from "../azure/session.js";
 import { openKube } from "./open-kube.js";
 import { lookUpCluster } from "../core/cluster-lookup.js";
 import { bindingNameFor, identityAdd, type IdentityAddResult } from "../core/identity-add.js";
-import { deleteIdentity, listIdentities, showIdentity, type IdentityView } from "../core/identity-lifecycle.js";
+import { listIdentities, showIdentity, type IdentityView } from "../core/identity-lifecycle.js";
+import { deleteIdentity } from "../core/identity-delete.js";
 import { confirm } from "../cli/prompt.js";
 import { writeResult } from "./write-result.js";
 import { present } from "../cli/output.js";
-import type { CommandContext } from "../cli/context.js";
+import { optionalAzure } from "./optional-azure.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { UsageCode, UsageError } from "../errors/index.js";
@@ -91,6 +92,7 @@ Examples:
           kube,
           { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );
+        result.warnings.forEach((w) => ctx.logger.warn(w));
         // The identity as `identity show` shows it, with the steps: one shape, so `--query clientId` serves both.
         const view = result.dryRun ? plannedView(result, kube.namespace, selector) : await showIdentity(kube, azure, name).catch((err: Error) => {
           ctx.logger.warn(`the identity was added, but reading it back failed (${err.message}); its fields are those the steps reported`);
@@ -124,7 +126,7 @@ Examples:
 
   withWriteOptions(withKubeOptions(withAzureOptions(identity.command("delete").description("Delete an identity and everything podid made for it: bindings, AzureIdentity, role assignments, and the Azure identity if podid created it."))))
     .option("-n, --name <name>", required("Name of the identity."))
-    .option("-g, --resource-group <group>", "Resource group of the Azure identity (needed only when the AzureIdentity is already gone).")
+    .option("-g, --resource-group <group>", "Resource group of the Azure identity (needed only when the AzureIdentity is already gone, e.g. after podid uninstall).")
     .option("--keep-azure-identity", "Keep the user-assigned identity in Azure.")
     .addHelpText("after", "\nExample:\n  podid identity delete -n my-app-id --namespace team-a --yes")
     .action(
@@ -133,7 +135,9 @@ Examples:
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) }, o.yes);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
         if (!o.dryRun) await confirm(ctx, `delete identity ${kube.namespace}/${name} and what podid made for it`, Boolean(o.yes));
-        return writeResult(await deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: ctx.progress }));
+        const result = await deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: ctx.progress });
+        result.warnings.forEach((w) => ctx.logger.warn(w));
+        return writeResult(result);
       }),
     );
 }
@@ -161,12 +165,3 @@ function plannedView(result: IdentityAddResult, namespace: string, selector: str
 }
 
 
-/** Listing works without Azure access: the Azure state then shows as unknown. */
-function optionalAzure(o: AzureOptions, ctx: CommandContext) {
-  try {
-    return openAzureSession({ cloud: o.cloud, subscription: o.subscription });
-  } catch (err) {
-    ctx.logger.verbose(`Azure state not shown: ${(err as Error).message}`);
-    return undefined;
-  }
-}

@@ -3,15 +3,16 @@ import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { confirm } from "../cli/prompt.js";
 import { repeatable, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { ClusterService, type ClusterInfo } from "../azure/clusters.js";
-import { RoleService } from "../azure/roles.js";
+import { ClusterService } from "../azure/clusters.js";
 import { openAzureSession } from "../azure/session.js";
 import { openKubeSession } from "../kube/session.js";
 import { lookUpCluster } from "../core/cluster-lookup.js";
-import { install, uninstall } from "../core/install.js";
+import { install } from "../core/install.js";
+import { uninstall } from "../core/uninstall.js";
 import { checkNamespace } from "../core/validate.js";
 import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
 import { writeResult } from "./write-result.js";
+import { optionalAzure } from "./optional-azure.js";
 
 type InstallOptions = AzureOptions &
   KubeOptions &
@@ -73,7 +74,7 @@ Examples:
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
         const azure = o.skipRoleAssignments ? undefined : openAzureSession({ cloud: o.cloud, subscription: o.subscription });
         const cluster = azure
-          ? await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() })
+          ? await lookUpCluster(new ClusterService(azure), { name: o.cluster }, { contextName: kube.config.getCurrentContext(), resourceGroup: o.resourceGroup })
           : undefined;
         const result = await install(
           {
@@ -97,26 +98,27 @@ Examples:
 export function configureUninstall(cmd: Command): void {
   withWriteOptions(withKubeOptions(withAzureOptions(cmd), RUNTIME_NAMESPACE))
     .option("--force", "Remove everything even while AzureIdentities exist (they go with the CRDs).")
-    .option("--cluster <name>", "AKS cluster whose kubelet identity's grants podid made are removed (default: the kubeconfig context's name).")
+    .option("--delete-identities", "First delete podid's AzureIdentities with what podid made for them (as podid identity delete): the identities podid created, their role assignments, their bindings.")
+    .option("--cluster <name>", "AKS cluster whose kubelet identity's grants podid made and recorded nowhere are looked for (default: the kubeconfig context's name).")
     .option("-g, --resource-group <group>", "Resource group of the cluster.")
-    .option("--keep-role-assignments", "Leave the kubelet identity's role assignments podid made (Virtual Machine Contributor, Managed Identity Operator).")
-    .addHelpText("after", "\nExample:\n  podid uninstall --yes")
+    .addHelpText("after", "\nExamples:\n  podid uninstall --dry-run\n  podid uninstall --delete-identities --yes")
     .action(
-      action<KubeOptions & AzureOptions & WriteOptions & { force?: boolean; cluster?: string; resourceGroup?: string; keepRoleAssignments?: boolean }>(async (o, ctx) => {
+      action<AzureOptions & KubeOptions & WriteOptions & { force?: boolean; deleteIdentities?: boolean; cluster?: string; resourceGroup?: string }>(async (o, ctx) => {
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
-        const v = { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) };
-        if (!o.dryRun) await confirm(ctx, `remove podid's CRDs, RBAC, MIC and NMI from the cluster at ${kube.server}`, Boolean(o.yes));
-        let grants: { roles: RoleService; cluster: ClusterInfo } | undefined;
-        if (!o.keepRoleAssignments) {
-          try {
-            const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
-            grants = { roles: new RoleService(azure), cluster: await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() }) };
-          } catch (err) {
-            // Without Azure (no subscription, no sign-in, no such cluster) the cluster side still goes; say what stays.
-            ctx.logger.warn(`the kubelet identity's role assignments podid made were not removed (${(err as Error).message}); pass --cluster and -g with an Azure sign-in to remove them, or remove them with az role assignment delete`);
-          }
-        }
-        const result = await uninstall(v, kube, { force: Boolean(o.force), dryRun: Boolean(o.dryRun), progress: ctx.progress, grants });
+        const azure = optionalAzure(o, ctx);
+        const input = {
+          values: { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) },
+          force: Boolean(o.force),
+          deleteIdentities: Boolean(o.deleteIdentities),
+          cluster: { name: o.cluster, resourceGroup: o.resourceGroup },
+        };
+        const tell = (r: { warnings: string[]; leaves: string[] }) => [...r.warnings, ...r.leaves.map((l) => `left in place: ${l}`)].forEach((w) => ctx.logger.warn(w));
+        const result = await uninstall(input, kube, azure, {
+          dryRun: Boolean(o.dryRun),
+          progress: ctx.progress,
+          confirm: (context, removes) => confirm(ctx, `uninstall podid from kubeconfig context '${context}', removing: ${removes.length ? removes.join("; ") : "nothing (it is not installed)"}`, Boolean(o.yes)),
+        });
+        tell(result);
         if (!o.dryRun) ctx.logger.warn(result.iptables);
         return writeResult(result);
       }),

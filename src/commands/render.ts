@@ -5,7 +5,7 @@ import { refuseOldNamespaceFlag, required as requiredMark } from "../cli/options
 import { renderAzureIdentity, renderAzureIdentityBinding, renderAzurePodIdentityException } from "../render/identity.js";
 import { toYamlStream } from "../render/templates.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { bindingNameFor } from "../core/identity-add.js";
+import { bindingNameFor } from "../core/bind.js";
 import { parsePodLabels } from "../core/exception.js";
 import { checkAzureIdentityName, checkGuid, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { UsageCode, UsageError } from "../errors/index.js";

@@ -1,10 +1,12 @@
 import { spawn } from "node:child_process";
-import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { DemoCode, DemoError, type PodidError } from "../errors/index.js";
 import { CLI_ENTRY } from "../util/package-info.js";
 import { demoResults } from "../aadpodidentity/contract/demo-result.js";
-import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL } from "../aadpodidentity/types.js";
+import { identitySpec } from "../aadpodidentity/spec.js";
+import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureIdentity } from "../aadpodidentity/types.js";
+import { shellWord } from "../util/shell.js";
 import { createPod, deletePod, podState, waitForPodEnd } from "../kube/pods.js";
 import type { KubeSession } from "../kube/session.js";
 import { WI_DEPLOYMENT, workloadIdentitySection, type WorkloadIdentityOutcome } from "./demo-workload-identity.js";
@@ -64,8 +66,7 @@ export interface DemoResult {
   workloadIdentity?: WorkloadIdentityOutcome;
 }
 
-const SHELL_SAFE = /^[\w@%+=:,./-]+$/;
-export const shellWord = (word: string) => (SHELL_SAFE.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+export { shellWord };
 
 export interface CliRun {
   code: number;
@@ -162,8 +163,8 @@ export async function runDemoWalkthrough(input: DemoInput): Promise<DemoResult> 
       ["identity", "add", "-n", DEMO_IDENTITY, "-g", target.resourceGroup, "--cluster", target.clusterName, "--role", "Reader", "--scope", nodeGroupScope, ...STEPS],
       "Re-run the same command: it completes what is missing.",
     );
-    const azureIdentity = await kube.read<KubernetesObject & { spec?: { clientID?: string } }>({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: DEMO_IDENTITY, namespace: DEMO_NAMESPACE } });
-    const clientId = azureIdentity?.spec?.clientID;
+    const azureIdentity = await kube.read<AzureIdentity>({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: DEMO_IDENTITY, namespace: DEMO_NAMESPACE } });
+    const clientId = azureIdentity ? identitySpec(azureIdentity).clientID : undefined;
     if (!clientId) throw new DemoError(DemoCode.DemoIdentityMissing, `AzureIdentity ${DEMO_NAMESPACE}/${DEMO_IDENTITY} has no clientID after \`podid identity add\``, { remedy: `Check it with \`podid identity show -n ${DEMO_IDENTITY}\`.` });
 
     section(`3. Bind pods labelled aadpodidbinding=${DEMO_SELECTOR} to it`);

@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { V1Node } from "@kubernetes/client-node";
 import { ArmCode, AzureError, InstallCode, InstallError, PodidError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
-import { BUILTIN_ROLES, ROLE_GRANT_LIMIT_MS, RoleService } from "../azure/roles.js";
+import { BUILTIN_ROLES, PODID_DESCRIPTION_PREFIX, ROLE_GRANT_LIMIT_MS, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { MIC_DEPLOYMENT_NAME, NAME_LABEL, NAME_LABEL_VALUE, NMI_DAEMONSET_NAME } from "../aadpodidentity/contract/names.js";
-import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
-import { renderInstall, type InstallValues } from "../render/install.js";
+import { DEFAULT_RUNTIME_IMAGE, renderInstall, type InstallValues } from "../render/install.js";
 import { applyObjectStep } from "./apply-step.js";
 import { ASSIGN_ACTION } from "./identity-add.js";
+import { grantsAnnotation, readGrantsRecord, unionGrants } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 import type { Progress } from "../util/progress.js";
 
@@ -37,20 +38,32 @@ export function checkNetworkPlugin(cluster: ClusterInfo, allowKubenet: boolean):
   return `installing on kubenet: ${risk}`;
 }
 
-/** A role the kubelet identity needs at a scope, unless some role it holds there or above already allows `action`. */
-function kubeletGrant(roles: RoleService, cluster: ClusterInfo, roleId: string, action: string, scope: string): Step {
+/**
+ * A role the kubelet identity needs at a scope, unless some role it holds there or above already allows `action`.
+ * The assignment podid made (now or before) is reported to `record`, which install keeps on the MIC Deployment.
+ */
+function kubeletGrant(roles: RoleService, cluster: ClusterInfo, roleId: string, action: string, scope: string, record: (g: RoleGrant) => void): Step {
   const kubelet = cluster.kubelet.objectId;
   const describe = async () => ({ role: (await roles.resolve(roleId)).roleName, scope, principalId: kubelet });
+  const noteIfPodids = async () => {
+    const role = await roles.resolve(roleId);
+    const grant: RoleGrant = { principalId: kubelet.toLowerCase(), roleDefinitionId: role.id, scope, role: role.roleName };
+    if (await roles.podidsAssignment(grant)) record(grant);
+  };
   return {
     name: `kubelet identity: ${action.includes("assign") ? "Managed Identity Operator" : "Virtual Machine Contributor"} on ${scope}`,
     target: "azure",
     limitMs: ROLE_GRANT_LIMIT_MS,
     plan: async () => ({ action: (await roles.isAllowed(kubelet, action, scope)) ? "none" : "create", detail: await describe() }),
     apply: async (progress) => {
-      if (await roles.isAllowed(kubelet, action, scope)) return { outcome: "unchanged", detail: await describe() };
+      if (await roles.isAllowed(kubelet, action, scope)) {
+        await noteIfPodids();
+        return { outcome: "unchanged", detail: await describe() };
+      }
       const role = await roles.resolve(roleId);
       try {
-        const { created } = await roles.assign({ scope, role, principalId: kubelet, description: `podid: kubelet of ${cluster.name} runs MIC` }, progress);
+        const { created } = await roles.assign({ scope, role, principalId: kubelet, description: `${PODID_DESCRIPTION_PREFIX}kubelet of ${cluster.name} runs MIC` }, progress);
+        await noteIfPodids();
         return { outcome: created ? "created" : "unchanged", detail: await describe() };
       } catch (err) {
         if (!(err instanceof PodidError) || err.code !== ArmCode.AuthorizationFailed) throw err;
@@ -100,65 +113,51 @@ export async function waitForRollout(kube: KubeSession, namespace: string, timeo
   }
 }
 
+type Manifest = ReturnType<typeof renderInstall>[number];
+const micHeader = (namespace: string) => ({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: MIC_DEPLOYMENT_NAME, namespace } });
+const isMic = (m: Manifest) => m.kind === "Deployment" && m.metadata.name === MIC_DEPLOYMENT_NAME;
+
+/** The kubelet identity's assignments podid install made, as recorded on the MIC Deployment (empty when there is none). */
+export async function installRecord(kube: KubeSession, namespace: string): Promise<{ grants: RoleGrant[]; problems: string[] }> {
+  const mic = await kube.read<{ apiVersion: string; kind: string; metadata?: { annotations?: Record<string, string> } }>(micHeader(namespace));
+  return readGrantsRecord(mic?.metadata?.annotations);
+}
+
+/**
+ * The default runtime image is not in any registry yet: a cluster whose nodes do not already hold it cannot pull
+ * it. Nodes report the images they hold (status.images), so the check is what a kubelet would find.
+ */
+async function imageWarning(kube: KubeSession, values: InstallValues): Promise<string | undefined> {
+  if (values.runtime !== "podid" || values.image !== DEFAULT_RUNTIME_IMAGE) return undefined;
+  const image = `${values.image}:${values.imageTag}`;
+  const nodes = await kube.list<V1Node>("v1", "Node").catch(() => undefined);
+  if (!nodes || nodes.some((n) => (n.status?.images ?? []).some((i) => (i.names ?? []).includes(image)))) return undefined;
+  return `the runtime image ${image} is not published to a registry yet and no node has it: MIC and NMI will not start until you build and push it (see "On a real AKS cluster" in the README: docker build / az acr build) and pass --image <registry>/podid-runtime, or install the upstream images with --runtime upstream`;
+}
+
 export async function install(input: InstallInput, azure: AzureSession | undefined, kube: KubeSession, options: { dryRun: boolean; progress: (m: string) => void }): Promise<{ warnings: string[]; steps: StepReport[]; rollout?: RolloutState[]; dryRun: boolean }> {
   const warnings: string[] = [];
   const cluster = input.cluster;
   const kubenet = cluster ? checkNetworkPlugin(cluster, input.values.allowKubenet) : undefined;
   if (kubenet) warnings.push(kubenet);
   if (!cluster) warnings.push("the cluster was not looked up in Azure (--skip-role-assignments): its network plugin was not checked");
+  const image = await imageWarning(kube, input.values);
+  if (image) warnings.push(image);
+  const previous = await installRecord(kube, input.values.namespace);
+  warnings.push(...previous.problems.map((p) => `Deployment ${input.values.namespace}/${MIC_DEPLOYMENT_NAME}: ${p}`));
+  const made: RoleGrant[] = [];
   const steps: Step[] = [];
   if (!input.skipRoleAssignments && azure && cluster) {
     const roles = new RoleService(azure);
-    steps.push(kubeletGrant(roles, cluster, BUILTIN_ROLES.virtualMachineContributor, SCALE_SET_WRITE, azure.resourceGroupScope(cluster.nodeResourceGroup)));
-    for (const group of input.identityResourceGroups) steps.push(kubeletGrant(roles, cluster, BUILTIN_ROLES.managedIdentityOperator, ASSIGN_ACTION, azure.resourceGroupScope(group)));
+    const record = (g: RoleGrant) => made.push(g);
+    steps.push(kubeletGrant(roles, cluster, BUILTIN_ROLES.virtualMachineContributor, SCALE_SET_WRITE, azure.resourceGroupScope(cluster.nodeResourceGroup), record));
+    for (const group of input.identityResourceGroups) steps.push(kubeletGrant(roles, cluster, BUILTIN_ROLES.managedIdentityOperator, ASSIGN_ACTION, azure.resourceGroupScope(group), record));
   }
-  for (const manifest of renderInstall(input.values)) steps.push(applyObjectStep(kube, () => manifest));
+  // The MIC Deployment carries the record of the kubelet's grants podid made, so uninstall removes exactly those.
+  const withRecord = (m: Manifest): Manifest =>
+    isMic(m) ? { ...m, metadata: { ...m.metadata, annotations: { ...(m.metadata.annotations as Record<string, string> | undefined), ...grantsAnnotation(unionGrants(previous.grants, made)) } } } : m;
+  for (const manifest of renderInstall(input.values)) steps.push(applyObjectStep(kube, () => withRecord(manifest)));
   const reports = await runSteps(steps, options);
   const rollout = !options.dryRun && input.wait ? await waitForRollout(kube, input.values.namespace, input.timeoutSeconds, options.progress) : undefined;
   return { warnings, steps: reports, ...(rollout ? { rollout } : {}), dryRun: options.dryRun };
-}
-
-/** Every grant podid made the cluster's kubelet identity (to run MIC, to assign identities), known by its description. */
-export const isKubeletGrantOf = (cluster: string) => (description: string) => description.startsWith(`podid: kubelet of ${cluster} `);
-
-/**
- * What `podid uninstall` removes, in the reverse order of install; CRDs last (that deletes every custom object);
- * then, with the cluster known in Azure, the kubelet identity's grants podid made for pod identity.
- */
-export async function uninstall(
-  values: InstallValues,
-  kube: KubeSession,
-  options: { force: boolean; dryRun: boolean; progress: (m: string) => void; grants?: { roles: RoleService; cluster: ClusterInfo } },
-): Promise<{ steps: StepReport[]; iptables: string; dryRun: boolean }> {
-  const identities = await kube.list(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity").catch(() => []);
-  if (identities.length && !options.force) {
-    throw new InstallError(InstallCode.IdentitiesRemain, `${identities.length} AzureIdentit${identities.length === 1 ? "y" : "ies"} still exist (${identities.slice(0, 3).map((i) => `${i.metadata?.namespace}/${i.metadata?.name}`).join(", ")}${identities.length > 3 ? ", ..." : ""})`, {
-      remedy: "Delete them first (podid identity delete -n NAME --namespace NS), or pass --force to remove them with the CRDs.",
-    });
-  }
-  const steps: Step[] = renderInstall(values)
-    .reverse()
-    .map((m) => ({
-      name: `${m.kind} ${m.metadata.namespace ? m.metadata.namespace + "/" : ""}${m.metadata.name}`,
-      target: "cluster" as const,
-      plan: async () => ({ action: (await kube.read(m)) ? ("delete" as const) : ("none" as const) }),
-      apply: async () => ({ outcome: (await kube.delete(m)) ? ("deleted" as const) : ("absent" as const) }),
-    }));
-  if (options.grants) {
-    const { roles, cluster } = options.grants;
-    for (const a of await roles.madeByPodid(isKubeletGrantOf(cluster.name), cluster.kubelet.objectId)) {
-      steps.push({
-        name: `kubelet identity's role assignment ${a.name} at ${a.scope} (${a.description})`,
-        target: "azure",
-        plan: async () => ({ action: "delete" }),
-        apply: async () => ({ outcome: (await roles.remove(a.scope!, a.name!)) ? "deleted" : "absent" }),
-      });
-    }
-  }
-  return {
-    steps: await runSteps(steps, options),
-    iptables:
-      "NMI removes its iptables rules when it stops (SIGTERM). On a node where NMI was killed, run as root: iptables -t nat -D PREROUTING -j aad-metadata; iptables -t nat -F aad-metadata; iptables -t nat -X aad-metadata",
-    dryRun: options.dryRun,
-  };
 }

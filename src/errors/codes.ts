@@ -27,6 +27,8 @@ export const UsageCode = {
   MissingSubscription: "MissingSubscription",
   MissingCluster: "MissingCluster",
   AmbiguousCluster: "AmbiguousCluster",
+  /** The command would point an existing binding or AzureIdentity somewhere else, and what used it would lose it. */
+  WouldRepoint: "WouldRepoint",
   UnknownRole: "UnknownRole",
   NodeNameMissing: "NodeNameMissing",
   UnknownCloud: "UnknownCloud",

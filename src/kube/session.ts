@@ -81,6 +81,19 @@ export class KubeSession {
     }
   }
 
+  /**
+   * A JSON merge patch of one object's annotations (null removes one), as field manager `podid`: for a record kept
+   * beside what server-side apply owns. Undefined when the object does not exist.
+   */
+  async patchAnnotations<T extends KubernetesObject>(header: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, annotations: Record<string, string | null>): Promise<T | undefined> {
+    try {
+      return (await this.objects.patch({ ...header, metadata: { ...header.metadata, annotations } } as never, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch)) as T;
+    } catch (err) {
+      if (isKubeNotFound(err)) return undefined;
+      throw fromKubeError(err, `annotating ${header.kind} ${header.metadata.namespace ? header.metadata.namespace + "/" : ""}${header.metadata.name}`, this.server);
+    }
+  }
+
   /** Lists objects of a kind in a namespace (all namespaces when undefined), optionally by label selector. */
   async list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<T[]> {
     try {

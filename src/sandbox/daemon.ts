@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { PACKAGE_VERSION } from "../util/package-info.js";
-import { DEFAULT_RUNTIME_IMAGE } from "../render/install.js";
+import { DEFAULT_RUNTIME_IMAGE, DEMO_IMAGE } from "../render/install.js";
 import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
 import { createLogger } from "../util/logger.js";
 import { startAzureCloud, type AzureCloud } from "./azure/index.js";
@@ -166,6 +166,8 @@ export async function runSandbox(options: DaemonOptions, ready: (info: SandboxRu
           providerID: `azure://${n.vmId}`,
           internalIP: n.internalIP,
           labels: nodeLabels(seed, n.name),
+          // What the nodes can run (kubelet/images.ts), as nodes report the images they hold.
+          images: [`${DEFAULT_RUNTIME_IMAGE}:${PACKAGE_VERSION}`, `${DEMO_IMAGE}:${PACKAGE_VERSION}`],
         })),
         log: (line) => logger.info(line),
         podLogs: (namespace, name, query, signal) => {

@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { AppsV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { runPodid } from "../helpers/cli.js";
+import { runPodid, runShell } from "../helpers/cli.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
 
@@ -92,6 +92,54 @@ test("unbind deletes the binding and takes podid's label off, leaving the rest",
   const web = await apps.readNamespacedDeployment({ name: "web", namespace: "default" });
   assert.equal(web.spec?.template.metadata?.labels?.aadpodidbinding, undefined);
   assert.equal(web.spec?.template.metadata?.labels?.app, "web");
+});
+
+const kubectl = (args: string) => runShell(`kubectl ${args}`, { env: { KUBECONFIG: kube.api.kubeconfigPath } });
+const templateLabels = async (name: string) => (await apps.readNamespacedDeployment({ name, namespace: "default" })).spec?.template.metadata?.labels;
+
+test("bind, unbind, bind on a Deployment made with kubectl create deployment: each completes and kubectl's labels stay", async () => {
+  assert.equal((await kubectl("create deployment shop --image=example/shop:1")).code, 0);
+  await identity("shop-id");
+  const bindArgs = ["bind", "--selector", "shop", "--identity", "shop-id", "--label", "deployment/shop"];
+  const first = await podid(bindArgs);
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(await templateLabels("shop"), { app: "shop", aadpodidbinding: "shop" });
+  const unbound = await podid(["unbind", "--identity", "shop-id", "--label", "deployment/shop"]);
+  assert.equal(unbound.code, 0, unbound.stderr);
+  assert.deepEqual(await templateLabels("shop"), { app: "shop" }, "podid's label is gone, kubectl-create's app=shop stays");
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "shop-id-binding" }));
+  const again = await podid(bindArgs);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(await templateLabels("shop"), { app: "shop", aadpodidbinding: "shop" });
+  const binding = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "shop-id-binding" })) as { spec: unknown };
+  assert.deepEqual(binding.spec, { azureIdentity: "shop-id", selector: "shop" });
+  const rollout = await kubectl("get deployment shop -o jsonpath={.spec.selector.matchLabels.app}");
+  assert.equal(rollout.stdout, "shop", "the selector still matches the template");
+});
+
+test("bind refuses to re-point an existing binding, naming the pods that would lose their identity; --force re-points it", async () => {
+  await kube.kc.makeApiClient((await import("@kubernetes/client-node")).CoreV1Api).createNamespacedPod({
+    namespace: "default",
+    body: { metadata: { name: "shop-pod", labels: { aadpodidbinding: "shop" } }, spec: { nodeName: "aks-nodepool1-12345678-vmss000000", containers: [{ name: "app", image: "example/shop:1" }] } },
+  });
+  await identity("web2-id");
+  const bindingNow = async () => ((await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "shop-id-binding" })) as { spec: unknown }).spec;
+
+  const otherSelector = await podid(["bind", "--selector", "web2", "--identity", "shop-id"]);
+  assert.equal(otherSelector.code, 2, otherSelector.stderr);
+  assert.match(otherSelector.stderr, /^ERROR: AzureIdentityBinding default\/shop-id-binding binds selector 'shop' to AzureIdentity 'shop-id'; changing its selector 'shop' to 'web2' re-points it: pod default\/shop-pod would lose identity 'shop-id'\nPass --force to re-point it anyway, or give the new binding a name of its own \(--name NAME\)/);
+  const otherIdentity = await podid(["bind", "--selector", "shop", "--identity", "web2-id", "--name", "shop-id-binding"]);
+  assert.equal(otherIdentity.code, 2, otherIdentity.stderr);
+  assert.match(otherIdentity.stderr, /changing its AzureIdentity 'shop-id' to 'web2-id' re-points it: pod default\/shop-pod would lose identity 'shop-id'/);
+  const dryRun = await podid(["bind", "--selector", "web2", "--identity", "shop-id", "--dry-run"]);
+  assert.equal(dryRun.code, 2, "a dry run says the same");
+  assert.deepEqual(await bindingNow(), { azureIdentity: "shop-id", selector: "shop" }, "nothing changed");
+
+  const forced = await podid(["bind", "--selector", "web2", "--identity", "shop-id", "--force"]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stderr, /WARNING: AzureIdentityBinding default\/shop-id-binding .* re-points it: pod default\/shop-pod loses identity 'shop-id'/);
+  assert.deepEqual(await bindingNow(), { azureIdentity: "shop-id", selector: "web2" });
+  assert.equal((await podid(["bind", "--selector", "web2", "--identity", "shop-id"])).code, 0, "the same binding again is no re-point");
 });
 
 test("exception add, list and delete; add twice is unchanged, delete twice is fine", async () => {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { type ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { type AuthorizationManagementClient } from "@azure/arm-authorization";
 import { CustomObjectsApi } from "@kubernetes/client-node";
-import { runPodid } from "../helpers/cli.js";
+import { runPodid, runShell } from "../helpers/cli.js";
 import { ESC, NO_PTY, withPodidInPty } from "../helpers/pty.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { applyShippedCrds } from "../helpers/crds.js";
@@ -65,6 +65,11 @@ test("identity add + bind: the walkthrough's identity part, then a re-run is all
   const second = await podid(addArgs("walk-id", ["--binding-selector", "walk"]));
   assert.equal(second.code, 0, second.stderr);
   assert.ok(JSON.parse(second.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged"), second.stdout);
+
+  const repoint = await podid(addArgs("walk-id", ["--binding-selector", "other"]));
+  assert.equal(repoint.code, 2);
+  assert.match(repoint.stderr, /^ERROR: AzureIdentityBinding default\/walk-id-binding binds selector 'walk' to AzureIdentity 'walk-id'; changing its selector 'walk' to 'other' re-points it/);
+  assert.match(repoint.stderr, /Re-point it with podid bind --selector other --identity walk-id --namespace default --force/);
 });
 
 test("--dry-run prints the plan and changes nothing", async () => {
@@ -119,6 +124,48 @@ test("delete leaves nothing podid made, even when the Azure identity was deleted
   await assert.rejects(msi.userAssignedIdentities.get(sb.info.resourceGroup, "full-id"), (e: { statusCode?: number }) => e.statusCode === 404);
   const onIdentity = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kept.principalId}'` }));
   assert.equal(onIdentity.length, 0);
+});
+
+test("two AzureIdentities sharing one Azure identity: deleting one keeps what the other records; deleting the other removes it all", async () => {
+  const a = JSON.parse((await podid(addArgs("share-a"))).stdout).identity;
+  const adopt = await podid(["identity", "add", "-n", "share-b", "--identity-resource-id", a.resourceId, "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--role", "Reader", "--scope", nodeGroupScope(), "--namespace", "default"]);
+  assert.equal(adopt.code, 0, adopt.stderr);
+  assert.ok(JSON.parse(adopt.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged" || s.outcome === "created"));
+  const walk = (await msi.userAssignedIdentities.get(sb.info.resourceGroup, "walk-id")).id!;
+  const move = await podid(["identity", "add", "-n", "share-b", "--identity-resource-id", walk, "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--namespace", "default"]);
+  assert.equal(move.code, 2, "an AzureIdentity is not moved off an identity that still exists");
+  assert.match(move.stderr, /^ERROR: AzureIdentity default\/share-b uses identity .*\/share-a, which still exists; this would point it at .*\/walk-id instead/);
+  const grantsOf = async () => (await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${a.principalId}'` }))).map((x) => x.scope!.toLowerCase());
+
+  const first = await podid(["identity", "delete", "-n", "share-a", "--namespace", "default", "--yes"]);
+  assert.equal(first.code, 0, first.stderr);
+  const kept = JSON.parse(first.stdout).kept as string[];
+  assert.ok(kept.some((k) => /^identity .*\/share-a: AzureIdentity default\/share-b uses it too$/.test(k)), kept.join("\n"));
+  assert.ok(kept.some((k) => /^role assignment Reader at .* AzureIdentity default\/share-b records it too$/.test(k)), kept.join("\n"));
+  assert.equal((await msi.userAssignedIdentities.get(sb.info.resourceGroup, "share-a")).principalId, a.principalId, "the identity share-b uses is kept");
+  assert.deepEqual(await grantsOf(), [nodeGroupScope().toLowerCase()], "and its Reader");
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "share-a" }));
+
+  const second = await podid(["identity", "delete", "-n", "share-b", "--namespace", "default", "--yes"]);
+  assert.equal(second.code, 0, second.stderr);
+  await absent("share-a");
+  assert.deepEqual(await grantsOf(), []);
+});
+
+test("annotations edited by hand: what is not podid's record is ignored with a warning, and delete removes only what podid made", async () => {
+  const added = JSON.parse((await podid(addArgs("hand-id"))).stdout).identity;
+  const owner = (await all(auth.roleAssignments.listForScope(`/subscriptions/${sb.info.subscriptionId}`, { filter: "atScope()" }))).find((x) => x.roleDefinitionId!.endsWith("8e3af657-a8ff-443c-a75c-2fe8c4bcb635"))!;
+  const forged = JSON.stringify([{ principalId: owner.principalId, roleDefinitionId: owner.roleDefinitionId, scope: owner.scope }, { principalId: "nobody", roleDefinitionId: "x", scope: "/" }]);
+  const edit = await runShell(`kubectl annotate azureidentity hand-id --overwrite 'podid.io/role-assignments=${forged}' podid.io/azure-principal-id=someone`, { env: sb.env });
+  assert.equal(edit.code, 0, edit.stderr);
+  const r = await podid(["identity", "delete", "-n", "hand-id", "--namespace", "default", "--yes"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /WARNING: AzureIdentity default\/hand-id: annotation podid\.io\/role-assignments: entry 2 is not a role assignment .*; it is ignored/);
+  assert.match(r.stderr, /WARNING: AzureIdentity default\/hand-id: annotation podid\.io\/azure-principal-id is not a GUID; it is ignored/);
+  const still = await all(auth.roleAssignments.listForScope(`/subscriptions/${sb.info.subscriptionId}`, { filter: "atScope()" }));
+  assert.ok(still.some((x) => x.id === owner.id), "the CLI's Owner, forged into the record, is not podid's to remove");
+  await absent("hand-id");
+  assert.deepEqual(await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${added.principalId}'` })), [], "what podid made is gone (found by the identity's principal)");
 });
 
 test("on a terminal, a missing --name is asked for, and the answer is used", { skip: NO_PTY }, async () => {

@@ -97,16 +97,73 @@ test("kubenet is refused with the reason and the flag; --kubenet installs with t
   }
 });
 
-test("uninstall refuses while AzureIdentities exist, then removes everything with --force", async () => {
+test("on a cluster whose nodes do not hold the runtime image, install warns that it must be built and pushed first", async () => {
+  const plain = await podid([...installArgs(), "--dry-run"]);
+  assert.doesNotMatch(plain.stderr, /not published/, "the sandbox's nodes hold podid's images, as they report in status.images");
+  const r = await podid([...installArgs("--image-tag", "9.9.9"), "--dry-run"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /WARNING: the runtime image ghcr\.io\/podid\/podid-runtime:9\.9\.9 is not published to a registry yet and no node has it: .*build and push it .*--image <registry>\/podid-runtime, or install the upstream images with --runtime upstream/);
+  const upstream = await podid([...installArgs("--image-tag", "9.9.9", "--runtime", "upstream"), "--dry-run"]);
+  assert.doesNotMatch(upstream.stderr, /not published/);
+});
+
+const kubeletGrants = async () => {
+  const aks = new ContainerServiceClient(clients.credential, sb.info.subscriptionId, { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] });
+  const kubelet = (await aks.managedClusters.get(sb.info.resourceGroup, sb.info.clusterName)).identityProfile!.kubeletidentity!.objectId!;
+  const out = [];
+  for await (const a of clients.auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kubelet}'` })) out.push(a);
+  return out;
+};
+
+test("install records the kubelet's grants it made; uninstall --delete-identities deletes podid's identities with what podid made for them, then the grants and the manifests", async () => {
+  assert.equal((await podid(installArgs())).code, 0);
+  const added = await podid(["identity", "add", "-n", "gone-with-uninstall", "-g", sb.info.resourceGroup, "--role", "Reader", "--namespace", "default"]);
+  assert.equal(added.code, 0, added.stderr);
+  const principal = JSON.parse(added.stdout).identity.principalId;
+  assert.ok((await kubeletGrants()).length >= 2);
+  const r = await podid(["uninstall", "--delete-identities", "--yes"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.context, "podid-aks");
+  assert.ok(out.removes.includes("identity gone-with-uninstall"), out.removes.join("\n"));
+  await assert.rejects(clients.msi.userAssignedIdentities.get(sb.info.resourceGroup, "gone-with-uninstall"), (e: { statusCode?: number }) => e.statusCode === 404);
+  const left = [];
+  for await (const a of clients.auth.roleAssignments.listForSubscription({ filter: `principalId eq '${principal}'` })) left.push(a);
+  assert.deepEqual(left, []);
+  assert.deepEqual(await kubeletGrants(), [], "install's grants (Virtual Machine Contributor, Managed Identity Operator) are removed");
+  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  await assert.rejects(api.read({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name: "azureidentities.aadpodidentity.k8s.io" } }));
+});
+
+test("uninstall: --dry-run prints the plan; it refuses while an AzureIdentity exists; the prompt names the context and what goes; --force removes everything and says what stays", async () => {
+  assert.equal((await podid(installArgs())).code, 0);
   const custom = clients.kc.makeApiClient(CustomObjectsApi);
   await custom.createNamespacedCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", namespace: "default", plural: "azureidentities", body: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentity", metadata: { name: "left-id" }, spec: { type: 0, resourceID: "/x", clientID: "y" } } });
+  const grants = (await kubeletGrants()).length;
+  const plan = await podid(["uninstall", "--dry-run"]);
+  assert.equal(plan.code, 0, plan.stderr);
+  const planned = JSON.parse(plan.stdout);
+  assert.equal(planned.dryRun, true);
+  assert.ok(planned.removes.some((x: string) => /^role assignment Virtual Machine Contributor at \/subscriptions\/.*\/MC_\S+ for the kubelet identity/.test(x)), planned.removes.join("\n"));
+  assert.ok(planned.removes.includes("CustomResourceDefinition azureidentities.aadpodidentity.k8s.io"));
+  assert.ok(planned.removes.includes("1 AzureIdentity with the CRDs (default/left-id)"));
+  assert.match(plan.stderr, /WARNING: without --force, uninstall refuses: 1 AzureIdentity still exists \(default\/left-id\)/);
+  assert.equal((await kubeletGrants()).length, grants, "a dry run removes nothing");
+  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  await api.read({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "podid-nmi", namespace: "kube-system" } });
+
   const refused = await podid(["uninstall", "--yes"]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /^ERROR: 1 AzureIdentity still exist \(default\/left-id\)/);
+  assert.match(refused.stderr, /^ERROR: 1 AzureIdentity still exists \(default\/left-id\)/);
+  const unconfirmed = await podid(["uninstall", "--force"]);
+  assert.equal(unconfirmed.code, 2);
+  assert.match(unconfirmed.stderr, /^ERROR: refusing to uninstall podid from kubeconfig context 'podid-aks', removing: role assignment Virtual Machine Contributor .*; DaemonSet kube-system\/podid-nmi; .*; 1 AzureIdentity with the CRDs \(default\/left-id\) without confirmation/);
+  assert.doesNotMatch(unconfirmed.stderr, /https:\/\/127/, "the context, not the server URL");
+
   const removed = await podid(["uninstall", "--yes", "--force"]);
   assert.equal(removed.code, 0, removed.stderr);
   assert.match(removed.stderr, /iptables -t nat -D PREROUTING -j aad-metadata/);
-  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  assert.deepEqual(await kubeletGrants(), []);
   await assert.rejects(api.read({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "podid-nmi", namespace: "kube-system" } }));
   await assert.rejects(api.read({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name: "azureidentities.aadpodidentity.k8s.io" } }));
   const again = await podid(["uninstall", "--yes"]);

@@ -12,6 +12,7 @@ import {
 } from "../../aadpodidentity/types.js";
 import { ClusterService, type ClusterInfo } from "../../azure/clusters.js";
 import { computeTargetOfProviderId } from "../../azure/provider-id.js";
+import { lookUpCluster } from "../cluster-lookup.js";
 import { CheckSkipped } from "./model.js";
 import { cannotRead, DoctorReads } from "./reads.js";
 
@@ -119,7 +120,8 @@ export class DoctorContext extends DoctorReads {
       const clusters = new ClusterService(this.azure);
       const ref = this.inputs.cluster;
       try {
-        if (ref.name && ref.resourceGroup) return await clusters.get(ref.resourceGroup, ref.name);
+        // -g may be the cluster's group or its node resource group (MC_...): lookUpCluster finds it by name then.
+        if (ref.name && ref.resourceGroup) return await lookUpCluster(clusters, { name: ref.name }, { resourceGroup: ref.resourceGroup });
         const nodes = await this.nodes();
         const groups = new Set(nodes.map((n) => computeTargetOfProviderId(n.spec?.providerID)?.resourceGroup.toLowerCase()).filter((g): g is string => Boolean(g)));
         if (!groups.size) throw new CheckSkipped("no node has an Azure providerID, so the AKS cluster is not known; pass --cluster and -g");

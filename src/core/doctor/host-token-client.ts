@@ -18,7 +18,7 @@ export interface HostTokenAnswer {
   timedOut?: boolean;
 }
 
-export function askHostToken(input: { host: string; port: number; namespace: string; pod: string; resource: string; connectTimeoutMs: number; answerTimeoutMs: number }): Promise<HostTokenAnswer> {
+export function askHostToken(input: { host: string; port: number; namespace: string; pod: string; resource: string; clientId?: string; connectTimeoutMs: number; answerTimeoutMs: number }): Promise<HostTokenAnswer> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (a: HostTokenAnswer) => {
@@ -30,7 +30,7 @@ export function askHostToken(input: { host: string; port: number; namespace: str
       resolve(a);
     };
     const req = request(
-      { host: input.host, port: input.port, agent: false, method: "GET", path: `/host/token/?resource=${encodeURIComponent(input.resource)}`, headers: { podname: input.pod, podns: input.namespace, Metadata: "true" } },
+      { host: input.host, port: input.port, agent: false, method: "GET", path: `/host/token/?resource=${encodeURIComponent(input.resource)}${input.clientId ? `&client_id=${encodeURIComponent(input.clientId)}` : ""}`, headers: { podname: input.pod, podns: input.namespace, Metadata: "true" } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));

@@ -10,6 +10,8 @@ export interface KubeNodeSeed {
   providerID: string;
   internalIP: string;
   labels: Record<string, string>;
+  /** Images the node holds, as a kubelet reports them (status.images): the sandbox's nodes hold podid's own. */
+  images?: string[];
 }
 
 const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -58,6 +60,7 @@ function nodeStatus(seed: KubeNodeSeed, now: string): Record<string, unknown> {
       { type: "Hostname", address: seed.name },
     ],
     daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+    ...(seed.images?.length ? { images: seed.images.map((name) => ({ names: [name], sizeBytes: 150_000_000 })) } : {}),
     nodeInfo: {
       machineID: "",
       systemUUID: "",

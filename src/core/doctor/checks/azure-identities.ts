@@ -4,23 +4,39 @@ import { identitySpec, invalidIdentityReason } from "../../../aadpodidentity/spe
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
-import { clusterIfKnown, shellWord } from "./fixes.js";
+import { readIdentityRecord } from "../../record.js";
+import { identityAddCommand } from "../../repair-commands.js";
+import { clusterIfKnown } from "./fixes.js";
 
 export const identityRef = (i: AzureIdentity) => `AzureIdentity ${i.metadata.namespace}/${i.metadata.name}`;
 
 /**
- * `podid identity add` that (re)creates or adopts the Azure identity and re-applies the AzureIdentity from it
- * (current clientID, v1 field names), naming the cluster when it is known.
+ * `podid identity add` that brings the AzureIdentity back to its record: the same Azure identity (its group, and
+ * --identity-resource-id when its name differs), the roles at their scopes, the cluster when known. It re-creates
+ * the identity when it is gone and re-applies the AzureIdentity with the current client id.
  */
-export async function identityAddFix(ctx: DoctorContext, identity: { metadata: { name: string; namespace?: string } }, resourceId: string | undefined, group?: string): Promise<string> {
-  const id = resourceId ? safeParse(resourceId) : undefined;
-  const ns = identity.metadata.namespace ?? "default";
+export async function identityAddFix(ctx: DoctorContext, identity: { metadata: { name: string; namespace?: string; annotations?: Record<string, string> } }, resourceId: string | undefined, group?: string): Promise<string> {
+  const { record } = readIdentityRecord(identity.metadata.annotations);
   const cluster = await clusterIfKnown(ctx);
-  if (!id && group) return `podid identity add -n ${identity.metadata.name} -g ${shellWord(group)} --namespace ${ns}${cluster ? ` --cluster ${cluster.name} --cluster-resource-group ${cluster.resourceGroup}` : ""}`;
-  const clusterArgs = cluster ? ` --cluster ${cluster.name} --cluster-resource-group ${cluster.resourceGroup}` : "";
-  if (id && id.name === identity.metadata.name) return `podid identity add -n ${shellWord(id.name)} -g ${shellWord(id.resourceGroup)} --namespace ${ns}${clusterArgs}`;
-  if (id) return `podid identity add -n ${identity.metadata.name} -g ${shellWord(id.resourceGroup)} --namespace ${ns} --identity-resource-id ${shellWord(resourceId!)}${clusterArgs}`;
-  return `podid identity add -n ${identity.metadata.name} -g <group> --namespace ${ns}${clusterArgs}`;
+  return identityAddCommand({
+    name: identity.metadata.name,
+    namespace: identity.metadata.namespace ?? "default",
+    resourceId: record.resourceId ?? (resourceId && safeParse(resourceId) ? resourceId : undefined),
+    group,
+    roles: record.roles,
+    cluster: cluster ? { name: cluster.name, resourceGroup: cluster.resourceGroup } : undefined,
+  });
+}
+
+/** The roles the record says the identity holds ("Reader at /subscriptions/..."), that it no longer holds there or above. */
+async function missingRoles(ctx: DoctorContext, identity: AzureIdentity, principalId: string): Promise<string[]> {
+  const { record } = readIdentityRecord(identity.metadata.annotations);
+  const missing: string[] = [];
+  for (const r of record.roles) {
+    const held = await ctx.cached(`holds|${principalId}|${r.roleDefinitionId}|${r.scope.toLowerCase()}`, async () => ctx.roles.holds(principalId, await ctx.roles.resolve(r.roleDefinitionId), r.scope)).catch(() => "unknown" as const);
+    if (!held) missing.push(`${r.role} at ${r.scope}`);
+  }
+  return missing;
 }
 
 export function safeParse(resourceId: string) {
@@ -75,6 +91,17 @@ export const azureIdentitiesCheck: Check = {
         }
         entry.azureClientId = azure.clientId;
         entry.principalId = azure.principalId;
+        const missing = await missingRoles(ctx, identity, azure.principalId);
+        if (missing.length) {
+          entry.missingRoles = missing;
+          findings.push(
+            finding("warn", `${ref}'s identity lacks ${missing.join(", ")}, which podid granted it (recorded on the AzureIdentity): the pods get tokens, but Azure refuses what those roles allowed`, {
+              errors: ["AuthorizationFailed", "does not have authorization to perform action"],
+              fix: await identityAddFix(ctx, identity, resourceID),
+              objects: [ref, resourceID, azure.principalId],
+            }),
+          );
+        }
       }),
     );
     return { observed, findings };

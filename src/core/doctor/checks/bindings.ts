@@ -7,12 +7,29 @@ import type { Check } from "../runner.js";
 import { bindingRef, identityOf, podRef, podsWithSelector, reaches } from "./matching.js";
 import type { DoctorContext } from "../context.js";
 import { identityAddFix, safeParse } from "./azure-identities.js";
+import { traceInAzure } from "../../recovery.js";
+import { identityAddCommand } from "../../repair-commands.js";
 import { clusterIfKnown, shellWord } from "./fixes.js";
 
-/** Where a missing identity most likely belongs: beside the namespace's other identities, else the cluster's group. */
+/** Where a never-made identity most likely belongs: beside the namespace's other identities, else the cluster's group. */
 async function likelyGroup(ctx: DoctorContext, identities: readonly AzureIdentity[], namespace: string): Promise<string | undefined> {
   const beside = identities.filter((i) => i.metadata.namespace === namespace).map((i) => safeParse(identitySpec(i).resourceID)?.resourceGroup).find(Boolean);
   return beside ?? (await clusterIfKnown(ctx))?.resourceGroup;
+}
+
+/**
+ * The fix for a binding whose AzureIdentity is missing. If podid made it and it was deleted, its record went with
+ * it, but Azure still shows what podid made for it (the identity, its roles): the fix re-creates the AzureIdentity
+ * from that, so no second identity is made. Otherwise a new identity, in the likeliest group.
+ */
+async function missingIdentityFix(ctx: DoctorContext, identities: readonly AzureIdentity[], namespace: string, name: string): Promise<{ fix: string; recovered?: string }> {
+  const trace = await ctx.cached(`trace|${namespace}/${name}`, () => traceInAzure(ctx.azure, namespace, name)).catch(() => undefined);
+  if (trace?.identity) {
+    const cluster = await clusterIfKnown(ctx);
+    const fix = identityAddCommand({ name, namespace, resourceId: trace.identity.id, roles: trace.roles, cluster: cluster ? { name: cluster.name, resourceGroup: cluster.resourceGroup } : undefined });
+    return { fix, recovered: trace.identity.id };
+  }
+  return { fix: await identityAddFix(ctx, { metadata: { name, namespace } }, undefined, await likelyGroup(ctx, identities, namespace)) };
 }
 
 /**
@@ -36,12 +53,17 @@ export const bindingsCheck: Check = {
       observed[`${ns}/${binding.metadata.name}`] = { azureIdentity, selector, identityFound: Boolean(identity), pods: assigned.map((a) => `${a.spec.podNamespace}/${a.spec.pod}`) };
       if (!identity) {
         const elsewhere = identities.filter((i) => i.metadata.name === azureIdentity).map((i) => i.metadata.namespace);
+        const { fix, recovered } = azureIdentity ? await missingIdentityFix(ctx, identities, ns, azureIdentity) : { fix: await identityAddFix(ctx, { metadata: { name: "<identity>", namespace: ns } }, undefined), recovered: undefined };
         findings.push(
-          finding("fail", `${ref} names AzureIdentity '${azureIdentity}', which does not exist in namespace ${ns}${elsewhere.length ? ` (it exists in ${elsewhere.join(", ")}; a binding only reaches identities in its own namespace)` : ""}: pods labelled ${BINDING_LABEL}=${selector} get no identity`, {
-            errors: [identityNotFound(`${ns}/${azureIdentity}`), "AzureIdentityNotFound"],
-            fix: await identityAddFix(ctx, { metadata: { name: azureIdentity || "<identity>", namespace: ns } }, undefined, await likelyGroup(ctx, identities, ns)),
-            objects: [ref, `AzureIdentity ${ns}/${azureIdentity}`],
-          }),
+          finding(
+            "fail",
+            `${ref} names AzureIdentity '${azureIdentity}', which does not exist in namespace ${ns}${elsewhere.length ? ` (it exists in ${elsewhere.join(", ")}; a binding only reaches identities in its own namespace)` : ""}: pods labelled ${BINDING_LABEL}=${selector} get no identity${recovered ? `. podid made ${recovered} for it (its role assignments say so): the fix re-creates the AzureIdentity from it` : ""}`,
+            {
+              errors: [identityNotFound(`${ns}/${azureIdentity}`), "AzureIdentityNotFound"],
+              fix,
+              objects: [ref, `AzureIdentity ${ns}/${azureIdentity}`, ...(recovered ? [recovered] : [])],
+            },
+          ),
         );
         continue;
       }

@@ -19,6 +19,4 @@ export async function installFix(ctx: DoctorContext, ...extra: string[]): Promis
 }
 
 /** A shell-safe word (names in fix commands are DNS-1123 or Azure names; quote anything else). */
-export function shellWord(value: string): string {
-  return /^[A-Za-z0-9_./:=@,+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
-}
+export { shellWord } from "../../../util/shell.js";

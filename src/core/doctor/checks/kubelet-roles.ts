@@ -5,6 +5,8 @@ import { ASSIGN_ACTION } from "../../identity-add.js";
 import { SCALE_SET_WRITE } from "../../install.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
+import { readIdentityRecord, sameResourceId } from "../../record.js";
+import { identityAddFix } from "./azure-identities.js";
 import { installFix } from "./fixes.js";
 
 /**
@@ -44,10 +46,13 @@ export const kubeletRolesCheck: Check = {
         assignable[resourceId] = allowed;
         if (allowed) return;
         const group = parseResourceId(resourceId, USER_ASSIGNED_IDENTITY_TYPE).resourceGroup;
+        // podid identity add made this grant on the identity itself (its record says so): re-running it restores it there.
+        const recorded = readIdentityRecord(identity.metadata.annotations).record.roleAssignments.some((g) => g.principalId === kubelet.toLowerCase() && sameResourceId(g.scope, resourceId));
+        const fix = recorded ? await identityAddFix(ctx, identity, resourceId) : await installFix(ctx, "--identity-resource-group", group);
         findings.push(
           finding("fail", `the ${kubeletRef} may not assign ${resourceId} (AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name}): MIC's scale-set update is refused and the pod's AzureAssignedIdentity stays Created`, {
             errors: ["LinkedAuthorizationFailed", `does not have permission to perform action '${ASSIGN_ACTION}'`],
-            fix: `${await installFix(ctx, "--identity-resource-group", group)}   # or: az role assignment create --assignee-object-id ${kubelet} --assignee-principal-type ServicePrincipal --role "Managed Identity Operator" --scope ${resourceId}`,
+            fix: `${fix}   # or: az role assignment create --assignee-object-id ${kubelet} --assignee-principal-type ServicePrincipal --role "Managed Identity Operator" --scope ${resourceId}`,
             objects: [kubelet, resourceId, `AzureIdentity ${identity.metadata.namespace}/${identity.metadata.name}`],
           }),
         );

@@ -4,6 +4,7 @@ import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { closest, identityOf, namespacedCaveat, podRef, reaches, workloadOf } from "./matching.js";
+import { readIdentityRecord } from "../../record.js";
 import { shellWord } from "./fixes.js";
 
 /** 9. Pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
@@ -30,11 +31,19 @@ export const podLabelsCheck: Check = {
       const suggestion = closest(value, usable.map(selectorOf).filter(Boolean));
       const target = await workloadOf(ctx, pod);
       const sameNs = usable.find((b) => selectorOf(b) === suggestion && namespaceOf(b) === ns);
+      // A binding podid made for this selector and someone deleted: the AzureIdentity's record names it.
+      const recorded = identities
+        .filter((i) => (i.metadata.namespace ?? "default") === ns)
+        .flatMap((i) => (readIdentityRecord(i.metadata.annotations).record.bindings ?? []).filter((b) => b.selector === value).map((b) => ({ identity: i.metadata.name, binding: b.name })))
+        .filter((r) => !bindings.some((b) => b.metadata.name === r.binding && namespaceOf(b) === ns));
       let fix: string;
-      if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${bindingSpec(sameNs).azureIdentity} --namespace ${ns} --name ${sameNs.metadata.name} --label ${target}`;
+      if (recorded.length === 1) fix = `podid bind --selector ${shellWord(value)} --identity ${recorded[0].identity} --namespace ${ns} --name ${recorded[0].binding}`;
+      else if (suggestion && sameNs) fix = `podid bind --selector ${shellWord(suggestion)} --identity ${bindingSpec(sameNs).azureIdentity} --namespace ${ns} --name ${sameNs.metadata.name} --label ${target}`;
       else if (suggestion) fix = `kubectl label ${target.replace("/", " ")} -n ${ns} ${BINDING_LABEL}=${shellWord(suggestion)} --overwrite`;
       else fix = `podid bind --selector ${shellWord(value)} --identity <identity> --namespace ${ns}`;
-      const why = boundElsewhere.length
+      const why = recorded.length === 1
+        ? `AzureIdentityBinding ${ns}/${recorded[0].binding}, which podid made for it (AzureIdentity ${ns}/${recorded[0].identity} records it), is gone`
+        : boundElsewhere.length
         ? `the selector is bound only where its identity is namespaced (${boundElsewhere.map((b) => `${b.metadata.namespace}/${b.metadata.name}`).join(", ")})`
         : "no AzureIdentityBinding has that selector";
       findings.push(

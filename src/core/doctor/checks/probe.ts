@@ -12,7 +12,7 @@ import {
 import { componentSelector, NMI_FLAG_DEFAULTS, NmiFlag } from "../../../aadpodidentity/contract/names.js";
 import { isExceptionPod } from "../../../aadpodidentity/exceptions.js";
 import { bindingSpec, identitySpec } from "../../../aadpodidentity/spec.js";
-import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
+import { BINDING_LABEL, namespaceOf, type AzureAssignedIdentity } from "../../../aadpodidentity/types.js";
 import { askHostToken, type HostTokenAnswer } from "../host-token-client.js";
 import { USE_LABEL } from "../../../kube/workload-identity.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
@@ -166,7 +166,14 @@ export const probeCheck: Check = {
     const inPod = inPodCommand(name, ns);
     if (!host) throw new CheckSkipped(`NMI pod ${mine.metadata?.name} on node ${node} has no address yet; run in the pod: ${inPod}`);
     Object.assign(observed, { nmi: `${mine.metadata?.namespace}/${mine.metadata?.name}`, asked: `http://${host}:${port}/host/token/` });
-    const answer = await askHostToken({ host, port, namespace: ns, pod: name, resource: PROBE_RESOURCE, connectTimeoutMs: CONNECT_TIMEOUT_MS, answerTimeoutMs: ANSWER_TIMEOUT_MS });
+    // As the pod's SDK would ask once configured for its identity: with the client id its assignment carries (MIC's
+    // copy of the AzureIdentity). Without one, NMI picks an identity itself, and a stale client id goes unseen.
+    const assigned = (await ctx.assignedIdentities().catch(() => [] as AzureAssignedIdentity[]))
+      .filter((a) => a.spec?.pod === name && a.spec?.podNamespace === ns && a.spec.azureIdentityRef)
+      .sort((x, y) => x.metadata.name.localeCompare(y.metadata.name));
+    const clientId = assigned.map((a) => identitySpec(a.spec.azureIdentityRef).clientID).find(Boolean);
+    if (clientId) observed.clientIdAsked = clientId;
+    const answer = await askHostToken({ host, port, namespace: ns, pod: name, resource: PROBE_RESOURCE, clientId, connectTimeoutMs: CONNECT_TIMEOUT_MS, answerTimeoutMs: ANSWER_TIMEOUT_MS });
     Object.assign(observed, { status: answer.status, ...(answer.message ? { message: answer.message } : {}) });
     if (answer.status === 500 && answer.message === HOST_NOT_ALLOWED) {
       throw new CheckSkipped(`NMI on node ${node} answered "${HOST_NOT_ALLOWED}": it serves token requests on a pod's behalf only to callers on that node. Run doctor on the node, or ask from inside the pod: ${inPod}`);
