@@ -127,7 +127,7 @@ test("delete leaves nothing podid made, even when the Azure identity was deleted
 });
 
 test("two AzureIdentities sharing one Azure identity: deleting one keeps what the other records; deleting the other removes it all", async () => {
-  const a = JSON.parse((await podid(addArgs("share-a"))).stdout).identity;
+  const a = JSON.parse((await podid(addArgs("share-a"))).stdout);
   const adopt = await podid(["identity", "add", "-n", "share-b", "--identity-resource-id", a.resourceId, "--cluster", sb.info.clusterName, "--cluster-resource-group", sb.info.resourceGroup, "--role", "Reader", "--scope", nodeGroupScope(), "--namespace", "default"]);
   assert.equal(adopt.code, 0, adopt.stderr);
   assert.ok(JSON.parse(adopt.stdout).steps.every((s: { outcome: string }) => s.outcome === "unchanged" || s.outcome === "created"));
@@ -153,7 +153,7 @@ test("two AzureIdentities sharing one Azure identity: deleting one keeps what th
 });
 
 test("annotations edited by hand: what is not podid's record is ignored with a warning, and delete removes only what podid made", async () => {
-  const added = JSON.parse((await podid(addArgs("hand-id"))).stdout).identity;
+  const added = JSON.parse((await podid(addArgs("hand-id"))).stdout);
   const owner = (await all(auth.roleAssignments.listForScope(`/subscriptions/${sb.info.subscriptionId}`, { filter: "atScope()" }))).find((x) => x.roleDefinitionId!.endsWith("8e3af657-a8ff-443c-a75c-2fe8c4bcb635"))!;
   const forged = JSON.stringify([{ principalId: owner.principalId, roleDefinitionId: owner.roleDefinitionId, scope: owner.scope }, { principalId: "nobody", roleDefinitionId: "x", scope: "/" }]);
   const edit = await runShell(`kubectl annotate azureidentity hand-id --overwrite 'podid.io/role-assignments=${forged}' podid.io/azure-principal-id=someone`, { env: sb.env });

@@ -89,7 +89,7 @@ test("identity add -g MC_...: the cluster is found from the kubeconfig context; 
   const r = await podid("identity", "add", "-n", "demo", "-g", sb.info.nodeResourceGroup, "--role", "Reader", "--binding-selector", "demo");
   const out = JSON.parse(r.stdout);
   const identity = await exactlyOneIdentityWithItsRoles();
-  assert.equal(out.identity.clientId, identity.clientId);
+  assert.equal(out.clientId, identity.clientId);
   const live = await azureIdentity();
   const made = JSON.parse(live.metadata.annotations[RECORD_ANNOTATIONS.roleAssignments]) as { principalId: string; roleDefinitionId: string; scope: string }[];
   assert.deepEqual(

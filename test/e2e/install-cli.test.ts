@@ -119,7 +119,7 @@ test("install records the kubelet's grants it made; uninstall --delete-identitie
   assert.equal((await podid(installArgs())).code, 0);
   const added = await podid(["identity", "add", "-n", "gone-with-uninstall", "-g", sb.info.resourceGroup, "--role", "Reader", "--namespace", "default"]);
   assert.equal(added.code, 0, added.stderr);
-  const principal = JSON.parse(added.stdout).identity.principalId;
+  const principal = JSON.parse(added.stdout).principalId;
   assert.ok((await kubeletGrants()).length >= 2);
   const r = await podid(["uninstall", "--delete-identities", "--yes"]);
   assert.equal(r.code, 0, r.stderr);
