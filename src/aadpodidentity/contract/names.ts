@@ -42,6 +42,12 @@ export const MicFlag = {
   prometheusPort: "prometheus-port",
 } as const;
 
+/** Whether MIC's containers pass --forceNamespaced (bare or =true), as MIC's manifests (podid's or upstream's) say. */
+export function passesForceNamespaced(containers: readonly { args?: string[]; command?: string[] }[]): boolean {
+  const flag = new RegExp(`^--${MicFlag.forceNamespaced}(=true)?$`, "i");
+  return containers.some((c) => [...(c.args ?? []), ...(c.command ?? [])].some((a) => flag.test(a)));
+}
+
 export const NmiFlag = {
   forceNamespaced: "forceNamespaced",
   micNamespace: "MICNamespace",

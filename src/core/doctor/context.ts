@@ -1,5 +1,5 @@
 import type { KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
-import { COMPONENT_LABEL, MicFlag, WORKLOAD_NAMES, type Component } from "../../aadpodidentity/contract/names.js";
+import { COMPONENT_LABEL, passesForceNamespaced, WORKLOAD_NAMES, type Component } from "../../aadpodidentity/contract/names.js";
 import { desired, type DesiredState } from "../../aadpodidentity/desired.js";
 import { bindingSpec } from "../../aadpodidentity/spec.js";
 import {
@@ -85,8 +85,7 @@ export class DoctorContext extends DoctorReads {
   /** Whether MIC runs with --forceNamespaced (false when no MIC is found or Deployments cannot be read). */
   async micForceNamespaced(): Promise<boolean> {
     const { mic } = await this.runtimeWorkloads().catch(() => ({ mic: [] as Workload[] }));
-    const flag = new RegExp(`^--${MicFlag.forceNamespaced}(=true)?$`, "i");
-    return mic.some((d) => (d.spec?.template?.spec?.containers ?? []).some((c) => [...(c.args ?? []), ...(c.command ?? [])].some((a) => flag.test(a))));
+    return mic.some((d) => passesForceNamespaced(d.spec?.template?.spec?.containers ?? []));
   }
 
   /**
