@@ -188,11 +188,11 @@ describe("putting a finished workload back, and what is left of a migration", ()
     const accounts = [account("web", ["deployment/web"]), account("worker", ["deployment/worker"]), account("old"), { metadata: { name: "plain", namespace: "ns" } }];
     const none = { workloads: [] };
     const scoped = serviceAccountsToRelease(accounts, { workloads: [{ kind: "deployment", name: "web" }], identity: undefined }, none, []);
-    assert.deepEqual(scoped.map((s) => s.metadata.name), ["web"], "--workload deployment/web: its ServiceAccount, though the plan no longer names it");
-    assert.deepEqual(serviceAccountsToRelease(accounts, { workloads: [], identity: undefined }, none, []).map((s) => s.metadata.name), ["web", "worker"], "unscoped: every one it named a workload in");
+    assert.deepEqual(scoped.map((s) => s.metadata?.name), ["web"], "--workload deployment/web: its ServiceAccount, though the plan no longer names it");
+    assert.deepEqual(serviceAccountsToRelease(accounts, { workloads: [], identity: undefined }, none, []).map((s) => s.metadata?.name), ["web", "worker"], "unscoped: every one it named a workload in");
     // A record from before podid named workloads: found through what the workloads run as.
     const old = serviceAccountsToRelease(accounts, { workloads: [], identity: undefined }, none, [{ namespace: "ns", record: { ...record, serviceAccount: { before: null, after: "old" } } }]);
-    assert.deepEqual(old.map((s) => s.metadata.name), ["web", "worker", "old"]);
+    assert.deepEqual(old.map((s) => s.metadata?.name), ["web", "worker", "old"]);
   });
 });
 
