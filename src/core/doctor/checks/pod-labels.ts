@@ -1,12 +1,13 @@
 import { noBindingForSelector, NOT_ASSIGNED_SEARCH } from "../../../aadpodidentity/contract/messages.js";
 import { bindingSpec } from "../../../aadpodidentity/spec.js";
 import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
+import { podEnded } from "../../../kube/pods.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { closest, identityOf, podRef, reaches, workloadOf } from "./matching.js";
 import { shellWord } from "./fixes.js";
 
-/** 9. Pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
+/** 9. Running pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
 export const podLabelsCheck: Check = {
   id: "pod-labels",
   number: 9,
@@ -14,7 +15,8 @@ export const podLabelsCheck: Check = {
   async run(ctx) {
     const [pods, bindings, identities, forceNamespaced] = await Promise.all([ctx.pods(), ctx.allBindings(), ctx.allIdentities(), ctx.micForceNamespaced()]);
     const findings: Finding[] = [];
-    const labelled = pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] !== undefined);
+    // A pod that has ended (a CronJob's past run) asks for no identity again: its label is history, not a user.
+    const labelled = pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] !== undefined && !podEnded(p));
     const observed: Record<string, unknown> = { labelledPods: labelled.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}=${p.metadata?.labels?.[BINDING_LABEL]}`) };
     for (const pod of labelled) {
       const ns = pod.metadata?.namespace ?? "default";
