@@ -73,7 +73,7 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
     podidVersion: PACKAGE_VERSION,
     enableWorkloadIdentity: Boolean(o.enableWorkloadIdentity),
     timeoutMs: timeout * 1000,
-    progress: (m) => ctx.progress(m),
+    progress: ctx.progress,
   };
 }
 
@@ -94,22 +94,11 @@ Examples:
     .action(
       action<MigrateOptions>(async (o, ctx) => {
         const { loadPlan } = await import("../core/migrate/load.js");
+        const { planRows } = await import("../core/migrate/status.js");
         const { plan } = await loadPlan(await context(o, ctx));
         plan.blockers.forEach((b) => ctx.logger.warn(`blocked: ${b.message}. Fix: ${b.remedy}`));
         plan.warnings.forEach((w) => ctx.logger.warn(w));
-        return present(plan, {
-          table: (p) =>
-            p.workloads.map((w) => ({
-          namespace: w.namespace,
-          workload: w.ref,
-          state: w.state,
-          identities: w.identities.join(", "),
-          serviceAccount: w.serviceAccount ? `${w.serviceAccount.target}${w.serviceAccount.create ? " (new)" : ""}` : "",
-          proxy: w.proxySidecar,
-          migratable: w.migratable,
-              blockers: w.blockers.map((b) => b.code).join(", "),
-            })),
-        });
+        return present(plan, { table: planRows });
       }),
     );
 
@@ -136,7 +125,7 @@ Examples:
         if (result.failed.length) {
           ctx.print(writeResult({ ...result, dryRun: Boolean(o.dryRun) }));
           process.exitCode = renderError(
-            new MigrateError(MigrateCode.VerificationFailed, `${result.failed.map((f) => `${f.ref} in ${f.namespace}`).join(", ")} did not get a token through workload identity and ${result.failed.length === 1 ? "is" : "are"} back on pod identity: ${result.failed.map((f) => f.reason).join("; ")}`, {
+            new MigrateError(MigrateCode.VerificationFailed, `${result.failed.map((f) => `${f.ref} in ${f.namespace}`).join(", ")} did not get a token through workload identity and ${result.failed.length === 1 ? "is" : "are"} on pod identity: ${result.failed.map((f) => f.reason).join("; ")}`, {
               remedy: "Fix the cause, then run podid migrate apply again (podid migrate status shows where each workload stands).",
             }),
             { debug: ctx.globals.debug },
@@ -177,7 +166,9 @@ Examples:
         const { rollbackMigration } = await import("../core/migrate/rollback.js");
         const mc = await context(o, ctx);
         if (!o.dryRun) await confirm(ctx, `put the workloads in ${mc.scope.namespace ? `namespace ${mc.scope.namespace}` : "all namespaces"} back on pod identity`, Boolean(o.yes));
-        return writeResult(await rollbackMigration(mc, { dryRun: Boolean(o.dryRun) }));
+        const result = await rollbackMigration(mc, { dryRun: Boolean(o.dryRun) });
+        for (const i of result.interrupted) ctx.logger.warn(`${i.ref} in ${i.namespace} was ${i.state}: rollback puts it back on pod identity`);
+        return writeResult(result);
       }),
     );
 }

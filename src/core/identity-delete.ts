@@ -4,6 +4,7 @@ import { createdByPodid, IdentityService, type UserAssignedIdentity } from "../a
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { grantKey, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
+import { bindingSpec, identitySpec } from "../aadpodidentity/spec.js";
 import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { aadPodIdentityServed, notInstalled } from "./preflight.js";
@@ -66,7 +67,7 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
   // Neither the AzureIdentity nor -g: Azure may still show the identity podid made for it (its role assignments).
   const traced = !object && !fromGroup ? (await traceInAzure(azure, namespace, name)).identity?.id : undefined;
   if (traced) warnings.push(`${me} is gone; podid made ${traced} for it (its role assignments say so): removing what podid made there`);
-  const resourceId = record.resourceId ?? object?.spec?.resourceID ?? fromGroup ?? traced;
+  const resourceId = record.resourceId ?? (object ? identitySpec(object).resourceID || undefined : undefined) ?? fromGroup ?? traced;
   if (!object && !resourceId) {
     if (!target.installed) throw notInstalled(kube, undefined, `To remove the Azure side podid made for it, pass -g GROUP (the Azure identity's resource group): podid identity delete -n ${name} --namespace ${namespace} -g GROUP`);
     throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `${me} does not exist`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
@@ -106,7 +107,7 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
   };
   // Bindings first (no pod is given the identity any more); the AzureIdentity, which holds the record, last: a run
   // cut short leaves the record for the re-run to finish from.
-  if (target.installed) target.bindings.filter((b) => b.spec?.azureIdentity === name).forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
+  if (target.installed) target.bindings.filter((b) => bindingSpec(b).azureIdentity === name).forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
   const othersRecords = target.others.map((o) => ({ o, record: readIdentityRecord(o.metadata.annotations).record }));
   for (const g of grants) {
     const sharer = othersRecords.find(({ record: r }) => r.roleAssignments.some((x) => grantKey(x) === grantKey(g)));
@@ -123,7 +124,7 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
     });
   }
   if (parsed && azureIdentity && !target.keepAzureIdentity) {
-    const users = target.others.filter((o) => sameResourceId(o.spec?.resourceID, azureIdentity.id) || sameResourceId(readIdentityRecord(o.metadata.annotations).record.resourceId, azureIdentity.id));
+    const users = target.others.filter((o) => sameResourceId(identitySpec(o).resourceID, azureIdentity.id) || sameResourceId(readIdentityRecord(o.metadata.annotations).record.resourceId, azureIdentity.id));
     const why = !createdByPodid(azureIdentity)
       ? "podid did not create it"
       : record.createdByPodid === false

@@ -41,6 +41,7 @@ export interface WorkloadStatus {
   desiredNumberScheduled?: number;
   updatedNumberScheduled?: number;
   numberAvailable?: number;
+  conditions?: { type: string; status: string }[];
 }
 
 export type Workload = KubernetesObject & {
@@ -130,6 +131,11 @@ export function podOwner(pod: Owned, index: OwnerIndex): PodOwner {
     default:
       return { type: "other", kind: ref.kind, name: ref.name };
   }
+}
+
+/** A Job that has ended (Complete or Failed): its pods are done, and none of them asks for a token again. */
+export function jobFinished(w: Workload): boolean {
+  return w.kind === "Job" && (w.status?.conditions ?? []).some((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
 }
 
 /** The CronJob that made a Job, if one did: the CronJob's template is the one to change. */

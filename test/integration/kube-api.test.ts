@@ -236,6 +236,27 @@ describe("sandbox kube: core objects through @kubernetes/client-node", () => {
     assert.equal(dry.metadata?.name, "dry");
     assert.equal((await rejected(core.readNamespacedConfigMap({ name: "dry", namespace: ns }))).code, 404);
   });
+
+  it("serviceAccount is serviceAccountName's deprecated alias on pods and templates alike; only pods get default", async () => {
+    const ns = await namespace("alias");
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: "app" } } });
+    const template = (serviceAccount?: string) => ({ metadata: { labels: { app: "x" } }, spec: { containers: [{ name: "app", image: "podid:dev" }], ...(serviceAccount ? { serviceAccount } : {}) } });
+    const created = await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: "x" }, spec: { selector: { matchLabels: { app: "x" } }, template: template() } } });
+    assert.deepEqual([created.spec?.template.spec?.serviceAccountName, created.spec?.template.spec?.serviceAccount], [undefined, undefined], "a template keeps no default");
+    const merge = (body: object) => apps.patchNamespacedDeployment({ name: "x", namespace: ns, body }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+    const named = await merge({ spec: { template: { spec: { serviceAccountName: "app" } } } });
+    assert.deepEqual([named.spec?.template.spec?.serviceAccountName, named.spec?.template.spec?.serviceAccount], ["app", "app"]);
+    // Dropping the name alone: the alias, still there, names it again.
+    const half = await merge({ spec: { template: { spec: { serviceAccountName: null } } } });
+    assert.deepEqual([half.spec?.template.spec?.serviceAccountName, half.spec?.template.spec?.serviceAccount], ["app", "app"]);
+    const both = await merge({ spec: { template: { spec: { serviceAccountName: null, serviceAccount: null } } } });
+    assert.deepEqual([both.spec?.template.spec?.serviceAccountName, both.spec?.template.spec?.serviceAccount], [undefined, undefined]);
+    // A pod named by the alias alone runs as it; one naming none runs as default.
+    const aliased = await core.createNamespacedPod({ namespace: ns, body: { ...template("app"), metadata: { name: "aliased" } } });
+    assert.deepEqual([aliased.spec?.serviceAccountName, aliased.spec?.serviceAccount], ["app", "app"]);
+    const plain = await core.createNamespacedPod({ namespace: ns, body: pod("plain") });
+    assert.deepEqual([plain.spec?.serviceAccountName, plain.spec?.serviceAccount], ["default", "default"]);
+  });
 });
 
 describe("sandbox kube: bad requests get kube-apiserver's Status and the server keeps serving", () => {

@@ -12,6 +12,7 @@ import type { AzureIdentityFacts, Inventory, MigrateScope } from "../../src/core
 import { planMigration } from "../../src/core/migrate/plan.js";
 import { credentialName, newWorkloadRecord, RECORD_ANNOTATION, recordText } from "../../src/core/migrate/records.js";
 import { BLOCKER_CODES, type MigrationPlan, type WorkloadPlan } from "../../src/core/migrate/model.js";
+import { planRows, statusRows } from "../../src/core/migrate/status.js";
 
 // The migration plan from what was read: workloads found through pods' owners (Deployment, StatefulSet,
 // DaemonSet, CronJob through its Jobs) and templates, the ServiceAccount each gets, the credentials, the blockers.
@@ -213,6 +214,58 @@ describe("migrate plan", () => {
     assert.deepEqual(codes(byRef(wrong, "deployment/web")), ["CredentialAudience"]);
   });
 
+  it("the 20 credentials go first to workloads podid moved (a deleted one is put back), then in order: at 18, two of three new ones fit", () => {
+    const cred = (i: number): FederatedCredential => ({ name: `c${i}`, id: `x/${i}`, issuer: ISSUER, subject: `system:serviceaccount:other:s${i}`, audiences: [AUD] });
+    const names = ["a", "b", "c"];
+    const fresh = names.map((n) => deployment(n, { aadpodidbinding: "web" }, { sa: n }));
+    const world = (n: number, extra: Partial<World> = {}): World => ({
+      identities: [idA], bindings: [bindings[0]], workloads: fresh.map((f) => f.d), replicaSets: fresh.map((f) => f.rs), pods: fresh.map((f) => f.pod),
+      serviceAccounts: [sa("default"), ...names.map((n) => sa(n))], credentials: { "id-a": Array.from({ length: n }, (_, i) => cred(i)) }, ...extra,
+    });
+    const at18 = plan(world(18));
+    assert.deepEqual(at18.workloads.map((w) => [w.ref, w.migratable]), [["deployment/a", true], ["deployment/b", true], ["deployment/c", false]]);
+    assert.deepEqual(codes(byRef(at18, "deployment/c")), ["CredentialLimit"]);
+    assert.match(byRef(at18, "deployment/c").blockers[0].message, /has 18 federated credentials and gets 2 more: .* deployment\/c in apps cannot have its/);
+    assert.deepEqual(at18.federatedCredentials.map((c) => c.subject), ["system:serviceaccount:apps:a", "system:serviceaccount:apps:b"]);
+    assert.deepEqual(at18.identities[0].credentials, { existing: 18, toCreate: 2, afterMigration: 20, limit: 20 });
+
+    // "z" was moved already and its credential deleted since: at 19 it gets the last one, before any new workload.
+    const record = recordText(newWorkloadRecord({ identities: [{ namespace: "apps", name: "id-a", resourceID: uami("id-a"), clientID: "client-id-a" }], bindings: [], selector: "web", serviceAccount: { before: "z", after: "z" }, added: { labels: ["azure.workload.identity/use"], annotations: [] }, verified: { at: "t", by: "pod" }, finished: { at: "t" } }));
+    const z = workload("Deployment", "z", { "azure.workload.identity/use": "true" }, { sa: "z", annotations: { [RECORD_ANNOTATION]: record } });
+    const restore = plan(world(19, { workloads: [...fresh.map((f) => f.d), z], serviceAccounts: [sa("default"), ...[...names, "z"].map((n) => sa(n))] }));
+    assert.equal(byRef(restore, "deployment/z").migratable, true);
+    assert.deepEqual(restore.federatedCredentials.map((c) => [c.subject, c.action]), [["system:serviceaccount:apps:z", "create"]]);
+    assert.deepEqual(["deployment/a", "deployment/b", "deployment/c"].map((r) => codes(byRef(restore, r))), [["CredentialLimit"], ["CredentialLimit"], ["CredentialLimit"]]);
+  });
+
+  it("--workload and --identity choose what moves, never the verdict: a shared ServiceAccount or a taken name is seen through every workload of the namespace", () => {
+    const one = deployment("one", { aadpodidbinding: "web" }, { sa: "shared" });
+    const two = deployment("two", { aadpodidbinding: "jobs" }, { sa: "shared" });
+    const world: World = { identities: [idA, idB], bindings, workloads: [one.d, two.d], replicaSets: [one.rs, two.rs], pods: [one.pod, two.pod], serviceAccounts: [sa("default"), sa("shared")] };
+    for (const s of [{}, { workloads: [{ kind: "deployment", name: "one" }] }, { identity: "id-a" }]) assert.deepEqual(codes(byRef(plan(world, s), "deployment/one")), ["SharedServiceAccount"], JSON.stringify(s));
+    // Two of one name on default: each gets <name>-<kind>, whichever is asked for.
+    const d = deployment("app", { aadpodidbinding: "web" });
+    const st = workload("StatefulSet", "app", { aadpodidbinding: "web" });
+    const named: World = { identities: [idA], bindings: [bindings[0]], workloads: [d.d, st], replicaSets: [d.rs], pods: [d.pod], serviceAccounts: [sa("default")] };
+    assert.equal(byRef(plan(named, { workloads: [{ kind: "deployment", name: "app" }] }), "deployment/app").serviceAccount?.target, "app-deployment");
+    assert.equal(byRef(plan(named, { workloads: [{ kind: "statefulset", name: "app" }] }), "statefulset/app").serviceAccount?.target, "app-statefulset");
+  });
+
+  it("Jobs that have ended are nothing to move: not a candidate, not a user of a ServiceAccount", () => {
+    const done = { conditions: [{ type: "Complete", status: "True" }] };
+    const once = { ...workload("Job", "once", { aadpodidbinding: "jobs" }, { sa: "nightly" }), status: done } as Workload;
+    const cron = workload("CronJob", "nightly", { aadpodidbinding: "jobs" }, { sa: "nightly" });
+    const p = plan({ identities: [idB], bindings: [bindings[1]], workloads: [cron], jobs: [once], serviceAccounts: [sa("default"), sa("nightly")] });
+    assert.deepEqual(p.workloads.map((w) => [w.ref, w.migratable]), [["cronjob/nightly", true]]);
+  });
+
+  it("before the cluster has its OIDC issuer, credential names say their issuer hash is not known yet", () => {
+    const web = deployment("web", { aadpodidbinding: "web" }, { sa: "web" });
+    const p = plan({ oidc: false, identities: [idA], bindings: [bindings[0]], workloads: [web.d], replicaSets: [web.rs], pods: [web.pod], serviceAccounts: [sa("default"), sa("web")] });
+    assert.deepEqual(p.federatedCredentials.map((c) => [c.name, c.issuer]), [["podid-apps-web-<issuer-hash>", null]]);
+    assert.equal(credentialName(null, "apps", "web"), "podid-apps-web-<issuer-hash>");
+  });
+
   it("without the OIDC issuer and workload identity, the plan names them with the az aks update line", () => {
     const web = deployment("web", { aadpodidbinding: "web" }, { sa: "web" });
     const p = plan({ oidc: false, identities: [idA], bindings: [bindings[0]], workloads: [web.d], replicaSets: [web.rs], pods: [web.pod], serviceAccounts: [sa("default"), sa("web")] });
@@ -264,6 +317,24 @@ describe("migrate plan", () => {
     assert.deepEqual(byRef(p, "deployment/finished").identities, ["apps/id-a"]);
     assert.deepEqual(byRef(p, "deployment/failed").lastFailure, { at: "t", reason: "no ready pod" });
     assert.deepEqual(p.summary.states, { "pod-identity": 1, both: 1, verified: 1, finished: 1 });
+  });
+});
+
+describe("plan and status rows", () => {
+  const record = (extra: object) =>
+    recordText(newWorkloadRecord({ identities: [{ namespace: "apps", name: "id-a", resourceID: uami("id-a"), clientID: "client-id-a" }], bindings: [], selector: "web", serviceAccount: { before: null, after: "web" }, added: { labels: ["azure.workload.identity/use"], annotations: [] }, ...extra }));
+  const verified = workload("Deployment", "web", { aadpodidbinding: "web", "azure.workload.identity/use": "true" }, { sa: "web", annotations: { [RECORD_ANNOTATION]: record({ verified: { at: "t", by: "pod" } }) } });
+  const world = (serviceAccounts: V1ServiceAccount[], credentials: FederatedCredential[]): World => ({ identities: [identity("id-a")], bindings: [binding("a-binding", "id-a", "web")], workloads: [verified], serviceAccounts, credentials: { "id-a": credentials } });
+  const ok: FederatedCredential = { name: credentialName(ISSUER, "apps", "web"), id: "x", issuer: ISSUER, subject: "system:serviceaccount:apps:web", audiences: [AUD] };
+
+  it("say the ServiceAccount one way in both, and status says what went missing since verification", () => {
+    const fine = plan(world([sa("default"), sa("web", "apps", { "azure.workload.identity/client-id": "client-id-a" })], [ok]));
+    assert.deepEqual(statusRows(fine, inventory(world([], []))).map((r) => [r.workload, r.serviceAccount, r.note]), [["deployment/web", "web", "workload identity verified; next: podid migrate finish"]]);
+    const gone = plan(world([sa("default")], []));
+    assert.deepEqual(planRows(gone).map((r) => [r.workload, r.serviceAccount]), [["deployment/web", "web (new)"]]);
+    assert.deepEqual(statusRows(gone, inventory(world([], []))).map((r) => r.note), [
+      `workload identity verified, but its ServiceAccount apps/web is gone and its federated credential ${credentialName(ISSUER, "apps", "web")} of identity apps/id-a is gone; next: podid migrate apply (puts it back)`,
+    ]);
   });
 });
 

@@ -2,22 +2,25 @@ import type { KubernetesObject, V1ServiceAccount } from "@kubernetes/client-node
 import { MigrateCode, MigrateError } from "../../errors/index.js";
 import { enableWorkloadIdentity } from "../../azure/cluster-workload-identity.js";
 import { FederatedCredentialService, sameFederation } from "../../azure/federated-credentials.js";
-import { CLIENT_ID_ANNOTATION, enableWorkloadIdentityCommand, TOKEN_EXCHANGE_AUDIENCE } from "../../kube/workload-identity.js";
+import { podAdmission } from "../../kube/admission.js";
+import { CLIENT_ID_ANNOTATION, enableWorkloadIdentityCommand, serviceAccountSubject, TOKEN_EXCHANGE_AUDIENCE } from "../../kube/workload-identity.js";
 import { patchLatest, readWorkload, workloadHeader, type Workload, type WorkloadKind } from "../../kube/workloads.js";
+import { mapConcurrent } from "../../util/concurrency.js";
 import { retry } from "../../util/retry.js";
 import { runSteps, type Step, type StepReport } from "../steps.js";
 import type { Inventory } from "./inventory.js";
 import { loadPlan, type MigrateContext } from "./load.js";
-import type { CredentialPlan, IdentityPlan, MigrationPlan, ServiceAccountPlan, WorkloadPlan } from "./model.js";
+import { CLUSTER_SWITCH_BLOCKERS, type CredentialPlan, type IdentityPlan, type MigrationPlan, type ServiceAccountPlan, type WorkloadPlan } from "./model.js";
 import { newServiceAccountRecord, RECORD_ANNOTATION, recordText, serviceAccountRecordOf, workloadRecordOf } from "./records.js";
 import { exchangeFor, verifyWorkload, type Refusal } from "./verify.js";
-import { asManifest, migratePatch, migrated, restorePatch, templateAsPlanned, workloadRecordFor } from "./workload-changes.js";
+import { asManifest, migratePatch, migrated, plannedPod, recordPatch, restorePatch, templateAsPlanned, workloadRecordFor } from "./workload-changes.js";
 
 /**
  * `podid migrate apply`: the phases as named, idempotent steps — (1) federated credentials in Azure, (2)
  * ServiceAccounts, Entra ID's propagation proved by a token exchange, (3) the workloads' pod templates (the
- * aadpodidbinding label kept, so every pod has a path while the rollout runs), (4) verification of each workload
- * on its new pods. A workload that fails verification is put back on pod identity and reported; the others go on.
+ * aadpodidbinding label kept, so every pod has a path while the rollout runs), each only once the API server has
+ * admitted a pod of the new template in a dry run, (4) verification of the workloads on their new pods, a few at a
+ * time. A workload that fails verification is put back on pod identity and reported; the others go on.
  */
 
 export interface WorkloadOutcome {
@@ -30,13 +33,16 @@ export interface WorkloadOutcome {
 export interface ApplyResult {
   steps: StepReport[];
   workloads: WorkloadOutcome[];
-  /** Left on pod identity by verification: why, and that the template was put back. */
+  /** Left on pod identity (refused at admission, or by verification): why. */
   failed: WorkloadOutcome[];
   /** Not moved: what blocks each. */
   blocked: { namespace: string; ref: string; blockers: string[] }[];
   warnings: string[];
   dryRun: boolean;
 }
+
+/** How many workloads are verified at once: each waits for its rollout, so one slow workload does not hold the rest. */
+const VERIFY_CONCURRENCY = 4;
 
 const wanted = (plan: MigrationPlan, names: string[]) => plan.identities.filter((i) => names.includes(`${i.namespace}/${i.name}`));
 
@@ -49,13 +55,14 @@ export function blockedError(plan: MigrationPlan): MigrateError {
 
 /** Phase 1: one credential, written unless Azure has it with this value already. */
 function credentialStep(service: FederatedCredentialService, c: CredentialPlan): Step {
-  const value = { issuer: c.issuer!, subject: c.subject, audiences: c.audiences };
-  const detail = { identity: c.identity, identityResourceId: c.identityResourceId, name: c.name, ...value };
+  const detail = { identity: c.identity, identityResourceId: c.identityResourceId, name: c.name, issuer: c.issuer, subject: c.subject, audiences: c.audiences };
   return {
-    name: `federated credential ${c.name} of identity ${c.identity} for ${c.subject}`,
+    name: `federated credential ${c.name} of identity ${c.identity} for ${c.subject}, issuer ${c.issuer ?? "(the cluster's, known once its OIDC issuer is enabled; the name's hash is of it)"}`,
     target: "azure",
     plan: async () => ({ action: c.action, detail }),
     apply: async () => {
+      // Without an issuer there is no plan to apply (the cluster's blockers stop apply first).
+      const value = { issuer: c.issuer!, subject: c.subject, audiences: c.audiences };
       const existing = await service.get(c.identityResourceId, c.name);
       if (existing && sameFederation(existing, value)) return { outcome: "unchanged", detail };
       const { created } = await service.put(c.identityResourceId, c.name, value);
@@ -64,19 +71,20 @@ function credentialStep(service: FederatedCredentialService, c: CredentialPlan):
   };
 }
 
-/** Phase 2: the ServiceAccount, annotated with the client id, with podid's record of what it made. */
+/** Phase 2: the ServiceAccount, annotated with the client id, with podid's record of what it made and for whom. */
 function serviceAccountObject(s: ServiceAccountPlan, plan: MigrationPlan, inv: Inventory): KubernetesObject {
   const existing = inv.serviceAccounts.find((a) => a.metadata?.namespace === s.namespace && a.metadata?.name === s.name);
   const before = serviceAccountRecordOf(existing);
   const created = before?.created ?? !existing;
-  const subject = `system:serviceaccount:${s.namespace}:${s.name}`;
+  const subject = serviceAccountSubject(s.namespace, s.name);
   const credentials = [...(before?.credentials ?? [])];
   for (const c of plan.federatedCredentials.filter((f) => f.subject === subject && f.podids)) {
     if (!credentials.some((r) => r.identity.toLowerCase() === c.identityResourceId.toLowerCase() && r.name === c.name)) credentials.push({ identity: c.identityResourceId, name: c.name });
   }
   const annotations = new Set(before?.annotations ?? []);
   if (existing?.metadata?.annotations?.[CLIENT_ID_ANNOTATION] === undefined) annotations.add(CLIENT_ID_ANNOTATION);
-  const record = newServiceAccountRecord({ created, annotations: [...annotations].sort(), credentials });
+  // Moved again: a rollback's mark that it should go once unused no longer holds.
+  const record = newServiceAccountRecord({ created, annotations: [...annotations].sort(), credentials, workloads: [...new Set([...(before?.workloads ?? []), ...s.workloads])].sort() });
   // A new ServiceAccount stands in for `default`: it pulls images as default does.
   const fromDefault = created ? inv.serviceAccounts.find((a) => a.metadata?.namespace === s.namespace && a.metadata?.name === "default") : undefined;
   const object: V1ServiceAccount = {
@@ -101,6 +109,7 @@ function propagationStep(ctx: MigrateContext, c: CredentialPlan, identity: Ident
   return {
     name: `Entra ID exchanges ${c.subject}'s token for identity ${c.identity}`,
     target: "azure",
+    limitMs: ctx.timeoutMs,
     plan: async () => ({ action: "none", detail: { identity: c.identity, subject: c.subject } }),
     apply: async (progress) => {
       const started = Date.now();
@@ -130,8 +139,12 @@ function propagationStep(ctx: MigrateContext, c: CredentialPlan, identity: Ident
   };
 }
 
-/** Phase 3: the pod template on workload identity, the aadpodidbinding label kept. */
-function workloadStep(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan, w: Workload): Step {
+/**
+ * Phase 3: the pod template on workload identity, the aadpodidbinding label kept — once the API server has admitted,
+ * in a dry run, a pod of that template: a webhook or policy that refuses the new pods is met before any old pod goes
+ * (a StatefulSet or DaemonSet replaces a pod by deleting it first). Refused, the workload is left as it is, with why.
+ */
+function workloadStep(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan, w: Workload, outcomes: WorkloadOutcome[]): Step {
   const identities = wanted(plan, p.identities);
   const header = workloadHeader(p.kind as WorkloadKind, p.namespace, p.name);
   return {
@@ -141,67 +154,83 @@ function workloadStep(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan,
       const record = workloadRecordFor(w, p, identities);
       return { action: migrated(w, p, record) ? "none" : "update", detail: { kind: p.kind, namespace: p.namespace, name: p.name, object: asManifest(w, migratePatch(w, p, record)) } };
     },
-    apply: async () => {
-      const { patched } = await patchLatest<Workload>(ctx.kube, header, (current) => {
-        const record = workloadRecordFor(current, p, identities);
-        return migrated(current, p, record) ? undefined : migratePatch(current, p, record);
+    apply: async (progress) => {
+      const current = await readWorkload(ctx.kube, p.kind as WorkloadKind, p.namespace, p.name);
+      if (current && !templateAsPlanned(current, p)) {
+        const admission = await podAdmission(ctx.kube, plannedPod(current, p));
+        if (admission.admitted === "unknown") progress(`${admission.reason}: its rollout will show`);
+        if (admission.admitted === false) {
+          const reason = `the API server refuses a pod of its new template: ${admission.reason}`;
+          await patchLatest<Workload>(ctx.kube, header, (cur) => recordPatch({ ...workloadRecordFor(cur, p, identities), verified: undefined, failed: { at: new Date().toISOString(), reason } }));
+          outcomes.push({ namespace: p.namespace, ref: p.ref, verified: false, reason });
+          return { outcome: "unchanged", detail: { kind: p.kind, namespace: p.namespace, name: p.name, leftOnPodIdentity: reason } };
+        }
+      }
+      const { patched } = await patchLatest<Workload>(ctx.kube, header, (cur) => {
+        const record = workloadRecordFor(cur, p, identities);
+        return migrated(cur, p, record) ? undefined : migratePatch(cur, p, record);
       });
       return { outcome: patched ? "updated" : "unchanged", detail: { kind: p.kind, namespace: p.namespace, name: p.name } };
     },
   };
 }
 
-/** Phase 4: a new pod gets a token through workload identity; else the workload goes back to pod identity. */
-function verifyStep(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan, since: Date, outcomes: WorkloadOutcome[]): Step {
+/** One workload's verification: recorded as verified, or put back on pod identity with the reason. */
+async function verifyOne(ctx: MigrateContext, p: WorkloadPlan, plan: MigrationPlan, since: Date, progress: (m: string) => void): Promise<WorkloadOutcome & { changed: boolean }> {
   const header = workloadHeader(p.kind as WorkloadKind, p.namespace, p.name);
-  const identities = wanted(plan, p.identities);
+  const w = await readWorkload(ctx.kube, p.kind as WorkloadKind, p.namespace, p.name);
+  const record = workloadRecordOf(w);
+  if (w && record?.verified && templateAsPlanned(w, p)) return { namespace: p.namespace, ref: p.ref, verified: true, changed: false };
+  const say = (m: string) => progress(`${p.ref}: ${m}`);
+  const v = await verifyWorkload(ctx.kube, ctx.azure.cloud, p, wanted(plan, p.identities), { timeoutMs: ctx.timeoutMs, since, progress: say });
+  const at = new Date().toISOString();
+  if (v.ok) {
+    const verified = { at, by: v.by, ...(v.pod ? { pod: v.pod } : {}) };
+    await patchLatest<Workload>(ctx.kube, header, (cur) => {
+      const r = workloadRecordOf(cur);
+      return r ? recordPatch({ ...r, verified, failed: undefined }) : undefined;
+    });
+    return { namespace: p.namespace, ref: p.ref, verified: true, changed: true };
+  }
+  say(`failed verification: ${v.reason}; putting it back on pod identity`);
+  await patchLatest<Workload>(ctx.kube, header, (cur) => {
+    const r = workloadRecordOf(cur);
+    return r ? restorePatch(cur, r, { ...r, verified: undefined, failed: { at, reason: v.reason } }) : undefined;
+  });
+  return { namespace: p.namespace, ref: p.ref, verified: false, reason: v.reason, changed: true };
+}
+
+/** Phase 4: the workloads' new pods get tokens through workload identity, a few workloads at a time. */
+function verifyStep(ctx: MigrateContext, targets: WorkloadPlan[], plan: MigrationPlan, since: Date, outcomes: WorkloadOutcome[]): Step {
+  const refs = targets.map((p) => `${p.ref} in ${p.namespace}`);
   return {
-    name: `verify ${p.ref} in ${p.namespace} on workload identity`,
+    name: `verify on workload identity (${VERIFY_CONCURRENCY} at a time): ${refs.join(", ")}`,
     target: "cluster",
-    plan: async () => ({ action: "none", detail: { ref: p.ref, namespace: p.namespace } }),
+    limitMs: ctx.timeoutMs * Math.ceil(targets.length / VERIFY_CONCURRENCY),
+    plan: async () => ({ action: "none", detail: { workloads: refs } }),
     apply: async (progress) => {
-      const w = await readWorkload(ctx.kube, p.kind as WorkloadKind, p.namespace, p.name);
-      const record = workloadRecordOf(w);
-      if (w && record?.verified && templateAsPlanned(w, p)) {
-        outcomes.push({ namespace: p.namespace, ref: p.ref, verified: true });
-        return { outcome: "unchanged", detail: { ref: p.ref, verified: true, ...record.verified } };
-      }
-      const v = await verifyWorkload(ctx.kube, ctx.azure.cloud, p, identities, { timeoutMs: ctx.timeoutMs, since, progress });
-      const at = new Date().toISOString();
-      if (v.ok) {
-        const verified = { at, by: v.by, ...(v.pod ? { pod: v.pod } : {}) };
-        await patchLatest<Workload>(ctx.kube, header, (cur) => {
-          const r = workloadRecordOf(cur);
-          return r ? { metadata: { annotations: { [RECORD_ANNOTATION]: recordText({ ...r, verified, failed: undefined }) } } } : undefined;
-        });
-        outcomes.push({ namespace: p.namespace, ref: p.ref, verified: true });
-        return { outcome: "updated", detail: { ref: p.ref, verified: true, ...verified } };
-      }
-      progress(`${p.ref} in ${p.namespace} failed verification: ${v.reason}; putting it back on pod identity`);
-      await patchLatest<Workload>(ctx.kube, header, (cur) => {
-        const r = workloadRecordOf(cur);
-        return r ? restorePatch(cur, r, { ...r, verified: undefined, failed: { at, reason: v.reason } }) : undefined;
-      });
-      outcomes.push({ namespace: p.namespace, ref: p.ref, verified: false, reason: v.reason });
-      return { outcome: "updated", detail: { ref: p.ref, verified: false, reason: v.reason, leftOnPodIdentity: true } };
+      // Those refused at admission were left as they were: nothing of theirs to verify.
+      const todo = targets.filter((p) => !outcomes.some((o) => o.namespace === p.namespace && o.ref === p.ref));
+      const results = await mapConcurrent(todo, VERIFY_CONCURRENCY, (p) => verifyOne(ctx, p, plan, since, progress));
+      for (const { changed: _, ...o } of results) outcomes.push(o);
+      return { outcome: results.some((r) => r.changed) ? "updated" : "unchanged", detail: { workloads: results.map(({ changed: _, ...o }) => o) } };
     },
   };
 }
 
-const CLUSTER_SWITCHES = new Set(["OidcIssuerDisabled", "WorkloadIdentityDisabled"]);
-
 /**
  * `--enable-workload-identity`: the cluster's switches first (what `az aks update --enable-oidc-issuer
- * --enable-workload-identity` sends), then the plan again, which now knows the issuer's URL.
+ * --enable-workload-identity` sends), then the plan again, which now knows the issuer's URL. A dry run cannot know
+ * it: AKS makes it up when the issuer is switched on; the plan's credential names say so.
  */
 async function enableFirst(ctx: MigrateContext, planned: Awaited<ReturnType<typeof loadPlan>>, dryRun: boolean): Promise<{ loaded: Awaited<ReturnType<typeof loadPlan>>; report?: StepReport }> {
   const { plan } = planned;
-  if (!ctx.enableWorkloadIdentity || !plan.blockers.some((b) => CLUSTER_SWITCHES.has(b.code))) return { loaded: planned };
+  if (!ctx.enableWorkloadIdentity || !plan.blockers.some((b) => CLUSTER_SWITCH_BLOCKERS.has(b.code))) return { loaded: planned };
   const step = `AKS cluster ${ctx.cluster.name}: OIDC issuer and workload identity (${enableWorkloadIdentityCommand(ctx.cluster.resourceGroup, ctx.cluster.name)})`;
-  if (dryRun) return { loaded: { ...planned, plan: { ...plan, blockers: plan.blockers.filter((b) => !CLUSTER_SWITCHES.has(b.code)) } }, report: { step, target: "azure", action: "update" } };
-  ctx.progress(`${step} ...`);
+  if (dryRun) return { loaded: { ...planned, plan: { ...plan, blockers: plan.blockers.filter((b) => !CLUSTER_SWITCH_BLOCKERS.has(b.code)) } }, report: { step, target: "azure", action: "update" } };
+  ctx.progress.begin?.(step);
   await enableWorkloadIdentity(ctx.azure, ctx.cluster.resourceGroup, ctx.cluster.name);
-  ctx.progress(`${step}: updated`);
+  ctx.progress.end?.("updated");
   return { loaded: await loadPlan(ctx), report: { step, target: "azure", outcome: "updated" } };
 }
 
@@ -211,7 +240,7 @@ export async function applyMigration(ctx: MigrateContext, options: { dryRun: boo
   if (plan.blockers.length) throw blockedError(plan);
   if (!plan.workloads.length) {
     throw new MigrateError(MigrateCode.NothingToMigrate, `no workload in ${ctx.scope.namespace ? `namespace ${ctx.scope.namespace}` : "the cluster"}${ctx.scope.identity ? ` uses identity ${ctx.scope.identity}` : " uses pod identity"}${ctx.scope.workloads.length ? ` among ${plan.scope.workloads.join(", ")}` : ""}`, {
-      remedy: "Check -n/-A, --identity and --workload; podid migrate plan lists what it finds.",
+      remedy: "Check --namespace/-A, --identity and --workload; podid migrate plan lists what it finds.",
     });
   }
   const targets = plan.workloads.filter((w) => w.migratable && w.state !== "finished");
@@ -238,10 +267,12 @@ export async function applyMigration(ctx: MigrateContext, options: { dryRun: boo
   }
   for (const p of targets) {
     const w = inventory.workloads.find((x) => x.kind === p.kind && x.metadata.namespace === p.namespace && x.metadata.name === p.name)!;
-    steps.push(workloadStep(ctx, p, plan, w));
+    steps.push(workloadStep(ctx, p, plan, w, outcomes));
   }
-  for (const p of targets) steps.push(verifyStep(ctx, p, plan, since, outcomes));
+  if (targets.length) steps.push(verifyStep(ctx, targets, plan, since, outcomes));
   const reports = await runSteps(steps, { dryRun: options.dryRun, progress: ctx.progress });
+  const order = (o: WorkloadOutcome) => targets.findIndex((p) => p.namespace === o.namespace && p.ref === o.ref);
+  outcomes.sort((a, b) => order(a) - order(b));
   return {
     steps: enabled.report ? [enabled.report, ...reports] : reports,
     workloads: outcomes,

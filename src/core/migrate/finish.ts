@@ -3,16 +3,19 @@ import type { V1Lease, V1Node } from "@kubernetes/client-node";
 import { MigrateCode, MigrateError } from "../../errors/index.js";
 import { computeTargetOfProviderId, ComputeIdentities, type ComputeTarget } from "../../azure/scale-sets.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, type AzureAssignedIdentity } from "../../aadpodidentity/types.js";
+import { componentSelector } from "../../aadpodidentity/contract/names.js";
 import { atTemplate, patchLatest, podTemplateOf, workloadHeader, type Workload, type WorkloadKind } from "../../kube/workloads.js";
 import { PREEXISTING_ANNOTATION } from "../../aadpodidentity/contract/preexisting.js";
-import { identitySpec } from "../../aadpodidentity/spec.js";
+import { bindingSpec, identitySpec } from "../../aadpodidentity/spec.js";
 import { leaseOf } from "../doctor/checks/runtime-pods.js";
 import { runSteps, type Step, type StepReport } from "../steps.js";
 import { loadPlan, type MigrateContext } from "./load.js";
 import { bindingUsers, readPodIdentityUse } from "./pod-identity-use.js";
-import { RECORD_ANNOTATION, recordText, workloadRecordOf } from "./records.js";
+import type { Inventory } from "./inventory.js";
+import { workloadRecordOf, type WorkloadRecord } from "./records.js";
+import { recordPatch } from "./workload-changes.js";
 import { waitForRollout } from "./rollout.js";
-import { exchangeFor } from "./verify.js";
+import { exchangeFor, type ExchangeIdentity } from "./verify.js";
 
 /**
  * `podid migrate finish`: for verified workloads only — their aadpodidbinding label goes (a rollout onto workload
@@ -33,10 +36,26 @@ export interface FinishResult {
 
 const POLL_MS = 2000;
 
+/**
+ * The identities finish checks a verified workload with: those its record names (the AzureIdentity may be gone),
+ * with their client and tenant ids as Azure has them. Without a record, or an identity Azure does not show, it
+ * cannot be checked, and then it is not finished.
+ */
+export function recheckIdentities(record: WorkloadRecord | undefined, inventory: Pick<Inventory, "azure">): { identities: ExchangeIdentity[] } | { cannot: string } {
+  if (!record?.identities.length) return { cannot: "podid's record on it names no identity" };
+  const identities: ExchangeIdentity[] = [];
+  for (const i of record.identities) {
+    const facts = inventory.azure.get(i.resourceID.toLowerCase());
+    if (!facts?.identity) return { cannot: `identity ${i.namespace}/${i.name} (${i.resourceID}) cannot be read in Azure${facts?.missing ? `: ${facts.missing}` : ""}` };
+    identities.push({ namespace: i.namespace, name: i.name, clientId: facts.identity.clientId, tenantId: facts.identity.tenantId });
+  }
+  return { identities };
+}
+
 /** Identities MIC found on a scale set before it ran (it never detaches them), from its leader Lease. */
 async function preexistingIdentities(ctx: MigrateContext): Promise<Set<string>> {
   const out = new Set<string>();
-  const mics = await ctx.kube.list<Workload>("apps/v1", "Deployment", undefined, "app.kubernetes.io/component=mic").catch(() => []);
+  const mics = await ctx.kube.list<Workload>("apps/v1", "Deployment", undefined, componentSelector("mic")).catch(() => []);
   for (const d of mics) {
     const lease = await ctx.kube.read<V1Lease>({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: leaseOf(d as never) }).catch(() => undefined);
     try {
@@ -97,7 +116,7 @@ export async function finishMigration(ctx: MigrateContext, options: { dryRun: bo
   const done = plan.workloads.filter((w) => w.state === "finished" || w.state === "verified");
   const notFinished = plan.workloads
     .filter((w) => w.state === "pod-identity" || w.state === "both")
-    .map((w) => ({ namespace: w.namespace, ref: w.ref, reason: w.lastFailure ? `put back on pod identity: ${w.lastFailure.reason}` : w.blockers.length ? `blocked: ${w.blockers.map((b) => b.message).join("; ")}` : "not verified on workload identity: run podid migrate apply" }));
+    .map((w) => ({ namespace: w.namespace, ref: w.ref, reason: w.lastFailure ? `left on pod identity by the last apply: ${w.lastFailure.reason}` : w.blockers.length ? `blocked: ${w.blockers.map((b) => b.message).join("; ")}` : "not verified on workload identity: run podid migrate apply" }));
   const steps: Step[] = [];
   for (const p of verified) {
     const header = workloadHeader(p.kind as WorkloadKind, p.namespace, p.name);
@@ -106,9 +125,16 @@ export async function finishMigration(ctx: MigrateContext, options: { dryRun: bo
       target: "cluster",
       plan: async () => ({ action: "update", detail: { kind: p.kind, namespace: p.namespace, name: p.name } }),
       apply: async () => {
-        // Verified once, but things may have changed since (a ServiceAccount or credential deleted): the exchange
-        // again before pod identity goes; a workload that fails it keeps its label, and so its binding.
-        const refused = p.serviceAccount && (await exchangeFor(ctx.kube, ctx.azure.cloud, { namespace: p.namespace, serviceAccount: p.serviceAccount.target, identities: plan.identities.filter((i) => p.identities.includes(`${i.namespace}/${i.name}`)) }).catch((err: Error) => ({ code: "Error", message: err.message })));
+        // Verified once, but things may have changed since (a ServiceAccount, credential or AzureIdentity deleted):
+        // the exchange again before pod identity goes, for the identities the record names; a workload that fails
+        // it, or that cannot be checked, keeps its label, and so its binding.
+        const w = inventory.workloads.find((x) => x.kind === p.kind && x.metadata.namespace === p.namespace && x.metadata.name === p.name);
+        const record = workloadRecordOf(w);
+        const check = recheckIdentities(record, inventory);
+        const refused =
+          "cannot" in check
+            ? { message: `it cannot be checked again: ${check.cannot}` }
+            : await exchangeFor(ctx.kube, ctx.azure.cloud, { namespace: p.namespace, serviceAccount: record!.serviceAccount.after, identities: check.identities }).catch((err: Error) => ({ message: err.message }));
         if (refused) {
           notFinished.push({ namespace: p.namespace, ref: p.ref, reason: `no longer passes verification: ${refused.message}; run podid migrate apply` });
           return { outcome: "unchanged", detail: { kept: refused.message } };
@@ -116,10 +142,7 @@ export async function finishMigration(ctx: MigrateContext, options: { dryRun: bo
         const { patched } = await patchLatest<Workload>(ctx.kube, header, (w) => {
           const r = workloadRecordOf(w);
           if (!podTemplateOf(w)?.metadata?.labels?.[BINDING_LABEL] && r?.finished) return undefined;
-          return {
-            metadata: { annotations: { [RECORD_ANNOTATION]: r ? recordText({ ...r, finished: { at: new Date().toISOString() } }) : null } },
-            ...atTemplate(w.kind, { metadata: { labels: { [BINDING_LABEL]: null } } }),
-          };
+          return { ...recordPatch(r ? { ...r, finished: { at: new Date().toISOString() } } : null), ...atTemplate(w.kind, { metadata: { labels: { [BINDING_LABEL]: null } } }) };
         });
         return { outcome: patched ? "updated" : "unchanged", detail: { kind: p.kind, namespace: p.namespace, name: p.name } };
       },
@@ -145,7 +168,7 @@ export async function finishMigration(ctx: MigrateContext, options: { dryRun: bo
     for (const i of workloadRecordOf(w)?.identities ?? []) identities.set(`${i.namespace}/${i.name}`, i);
   }
   const deleted = new Map<string, string>();
-  const candidates = inventory.bindings.filter((b) => identities.has(`${b.metadata.namespace}/${b.spec?.azureIdentity}`));
+  const candidates = inventory.bindings.filter((b) => identities.has(`${b.metadata.namespace}/${bindingSpec(b).azureIdentity}`));
   for (const b of candidates) {
     const ref = `AzureIdentityBinding ${b.metadata.namespace}/${b.metadata.name}`;
     steps.push({
@@ -166,7 +189,7 @@ export async function finishMigration(ctx: MigrateContext, options: { dryRun: bo
       plan: async () => ({ action: "delete" }),
       apply: async () => {
         const use = await readPodIdentityUse(ctx.kube);
-        const binding = use.bindings.find((b) => b.metadata.namespace === i.namespace && b.spec?.azureIdentity === i.name);
+        const binding = use.bindings.find((b) => b.metadata.namespace === i.namespace && bindingSpec(b).azureIdentity === i.name);
         if (binding) return { outcome: "unchanged", detail: { kept: `AzureIdentityBinding ${binding.metadata.namespace}/${binding.metadata.name} still names it` } };
         const existed = await ctx.kube.delete({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: i.name, namespace: i.namespace } });
         deleted.set(i.resourceID.toLowerCase(), key);

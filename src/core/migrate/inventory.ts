@@ -12,7 +12,9 @@ import {
   type AzurePodIdentityException,
 } from "../../aadpodidentity/types.js";
 import type { KubeSession } from "../../kube/session.js";
-import { listWorkloads, servedKinds, type Workload, type WorkloadKind } from "../../kube/workloads.js";
+import { componentSelector } from "../../aadpodidentity/contract/names.js";
+import { declaredNamespacedMode } from "../../aadpodidentity/contract/namespaced-mode.js";
+import { listWorkloads, podTemplateOf, servedKinds, type Workload, type WorkloadKind } from "../../kube/workloads.js";
 import { mapConcurrent } from "../../util/concurrency.js";
 
 /** What the user asked to move: the namespace (all when undefined), one identity, some workloads, the proxy. */
@@ -53,14 +55,10 @@ export interface Inventory {
 
 const MIGRATABLE: WorkloadKind[] = ["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"];
 
-/** MIC's Deployment(s), podid's or upstream's, by their component label: does any run --forceNamespaced? */
+/** MIC's Deployment(s), podid's or upstream's, by their component label: does any declare namespaced mode (--forceNamespaced or FORCENAMESPACED)? */
 async function micForceNamespaced(kube: KubeSession): Promise<boolean> {
-  const mics = await kube.list<Workload>("apps/v1", "Deployment", undefined, "app.kubernetes.io/component=mic").catch(() => []);
-  return mics.some((d) =>
-    ((d.spec?.template as { spec?: { containers?: { args?: string[]; command?: string[] }[] } } | undefined)?.spec?.containers ?? []).some((c) =>
-      [...(c.args ?? []), ...(c.command ?? [])].some((a) => /^--forceNamespaced(=true)?$/i.test(a)),
-    ),
-  );
+  const mics = await kube.list<Workload>("apps/v1", "Deployment", undefined, componentSelector("mic")).catch(() => []);
+  return mics.some((d) => (podTemplateOf(d)?.spec?.containers ?? []).some((c) => declaredNamespacedMode(c).on));
 }
 
 /** Reads the cluster side: the aadpodidentity objects (cluster-wide, as MIC matches) and the scope's workloads. */

@@ -1,7 +1,11 @@
 import type { AzureSession } from "../../azure/session.js";
+import type { Progress } from "../../util/progress.js";
 import type { KubeSession } from "../../kube/session.js";
 import { readAzureIdentities, readCluster, readClusterProfile, type Inventory, type MigrateScope } from "./inventory.js";
-import type { MigrationPlan } from "./model.js";
+import { BlockerCode, type MigrationPlan } from "./model.js";
+import { recordedIdentity, workloadRecordOf } from "./records.js";
+import { invalidIdentityReason } from "../../aadpodidentity/spec.js";
+import { IdentityType } from "../../aadpodidentity/types.js";
 import { planMigration } from "./plan.js";
 
 /** What every migrate phase works with: the cluster, Azure, the AKS cluster's name, the scope. */
@@ -15,7 +19,7 @@ export interface MigrateContext {
   enableWorkloadIdentity?: boolean;
   /** How long to wait for a rollout, Entra ID's propagation, MIC's detaching. */
   timeoutMs: number;
-  progress: (message: string) => void;
+  progress: Progress;
 }
 
 /**
@@ -26,10 +30,12 @@ export async function loadPlan(ctx: MigrateContext): Promise<{ plan: MigrationPl
   const [clusterSide, cluster] = await Promise.all([readCluster(ctx.kube, ctx.scope.namespace), readClusterProfile(ctx.azure, ctx.cluster)]);
   const options = { podidVersion: ctx.podidVersion, now: new Date() };
   const first = planMigration({ ...clusterSide, cluster, azure: new Map() }, ctx.scope, options);
-  const azure = await readAzureIdentities(
-    ctx.azure,
-    first.identities.filter((i) => i.type === 0 && !i.blockers.some((b) => b.code === "InvalidIdentity")).map((i) => i.resourceId),
-  );
+  // The identities podid's records name too: finish checks a workload with them once its AzureIdentity is gone.
+  const recorded = clusterSide.workloads.flatMap((w) => workloadRecordOf(w)?.identities ?? []).filter((i) => !invalidIdentityReason(recordedIdentity(i)));
+  const azure = await readAzureIdentities(ctx.azure, [
+    ...first.identities.filter((i) => i.type === IdentityType.userAssignedMSI && !i.blockers.some((b) => b.code === BlockerCode.InvalidIdentity)).map((i) => i.resourceId),
+    ...recorded.map((i) => i.resourceID),
+  ]);
   const inventory: Inventory = { ...clusterSide, cluster, azure };
   return { plan: planMigration(inventory, ctx.scope, options), inventory };
 }

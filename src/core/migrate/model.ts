@@ -8,26 +8,30 @@ export const MIGRATION_SCHEMA_VERSION = 1;
 export type MigrationState = "pod-identity" | "both" | "verified" | "finished";
 
 /** Why something cannot be moved (yet), with what to do about it. Codes are stable (docs/migrate-plan.schema.json). */
-export const BLOCKER_CODES = [
-  "OidcIssuerDisabled",
-  "WorkloadIdentityDisabled",
-  "CredentialLimit",
-  "CredentialAudience",
-  "ServicePrincipalIdentity",
-  "InvalidIdentity",
-  "IdentityNotFound",
-  "ExceptionPod",
-  "BarePod",
-  "UnsupportedOwner",
-  "ImmutableJob",
-  "LabelOnPodsOnly",
-  "SharedServiceAccount",
-  "ServiceAccountMissing",
-  "ServiceAccountTaken",
-  "ServiceAccountAnnotated",
-  "ProxyOnHostNetwork",
-] as const;
-export type BlockerCode = (typeof BLOCKER_CODES)[number];
+export const BlockerCode = {
+  OidcIssuerDisabled: "OidcIssuerDisabled",
+  WorkloadIdentityDisabled: "WorkloadIdentityDisabled",
+  CredentialLimit: "CredentialLimit",
+  CredentialAudience: "CredentialAudience",
+  ServicePrincipalIdentity: "ServicePrincipalIdentity",
+  InvalidIdentity: "InvalidIdentity",
+  IdentityNotFound: "IdentityNotFound",
+  ExceptionPod: "ExceptionPod",
+  BarePod: "BarePod",
+  UnsupportedOwner: "UnsupportedOwner",
+  ImmutableJob: "ImmutableJob",
+  LabelOnPodsOnly: "LabelOnPodsOnly",
+  SharedServiceAccount: "SharedServiceAccount",
+  ServiceAccountMissing: "ServiceAccountMissing",
+  ServiceAccountTaken: "ServiceAccountTaken",
+  ServiceAccountAnnotated: "ServiceAccountAnnotated",
+  ProxyOnHostNetwork: "ProxyOnHostNetwork",
+} as const;
+export type BlockerCode = (typeof BlockerCode)[keyof typeof BlockerCode];
+export const BLOCKER_CODES: readonly BlockerCode[] = Object.values(BlockerCode);
+
+/** The cluster's own switches, which `apply --enable-workload-identity` turns on. */
+export const CLUSTER_SWITCH_BLOCKERS: ReadonlySet<BlockerCode> = new Set([BlockerCode.OidcIssuerDisabled, BlockerCode.WorkloadIdentityDisabled]);
 
 export interface Blocker {
   code: BlockerCode;

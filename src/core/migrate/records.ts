@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { AAD_POD_IDENTITY_API_VERSION, IdentityType, type AzureIdentity } from "../../aadpodidentity/types.js";
 
 /**
  * What podid records on the objects it changes while migrating, so that rollback restores exactly what was there
@@ -14,6 +15,11 @@ export interface RecordedIdentity {
   name: string;
   resourceID: string;
   clientID: string;
+}
+
+/** The AzureIdentity a record names, as the record has it (when the object itself is gone). */
+export function recordedIdentity(r: RecordedIdentity): AzureIdentity {
+  return { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { namespace: r.namespace, name: r.name }, spec: { type: IdentityType.userAssignedMSI, resourceID: r.resourceID, clientID: r.clientID } };
 }
 
 export interface RecordedBinding {
@@ -36,6 +42,8 @@ export interface WorkloadRecord {
   verified?: { at: string; by: "pod" | "serviceaccount"; pod?: string };
   failed?: { at: string; reason: string };
   finished?: { at: string };
+  /** A rollback put aadpodidbinding back (finish had taken it off): MIC must serve the new pods before pod identity is alone. */
+  relabelled?: { at: string };
 }
 
 export interface ServiceAccountRecord {
@@ -45,6 +53,13 @@ export interface ServiceAccountRecord {
   annotations: string[];
   /** Federated credentials podid created for this ServiceAccount's subject. */
   credentials: { identity: string; name: string }[];
+  /**
+   * The workloads it was made or annotated for (`deployment/web`): a rollback finds it through them after their own
+   * records are gone (a rollback cut short), and doctor notices a workload that lost its record.
+   */
+  workloads?: string[];
+  /** A rollback had to leave it (something still ran as it): a re-run of rollback deletes it once nothing does. */
+  released?: { at: string };
 }
 
 function parse<T extends { version: number }>(text: string | undefined): T | undefined {
@@ -84,12 +99,16 @@ export function recordText(record: WorkloadRecord | ServiceAccountRecord): strin
 
 const slug = (text: string, max: number) => text.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, max).replace(/-+$/, "");
 
+/** Where the issuer's hash goes in a credential's name while the cluster has no OIDC issuer yet (a dry run). */
+export const UNKNOWN_ISSUER_HASH = "<issuer-hash>";
+
 /**
  * The federated credential podid creates for (issuer, subject): `podid-<namespace>-<serviceaccount>-<hash>`, a
  * valid name (3 to 120 of letters, digits, - and _, alphanumeric first) that is the same on every run and differs
  * per cluster (the issuer is in the hash), so it is also podid's mark: rollback deletes only credentials so named.
+ * Without an issuer (not enabled yet: it is only known once AKS gives it) the hash is UNKNOWN_ISSUER_HASH.
  */
-export function credentialName(issuer: string, namespace: string, serviceAccount: string): string {
-  const hash = createHash("sha256").update(`${issuer}|${namespace}|${serviceAccount}`).digest("hex").slice(0, 8);
+export function credentialName(issuer: string | null, namespace: string, serviceAccount: string): string {
+  const hash = issuer === null ? UNKNOWN_ISSUER_HASH : createHash("sha256").update(`${issuer}|${namespace}|${serviceAccount}`).digest("hex").slice(0, 8);
   return ["podid", slug(namespace, 40), slug(serviceAccount, 60), hash].filter(Boolean).join("-");
 }

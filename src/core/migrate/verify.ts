@@ -26,11 +26,14 @@ export interface Refusal {
   message: string;
 }
 
+/** An identity as the exchange needs it: which client, in which tenant (and its name, for the message). */
+export type ExchangeIdentity = Pick<IdentityPlan, "namespace" | "name" | "clientId" | "tenantId">;
+
 /** Entra ID's exchange of a token of the ServiceAccount (bound to the pod when there is one), for each identity. */
 export async function exchangeFor(
   kube: KubeSession,
   cloud: Cloud,
-  input: { namespace: string; serviceAccount: string; pod?: { name: string; uid: string }; identities: IdentityPlan[] },
+  input: { namespace: string; serviceAccount: string; pod?: { name: string; uid: string }; identities: ExchangeIdentity[] },
 ): Promise<Refusal | undefined> {
   const assertion = await requestServiceAccountToken(kube, input.namespace, input.serviceAccount, { audience: TOKEN_EXCHANGE_AUDIENCE, pod: input.pod });
   for (const identity of input.identities) {

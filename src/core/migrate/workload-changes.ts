@@ -1,15 +1,25 @@
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Pod, V1PodSpec } from "@kubernetes/client-node";
 import { BINDING_LABEL } from "../../aadpodidentity/types.js";
-import { atTemplate, podTemplateOf, WORKLOAD_KINDS, type Workload } from "../../kube/workloads.js";
+import { USE_LABEL } from "../../kube/workload-identity.js";
+import { atTemplate, podTemplateOf, rolloutState, templateServiceAccount, WORKLOAD_KINDS, type Workload } from "../../kube/workloads.js";
 import type { IdentityPlan, WorkloadPlan } from "./model.js";
 import { newWorkloadRecord, RECORD_ANNOTATION, recordText, workloadRecordOf, type WorkloadRecord } from "./records.js";
 
 /**
  * What podid changes on a workload, and how it undoes it: the pod template's workload identity label (the
- * aadpodidbinding label kept), its serviceAccountName and the proxy annotation, with podid's record beside them.
+ * aadpodidbinding label kept), its ServiceAccount and the proxy annotation, with podid's record beside them.
  */
 
-/** Whether the pod template already has everything the plan wants (labels, ServiceAccount, proxy annotation). */
+/**
+ * The pod template's ServiceAccount as a merge patch writes it (null: none). Both fields: `serviceAccount` is the
+ * deprecated alias the API server keeps equal to `serviceAccountName`, and a patch that drops only the name gets it
+ * back from the alias.
+ */
+function serviceAccountFields(name: string | null): { serviceAccountName: string | null; serviceAccount: string | null } {
+  return { serviceAccountName: name, serviceAccount: name };
+}
+
+/** Whether the template already has everything the plan wants (labels, ServiceAccount, proxy annotation). */
 export function templateAsPlanned(w: Workload, p: WorkloadPlan): boolean {
   const t = podTemplateOf(w);
   const labels = t?.metadata?.labels ?? {};
@@ -51,6 +61,11 @@ export function workloadRecordFor(w: Workload, p: WorkloadPlan, identities: Iden
   });
 }
 
+/** Only podid's record on the workload (nothing of its pods changes: no rollout). */
+export function recordPatch(record: WorkloadRecord | null): Record<string, unknown> {
+  return { metadata: { annotations: { [RECORD_ANNOTATION]: record ? recordText(record) : null } } };
+}
+
 /**
  * The merge patch podid writes (as field manager podid, on the version it read): the pod template's workload
  * identity label, ServiceAccount and proxy annotation, and the record. A merge patch rather than server-side apply:
@@ -59,11 +74,28 @@ export function workloadRecordFor(w: Workload, p: WorkloadPlan, identities: Iden
  */
 export function migratePatch(w: Workload, p: WorkloadPlan, record: WorkloadRecord): Record<string, unknown> {
   return {
-    metadata: { annotations: { [RECORD_ANNOTATION]: recordText(record) } },
+    ...recordPatch(record),
     ...atTemplate(w.kind, {
       metadata: { labels: { ...p.podTemplateLabels }, ...(Object.keys(p.podTemplateAnnotations).length ? { annotations: { ...p.podTemplateAnnotations } } : {}) },
-      spec: { serviceAccountName: p.serviceAccount!.target },
+      spec: serviceAccountFields(p.serviceAccount!.target),
     }),
+  };
+}
+
+/**
+ * A pod as the workload's controller would make it from the template the plan gives it: what the API server is
+ * asked to admit (dry run) before the workload is touched.
+ */
+export function plannedPod(w: Workload, p: WorkloadPlan): V1Pod & { metadata: { namespace: string } } {
+  const t = podTemplateOf(w);
+  return {
+    metadata: {
+      generateName: `${w.metadata.name}-`,
+      namespace: w.metadata.namespace,
+      labels: { ...t?.metadata?.labels, ...p.podTemplateLabels },
+      annotations: { ...t?.metadata?.annotations, ...p.podTemplateAnnotations },
+    },
+    spec: { ...(t?.spec as V1PodSpec), serviceAccountName: p.serviceAccount!.target, serviceAccount: p.serviceAccount!.target },
   };
 }
 
@@ -76,6 +108,16 @@ export function asManifest(w: Workload, patch: Record<string, unknown>): Kuberne
 /** Whether the workload already is as the patch makes it (template as planned, the same record). */
 export function migrated(w: Workload, p: WorkloadPlan, record: WorkloadRecord): boolean {
   return templateAsPlanned(w, p) && w.metadata.annotations?.[RECORD_ANNOTATION] === recordText(record);
+}
+
+/**
+ * The first half of putting a workload back: its aadpodidbinding label (finish took it off), everything of workload
+ * identity kept, and the record saying so (the wait for MIC that follows is owed until the template is restored).
+ * Its new pods have both paths while MIC attaches the identities; undefined when the label is there.
+ */
+export function bindingBackPatch(w: Workload, record: WorkloadRecord, at: Date): Record<string, unknown> | undefined {
+  if (!record.selector || podTemplateOf(w)?.metadata?.labels?.[BINDING_LABEL]) return undefined;
+  return { ...recordPatch({ ...record, relabelled: { at: at.toISOString() } }), ...atTemplate(w.kind, { metadata: { labels: { [BINDING_LABEL]: record.selector } } }) };
 }
 
 /**
@@ -92,10 +134,10 @@ export function restorePatch(w: Workload, record: WorkloadRecord, keep: Workload
   // A map left empty goes, as it was absent before podid (an API server omits empty maps).
   const emptied = Object.keys(annotations).length > 0 && Object.keys(t?.metadata?.annotations ?? {}).every((k) => k in annotations);
   return {
-    metadata: { annotations: { [RECORD_ANNOTATION]: keep ? recordText(keep) : null } },
+    ...recordPatch(keep),
     ...atTemplate(w.kind, {
       metadata: { labels, ...(emptied ? { annotations: null } : Object.keys(annotations).length ? { annotations } : {}) },
-      spec: { serviceAccountName: record.serviceAccount.before },
+      spec: serviceAccountFields(record.serviceAccount.before),
     }),
   };
 }
@@ -109,4 +151,17 @@ export function restored(w: Workload, record: WorkloadRecord): boolean {
     (!record.selector || t?.metadata?.labels?.[BINDING_LABEL] === record.selector) &&
     (t?.spec?.serviceAccountName ?? null) === record.serviceAccount.before
   );
+}
+
+/**
+ * A workload an apply moved but neither verified nor put back: the apply was interrupted (or runs still). What its
+ * rollout shows, to name it in status, rollback and doctor; undefined for any other workload.
+ */
+export function leftMidApply(w: Workload | undefined): string | undefined {
+  const record = workloadRecordOf(w);
+  if (!w || !record || record.verified || record.finished) return undefined;
+  const t = podTemplateOf(w);
+  if (t?.metadata?.labels?.[USE_LABEL] !== "true" || templateServiceAccount(t) !== record.serviceAccount.after) return undefined;
+  const rollout = rolloutState(w);
+  return `moved by an apply that did not verify it (interrupted?): ${rollout.complete ? "its rollout is complete" : `its rollout is not complete (${rollout.summary}), so it may have fewer ready pods than it should`}`;
 }

@@ -1,13 +1,14 @@
 import { noBindingForSelector, NOT_ASSIGNED_SEARCH } from "../../../aadpodidentity/contract/messages.js";
 import { bindingSpec } from "../../../aadpodidentity/spec.js";
 import { BINDING_LABEL, namespaceOf } from "../../../aadpodidentity/types.js";
+import { podEnded } from "../../../kube/pods.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { closest, identityOf, namespacedCaveat, podRef, reaches, workloadOf } from "./matching.js";
 import { readIdentityRecord } from "../../record.js";
 import { shellWord } from "./fixes.js";
 
-/** 9. Pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
+/** 9. Running pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
 export const podLabelsCheck: Check = {
   id: "pod-labels",
   number: 9,
@@ -15,7 +16,8 @@ export const podLabelsCheck: Check = {
   async run(ctx) {
     const [pods, bindings, identities, mode] = await Promise.all([ctx.pods(), ctx.allBindings(), ctx.allIdentities(), ctx.micNamespacedMode()]);
     const findings: Finding[] = [];
-    const labelled = pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] !== undefined);
+    // A pod that has ended (a CronJob's past run) asks for no identity again: its label is history, not a user.
+    const labelled = pods.filter((p) => p.metadata?.labels?.[BINDING_LABEL] !== undefined && !podEnded(p));
     const observed: Record<string, unknown> = {
       labelledPods: labelled.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}=${p.metadata?.labels?.[BINDING_LABEL]}`),
       forceNamespaced: mode.on,

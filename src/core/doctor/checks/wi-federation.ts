@@ -5,7 +5,8 @@ import { requestServiceAccountToken } from "../../../kube/service-account-tokens
 import { injectionProblem, serviceAccountSubject, TOKEN_EXCHANGE_AUDIENCE } from "../../../kube/workload-identity.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
-import { clusterProfile, credentialsOf, identityByClientId, podClientId, wiPodRef, workloadIdentityPods } from "./workload-identity.js";
+import { podTemplateOf, templateServiceAccount } from "../../../kube/workloads.js";
+import { clusterProfile, credentialsOf, identityByClientId, podClientId, scopeWorkloads, wiPodRef, workloadIdentityPods } from "./workload-identity.js";
 import { shellWord } from "./fixes.js";
 
 /** The audience of the pod's projected token for the exchange (the webhook's is api://AzureADTokenExchange). */
@@ -14,15 +15,44 @@ function tokenAudience(p: V1Pod): string {
   return TOKEN_EXCHANGE_AUDIENCE;
 }
 
-/** What a credential that almost matches says happened: a namespace or ServiceAccount renamed, another issuer. */
-function nearMiss(c: FederatedCredential, want: { issuer: string; subject: string; audience: string }): string | undefined {
+/** What the check knows of the cluster to tell a near miss from another workload's credential. */
+export interface NearMissContext {
+  /** `namespace/serviceaccount` that pods (not ended) or workload templates run as. */
+  inUse: ReadonlySet<string>;
+  /** Whether the ServiceAccount exists (undefined: could not be read). */
+  exists(namespace: string, name: string): Promise<boolean | undefined>;
+}
+
+/**
+ * What a credential that almost matches says happened, if it is a near miss: a namespace or ServiceAccount renamed
+ * (the credential names one nothing runs as, or that is gone), another issuer (another cluster's, a trailing slash).
+ * Credentials other workloads use are not near misses: they are theirs. Same issuer and subject with another
+ * audience is not a miss of the name at all (audienceMismatch).
+ */
+export async function nearMiss(c: FederatedCredential, want: { issuer: string; subject: string }, context: NearMissContext): Promise<string | undefined> {
   const [, , ns, sa] = want.subject.split(":");
   const [, , cns, csa] = c.subject.split(":");
-  if (c.issuer === want.issuer && c.subject === want.subject) return `credential ${c.name} names audience ${c.audiences.join(", ")}, not ${want.audience}`;
-  if (c.issuer === want.issuer && csa === sa && cns !== ns) return `credential ${c.name} names ${c.subject}: the namespace was ${cns} when it was made (renamed since?)`;
-  if (c.issuer === want.issuer && cns === ns && csa !== sa) return `credential ${c.name} names ${c.subject}: the pod runs as ServiceAccount ${sa} now (renamed or changed since?)`;
-  if (c.subject === want.subject) return `credential ${c.name} names issuer ${c.issuer}, not this cluster's ${want.issuer}${c.issuer.replace(/\/$/, "") === want.issuer.replace(/\/$/, "") ? " (a trailing slash: Entra ID compares exactly)" : ""}`;
+  if (c.issuer === want.issuer && c.subject !== want.subject && cns !== undefined && csa !== undefined) {
+    if (csa === sa && cns !== ns && (await context.exists(cns, csa)) === false) return `credential ${c.name} names ${c.subject}, a ServiceAccount that does not exist: the namespace was ${cns} when it was made (renamed since?)`;
+    if (cns === ns && csa !== sa && !context.inUse.has(`${cns}/${csa}`)) return `credential ${c.name} names ${c.subject}, which nothing runs as: the pod runs as ServiceAccount ${sa} now (renamed or changed since?)`;
+    return undefined;
+  }
+  if (c.subject === want.subject && c.issuer !== want.issuer) return `credential ${c.name} names issuer ${c.issuer}, not this cluster's ${want.issuer}${c.issuer.replace(/\/$/, "") === want.issuer.replace(/\/$/, "") ? " (a trailing slash: Entra ID compares exactly)" : ""}`;
   return undefined;
+}
+
+/** The credential that has the pod's issuer and subject but not its audience (an identity holds one per issuer and subject). */
+export function audienceMismatch(credentials: readonly FederatedCredential[], want: { issuer: string; subject: string; audience: string }): FederatedCredential | undefined {
+  return credentials.find((c) => c.issuer === want.issuer && c.subject === want.subject && !(c.audiences.length === 1 && c.audiences[0] === want.audience));
+}
+
+/** Who runs as which ServiceAccount in the scope: pods that have not ended, and workload templates. */
+async function serviceAccountsInUse(ctx: Parameters<Check["run"]>[0]): Promise<Set<string>> {
+  const [pods, workloads] = await Promise.all([ctx.pods(), scopeWorkloads(ctx)]);
+  const inUse = new Set<string>();
+  for (const p of pods) if (!p.metadata?.deletionTimestamp && p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed") inUse.add(`${p.metadata?.namespace}/${p.spec?.serviceAccountName ?? "default"}`);
+  for (const w of workloads) inUse.add(`${w.metadata.namespace}/${templateServiceAccount(podTemplateOf(w))}`);
+  return inUse;
 }
 
 /**
@@ -44,6 +74,7 @@ export const wiFederationCheck: Check = {
     const issuer = profile.issuerUrl;
     const observed: Record<string, unknown> = { issuer };
     const findings: Finding[] = [];
+    let inUse: Set<string> | undefined;
     for (const pod of pods) {
       const ns = pod.metadata?.namespace ?? "default";
       const sa = pod.spec?.serviceAccountName ?? "default";
@@ -60,13 +91,36 @@ export const wiFederationCheck: Check = {
       const match = credentials.find((c) => c.issuer === want.issuer && c.subject === want.subject && c.audiences.length === 1 && c.audiences[0] === want.audience);
       observed[key] = { clientId, identity: identity.id, subject: want.subject, credential: match?.name ?? null };
       if (!match) {
-        const hints = credentials.map((c) => nearMiss(c, want)).filter((h): h is string => Boolean(h));
+        const objects = [wiPodRef(pod), identity.id];
+        const wrong = audienceMismatch(credentials, want);
+        if (wrong) {
+          // Entra ID holds one credential per issuer and subject: creating another fails; this one is updated.
+          findings.push(
+            finding("fail", `${wiPodRef(pod)} runs as ${want.subject} with identity ${identity.name} (client id ${clientId}), whose federated credential ${wrong.name} names this issuer and subject with audience ${wrong.audiences.join(", ")}, not ${want.audience}: Entra ID answers AADSTS70021`, {
+              errors: ["AADSTS70021", "No matching federated identity record found for presented assertion"],
+              fix: `az identity federated-credential update --name ${wrong.name} --identity-name ${identity.name} --resource-group ${identity.resourceGroup} --audiences ${shellWord(want.audience)}`,
+              objects: [...objects, `${identity.id}/federatedIdentityCredentials/${wrong.name}`],
+            }),
+          );
+          continue;
+        }
+        const context: NearMissContext = {
+          inUse: (inUse ??= await serviceAccountsInUse(ctx)),
+          exists: async (namespace, name) => {
+            try {
+              return (await ctx.read({ apiVersion: "v1", kind: "ServiceAccount", metadata: { namespace, name } })) !== undefined;
+            } catch {
+              return undefined;
+            }
+          },
+        };
+        const misses = (await Promise.all(credentials.map(async (c) => ({ c, hint: await nearMiss(c, want, context) })))).filter((m): m is { c: FederatedCredential; hint: string } => Boolean(m.hint));
         const name = `${ns}-${sa}`.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 100);
         findings.push(
-          finding("fail", `${wiPodRef(pod)} runs as ${want.subject} with identity ${identity.name} (client id ${clientId}), which has no federated credential for issuer ${issuer}, that subject and audience ${want.audience}: Entra ID answers AADSTS70021${hints.length ? `; ${hints.join("; ")}` : ""}`, {
+          finding("fail", `${wiPodRef(pod)} runs as ${want.subject} with identity ${identity.name} (client id ${clientId}), which has no federated credential for issuer ${issuer}, that subject and audience ${want.audience}: Entra ID answers AADSTS70021${misses.length ? `; ${misses.map((m) => m.hint).join("; ")}` : ""}`, {
             errors: ["AADSTS70021", "No matching federated identity record found for presented assertion"],
             fix: `az identity federated-credential create --name ${name} --identity-name ${identity.name} --resource-group ${identity.resourceGroup} --issuer ${shellWord(issuer)} --subject ${shellWord(want.subject)} --audience ${shellWord(want.audience)}`,
-            objects: [wiPodRef(pod), identity.id, ...credentials.filter((c) => nearMiss(c, want)).map((c) => `${identity.id}/federatedIdentityCredentials/${c.name}`)],
+            objects: [...objects, ...misses.map((m) => `${identity.id}/federatedIdentityCredentials/${m.c.name}`)],
           }),
         );
         continue;

@@ -3,7 +3,7 @@ import type { FieldError } from "../errors.js";
 import type { KindSpec } from "../registry/resources.js";
 import { isPlainObject, type KubeObject } from "../types.js";
 import { dns1123Subdomain } from "../validation.js";
-import { child, defaultPodSpec, podSpecErrors, podSpecRules } from "./pod-spec.js";
+import { child, decodingPodSpecAt, defaultPodSpec, podSpecErrors, podSpecRules } from "./pod-spec.js";
 import { selectorErrors } from "./workloads.js";
 
 /**
@@ -80,6 +80,7 @@ export const jobs: KindSpec = {
   strategy: {
     validateName: dns1123Subdomain,
     selectableFields: ["status.successful"],
+    decode: decodingPodSpecAt(["spec", "template", "spec"]),
     prepareForCreate(o) {
       const spec = child(o, "spec");
       defaultJobSpec(spec);
@@ -128,6 +129,7 @@ export const cronJobs: KindSpec = {
   strategy: {
     validateName: dns1123Subdomain,
     selectableFields: [],
+    decode: decodingPodSpecAt(["spec", "jobTemplate", "spec", "template", "spec"]),
     prepareForCreate(o) {
       const spec = child(o, "spec");
       spec.concurrencyPolicy ??= "Allow";

@@ -1,6 +1,6 @@
 import type { FieldError } from "../errors.js";
 import type { ListMergeRule } from "../types.js";
-import { isPlainObject } from "../types.js";
+import { isPlainObject, type KubeObject } from "../types.js";
 import { dns1123Label } from "../validation.js";
 
 /**
@@ -50,14 +50,47 @@ function defaultVolume(v: unknown): void {
   for (const source of sources) if (isPlainObject(source) && isPlainObject(source.serviceAccountToken)) source.serviceAccountToken.expirationSeconds ??= 3600;
 }
 
+/**
+ * `serviceAccount` is the deprecated alias of `serviceAccountName` (pkg/apis/core/v1/conversion.go): coming in, the
+ * name wins and the alias only fills an empty name; going out, the alias is the name, and both are left out when
+ * empty. Every PodSpec, a pod's or a template's, on every write: a merge patch that drops only the name gets it back
+ * from the alias. No "default" here: the ServiceAccount admission plugin gives pods theirs, templates keep none.
+ */
+export function syncServiceAccountAlias(spec: Obj): void {
+  const text = (v: unknown) => (typeof v === "string" ? v : "");
+  const name = text(spec.serviceAccountName) || text(spec.serviceAccount);
+  if (name) {
+    spec.serviceAccountName = name;
+    spec.serviceAccount = name;
+  } else {
+    delete spec.serviceAccountName;
+    delete spec.serviceAccount;
+  }
+}
+
+/** The PodSpec at `path` of an object (spec, spec.template.spec, ...), when it has one. */
+function podSpecAt(o: Obj, path: readonly string[]): Obj | undefined {
+  let at: unknown = o;
+  for (const key of path) at = isPlainObject(at) ? at[key] : undefined;
+  return isPlainObject(at) ? at : undefined;
+}
+
+/** A kind's decoding: the alias synced in its PodSpec at `path`, on every create and update. */
+export function decodingPodSpecAt(path: readonly string[]): (o: KubeObject) => KubeObject {
+  return (o) => {
+    const spec = podSpecAt(o, path);
+    if (spec) syncServiceAccountAlias(spec);
+    return o;
+  };
+}
+
 export function defaultPodSpec(spec: Obj): void {
   spec.restartPolicy ??= "Always";
   spec.dnsPolicy ??= "ClusterFirst";
   spec.schedulerName ??= "default-scheduler";
   spec.terminationGracePeriodSeconds ??= 30;
   spec.securityContext ??= {};
-  spec.serviceAccountName ??= typeof spec.serviceAccount === "string" ? spec.serviceAccount : "default";
-  spec.serviceAccount = spec.serviceAccountName;
+  syncServiceAccountAlias(spec);
   spec.enableServiceLinks ??= true;
   for (const list of ["containers", "initContainers"]) {
     const cs = spec[list];

@@ -1,7 +1,7 @@
 import type { KindSpec } from "../registry/resources.js";
 import type { KubeObject } from "../types.js";
 import { dns1123Subdomain } from "../validation.js";
-import { child, defaultPodSpec, podSpecErrors, podSpecRules } from "./pod-spec.js";
+import { child, decodingPodSpecAt, defaultPodSpec, podSpecErrors, podSpecRules } from "./pod-spec.js";
 
 /**
  * Pods (pkg/registry/core/pod/strategy.go): created Pending with their spec defaulted, validated as kube-apiserver
@@ -33,6 +33,7 @@ export const pods: KindSpec = {
   strategy: {
     validateName: dns1123Subdomain,
     selectableFields: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
+    decode: decodingPodSpecAt(["spec"]),
     prepareForCreate(o) {
       defaultPodSpec(child(o, "spec"));
       o.status = { phase: "Pending", qosClass: "BestEffort" };

@@ -3,7 +3,7 @@ import type { KindSpec } from "../registry/resources.js";
 import type { Strategy } from "../registry/strategy.js";
 import { isPlainObject, type KubeObject, type ListMergeRule } from "../types.js";
 import { dns1123Subdomain } from "../validation.js";
-import { child, defaultPodTemplate, podSpecErrors, podSpecRules } from "./pod-spec.js";
+import { child, decodingPodSpecAt, defaultPodTemplate, podSpecErrors, podSpecRules } from "./pod-spec.js";
 
 /**
  * The apps/v1 workloads (pkg/registry/apps): Deployments, ReplicaSets, DaemonSets and StatefulSets, each a pod
@@ -42,6 +42,7 @@ function workloadStrategy(defaults: (spec: Obj) => void, selectableFields: strin
   return {
     validateName: dns1123Subdomain,
     selectableFields,
+    decode: decodingPodSpecAt(["spec", "template", "spec"]),
     prepareForCreate(o) {
       const spec = child(o, "spec");
       defaults(spec);
