@@ -22,8 +22,27 @@ export interface ProbeServers {
   close(): Promise<void>;
 }
 
-/** Listens; rejects (and listens nowhere) when the port cannot be had. */
-export const listenOn = (server: Server, port: number, host: string | undefined): Promise<void> =>
+/**
+ * Listens; rejects (and listens nowhere) when the port cannot be had. A port in use is asked for again until
+ * `busyWaitMs` has passed: a host-network DaemonSet's new pod may start while the pod it replaces is still
+ * terminating (its grace period) and holds the port; crashing would only add the kubelet's restart back-off.
+ */
+export async function listenOn(server: Server, port: number, host: string | undefined, busyWaitMs = 0): Promise<void> {
+  const deadline = Date.now() + busyWaitMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      return await listenOnce(server, port, host);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || Date.now() + delay > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** A host-network pod's predecessor ends within the kubelet's default termination grace period. */
+export const PORT_BUSY_WAIT_MS = 30_000;
+
+const listenOnce = (server: Server, port: number, host: string | undefined): Promise<void> =>
   new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -52,7 +71,7 @@ export async function startProbeServers(input: { probePort?: number; metricsPort
       Promise.resolve(answer(res)).catch(() => res.destroy());
     });
     servers.push(server);
-    await listenOn(server, port, input.host);
+    await listenOn(server, port, input.host, PORT_BUSY_WAIT_MS);
     return (server.address() as AddressInfo).port;
   };
   const close = () => Promise.all(servers.map(closeServer)).then(() => undefined);

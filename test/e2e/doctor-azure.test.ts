@@ -1,7 +1,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { ContainerServiceClient } from "@azure/arm-containerservice";
-import { CustomObjectsApi } from "@kubernetes/client-node";
+import { AppsV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { eventually } from "../helpers/eventually.js";
 import { runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { revokeRole } from "../helpers/roles.js";
@@ -58,6 +59,13 @@ test("5. kubenet without NMI's flag fails; the fix (install --kubenet) leaves a 
     assert.ok(f.errors.includes("AAD Pod Identity is not supported for Kubenet"));
     assert.match(f.fix!, new RegExp(`^podid install --cluster ${sb.info.clusterName} -g ${sb.info.resourceGroup} --kubenet`));
     await applyFix(sb, f.fix, NO_WAIT);
+    // As install itself waits without --no-wait: NMI's DaemonSet has rolled out its new flag on every node.
+    const apps = clients.kc.makeApiClient(AppsV1Api);
+    await eventually("NMI rolled out with --allow-network-plugin-kubenet", async () => {
+      const ds = await apps.readNamespacedDaemonSet({ name: "podid-nmi", namespace: "kube-system" });
+      const s = ds.status;
+      return s?.observedGeneration === ds.metadata?.generation && s?.updatedNumberScheduled === s?.desiredNumberScheduled && s?.numberReady === s?.desiredNumberScheduled;
+    });
     const after = await runDoctor(sb);
     assert.equal(after.code, 4, JSON.stringify(after.report.checks.filter((c) => c.status === "fail"), null, 1));
     const w = findingOf(after.report, "network-plugin", /uses kubenet and NMI is allowed to run on it: .*CVE-2021-1677/);

@@ -62,6 +62,13 @@ async function exactlyOneIdentityWithItsRoles(): Promise<Identity> {
   return identity;
 }
 
+/** A demo pod labelled for the binding that keeps running (a pod that has ended asks for no identity again). */
+function runningDemoPod(name: string): V1Pod {
+  const pod = demoPod(name, { image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`, target: { subscriptionId: sb.info.subscriptionId, nodeResourceGroup: sb.info.nodeResourceGroup } } as DemoInput, "", true);
+  pod.spec!.containers[0].args = ["--subscription-id", sb.info.subscriptionId, "--resource-group", sb.info.nodeResourceGroup, "--interval", "3600s"];
+  return pod;
+}
+
 /** A demo pod labelled for the binding: it gets a token for `clientId` through NMI and lists the VMs with it. */
 async function podGetsToken(name: string, clientId: string): Promise<void> {
   const input = { image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`, target: { subscriptionId: sb.info.subscriptionId, resourceGroup: sb.info.resourceGroup, clusterName: sb.info.clusterName, nodeResourceGroup: sb.info.nodeResourceGroup } } as DemoInput;
@@ -141,9 +148,10 @@ test("recorded role assignments deleted by hand (the identity's Reader, the kube
 });
 
 test("the binding deleted by hand: doctor's fix applies it again from the AzureIdentity's record", async () => {
+  await createPod(kube, runningDemoPod("labelled"), 60_000);
   await custom.deleteNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "demo-binding" });
   const r = await runDoctor(sb, ["-A"]);
-  const f = findingOf(r.report, "pod-labels", /Pod default\/token-1 is labelled aadpodidbinding=demo, but AzureIdentityBinding default\/demo-binding, which podid made for it \(AzureIdentity default\/demo records it\), is gone/);
+  const f = findingOf(r.report, "pod-labels", /Pod default\/labelled is labelled aadpodidbinding=demo, but AzureIdentityBinding default\/demo-binding, which podid made for it \(AzureIdentity default\/demo records it\), is gone/);
   assert.equal(f.fix, "podid bind --selector demo --identity demo --namespace default --name demo-binding");
   await applyFix(sb, f.fix);
   const binding = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "demo-binding" })) as { spec: unknown };
@@ -154,9 +162,7 @@ test("the binding deleted by hand: doctor's fix applies it again from the AzureI
 
 test("the Azure identity deleted out of band: doctor's fix re-creates it with its roles and re-applies the AzureIdentity; doctor is not ok until the pods' assignments carry the new client id", async () => {
   // A pod that holds the identity, and MIC stopped, so that the assignments keep the old client id for a while.
-  const holder: V1Pod = { ...demoPod("holder", { image: `${DEMO_IMAGE}:${PACKAGE_VERSION}`, target: { subscriptionId: sb.info.subscriptionId, nodeResourceGroup: sb.info.nodeResourceGroup } } as DemoInput, "", true) };
-  holder.spec!.containers[0].args = ["--subscription-id", sb.info.subscriptionId, "--resource-group", sb.info.nodeResourceGroup, "--interval", "3600s"];
-  await createPod(kube, holder, 60_000);
+  await createPod(kube, runningDemoPod("holder"), 60_000);
   const old = (await identitiesNamed("demo"))[0];
   await eventually("the holder pod's assignment", async () => (await runDoctor(sb, ["--namespace", "default", "--probe", "--pod", "holder"])).report.checks.find((c) => c.id === "probe")!.status === "ok", { timeoutMs: 90_000, intervalMs: 1000 });
   const kubectl = (args: string) => runShell(`kubectl ${args}`, { env: sb.env });

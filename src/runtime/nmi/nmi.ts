@@ -9,7 +9,7 @@ import { assignedIdentitiesOnNode, azureIdentities, deploymentsIn, podIdentityEx
 import { createLogger, type Logger } from "../../util/logger.js";
 import { DecisionLog } from "./decisions.js";
 import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
-import { closeServer, listenOn, startProbeServers, type ProbeServers } from "../probes.js";
+import { closeServer, listenOn, PORT_BUSY_WAIT_MS, startProbeServers, type ProbeServers } from "../probes.js";
 import { NmiMetrics } from "./metrics.js";
 import { NMI_DEFAULTS, type NmiOptions } from "./options.js";
 import { RedirectReporter, type RedirectReport } from "./report.js";
@@ -145,7 +145,7 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
   const stopCaches = () => Promise.all(caches.map((c) => c.stop())).then(() => kube.close());
   let probes: ProbeServers | undefined;
   try {
-    await listenOn(server, options.port, options.listenAddress);
+    await listenOn(server, options.port, options.listenAddress, PORT_BUSY_WAIT_MS);
     probes = await startProbeServers({ probePort: options.httpProbePort, metricsPort: options.prometheusPort, host: "0.0.0.0", healthy, registry: metrics.registry });
   } catch (err) {
     await Promise.all([closeServer(server), stopCaches()]);
