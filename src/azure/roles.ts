@@ -117,6 +117,16 @@ export class RoleService {
     return resolved;
   }
 
+  /** A role definition's name, from Azure; undefined when no such definition exists. */
+  async nameOf(roleDefinitionId: string): Promise<string | undefined> {
+    try {
+      return (await this.resolve(roleDefinitionId)).roleName;
+    } catch (err) {
+      if (err instanceof UsageError && err.code === UsageCode.UnknownRole) return undefined;
+      throw err;
+    }
+  }
+
   /**
    * Assignments of a principal that apply at `scope`: at it or any ancestor. Listed at the subscription, so the
    * scope itself need not exist yet (a dry run before the identity is made).

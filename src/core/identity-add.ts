@@ -12,7 +12,7 @@ import { renderAzureIdentity, renderAzureIdentityBinding } from "../render/ident
 import { applyObjectStep } from "./apply-step.js";
 import { bindingNameFor, guardRepoint } from "./bind.js";
 import { clusterPreflight } from "./preflight.js";
-import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, readIdentityRecord, roleKey, sameResourceId, unionGrants, unionRoles, withBinding, type IdentityRecord, type RoleAtScope } from "./record.js";
+import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, nameRecordedRoles, readIdentityRecord, roleKey, sameResourceId, unionGrants, unionRoles, withBinding, type IdentityRecord, type RoleAtScope } from "./record.js";
 import { traceInAzure } from "./recovery.js";
 import { identityAddCommand } from "./repair-commands.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
@@ -136,8 +136,9 @@ export async function identityAdd(
   // Everything that can be checked is checked before anything is made: the cluster, then unknown roles.
   await clusterPreflight(kube, input.namespace);
   const existing = await kube.read<AzureIdentity>({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentity", metadata: { name: input.name, namespace: input.namespace } });
-  const { record: previous, problems } = readIdentityRecord(existing?.metadata.annotations);
-  const warnings = problems.map((p) => `AzureIdentity ${input.namespace}/${input.name}: ${p}`);
+  const read = readIdentityRecord(existing?.metadata.annotations);
+  const { record: previous, problems } = await nameRecordedRoles(read.record, (id) => roles.nameOf(id));
+  const warnings = [...read.problems, ...problems].map((p) => `AzureIdentity ${input.namespace}/${input.name}: ${p}`);
   const asked: { role: ResolvedRole; scope: string }[] = [];
   const scopes = input.scopes.length ? input.scopes : [azure.resourceGroupScope(group)];
   for (const role of input.roles) {

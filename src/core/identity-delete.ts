@@ -8,8 +8,9 @@ import { bindingSpec, identitySpec } from "../aadpodidentity/spec.js";
 import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { aadPodIdentityServed, notInstalled } from "./preflight.js";
-import { hasRecord, identityGrantDescription, readIdentityRecord, sameResourceId, unionGrants } from "./record.js";
-import { podidAssignmentsFor, traceInAzure } from "./recovery.js";
+import { recordedInstallGrants } from "./install.js";
+import { describeGrant, identityGrantDescription, nameRecordedRoles, readIdentityRecord, recordedGrantsFor, sameResourceId, unionGrants } from "./record.js";
+import { orphanedAssignmentsFor, podidAssignmentsFor, traceInAzure } from "./recovery.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export interface DeleteInput {
@@ -55,20 +56,29 @@ const ref = (o: { metadata: { name: string; namespace?: string } }) => `AzureIde
  * anchor (found, without -g, as doctor finds it: traceInAzure): the assignments of its principal that podid
  * describes as made for this AzureIdentity, and the kubelet's grant on it. Each part may already be gone: "absent".
  */
-export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession, azure: AzureSession): Promise<{ steps: Step[]; kept: string[]; warnings: string[] }> {
+export async function planIdentityDelete(
+  target: DeleteTarget,
+  kube: KubeSession,
+  azure: AzureSession,
+): Promise<{ steps: Step[]; kept: string[]; warnings: string[]; grants: RoleGrant[] }> {
   const { name, namespace, object } = target;
   const me = `AzureIdentity ${namespace}/${name}`;
-  const { record, problems } = readIdentityRecord(object?.metadata.annotations);
-  const warnings = problems.map((p) => `${me}: ${p}`);
-  const kept: string[] = [];
   const identities = new IdentityService(azure);
   const roles = new RoleService(azure);
+  const read = readIdentityRecord(object?.metadata.annotations);
+  // Every role is named by Azure from its definition; an entry whose recorded name disagrees is not podid's.
+  const { record, problems } = await nameRecordedRoles(read.record, (id) => roles.nameOf(id));
+  const warnings = [...read.problems, ...problems].map((p) => `${me}: ${p}`);
+  const kept: string[] = [];
   const fromGroup = target.resourceGroup ? formatResourceId({ subscriptionId: azure.subscriptionId, resourceGroup: target.resourceGroup, ...USER_ASSIGNED_IDENTITY_TYPE, name }) : undefined;
   // Neither the AzureIdentity nor -g: Azure may still show the identity podid made for it (its role assignments).
   const traced = !object && !fromGroup ? (await traceInAzure(azure, namespace, name)).identity?.id : undefined;
   if (traced) warnings.push(`${me} is gone; podid made ${traced} for it (its role assignments say so): removing what podid made there`);
   const resourceId = record.resourceId ?? (object ? identitySpec(object).resourceID || undefined : undefined) ?? fromGroup ?? traced;
-  if (!object && !resourceId) {
+  const all = await roles.listAll();
+  // What podid made for it that outlived its identity (the identity, or an earlier one, deleted by hand).
+  const orphans = orphanedAssignmentsFor(all, namespace, name, await identities.listAll()).map(toGrant);
+  if (!object && !resourceId && !orphans.length) {
     if (!target.installed) throw notInstalled(kube, undefined, `To remove the Azure side podid made for it, pass -g GROUP (the Azure identity's resource group): podid identity delete -n ${name} --namespace ${namespace} -g GROUP`);
     throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `${me} does not exist`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
   }
@@ -80,20 +90,22 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
   }
   const azureIdentity: UserAssignedIdentity | undefined = parsed ? await identities.get(parsed.resourceGroup, parsed.name) : undefined;
 
-  // The record, and (for what an interrupted run made before it could record it, or an older podid without
-  // records) the assignments of the identity's own principal that podid described as made for this AzureIdentity.
-  const all = await roles.listAll();
+  // The record, as far as it is this identity's (its own principal's grants, the kubelet's on it; never the
+  // kubelet's grants install recorded, never another principal's), and (for what an interrupted run made before it
+  // could record it, or an older podid without records) the assignments of the identity's own principal that podid
+  // described as made for this AzureIdentity, and those that outlived their principal.
+  const mine = recordedGrantsFor(record, { resourceId: parsed ? formatResourceId(parsed) : undefined, principalId: azureIdentity?.principalId }, await recordedInstallGrants(kube));
   const found = podidAssignmentsFor(all, namespace, name, azureIdentity).map(toGrant);
-  const grants = unionGrants(hasRecord(object?.metadata.annotations) ? record.roleAssignments : [], found);
-  const orphans = all.filter(
-    (a) => a.description === identityGrantDescription(namespace, name) && !grants.some((g) => g.principalId === a.principalId?.toLowerCase()) && !record.roleAssignments.some((g) => g.principalId === a.principalId?.toLowerCase()),
-  );
-  if (orphans.length) {
+  const grants = unionGrants(mine.own, mine.onIdentity, found, orphans);
+  const taken = new Set(grants.map(grantKey));
+  warnings.push(...mine.ignored.filter((i) => !taken.has(grantKey(i.grant))).map((i) => `${me}: ${i.why}`));
+  const leftOver = all.filter((a) => a.description === identityGrantDescription(namespace, name) && !grants.some((g) => grantKey(g) === grantKey(toGrant(a))));
+  if (leftOver.length) {
     warnings.push(
-      `${orphans.length} role assignment(s) say podid made them for ${me}, but their principal is not one podid recorded for it${azureIdentity ? "" : " (its identity is gone)"}, so podid leaves them: az role assignment delete --ids ${orphans.map((a) => a.id).join(" ")}`,
+      `${leftOver.length} role assignment(s) say podid made them for ${me}, but their principal is not one podid recorded for it${azureIdentity ? "" : " (its identity is gone)"}, so podid leaves them: az role assignment delete --ids ${leftOver.map((a) => a.id).join(" ")}`,
     );
   }
-  for (const g of grants) if (!g.role) g.role = await roles.resolve(g.roleDefinitionId).then((r) => r.roleName, () => undefined);
+  for (const g of grants) if (!g.role) g.role = await roles.nameOf(g.roleDefinitionId).catch(() => undefined);
 
   const steps: Step[] = [];
   const deleteObject = (kind: string, objectName: string): Step => {
@@ -111,7 +123,7 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
   const othersRecords = target.others.map((o) => ({ o, record: readIdentityRecord(o.metadata.annotations).record }));
   for (const g of grants) {
     const sharer = othersRecords.find(({ record: r }) => r.roleAssignments.some((x) => grantKey(x) === grantKey(g)));
-    const what = `role assignment ${g.role ?? g.roleDefinitionId.split("/").pop()} at ${g.scope} for principal ${g.principalId}`;
+    const what = describeGrant(g);
     if (sharer) {
       kept.push(`${what}: ${ref(sharer.o)} records it too`);
       continue;
@@ -125,10 +137,14 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
   }
   if (parsed && azureIdentity && !target.keepAzureIdentity) {
     const users = target.others.filter((o) => sameResourceId(identitySpec(o).resourceID, azureIdentity.id) || sameResourceId(readIdentityRecord(o.metadata.annotations).record.resourceId, azureIdentity.id));
+    // The created-by tag alone never suffices (anyone may point an AzureIdentity at any identity): the AzureIdentity's
+    // own record must say podid created this one for it, or, with the AzureIdentity gone, Azure must show podid's
+    // assignments made for it on this identity.
+    const createdForIt = object ? record.createdByPodid === true && sameResourceId(record.resourceId, azureIdentity.id) : found.length > 0;
     const why = !createdByPodid(azureIdentity)
       ? "podid did not create it"
-      : record.createdByPodid === false
-        ? `${me}'s record says podid did not create it`
+      : !createdForIt
+        ? `${object ? `${me}'s record does not say podid created it for ${me}` : `no role assignment podid made for ${me} is on it`} (its created-by tag alone is not enough); if it is no longer used, remove it with: az identity delete --ids ${azureIdentity.id}`
         : record.principalId && record.principalId !== azureIdentity.principalId.toLowerCase()
           ? `it is not the identity podid recorded (principal ${record.principalId}): it was re-created since; run podid identity add to adopt it first`
           : users.length
@@ -146,7 +162,7 @@ export async function planIdentityDelete(target: DeleteTarget, kube: KubeSession
     }
   }
   if (target.installed) steps.push(deleteObject("AzureIdentity", name));
-  return { steps, kept, warnings };
+  return { steps, kept, warnings, grants };
 }
 
 /** Every AzureIdentity in the cluster, to see what others share; those of the namespace when cluster-wide reads are refused. */

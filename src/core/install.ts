@@ -4,7 +4,7 @@ import { ArmCode, AzureError, InstallCode, InstallError, PodidError } from "../e
 import type { ClusterInfo } from "../azure/clusters.js";
 import { BUILTIN_ROLES, PODID_DESCRIPTION_PREFIX, ROLE_GRANT_LIMIT_MS, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { MIC_DEPLOYMENT_NAME, NAME_LABEL, NAME_LABEL_VALUE, NMI_DAEMONSET_NAME } from "../aadpodidentity/contract/names.js";
+import { INSTALL_NAMESPACE, MIC_DEPLOYMENT_NAME, NAME_LABEL, NAME_LABEL_VALUE, NMI_DAEMONSET_NAME } from "../aadpodidentity/contract/names.js";
 import type { KubeSession } from "../kube/session.js";
 import { DEFAULT_RUNTIME_IMAGE, renderInstall, type InstallValues } from "../render/install.js";
 import { applyObjectStep } from "./apply-step.js";
@@ -121,6 +121,19 @@ const isMic = (m: Manifest) => m.kind === "Deployment" && m.metadata.name === MI
 export async function installRecord(kube: KubeSession, namespace: string): Promise<{ grants: RoleGrant[]; problems: string[] }> {
   const mic = await kube.read<{ apiVersion: string; kind: string; metadata?: { annotations?: Record<string, string> } }>(micHeader(namespace));
   return readGrantsRecord(mic?.metadata?.annotations);
+}
+
+/**
+ * The kubelet grants `podid install` recorded, wherever it installed MIC (every namespace when this caller may list
+ * Deployments there, else the default one): what no AzureIdentity's record can make podid remove.
+ */
+export async function recordedInstallGrants(kube: KubeSession): Promise<RoleGrant[]> {
+  type Mic = { apiVersion: string; kind: string; metadata?: { name?: string; annotations?: Record<string, string> } };
+  const mics = await kube
+    .list<Mic>("apps/v1", "Deployment", undefined, `${NAME_LABEL}=${NAME_LABEL_VALUE}`)
+    .catch(() => kube.read<Mic>(micHeader(INSTALL_NAMESPACE)).then((m) => (m ? [m] : [])))
+    .catch(() => [] as Mic[]);
+  return unionGrants(...mics.filter((m) => m.metadata?.name === MIC_DEPLOYMENT_NAME).map((m) => readGrantsRecord(m.metadata?.annotations).grants));
 }
 
 /**

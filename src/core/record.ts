@@ -1,5 +1,5 @@
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { grantKey, PODID_DESCRIPTION_PREFIX, type RoleGrant } from "../azure/roles.js";
+import { BUILTIN_ROLES, grantKey, PODID_DESCRIPTION_PREFIX, roleGuidOf, type RoleGrant } from "../azure/roles.js";
 
 /**
  * What podid made, recorded as annotations on an object podid applies: on each AzureIdentity, the Azure identity
@@ -191,4 +191,67 @@ export function unionRoles(...lists: RoleAtScope[][]): RoleAtScope[] {
 
 export function sameResourceId(a: string | undefined, b: string | undefined): boolean {
   return Boolean(a && b && a.replace(/\/+$/, "").toLowerCase() === b.replace(/\/+$/, "").toLowerCase());
+}
+
+/** A grant as people read it: role, scope, principal. */
+export const describeGrant = (g: RoleGrant) => `role assignment ${g.role ?? roleGuidOf(g.roleDefinitionId)} at ${g.scope} for principal ${g.principalId}`;
+
+/** What a recorded grant is for an AzureIdentity: the identity's own, the kubelet's on the identity, or not its to act on. */
+export interface RecordedGrants {
+  /** The identity's own principal's grants. */
+  own: RoleGrant[];
+  /** The kubelet's Managed Identity Operator on exactly this identity (what `identity add` makes on it). */
+  onIdentity: RoleGrant[];
+  /** Everything else in the record, each with why it is ignored ("<grant> is ...; it is ignored"). */
+  ignored: { grant: RoleGrant; why: string }[];
+}
+
+/**
+ * Which grants an AzureIdentity's record may make podid act on (remove). Annotations can be edited by anyone who may
+ * edit the AzureIdentity, so a grant counts only when it is what `identity add` makes for it: one of the identity's
+ * own principal (the recorded principal, and the identity's actual one when it exists), or the kubelet's Managed
+ * Identity Operator scoped to exactly this identity. Anything else (the kubelet's grants at a group, which `podid
+ * install` records on the MIC Deployment; other principals' grants) is ignored and named.
+ */
+export function recordedGrantsFor(
+  record: Pick<IdentityRecord, "principalId" | "roleAssignments">,
+  identity: { resourceId?: string; principalId?: string },
+  installGrants: readonly RoleGrant[] = [],
+): RecordedGrants {
+  const install = new Set(installGrants.map(grantKey));
+  const out: RecordedGrants = { own: [], onIdentity: [], ignored: [] };
+  const actual = identity.principalId?.toLowerCase();
+  for (const g of record.roleAssignments) {
+    const principal = g.principalId.toLowerCase();
+    if (install.has(grantKey(g))) out.ignored.push({ grant: g, why: `${describeGrant(g)} is one of the kubelet's grants podid install recorded on the MIC Deployment, not this identity's; it is ignored` });
+    else if (record.principalId === principal && (!actual || actual === principal)) out.own.push(g);
+    else if (roleGuidOf(g.roleDefinitionId) === BUILTIN_ROLES.managedIdentityOperator && sameResourceId(g.scope, identity.resourceId)) out.onIdentity.push(g);
+    else
+      out.ignored.push({
+        grant: g,
+        why: `${describeGrant(g)} is neither the identity's own (principal ${actual ?? record.principalId ?? "not recorded"}) nor the kubelet's Managed Identity Operator on ${identity.resourceId ?? "the identity"}; it is ignored`,
+      });
+  }
+  return out;
+}
+
+/**
+ * The record with every role named by Azure from its definition (the name in the annotation is never trusted): an
+ * entry whose recorded name is not its definition's, or whose definition does not exist, is dropped and named.
+ */
+export async function nameRecordedRoles(record: IdentityRecord, roleName: (roleDefinitionId: string) => Promise<string | undefined>): Promise<{ record: IdentityRecord; problems: string[] }> {
+  const problems: string[] = [];
+  const named = async <T extends { roleDefinitionId: string; role?: string; scope: string }>(entries: T[], key: string): Promise<T[]> => {
+    const out: T[] = [];
+    for (const e of entries) {
+      const name = await roleName(e.roleDefinitionId);
+      const recorded = e.role !== undefined && e.role !== e.roleDefinitionId ? e.role : undefined;
+      if (name === undefined) problems.push(`annotation ${key}: the entry at ${e.scope} names role definition ${roleGuidOf(e.roleDefinitionId)}, which does not exist; it is ignored`);
+      else if (recorded !== undefined && recorded.toLowerCase() !== name.toLowerCase())
+        problems.push(`annotation ${key}: the entry at ${e.scope} says role '${recorded}' but its roleDefinitionId is '${name}'; it is ignored`);
+      else out.push({ ...e, role: name });
+    }
+    return out;
+  };
+  return { record: { ...record, roles: await named(record.roles, RECORD_ANNOTATIONS.roles), roleAssignments: await named(record.roleAssignments, RECORD_ANNOTATIONS.roleAssignments) }, problems };
 }

@@ -1,7 +1,7 @@
 import type { RoleAssignment } from "@azure/arm-authorization";
 import { IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { RoleService, type RoleGrant } from "../azure/roles.js";
+import { assignmentName, PODID_DESCRIPTION_PREFIX, roleGuidOf, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { identityGrantDescription, isKubeletGrantFor, sameResourceId, type RoleAtScope } from "./record.js";
 
@@ -10,6 +10,9 @@ export interface AzureTrace {
   identity?: UserAssignedIdentity;
   roles: RoleAtScope[];
   roleAssignments: RoleGrant[];
+  /** When the identity is gone too: the assignments podid made for it that are left (orphaned), and where it was. */
+  orphaned: RoleAssignment[];
+  formerResourceId?: string;
 }
 
 const toGrant = (a: RoleAssignment): RoleGrant => ({ principalId: a.principalId!.toLowerCase(), roleDefinitionId: a.roleDefinitionId!, scope: a.scope! });
@@ -29,6 +32,35 @@ export function podidAssignmentsFor(assignments: readonly RoleAssignment[], name
       a.scope &&
       ((a.principalId.toLowerCase() === identity.principalId.toLowerCase() && a.description === own) || (sameResourceId(a.scope, identity.id) && isKubeletGrantFor(a.description ?? "", namespace, name))),
   );
+}
+
+/** Made by podid: its derived name for exactly what it grants, and podid's description. */
+const madeByPodid = (a: RoleAssignment) =>
+  Boolean(a.principalId && a.roleDefinitionId && a.scope && a.name && (a.description ?? "").startsWith(PODID_DESCRIPTION_PREFIX) && a.name.toLowerCase() === assignmentName(a.scope, roleGuidOf(a.roleDefinitionId), a.principalId));
+
+/**
+ * The assignments podid made for AzureIdentity namespace/name that outlived their identity: the identity's own
+ * (podid's description for that AzureIdentity, a principal no user-assigned identity has any more) and the kubelet's
+ * on it (podid's description, scoped to an identity that no longer exists). What `identity delete` removes and
+ * doctor recovers the roles from when both the AzureIdentity and the Azure identity were deleted by hand.
+ */
+export function orphanedAssignmentsFor(assignments: readonly RoleAssignment[], namespace: string, name: string, live: readonly UserAssignedIdentity[]): RoleAssignment[] {
+  const principals = new Set(live.map((i) => i.principalId.toLowerCase()));
+  return assignments.filter(
+    (a) =>
+      madeByPodid(a) &&
+      ((a.description === identityGrantDescription(namespace, name) && !principals.has(a.principalId!.toLowerCase())) ||
+        (isKubeletGrantFor(a.description ?? "", namespace, name) && isIdentityId(a.scope!) && !live.some((i) => sameResourceId(i.id, a.scope)))),
+  );
+}
+
+function isIdentityId(scope: string): boolean {
+  try {
+    parseResourceId(scope, USER_ASSIGNED_IDENTITY_TYPE);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -56,11 +88,17 @@ export async function traceInAzure(azure: AzureSession, namespace: string, name:
       break;
     }
   }
-  if (!identity && principals.size) identity = (await identities.listAll()).find((i) => principals.has(i.principalId.toLowerCase()));
+  const live = principals.size || !identity ? await identities.listAll() : [];
+  if (!identity && principals.size) identity = live.find((i) => principals.has(i.principalId.toLowerCase()));
   const made = podidAssignmentsFor(all, namespace, name, identity);
+  // Both the AzureIdentity and its identity deleted by hand: the roles are still read off what podid made for it.
+  const orphaned = identity ? [] : orphanedAssignmentsFor(all, namespace, name, live);
+  const held = identity ? made.filter((x) => x.principalId!.toLowerCase() === identity?.principalId.toLowerCase()) : orphaned.filter((x) => x.description === identityGrantDescription(namespace, name));
   const rolesHeld: RoleAtScope[] = [];
-  for (const a of made.filter((x) => x.principalId!.toLowerCase() === identity?.principalId.toLowerCase())) {
-    rolesHeld.push({ role: (await roles.resolve(a.roleDefinitionId!)).roleName, roleDefinitionId: a.roleDefinitionId!, scope: a.scope! });
+  for (const a of held) {
+    const role = await roles.nameOf(a.roleDefinitionId!);
+    if (role && !rolesHeld.some((r) => sameResourceId(r.scope, a.scope) && r.role === role)) rolesHeld.push({ role, roleDefinitionId: a.roleDefinitionId!, scope: a.scope! });
   }
-  return { identity, roles: rolesHeld, roleAssignments: made.map(toGrant) };
+  const formerResourceId = orphaned.find((a) => isKubeletGrantFor(a.description ?? "", namespace, name))?.scope;
+  return { identity, roles: rolesHeld, roleAssignments: made.map(toGrant), orphaned, ...(formerResourceId ? { formerResourceId } : {}) };
 }

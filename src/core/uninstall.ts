@@ -11,7 +11,7 @@ import { lookUpCluster } from "./cluster-lookup.js";
 import { planIdentityDelete } from "./identity-delete.js";
 import { installRecord } from "./install.js";
 import { aadPodIdentityServed } from "./preflight.js";
-import { readIdentityRecord, unionGrants } from "./record.js";
+import { nameRecordedRoles, readIdentityRecord, recordedGrantsFor, unionGrants } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export interface UninstallInput {
@@ -88,6 +88,7 @@ export async function uninstall(
   }
 
   const steps: Step[] = [];
+  const deletedWithIdentities = new Set<string>();
   if (azure && deleting.length) {
     const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding");
     for (const object of deleting) {
@@ -100,22 +101,35 @@ export async function uninstall(
       steps.push(...plan.steps);
       leaves.push(...plan.kept);
       warnings.push(...plan.warnings);
+      plan.grants.forEach((g) => deletedWithIdentities.add(grantKey(g)));
     }
   }
   // The kubelet identity's grants: install's, and those made on the identities that go with the CRDs.
   const installGrants = await installRecord(kube, values.namespace);
   warnings.push(...installGrants.problems.map((p) => `Deployment ${values.namespace}/${MIC_DEPLOYMENT_NAME}: ${p}`));
-  const going = withCrds.map((o) => ({ o, record: readIdentityRecord(o.metadata.annotations).record }));
-  const deletedWithIdentities = new Set(deleting.flatMap((o) => readIdentityRecord(o.metadata.annotations).record.roleAssignments.map(grantKey)));
+  const installKeys = new Set(installGrants.grants.map(grantKey));
+  const roleNames = azure ? new RoleService(azure) : undefined;
+  const going = [];
+  for (const o of withCrds) {
+    const read = readIdentityRecord(o.metadata.annotations).record;
+    // Named by Azure when it can be asked (what people read, and the rule: never the annotation's word).
+    const record = roleNames ? (await nameRecordedRoles(read, (id) => roleNames.nameOf(id))).record : read;
+    // Of what the record lists, only the kubelet's grant on the identity itself is removed here (the same rule as
+    // identity delete): never another principal's grant, whatever the annotation says.
+    const mine = recordedGrantsFor(record, { resourceId: record.resourceId ?? (identitySpec(o).resourceID || undefined) }, installGrants.grants);
+    warnings.push(...mine.ignored.filter((i) => !installKeys.has(grantKey(i.grant))).map((i) => `AzureIdentity ${o.metadata.namespace}/${o.metadata.name}: ${i.why}`));
+    going.push({ o, record, onIdentity: mine.onIdentity });
+  }
   const kubeletGrants = unionGrants(
     azure ? (await unrecordedKubeletGrants(azure, kube, input.cluster ?? {})).filter((g) => !deletedWithIdentities.has(grantKey(g))) : [],
     installGrants.grants,
-    ...going.map(({ record }) => record.roleAssignments.filter((g) => g.principalId !== record.principalId)),
+    ...going.map(({ onIdentity }) => onIdentity),
   );
   const describe = (g: RoleGrant) => `role assignment ${g.role ?? g.roleDefinitionId.split("/").pop()} at ${g.scope} for the kubelet identity (principal ${g.principalId})`;
-  if (azure) {
-    const roles = new RoleService(azure);
-    for (const g of kubeletGrants) if (!g.role) g.role = await roles.resolve(g.roleDefinitionId).then((r) => r.roleName, () => undefined);
+  if (roleNames) {
+    const roles = roleNames;
+    // The name comes from Azure, never from the record.
+    for (const g of kubeletGrants) g.role = await roles.nameOf(g.roleDefinitionId).catch(() => undefined);
     for (const g of kubeletGrants) {
       steps.push({
         name: describe(g),

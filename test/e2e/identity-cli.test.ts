@@ -4,7 +4,8 @@ import { join } from "node:path";
 import assert from "node:assert/strict";
 import { type ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { type AuthorizationManagementClient } from "@azure/arm-authorization";
-import { CustomObjectsApi } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { applyFix, findingOf, runDoctor } from "../helpers/doctor.js";
 import { runPodid, runShell } from "../helpers/cli.js";
 import { ESC, NO_PTY, withPodidInPty } from "../helpers/pty.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
@@ -14,6 +15,7 @@ let sb: SandboxFixture;
 let msi: ManagedServiceIdentityClient;
 let auth: AuthorizationManagementClient;
 let custom: CustomObjectsApi;
+let clients: ReturnType<typeof sandboxClients>;
 const GROUP = "aadpodidentity.k8s.io";
 
 const all = async <T>(iter: AsyncIterable<T>) => {
@@ -24,7 +26,7 @@ const all = async <T>(iter: AsyncIterable<T>) => {
 
 before(async () => {
   sb = await startSandbox();
-  const clients = sandboxClients(sb);
+  clients = sandboxClients(sb);
   msi = clients.msi;
   auth = clients.auth;
   custom = clients.kc.makeApiClient(CustomObjectsApi);
@@ -166,6 +168,56 @@ test("annotations edited by hand: what is not podid's record is ignored with a w
   assert.ok(still.some((x) => x.id === owner.id), "the CLI's Owner, forged into the record, is not podid's to remove");
   await absent("hand-id");
   assert.deepEqual(await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${added.principalId}'` })), [], "what podid made is gone (found by the identity's principal)");
+});
+
+test("a hand-made AzureIdentity pointing at another namespace's identity: delete leaves that identity; once it and its AzureIdentity are gone by hand, doctor's fix has its roles and delete removes what podid left", async () => {
+  await clients.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: "other" } } }).catch(() => undefined);
+  await clients.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: "team" } } }).catch(() => undefined);
+  const app = JSON.parse((await podid(addArgs("app", ["--binding-selector", "app"]).map((a) => (a === "default" ? "other" : a)))).stdout);
+  const grantsOfApp = async () => (await all(auth.roleAssignments.listForSubscription())).filter((a) => a.principalId === app.principalId || a.scope?.toLowerCase() === app.resourceId.toLowerCase()).map((a) => a.id).sort();
+  const made = await grantsOfApp();
+  assert.equal(made.length, 2, "its Reader and the kubelet's Managed Identity Operator on it");
+  await custom.deleteNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "other", plural: "azureidentities", name: "app" });
+  await custom.createNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "team", plural: "azureidentities", body: { apiVersion: `${GROUP}/v1`, kind: "AzureIdentity", metadata: { name: "evil2" }, spec: { type: 0, resourceID: app.resourceId, clientID: app.clientId } } });
+  const r = await podid(["identity", "delete", "-n", "evil2", "--namespace", "team", "--yes"]);
+  assert.equal(r.code, 0, r.stderr);
+  const kept = JSON.parse(r.stdout).kept as string[];
+  assert.ok(kept.some((k) => k.includes(`identity ${app.resourceId}: AzureIdentity team/evil2's record does not say podid created it for AzureIdentity team/evil2`) && k.includes(`az identity delete --ids ${app.resourceId}`)), kept.join("\n"));
+  assert.equal((await msi.userAssignedIdentities.get(sb.info.resourceGroup, "app")).principalId, app.principalId, "the other namespace's identity is kept");
+  assert.deepEqual(await grantsOfApp(), made, "with its role assignments");
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "team", plural: "azureidentities", name: "evil2" }));
+
+  // Now the identity is deleted by hand too: only the role assignments podid made for other/app are left.
+  await msi.userAssignedIdentities.delete(sb.info.resourceGroup, "app");
+  const d = await runDoctor(sb, ["--namespace", "other"]);
+  const f = findingOf(d.report, "bindings", /names AzureIdentity 'app', which does not exist in namespace other.*Its Azure identity is gone too; 2 role assignment\(s\) podid made for it are left/);
+  assert.match(f.fix!, new RegExp(`^podid identity add -n app -g ${sb.info.resourceGroup} --namespace other .*--role Reader --scope ${nodeGroupScope()}$`));
+  const gone = await podid(["identity", "delete", "-n", "app", "--namespace", "other", "--yes"]);
+  assert.equal(gone.code, 0, gone.stderr);
+  assert.deepEqual(await grantsOfApp(), [], "the orphaned Reader and the kubelet's grant on the deleted identity are removed");
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "other", plural: "azureidentitybindings", name: "app-binding" }));
+});
+
+test("a forged role in the record (Reader's name on Owner's definition): doctor names it as not podid's and builds no fix from it", async () => {
+  const added = JSON.parse((await podid(addArgs("term1"))).stdout);
+  const sub = `/subscriptions/${sb.info.subscriptionId}`;
+  const live = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "term1" })) as { metadata: { annotations: Record<string, string> } };
+  const roles = [...JSON.parse(live.metadata.annotations["podid.io/roles"]), { role: "Reader", roleDefinitionId: `${sub}/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635`, scope: sub }];
+  const edit = await runShell(`kubectl annotate azureidentity term1 --overwrite 'podid.io/roles=${JSON.stringify(roles)}'`, { env: sb.env });
+  assert.equal(edit.code, 0, edit.stderr);
+  // The identity's real Reader revoked by hand, so doctor has a fix to print.
+  for (const a of await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${added.principalId}'` }))) await auth.roleAssignments.deleteById(a.id!);
+  const d = await runDoctor(sb, ["--namespace", "default"]);
+  findingOf(d.report, "azure-identities", new RegExp(`AzureIdentity default/term1 carries a record podid did not write: annotation podid\\.io/roles: the entry at ${sub} says role 'Reader' but its roleDefinitionId is 'Owner'; it is ignored`));
+  const lacks = findingOf(d.report, "azure-identities", /AzureIdentity default\/term1's identity lacks /);
+  assert.equal(lacks.message.split(":")[0], `AzureIdentity default/term1's identity lacks Reader at ${nodeGroupScope()}, recorded on the AzureIdentity as what it holds`);
+  assert.doesNotMatch(lacks.fix!, new RegExp(`--scope ${sub}( |$)`));
+  await applyFix(sb, lacks.fix);
+  const now = await all(auth.roleAssignments.listForSubscription({ filter: `principalId eq '${added.principalId}'` }));
+  assert.deepEqual(now.map((a) => [a.roleDefinitionId!.split("/").pop(), a.scope!.toLowerCase()]), [["acdd72a7-3385-48ef-bd42-f606fba81ae7", nodeGroupScope().toLowerCase()]], "Reader where it was, nothing at the subscription");
+  const after = (await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentities", name: "term1" })) as { metadata: { annotations: Record<string, string> } };
+  assert.deepEqual(JSON.parse(after.metadata.annotations["podid.io/roles"]).map((r: { scope: string }) => r.scope), [nodeGroupScope()], "the forged entry is dropped from the record");
+  assert.equal((await podid(["identity", "delete", "-n", "term1", "--namespace", "default", "--yes"])).code, 0);
 });
 
 test("on a terminal, a missing --name is asked for, and the answer is used", { skip: NO_PTY }, async () => {

@@ -135,7 +135,7 @@ test("recorded role assignments deleted by hand (the identity's Reader, the kube
   const identity = (await identitiesNamed("demo"))[0];
   for (const a of [...(await assignmentsOf(identity.principalId!)), ...(await assignmentsOf(kubelet)).filter((x) => x.scope!.toLowerCase() === identity.id!.toLowerCase())]) await clients.auth.roleAssignments.deleteById(a.id!);
   const r = await runDoctor(sb, ["-A"]);
-  const reader = findingOf(r.report, "azure-identities", /AzureIdentity default\/demo's identity lacks Reader at \/subscriptions\/.*\/MC_\S+, which podid granted it/);
+  const reader = findingOf(r.report, "azure-identities", /AzureIdentity default\/demo's identity lacks Reader at \/subscriptions\/.*\/MC_\S+, recorded on the AzureIdentity as what it holds/);
   const operator = findingOf(r.report, "kubelet-roles", /may not assign .*\/demo \(AzureIdentity default\/demo\)/);
   const fix = `podid identity add -n demo -g ${sb.info.nodeResourceGroup} --namespace default --cluster ${sb.info.clusterName} --cluster-resource-group ${sb.info.resourceGroup} --role Reader --scope ${nodeScope}`;
   assert.equal(reader.fix, fix);

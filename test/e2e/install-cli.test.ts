@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { ContainerServiceClient } from "@azure/arm-containerservice";
-import { CustomObjectsApi, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { runPodid } from "../helpers/cli.js";
@@ -19,6 +19,12 @@ before(async () => {
 });
 
 after(async () => sb?.stop());
+
+const all = async <T>(iter: AsyncIterable<T>) => {
+  const out: T[] = [];
+  for await (const x of iter) out.push(x);
+  return out;
+};
 
 async function setNetworkPlugin(plugin: string): Promise<void> {
   const aks = new ContainerServiceClient(clients.credential, sb.info.subscriptionId, { endpoint: sb.info.endpoints.resourceManager, credentialScopes: [sb.info.endpoints.activeDirectoryResourceId + ".default"] });
@@ -114,6 +120,57 @@ const kubeletGrants = async () => {
   for await (const a of clients.auth.roleAssignments.listForSubscription({ filter: `principalId eq '${kubelet}'` })) out.push(a);
   return out;
 };
+
+const AAD = { group: "aadpodidentity.k8s.io", version: "v1", plural: "azureidentities" };
+/** An AzureIdentity made by hand (as `kubectl apply` would), with the annotations given. */
+async function handMadeIdentity(namespace: string, name: string, resourceID: string, annotations: Record<string, string>): Promise<void> {
+  const core = clients.kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
+  const custom = clients.kc.makeApiClient(CustomObjectsApi);
+  await custom.createNamespacedCustomObject({ ...AAD, namespace, body: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentity", metadata: { name, annotations }, spec: { type: 0, resourceID, clientID: randomUUID() } } });
+}
+const grantKeys = (list: { principalId?: string; roleDefinitionId?: string; scope?: string }[]) => list.map((a) => `${a.principalId}|${a.roleDefinitionId!.split("/").pop()}|${a.scope!.toLowerCase()}`).sort();
+
+test("an AzureIdentity's record cannot make podid remove the kubelet's grants or another identity's (identity delete, uninstall)", async () => {
+  assert.equal((await podid(installArgs())).code, 0);
+  const api = KubernetesObjectApi.makeApiClient(clients.kc);
+  const mic = await api.read({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "podid-mic", namespace: "kube-system" } });
+  const installRecord = mic.metadata!.annotations!["podid.io/role-assignments"];
+  const installed = grantKeys(JSON.parse(installRecord));
+  assert.equal(installed.length, 2, installRecord);
+  assert.deepEqual(grantKeys(await kubeletGrants()), installed);
+
+  // Someone who may edit AzureIdentities in namespace team copies install's record onto one of theirs.
+  const nowhere = `/subscriptions/${sb.info.subscriptionId}/resourceGroups/${sb.info.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/nowhere`;
+  await handMadeIdentity("team", "evil", nowhere, { "podid.io/role-assignments": installRecord, "podid.io/azure-principal-id": randomUUID() });
+  const r = await podid(["identity", "delete", "-n", "evil", "--namespace", "team", "--yes"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /WARNING: AzureIdentity team\/evil: role assignment Virtual Machine Contributor at \/subscriptions\/.*\/MC_\S+ for principal \S+ is one of the kubelet's grants podid install recorded on the MIC Deployment, not this identity's; it is ignored/);
+  assert.match(r.stderr, /WARNING: AzureIdentity team\/evil: role assignment Managed Identity Operator at \/subscriptions\/\S+ for principal \S+ is one of the kubelet's grants podid install recorded/);
+  assert.deepEqual(grantKeys(await kubeletGrants()), installed, "the kubelet keeps both grants install made");
+  await assert.rejects(clients.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ ...AAD, namespace: "team", name: "evil" }));
+
+  // Another identity's grant forged into a record: uninstall removes only the kubelet's grants, never that one.
+  const victim = await podid(["identity", "add", "-n", "victim", "-g", sb.info.resourceGroup, "--role", "Reader", "--namespace", "default"]);
+  assert.equal(victim.code, 0, victim.stderr);
+  const { principalId, resourceId } = JSON.parse(victim.stdout);
+  const own = async () => grantKeys(await all(clients.auth.roleAssignments.listForSubscription({ filter: `principalId eq '${principalId}'` })));
+  const reader = await own();
+  assert.equal(reader.length, 1);
+  const [p, role, scope] = reader[0].split("|");
+  const forged = JSON.stringify([{ principalId: p, roleDefinitionId: `/subscriptions/${sb.info.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${role}`, scope }]);
+  await handMadeIdentity("team", "evil-u", nowhere, { "podid.io/role-assignments": forged, "podid.io/azure-principal-id": randomUUID() });
+  const u = await podid(["uninstall", "--force", "--yes"]);
+  assert.equal(u.code, 0, u.stderr);
+  assert.match(u.stderr, /WARNING: AzureIdentity team\/evil-u: role assignment Reader at .* is neither the identity's own .*; it is ignored/);
+  assert.deepEqual(await own(), reader, "the victim identity's Reader is left");
+  assert.deepEqual(await kubeletGrants(), [], "the kubelet's grants podid made are gone (install's, and the one on the victim identity)");
+  const d = await podid(["identity", "delete", "-n", "victim", "--namespace", "default", "-g", sb.info.resourceGroup, "--yes"]);
+  assert.equal(d.code, 0, d.stderr);
+  assert.deepEqual(await own(), []);
+  await assert.rejects(clients.msi.userAssignedIdentities.get(sb.info.resourceGroup, "victim"), (e: { statusCode?: number }) => e.statusCode === 404);
+  assert.ok(resourceId);
+});
 
 test("install records the kubelet's grants it made; uninstall --delete-identities deletes podid's identities with what podid made for them, then the grants and the manifests", async () => {
   assert.equal((await podid(installArgs())).code, 0);

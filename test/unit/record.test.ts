@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { identityRecordAnnotations, readIdentityRecord, RECORD_ANNOTATIONS, unionGrants, withBinding } from "../../src/core/record.js";
+import { identityRecordAnnotations, nameRecordedRoles, readIdentityRecord, RECORD_ANNOTATIONS, recordedGrantsFor, unionGrants, withBinding } from "../../src/core/record.js";
 import { identityAddCommand } from "../../src/core/repair-commands.js";
 import { lookUpCluster } from "../../src/core/cluster-lookup.js";
 import { assignmentName, isPodidsAssignment } from "../../src/azure/roles.js";
@@ -147,4 +147,44 @@ test("two clusters of that name: a usage error naming both, unless -g says which
   });
   assert.equal(await lookUpCluster(clusters(a, b), {}, { contextName: "aks", resourceGroup: "rg-b" }), b);
   assert.equal(await lookUpCluster(clusters(a, b), {}, { contextName: "aks", resourceGroup: "MC_rg-a_aks_eastus" }), a);
+});
+
+test("a recorded grant counts for an AzureIdentity only as the identity's own or the kubelet's Managed Identity Operator on it", () => {
+  const VMC = `${SUB}/providers/Microsoft.Authorization/roleDefinitions/9980e02c-c2be-4d73-94e8-173b1dc7cf3c`;
+  const MC = `${SUB}/resourceGroups/MC_rg_aks_westeurope`;
+  const installed = [
+    { principalId: KUBELET, roleDefinitionId: VMC, scope: MC },
+    { principalId: KUBELET, roleDefinitionId: MIO, scope: RG },
+  ];
+  const other = { principalId: "44444444-4444-4444-4444-444444444444", roleDefinitionId: READER, scope: RG };
+  const forged = { principalId: P, roleAssignments: [...record.roleAssignments, ...installed, other] };
+  const r = recordedGrantsFor(forged, { resourceId: ID, principalId: P }, installed);
+  assert.deepEqual(r.own, [record.roleAssignments[0]]);
+  assert.deepEqual(r.onIdentity, [record.roleAssignments[1]]);
+  assert.deepEqual(
+    r.ignored.map((i) => i.why),
+    [
+      `role assignment 9980e02c-c2be-4d73-94e8-173b1dc7cf3c at ${MC} for principal ${KUBELET} is one of the kubelet's grants podid install recorded on the MIC Deployment, not this identity's; it is ignored`,
+      `role assignment f1a07417-d97a-45cb-824c-7a7467783830 at ${RG} for principal ${KUBELET} is one of the kubelet's grants podid install recorded on the MIC Deployment, not this identity's; it is ignored`,
+      `role assignment acdd72a7-3385-48ef-bd42-f606fba81ae7 at ${RG} for principal 44444444-4444-4444-4444-444444444444 is neither the identity's own (principal ${P}) nor the kubelet's Managed Identity Operator on ${ID}; it is ignored`,
+    ],
+  );
+  // The kubelet's Managed Identity Operator at a group is not "on the identity", even without the MIC record.
+  assert.equal(recordedGrantsFor(forged, { resourceId: ID }).onIdentity.length, 1);
+  // A principal that is not the identity's actual one (the record edited, or the identity re-created) is not its own.
+  assert.deepEqual(recordedGrantsFor(record, { resourceId: ID, principalId: "55555555-5555-5555-5555-555555555555" }).own, []);
+});
+
+test("recorded roles are named by Azure from their definition; an entry whose name disagrees is dropped and named", async () => {
+  const OWNER = `${SUB}/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635`;
+  const names: Record<string, string> = { "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner", "f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator" };
+  const lookUp = async (id: string) => names[id.split("/").pop()!];
+  const forged = { ...record, roles: [...record.roles, { role: "Reader", roleDefinitionId: OWNER, scope: SUB }], roleAssignments: [{ ...record.roleAssignments[0], role: "reader" }, { ...record.roleAssignments[1], role: undefined }] };
+  const { record: named, problems } = await nameRecordedRoles(forged, lookUp);
+  assert.deepEqual(named.roles, record.roles);
+  assert.deepEqual(named.roleAssignments.map((g) => g.role), ["Reader", "Managed Identity Operator"]);
+  assert.deepEqual(problems, [`annotation podid.io/roles: the entry at ${SUB} says role 'Reader' but its roleDefinitionId is 'Owner'; it is ignored`]);
+  const unknown = await nameRecordedRoles({ ...record, roles: [{ role: "Reader", roleDefinitionId: `${SUB}/providers/Microsoft.Authorization/roleDefinitions/99999999-9999-9999-9999-999999999999`, scope: RG }] }, lookUp);
+  assert.deepEqual(unknown.record.roles, []);
+  assert.match(unknown.problems[0], /names role definition 99999999-9999-9999-9999-999999999999, which does not exist; it is ignored/);
 });

@@ -4,7 +4,7 @@ import { identitySpec, invalidIdentityReason } from "../../../aadpodidentity/spe
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
-import { readIdentityRecord } from "../../record.js";
+import { nameRecordedRoles, readIdentityRecord, type IdentityRecord } from "../../record.js";
 import { identityAddCommand } from "../../repair-commands.js";
 import { clusterIfKnown } from "./fixes.js";
 
@@ -16,7 +16,7 @@ export const identityRef = (i: AzureIdentity) => `AzureIdentity ${i.metadata.nam
  * the identity when it is gone and re-applies the AzureIdentity with the current client id.
  */
 export async function identityAddFix(ctx: DoctorContext, identity: { metadata: { name: string; namespace?: string; annotations?: Record<string, string> } }, resourceId: string | undefined, group?: string): Promise<string> {
-  const { record } = readIdentityRecord(identity.metadata.annotations);
+  const { record } = await checkedRecord(ctx, identity.metadata.annotations);
   const cluster = await clusterIfKnown(ctx);
   return identityAddCommand({
     name: identity.metadata.name,
@@ -28,9 +28,25 @@ export async function identityAddFix(ctx: DoctorContext, identity: { metadata: {
   });
 }
 
+/**
+ * The record on an AzureIdentity, every role named by Azure from its definition (nameRecordedRoles): doctor builds
+ * fixes from it, so nothing in it is taken on the annotation's word. Without Azure, no recorded role is used.
+ */
+export function checkedRecord(ctx: DoctorContext, annotations: Record<string, string> | undefined): Promise<{ record: IdentityRecord; problems: string[] }> {
+  return ctx.cached(`record|${JSON.stringify(annotations ?? {})}`, async () => {
+    const read = readIdentityRecord(annotations);
+    try {
+      const named = await nameRecordedRoles(read.record, (id) => ctx.roles.nameOf(id));
+      return { record: named.record, problems: [...read.problems, ...named.problems] };
+    } catch {
+      return { record: { ...read.record, roles: [], roleAssignments: [] }, problems: read.problems };
+    }
+  });
+}
+
 /** The roles the record says the identity holds ("Reader at /subscriptions/..."), that it no longer holds there or above. */
 async function missingRoles(ctx: DoctorContext, identity: AzureIdentity, principalId: string): Promise<string[]> {
-  const { record } = readIdentityRecord(identity.metadata.annotations);
+  const { record } = await checkedRecord(ctx, identity.metadata.annotations);
   const missing: string[] = [];
   for (const r of record.roles) {
     const held = await ctx.cached(`holds|${principalId}|${r.roleDefinitionId}|${r.scope.toLowerCase()}`, async () => ctx.roles.holds(principalId, await ctx.roles.resolve(r.roleDefinitionId), r.scope)).catch(() => "unknown" as const);
@@ -66,6 +82,11 @@ export const azureIdentitiesCheck: Check = {
         const invalid = invalidIdentityReason(identity);
         const entry: Record<string, unknown> = { type, resourceID, clientID };
         observed[`${identity.metadata.namespace}/${identity.metadata.name}`] = entry;
+        const { problems } = await checkedRecord(ctx, identity.metadata.annotations);
+        if (problems.length) {
+          entry.recordProblems = problems;
+          findings.push(finding("warn", `${ref} carries a record podid did not write: ${problems.join("; ")}`, { objects: [ref] }));
+        }
         if (invalid) {
           findings.push(finding("fail", `${ref} is not usable: ${invalid}; MIC skips it and its pods get no identity`, { errors: [invalid], fix: await identityAddFix(ctx, identity, safeParse(resourceID) ? resourceID : undefined), objects: [ref] }));
           return;
@@ -95,7 +116,7 @@ export const azureIdentitiesCheck: Check = {
         if (missing.length) {
           entry.missingRoles = missing;
           findings.push(
-            finding("warn", `${ref}'s identity lacks ${missing.join(", ")}, which podid granted it (recorded on the AzureIdentity): the pods get tokens, but Azure refuses what those roles allowed`, {
+            finding("warn", `${ref}'s identity lacks ${missing.join(", ")}, recorded on the AzureIdentity as what it holds: the pods get tokens, but Azure refuses what those roles allowed`, {
               errors: ["AuthorizationFailed", "does not have authorization to perform action"],
               fix: await identityAddFix(ctx, identity, resourceID),
               objects: [ref, resourceID, azure.principalId],

@@ -20,14 +20,21 @@ async function likelyGroup(ctx: DoctorContext, identities: readonly AzureIdentit
 /**
  * The fix for a binding whose AzureIdentity is missing. If podid made it and it was deleted, its record went with
  * it, but Azure still shows what podid made for it (the identity, its roles): the fix re-creates the AzureIdentity
- * from that, so no second identity is made. Otherwise a new identity, in the likeliest group.
+ * from that, so no second identity is made. When the identity is gone too, a new one with the roles podid had granted
+ * the old one (the assignments it made for it outlive it). Otherwise a new identity, in the likeliest group.
  */
-async function missingIdentityFix(ctx: DoctorContext, identities: readonly AzureIdentity[], namespace: string, name: string): Promise<{ fix: string; recovered?: string }> {
+async function missingIdentityFix(ctx: DoctorContext, identities: readonly AzureIdentity[], namespace: string, name: string): Promise<{ fix: string; recovered?: string; orphaned?: number }> {
   const trace = await ctx.cached(`trace|${namespace}/${name}`, () => traceInAzure(ctx.azure, namespace, name)).catch(() => undefined);
   if (trace?.identity) {
     const cluster = await clusterIfKnown(ctx);
     const fix = identityAddCommand({ name, namespace, resourceId: trace.identity.id, roles: trace.roles, cluster: cluster ? { name: cluster.name, resourceGroup: cluster.resourceGroup } : undefined });
     return { fix, recovered: trace.identity.id };
+  }
+  if (trace?.roles.length) {
+    // The identity is gone too: its roles are read off the assignments podid made for it, which outlived it.
+    const cluster = await clusterIfKnown(ctx);
+    const group = (trace.formerResourceId && safeParse(trace.formerResourceId)?.resourceGroup) || (await likelyGroup(ctx, identities, namespace));
+    return { fix: identityAddCommand({ name, namespace, group, roles: trace.roles, cluster: cluster ? { name: cluster.name, resourceGroup: cluster.resourceGroup } : undefined }), orphaned: trace.orphaned.length };
   }
   return { fix: await identityAddFix(ctx, { metadata: { name, namespace } }, undefined, await likelyGroup(ctx, identities, namespace)) };
 }
@@ -53,11 +60,11 @@ export const bindingsCheck: Check = {
       observed[`${ns}/${binding.metadata.name}`] = { azureIdentity, selector, identityFound: Boolean(identity), pods: assigned.map((a) => `${a.spec.podNamespace}/${a.spec.pod}`) };
       if (!identity) {
         const elsewhere = identities.filter((i) => i.metadata.name === azureIdentity).map((i) => i.metadata.namespace);
-        const { fix, recovered } = azureIdentity ? await missingIdentityFix(ctx, identities, ns, azureIdentity) : { fix: await identityAddFix(ctx, { metadata: { name: "<identity>", namespace: ns } }, undefined), recovered: undefined };
+        const { fix, recovered, orphaned } = azureIdentity ? await missingIdentityFix(ctx, identities, ns, azureIdentity) : { fix: await identityAddFix(ctx, { metadata: { name: "<identity>", namespace: ns } }, undefined), recovered: undefined, orphaned: undefined };
         findings.push(
           finding(
             "fail",
-            `${ref} names AzureIdentity '${azureIdentity}', which does not exist in namespace ${ns}${elsewhere.length ? ` (it exists in ${elsewhere.join(", ")}; a binding only reaches identities in its own namespace)` : ""}: pods labelled ${BINDING_LABEL}=${selector} get no identity${recovered ? `. podid made ${recovered} for it (its role assignments say so): the fix re-creates the AzureIdentity from it` : ""}`,
+            `${ref} names AzureIdentity '${azureIdentity}', which does not exist in namespace ${ns}${elsewhere.length ? ` (it exists in ${elsewhere.join(", ")}; a binding only reaches identities in its own namespace)` : ""}: pods labelled ${BINDING_LABEL}=${selector} get no identity${recovered ? `. podid made ${recovered} for it (its role assignments say so): the fix re-creates the AzureIdentity from it` : ""}${orphaned ? `. Its Azure identity is gone too; ${orphaned} role assignment(s) podid made for it are left: the fix makes a new identity with the same roles (podid identity delete -n ${azureIdentity} --namespace ${ns} removes the old ones)` : ""}`,
             {
               errors: [identityNotFound(`${ns}/${azureIdentity}`), "AzureIdentityNotFound"],
               fix,
