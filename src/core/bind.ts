@@ -5,6 +5,7 @@ import { isNamespacedIdentity } from "../aadpodidentity/matching.js";
 import { bindingSpec } from "../aadpodidentity/spec.js";
 import { AAD_POD_IDENTITY_API_VERSION, BEHAVIOR_ANNOTATION, BEHAVIOR_NAMESPACED, BINDING_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
+import { invalidFields } from "../kube/errors.js";
 import { renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
 import { aadPodIdentityServed, listAadPodIdentity, notInstalled } from "./preflight.js";
@@ -128,6 +129,24 @@ function labelPatch(ref: WorkloadRef, namespace: string, labels: Record<string, 
   return object as ReturnType<typeof labelPatch>;
 }
 
+/**
+ * Whether the API server takes the label on this workload, asked before anything is made (a server-side dry run):
+ * kube-apiserver refuses any change to a Job's pod template (field is immutable), except on a suspended Job that
+ * never started.
+ */
+async function labelAllowed(kube: KubeSession, w: WorkloadRef, namespace: string, selector: string): Promise<void> {
+  try {
+    await kube.apply(labelPatch(w, namespace, { [BINDING_LABEL]: selector }), { dryRun: true });
+  } catch (err) {
+    if (w.kind !== "job" || !invalidFields(err).includes("spec.template")) throw err;
+    throw new UsageError(
+      `Job ${namespace}/${w.name} cannot be labelled: the API server refuses changes to a Job's pod template once it is created (field is immutable)`,
+      `Label the CronJob that makes it (--label cronjob/NAME), or re-create the Job from a manifest whose pod template has the label ${BINDING_LABEL}: ${selector}.`,
+      UsageCode.InvalidWorkload,
+    );
+  }
+}
+
 export interface BindInput {
   identityName: string;
   selector: string;
@@ -161,6 +180,7 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
     if (!(await kube.read(target))) {
       throw new NotFoundError(IdentityCode.WorkloadNotFound, `${WORKLOADS[w.kind].kind} '${w.name}' does not exist in namespace '${input.namespace}'`, "Check --label KIND/NAME and --namespace.");
     }
+    await labelAllowed(kube, w, input.namespace, input.selector);
   }
   const bindingName = input.bindingName ?? bindingNameFor(input.identityName);
   const repointed = await guardRepoint(kube, { name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector }, Boolean(input.force), "Pass --force to re-point it anyway");

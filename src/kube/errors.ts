@@ -24,6 +24,12 @@ export function kubeStatus(err: unknown): KubeStatus | undefined {
   return (body as KubeStatus) ?? { code: err.code };
 }
 
+/** The fields an Invalid (422) refusal names in its causes; empty for any other failure. */
+export function invalidFields(err: unknown): string[] {
+  const status = kubeStatus(err instanceof PodidError ? err.cause : err);
+  return status?.reason === "Invalid" ? (status.details?.causes ?? []).flatMap((c) => (c.field ? [c.field] : [])) : [];
+}
+
 export function isKubeNotFound(err: unknown): boolean {
   return err instanceof ApiException && err.code === 404;
 }

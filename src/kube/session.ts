@@ -69,11 +69,12 @@ export class KubeSession {
    * Server-side apply as field manager `podid`. Created/updated/unchanged comes from what the server did: an
    * apply that changes nothing leaves the resourceVersion as it was.
    */
-  async apply<T extends KubernetesObject>(object: T): Promise<{ object: T; result: ApplyResult }> {
+  async apply<T extends KubernetesObject>(object: T, options: { dryRun?: boolean } = {}): Promise<{ object: T; result: ApplyResult }> {
     const meta = object.metadata!;
     const before = await this.read<T>({ apiVersion: object.apiVersion!, kind: object.kind!, metadata: { name: meta.name!, namespace: meta.namespace } });
     try {
-      const after = (await this.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)) as T;
+      // A server-side dry run (dryRun=All) is validated as the write would be, and stores nothing.
+      const after = (await this.objects.patch(object, undefined, options.dryRun ? "All" : undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)) as T;
       const result: ApplyResult = !before ? "created" : before.metadata?.resourceVersion === after.metadata?.resourceVersion ? "unchanged" : "updated";
       return { object: after, result };
     } catch (err) {

@@ -1,6 +1,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { AppsV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { AppsV1Api, BatchV1Api, CustomObjectsApi, type ApiException } from "@kubernetes/client-node";
 import { runPodid, runShell } from "../helpers/cli.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { startKubeFixture, type KubeFixture } from "../helpers/kube-api.js";
@@ -140,6 +140,38 @@ test("bind refuses to re-point an existing binding, naming the pods that would l
   assert.match(forced.stderr, /WARNING: AzureIdentityBinding default\/shop-id-binding .* re-points it: pod default\/shop-pod loses identity 'shop-id'/);
   assert.deepEqual(await bindingNow(), { azureIdentity: "shop-id", selector: "web2" });
   assert.equal((await podid(["bind", "--selector", "web2", "--identity", "shop-id"])).code, 0, "the same binding again is no re-point");
+});
+
+test("a created Job's pod template is immutable (kube-apiserver's 422): bind --label job/NAME says what to do and makes nothing; a suspended Job that never started takes the label", async () => {
+  const batch = kube.kc.makeApiClient(BatchV1Api);
+  const job = (name: string, suspend: boolean) =>
+    batch.createNamespacedJob({ namespace: "default", body: { metadata: { name }, spec: { suspend, template: { metadata: { labels: { app: name } }, spec: { restartPolicy: "Never", containers: [{ name: "app", image: "example/app:1" }] } } } } });
+  await identity("job-id");
+  const j1 = await job("j1", false);
+
+  // The API server's own refusal, as a client sees it.
+  const changed = structuredClone(j1);
+  changed.spec!.template.metadata!.labels = { ...changed.spec!.template.metadata!.labels, extra: "x" };
+  const refusal = await batch.replaceNamespacedJob({ name: "j1", namespace: "default", body: changed }).then(
+    () => assert.fail("a Job's template was changed"),
+    (e: ApiException<string>) => e,
+  );
+  assert.equal(refusal.code, 422);
+  const status = JSON.parse(refusal.body) as { reason: string; message: string; details: { name: string; group: string; kind: string; causes: { reason: string; field: string; message: string }[] } };
+  assert.equal(status.reason, "Invalid");
+  assert.match(status.message, /^Job\.batch "j1" is invalid: spec\.template: Invalid value: .*: field is immutable$/);
+  assert.deepEqual(status.details.causes.map((c) => [c.reason, c.field]), [["FieldValueInvalid", "spec.template"]]);
+
+  const r = await podid(["bind", "--selector", "jobs", "--identity", "job-id", "--namespace", "default", "--label", "job/j1"]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^ERROR: Job default\/j1 cannot be labelled: the API server refuses changes to a Job's pod template once it is created \(field is immutable\)\n.*Label the CronJob that makes it \(--label cronjob\/NAME\), or re-create the Job from a manifest whose pod template has the label aadpodidbinding: jobs\./);
+  await assert.rejects(custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: "default", plural: "azureidentitybindings", name: "job-id-binding" }), "nothing is made");
+  assert.equal((await batch.readNamespacedJob({ name: "j1", namespace: "default" })).spec?.template.metadata?.labels?.aadpodidbinding, undefined);
+
+  await job("j2", true);
+  const ok = await podid(["bind", "--selector", "jobs", "--identity", "job-id", "--namespace", "default", "--label", "job/j2"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((await batch.readNamespacedJob({ name: "j2", namespace: "default" })).spec?.template.metadata?.labels?.aadpodidbinding, "jobs");
 });
 
 test("exception add, list and delete; add twice is unchanged, delete twice is fine", async () => {

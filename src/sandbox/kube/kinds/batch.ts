@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { CronError, knownTimeZone, parseCronSchedule } from "../cron.js";
 import type { FieldError } from "../errors.js";
 import type { KindSpec } from "../registry/resources.js";
@@ -67,6 +68,31 @@ function specOf(o: KubeObject): Obj {
   return isPlainObject(o.spec) ? o.spec : {};
 }
 
+/**
+ * ValidateJobSpecUpdate: the selector and the pod template are immutable. Since 1.27 (JobMutableNodeSchedulingDirectives)
+ * a Job that is suspended and never started may still change its template's labels, annotations, node selector,
+ * tolerations and scheduling gates, so a queue controller can place it before it starts.
+ */
+function jobSpecUpdateErrors(job: KubeObject, old: KubeObject): FieldError[] {
+  const spec = specOf(job);
+  const before = specOf(old);
+  const errs: FieldError[] = [];
+  if (!isDeepStrictEqual(spec.selector, before.selector)) errs.push({ type: "FieldValueInvalid", field: "spec.selector", value: spec.selector, detail: "field is immutable" });
+  const started = isPlainObject(old.status) && old.status.startTime !== undefined && old.status.startTime !== null;
+  const mutable = before.suspend === true && !started;
+  const comparable = (template: unknown): Obj => {
+    const t = structuredClone(isPlainObject(template) ? template : {});
+    if (!mutable) return t;
+    const meta = child(t, "metadata");
+    const podSpec = child(t, "spec");
+    for (const k of ["labels", "annotations"]) delete meta[k];
+    for (const k of ["nodeSelector", "tolerations", "schedulingGates"]) delete podSpec[k];
+    return t;
+  };
+  if (!isDeepStrictEqual(comparable(spec.template), comparable(before.template))) errs.push({ type: "FieldValueInvalid", field: "spec.template", value: spec.template, detail: "field is immutable" });
+  return errs;
+}
+
 export const jobs: KindSpec = {
   group: "batch",
   version: "v1",
@@ -87,6 +113,7 @@ export const jobs: KindSpec = {
       generateSelector(o, spec);
     },
     validate: (o) => jobSpecErrors(specOf(o), "spec"),
+    validateUpdate: jobSpecUpdateErrors,
   },
 };
 

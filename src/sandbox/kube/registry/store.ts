@@ -175,7 +175,7 @@ export class Store {
   /** Decoding, then validation: metadata, the kind's own rules, and finalizers of an object being deleted. */
   private validated(rt: ResourceType, o: KubeObject, old: KubeObject | undefined, fieldValidation?: string): KubeObject {
     const out = rt.strategy.decode?.(o, fieldValidation) ?? o;
-    const errs: FieldError[] = [...validateMetadata(rt.strategy.validateName, out), ...(rt.strategy.validate?.(out) ?? [])];
+    const errs: FieldError[] = [...validateMetadata(rt.strategy.validateName, out), ...(rt.strategy.validate?.(out) ?? []), ...(old ? (rt.strategy.validateUpdate?.(out, old) ?? []) : [])];
     if (old?.metadata.deletionTimestamp) {
       const before = new Set(old.metadata.finalizers ?? []);
       if ((out.metadata.finalizers ?? []).some((f) => !before.has(f))) {

@@ -28,6 +28,8 @@ export interface Strategy {
   prepareForUpdate?(object: KubeObject, old: KubeObject): void;
   /** Validation beyond metadata, with kube-apiserver's field paths and wording. */
   validate?(object: KubeObject): FieldError[];
+  /** ValidateUpdate's own part: what an update may not change (immutable fields), against the stored object. */
+  validateUpdate?(object: KubeObject, old: KubeObject): FieldError[];
   /** Refuses a deletion outright (throws the KubeError), as a protected namespace's is. */
   checkDelete?(object: KubeObject): void;
   /** Seconds a deleted object stays, marked, before it goes (a pod its kubelet stops); 0 goes at once. */
