@@ -8,6 +8,7 @@ import { INSTALL_NAMESPACE, MIC_DEPLOYMENT_NAME, NAME_LABEL, NAME_LABEL_VALUE, N
 import type { KubeSession } from "../kube/session.js";
 import { DEFAULT_RUNTIME_IMAGE, renderInstall, type InstallValues } from "../render/install.js";
 import { applyObjectStep } from "./apply-step.js";
+import { refuseLegacyFieldPruning } from "./crd-pruning.js";
 import { ASSIGN_ACTION } from "./identity-add.js";
 import { grantsAnnotation, readGrantsRecord, unionGrants } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
@@ -156,6 +157,8 @@ export async function install(input: InstallInput, azure: AzureSession | undefin
   if (!cluster) warnings.push("the cluster was not looked up in Azure (--skip-role-assignments): its network plugin was not checked");
   const image = await imageWarning(kube, input.values);
   if (image) warnings.push(image);
+  const pruning = await refuseLegacyFieldPruning(kube, options.dryRun);
+  if (pruning) warnings.push(pruning);
   const previous = await installRecord(kube, input.values.namespace);
   warnings.push(...previous.problems.map((p) => `Deployment ${input.values.namespace}/${MIC_DEPLOYMENT_NAME}: ${p}`));
   const made: RoleGrant[] = [];

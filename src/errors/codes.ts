@@ -117,6 +117,8 @@ export const InstallCode = {
   KubenetNotAllowed: "KubenetNotAllowed",
   RolloutTimeout: "RolloutTimeout",
   IdentitiesRemain: "IdentitiesRemain",
+  /** podid's CRDs (with a schema) would make the API server drop pre-1.6 field spellings that objects still use. */
+  LegacyFieldsWouldBePruned: "LegacyFieldsWouldBePruned",
 } as const;
 export type InstallCode = (typeof InstallCode)[keyof typeof InstallCode];
 

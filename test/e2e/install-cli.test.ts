@@ -6,6 +6,8 @@ import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { runPodid } from "../helpers/cli.js";
+import { applyPre16Crds } from "../helpers/crds.js";
+import { eventually } from "../helpers/eventually.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 
 let sb: SandboxFixture;
@@ -226,4 +228,31 @@ test("uninstall: --dry-run prints the plan; it refuses while an AzureIdentity ex
   const again = await podid(["uninstall", "--yes"]);
   assert.equal(again.code, 0, again.stderr);
   assert.ok(JSON.parse(again.stdout).steps.every((s: { outcome: string }) => s.outcome === "absent"));
+});
+
+test("over aad-pod-identity's pre-1.6 CRDs (no schema) with objects spelled the old way: install refuses before the API server would drop those fields, a dry run says so; re-applied with v1 names, install goes ahead", async () => {
+  await applyPre16Crds(clients.kc);
+  const custom = clients.kc.makeApiClient(CustomObjectsApi);
+  const at = { group: "aadpodidentity.k8s.io", version: "v1", namespace: "default", plural: "azureidentities" };
+  const resourceID = `/subscriptions/${sb.info.subscriptionId}/resourceGroups/${sb.info.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/old-id`;
+  await eventually("the pre-1.6 kinds are served", () => custom.listNamespacedCustomObject(at).then(() => true, () => false));
+  await custom.createNamespacedCustomObject({ ...at, body: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentity", metadata: { name: "old-id" }, spec: { type: 0, ResourceID: resourceID, ClientID: "00000000-0000-0000-0000-0000000000aa" } } });
+  const crdSchema = async () => ((await KubernetesObjectApi.makeApiClient(clients.kc).read({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name: "azureidentities.aadpodidentity.k8s.io" } })) as { spec: { versions: { schema?: { openAPIV3Schema?: { properties?: object } } }[] } }).spec.versions[0].schema?.openAPIV3Schema?.properties;
+
+  const dry = await podid([...installArgs(), "--dry-run"]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stderr, /WARNING: install would stop here: .*AzureIdentity default\/old-id \((ClientID=.*ResourceID=|ResourceID=.*ClientID=)/);
+  const refused = await podid(installArgs());
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /^ERROR: the CustomResourceDefinitions .*azureidentities\.aadpodidentity\.k8s\.io.* have no schema .*AzureIdentity default\/old-id/);
+  assert.equal(await crdSchema(), undefined, "the CRDs were not replaced");
+  const kept = (await custom.getNamespacedCustomObject({ ...at, name: "old-id" })) as { spec: Record<string, unknown> };
+  assert.equal(kept.spec.ClientID, "00000000-0000-0000-0000-0000000000aa", "the object keeps its fields");
+
+  await custom.replaceNamespacedCustomObject({ ...at, name: "old-id", body: { apiVersion: "aadpodidentity.k8s.io/v1", kind: "AzureIdentity", metadata: { name: "old-id", resourceVersion: (kept as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion }, spec: { type: 0, resourceID: resourceID, clientID: "00000000-0000-0000-0000-0000000000aa" } } });
+  const installed = await podid(installArgs());
+  assert.equal(installed.code, 0, installed.stderr);
+  assert.ok(await crdSchema(), "podid's CRDs (with their schema) are in place");
+  const read = (await custom.getNamespacedCustomObject({ ...at, name: "old-id" })) as { spec: Record<string, unknown> };
+  assert.deepEqual(read.spec, { type: 0, resourceID: resourceID, clientID: "00000000-0000-0000-0000-0000000000aa" });
 });

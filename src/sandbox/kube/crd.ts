@@ -154,7 +154,7 @@ export function resourcesOfCrd(crd: KubeObject): ResourceType[] {
     });
 }
 
-/** A custom object's strategy: decoded by pruning to its version's schema, validated against it. */
+/** A custom object's strategy: decoded by pruning to its version's schema (on write and on read), validated against it. */
 function customResourceStrategy(kind: string, version: string, schema: JsonSchema | undefined): Strategy {
   return {
     validateName: dns1123Subdomain,
@@ -169,6 +169,7 @@ function customResourceStrategy(kind: string, version: string, schema: JsonSchem
       return pruned.object;
     },
     validate: (o) => pruneCustomObject(o, schema).errors,
+    fromStorage: (o) => pruneCustomObject(o, schema).object,
   };
 }
 

@@ -97,9 +97,15 @@ export class Store {
     return o;
   }
 
-  /** The stored object, in the storage version, or undefined. */
+  /** A stored object as reads see it (the kind's decoding from storage), still in the storage version. */
+  private decoded(rt: ResourceType, o: KubeObject): KubeObject {
+    return rt.strategy.fromStorage?.(o) ?? o;
+  }
+
+  /** The stored object as reads see it, in the storage version, or undefined. */
   lookup(rt: ResourceType, namespace: string | undefined, name: string): KubeObject | undefined {
-    return this.storage.get(storageKey(rt), this.namespaceOf(rt, namespace), name);
+    const found = this.storage.get(storageKey(rt), this.namespaceOf(rt, namespace), name);
+    return found && this.decoded(rt, found);
   }
 
   get(rt: ResourceType, namespace: string | undefined, name: string): KubeObject {
@@ -116,7 +122,10 @@ export class Store {
 
   list(rt: ResourceType, opts: ListOptions = {}): ListResult {
     const match = this.filter(rt, opts);
-    let items = this.storage.list(storageKey(rt), this.namespaceOf(rt, opts.namespace)).filter(match);
+    let items = this.storage
+      .list(storageKey(rt), this.namespaceOf(rt, opts.namespace))
+      .map((o) => this.decoded(rt, o))
+      .filter(match);
     if (opts.continue) {
       let after: string;
       try {
@@ -433,7 +442,7 @@ export class Store {
     let from: number;
     if (!rv || rv === "0") {
       from = this.storage.revision;
-      for (const o of this.storage.list(storageKey(rt), namespace)) if (match(o)) sink({ type: "ADDED", object: this.served(rt, o) });
+      for (const o of this.storage.list(storageKey(rt), namespace)) if (match(o)) sink({ type: "ADDED", object: this.served(rt, this.decoded(rt, o)) });
     } else {
       from = Number(rv);
       if (!Number.isInteger(from) || from < 0) throw Errors.badRequest(`invalid resource version: ${rv}`);
@@ -445,7 +454,7 @@ export class Store {
       if (e.type === "MODIFIED" && current && !before) type = "ADDED";
       else if (e.type === "MODIFIED" && !current && before) type = "DELETED";
       else if (!current) type = undefined;
-      if (type) sink({ type, object: this.served(rt, clone(e.object)) });
+      if (type) sink({ type, object: this.served(rt, this.decoded(rt, clone(e.object))) });
     });
   }
 }

@@ -20,6 +20,12 @@ export interface Strategy {
    */
   decode?(object: KubeObject, fieldValidation: string | undefined): KubeObject;
   /**
+   * Decoding from storage: what every read (get, list, watch, the object an update starts from) returns of a stored
+   * object. kube-apiserver's storage codec prunes a custom object to its schema as it is now, so fields stored
+   * before the CRD had a schema vanish from reads at once, though storage keeps them until the next write.
+   */
+  fromStorage?(object: KubeObject): KubeObject;
+  /**
    * Defaulting and PrepareForCreate: what creation fills in or resets. It runs again on what mutating admission
    * returns (the API server defaults a webhook's answer as it defaults a client's), so it must be idempotent.
    */
