@@ -89,6 +89,7 @@ export function configureNmi(cmd: Command): void {
             prometheusPort: prometheus === 0 ? undefined : prometheus,
             setRetryAfterHeader: flagBool("set-retry-after-header", flags.setRetryAfterHeader, false),
             iptables: flagBool("manage-iptables", flags.manageIptables, true),
+            ...(process.env.NMI_POD_NAME && process.env.NMI_POD_NAMESPACE ? { ownPod: { name: process.env.NMI_POD_NAME, namespace: process.env.NMI_POD_NAMESPACE } } : {}),
           },
           kubeconfig: flags.kubeconfig,
           allowKubenet: flagBool("allow-network-plugin-kubenet", flags.allowNetworkPluginKubenet, false),

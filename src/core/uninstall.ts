@@ -2,7 +2,7 @@ import { InstallCode, InstallError } from "../errors/index.js";
 import { ClusterService } from "../azure/clusters.js";
 import { grantKey, PODID_DESCRIPTION_PREFIX, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { MANAGED_BY_LABEL, MANAGED_BY_PODID, MIC_DEPLOYMENT_NAME } from "../aadpodidentity/contract/names.js";
+import { MANAGED_BY_LABEL, MANAGED_BY_PODID, MIC_DEPLOYMENT_NAME, REMOVE_REDIRECT_COMMANDS } from "../aadpodidentity/contract/names.js";
 import { identitySpec } from "../aadpodidentity/spec.js";
 import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
@@ -173,7 +173,7 @@ export async function uninstall(
     warnings,
     steps: reports,
     iptables:
-      "NMI removes its iptables rules when it stops (SIGTERM). On a node where NMI was killed, run as root: iptables -t nat -D PREROUTING -j aad-metadata; iptables -t nat -F aad-metadata; iptables -t nat -X aad-metadata",
+      `NMI removes its iptables rules when it stops (SIGTERM) with its DaemonSet deleted. On a node where NMI was killed, or could not reach the API server as it stopped, run as root: ${REMOVE_REDIRECT_COMMANDS}`,
     dryRun: options.dryRun,
   };
 }

@@ -219,4 +219,12 @@ test("uninstall stops MIC and NMI: their pods go and nothing listens on the node
   assert.equal(r.code, 0, r.stderr);
   await eventually("MIC and NMI pods to be gone", async () => assert.deepEqual([...(await podsOf("mic")), ...(await podsOf("nmi"))].map((p) => p.metadata?.name), []), WAIT);
   for (const p of nmi) await eventually(`NMI on ${p.spec?.nodeName} to stop listening`, async () => !(await listening(p.status!.podIP!, 2579)) && !(await listening(p.status!.podIP!, 2580)), WAIT);
+  // With its DaemonSet deleted, NMI took its redirect with it: pods reach the node's IMDS again, as without pod identity.
+  await core.createNamespacedPod({
+    namespace: "default",
+    body: { metadata: { name: "asks-imds" }, spec: { restartPolicy: "Never", containers: [{ name: "demo", image: "ghcr.io/podid/podid-demo:0.1.0", args: ["--once", "--subscription-id", sb.info.subscriptionId, "--resource-group", "none"] }] } },
+  });
+  const result = await eventually("the pod's result line", async () => demoResults(await core.readNamespacedPodLog({ name: "asks-imds", namespace: "default" }))[0] ?? false, WAIT);
+  assert.equal(result.token, true, `the node's IMDS answers: ${JSON.stringify(result)}`);
+  await core.deleteNamespacedPod({ name: "asks-imds", namespace: "default" });
 });

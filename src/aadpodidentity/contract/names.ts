@@ -77,3 +77,9 @@ export const NMI_FLAG_DEFAULTS = {
   retryAttemptsForAssigned: 4,
   findIdentityRetryIntervalSec: 5,
 } as const;
+
+/** Upstream's iptables chain in the nat table, jumped to from the top of PREROUTING: NMI's redirect of pods' metadata traffic. */
+export const METADATA_CHAIN = "aad-metadata";
+
+/** What removes NMI's redirect from a node by hand (as root), where no NMI did it on its way out. */
+export const REMOVE_REDIRECT_COMMANDS = `iptables -t nat -D PREROUTING -j ${METADATA_CHAIN}; iptables -t nat -F ${METADATA_CHAIN}; iptables -t nat -X ${METADATA_CHAIN}`;

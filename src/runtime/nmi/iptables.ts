@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { METADATA_CHAIN, REMOVE_REDIRECT_COMMANDS } from "../../aadpodidentity/contract/names.js";
 
 const run = promisify(execFile);
 
-/** Upstream's chain in the nat table, jumped to from the top of PREROUTING. */
-export const METADATA_CHAIN = "aad-metadata";
+export { METADATA_CHAIN, REMOVE_REDIRECT_COMMANDS };
 
 export interface RedirectRule {
   metadataIp: string;

@@ -8,7 +8,8 @@ import type { KubeEndpoint } from "../../kube/lite/endpoint.js";
 import { assignedIdentitiesOnNode, azureIdentities, deploymentsIn, podIdentityExceptions, podsOnNode, replicaSetsIn } from "../../kube/watch-cache.js";
 import { createLogger, type Logger } from "../../util/logger.js";
 import { DecisionLog } from "./decisions.js";
-import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, type IptablesRunner, type RedirectRule } from "./iptables.js";
+import { ensureRedirect, iptablesBinary, IptablesError, removeRedirect, REMOVE_REDIRECT_COMMANDS, type IptablesRunner, type RedirectRule } from "./iptables.js";
+import { handoverOnStop } from "./handover.js";
 import { closeServer, listenOn, PORT_BUSY_WAIT_MS, startProbeServers, type ProbeServers } from "../probes.js";
 import { NmiMetrics } from "./metrics.js";
 import { NMI_DEFAULTS, type NmiOptions } from "./options.js";
@@ -209,6 +210,13 @@ export async function startNmi(input: StartNmiInput): Promise<RunningNmi> {
     stop() {
       stopped ??= (async () => {
         if (iptTimer) clearInterval(iptTimer);
+        const handover = installed ? await handoverOnStop(kube, options.ownPod) : "removed";
+        if (installed && handover !== "removed") {
+          if (handover === "successor") logger.info("the iptables redirect stays for the NMI that replaces this one (its DaemonSet remains): until it listens, pods' metadata requests fail rather than reach the node's identity");
+          else logger.error(`the API server could not say whether another NMI replaces this one, so the iptables redirect stays (pods' metadata requests fail rather than reach the node's identity); without NMI on this node, remove it as root: ${REMOVE_REDIRECT_COMMANDS}`);
+          await closeAll();
+          return;
+        }
         if (installed) {
           try {
             await removeRedirect(runner);

@@ -34,6 +34,8 @@ export interface NmiOptions {
   setRetryAfterHeader: boolean;
   /** Install the iptables redirect (the CLI does; in-process tests do not). */
   iptables: boolean;
+  /** This NMI's pod (from the downward API): whether its DaemonSet stays decides if the redirect outlives it. */
+  ownPod?: { namespace: string; name: string };
 }
 
 export const NMI_DEFAULTS: Omit<NmiOptions, "node"> = {

@@ -1,7 +1,7 @@
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Pod, V1LabelSelector } from "@kubernetes/client-node";
 import { IPTABLES_FAILED, IPTABLES_NOT_INSTALLED } from "../../../aadpodidentity/contract/messages.js";
 import { NODE_EVENT_NAMESPACE, REDIRECT_STATES, RedirectState } from "../../../aadpodidentity/contract/nmi-reports.js";
-import { componentSelector, NMI_FLAG_DEFAULTS, NmiFlag } from "../../../aadpodidentity/contract/names.js";
+import { componentSelector, METADATA_CHAIN, NMI_FLAG_DEFAULTS, NmiFlag } from "../../../aadpodidentity/contract/names.js";
 import { BINDING_LABEL } from "../../../aadpodidentity/types.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
@@ -106,7 +106,7 @@ export const nmiReachableCheck: Check = {
     const nodeIP = (name: string | undefined) => nodes.find((n) => n.metadata?.name === name)?.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
     const blocked = new Map<string, { policy: V1NetworkPolicy; pods: V1Pod[]; target: { ip: string; port: number }; imdsOnly: boolean }>();
     const observed: Record<string, unknown> = {
-      notVerified: "the nodes' iptables rules themselves (doctor reads the state NMI records as Events on each Node, not the nodes); on a node: iptables -t nat -S aad-metadata",
+      notVerified: "the nodes' iptables rules themselves (doctor reads the state NMI records as Events on each Node, not the nodes); on a node: iptables -t nat -S " + METADATA_CHAIN,
     };
     for (const pod of labelled) {
       const ns = pod.metadata?.namespace ?? "default";
