@@ -1,14 +1,14 @@
 import type { Command } from "commander";
 import { createContext, type CommandContext } from "./context.js";
 import { renderError } from "./render-error.js";
-import { interruption } from "./interrupt.js";
+import { interruption, STOP_SIGNALS, type StopSignal } from "./interrupt.js";
 import { enableAzureTrace } from "../azure/trace.js";
 import { InterruptedError } from "../errors/index.js";
 
 /**
  * Wraps a command body: builds the context, prints the result, renders any error once and sets the exit code.
- * Command bodies never call process.exit. Ctrl-C ends the command quietly with exit 130, saying what it had
- * already done; a command that cleans up on its own when interrupted (the demo) registers its own SIGINT listener.
+ * Command bodies never call process.exit. Ctrl-C ends the command quietly with exit 130 (SIGTERM: 143), saying what
+ * it had already done; a command that cleans up on its own when interrupted (the demo) registers its own listener.
  */
 export function action<O extends object>(
   body: (options: O, ctx: CommandContext, cmd: Command) => Promise<unknown>,
@@ -17,13 +17,14 @@ export function action<O extends object>(
     const cmd = args[args.length - 1] as Command;
     let debug = false;
     let ctx: CommandContext | undefined;
-    const onInterrupt = () => {
-      if (process.listenerCount("SIGINT") > 1) return;
+    const onSignal = (signal: StopSignal) => {
+      if (process.listenerCount(signal) > 1) return;
       ctx?.progress.stop();
-      process.exitCode = renderError(ctx ? interruption(ctx.progress) : new InterruptedError(), { debug });
+      process.exitCode = renderError(ctx ? interruption(ctx.progress, signal) : new InterruptedError(undefined, { exitCode: STOP_SIGNALS[signal] }), { debug });
       process.exit();
     };
-    process.on("SIGINT", onInterrupt);
+    const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
+    signals.forEach((signal) => process.on(signal, onSignal));
     try {
       debug = Boolean(cmd.optsWithGlobals().debug);
       ctx = createContext(cmd);
@@ -40,7 +41,7 @@ export function action<O extends object>(
       process.exitCode = renderError(err instanceof InterruptedError && ctx ? interruption(ctx.progress) : err, { debug });
     } finally {
       ctx?.progress.stop();
-      process.off("SIGINT", onInterrupt);
+      signals.forEach((signal) => process.off(signal, onSignal));
     }
   };
 }

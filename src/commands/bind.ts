@@ -3,7 +3,7 @@ import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
 import { refuseOldNamespaceFlag, repeatable, required, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { openKube } from "./open-kube.js";
-import { bind, parseWorkloadRef, unbind, WORKLOAD_KINDS_HELP } from "../core/bind.js";
+import { bind, parseWorkloadRefs, unbind, WORKLOAD_KINDS_HELP } from "../core/bind.js";
 import { checkKubeName, checkLabelValue } from "../core/validate.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { writeResult } from "./write-result.js";
@@ -48,7 +48,7 @@ Examples:
             selector,
             namespace: kube.namespace,
             bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined,
-            workloads: (o.label ?? []).map((l) => parseWorkloadRef(l)),
+            workloads: parseWorkloadRefs(o.label ?? []),
             force: Boolean(o.force),
           },
           kube,
@@ -73,7 +73,7 @@ export function configureUnbind(cmd: Command): void {
         const kube = openKube(o);
         const identityName = await askFor(ctx, o.identity, { flag: "--identity", message: "AzureIdentity to unbind", validate: (v) => checkKubeName("--identity", v) }, o.yes);
         const result = await unbind(
-          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined, workloads: (o.label ?? []).map((l) => parseWorkloadRef(l)) },
+          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined, workloads: parseWorkloadRefs(o.label ?? []) },
           kube,
           { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );

@@ -44,7 +44,6 @@ Examples:
       action<DoctorOptions>(async (o, ctx) => {
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
         if (o.probe && !o.pod) throw new UsageError("--probe needs --pod POD", "Name the pod to request a token for, e.g. --probe --pod web-0 --namespace team-a.");
-        if ((o.cluster === undefined) !== (o.resourceGroup === undefined)) throw new UsageError("--cluster and -g/--resource-group go together", "Pass both, or neither to find the cluster from the nodes.");
         const namespaceFlag = o.namespace !== undefined ? checkNamespace(o.namespace) : undefined;
         const doctorCtx = new DoctorContext({
           scope: {

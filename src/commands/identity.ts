@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
-import { repeatable, required, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
+import { refuseOldNamespaceFlag, repeatable, required, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { ClusterService } from "../azure/clusters.js";
 import { openAzureSession } from "../azure/session.js";
 import { openKube } from "./open-kube.js";
@@ -102,7 +102,7 @@ Examples:
       }),
     );
 
-  withKubeOptions(withAzureOptions(identity.command("list").description("List the identities podid manages in the cluster, with their state in Azure.")))
+  refuseOldNamespaceFlag(withKubeOptions(withAzureOptions(identity.command("list").description("List the identities podid manages in the cluster, with their state in Azure."))))
     .option("-A, --all-namespaces", "List across all namespaces.")
     .addHelpText("after", "\nExamples:\n  podid identity list -A -o table\n  podid identity list --namespace team-a --query \"[].[name, clientId]\" -o tsv")
     .action(

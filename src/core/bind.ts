@@ -115,6 +115,16 @@ export function parseWorkloadRef(value: string, flag = "--label"): WorkloadRef {
   return { kind, name: checkKubeName("workload name", m[2]) };
 }
 
+/** Each `--label` parsed; one workload named two ways (`sts/db`, `statefulsets.apps/db`) is one. */
+export function parseWorkloadRefs(values: readonly string[], flag = "--label"): WorkloadRef[] {
+  const refs = new Map<string, WorkloadRef>();
+  for (const value of values) {
+    const ref = parseWorkloadRef(value, flag);
+    refs.set(`${ref.kind}/${ref.name}`, ref);
+  }
+  return [...refs.values()];
+}
+
 /** A partial object carrying only the label, so server-side apply makes podid the owner of just that field. */
 function labelPatch(ref: WorkloadRef, namespace: string, labels: Record<string, string>): { apiVersion: string; kind: string; metadata: { name: string; namespace: string } } {
   const w = WORKLOADS[ref.kind];

@@ -10,5 +10,7 @@ export const ExitCode = {
   doctorFailures: 5,
   /** Interrupted (Ctrl-C): 128 + SIGINT, as shells report a command a signal ended. */
   interrupted: 130,
+  /** Terminated (SIGTERM, e.g. a CI job's timeout or `kill`): 128 + SIGTERM. */
+  terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -13,10 +13,10 @@ export class UsageError extends PodidError<UsageCode> {
   }
 }
 
-/** The user stopped the command (Ctrl-C at a prompt or while it ran): exit 130, reported quietly. */
+/** The user stopped the command (Ctrl-C at a prompt or while it ran: exit 130; SIGTERM: 143), reported quietly. */
 export class InterruptedError extends PodidError<UsageCode> {
-  constructor(message = "cancelled", options: FamilyErrorOptions = {}) {
-    super(UsageCode.Interrupted, message, { ...options, exitCode: ExitCode.interrupted });
+  constructor(message = "cancelled", options: FamilyErrorOptions & { exitCode?: ExitCode } = {}) {
+    super(UsageCode.Interrupted, message, { ...options, exitCode: options.exitCode ?? ExitCode.interrupted });
     this.name = "InterruptedError";
   }
 }

@@ -74,6 +74,7 @@ const cases: [string, string[], number, RegExp, NodeJS.ProcessEnv?][] = [
   ["bind -n as the namespace", ["bind", "--selector", "s", "--identity", "ok-id", "-n", "team-b"], 2, /^ERROR: -n no longer means the namespace on 'podid bind': -n is now the binding's name \(-n\/--name, as in az\); the namespace is --namespace\nFor the namespace write --namespace team-b;/],
   ["unbind -n as the namespace, value attached", ["unbind", "--identity", "ok-id", "-nteam-b"], 2, /on 'podid unbind'.*\nFor the namespace write --namespace team-b;/],
   ["doctor -n as the namespace", ["doctor", "-n", "team-b"], 2, /^ERROR: -n no longer means the namespace on 'podid doctor': it takes no -n .*; the namespace is --namespace\nWrite --namespace team-b\.$/m],
+  ["identity list -n as the namespace", ["identity", "list", "-n", "team-b"], 2, /^ERROR: -n no longer means the namespace on 'podid identity list': it takes no -n .*; the namespace is --namespace\nWrite --namespace team-b\.$/m],
   ["render binding -n as the namespace", ["render", "binding", "--identity", "a", "--selector", "b", "-n", "team-b"], 2, /on 'podid render binding': -n is now the binding's name/],
   ["render exception -n as the namespace", ["render", "exception", "--name", "e", "-n", "kube-system", "--pod-labels", "a=b"], 2, /on 'podid render exception': -n is now the exception's name/],
   // Where --name was required, an old command line had it: -n beside --name is the old use.

@@ -1,5 +1,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -180,6 +181,27 @@ test("Ctrl-C during a command: exit 130, what was done listed, no error; re-runn
   const grants = [];
   for await (const a of auth.roleAssignments.listForScope(`/subscriptions/${sb.info.subscriptionId}/resourceGroups/${sb.info.resourceGroup}`, { filter: `principalId eq '${identity.principalId}'` })) grants.push(a);
   assert.equal(grants.length, 1, "the Reader grant the cancel stopped, made by the re-run");
+});
+
+test("SIGTERM during a command (a CI job's timeout, kill): exit 143 with what was done listed, as Ctrl-C", async () => {
+  ok(await podid(["sandbox", "settings", "--replication-delay", "20", "--dir", sb.dir, "-o", "none"]), "replication delay on");
+  try {
+    const child = spawn(process.execPath, [CLI, "identity", "add", "-n", "term-id", "-g", sb.info.resourceGroup, "--role", "Reader", "-o", "none", "--verbose"], { env: { ...process.env, ...sb.env, NO_COLOR: "1" } });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    try {
+      await eventually("the identity made and the role grant waiting", () => /identity term-id: created/.test(stderr) && /role Reader/.test(stderr), { timeoutMs: 120_000, intervalMs: 100 });
+    } finally {
+      child.kill("SIGTERM");
+    }
+    assert.equal(await exited, 143, stderr);
+    assert.match(stderr, /Cancelled during role Reader at .*\.\nAlready done: identity term-id \(created\)\. Re-running the same command finishes the job\./, stderr);
+    assert.doesNotMatch(stderr, /ERROR/);
+  } finally {
+    ok(await podid(["sandbox", "settings", "--replication-delay", "0", "--dir", sb.dir, "-o", "none"]), "replication delay off");
+  }
 });
 
 test("a reader that goes away early is no error: stdout and stderr closed mid-command", async () => {

@@ -164,3 +164,13 @@ test("16. an identity deleted and re-created under the same name: the AzureIdent
   await applyFix(sb, f.fix);
   assertStatus((await runDoctor(sb, ["--namespace", "default", "--identity", "recreated-id"])).report, "recreated-identity", "ok");
 });
+
+test("--cluster alone finds the cluster by name, -g alone narrows the nodes' cluster to that group; a wrong -g is nothing found", async () => {
+  for (const args of [["--cluster", sb.info.clusterName], ["-g", sb.info.resourceGroup], ["-g", sb.info.nodeResourceGroup]]) {
+    const r = await runDoctor(sb, args);
+    assert.notEqual(r.code, 2, `${args.join(" ")}: a usage error`);
+    assertStatus(r.report, "network-plugin", "ok");
+    assert.equal(checkOf(r.report, "kubelet-roles").status, "ok", args.join(" "));
+  }
+  assert.equal(checkOf((await runDoctor(sb, ["-g", "no-such-group"])).report, "network-plugin").status, "skipped");
+});

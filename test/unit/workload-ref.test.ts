@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseWorkloadRef } from "../../src/core/bind.js";
+import { parseWorkloadRef, parseWorkloadRefs } from "../../src/core/bind.js";
 import { UsageError } from "../../src/errors/index.js";
 
 test("--label takes the kinds as kubectl does: kind, plural, short name, KIND.GROUP, any case", () => {
@@ -38,4 +38,11 @@ test("--label refuses what is not a workload, a wrong group, or a bad name", () 
     assert.throws(() => parseWorkloadRef(value), (e: unknown) => e instanceof UsageError && e.exitCode === 2, value);
   }
   assert.throws(() => parseWorkloadRef("svc/web"), (e: unknown) => e instanceof UsageError && /KIND is one of deployment \(deploy\), statefulset \(sts\), daemonset \(ds\), job, cronjob \(cj\), pod \(po\)/.test(e.remedy ?? ""));
+});
+
+test("one workload named two ways on the command line is labelled once", () => {
+  assert.deepEqual(parseWorkloadRefs(["sts/db", "statefulsets.apps/db", "deploy/web", "StatefulSet/db"]), [
+    { kind: "statefulset", name: "db" },
+    { kind: "deployment", name: "web" },
+  ]);
 });

@@ -114,18 +114,19 @@ export class DoctorContext extends DoctorReads {
     });
   }
 
-  /** The AKS cluster: --cluster and -g, else the one whose node resource group holds the nodes' scale sets. */
+  /** The AKS cluster: --cluster (with -g, its group or node resource group), else the one whose node resource group holds the nodes' scale sets (in -g when given). */
   aksCluster(): Promise<ClusterInfo> {
     return this.cached("aks", async () => {
       const clusters = new ClusterService(this.azure);
       const ref = this.inputs.cluster;
       try {
         // -g may be the cluster's group or its node resource group (MC_...): lookUpCluster finds it by name then.
-        if (ref.name && ref.resourceGroup) return await lookUpCluster(clusters, { name: ref.name }, { resourceGroup: ref.resourceGroup });
+        if (ref.name) return await lookUpCluster(clusters, { name: ref.name }, { resourceGroup: ref.resourceGroup });
         const nodes = await this.nodes();
         const groups = new Set(nodes.map((n) => computeTargetOfProviderId(n.spec?.providerID)?.resourceGroup.toLowerCase()).filter((g): g is string => Boolean(g)));
         if (!groups.size) throw new CheckSkipped("no node has an Azure providerID, so the AKS cluster is not known; pass --cluster and -g");
-        const found = (await clusters.list()).find((c) => groups.has(c.nodeResourceGroup.toLowerCase()) && (!ref.name || c.name === ref.name));
+        const inGroup = (c: ClusterInfo) => !ref.resourceGroup || [c.resourceGroup, c.nodeResourceGroup].some((g) => g.toLowerCase() === ref.resourceGroup!.toLowerCase());
+        const found = (await clusters.list()).find((c) => groups.has(c.nodeResourceGroup.toLowerCase()) && inGroup(c));
         if (!found) throw new CheckSkipped(`no AKS cluster in subscription ${this.azure.subscriptionId} has node resource group ${[...groups].join(", ")}; pass --cluster and -g (and --subscription)`);
         return found;
       } catch (err) {
