@@ -16,7 +16,8 @@ const IDENTITIES = 20;
 /**
  * MIC convergence for 1,000 labelled pods on 50 nodes sharing 20 identities: time from MIC's start until every
  * AzureAssignedIdentity is Assigned and the scale set holds every identity, and the ARM identity writes it took
- * (baseline: upstream's one write per node per cycle). The sandbox seeds one scale set, so all 50 nodes are in it.
+ * (baseline: one write per scale set that gains identities, as every one of the 10 does; upstream writes once per
+ * node per cycle). The nodes are spread over the sandbox's scale sets.
  */
 export async function benchMic(runs = 2): Promise<Figure[]> {
   const times: number[] = [];
@@ -74,6 +75,6 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
   }
   return [
     { name: `mic: ${PODS} pods on ${NODES} nodes in ${SCALE_SETS} scale sets converge (Assigned)`, unit: "ms", value: median(times), runs },
-    { name: `mic: ARM identity writes for ${PODS} pods`, unit: "writes", value: median(writes), runs, baseline: { name: "upstream: one per node", value: NODES } },
+    { name: `mic: ARM identity writes for ${PODS} pods`, unit: "writes", value: median(writes), runs, baseline: { name: "changed scale sets", value: SCALE_SETS } },
   ];
 }
