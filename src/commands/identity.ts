@@ -2,14 +2,9 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
 import { repeatable, required, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { ClusterService } from "../azure/clusters.js";
-import { openAzureSession } from "../azure/session.js";
-import { openKube } from "./open-kube.js";
-import { lookUpCluster } from "../core/cluster-lookup.js";
-import { bindingNameFor, identityAdd, type IdentityAddResult } from "../core/identity-add.js";
-import { deleteIdentity, listIdentities, showIdentity, type IdentityView } from "../core/identity-lifecycle.js";
+import type { IdentityAddResult } from "../core/identity-add.js";
+import type { IdentityView } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
-import { writeResult } from "./write-result.js";
 import { present } from "../cli/output.js";
 import type { CommandContext } from "../cli/context.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue } from "../core/validate.js";
@@ -58,6 +53,13 @@ Examples:
     )
     .action(
       action<AddOptions>(async (o, ctx) => {
+        const { ClusterService } = await import("../azure/clusters.js");
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKube } = await import("./open-kube.js");
+        const { lookUpCluster } = await import("../core/cluster-lookup.js");
+        const { bindingNameFor, identityAdd } = await import("../core/identity-add.js");
+        const { showIdentity } = await import("../core/identity-lifecycle.js");
+        const { writeResult } = await import("./write-result.js");
         const roles = o.role ?? [];
         const scopes = o.scope ?? [];
         if (scopes.length && !roles.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
@@ -92,9 +94,10 @@ Examples:
           { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );
         // The identity as `identity show` shows it, with the steps: one shape, so `--query clientId` serves both.
-        const view = result.dryRun ? plannedView(result, kube.namespace, selector) : await showIdentity(kube, azure, name).catch((err: Error) => {
+        const bindingName = bindingNameFor(result.identity.name);
+        const view = result.dryRun ? plannedView(result, kube.namespace, selector, bindingName) : await showIdentity(kube, azure, name).catch((err: Error) => {
           ctx.logger.warn(`the identity was added, but reading it back failed (${err.message}); its fields are those the steps reported`);
-          return plannedView(result, kube.namespace, selector);
+          return plannedView(result, kube.namespace, selector, bindingName);
         });
         return writeResult({ ...view, steps: result.steps, dryRun: result.dryRun });
       }),
@@ -105,9 +108,11 @@ Examples:
     .addHelpText("after", "\nExamples:\n  podid identity list -A -o table\n  podid identity list --namespace team-a --query \"[].[name, clientId]\" -o tsv")
     .action(
       action<AzureOptions & KubeOptions & { allNamespaces?: boolean }>(async (o, ctx) => {
+        const { openKube } = await import("./open-kube.js");
+        const { listIdentities } = await import("../core/identity-lifecycle.js");
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
         const kube = openKube(o);
-        return present(await listIdentities(kube, optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace), { table: (list) => list.map(identityRow) });
+        return present(await listIdentities(kube, await optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace), { table: (list) => list.map(identityRow) });
       }),
     );
 
@@ -116,9 +121,11 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid identity show -n my-app-id --namespace team-a --query clientId -o tsv")
     .action(
       action<AzureOptions & KubeOptions & { name?: string; yes?: boolean }>(async (o, ctx) => {
+        const { openKube } = await import("./open-kube.js");
+        const { listIdentities, showIdentity } = await import("../core/identity-lifecycle.js");
         const kube = openKube(o);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) });
-        return present(await showIdentity(kube, optionalAzure(o, ctx), name), { table: identityRow });
+        return present(await showIdentity(kube, await optionalAzure(o, ctx), name), { table: identityRow });
       }),
     );
 
@@ -129,6 +136,10 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid identity delete -n my-app-id --namespace team-a --yes")
     .action(
       action<AzureOptions & KubeOptions & WriteOptions & { name?: string; resourceGroup?: string; keepAzureIdentity?: boolean }>(async (o, ctx) => {
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKube } = await import("./open-kube.js");
+        const { deleteIdentity, listIdentities } = await import("../core/identity-lifecycle.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKube(o);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) }, o.yes);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
@@ -144,7 +155,7 @@ function identityRow(i: IdentityView) {
 }
 
 /** An identity add's result in `identity show`'s shape, from its steps: for a dry run, what the identity would be. */
-function plannedView(result: IdentityAddResult, namespace: string, selector: string | undefined): IdentityView & { roleAssignments: { role: string; scope: string }[] } {
+function plannedView(result: IdentityAddResult, namespace: string, selector: string | undefined, bindingName: string): IdentityView & { roleAssignments: { role: string; scope: string }[] } {
   const { identity } = result;
   return {
     name: identity.name,
@@ -155,14 +166,15 @@ function plannedView(result: IdentityAddResult, namespace: string, selector: str
     // A dry run of a new identity: it is not in Azure yet.
     azureState: identity.clientId.startsWith("<") ? "missing" : "ok",
     principalId: identity.principalId,
-    bindings: selector ? [{ name: bindingNameFor(identity.name), selector }] : [],
+    bindings: selector ? [{ name: bindingName, selector }] : [],
     roleAssignments: result.roleAssignments.filter((r) => r.principalId === identity.principalId).map((r) => ({ role: String(r.role), scope: String(r.scope) })),
   };
 }
 
 
 /** Listing works without Azure access: the Azure state then shows as unknown. */
-function optionalAzure(o: AzureOptions, ctx: CommandContext) {
+async function optionalAzure(o: AzureOptions, ctx: CommandContext) {
+  const { openAzureSession } = await import("../azure/session.js");
   try {
     return openAzureSession({ cloud: o.cloud, subscription: o.subscription });
   } catch (err) {

@@ -3,15 +3,10 @@ import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { confirm } from "../cli/prompt.js";
 import { repeatable, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { ClusterService, type ClusterInfo } from "../azure/clusters.js";
-import { RoleService } from "../azure/roles.js";
-import { openAzureSession } from "../azure/session.js";
-import { openKubeSession } from "../kube/session.js";
-import { lookUpCluster } from "../core/cluster-lookup.js";
-import { install, uninstall } from "../core/install.js";
+import type { ClusterInfo } from "../azure/clusters.js";
+import type { RoleService } from "../azure/roles.js";
 import { checkNamespace } from "../core/validate.js";
 import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
-import { writeResult } from "./write-result.js";
 
 type InstallOptions = AzureOptions &
   KubeOptions &
@@ -70,6 +65,12 @@ Examples:
     )
     .action(
       action<InstallOptions>(async (o, ctx) => {
+        const { ClusterService } = await import("../azure/clusters.js");
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKubeSession } = await import("../kube/session.js");
+        const { lookUpCluster } = await import("../core/cluster-lookup.js");
+        const { install } = await import("../core/install.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
         const azure = o.skipRoleAssignments ? undefined : openAzureSession({ cloud: o.cloud, subscription: o.subscription });
         const cluster = azure
@@ -103,6 +104,13 @@ export function configureUninstall(cmd: Command): void {
     .addHelpText("after", "\nExample:\n  podid uninstall --yes")
     .action(
       action<KubeOptions & AzureOptions & WriteOptions & { force?: boolean; cluster?: string; resourceGroup?: string; keepRoleAssignments?: boolean }>(async (o, ctx) => {
+        const { ClusterService } = await import("../azure/clusters.js");
+        const { RoleService } = await import("../azure/roles.js");
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKubeSession } = await import("../kube/session.js");
+        const { lookUpCluster } = await import("../core/cluster-lookup.js");
+        const { uninstall } = await import("../core/install.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
         const v = { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) };
         if (!o.dryRun) await confirm(ctx, `remove podid's CRDs, RBAC, MIC and NMI from the cluster at ${kube.server}`, Boolean(o.yes));
