@@ -90,6 +90,18 @@ function sendJson(res: ServerResponse, status: number, value: unknown, headers: 
   res.end(body);
 }
 
+/**
+ * A token answer's body, serialized once per token object: the token source hands out the same object for as long
+ * as its expires_in reads the same, so a busy pod's requests reuse one body.
+ */
+const tokenBodies = new WeakMap<MsiToken, Buffer>();
+function sendToken(res: ServerResponse, token: MsiToken): void {
+  let body = tokenBodies.get(token);
+  if (!body) tokenBodies.set(token, (body = Buffer.from(JSON.stringify(token))));
+  res.writeHead(200, { "Content-Type": "application/json", "Content-Length": body.length });
+  res.end(body);
+}
+
 /** The caller's IPv4 address from the TCP connection (IPv4-mapped IPv6 unwrapped); never from headers. */
 export function remoteIp(req: IncomingMessage): string {
   const raw = req.socket.remoteAddress ?? "";
@@ -419,7 +431,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     if (logger.enabled("verbose")) logger.verbose(`${ref.namespace}/${ref.name} has been matched with azure identity ${identity.metadata.namespace}/${identity.metadata.name}`);
     const token = await tokenOf(identity, resource, ref);
     decide(ex, "issued", "assigned-identity", 200);
-    sendJson(ex.res, 200, token);
+    sendToken(ex.res, token);
   }
 
   async function hostTokenRoute(ex: Exchange): Promise<void> {
