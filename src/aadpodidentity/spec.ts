@@ -86,8 +86,25 @@ export interface IdentitySpec {
   adResourceID: string;
 }
 
-export function identitySpec(identity: Pick<AzureIdentity, "spec">): IdentitySpec {
-  const spec = identity.spec as unknown as Record<string, unknown> | undefined;
+/**
+ * Specs read once per spec object: objects from the API server are values here (a change arrives as a new object,
+ * nothing edits one in place), and NMI reads the same few on every token request. The results are frozen.
+ */
+function memoized<S extends object>(read: (spec: Record<string, unknown> | undefined) => S): (spec: Record<string, unknown> | undefined) => Readonly<S> {
+  const known = new WeakMap<object, Readonly<S>>();
+  return (spec) => {
+    if (!spec || typeof spec !== "object") return read(spec);
+    let value = known.get(spec);
+    if (!value) known.set(spec, (value = Object.freeze(read(spec))));
+    return value;
+  };
+}
+
+export function identitySpec(identity: Pick<AzureIdentity, "spec">): Readonly<IdentitySpec> {
+  return readIdentitySpec(identity.spec as unknown as Record<string, unknown> | undefined);
+}
+
+const readIdentitySpec = memoized((spec): IdentitySpec => {
   const read = (v1: string) => field(spec, v1);
   const type = read("type");
   const password = read("clientPassword") as { name?: unknown; namespace?: unknown } | undefined;
@@ -101,7 +118,7 @@ export function identitySpec(identity: Pick<AzureIdentity, "spec">): IdentitySpe
     adEndpoint: text(read("adEndpoint")),
     adResourceID: text(read("adResourceID")),
   };
-}
+});
 
 export interface BindingSpec {
   azureIdentity: string;
@@ -109,15 +126,18 @@ export interface BindingSpec {
   weight?: number;
 }
 
-export function bindingSpec(binding: Pick<AzureIdentityBinding, "spec">): BindingSpec {
-  const spec = binding.spec as unknown as Record<string, unknown> | undefined;
+export function bindingSpec(binding: Pick<AzureIdentityBinding, "spec">): Readonly<BindingSpec> {
+  return readBindingSpec(binding.spec as unknown as Record<string, unknown> | undefined);
+}
+
+const readBindingSpec = memoized((spec): BindingSpec => {
   const weight = field(spec, "weight");
   return {
     azureIdentity: text(field(spec, "azureIdentity")),
     selector: text(field(spec, "selector")),
     ...(typeof weight === "number" ? { weight } : {}),
   };
-}
+});
 
 /** An exception's podLabels (values as strings). */
 export function exceptionPodLabels(exception: Pick<AzurePodIdentityException, "spec">): Record<string, string> {
