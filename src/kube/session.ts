@@ -4,7 +4,7 @@ import { CoreV1Api, KubernetesObjectApi, Log, PatchStrategy, type KubeConfig, ty
 import { UsageCode, UsageError } from "../errors/index.js";
 import { fromKubeError, isKubeNotFound } from "./errors.js";
 import { LiteKubeClient } from "./lite/client.js";
-import { TracedKubeConfig } from "./trace.js";
+import { PooledKubeConfig } from "./pooled-config.js";
 import { endpointOf } from "./lite/from-kubeconfig.js";
 
 /** The field manager podid's server-side applies write as. */
@@ -137,7 +137,7 @@ export class KubeSession {
 
 /** --kubeconfig, else KUBECONFIG, else ~/.kube/config; --context, else the current context. */
 export function openKubeSession(options: KubeOptions = {}, env: NodeJS.ProcessEnv = process.env): KubeSession {
-  const config = new TracedKubeConfig();
+  const config = new PooledKubeConfig();
   const file = options.kubeconfig ?? env.KUBECONFIG;
   if (options.kubeconfig && !existsSync(options.kubeconfig)) {
     throw new UsageError(`kubeconfig '${options.kubeconfig}' does not exist`, "Give the path of a kubeconfig file, or omit --kubeconfig to use KUBECONFIG or ~/.kube/config.", UsageCode.KubeconfigNotFound);
