@@ -3,6 +3,7 @@ import { kubeNodesOf, productSession, startAzureSandbox } from "../helpers/azure
 import { startKubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { KubeSession } from "../../src/kube/session.js";
+import { PooledKubeConfig } from "../../src/kube/pooled-config.js";
 import { startMic } from "../../src/runtime/mic/mic.js";
 import { mapConcurrent } from "../../src/util/concurrency.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -26,9 +27,12 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
     const sb = await startAzureSandbox({ nodes: NODES, scaleSets: SCALE_SETS });
     const f = await startKubeFixture({ nodes: kubeNodesOf(sb.seed) });
     try {
-      await applyShippedCrds(f.kc);
-      const core = f.kc.makeApiClient(CoreV1Api);
-      const custom = f.kc.makeApiClient(CustomObjectsApi);
+      // The kubeconfig as podid loads it (MIC's openKubeSession): connections reused, as in a cluster.
+      const kc = new PooledKubeConfig();
+      kc.loadFromString(f.kc.exportConfig());
+      await applyShippedCrds(kc);
+      const core = kc.makeApiClient(CoreV1Api);
+      const custom = kc.makeApiClient(CustomObjectsApi);
       const group = { group: "aadpodidentity.k8s.io", version: "v1", namespace: "default" };
       const ids = await mapConcurrent(Array.from({ length: IDENTITIES }, (_, i) => i), 10, (i) =>
         sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, `bench-${i}`, { location: "eastus" }),
@@ -42,7 +46,7 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
       );
       const started = Date.now();
       const mic = await startMic({
-        kube: new KubeSession(f.kc, "default"),
+        kube: new KubeSession(kc, "default"),
         azure: productSession(sb),
         logger: createLogger("error"),
         options: {
