@@ -53,6 +53,9 @@ Examples:
     )
     .action(
       action<AddOptions>(async (o, ctx) => {
+        const roles = o.role ?? [];
+        const scopes = o.scope ?? [];
+        if (scopes.length && !roles.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
         const { ClusterService } = await import("../azure/clusters.js");
         const { openAzureSession } = await import("../azure/session.js");
         const { openKube } = await import("./open-kube.js");
@@ -60,9 +63,6 @@ Examples:
         const { bindingNameFor, identityAdd } = await import("../core/identity-add.js");
         const { showIdentity } = await import("../core/identity-lifecycle.js");
         const { writeResult } = await import("./write-result.js");
-        const roles = o.role ?? [];
-        const scopes = o.scope ?? [];
-        if (scopes.length && !roles.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the identity", validate: (v) => checkAzureIdentityName(checkKubeName("identity name", v)) }, o.yes);
         const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
         const resourceGroup =
@@ -108,9 +108,9 @@ Examples:
     .addHelpText("after", "\nExamples:\n  podid identity list -A -o table\n  podid identity list --namespace team-a --query \"[].[name, clientId]\" -o tsv")
     .action(
       action<AzureOptions & KubeOptions & { allNamespaces?: boolean }>(async (o, ctx) => {
+        if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
         const { openKube } = await import("./open-kube.js");
         const { listIdentities } = await import("../core/identity-lifecycle.js");
-        if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
         const kube = openKube(o);
         return present(await listIdentities(kube, await optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace), { table: (list) => list.map(identityRow) });
       }),
