@@ -8,7 +8,9 @@ WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --ignore-scripts
 COPY src ./src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY scripts ./scripts
+# Type-checks, then bundles the CLI into dist/ (scripts/build.mjs).
+RUN npm run build && npm prune --omit=dev
 
 # The application, shared by both images.
 FROM node:20-bookworm-slim AS app

@@ -34,7 +34,17 @@ export interface FieldSpelling {
 }
 
 /** Go's encoding/json matches ASCII letters ignoring case. */
-const fold = (key: string) => key.replace(/[A-Z]/g, (c) => c.toLowerCase());
+// Folded spellings, remembered: NMI reads specs on every token request, and the keys are few.
+const folded = new Map<string, string>();
+const fold = (key: string): string => {
+  let f = folded.get(key);
+  if (f === undefined) {
+    f = key.replace(/[A-Z]/g, (c) => c.toLowerCase());
+    if (folded.size >= 4096) folded.clear();
+    folded.set(key, f);
+  }
+  return f;
+};
 
 export function fieldSpelling(spec: Record<string, unknown> | undefined, v1: string): FieldSpelling {
   const keys = Object.keys(spec ?? {})
@@ -50,9 +60,17 @@ export function fieldSpellings(kind: SpelledKind, spec: Record<string, unknown> 
 }
 
 /** One v1 field's value, from whichever spelling is read. */
+/** fieldSpelling(spec, v1).read's value, without building the spelling: the last key in sorted order that has one. */
 function field(spec: Record<string, unknown> | undefined, v1: string): unknown {
-  const { read } = fieldSpelling(spec, v1);
-  return read === undefined ? undefined : spec![read];
+  if (!spec) return undefined;
+  const wanted = fold(v1);
+  let read: string | undefined;
+  for (const key of Object.keys(spec)) {
+    const value = spec[key];
+    if (value === null || value === undefined || (read !== undefined && key < read)) continue;
+    if (key === v1 || fold(key) === wanted) read = key;
+  }
+  return read === undefined ? undefined : spec[read];
 }
 
 const text = (v: unknown): string => (typeof v === "string" ? v.trim() : "");
@@ -68,8 +86,25 @@ export interface IdentitySpec {
   adResourceID: string;
 }
 
-export function identitySpec(identity: Pick<AzureIdentity, "spec">): IdentitySpec {
-  const spec = identity.spec as unknown as Record<string, unknown> | undefined;
+/**
+ * Specs read once per spec object: objects from the API server are values here (a change arrives as a new object,
+ * nothing edits one in place), and NMI reads the same few on every token request. The results are frozen.
+ */
+function memoized<S extends object>(read: (spec: Record<string, unknown> | undefined) => S): (spec: Record<string, unknown> | undefined) => Readonly<S> {
+  const known = new WeakMap<object, Readonly<S>>();
+  return (spec) => {
+    if (!spec || typeof spec !== "object") return read(spec);
+    let value = known.get(spec);
+    if (!value) known.set(spec, (value = Object.freeze(read(spec))));
+    return value;
+  };
+}
+
+export function identitySpec(identity: Pick<AzureIdentity, "spec">): Readonly<IdentitySpec> {
+  return readIdentitySpec(identity.spec as unknown as Record<string, unknown> | undefined);
+}
+
+const readIdentitySpec = memoized((spec): IdentitySpec => {
   const read = (v1: string) => field(spec, v1);
   const type = read("type");
   const password = read("clientPassword") as { name?: unknown; namespace?: unknown } | undefined;
@@ -83,7 +118,7 @@ export function identitySpec(identity: Pick<AzureIdentity, "spec">): IdentitySpe
     adEndpoint: text(read("adEndpoint")),
     adResourceID: text(read("adResourceID")),
   };
-}
+});
 
 export interface BindingSpec {
   azureIdentity: string;
@@ -91,15 +126,18 @@ export interface BindingSpec {
   weight?: number;
 }
 
-export function bindingSpec(binding: Pick<AzureIdentityBinding, "spec">): BindingSpec {
-  const spec = binding.spec as unknown as Record<string, unknown> | undefined;
+export function bindingSpec(binding: Pick<AzureIdentityBinding, "spec">): Readonly<BindingSpec> {
+  return readBindingSpec(binding.spec as unknown as Record<string, unknown> | undefined);
+}
+
+const readBindingSpec = memoized((spec): BindingSpec => {
   const weight = field(spec, "weight");
   return {
     azureIdentity: text(field(spec, "azureIdentity")),
     selector: text(field(spec, "selector")),
     ...(typeof weight === "number" ? { weight } : {}),
   };
-}
+});
 
 /** An exception's podLabels (values as strings). */
 export function exceptionPodLabels(exception: Pick<AzurePodIdentityException, "spec">): Record<string, string> {

@@ -16,7 +16,7 @@ function notFound(group: string, name: string): NotFoundError {
 
 export async function workloadIdentityProfile(azure: AzureSession, resourceGroup: string, name: string): Promise<WorkloadIdentityProfile> {
   try {
-    const cluster = await azure.containerService.managedClusters.get(resourceGroup, name);
+    const cluster = await (await azure.containerService()).managedClusters.get(resourceGroup, name);
     return {
       oidcIssuerEnabled: cluster.oidcIssuerProfile?.enabled === true,
       issuerUrl: cluster.oidcIssuerProfile?.enabled ? cluster.oidcIssuerProfile.issuerURL : undefined,
@@ -34,7 +34,7 @@ export async function workloadIdentityProfile(azure: AzureSession, resourceGroup
  */
 export async function enableWorkloadIdentity(azure: AzureSession, resourceGroup: string, name: string): Promise<WorkloadIdentityProfile> {
   try {
-    const clusters = azure.containerService.managedClusters;
+    const clusters = (await azure.containerService()).managedClusters;
     const cluster = await clusters.get(resourceGroup, name);
     await clusters.beginCreateOrUpdateAndWait(
       resourceGroup,

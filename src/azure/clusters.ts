@@ -32,7 +32,7 @@ export class ClusterService {
 
   async get(resourceGroup: string, name: string): Promise<ClusterInfo> {
     try {
-      return toInfo(await this.azure.containerService.managedClusters.get(resourceGroup, name), resourceGroup);
+      return toInfo(await (await this.azure.containerService()).managedClusters.get(resourceGroup, name), resourceGroup);
     } catch (err) {
       if (hasCode(err, ArmCode.ResourceNotFound, ArmCode.ResourceGroupNotFound, ArmCode.NotFound)) {
         throw new NotFoundError(
@@ -49,7 +49,7 @@ export class ClusterService {
   async list(): Promise<ClusterInfo[]> {
     try {
       const out: ClusterInfo[] = [];
-      for await (const c of this.azure.containerService.managedClusters.list()) out.push(toInfo(c, /\/resourcegroups\/([^/]+)/i.exec(c.id ?? "")?.[1] ?? ""));
+      for await (const c of (await this.azure.containerService()).managedClusters.list()) out.push(toInfo(c, /\/resourcegroups\/([^/]+)/i.exec(c.id ?? "")?.[1] ?? ""));
       return out;
     } catch (err) {
       throw fromAzureError(err, "listing AKS clusters");

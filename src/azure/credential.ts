@@ -1,4 +1,4 @@
-import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
+import { DefaultAzureCredential, type AccessToken, type GetTokenOptions, type TokenCredential } from "@azure/identity";
 import type { Cloud } from "./cloud.js";
 
 /**
@@ -7,10 +7,37 @@ import type { Cloud } from "./cloud.js";
  * Stack, the sandbox) instance discovery must be off, or MSAL asks the public cloud and fails.
  */
 export function azureCredential(cloud: Cloud): TokenCredential {
-  return new DefaultAzureCredential({
-    authorityHost: cloud.authorityHost,
-    disableInstanceDiscovery: !cloud.knownAuthority,
-  });
+  return sharingTokens(
+    new DefaultAzureCredential({
+      authorityHost: cloud.authorityHost,
+      disableInstanceDiscovery: !cloud.knownAuthority,
+    }),
+  );
+}
+
+/** A shared token is asked for again this long before it expires (the SDKs refresh theirs from 2 minutes out). */
+const REFRESH_MARGIN_MS = 5 * 60_000;
+
+/**
+ * One token per scope for the process: every ARM client (one per SDK) asks its credential on its first request,
+ * and a command's parallel reads make those first requests together, which the credential's own cache does not
+ * join. Requests with claims (a CAE challenge) or another tenant go to the credential as they are.
+ */
+export function sharingTokens(credential: TokenCredential): TokenCredential {
+  const tokens = new Map<string, Promise<AccessToken | null>>();
+  const getToken = async (scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> => {
+    if (options?.claims || options?.tenantId) return credential.getToken(scopes, options);
+    const key = `${[scopes].flat().join(" ")}|${options?.enableCae ? "cae" : ""}`;
+    const shared = tokens.get(key);
+    const held = shared && (await shared.catch(() => null));
+    if (shared && held && held.expiresOnTimestamp - REFRESH_MARGIN_MS > Date.now()) return held;
+    if (shared && tokens.get(key) !== shared) return getToken(scopes, options);
+    const asking = credential.getToken(scopes, options);
+    tokens.set(key, asking);
+    asking.catch(() => tokens.get(key) === asking && tokens.delete(key));
+    return asking;
+  };
+  return { getToken };
 }
 
 /** Options every ARM management client gets: the cloud's endpoint and token audience. */

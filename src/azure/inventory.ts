@@ -21,7 +21,7 @@ async function count<T>(items: AsyncIterable<T>): Promise<T[]> {
  * workload with Reader on the group can make, as aad-pod-identity's demo does.
  */
 export async function computeInventory(azure: AzureSession, resourceGroup: string): Promise<ComputeInventory> {
-  const { compute } = azure;
+  const compute = await azure.compute();
   try {
     const [scaleSets, vms] = await Promise.all([
       count(compute.virtualMachineScaleSets.list(resourceGroup)),

@@ -108,7 +108,7 @@ export class ComputeIdentities {
   }
 
   async get(target: ComputeTarget, control: CallControl = {}): Promise<ComputeIdentityState> {
-    const { compute } = this.azure;
+    const compute = await this.azure.compute();
     const options = { abortSignal: control.signal };
     try {
       const resource = await this.retrying(
@@ -152,7 +152,7 @@ export class ComputeIdentities {
   }
 
   private async patch(target: ComputeTarget, identity: IdentityBody, abortSignal?: AbortSignal) {
-    const { compute } = this.azure;
+    const compute = await this.azure.compute();
     const options = { updateIntervalInMs: 500, abortSignal };
     // ARM's PATCH takes null to detach; the SDK's types do not say so.
     if (target.kind === "scaleSet") {

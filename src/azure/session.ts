@@ -2,8 +2,8 @@ import type { TokenCredential } from "@azure/identity";
 import { createPipelineRequest } from "@azure/core-rest-pipeline";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
-import { ContainerServiceClient } from "@azure/arm-containerservice";
-import { ComputeManagementClient } from "@azure/arm-compute";
+import type { ContainerServiceClient } from "@azure/arm-containerservice";
+import type { ComputeManagementClient } from "@azure/arm-compute";
 import { UsageCode, UsageError } from "../errors/index.js";
 import { checkGuid } from "../core/validate.js";
 import { resolveCloud, type Cloud } from "./cloud.js";
@@ -34,11 +34,15 @@ export class AzureSession {
     return (this.authClient ??= new AuthorizationManagementClient(this.credential, this.subscriptionId, this.options));
   }
 
-  get containerService(): ContainerServiceClient {
+  // The container-service and compute SDKs (compute is ARM's largest) load only in the commands that read clusters
+  // or scale sets: identity list, bind and the like never pay for them.
+  async containerService(): Promise<ContainerServiceClient> {
+    const { ContainerServiceClient } = await import("@azure/arm-containerservice");
     return (this.aksClient ??= new ContainerServiceClient(this.credential, this.subscriptionId, this.options));
   }
 
-  get compute(): ComputeManagementClient {
+  async compute(): Promise<ComputeManagementClient> {
+    const { ComputeManagementClient } = await import("@azure/arm-compute");
     return (this.computeClient ??= new ComputeManagementClient(this.credential, this.subscriptionId, this.options));
   }
 

@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { createContext, type CommandContext } from "./context.js";
 import { renderError } from "./render-error.js";
 import { interruption, STOP_SIGNALS, type StopSignal } from "./interrupt.js";
-import { enableAzureTrace } from "../azure/trace.js";
 import { InterruptedError } from "../errors/index.js";
 
 /**
@@ -29,8 +28,8 @@ export function action<O extends object>(
       debug = Boolean(cmd.optsWithGlobals().debug);
       ctx = createContext(cmd);
       if (debug) {
-        enableAzureTrace(ctx.logger);
-        // Loaded only with --debug: the Kubernetes client is not every command's to pay for.
+        // Loaded only with --debug: the SDKs' loggers and the Kubernetes client are not every command's to pay for.
+        (await import("../azure/trace.js")).enableAzureTrace(ctx.logger);
         (await import("../kube/trace.js")).enableKubeTrace(ctx.logger);
       }
       const result = await body(cmd.opts<O>(), ctx, cmd);

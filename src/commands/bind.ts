@@ -2,11 +2,9 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
 import { refuseOldNamespaceFlag, repeatable, required, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { openKube } from "./open-kube.js";
-import { bind, parseWorkloadRefs, unbind, WORKLOAD_KINDS_HELP } from "../core/bind.js";
+import { parseWorkloadRefs, WORKLOAD_KINDS_HELP } from "../core/workload-kinds.js";
 import { checkKubeName, checkLabelValue } from "../core/validate.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
-import { writeResult } from "./write-result.js";
 
 type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label?: string[]; force?: boolean };
 
@@ -29,6 +27,9 @@ Examples:
     )
     .action(
       action<BindOptions>(async (o, ctx) => {
+        const { openKube } = await import("./open-kube.js");
+        const { bind } = await import("../core/bind.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKube(o);
         const identityName = await askFor(
           ctx,
@@ -70,6 +71,9 @@ export function configureUnbind(cmd: Command): void {
     .addHelpText("after", "\nExample:\n  podid unbind --identity my-app-id --namespace team-a --label deploy/my-app")
     .action(
       action<BindOptions>(async (o, ctx) => {
+        const { openKube } = await import("./open-kube.js");
+        const { unbind } = await import("../core/bind.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKube(o);
         const identityName = await askFor(ctx, o.identity, { flag: "--identity", message: "AzureIdentity to unbind", validate: (v) => checkKubeName("--identity", v) }, o.yes);
         const result = await unbind(

@@ -6,9 +6,8 @@ import { action } from "../cli/action.js";
 import { DemoCode, DemoError, SandboxCode, SandboxError, UsageError } from "../errors/index.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { DEMO_IMAGE } from "../render/install.js";
-import { runDemoWalkthrough, runPodidCommand, shellWord, type DemoResult } from "../core/demo.js";
+import type { DemoResult } from "../core/demo.js";
 import { present } from "../cli/output.js";
-import { openKubeSession } from "../kube/session.js";
 import { sandboxLayout } from "../sandbox/layout.js";
 import { sandboxStatus, stopSandboxProcess } from "../sandbox/lifecycle.js";
 import { sandboxEnvironment } from "../sandbox/environment.js";
@@ -42,6 +41,8 @@ Examples:
       action<DemoFlags>(async (flags, ctx) => {
         const timeoutS = Number(flags.timeout);
         if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`argument --timeout: '${flags.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
+        const { runDemoWalkthrough, runPodidCommand, shellWord } = await import("../core/demo.js");
+        const { openKubeSession } = await import("../kube/session.js");
         // The walkthrough is for people; with -o or --query, stdout is kept for the result (how each pod fared).
         const asData = ctx.globals.outputGiven || ctx.globals.query !== undefined;
         const out = (text: string) => void (asData ? process.stderr : process.stdout).write(text);

@@ -5,13 +5,8 @@ import { refuseOldNamespaceFlag, withAzureOptions, withKubeOptions, type AzureOp
 import { present } from "../cli/output.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { flagDuration } from "../cli/flags.js";
-import { openAzureSession } from "../azure/session.js";
-import { openKubeSession } from "../kube/session.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
-import { DoctorContext } from "../core/doctor/context.js";
-import { runDoctor } from "../core/doctor/runner.js";
 import type { DoctorReport } from "../core/doctor/model.js";
-import { CHECKS } from "../core/doctor/checks/index.js";
 import { doctorExitCode, formatDoctorText } from "../core/doctor/text.js";
 
 type DoctorOptions = AzureOptions &
@@ -45,10 +40,15 @@ Examples:
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
         if (o.probe && !o.pod) throw new UsageError("--probe needs --pod POD", "Name the pod to request a token for, e.g. --probe --pod web-0 --namespace team-a.");
         const namespaceFlag = o.namespace !== undefined ? checkNamespace(o.namespace) : undefined;
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKubeSession } = await import("../kube/session.js");
+        const { DoctorContext } = await import("../core/doctor/context.js");
+        const { runDoctor } = await import("../core/doctor/runner.js");
+        const { CHECKS } = await import("../core/doctor/checks/index.js");
         const doctorCtx = new DoctorContext({
           scope: {
             // kubectl's rule: --namespace, else the context's namespace; -A for all.
-            namespace: o.allNamespaces ? undefined : namespaceFlag ?? contextNamespace(o),
+            namespace: o.allNamespaces ? undefined : namespaceFlag ?? (await contextNamespace(o)),
             identity: o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined,
             pod: o.pod !== undefined ? checkKubeName("--pod", o.pod) : undefined,
             probe: Boolean(o.probe),
@@ -68,7 +68,8 @@ Examples:
 }
 
 /** The context's namespace, or "default"; when the kubeconfig cannot be read, the cluster check says so. */
-function contextNamespace(o: DoctorOptions): string {
+async function contextNamespace(o: DoctorOptions): Promise<string> {
+  const { openKubeSession } = await import("../kube/session.js");
   try {
     return openKubeSession({ kubeconfig: o.kubeconfig, context: o.context }).namespace;
   } catch {

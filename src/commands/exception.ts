@@ -3,7 +3,6 @@ import { action } from "../cli/action.js";
 import { refuseOldNamespaceFlag, required, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { present } from "../cli/output.js";
 import { UsageError } from "../errors/index.js";
-import { openKube } from "./open-kube.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { renderAzurePodIdentityException } from "../render/identity.js";
 import { applyObjectStep, deleteObjectStep } from "../core/apply-step.js";
@@ -27,6 +26,7 @@ export function configureException(exception: Command): void {
       action<ExceptionOptions>(async (o, ctx) => {
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the exception", validate: (v) => checkKubeName("-n/--name", v) }, o.yes);
         const podLabels = parsePodLabels(await askFor(ctx, o.podLabels, { flag: "--pod-labels", message: "Pod labels (k=v[,k=v])" }, o.yes));
+        const { openKube } = await import("./open-kube.js");
         const kube = openKube(o);
         const object = renderAzurePodIdentityException({ name, namespace: kube.namespace, podLabels });
         const steps = await runSteps([applyObjectStep(kube, () => object)], { dryRun: Boolean(o.dryRun), progress: ctx.progress });
@@ -40,6 +40,7 @@ export function configureException(exception: Command): void {
     .action(
       action<ExceptionOptions>(async (o, ctx) => {
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the exception", validate: (v) => checkKubeName("-n/--name", v) }, o.yes);
+        const { openKube } = await import("./open-kube.js");
         const kube = openKube(o);
         const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzurePodIdentityException", metadata: { name, namespace: kube.namespace } };
         // Deleting what is already gone succeeds ("absent"): a re-run of an interrupted clean-up must finish, not fail.
@@ -54,6 +55,7 @@ export function configureException(exception: Command): void {
     .action(
       action<ExceptionOptions>(async (o) => {
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
+        const { openKube } = await import("./open-kube.js");
         const kube = openKube(o);
         const list = await listExceptions(kube, o.allNamespaces ? undefined : kube.namespace);
         return present(list, { table: (rows) => rows.map((e) => ({ name: e.name, namespace: e.namespace, podLabels: Object.entries(e.podLabels).map(([k, v]) => `${k}=${v}`).join(",") })) });

@@ -2,15 +2,9 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { askFor } from "../cli/prompt.js";
 import { refuseOldNamespaceFlag, repeatable, required, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { ClusterService } from "../azure/clusters.js";
-import { openAzureSession } from "../azure/session.js";
-import { openKube } from "./open-kube.js";
-import { lookUpCluster } from "../core/cluster-lookup.js";
-import { bindingNameFor, identityAdd, type IdentityAddResult } from "../core/identity-add.js";
-import { listIdentities, showIdentity, type IdentityView } from "../core/identity-lifecycle.js";
-import { deleteIdentity } from "../core/identity-delete.js";
+import type { IdentityAddResult } from "../core/identity-add.js";
+import type { IdentityView } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
-import { writeResult } from "./write-result.js";
 import { present } from "../cli/output.js";
 import { optionalAzure } from "./optional-azure.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue } from "../core/validate.js";
@@ -62,6 +56,13 @@ Examples:
         const roles = o.role ?? [];
         const scopes = o.scope ?? [];
         if (scopes.length && !roles.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
+        const { ClusterService } = await import("../azure/clusters.js");
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKube } = await import("./open-kube.js");
+        const { lookUpCluster } = await import("../core/cluster-lookup.js");
+        const { bindingNameFor, identityAdd } = await import("../core/identity-add.js");
+        const { showIdentity } = await import("../core/identity-lifecycle.js");
+        const { writeResult } = await import("./write-result.js");
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the identity", validate: (v) => checkAzureIdentityName(checkKubeName("identity name", v)) }, o.yes);
         const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
         const resourceGroup =
@@ -94,9 +95,10 @@ Examples:
         );
         result.warnings.forEach((w) => ctx.logger.warn(w));
         // The identity as `identity show` shows it, with the steps: one shape, so `--query clientId` serves both.
-        const view = result.dryRun ? plannedView(result, kube.namespace, selector) : await showIdentity(kube, azure, name).catch((err: Error) => {
+        const bindingName = bindingNameFor(result.identity.name);
+        const view = result.dryRun ? plannedView(result, kube.namespace, selector, bindingName) : await showIdentity(kube, azure, name).catch((err: Error) => {
           ctx.logger.warn(`the identity was added, but reading it back failed (${err.message}); its fields are those the steps reported`);
-          return plannedView(result, kube.namespace, selector);
+          return plannedView(result, kube.namespace, selector, bindingName);
         });
         return writeResult({ ...view, steps: result.steps, dryRun: result.dryRun });
       }),
@@ -108,8 +110,10 @@ Examples:
     .action(
       action<AzureOptions & KubeOptions & { allNamespaces?: boolean }>(async (o, ctx) => {
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
+        const { openKube } = await import("./open-kube.js");
+        const { listIdentities } = await import("../core/identity-lifecycle.js");
         const kube = openKube(o);
-        return present(await listIdentities(kube, optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace), { table: (list) => list.map(identityRow) });
+        return present(await listIdentities(kube, await optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace), { table: (list) => list.map(identityRow) });
       }),
     );
 
@@ -118,9 +122,11 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid identity show -n my-app-id --namespace team-a --query clientId -o tsv")
     .action(
       action<AzureOptions & KubeOptions & { name?: string; yes?: boolean }>(async (o, ctx) => {
+        const { openKube } = await import("./open-kube.js");
+        const { listIdentities, showIdentity } = await import("../core/identity-lifecycle.js");
         const kube = openKube(o);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) });
-        return present(await showIdentity(kube, optionalAzure(o, ctx), name), { table: identityRow });
+        return present(await showIdentity(kube, await optionalAzure(o, ctx), name), { table: identityRow });
       }),
     );
 
@@ -131,6 +137,11 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid identity delete -n my-app-id --namespace team-a --yes")
     .action(
       action<AzureOptions & KubeOptions & WriteOptions & { name?: string; resourceGroup?: string; keepAzureIdentity?: boolean }>(async (o, ctx) => {
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKube } = await import("./open-kube.js");
+        const { listIdentities } = await import("../core/identity-lifecycle.js");
+        const { deleteIdentity } = await import("../core/identity-delete.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKube(o);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) }, o.yes);
         const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
@@ -148,7 +159,7 @@ function identityRow(i: IdentityView) {
 }
 
 /** An identity add's result in `identity show`'s shape, from its steps: for a dry run, what the identity would be. */
-function plannedView(result: IdentityAddResult, namespace: string, selector: string | undefined): IdentityView & { roleAssignments: { role: string; scope: string }[] } {
+function plannedView(result: IdentityAddResult, namespace: string, selector: string | undefined, bindingName: string): IdentityView & { roleAssignments: { role: string; scope: string }[] } {
   const { identity } = result;
   return {
     name: identity.name,
@@ -159,7 +170,7 @@ function plannedView(result: IdentityAddResult, namespace: string, selector: str
     // A dry run of a new identity: it is not in Azure yet.
     azureState: identity.clientId.startsWith("<") ? "missing" : "ok",
     principalId: identity.principalId,
-    bindings: selector ? [{ name: bindingNameFor(identity.name), selector }] : [],
+    bindings: selector ? [{ name: bindingName, selector }] : [],
     roleAssignments: result.roleAssignments.filter((r) => r.principalId === identity.principalId).map((r) => ({ role: String(r.role), scope: String(r.scope) })),
   };
 }

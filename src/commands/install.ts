@@ -3,16 +3,9 @@ import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { confirm } from "../cli/prompt.js";
 import { repeatable, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { ClusterService } from "../azure/clusters.js";
-import { openAzureSession } from "../azure/session.js";
-import { openKubeSession } from "../kube/session.js";
-import { lookUpCluster } from "../core/cluster-lookup.js";
-import { install } from "../core/install.js";
-import { uninstall } from "../core/uninstall.js";
+import { optionalAzure } from "./optional-azure.js";
 import { checkNamespace } from "../core/validate.js";
 import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
-import { writeResult } from "./write-result.js";
-import { optionalAzure } from "./optional-azure.js";
 
 type InstallOptions = AzureOptions &
   KubeOptions &
@@ -71,6 +64,12 @@ Examples:
     )
     .action(
       action<InstallOptions>(async (o, ctx) => {
+        const { ClusterService } = await import("../azure/clusters.js");
+        const { openAzureSession } = await import("../azure/session.js");
+        const { openKubeSession } = await import("../kube/session.js");
+        const { lookUpCluster } = await import("../core/cluster-lookup.js");
+        const { install } = await import("../core/install.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
         const azure = o.skipRoleAssignments ? undefined : openAzureSession({ cloud: o.cloud, subscription: o.subscription });
         const cluster = azure
@@ -104,8 +103,11 @@ export function configureUninstall(cmd: Command): void {
     .addHelpText("after", "\nExamples:\n  podid uninstall --dry-run\n  podid uninstall --delete-identities --yes")
     .action(
       action<AzureOptions & KubeOptions & WriteOptions & { force?: boolean; deleteIdentities?: boolean; cluster?: string; resourceGroup?: string }>(async (o, ctx) => {
+        const { openKubeSession } = await import("../kube/session.js");
+        const { uninstall } = await import("../core/uninstall.js");
+        const { writeResult } = await import("./write-result.js");
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
-        const azure = optionalAzure(o, ctx);
+        const azure = await optionalAzure(o, ctx);
         const input = {
           values: { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) },
           force: Boolean(o.force),

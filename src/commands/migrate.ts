@@ -7,11 +7,7 @@ import { confirm } from "../cli/prompt.js";
 import { renderError } from "../cli/render-error.js";
 import { MigrateCode, MigrateError, UsageError } from "../errors/index.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
-import { ClusterService } from "../azure/clusters.js";
-import { openAzureSession } from "../azure/session.js";
-import { openKubeSession } from "../kube/session.js";
-import { parseWorkloadRef } from "../core/bind.js";
-import { lookUpCluster } from "../core/cluster-lookup.js";
+import { parseWorkloadRef } from "../core/workload-kinds.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
 import type { MigrateContext } from "../core/migrate/load.js";
 import { writeResult } from "./write-result.js";
@@ -56,6 +52,10 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
   for (const w of [...workloads, ...proxyFor]) {
     if (w.kind === "pod" || w.kind === "job") throw new UsageError(`'${w.kind}/${w.name}' cannot be migrated: a ${w.kind === "pod" ? "pod's" : "Job's"} template cannot change`, "Name a deployment, statefulset, daemonset or cronjob.");
   }
+  const { ClusterService } = await import("../azure/clusters.js");
+  const { openAzureSession } = await import("../azure/session.js");
+  const { openKubeSession } = await import("../kube/session.js");
+  const { lookUpCluster } = await import("../core/cluster-lookup.js");
   const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace !== undefined ? checkNamespace(o.namespace) : undefined });
   const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
   const cluster = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() });

@@ -5,7 +5,6 @@ import { refuseOldNamespaceFlag, required as requiredMark } from "../cli/options
 import { renderAzureIdentity, renderAzureIdentityBinding, renderAzurePodIdentityException } from "../render/identity.js";
 import { toYamlStream } from "../render/templates.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { bindingNameFor } from "../core/bind.js";
 import { parsePodLabels } from "../core/exception.js";
 import { checkAzureIdentityName, checkGuid, checkKubeName, checkLabelValue, checkNamespace } from "../core/validate.js";
 import { UsageCode, UsageError } from "../errors/index.js";
@@ -57,6 +56,7 @@ export function configureRender(render: Command): void {
     .addHelpText("after", "\nExample:\n  podid render binding --identity my-app-id --selector my-app --namespace team-a > binding.yaml")
     .action(
       action<{ identity?: string; selector?: string; name?: string; namespace: string }>(async (o) => {
+        const { bindingNameFor } = await import("../core/identity-add.js");
         const identity = checkKubeName("--identity", required(o.identity, "--identity"));
         const object = renderAzureIdentityBinding({
           name: checkKubeName("-n/--name", o.name ?? bindingNameFor(identity)),

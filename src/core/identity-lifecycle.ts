@@ -59,18 +59,22 @@ function view(object: AzureIdentity, bindings: AzureIdentityBinding[], state: { 
 
 /** The AzureIdentities podid manages, joined with their Azure state. Azure is optional: without it, "unknown". */
 export async function listIdentities(kube: KubeSession, azure: AzureSession | undefined, namespace?: string): Promise<IdentityView[]> {
-  const objects = await listAadPodIdentity<AzureIdentity>(kube, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_PODID}`);
-  const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace);
+  const [objects, bindings] = await Promise.all([
+    listAadPodIdentity<AzureIdentity>(kube, "AzureIdentity", namespace, `${MANAGED_BY_LABEL}=${MANAGED_BY_PODID}`),
+    kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", namespace),
+  ]);
   const identities = azure ? new IdentityService(azure) : undefined;
   return Promise.all(objects.map(async (o) => view(o, bindings, await azureState(identities, o))));
 }
 
 export async function showIdentity(kube: KubeSession, azure: AzureSession | undefined, name: string): Promise<IdentityView & { roleAssignments?: { role: string; scope: string }[] }> {
-  const [object] = (await listAadPodIdentity<AzureIdentity>(kube, "AzureIdentity", kube.namespace)).filter((o) => o.metadata.name === name);
+  const [[object], bindings] = await Promise.all([
+    listAadPodIdentity<AzureIdentity>(kube, "AzureIdentity", kube.namespace).then((all) => all.filter((o) => o.metadata.name === name)),
+    kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", kube.namespace),
+  ]);
   if (!object) {
     throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `AzureIdentity '${name}' does not exist in namespace '${kube.namespace}'`, "List them with: podid identity list");
   }
-  const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding", kube.namespace);
   const state = await azureState(azure ? new IdentityService(azure) : undefined, object);
   const result: IdentityView & { roleAssignments?: { role: string; scope: string }[] } = view(object, bindings, state);
   if (azure && state.principalId) {

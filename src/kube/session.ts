@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { PassThrough, type Writable } from "node:stream";
-import { CoreV1Api, KubernetesObjectApi, Log, PatchStrategy, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { CoreV1Api, KubernetesObjectApi, Log, PatchStrategy, type Configuration, type KubeConfig, type KubernetesObject, type V1APIResource } from "@kubernetes/client-node";
 import { UsageCode, UsageError } from "../errors/index.js";
 import { fromKubeError, isKubeNotFound } from "./errors.js";
 import { LiteKubeClient } from "./lite/client.js";
-import { TracedKubeConfig } from "./trace.js";
+import { PooledKubeConfig } from "./pooled-config.js";
 import { endpointOf } from "./lite/from-kubeconfig.js";
 
 /** The field manager podid's server-side applies write as. */
@@ -35,7 +35,7 @@ export class KubeSession {
     /** -n, else the context's namespace, else "default" (kubectl's rule). */
     readonly namespace: string,
   ) {
-    this.objects = KubernetesObjectApi.makeApiClient(config);
+    this.objects = JoinedDiscoveryApi.of(config);
   }
 
   private lite?: LiteKubeClient;
@@ -149,9 +149,36 @@ export class KubeSession {
   }
 }
 
+/**
+ * client-node keeps a group version's resource list once it has read it, but reads made together each read it
+ * (doctor's parallel reads asked for /api/v1 four times): a read that finds one under way waits for it, then asks
+ * the (now filled) cache.
+ */
+class JoinedDiscoveryApi extends KubernetesObjectApi {
+  private readonly underWay = new Map<string, Promise<unknown>>();
+
+  /** As KubernetesObjectApi.makeApiClient makes one. */
+  static of(config: KubeConfig): JoinedDiscoveryApi {
+    const api = config.makeApiClient(JoinedDiscoveryApi);
+    api.setDefaultNamespace(config);
+    return api;
+  }
+
+  protected override async resource(apiVersion: string, kind: string, options?: Configuration): Promise<V1APIResource | undefined> {
+    const pending = this.underWay.get(apiVersion);
+    if (pending) await pending.catch(() => undefined);
+    const asking = super.resource(apiVersion, kind, options);
+    if (!this.underWay.has(apiVersion)) {
+      this.underWay.set(apiVersion, asking);
+      void asking.finally(() => this.underWay.delete(apiVersion)).catch(() => undefined);
+    }
+    return asking;
+  }
+}
+
 /** --kubeconfig, else KUBECONFIG, else ~/.kube/config; --context, else the current context. */
 export function openKubeSession(options: KubeOptions = {}, env: NodeJS.ProcessEnv = process.env): KubeSession {
-  const config = new TracedKubeConfig();
+  const config = new PooledKubeConfig();
   const file = options.kubeconfig ?? env.KUBECONFIG;
   if (options.kubeconfig && !existsSync(options.kubeconfig)) {
     throw new UsageError(`kubeconfig '${options.kubeconfig}' does not exist`, "Give the path of a kubeconfig file, or omit --kubeconfig to use KUBECONFIG or ~/.kube/config.", UsageCode.KubeconfigNotFound);

@@ -8,8 +8,14 @@ import { LiteKubeError, type LiteKubeClient, type WatchEvent } from "./lite/clie
  * re-read the cache (level-triggered); `onEvent` gets each object as it changes.
  */
 export interface WatchCache<T> {
+  /** The cached objects; the same array until something changes (readers on a hot path allocate nothing). */
   list(): readonly T[];
   get(name: string, namespace?: string): T | undefined;
+  /**
+   * A lookup by `keyOf` (e.g. pods by address): the objects whose key is `key`, from an index built on first use
+   * after each change, so lookups between changes cost one Map read.
+   */
+  indexBy(keyOf: (item: T) => string | undefined): (key: string) => readonly T[];
   /** True once a list has landed (the watch may be reconnecting since). */
   synced(): boolean;
   /** Resolves after the first list attempt; a failed one is retried in the background (see synced()). */
@@ -53,6 +59,13 @@ export function watchCache<T extends Named>(
   options: WatchCacheOptions & { onEvent?: (event: InformerEvent, object: T) => void } = {},
 ): WatchCache<T> {
   const store = new Map<string, T>();
+  // What list() and the indexes hand out, dropped on every change and rebuilt when next asked for.
+  let snapshot: readonly T[] | undefined;
+  const indexes: { keyOf: (item: T) => string | undefined; built?: Map<string, T[]> }[] = [];
+  const changed = () => {
+    snapshot = undefined;
+    for (const index of indexes) index.built = undefined;
+  };
   const listeners = new Set<() => void>();
   const notify = () => {
     for (const l of [...listeners]) l();
@@ -68,12 +81,14 @@ export function watchCache<T extends Named>(
     const key = keyOf(object);
     const had = store.has(key);
     store.set(key, object);
+    changed();
     options.onEvent?.(had ? "update" : "add", object);
   };
   const remove = (object: T) => {
     const key = keyOf(object);
     const old = store.get(key);
     if (!store.delete(key)) return;
+    changed();
     options.onEvent?.("delete", old ?? object);
   };
   const replace = (items: T[]) => {
@@ -134,7 +149,25 @@ export function watchCache<T extends Named>(
   };
 
   return {
-    list: () => [...store.values()],
+    list: () => (snapshot ??= [...store.values()]),
+    indexBy(keyOf) {
+      const index: (typeof indexes)[number] = { keyOf };
+      indexes.push(index);
+      const none: readonly T[] = [];
+      return (key) => {
+        if (!index.built) {
+          index.built = new Map();
+          for (const item of store.values()) {
+            const k = keyOf(item);
+            if (k === undefined) continue;
+            const bucket = index.built.get(k);
+            if (bucket) bucket.push(item);
+            else index.built.set(k, [item]);
+          }
+        }
+        return index.built.get(key) ?? none;
+      };
+    },
     get: (name, namespace) => store.get(`${namespace ?? ""}/${name}`),
     synced: () => synced,
     async start() {

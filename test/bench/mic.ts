@@ -3,6 +3,7 @@ import { kubeNodesOf, productSession, startAzureSandbox } from "../helpers/azure
 import { startKubeFixture } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { KubeSession } from "../../src/kube/session.js";
+import { PooledKubeConfig } from "../../src/kube/pooled-config.js";
 import { startMic } from "../../src/runtime/mic/mic.js";
 import { mapConcurrent } from "../../src/util/concurrency.js";
 import { createLogger } from "../../src/util/logger.js";
@@ -16,7 +17,8 @@ const IDENTITIES = 20;
 /**
  * MIC convergence for 1,000 labelled pods on 50 nodes sharing 20 identities: time from MIC's start until every
  * AzureAssignedIdentity is Assigned and the scale set holds every identity, and the ARM identity writes it took
- * (baseline: upstream's one write per node per cycle). The sandbox seeds one scale set, so all 50 nodes are in it.
+ * (baseline: one write per scale set that gains identities, as every one of the 10 does; upstream writes once per
+ * node per cycle). The nodes are spread over the sandbox's scale sets.
  */
 export async function benchMic(runs = 2): Promise<Figure[]> {
   const times: number[] = [];
@@ -25,9 +27,12 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
     const sb = await startAzureSandbox({ nodes: NODES, scaleSets: SCALE_SETS });
     const f = await startKubeFixture({ nodes: kubeNodesOf(sb.seed) });
     try {
-      await applyShippedCrds(f.kc);
-      const core = f.kc.makeApiClient(CoreV1Api);
-      const custom = f.kc.makeApiClient(CustomObjectsApi);
+      // The kubeconfig as podid loads it (MIC's openKubeSession): connections reused, as in a cluster.
+      const kc = new PooledKubeConfig();
+      kc.loadFromString(f.kc.exportConfig());
+      await applyShippedCrds(kc);
+      const core = kc.makeApiClient(CoreV1Api);
+      const custom = kc.makeApiClient(CustomObjectsApi);
       const group = { group: "aadpodidentity.k8s.io", version: "v1", namespace: "default" };
       const ids = await mapConcurrent(Array.from({ length: IDENTITIES }, (_, i) => i), 10, (i) =>
         sb.clients.msi.userAssignedIdentities.createOrUpdate(sb.seed.resourceGroup, `bench-${i}`, { location: "eastus" }),
@@ -41,7 +46,7 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
       );
       const started = Date.now();
       const mic = await startMic({
-        kube: new KubeSession(f.kc, "default"),
+        kube: new KubeSession(kc, "default"),
         azure: productSession(sb),
         logger: createLogger("error"),
         options: {
@@ -74,6 +79,6 @@ export async function benchMic(runs = 2): Promise<Figure[]> {
   }
   return [
     { name: `mic: ${PODS} pods on ${NODES} nodes in ${SCALE_SETS} scale sets converge (Assigned)`, unit: "ms", value: median(times), runs },
-    { name: `mic: ARM identity writes for ${PODS} pods`, unit: "writes", value: median(writes), runs, baseline: { name: "upstream: one per node", value: NODES } },
+    { name: `mic: ARM identity writes for ${PODS} pods`, unit: "writes", value: median(writes), runs, baseline: { name: "changed scale sets", value: SCALE_SETS } },
   ];
 }

@@ -1,14 +1,12 @@
-import { endpointOf } from "../../src/kube/lite/from-kubeconfig.js";
-import { Agent, createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { Agent, request } from "node:http";
 import { startAzureSandbox } from "../helpers/azure-sandbox.js";
 import { startKubeFixture, TEST_NODES } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { attachedIdentities, NmiWorld } from "../helpers/nmi.js";
-import { startNmi } from "../../src/runtime/nmi/nmi.js";
-import { createLogger } from "../../src/util/logger.js";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CLI } from "../helpers/cli.js";
 import { histogramQuantile, median, percentile, type Figure } from "./stats.js";
@@ -43,32 +41,74 @@ async function load(url: string, agent: Agent): Promise<{ rps: number; latencies
 }
 
 /**
+ * A child process started with `args`, once its output (kept in a file, so that reading what it logs costs this
+ * process nothing while it is under load) matches `ready`; the match is returned.
+ */
+async function startChild(args: string[], ready: RegExp): Promise<{ match: RegExpExecArray; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "podid-bench-child-"));
+  const log = join(dir, "output");
+  const fd = openSync(log, "w");
+  const child = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], env: { ...process.env, NO_COLOR: "1" } });
+  closeSync(fd);
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) => child.once("exit", (code) => resolve(void (exitCode = code))));
+  const stop = async () => {
+    child.kill("SIGKILL");
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const started = Date.now();
+  for (;;) {
+    const seen = readFileSync(log, "utf8");
+    const match = ready.exec(seen);
+    if (match) return { match, stop };
+    if (exitCode !== undefined || Date.now() - started > 60_000) {
+      await stop();
+      throw new Error(`${exitCode !== undefined ? `exited with ${exitCode}` : "not ready within 60 s"}: ${seen.slice(-500)}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** The bare baseline as a process of its own, as NMI is: a keep-alive HTTP server answering every request with `body`. */
+const BARE_SERVER = `
+const body = process.argv[1];
+const server = require("node:http").createServer({ keepAlive: true }, (_req, res) => {
+  res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+});
+server.listen(0, "127.0.0.1", () => console.log("listening on 127.0.0.1:" + server.address().port));
+`;
+
+/**
  * NMI's cached-token path (pod lookup by source address, assignment check, cache) against a bare Node HTTP
- * server that returns a fixed token, both over keep-alive connections from a pod address; and how long a pod
- * that is already asking waits once its AzureAssignedIdentity turns Assigned (the watch, not a poll).
+ * server that returns a fixed token, both over keep-alive connections from a pod address. Each server is a process
+ * of its own, NMI as the DaemonSet runs it (\`podid runtime nmi\` of the built CLI); the load comes from this
+ * process. Then how long a pod that is already asking waits once its AzureAssignedIdentity turns Assigned (the
+ * watch, not a poll).
  */
 export async function benchNmi(runs = 3): Promise<Figure[]> {
   const sb = await startAzureSandbox({ nodes: 1 });
   const kube = await startKubeFixture();
   const fixedBody = JSON.stringify({ access_token: "x".repeat(1200), refresh_token: "", expires_in: "3599", expires_on: "1900000000", not_before: "1800000000", resource: "r", token_type: "Bearer" });
-  const fixed = createServer({ keepAlive: true }, (_req, res) => {
-    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(fixedBody) });
-    res.end(fixedBody);
-  });
-  await new Promise<void>((r) => fixed.listen(0, "127.0.0.1", r));
-  let nmi: Awaited<ReturnType<typeof startNmi>> | undefined;
+  const fixed = await startChild(["-e", BARE_SERVER, fixedBody], /listening on 127\.0\.0\.1:(\d+)/);
+  let nmiProcess: Awaited<ReturnType<typeof startChild>> | undefined;
   try {
     await applyShippedCrds(kube.kc);
     const node = TEST_NODES[0].name;
     const world = new NmiWorld(kube.kc, node);
     const [identity] = await attachedIdentities(sb, world, ["bench-nmi"]);
-    nmi = await startNmi({ cluster: endpointOf(kube.kc), options: { node, listenAddress: "127.0.0.1", port: 0 }, imdsBaseUrl: sb.cloud.endpoints.imds[sb.seed.nodes[0].name], logger: createLogger("error", () => undefined) });
+    const imds = new URL(sb.cloud.endpoints.imds[sb.seed.nodes[0].name]);
+    nmiProcess = await startChild(
+      [CLI, "runtime", "nmi", `--node=${node}`, `--kubeconfig=${kube.api.kubeconfigPath}`, "--nmi-listen-address=127.0.0.1", "--nmi-port=0", "--http-probe-port=0", "--prometheus-port=0", "--manage-iptables=false", "--network-plugin=azure", `--metadata-ip=${imds.hostname}`, `--metadata-port=${imds.port}`],
+      /listening on 127\.0\.0\.1:(\d+)/,
+    );
     const ip = "127.0.0.11";
     await world.pod("default", "bench-app", ip);
     await world.assign({ namespace: "default", name: "bench-app" }, identity.object, "Assigned");
     const resource = encodeURIComponent(sb.cloud.endpoints.armResourceId);
-    const nmiUrl = `http://127.0.0.1:${nmi.port}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
-    const fixedUrl = `http://127.0.0.1:${(fixed.address() as AddressInfo).port}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
+    const nmiUrl = `http://127.0.0.1:${nmiProcess.match[1]}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
+    const fixedUrl = `http://127.0.0.1:${fixed.match[1]}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}`;
     const agent = new Agent({ keepAlive: true, localAddress: ip, maxSockets: CONCURRENCY });
     await load(nmiUrl, agent); // warm: the first token comes from IMDS
     const rps: number[] = [];
@@ -84,7 +124,7 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
       baseLat.push(...b.latencies);
     }
     agent.destroy();
-    const own = await ownLatencies(`http://127.0.0.1:${nmi.port}/metrics`);
+    const own = await ownLatencies(`http://127.0.0.1:${nmiProcess.match[1]}/metrics`);
 
     const firstToken: number[] = [];
     for (let i = 0; i < runs * 3; i++) {
@@ -116,9 +156,8 @@ export async function benchNmi(runs = 3): Promise<Figure[]> {
       await idleRss(kube.api.kubeconfigPath, node, runs),
     ];
   } finally {
-    await nmi?.stop();
-    fixed.closeAllConnections();
-    fixed.close();
+    await nmiProcess?.stop();
+    await fixed.stop();
     await kube.stop();
     await sb.close();
   }

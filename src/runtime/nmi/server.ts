@@ -90,6 +90,18 @@ function sendJson(res: ServerResponse, status: number, value: unknown, headers: 
   res.end(body);
 }
 
+/**
+ * A token answer's body, serialized once per token object: the token source hands out the same object for as long
+ * as its expires_in reads the same, so a busy pod's requests reuse one body.
+ */
+const tokenBodies = new WeakMap<MsiToken, Buffer>();
+function sendToken(res: ServerResponse, token: MsiToken): void {
+  let body = tokenBodies.get(token);
+  if (!body) tokenBodies.set(token, (body = Buffer.from(JSON.stringify(token))));
+  res.writeHead(200, { "Content-Type": "application/json", "Content-Length": body.length });
+  res.end(body);
+}
+
 /** The caller's IPv4 address from the TCP connection (IPv4-mapped IPv6 unwrapped); never from headers. */
 export function remoteIp(req: IncomingMessage): string {
   const raw = req.socket.remoteAddress ?? "";
@@ -145,10 +157,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { options, logger, metrics } = deps;
   const intervalMs = options.findIdentityRetryIntervalSec * 1000;
+  // Indexes over the caches, rebuilt only when they change: a request looks its pod and its assignments up in them.
+  const podsAt = deps.pods.indexBy((p) => p.status?.podIP);
+  const podNamed = deps.pods.indexBy((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
+  const assignedTo = deps.assigned.indexBy((a) => `${a.spec?.podNamespace}/${a.spec?.pod}`);
+  const assignmentsOf = (pod: PodRef) => assignedTo(`${pod.namespace}/${pod.name}`);
 
   /** The pod with this address, if the cache knows exactly one (for decision lines; never waits). */
   const podAt = (ip: string): string | undefined => {
-    const found = ip ? podsWithIp(deps.pods.list(), ip) : [];
+    const found = ip ? podsWithIp(podsAt(ip), ip) : [];
     return found.length === 1 ? `${found[0].metadata?.namespace}/${found[0].metadata?.name}` : undefined;
   };
 
@@ -189,7 +206,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
    * or passed on for it, confirmCaller checks it with the API server.
    */
   async function podForIp(ip: string, signal: AbortSignal): Promise<V1Pod> {
-    const lookup = () => podsWithIp(deps.pods.list(), ip);
+    const lookup = () => podsWithIp(podsAt(ip), ip);
     let found = lookup();
     if (found.length === 0) {
       found =
@@ -254,7 +271,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     const evaluate = async (): Promise<Selection> => {
       if (!resolved && request.objectId) {
         const wanted = request.objectId.trim().toLowerCase();
-        for (const identity of podIdentities(deps.assigned.list(), pod, options.forceNamespaced)) {
+        for (const identity of podIdentities(assignmentsOf(pod), pod, options.forceNamespaced)) {
           const objectId = await deps.tokens.objectIdOf(identity, resource).catch(() => undefined);
           const { clientID } = identitySpec(identity);
           if (objectId === wanted && clientID) {
@@ -263,7 +280,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
           }
         }
       }
-      return resolved ? selectIdentity(deps.assigned.list(), pod, resolved, options.forceNamespaced) : { kind: "pending", hasCreated: hasCreatedAssignment(deps.assigned.list(), pod) };
+      return resolved ? selectIdentity(assignmentsOf(pod), pod, resolved, options.forceNamespaced) : { kind: "pending", hasCreated: hasCreatedAssignment(assignmentsOf(pod), pod) };
     };
     const decideWait = async (): Promise<Selection | string | undefined> => {
       const selection = await evaluate();
@@ -363,7 +380,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
    * resource ids) and again on IMDS's answer (object_id, or no identity named: IMDS chose).
    */
   async function passThrough(ex: Exchange, pod: PodRef, why: "exception-pod" | "mic-pod"): Promise<void> {
-    const fence = (clientIds: string[], resourceIds: string[]) => fencedIdentity({ clientIds, resourceIds }, deps.identities.list(), deps.assigned.list(), pod, options.forceNamespaced);
+    const fence = (clientIds: string[], resourceIds: string[]) => fencedIdentity({ clientIds, resourceIds }, deps.identities.list(), assignmentsOf(pod), pod, options.forceNamespaced);
     const refusal = (identity: AzureIdentity | undefined) =>
       new HttpFailure(
         403,
@@ -414,7 +431,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     if (logger.enabled("verbose")) logger.verbose(`${ref.namespace}/${ref.name} has been matched with azure identity ${identity.metadata.namespace}/${identity.metadata.name}`);
     const token = await tokenOf(identity, resource, ref);
     decide(ex, "issued", "assigned-identity", 200);
-    sendJson(ex.res, 200, token);
+    sendToken(ex.res, token);
   }
 
   async function hostTokenRoute(ex: Exchange): Promise<void> {
@@ -430,7 +447,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty", "missing-resource");
     // As on the pod route: a pod of this node known to carry no aadpodidbinding label is refused at once (upstream
     // waits out every attempt); a pod this NMI does not know is waited for as upstream does.
-    const known = deps.pods.list().find((p) => p.metadata?.namespace === podns && p.metadata?.name === podname);
+    const [known] = podNamed(`${podns}/${podname}`);
     const ref: PodRef = { namespace: podns, name: podname, bindingLabel: known ? (known.metadata?.labels?.[BINDING_LABEL] ?? "") : undefined };
     let identity;
     try {

@@ -59,7 +59,7 @@ export function scopeOf(resource: string): string {
  * requests for the same key share one fetch.
  */
 export class TokenSource {
-  private readonly cache = new Map<string, { token: MsiToken; expiresOnMs: number }>();
+  private readonly cache = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<MsiToken>>();
   private readonly objectIds = new Map<string, string>();
   private readonly credentials = new Map<string, TokenCredential>();
@@ -199,7 +199,7 @@ export class TokenSource {
 
   private async cached(key: string, fetchToken: () => Promise<MsiToken>): Promise<MsiToken> {
     const hit = this.cache.get(key);
-    if (hit && hit.expiresOnMs - this.margin > this.now()) return this.fresh(hit.token, hit.expiresOnMs);
+    if (hit && hit.expiresOnMs - this.margin > this.now()) return this.fresh(hit);
     let pending = this.inflight.get(key);
     if (!pending) {
       pending = fetchToken().then(
@@ -226,10 +226,19 @@ export class TokenSource {
     bounded(this.cache, key, { token, expiresOnMs: expiresOnS * 1000 });
   }
 
-  /** A cached token with expires_in counted from now. */
-  private fresh(token: MsiToken, expiresOnMs: number): MsiToken {
-    return { ...token, expires_in: String(Math.max(0, Math.floor((expiresOnMs - this.now()) / 1000))) };
+  /** A cached token with expires_in counted from now: one object per second of it, however many requests ask. */
+  private fresh(entry: CachedToken): MsiToken {
+    const expiresIn = String(Math.max(0, Math.floor((entry.expiresOnMs - this.now()) / 1000)));
+    if (entry.served?.expires_in !== expiresIn) entry.served = { ...entry.token, expires_in: expiresIn };
+    return entry.served;
   }
+}
+
+interface CachedToken {
+  token: MsiToken;
+  expiresOnMs: number;
+  /** The answer last served from this entry (see fresh()). */
+  served?: MsiToken;
 }
 
 /** Cached tokens and object ids kept at most: past it the oldest entry goes. */
