@@ -29,15 +29,31 @@ export function sharingTokens(credential: TokenCredential): TokenCredential {
     if (options?.claims || options?.tenantId) return credential.getToken(scopes, options);
     const key = `${[scopes].flat().join(" ")}|${options?.enableCae ? "cae" : ""}`;
     const shared = tokens.get(key);
-    const held = shared && (await shared.catch(() => null));
+    const held = shared && (await abortable(shared.catch(() => null), options?.abortSignal));
     if (shared && held && held.expiresOnTimestamp - REFRESH_MARGIN_MS > Date.now()) return held;
     if (shared && tokens.get(key) !== shared) return getToken(scopes, options);
-    const asking = credential.getToken(scopes, options);
+    // The shared request is no one caller's to cancel: each caller stops waiting on its own signal instead.
+    const asking = credential.getToken(scopes, { ...options, abortSignal: undefined });
     tokens.set(key, asking);
     asking.catch(() => tokens.get(key) === asking && tokens.delete(key));
-    return asking;
+    return abortable(asking, options?.abortSignal);
   };
   return { getToken };
+}
+
+/** `promise`, or its caller's abort (an AbortError, as the SDKs throw), whichever comes first. */
+function abortable<T>(promise: Promise<T>, signal: GetTokenOptions["abortSignal"]): Promise<T> {
+  if (!signal) return promise;
+  const aborted = () => Object.assign(new Error("The operation was aborted."), { name: "AbortError" });
+  if (signal.aborted) return Promise.reject(aborted());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(aborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener("abort", onAbort), reject(e instanceof Error ? e : new Error(String(e)))),
+    );
+  });
 }
 
 /** Options every ARM management client gets: the cloud's endpoint and token audience. */

@@ -7,6 +7,7 @@ import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { renderAzurePodIdentityException } from "../render/identity.js";
 import { applyObjectStep, deleteObjectStep } from "../core/apply-step.js";
 import { runSteps } from "../core/steps.js";
+import { requireInstalled } from "../core/preflight.js";
 import { listExceptions, parsePodLabels } from "../core/exception.js";
 import { checkKubeName } from "../core/validate.js";
 import { askFor } from "../cli/prompt.js";
@@ -29,6 +30,7 @@ export function configureException(exception: Command): void {
         const { openKube } = await import("./open-kube.js");
         const kube = openKube(o);
         const object = renderAzurePodIdentityException({ name, namespace: kube.namespace, podLabels });
+        await requireInstalled(kube, kube.namespace);
         const steps = await runSteps([applyObjectStep(kube, () => object)], { dryRun: Boolean(o.dryRun), progress: ctx.progress });
         return writeResult({ exception: { name, namespace: kube.namespace, podLabels }, steps, dryRun: Boolean(o.dryRun) });
       }),
@@ -44,6 +46,7 @@ export function configureException(exception: Command): void {
         const kube = openKube(o);
         const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzurePodIdentityException", metadata: { name, namespace: kube.namespace } };
         // Deleting what is already gone succeeds ("absent"): a re-run of an interrupted clean-up must finish, not fail.
+        await requireInstalled(kube, kube.namespace);
         const steps = await runSteps([deleteObjectStep(kube, header)], { dryRun: Boolean(o.dryRun), progress: ctx.progress });
         return writeResult({ exception: { name, namespace: kube.namespace }, steps, dryRun: Boolean(o.dryRun) });
       }),

@@ -7,6 +7,7 @@ import type { IdentityView } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
 import { present } from "../cli/output.js";
 import { optionalAzure } from "./optional-azure.js";
+import type { CommandContext } from "../cli/context.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { UsageCode, UsageError } from "../errors/index.js";
@@ -113,7 +114,9 @@ Examples:
         const { openKube } = await import("./open-kube.js");
         const { listIdentities } = await import("../core/identity-lifecycle.js");
         const kube = openKube(o);
-        return present(await listIdentities(kube, await optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace), { table: (list) => list.map(identityRow) });
+        const list = await listIdentities(kube, await optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace);
+        list.forEach((i) => warnUnknownState(ctx, i));
+        return present(list, { table: (l) => l.map(identityRow) });
       }),
     );
 
@@ -126,7 +129,9 @@ Examples:
         const { listIdentities, showIdentity } = await import("../core/identity-lifecycle.js");
         const kube = openKube(o);
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) });
-        return present(await showIdentity(kube, await optionalAzure(o, ctx), name), { table: identityRow });
+        const shown = await showIdentity(kube, await optionalAzure(o, ctx), name);
+        warnUnknownState(ctx, shown);
+        return present(shown, { table: identityRow });
       }),
     );
 
@@ -151,6 +156,11 @@ Examples:
         return writeResult(result);
       }),
     );
+}
+
+/** An identity whose state Azure was asked for and did not give: said, not only shown as "unknown". */
+function warnUnknownState(ctx: CommandContext, i: IdentityView): void {
+  if (i.azureStateReason) ctx.logger.warn(`the Azure state of identity ${i.namespace}/${i.name} is unknown: ${i.azureStateReason}`);
 }
 
 /** The columns people look for in a list of identities: what it is, who gets it, and whether Azure agrees. */

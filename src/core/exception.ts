@@ -1,5 +1,6 @@
 import { UsageCode, UsageError } from "../errors/index.js";
-import { AAD_POD_IDENTITY_API_VERSION, type AzurePodIdentityException } from "../aadpodidentity/types.js";
+import type { AzurePodIdentityException } from "../aadpodidentity/types.js";
+import { listAadPodIdentity } from "./preflight.js";
 import type { KubeSession } from "../kube/session.js";
 import { checkLabelValue } from "./validate.js";
 
@@ -20,6 +21,6 @@ export function parsePodLabels(value: string): Record<string, string> {
 }
 
 export async function listExceptions(kube: KubeSession, namespace?: string): Promise<{ name: string; namespace: string; podLabels: Record<string, string> }[]> {
-  const items = await kube.list<AzurePodIdentityException>(AAD_POD_IDENTITY_API_VERSION, "AzurePodIdentityException", namespace);
+  const items = await listAadPodIdentity<AzurePodIdentityException>(kube, "AzurePodIdentityException", namespace);
   return items.map((e) => ({ name: e.metadata.name, namespace: e.metadata.namespace ?? "", podLabels: e.spec?.podLabels ?? {} }));
 }

@@ -17,12 +17,14 @@ export interface IdentityView {
   resourceId: string;
   /** ok, missing (deleted in Azure), clientIdMismatch (deleted and re-created), invalidResourceId, unknown (no access). */
   azureState: string;
+  /** Why the state is unknown when Azure was asked and did not answer (the error's first line). */
+  azureStateReason?: string;
   principalId?: string;
   bindings: { name: string; selector: string }[];
 }
 
 
-async function azureState(identities: IdentityService | undefined, object: AzureIdentity): Promise<{ azureState: string; principalId?: string }> {
+async function azureState(identities: IdentityService | undefined, object: AzureIdentity): Promise<{ azureState: string; azureStateReason?: string; principalId?: string }> {
   const { type, resourceID: rid, clientID } = identitySpec(object);
   if (type !== IdentityType.userAssignedMSI) return { azureState: "servicePrincipal" };
   let parsed;
@@ -37,12 +39,12 @@ async function azureState(identities: IdentityService | undefined, object: Azure
     if (!found) return { azureState: "missing" };
     if (found.clientId.toLowerCase() !== clientID.toLowerCase()) return { azureState: "clientIdMismatch", principalId: found.principalId };
     return { azureState: "ok", principalId: found.principalId };
-  } catch {
-    return { azureState: "unknown" };
+  } catch (err) {
+    return { azureState: "unknown", azureStateReason: (err as Error).message.split("\n")[0] };
   }
 }
 
-function view(object: AzureIdentity, bindings: AzureIdentityBinding[], state: { azureState: string; principalId?: string }): IdentityView {
+function view(object: AzureIdentity, bindings: AzureIdentityBinding[], state: { azureState: string; azureStateReason?: string; principalId?: string }): IdentityView {
   const spec = identitySpec(object);
   return {
     name: object.metadata.name,

@@ -3,9 +3,15 @@ import { IdentityCode, InstallCode, InstallError, KubernetesCode, NotFoundError,
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 
-/** The failure a request for an aadpodidentity kind gets from a cluster that does not serve the CRDs. */
+/**
+ * The failure a request for an aadpodidentity kind gets from a cluster that does not serve the CRDs: the API
+ * server's 404 for the group, or the client's discovery finding no such kind there. Anything else (no kubeconfig,
+ * a refused connection, a forbidden list) is its own cause and is reported as itself.
+ */
 function isNotServed(err: unknown): boolean {
-  return err instanceof PodidError && (err.code === KubernetesCode.KubernetesRequestFailed || err.code === KubernetesCode.KubernetesNotFound);
+  if (!(err instanceof PodidError)) return false;
+  if (err.code === KubernetesCode.KubernetesNotFound) return true;
+  return err.code === KubernetesCode.KubernetesRequestFailed && err.cause instanceof Error && err.cause.message.startsWith("Unrecognized API version and kind");
 }
 
 /** "podid is not installed in this cluster": the cause, named with the kubeconfig context, and what still works. */
@@ -35,6 +41,11 @@ export async function aadPodIdentityServed(kube: KubeSession, namespace?: string
     if (isNotServed(err)) return false;
     throw err;
   }
+}
+
+/** Refuses, as "podid is not installed", a command about aadpodidentity objects on a cluster without the CRDs. */
+export async function requireInstalled(kube: KubeSession, namespace?: string): Promise<void> {
+  if (!(await aadPodIdentityServed(kube, namespace))) throw notInstalled(kube, undefined);
 }
 
 /**

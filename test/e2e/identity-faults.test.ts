@@ -36,6 +36,19 @@ test("a new identity's principal is not replicated yet: the grant waits it out, 
   assert.deepEqual(out.roleAssignments.map((a) => a.role), ["Reader"]);
 });
 
+test("identity show while ARM fails to answer: the state is unknown, and said with ARM's reason", async () => {
+  const set = await runPodid(["sandbox", "fault", "add", "--dir", sb.dir, "--method", "GET", "--path", "*/userAssignedIdentities/replicated-id", "--status", "500", "--count", "100"]);
+  assert.equal(set.code, 0, set.stderr);
+  try {
+    const r = await runPodid(["identity", "show", "-n", "replicated-id", "--namespace", "default"], { env: sb.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).azureState, "unknown");
+    assert.match(r.stderr, /^WARNING: the Azure state of identity default\/replicated-id is unknown: .+/m);
+  } finally {
+    assert.equal((await runPodid(["sandbox", "fault", "clear", "--dir", sb.dir])).code, 0);
+  }
+});
+
 test("ARM throttling (429 with Retry-After) on role assignments is survived", async () => {
   const set = await runPodid(["sandbox", "fault", "add", "--dir", sb.dir, "--method", "PUT", "--path", "*/roleAssignments/*", "--status", "429", "--retry-after", "1", "--count", "2"]);
   assert.equal(set.code, 0, set.stderr);

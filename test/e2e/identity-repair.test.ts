@@ -205,6 +205,15 @@ test("after uninstall --force: list says podid is not installed, and identity de
   const list = await runPodid(["identity", "list"], { env: sb.env });
   assert.equal(list.code, 1);
   assert.match(list.stderr, /^ERROR: podid is not installed in this cluster \(kubeconfig context 'podid-aks'\)/);
+  for (const args of [["exception", "list"], ["exception", "add", "-n", "e1", "--pod-labels", "a=b"], ["exception", "delete", "-n", "e1", "--yes"]]) {
+    const r = await runPodid(args, { env: sb.env });
+    assert.equal(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, /^ERROR: podid is not installed in this cluster \(kubeconfig context 'podid-aks'\)/, args.join(" "));
+  }
+  // Not installed is no answer for a cluster that cannot be read at all: that cause is said as itself.
+  const noCluster = await runPodid(["identity", "list", "--kubeconfig", "/nonexistent/kubeconfig"], { env: sb.env });
+  assert.equal(noCluster.code, 2);
+  assert.doesNotMatch(noCluster.stderr, /not installed/);
   const unknown = await runPodid(["identity", "delete", "-n", "nosuch", "--yes"], { env: sb.env });
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /^ERROR: podid is not installed in this cluster.*\nTo remove the Azure side podid made for it, pass -g GROUP/);
