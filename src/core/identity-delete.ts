@@ -1,5 +1,4 @@
 import type { RoleAssignment } from "@azure/arm-authorization";
-import { IdentityCode, NotFoundError } from "../errors/index.js";
 import { createdByPodid, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { grantKey, RoleService, type RoleGrant } from "../azure/roles.js";
@@ -80,7 +79,9 @@ export async function planIdentityDelete(
   const orphans = orphanedAssignmentsFor(all, namespace, name, await identities.listAll()).map(toGrant);
   if (!object && !resourceId && !orphans.length) {
     if (!target.installed) throw notInstalled(kube, undefined, `To remove the Azure side podid made for it, pass -g GROUP (the Azure identity's resource group): podid identity delete -n ${name} --namespace ${namespace} -g GROUP`);
-    throw new NotFoundError(IdentityCode.AzureIdentityNotFound, `${me} does not exist`, "Pass -g GROUP to clean up the Azure side of an identity whose AzureIdentity is already gone.");
+    // A delete run again after it finished: nothing is left, so nothing is done (the name may also be mistyped).
+    warnings.push(`nothing of ${me} exists (deleted already, or another name: podid identity list); to clean up an Azure identity whose AzureIdentity is gone, pass -g GROUP`);
+    return { steps: [], kept, warnings, grants: [] };
   }
   let parsed;
   try {

@@ -152,6 +152,11 @@ test("two AzureIdentities sharing one Azure identity: deleting one keeps what th
   assert.equal(second.code, 0, second.stderr);
   await absent("share-a");
   assert.deepEqual(await grantsOf(), []);
+  // Run again once finished: nothing is left, so nothing is done, and it says so.
+  const again = await podid(["identity", "delete", "-n", "share-b", "--namespace", "default", "--yes"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /WARNING: nothing of AzureIdentity default\/share-b exists \(deleted already, or another name/);
+  assert.deepEqual(JSON.parse(again.stdout).steps, []);
 });
 
 test("annotations edited by hand: what is not podid's record is ignored with a warning, and delete removes only what podid made", async () => {
