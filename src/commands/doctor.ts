@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { refuseOldNamespaceFlag, withAzureOptions, withKubeOptions, type AzureOptions, type KubeOptions } from "../cli/options.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { flagDuration } from "../cli/flags.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";

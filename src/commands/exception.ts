@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { refuseOldNamespaceFlag, required, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { UsageError } from "../errors/index.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { renderAzurePodIdentityException } from "../render/identity.js";

@@ -5,7 +5,7 @@ import { refuseOldNamespaceFlag, repeatable, required, withAzureOptions, withKub
 import type { IdentityAddResult } from "../core/identity-add.js";
 import type { IdentityView } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { bindingNameFor } from "../render/identity.js";
 import { openAzure, optionalAzure } from "./optional-azure.js";
 import { kubeTarget, openKube } from "./open-kube.js";

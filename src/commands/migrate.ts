@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import type { CommandContext } from "../cli/context.js";
 import { refuseOldNamespaceFlag, collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { confirm } from "../cli/prompt.js";
 import { renderError } from "../cli/render-error.js";
 import { MigrateCode, MigrateError, UsageError } from "../errors/index.js";

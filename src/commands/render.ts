@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { refuseOldNamespaceFlag, required as requiredMark } from "../cli/options.js";
 import { bindingNameFor, renderAzureIdentity, renderAzureIdentityBinding, renderAzurePodIdentityException } from "../render/identity.js";
 import { toYamlStream } from "../render/templates.js";
