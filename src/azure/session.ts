@@ -4,9 +4,8 @@ import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import type { ContainerServiceClient } from "@azure/arm-containerservice";
 import type { ComputeManagementClient } from "@azure/arm-compute";
-import { UsageCode, UsageError } from "../errors/index.js";
-import { checkGuid } from "../core/validate.js";
-import { resolveCloud, type Cloud } from "./cloud.js";
+import type { Cloud } from "./cloud.js";
+import { azureTarget, type AzureTargetOptions } from "./target.js";
 import { armClientOptions, azureCredential } from "./credential.js";
 
 /** One signed-in view of one subscription: the cloud, the credential, and lazily made ARM clients. */
@@ -64,24 +63,11 @@ export class AzureSession {
   }
 }
 
-export interface SessionOptions {
-  cloud?: string;
-  subscription?: string;
-  env?: NodeJS.ProcessEnv;
+export interface SessionOptions extends AzureTargetOptions {
   credential?: TokenCredential;
 }
 
-/** --subscription, else AZURE_SUBSCRIPTION_ID; podid needs to know which one before it touches anything. */
 export function openAzureSession(options: SessionOptions = {}): AzureSession {
-  const env = options.env ?? process.env;
-  const cloud = resolveCloud(options.cloud, env);
-  const subscription = options.subscription ?? env.AZURE_SUBSCRIPTION_ID;
-  if (!subscription) {
-    throw new UsageError(
-      "no subscription given",
-      "Pass --subscription <id> or set AZURE_SUBSCRIPTION_ID (for the sandbox: eval \"$(podid sandbox env)\").",
-      UsageCode.MissingSubscription,
-    );
-  }
-  return new AzureSession(cloud, options.credential ?? azureCredential(cloud), checkGuid("--subscription", subscription));
+  const { cloud, subscriptionId } = azureTarget(options);
+  return new AzureSession(cloud, options.credential ?? azureCredential(cloud), subscriptionId);
 }

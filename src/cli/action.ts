@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { createContext, type CommandContext } from "./context.js";
-import { renderError } from "./render-error.js";
-import { interruption, STOP_SIGNALS, type StopSignal } from "./interrupt.js";
+import type { CommandContext } from "./context.js";
+import type { StopSignal } from "./interrupt.js";
 import { InterruptedError } from "../errors/index.js";
 
 /**
@@ -13,6 +12,8 @@ export function action<O extends object>(
   body: (options: O, ctx: CommandContext, cmd: Command) => Promise<unknown>,
 ): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
+    // Loaded when an action runs (they bring chalk and the formatters): a command's --help does without them.
+    const [{ createContext }, { renderError }, { interruption, STOP_SIGNALS }] = await Promise.all([import("./context.js"), import("./render-error.js"), import("./interrupt.js")]);
     const cmd = args[args.length - 1] as Command;
     let debug = false;
     let ctx: CommandContext | undefined;

@@ -1,7 +1,6 @@
 import { Command, CommanderError, Help, Option } from "commander";
-import { OUTPUT_FORMATS } from "./output.js";
+import { OUTPUT_FORMATS } from "./output-formats.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
-import { renderError } from "./render-error.js";
 import { UsageError, ExitCode } from "../errors/index.js";
 
 /**
@@ -88,11 +87,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
+    if (err instanceof CommanderError && (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version")) {
+      process.exitCode = 0;
+      return;
+    }
+    // Loaded for an error only (it brings chalk): --help and --version do without it.
+    const { renderError } = await import("./render-error.js");
     if (err instanceof CommanderError) {
-      if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version") {
-        process.exitCode = 0;
-        return;
-      }
       const message = err.message.replace(/^error: /, "");
       process.exitCode = renderError(new UsageError(message, "Run the command with --help to see its arguments and examples."), {
         debug: argv.includes("--debug"),

@@ -1,24 +1,17 @@
 import { createRequire } from "node:module";
 import { Chalk } from "chalk";
 import { UsageError } from "../errors/index.js";
+import { OUTPUT_FORMATS, parseOutputFormat, type OutputFormat } from "./output-formats.js";
+import { present, Presented, PreformattedText, type Views } from "./presented.js";
+
+// The light halves, for whoever imports output.js for them as well.
+export { OUTPUT_FORMATS, parseOutputFormat, present, Presented, PreformattedText, type OutputFormat, type Views };
 
 // Loaded on first use: most invocations print JSON without a query, and start time matters for a CLI.
 const require = createRequire(import.meta.url);
 // compile (parse only) is in the package, not in its type declarations.
 const jmespath = () => require("jmespath") as typeof import("jmespath") & { compile(expression: string): unknown };
 const toYaml = (value: unknown): string => (require("yaml") as typeof import("yaml")).stringify(value);
-
-export const OUTPUT_FORMATS = ["json", "jsonc", "yaml", "yamlc", "table", "tsv", "none"] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-
-export function parseOutputFormat(value: string): OutputFormat {
-  const v = value.toLowerCase();
-  if ((OUTPUT_FORMATS as readonly string[]).includes(v)) return v as OutputFormat;
-  throw new UsageError(
-    `argument --output/-o: invalid choice: '${value}'`,
-    `Choose one of: ${OUTPUT_FORMATS.join(", ")}.`,
-  );
-}
 
 function invalidQuery(query: string, err: unknown): UsageError {
   return new UsageError(`argument --query: invalid JMESPath query '${query}': ${(err as Error).message}`, "Check the expression, e.g. --query clientId or --query \"[].name\".");
@@ -119,36 +112,6 @@ function colorJson(text: string, chalk: InstanceType<typeof Chalk>): string {
 
 function colorYaml(text: string, chalk: InstanceType<typeof Chalk>): string {
   return text.replace(/^(\s*(?:- )?)([^:\n]+)(:)/gm, (_m, lead: string, key: string, colon: string) => lead + chalk.cyan(key) + colon);
-}
-
-/** Text a command has already formatted: printed as is, whatever -o says. */
-export class PreformattedText {
-  constructor(readonly text: string) {}
-}
-
-/**
- * Other ways to print a command's result, each used only where the result itself would be (no --query: a query
- * is asked of the result, and its answer is printed as is, as the Azure CLI does).
- */
-export interface Views<T> {
-  /** `-o table`: the rows people look for (az's table transformer), e.g. a write command's steps. */
-  table?: (result: T) => unknown;
-  /** `-o yaml`: text that is already YAML (a manifest stream) rather than the result as YAML. */
-  yaml?: (result: T) => string;
-  /** No -o given: text for people (doctor's report, render's manifests) instead of JSON. */
-  text?: (result: T, color: boolean) => string;
-}
-
-/** A command's result with its views. */
-export class Presented<T = unknown> {
-  constructor(
-    readonly result: T,
-    readonly views: Views<T>,
-  ) {}
-}
-
-export function present<T>(result: T, views: Views<T>): Presented<T> {
-  return new Presented(result, views);
 }
 
 export interface FormatOptions {

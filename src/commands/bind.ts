@@ -4,6 +4,7 @@ import { askFor } from "../cli/prompt.js";
 import { refuseOldNamespaceFlag, repeatable, required, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { parseWorkloadRefs, WORKLOAD_KINDS_HELP } from "../core/workload-kinds.js";
 import { checkKubeName, checkLabelValue } from "../core/validate.js";
+import { kubeTarget, openKube } from "./open-kube.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 
 type BindOptions = KubeOptions & WriteOptions & { selector?: string; identity?: string; name?: string; label?: string[]; force?: boolean };
@@ -27,10 +28,8 @@ Examples:
     )
     .action(
       action<BindOptions>(async (o, ctx) => {
-        const { openKube } = await import("./open-kube.js");
-        const { bind } = await import("../core/bind.js");
-        const { writeResult } = await import("./write-result.js");
-        const kube = openKube(o);
+        // What can be refused without the cluster is, before its client loads.
+        const kubeOptions = kubeTarget(o);
         const identityName = await askFor(
           ctx,
           o.identity,
@@ -38,18 +37,26 @@ Examples:
             flag: "--identity",
             message: "AzureIdentity to bind",
             validate: (v) => checkKubeName("--identity", v),
-            choices: async () => (await kube.list(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", kube.namespace)).map((i) => i.metadata!.name!),
+            choices: async () => {
+              const kube = await openKube(kubeOptions);
+              return (await kube.list(AAD_POD_IDENTITY_API_VERSION, "AzureIdentity", kube.namespace)).map((i) => i.metadata!.name!);
+            },
           },
           o.yes,
         );
         const selector = await askFor(ctx, o.selector, { flag: "--selector", message: "Selector (the pods' aadpodidbinding label value)", validate: (v) => checkLabelValue("--selector", v) }, o.yes);
+        const bindingName = o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined;
+        const workloads = parseWorkloadRefs(o.label ?? []);
+        const { bind } = await import("../core/bind.js");
+        const { writeResult } = await import("./write-result.js");
+        const kube = await openKube(kubeOptions);
         const result = await bind(
           {
             identityName,
             selector,
             namespace: kube.namespace,
-            bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined,
-            workloads: parseWorkloadRefs(o.label ?? []),
+            bindingName,
+            workloads,
             force: Boolean(o.force),
           },
           kube,
@@ -71,13 +78,15 @@ export function configureUnbind(cmd: Command): void {
     .addHelpText("after", "\nExample:\n  podid unbind --identity my-app-id --namespace team-a --label deploy/my-app")
     .action(
       action<BindOptions>(async (o, ctx) => {
-        const { openKube } = await import("./open-kube.js");
+        const kubeOptions = kubeTarget(o);
+        const identityName = await askFor(ctx, o.identity, { flag: "--identity", message: "AzureIdentity to unbind", validate: (v) => checkKubeName("--identity", v) }, o.yes);
+        const bindingName = o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined;
+        const workloads = parseWorkloadRefs(o.label ?? []);
         const { unbind } = await import("../core/bind.js");
         const { writeResult } = await import("./write-result.js");
-        const kube = openKube(o);
-        const identityName = await askFor(ctx, o.identity, { flag: "--identity", message: "AzureIdentity to unbind", validate: (v) => checkKubeName("--identity", v) }, o.yes);
+        const kube = await openKube(kubeOptions);
         const result = await unbind(
-          { identityName, namespace: kube.namespace, bindingName: o.name !== undefined ? checkKubeName("-n/--name", o.name) : undefined, workloads: parseWorkloadRefs(o.label ?? []) },
+          { identityName, namespace: kube.namespace, bindingName, workloads },
           kube,
           { dryRun: Boolean(o.dryRun), progress: ctx.progress },
         );

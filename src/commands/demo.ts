@@ -7,7 +7,7 @@ import { DemoCode, DemoError, SandboxCode, SandboxError, UsageError } from "../e
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { DEMO_IMAGE } from "../render/install.js";
 import type { DemoResult } from "../core/demo.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { sandboxLayout } from "../sandbox/layout.js";
 import { sandboxStatus, stopSandboxProcess } from "../sandbox/lifecycle.js";
 import { sandboxEnvironment } from "../sandbox/environment.js";

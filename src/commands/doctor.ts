@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { refuseOldNamespaceFlag, withAzureOptions, withKubeOptions, type AzureOptions, type KubeOptions } from "../cli/options.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { flagDuration } from "../cli/flags.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
@@ -40,6 +40,9 @@ Examples:
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
         if (o.probe && !o.pod) throw new UsageError("--probe needs --pod POD", "Name the pod to request a token for, e.g. --probe --pod web-0 --namespace team-a.");
         const namespaceFlag = o.namespace !== undefined ? checkNamespace(o.namespace) : undefined;
+        const identity = o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined;
+        const pod = o.pod !== undefined ? checkKubeName("--pod", o.pod) : undefined;
+        const stuckAfterMs = flagDuration("stuck-after", o.stuckAfter ?? "2m");
         const { openAzureSession } = await import("../azure/session.js");
         const { openKubeSession } = await import("../kube/session.js");
         const { DoctorContext } = await import("../core/doctor/context.js");
@@ -49,14 +52,14 @@ Examples:
           scope: {
             // kubectl's rule: --namespace, else the context's namespace; -A for all.
             namespace: o.allNamespaces ? undefined : namespaceFlag ?? (await contextNamespace(o)),
-            identity: o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined,
-            pod: o.pod !== undefined ? checkKubeName("--pod", o.pod) : undefined,
+            identity,
+            pod,
             probe: Boolean(o.probe),
           },
           openKube: () => openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: namespaceFlag }),
           openAzure: () => openAzureSession({ cloud: o.cloud, subscription: o.subscription }),
           cluster: { name: o.cluster, resourceGroup: o.resourceGroup },
-          stuckAfterMs: flagDuration("stuck-after", o.stuckAfter ?? "2m"),
+          stuckAfterMs,
         });
         ctx.progress.begin(`running ${CHECKS.length} checks`);
         const report = await runDoctor(CHECKS, doctorCtx, { podidVersion: PACKAGE_VERSION, progress: ctx.progress });

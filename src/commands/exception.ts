@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import { refuseOldNamespaceFlag, required, withKubeOptions, withWriteOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { UsageError } from "../errors/index.js";
 import { AAD_POD_IDENTITY_API_VERSION } from "../aadpodidentity/types.js";
 import { renderAzurePodIdentityException } from "../render/identity.js";
@@ -12,6 +12,7 @@ import { listExceptions, parsePodLabels } from "../core/exception.js";
 import { checkKubeName } from "../core/validate.js";
 import { askFor } from "../cli/prompt.js";
 import { writeResult } from "./write-result.js";
+import { openKube } from "./open-kube.js";
 
 type ExceptionOptions = KubeOptions & WriteOptions & { name?: string; podLabels?: string; allNamespaces?: boolean };
 
@@ -27,8 +28,7 @@ export function configureException(exception: Command): void {
       action<ExceptionOptions>(async (o, ctx) => {
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the exception", validate: (v) => checkKubeName("-n/--name", v) }, o.yes);
         const podLabels = parsePodLabels(await askFor(ctx, o.podLabels, { flag: "--pod-labels", message: "Pod labels (k=v[,k=v])" }, o.yes));
-        const { openKube } = await import("./open-kube.js");
-        const kube = openKube(o);
+        const kube = await openKube(o);
         const object = renderAzurePodIdentityException({ name, namespace: kube.namespace, podLabels });
         await requireInstalled(kube, kube.namespace);
         const steps = await runSteps([applyObjectStep(kube, () => object)], { dryRun: Boolean(o.dryRun), progress: ctx.progress });
@@ -42,8 +42,7 @@ export function configureException(exception: Command): void {
     .action(
       action<ExceptionOptions>(async (o, ctx) => {
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the exception", validate: (v) => checkKubeName("-n/--name", v) }, o.yes);
-        const { openKube } = await import("./open-kube.js");
-        const kube = openKube(o);
+        const kube = await openKube(o);
         const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzurePodIdentityException", metadata: { name, namespace: kube.namespace } };
         // Deleting what is already gone succeeds ("absent"): a re-run of an interrupted clean-up must finish, not fail.
         await requireInstalled(kube, kube.namespace);
@@ -58,8 +57,7 @@ export function configureException(exception: Command): void {
     .action(
       action<ExceptionOptions>(async (o) => {
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
-        const { openKube } = await import("./open-kube.js");
-        const kube = openKube(o);
+        const kube = await openKube(o);
         const list = await listExceptions(kube, o.allNamespaces ? undefined : kube.namespace);
         return present(list, { table: (rows) => rows.map((e) => ({ name: e.name, namespace: e.namespace, podLabels: Object.entries(e.podLabels).map(([k, v]) => `${k}=${v}`).join(",") })) });
       }),

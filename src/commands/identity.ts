@@ -5,8 +5,11 @@ import { refuseOldNamespaceFlag, repeatable, required, withAzureOptions, withKub
 import type { IdentityAddResult } from "../core/identity-add.js";
 import type { IdentityView } from "../core/identity-lifecycle.js";
 import { confirm } from "../cli/prompt.js";
-import { present } from "../cli/output.js";
-import { optionalAzure } from "./optional-azure.js";
+import { present } from "../cli/presented.js";
+import { bindingNameFor } from "../render/identity.js";
+import { openAzure, optionalAzure } from "./optional-azure.js";
+import { kubeTarget, openKube } from "./open-kube.js";
+import { azureTarget } from "../azure/target.js";
 import type { CommandContext } from "../cli/context.js";
 import { checkAzureIdentityName, checkKubeName, checkLabelValue } from "../core/validate.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
@@ -57,27 +60,23 @@ Examples:
         const roles = o.role ?? [];
         const scopes = o.scope ?? [];
         if (scopes.length && !roles.length) throw new UsageError("--scope was given without --role", "Pass --role ROLE for each role to grant at the scopes.", UsageCode.ScopeWithoutRole);
-        const { ClusterService } = await import("../azure/clusters.js");
-        const { openAzureSession } = await import("../azure/session.js");
-        const { openKube } = await import("./open-kube.js");
-        const { lookUpCluster } = await import("../core/cluster-lookup.js");
-        const { bindingNameFor, identityAdd } = await import("../core/identity-add.js");
-        const { showIdentity } = await import("../core/identity-lifecycle.js");
-        const { writeResult } = await import("./write-result.js");
+        // What can be refused without Azure or the cluster is, before their clients load.
         const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Name of the identity", validate: (v) => checkAzureIdentityName(checkKubeName("identity name", v)) }, o.yes);
         const adopted = o.identityResourceId ? parseResourceId(o.identityResourceId, USER_ASSIGNED_IDENTITY_TYPE) : undefined;
         const resourceGroup =
           adopted?.resourceGroup ??
-          (await askFor(
-            ctx,
-            o.resourceGroup,
-            { flag: "-g/--resource-group", message: "Resource group of the identity", choices: () => openAzureSession({ cloud: o.cloud, subscription: o.subscription }).resourceGroupNames() },
-            o.yes,
-          ));
+          (await askFor(ctx, o.resourceGroup, { flag: "-g/--resource-group", message: "Resource group of the identity", choices: async () => (await openAzure({ cloud: o.cloud, subscription: o.subscription })).resourceGroupNames() }, o.yes));
         const selector = o.bindingSelector !== undefined ? checkLabelValue("--binding-selector", o.bindingSelector) : undefined;
-        const kube = openKube(o);
-        const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription ?? adopted?.subscriptionId });
-        const cluster = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.clusterResourceGroup }, { contextName: kube.config.getCurrentContext(), resourceGroup });
+        const kubeOptions = kubeTarget(o);
+        const target = azureTarget({ cloud: o.cloud, subscription: o.subscription ?? adopted?.subscriptionId });
+        const { ClusterService } = await import("../azure/clusters.js");
+        const { lookUpCluster } = await import("../core/cluster-lookup.js");
+        const { identityAdd } = await import("../core/identity-add.js");
+        const { showIdentity } = await import("../core/identity-lifecycle.js");
+        const { writeResult } = await import("./write-result.js");
+        const kube = await openKube(kubeOptions);
+        const azure = await openAzure({ cloud: o.cloud, subscription: target.subscriptionId });
+        const aks = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.clusterResourceGroup }, { contextName: kube.config.getCurrentContext(), resourceGroup });
         const result = await identityAdd(
           {
             name,
@@ -88,7 +87,7 @@ Examples:
             roles,
             scopes,
             bindingSelector: selector,
-            cluster,
+            cluster: aks,
           },
           azure,
           kube,
@@ -111,9 +110,9 @@ Examples:
     .action(
       action<AzureOptions & KubeOptions & { allNamespaces?: boolean }>(async (o, ctx) => {
         if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
-        const { openKube } = await import("./open-kube.js");
+        const kubeOptions = kubeTarget(o);
         const { listIdentities } = await import("../core/identity-lifecycle.js");
-        const kube = openKube(o);
+        const kube = await openKube(kubeOptions);
         const list = await listIdentities(kube, await optionalAzure(o, ctx), o.allNamespaces ? undefined : kube.namespace);
         list.forEach((i) => warnUnknownState(ctx, i));
         return present(list, { table: (l) => l.map(identityRow) });
@@ -125,10 +124,10 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid identity show -n my-app-id --namespace team-a --query clientId -o tsv")
     .action(
       action<AzureOptions & KubeOptions & { name?: string; yes?: boolean }>(async (o, ctx) => {
-        const { openKube } = await import("./open-kube.js");
-        const { listIdentities, showIdentity } = await import("../core/identity-lifecycle.js");
-        const kube = openKube(o);
-        const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) });
+        const kubeOptions = kubeTarget(o);
+        const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity", validate: (v) => checkKubeName("identity name", v), choices: () => identityNames(kubeOptions) });
+        const { showIdentity } = await import("../core/identity-lifecycle.js");
+        const kube = await openKube(kubeOptions);
         const shown = await showIdentity(kube, await optionalAzure(o, ctx), name);
         warnUnknownState(ctx, shown);
         return present(shown, { table: identityRow });
@@ -142,14 +141,13 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid identity delete -n my-app-id --namespace team-a --yes")
     .action(
       action<AzureOptions & KubeOptions & WriteOptions & { name?: string; resourceGroup?: string; keepAzureIdentity?: boolean }>(async (o, ctx) => {
-        const { openAzureSession } = await import("../azure/session.js");
-        const { openKube } = await import("./open-kube.js");
-        const { listIdentities } = await import("../core/identity-lifecycle.js");
+        const kubeOptions = kubeTarget(o);
+        const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: () => identityNames(kubeOptions) }, o.yes);
+        const target = azureTarget({ cloud: o.cloud, subscription: o.subscription });
         const { deleteIdentity } = await import("../core/identity-delete.js");
         const { writeResult } = await import("./write-result.js");
-        const kube = openKube(o);
-        const name = await askFor(ctx, o.name, { flag: "-n/--name", message: "Identity to delete", validate: (v) => checkKubeName("identity name", v), choices: async () => (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name) }, o.yes);
-        const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+        const kube = await openKube(kubeOptions);
+        const azure = await openAzure({ cloud: o.cloud, subscription: target.subscriptionId });
         if (!o.dryRun) await confirm(ctx, `delete identity ${kube.namespace}/${name} and what podid made for it`, Boolean(o.yes));
         const result = await deleteIdentity({ name, resourceGroup: o.resourceGroup, keepAzureIdentity: Boolean(o.keepAzureIdentity) }, kube, azure, { dryRun: Boolean(o.dryRun), progress: ctx.progress });
         result.warnings.forEach((w) => ctx.logger.warn(w));
@@ -161,6 +159,13 @@ Examples:
 /** An identity whose state Azure was asked for and did not give: said, not only shown as "unknown". */
 function warnUnknownState(ctx: CommandContext, i: IdentityView): void {
   if (i.azureStateReason) ctx.logger.warn(`the Azure state of identity ${i.namespace}/${i.name} is unknown: ${i.azureStateReason}`);
+}
+
+/** The identities in the command's namespace, for a prompt's choices: the cluster's client loads only for a prompt. */
+async function identityNames(o: KubeOptions): Promise<string[]> {
+  const { listIdentities } = await import("../core/identity-lifecycle.js");
+  const kube = await openKube(o);
+  return (await listIdentities(kube, undefined, kube.namespace)).map((i) => i.name);
 }
 
 /** The columns people look for in a list of identities: what it is, who gets it, and whether Azure agrees. */

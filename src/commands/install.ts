@@ -3,7 +3,8 @@ import { action } from "../cli/action.js";
 import { UsageError } from "../errors/index.js";
 import { confirm } from "../cli/prompt.js";
 import { repeatable, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { optionalAzure } from "./optional-azure.js";
+import { openAzure, optionalAzure } from "./optional-azure.js";
+import { azureTarget } from "../azure/target.js";
 import { checkNamespace } from "../core/validate.js";
 import { INSTALL_DEFAULTS, type InstallValues } from "../render/install.js";
 
@@ -64,25 +65,28 @@ Examples:
     )
     .action(
       action<InstallOptions>(async (o, ctx) => {
+        // What can be refused without Azure or the cluster is, before their clients load.
+        const installValues = values(o);
+        const timeout = timeoutSeconds(o.timeout);
+        if (!o.skipRoleAssignments) azureTarget({ cloud: o.cloud, subscription: o.subscription });
         const { ClusterService } = await import("../azure/clusters.js");
-        const { openAzureSession } = await import("../azure/session.js");
         const { openKubeSession } = await import("../kube/session.js");
         const { lookUpCluster } = await import("../core/cluster-lookup.js");
         const { install } = await import("../core/install.js");
         const { writeResult } = await import("./write-result.js");
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
-        const azure = o.skipRoleAssignments ? undefined : openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+        const azure = o.skipRoleAssignments ? undefined : await openAzure(o);
         const cluster = azure
           ? await lookUpCluster(new ClusterService(azure), { name: o.cluster }, { contextName: kube.config.getCurrentContext(), resourceGroup: o.resourceGroup })
           : undefined;
         const result = await install(
           {
-            values: values(o),
+            values: installValues,
             cluster,
             identityResourceGroups: o.identityResourceGroup?.length ? o.identityResourceGroup : cluster ? [cluster.resourceGroup] : [],
             skipRoleAssignments: Boolean(o.skipRoleAssignments),
             wait: o.wait,
-            timeoutSeconds: timeoutSeconds(o.timeout),
+            timeoutSeconds: timeout,
           },
           azure,
           kube,
@@ -103,13 +107,14 @@ export function configureUninstall(cmd: Command): void {
     .addHelpText("after", "\nExamples:\n  podid uninstall --dry-run\n  podid uninstall --delete-identities --yes")
     .action(
       action<AzureOptions & KubeOptions & WriteOptions & { force?: boolean; deleteIdentities?: boolean; cluster?: string; resourceGroup?: string }>(async (o, ctx) => {
+        const namespace = checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace);
         const { openKubeSession } = await import("../kube/session.js");
         const { uninstall } = await import("../core/uninstall.js");
         const { writeResult } = await import("./write-result.js");
         const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context });
         const azure = await optionalAzure(o, ctx);
         const input = {
-          values: { ...INSTALL_DEFAULTS, namespace: checkNamespace(o.namespace ?? INSTALL_DEFAULTS.namespace) },
+          values: { ...INSTALL_DEFAULTS, namespace },
           force: Boolean(o.force),
           deleteIdentities: Boolean(o.deleteIdentities),
           cluster: { name: o.cluster, resourceGroup: o.resourceGroup },

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { action } from "../cli/action.js";
 import type { CommandContext } from "../cli/context.js";
 import { refuseOldNamespaceFlag, collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { confirm } from "../cli/prompt.js";
 import { renderError } from "../cli/render-error.js";
 import { MigrateCode, MigrateError, UsageError } from "../errors/index.js";
@@ -11,6 +11,8 @@ import { parseWorkloadRef } from "../core/workload-kinds.js";
 import { checkKubeName, checkNamespace } from "../core/validate.js";
 import type { MigrateContext } from "../core/migrate/load.js";
 import { writeResult } from "./write-result.js";
+import { openAzure } from "./optional-azure.js";
+import { azureTarget } from "../azure/target.js";
 
 type MigrateOptions = AzureOptions &
   KubeOptions &
@@ -43,6 +45,7 @@ const withProxy = (cmd: Command) =>
 
 const withTimeout = (cmd: Command) => cmd.option("--timeout <seconds>", "How long to wait for each rollout, Entra ID's propagation and MIC.", "300");
 
+/** The phases' context; its usage errors come before the Azure SDKs and the Kubernetes client load (so: call it first). */
 async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateContext> {
   if (o.allNamespaces && o.namespace) throw new UsageError("--namespace and -A/--all-namespaces cannot be used together", "Pass one of them.");
   const timeout = Number(o.timeout ?? "300");
@@ -52,12 +55,15 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
   for (const w of [...workloads, ...proxyFor]) {
     if (w.kind === "pod" || w.kind === "job") throw new UsageError(`'${w.kind}/${w.name}' cannot be migrated: a ${w.kind === "pod" ? "pod's" : "Job's"} template cannot change`, "Name a deployment, statefulset, daemonset or cronjob.");
   }
+  const identity = o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined;
+  // What can be refused without Azure or the cluster is, before their clients load.
+  const kubeOptions = { kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace !== undefined ? checkNamespace(o.namespace) : undefined };
+  azureTarget({ cloud: o.cloud, subscription: o.subscription });
   const { ClusterService } = await import("../azure/clusters.js");
-  const { openAzureSession } = await import("../azure/session.js");
   const { openKubeSession } = await import("../kube/session.js");
   const { lookUpCluster } = await import("../core/cluster-lookup.js");
-  const kube = openKubeSession({ kubeconfig: o.kubeconfig, context: o.context, namespace: o.namespace !== undefined ? checkNamespace(o.namespace) : undefined });
-  const azure = openAzureSession({ cloud: o.cloud, subscription: o.subscription });
+  const kube = openKubeSession(kubeOptions);
+  const azure = await openAzure(o);
   const cluster = await lookUpCluster(new ClusterService(azure), { name: o.cluster, resourceGroup: o.resourceGroup }, { contextName: kube.config.getCurrentContext() });
   return {
     kube,
@@ -65,7 +71,7 @@ async function context(o: MigrateOptions, ctx: CommandContext): Promise<MigrateC
     cluster: { name: cluster.name, resourceGroup: cluster.resourceGroup },
     scope: {
       namespace: o.allNamespaces ? undefined : kube.namespace,
-      identity: o.identity !== undefined ? checkKubeName("--identity", o.identity) : undefined,
+      identity,
       workloads,
       proxySidecarAll: Boolean(o.proxySidecar),
       proxySidecarFor: proxyFor,
@@ -93,9 +99,10 @@ Examples:
     )
     .action(
       action<MigrateOptions>(async (o, ctx) => {
+        const mc = await context(o, ctx);
         const { loadPlan } = await import("../core/migrate/load.js");
         const { planRows } = await import("../core/migrate/status.js");
-        const { plan } = await loadPlan(await context(o, ctx));
+        const { plan } = await loadPlan(mc);
         plan.blockers.forEach((b) => ctx.logger.warn(`blocked: ${b.message}. Fix: ${b.remedy}`));
         plan.warnings.forEach((w) => ctx.logger.warn(w));
         return present(plan, { table: planRows });
@@ -118,8 +125,9 @@ Examples:
     )
     .action(
       action<MigrateOptions>(async (o, ctx) => {
+        const mc = await context(o, ctx);
         const { applyMigration } = await import("../core/migrate/apply.js");
-        const result = await applyMigration(await context(o, ctx), { dryRun: Boolean(o.dryRun) });
+        const result = await applyMigration(mc, { dryRun: Boolean(o.dryRun) });
         result.warnings.forEach((w) => ctx.logger.warn(w));
         for (const b of result.blocked) ctx.logger.warn(`${b.ref} in ${b.namespace} is not migrated: ${b.blockers.join("; ")}`);
         if (result.failed.length) {
@@ -140,8 +148,9 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid migrate status -A -o table")
     .action(
       action<MigrateOptions>(async (o, ctx) => {
+        const mc = await context(o, ctx);
         const { migrationStatus } = await import("../core/migrate/status.js");
-        return migrationStatus(await context(o, ctx));
+        return migrationStatus(mc);
       }),
     );
 
@@ -149,8 +158,8 @@ Examples:
     .addHelpText("after", "\nThe identities and their Azure role assignments stay: the workloads use them.\n\nExample:\n  podid migrate finish --namespace team-a --yes")
     .action(
       action<MigrateOptions>(async (o, ctx) => {
-        const { finishMigration } = await import("../core/migrate/finish.js");
         const mc = await context(o, ctx);
+        const { finishMigration } = await import("../core/migrate/finish.js");
         if (!o.dryRun) await confirm(ctx, `take pod identity away from the verified workloads in ${mc.scope.namespace ? `namespace ${mc.scope.namespace}` : "all namespaces"}`, Boolean(o.yes));
         const result = await finishMigration(mc, { dryRun: Boolean(o.dryRun) });
         for (const n of result.notFinished) ctx.logger.warn(`${n.ref} in ${n.namespace} is not finished: ${n.reason}`);
@@ -163,8 +172,8 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid migrate rollback --namespace team-a --workload deployment/web --yes")
     .action(
       action<MigrateOptions>(async (o, ctx) => {
-        const { rollbackMigration } = await import("../core/migrate/rollback.js");
         const mc = await context(o, ctx);
+        const { rollbackMigration } = await import("../core/migrate/rollback.js");
         if (!o.dryRun) await confirm(ctx, `put the workloads in ${mc.scope.namespace ? `namespace ${mc.scope.namespace}` : "all namespaces"} back on pod identity`, Boolean(o.yes));
         const result = await rollbackMigration(mc, { dryRun: Boolean(o.dryRun) });
         for (const i of result.interrupted) ctx.logger.warn(`${i.ref} in ${i.namespace} was ${i.state}: rollback puts it back on pod identity`);

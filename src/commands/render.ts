@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { action } from "../cli/action.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { refuseOldNamespaceFlag, required as requiredMark } from "../cli/options.js";
-import { renderAzureIdentity, renderAzureIdentityBinding, renderAzurePodIdentityException } from "../render/identity.js";
+import { bindingNameFor, renderAzureIdentity, renderAzureIdentityBinding, renderAzurePodIdentityException } from "../render/identity.js";
 import { toYamlStream } from "../render/templates.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { parsePodLabels } from "../core/exception.js";
@@ -56,7 +56,6 @@ export function configureRender(render: Command): void {
     .addHelpText("after", "\nExample:\n  podid render binding --identity my-app-id --selector my-app --namespace team-a > binding.yaml")
     .action(
       action<{ identity?: string; selector?: string; name?: string; namespace: string }>(async (o) => {
-        const { bindingNameFor } = await import("../core/identity-add.js");
         const identity = checkKubeName("--identity", required(o.identity, "--identity"));
         const object = renderAzureIdentityBinding({
           name: checkKubeName("-n/--name", o.name ?? bindingNameFor(identity)),

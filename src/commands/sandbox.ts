@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import { action } from "../cli/action.js";
-import { present } from "../cli/output.js";
+import { present } from "../cli/presented.js";
 import { refuseOldNamespaceFlag } from "../cli/options.js";
 import { SandboxCode, SandboxError, UsageCode, UsageError } from "../errors/index.js";
 import { wipeSandbox } from "../sandbox/wipe.js";

@@ -1,4 +1,4 @@
-import { present, type Presented } from "../cli/output.js";
+import { present, type Presented } from "../cli/presented.js";
 import type { StepReport } from "../core/steps.js";
 import { planAsYaml } from "../render/plan.js";
 

@@ -7,15 +7,11 @@ import { bindingSpec } from "../aadpodidentity/spec.js";
 import { AAD_POD_IDENTITY_API_VERSION, BEHAVIOR_ANNOTATION, BEHAVIOR_NAMESPACED, BINDING_LABEL, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
 import { invalidFields } from "../kube/errors.js";
-import { renderAzureIdentityBinding } from "../render/identity.js";
+import { bindingNameFor, renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
 import { aadPodIdentityServed, listAadPodIdentity, notInstalled } from "./preflight.js";
 import { bindingsAnnotation, readIdentityRecord, RECORD_ANNOTATIONS, withBinding, type RecordedBinding } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
-
-export function bindingNameFor(identityName: string): string {
-  return `${identityName}-binding`;
-}
 
 const bindingHeader = (name: string, namespace: string) => ({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name, namespace } });
 

@@ -8,9 +8,9 @@ import { MANAGED_BY_LABEL, MANAGED_BY_PODID } from "../aadpodidentity/contract/n
 import { bindingSpec, identitySpec } from "../aadpodidentity/spec.js";
 import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
 import type { KubeSession } from "../kube/session.js";
-import { renderAzureIdentity, renderAzureIdentityBinding } from "../render/identity.js";
+import { bindingNameFor, renderAzureIdentity, renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
-import { bindingNameFor, guardRepoint } from "./bind.js";
+import { guardRepoint } from "./bind.js";
 import { clusterPreflight } from "./preflight.js";
 import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, nameRecordedRoles, readIdentityRecord, roleKey, sameResourceId, unionGrants, unionRoles, withBinding, type IdentityRecord, type RoleAtScope } from "./record.js";
 import { traceInAzure } from "./recovery.js";
@@ -48,7 +48,6 @@ export interface IdentityAddResult {
 /** Values not known until an earlier step has run, shown as placeholders in a dry-run plan. */
 const pending = (what: string) => `<${what} of the new identity>`;
 
-export { bindingNameFor };
 
 function missingAdopted(id: string): NotFoundError {
   return new NotFoundError(IdentityCode.IdentityNotFound, `identity ${id} does not exist`, "Check --identity-resource-id, or omit it to let podid create the identity.");

@@ -8,6 +8,11 @@ import {
 } from "../aadpodidentity/types.js";
 import { loadTemplate } from "./templates.js";
 
+/** The name podid gives an identity's binding when none is given. */
+export function bindingNameFor(identityName: string): string {
+  return `${identityName}-binding`;
+}
+
 export interface IdentityValues {
   name: string;
   namespace: string;

@@ -1,6 +1,6 @@
 import { CLI } from "../helpers/cli.js";
 import { measureOk, NODE_FLOOR, paired, PEAK_RSS_SOURCE, type ProcessSample } from "./process.js";
-import { median, type Figure } from "./stats.js";
+import { pairedFigure, type Figure } from "./stats.js";
 
 /**
  * One subcommand's help per command group: what a user waits on when they ask how a command is used. (The
@@ -21,11 +21,11 @@ export const HELP_COMMANDS: string[][] = [
   ["sandbox", "start"],
 ];
 
-/** Wall time and peak memory of `runs` paired runs, each beside `node -e 0`'s. */
-export function wallAndPeak(name: string, runs: number, r: { subject: ProcessSample[]; floor: ProcessSample[] }): Figure[] {
+/** Wall time and peak memory of paired runs, each beside the `node -e 0` run next to it. */
+export function wallAndPeak(name: string, r: { subject: ProcessSample[]; floor: ProcessSample[] }): Figure[] {
   return [
-    { name: `${name} (wall)`, unit: "ms", value: median(r.subject.map((s) => s.wallMs)), runs, baseline: { name: NODE_FLOOR.name, value: median(r.floor.map((s) => s.wallMs)) } },
-    { name: `${name} (peak RSS)`, unit: "MiB", value: median(r.subject.map((s) => s.peakMiB)), runs, baseline: { name: NODE_FLOOR.name, value: median(r.floor.map((s) => s.peakMiB)) } },
+    pairedFigure(`${name} (wall)`, "ms", r.subject.map((s) => s.wallMs), { name: NODE_FLOOR.name, values: r.floor.map((s) => s.wallMs) }),
+    pairedFigure(`${name} (peak RSS)`, "MiB", r.subject.map((s) => s.peakMiB), { name: NODE_FLOOR.name, values: r.floor.map((s) => s.peakMiB) }),
   ];
 }
 
@@ -35,7 +35,7 @@ export async function benchCliStart(runs = 10): Promise<Figure[]> {
   const figures: Figure[] = [];
   for (const command of HELP_COMMANDS) {
     const r = await paired(runs, () => measureOk(process.execPath, [CLI, ...command, "--help"]));
-    figures.push(...wallAndPeak(`podid ${command.join(" ")} --help`, runs, r));
+    figures.push(...wallAndPeak(`podid ${command.join(" ")} --help`, r));
   }
   return figures;
 }

@@ -50,7 +50,7 @@ export async function benchNpx(runs = 10): Promise<Figure[]> {
     await run("npm", ["ci", "--offline", "--no-audit", "--no-fund", "--ignore-scripts"], { cwd: project, maxBuffer: 1 << 24 });
     const npx = await paired(runs, () => measureOk("npx", ["--offline", "--no-install", "podid", "--version"], { cwd: project }));
     const bin = await paired(runs, () => measureOk(process.execPath, [join(project, "node_modules", ".bin", "podid"), "--version"], { cwd: project }));
-    return [...wallAndPeak("npx podid --version (installed package)", runs, npx), ...wallAndPeak("node_modules/.bin/podid --version", runs, bin)];
+    return [...wallAndPeak("npx podid --version (installed package)", npx), ...wallAndPeak("node_modules/.bin/podid --version", bin)];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

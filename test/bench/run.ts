@@ -9,9 +9,13 @@ import { benchNmi } from "./nmi.js";
 import { benchMic } from "./mic.js";
 import { printTable, type Figure } from "./stats.js";
 
+// PODID_BENCH_RUNS lowers (or raises) the paired runs of the help and commands suites (default 10 each).
+const cliRuns = process.env.PODID_BENCH_RUNS ? Number(process.env.PODID_BENCH_RUNS) : undefined;
+if (cliRuns !== undefined && !(Number.isInteger(cliRuns) && cliRuns > 0)) throw new Error(`PODID_BENCH_RUNS must be a whole number above 0, not '${process.env.PODID_BENCH_RUNS}'`);
+
 const suites: [string, () => Promise<Figure[]>][] = [
-  ["help", () => benchCliStart()],
-  ["commands", () => benchCliCommands()],
+  ["help", () => benchCliStart(cliRuns)],
+  ["commands", () => benchCliCommands(cliRuns)],
   ["npx", () => benchNpx()],
   ["sandbox", () => benchSandboxStart()],
   ["arm", () => benchArmThroughput()],

@@ -17,8 +17,26 @@ export interface Figure {
   unit: string;
   value: number;
   runs: number;
-  /** The named baseline measured side by side, and value / baseline. */
+  /** The named baseline measured side by side (its median). */
   baseline?: { name: string; value: number };
+  /**
+   * For runs paired with their baseline's (interleaved): the median of the per-pair ratios, which a burst of load on
+   * one side of a pair moves only for that pair. Without it the ratio is value / baseline.
+   */
+  pairedRatio?: number;
+}
+
+/** A figure of runs paired index by index with their baseline's: the medians of both, and the median of the pairs' ratios. */
+export function pairedFigure(name: string, unit: string, subject: number[], baseline: { name: string; values: number[] }): Figure {
+  if (subject.length !== baseline.values.length) throw new Error(`${name}: ${subject.length} runs against ${baseline.values.length} of the baseline are not pairs`);
+  return {
+    name,
+    unit,
+    value: median(subject),
+    runs: subject.length,
+    baseline: { name: baseline.name, value: median(baseline.values) },
+    pairedRatio: median(subject.map((v, i) => v / baseline.values[i])),
+  };
 }
 
 export function printTable(figures: Figure[]): void {
@@ -28,7 +46,7 @@ export function printTable(figures: Figure[]): void {
     `${fmt(f.value)} ${f.unit}`,
     String(f.runs),
     f.baseline ? `${fmt(f.baseline.value)} ${f.unit} (${f.baseline.name})` : "",
-    f.baseline ? `${fmt(f.value / f.baseline.value)}x` : "",
+    f.pairedRatio !== undefined ? `${fmt(f.pairedRatio)}x (pairs)` : f.baseline ? `${fmt(f.value / f.baseline.value)}x` : "",
   ]);
   const header = ["figure", "median", "runs", "baseline", "ratio"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -36,6 +54,9 @@ export function printTable(figures: Figure[]): void {
   console.log(line(header));
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   rows.forEach((r) => console.log(line(r)));
+  if (figures.some((f) => f.pairedRatio !== undefined)) {
+    console.log("ratio (pairs): the median of the per-pair ratios, each run beside the baseline run next to it; other ratios: median / baseline median.");
+  }
 }
 
 export async function timeRuns(runs: number, body: () => Promise<void>): Promise<number[]> {
