@@ -5,7 +5,7 @@
 // is loaded only when that action runs. The sandbox's two helper scripts that its pods' processes load by path
 // are entry points of their own, where the kubelet expects them.
 import { build } from "esbuild";
-import { readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -32,7 +32,6 @@ const unbundledUrl = {
   },
 };
 
-await rm(dist, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
   entryPoints: {
@@ -55,6 +54,9 @@ const result = await build({
   plugins: [unbundledUrl],
   metafile: true,
   logLevel: "warning",
+  // Written below, each file atomically: a build while podid runs (npm install's prepare, npm run demo) never shows
+  // a process a missing or half-written file.
+  write: false,
 });
 
 // The rewrite above holds only for files two levels down: refuse a layout where it would not.
@@ -67,4 +69,19 @@ for (const [file, output] of Object.entries(result.metafile.outputs)) {
     if (input.startsWith("src/") && (await readFile(join(root, input), "utf8")).includes("import.meta.url")) rewritten.push(input);
   }
   if (rewritten.length) throw new Error(`${file} is not two levels below the package root but holds ${rewritten.join(", ")}, whose import.meta.url assumes it is`);
+}
+
+// Each file written beside itself and renamed over the old one; then what this build did not make goes (chunks of
+// sources that changed since), so dist/ holds exactly this build.
+const made = new Set();
+for (const file of result.outputFiles) {
+  await mkdir(dirname(file.path), { recursive: true });
+  const temporary = `${file.path}.${process.pid}.tmp`;
+  await writeFile(temporary, file.contents);
+  await rename(temporary, file.path);
+  made.add(file.path);
+}
+for (const entry of await readdir(dist, { recursive: true, withFileTypes: true })) {
+  const path = join(entry.parentPath ?? entry.path, entry.name);
+  if (entry.isFile() && !made.has(path)) await rm(path, { force: true });
 }
