@@ -45,7 +45,6 @@ export function configureException(exception: Command): void {
         const kube = await openKube(o);
         const header = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzurePodIdentityException", metadata: { name, namespace: kube.namespace } };
         // Deleting what is already gone succeeds ("absent"): a re-run of an interrupted clean-up must finish, not fail.
-        await requireInstalled(kube, kube.namespace);
         const steps = await runSteps([deleteObjectStep(kube, header)], { dryRun: Boolean(o.dryRun), progress: ctx.progress });
         return writeResult({ exception: { name, namespace: kube.namespace }, steps, dryRun: Boolean(o.dryRun) });
       }),
