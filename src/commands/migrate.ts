@@ -4,7 +4,6 @@ import type { CommandContext } from "../cli/context.js";
 import { refuseOldNamespaceFlag, collectValues, withAzureOptions, withKubeOptions, withWriteOptions, type AzureOptions, type KubeOptions, type WriteOptions } from "../cli/options.js";
 import { present } from "../cli/presented.js";
 import { confirm } from "../cli/prompt.js";
-import { renderError } from "../cli/render-error.js";
 import { MigrateCode, MigrateError, UsageError } from "../errors/index.js";
 import { PACKAGE_VERSION } from "../util/package-info.js";
 import { parseWorkloadRef } from "../core/workload-kinds.js";
@@ -132,6 +131,7 @@ Examples:
         for (const b of result.blocked) ctx.logger.warn(`${b.ref} in ${b.namespace} is not migrated: ${b.blockers.join("; ")}`);
         if (result.failed.length) {
           ctx.print(writeResult({ ...result, dryRun: Boolean(o.dryRun) }));
+          const { renderError } = await import("../cli/render-error.js");
           process.exitCode = renderError(
             new MigrateError(MigrateCode.VerificationFailed, `${result.failed.map((f) => `${f.ref} in ${f.namespace}`).join(", ")} did not get a token through workload identity and ${result.failed.length === 1 ? "is" : "are"} on pod identity: ${result.failed.map((f) => f.reason).join("; ")}`, {
               remedy: "Fix the cause, then run podid migrate apply again (podid migrate status shows where each workload stands).",
