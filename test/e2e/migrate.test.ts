@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ComputeManagementClient } from "@azure/arm-compute";
 import { ContainerServiceClient } from "@azure/arm-containerservice";
-import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type V1Pod, type V1PodTemplateSpec } from "@kubernetes/client-node";
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, Watch, type V1Pod, type V1PodTemplateSpec } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { PACKAGE_VERSION } from "../../src/util/package-info.js";
 import { DEMO_IMAGE } from "../../src/render/install.js";
@@ -135,28 +135,49 @@ function spawnPodid(args: string[]): { stderr: () => string; exited: Promise<num
   return { stderr: () => stderr, exited, interrupt: () => child.kill("SIGINT") };
 }
 /**
- * Every 300 ms, each workload named must have a ready pod with a path to a token: NMI (its label, MIC's assignment
- * Assigned) or workload identity (the webhook's injection on its federated ServiceAccount). `stop` returns the gaps.
+ * After every change to the namespace's pods or to any AzureAssignedIdentity (the API server's watch events, so no
+ * moment between two samples goes unseen), each workload named must have a ready pod with a path to a token: NMI (its
+ * label, MIC's assignment Assigned) or workload identity (the webhook's injection on its federated ServiceAccount).
+ * `stop` ends the watches and returns the gaps.
  */
-function watchForGaps(names: readonly Name[]): { stop: () => Promise<string[]> } {
+async function watchForGaps(names: readonly Name[]): Promise<{ stop: () => Promise<string[]> }> {
   const gaps: string[] = [];
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      const aais = await assigned();
-      for (const name of names) {
-        const pods = (await podsOf(name)).filter(ready);
-        const viaNmi = pods.some((p) => p.metadata?.labels?.aadpodidbinding && aais.some((a) => a.pod === p.metadata?.name && a.status === "Assigned"));
-        const viaWi = pods.some((p) => p.metadata?.labels?.["azure.workload.identity/use"] === "true" && !injectionProblem(p as never));
-        if (!viaNmi && !viaWi) gaps.push(`${new Date().toISOString()} ${name}: ${pods.map((p) => p.metadata?.name).join(", ") || "no ready pod"}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 300));
+  const pods = new Map<string, V1Pod>();
+  const aais = new Map<string, { pod: string; status: string }>();
+  const check = () => {
+    for (const name of names) {
+      const serving = [...pods.values()].filter((p) => p.metadata?.labels?.app === name && ready(p));
+      const viaNmi = serving.some((p) => p.metadata?.labels?.aadpodidbinding && [...aais.values()].some((a) => a.pod === p.metadata?.name && a.status === "Assigned"));
+      const viaWi = serving.some((p) => p.metadata?.labels?.["azure.workload.identity/use"] === "true" && !injectionProblem(p as never));
+      if (!viaNmi && !viaWi) gaps.push(`${new Date().toISOString()} ${name}: ${serving.map((p) => p.metadata?.name).join(", ") || "no ready pod"}`);
     }
-  })();
+  };
+  type Event = { metadata?: { name?: string; namespace?: string } };
+  const keepPod = (type: string, o: Event) => (type === "DELETED" ? pods.delete(o.metadata!.name!) : pods.set(o.metadata!.name!, o as V1Pod));
+  const keepAai = (type: string, o: Event) => {
+    const key = `${o.metadata?.namespace}/${o.metadata?.name}`;
+    const a = o as unknown as { spec: { pod: string }; status?: { status?: string } };
+    if (type === "DELETED") aais.delete(key);
+    else aais.set(key, { pod: a.spec.pod, status: a.status?.status ?? "" });
+  };
+  // Listed first (the state a change applies to), then every change from that version on.
+  const podList = await core.listNamespacedPod({ namespace: NS });
+  podList.items.forEach((p) => keepPod("ADDED", p));
+  const aaiList = (await custom.listClusterCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", plural: "azureassignedidentities" })) as { metadata: { resourceVersion: string }; items: Event[] };
+  aaiList.items.forEach((a) => keepAai("ADDED", a));
+  check();
+  const follow = (path: string, resourceVersion: string | undefined, keep: (type: string, o: Event) => void) =>
+    new Watch(clients.kc).watch(path, { resourceVersion }, (type, o: Event) => {
+      keep(type, o);
+      check();
+    }, () => undefined);
+  const requests = await Promise.all([
+    follow(`/api/v1/namespaces/${NS}/pods`, podList.metadata?.resourceVersion, keepPod),
+    follow("/apis/aadpodidentity.k8s.io/v1/azureassignedidentities", aaiList.metadata.resourceVersion, keepAai),
+  ]);
   return {
     stop: async () => {
-      sampling = false;
-      await sampler;
+      requests.forEach((r) => r.abort());
       return gaps;
     },
   };
@@ -328,7 +349,7 @@ test("apply under faults: 429 and another writer's 409 on credential writes, Ent
   })();
   // Every serving workload is watched for a moment without a path to a token (nightly has no pod between runs: a run
   // made by hand after the apply shows its path).
-  const watch = watchForGaps(SERVING);
+  const watch = await watchForGaps(SERVING);
   const since = new Date();
   let r;
   try {
