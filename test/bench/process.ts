@@ -79,11 +79,21 @@ export const NODE_FLOOR = { name: "node -e 0", args: ["-e", "0"] };
  * both alike.
  */
 export async function paired(runs: number, subject: () => Promise<ProcessSample>): Promise<{ subject: ProcessSample[]; floor: ProcessSample[] }> {
-  const s: ProcessSample[] = [];
-  const f: ProcessSample[] = [];
+  const r = await pairedRounds(runs, { subject });
+  return { subject: r.subject, floor: r.floor };
+}
+
+/**
+ * `runs` rounds, each running the `node -e 0` floor and then every subject once, so that every subject's run i can be
+ * paired with the floor's run i, or with another subject's run i (e.g. a command against its own launcher's floor).
+ */
+export async function pairedRounds<K extends string>(runs: number, subjects: Record<K, () => Promise<ProcessSample>>): Promise<Record<K | "floor", ProcessSample[]>> {
+  const out = { floor: [] as ProcessSample[] } as Record<K | "floor", ProcessSample[]>;
+  const names = Object.keys(subjects) as K[];
+  for (const name of names) out[name] = [];
   for (let i = 0; i < runs; i++) {
-    f.push(await measureOk(process.execPath, NODE_FLOOR.args));
-    s.push(await subject());
+    out.floor.push(await measureOk(process.execPath, NODE_FLOOR.args));
+    for (const name of names) out[name].push(await subjects[name]());
   }
-  return { subject: s, floor: f };
+  return out;
 }
