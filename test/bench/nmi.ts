@@ -4,11 +4,10 @@ import { startKubeFixture, TEST_NODES } from "../helpers/kube-api.js";
 import { applyShippedCrds } from "../helpers/crds.js";
 import { attachedIdentities, NmiWorld } from "../helpers/nmi.js";
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CLI } from "../helpers/cli.js";
+import { startChild } from "./process.js";
 import { histogramQuantile, median, percentile, type Figure } from "./stats.js";
 
 const CONCURRENCY = 16;
@@ -38,36 +37,6 @@ async function load(url: string, agent: Agent): Promise<{ rps: number; latencies
     }),
   );
   return { rps: latencies.length / (WINDOW_MS / 1000), latencies };
-}
-
-/**
- * A child process started with `args`, once its output (kept in a file, so that reading what it logs costs this
- * process nothing while it is under load) matches `ready`; the match is returned.
- */
-async function startChild(args: string[], ready: RegExp): Promise<{ match: RegExpExecArray; stop(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), "podid-bench-child-"));
-  const log = join(dir, "output");
-  const fd = openSync(log, "w");
-  const child = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], env: { ...process.env, NO_COLOR: "1" } });
-  closeSync(fd);
-  let exitCode: number | null | undefined;
-  const exited = new Promise<void>((resolve) => child.once("exit", (code) => resolve(void (exitCode = code))));
-  const stop = async () => {
-    child.kill("SIGKILL");
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const started = Date.now();
-  for (;;) {
-    const seen = readFileSync(log, "utf8");
-    const match = ready.exec(seen);
-    if (match) return { match, stop };
-    if (exitCode !== undefined || Date.now() - started > 60_000) {
-      await stop();
-      throw new Error(`${exitCode !== undefined ? `exited with ${exitCode}` : "not ready within 60 s"}: ${seen.slice(-500)}`);
-    }
-    await sleep(50);
-  }
 }
 
 /** The bare baseline as a process of its own, as NMI is: a keep-alive HTTP server answering every request with `body`. */

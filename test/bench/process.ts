@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 
@@ -96,4 +97,34 @@ export async function pairedRounds<K extends string>(runs: number, subjects: Rec
     for (const name of names) out[name].push(await subjects[name]());
   }
   return out;
+}
+
+/**
+ * A child process started with `args`, once its output (kept in a file, so that reading what it logs costs this
+ * process nothing while it is under load) matches `ready`; the match is returned, and what it printed can be read.
+ */
+export async function startChild(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ match: RegExpExecArray; output(): string; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "podid-bench-child-"));
+  const log = join(dir, "output");
+  const fd = openSync(log, "w");
+  const child = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], env: { ...process.env, NO_COLOR: "1", ...env } });
+  closeSync(fd);
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) => child.once("exit", (code) => resolve(void (exitCode = code))));
+  const stop = async () => {
+    child.kill("SIGKILL");
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const started = Date.now();
+  for (;;) {
+    const seen = readFileSync(log, "utf8");
+    const match = ready.exec(seen);
+    if (match) return { match, output: () => readFileSync(log, "utf8"), stop };
+    if (exitCode !== undefined || Date.now() - started > 60_000) {
+      await stop();
+      throw new Error(`${exitCode !== undefined ? `exited with ${exitCode}` : "not ready within 60 s"}: ${seen.slice(-500)}`);
+    }
+    await sleep(50);
+  }
 }

@@ -45,6 +45,8 @@ export interface AzureSandbox {
   cloud: AzureCloud;
   seed: SeedInfo;
   subscriptionId: string;
+  /** The CA the sandbox's TLS certificate comes from (PEM): what a child process trusts through NODE_EXTRA_CA_CERTS. */
+  caPem: string;
   /** The sandbox CLI's credential (Owner on the subscription). */
   credential: ClientSecretCredential;
   /** Clients as the CLI principal. */
@@ -117,6 +119,7 @@ export async function startAzureSandbox(options: { nodes?: number; scaleSets?: n
     },
     seed: cloud.seed,
     subscriptionId: cloud.cliCredential.subscriptionId,
+    caPem: ca.certPem,
     credential,
     clients: clientsFor(credential),
     clientsFor,
