@@ -48,6 +48,10 @@ const result = await build({
   chunkNames: "chunks/[name]-[hash]",
   // Stack traces name src/ files with `--debug` (bin/podid.js turns Node's source-map support on for it).
   sourcemap: "linked",
+  // Less for Node to read and parse (commands that load the SDKs start ~7% sooner; dist/ is 13 MB, not 19 MB).
+  // Identifiers keep their names: class names, error names and stack traces read as in src/.
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcesContent: false,
   // Packages written as CommonJS call require() for Node's own modules.
   banner: { js: `import { createRequire as __podidCreateRequire } from "node:module"; const require = __podidCreateRequire(import.meta.url);` },
