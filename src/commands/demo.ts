@@ -9,7 +9,6 @@ import { DEMO_IMAGE } from "../render/install.js";
 import type { DemoResult } from "../core/demo.js";
 import { present } from "../cli/presented.js";
 import { sandboxLayout } from "../sandbox/layout.js";
-import { sandboxStatus, stopSandboxProcess } from "../sandbox/lifecycle.js";
 import { sandboxEnvironment } from "../sandbox/environment.js";
 
 interface DemoFlags {
@@ -43,6 +42,7 @@ Examples:
         if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`argument --timeout: '${flags.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
         const { runDemoWalkthrough, runPodidCommand, shellWord } = await import("../core/demo.js");
         const { openKubeSession } = await import("../kube/session.js");
+        const { sandboxStatus, stopSandboxProcess } = await import("../sandbox/lifecycle.js");
         // The walkthrough is for people; with -o or --query, stdout is kept for the result (how each pod fared).
         const asData = ctx.globals.outputGiven || ctx.globals.query !== undefined;
         const out = (text: string) => void (asData ? process.stderr : process.stdout).write(text);

@@ -2,19 +2,15 @@ import { type Command, Option } from "commander";
 import { action } from "../cli/action.js";
 import { present } from "../cli/presented.js";
 import { refuseOldNamespaceFlag } from "../cli/options.js";
-import { SandboxCode, SandboxError, UsageCode, UsageError } from "../errors/index.js";
-import { wipeSandbox } from "../sandbox/wipe.js";
-import { DEFAULT_SANDBOX_DIR, sandboxLayout, type SandboxRuntimeInfo } from "../sandbox/layout.js";
-import { readRuntime, sandboxStatus, startSandboxProcess, stopSandboxProcess } from "../sandbox/lifecycle.js";
-import { sandboxAdmin } from "../sandbox/admin-client.js";
+import { UsageError } from "../errors/index.js";
+import { DEFAULT_SANDBOX_DIR } from "../sandbox/layout.js";
 import { clockAdvanceRefusal, MAX_CLOCK_OFFSET_SECONDS } from "../sandbox/clock.js";
 import { MAX_DELAY_SECONDS } from "../sandbox/azure/settings.js";
 import { FAULT_SERVICES } from "../sandbox/azure/model.js";
-import { sandboxEnvVars } from "../sandbox/environment.js";
-import { readFileSync } from "node:fs";
 import { flagNumber } from "../cli/flags.js";
-import { join } from "node:path";
-import { SECRET_FILE_MODE, writeFileAtomic } from "../util/files.js";
+
+// What the actions run (processes, the admin API over HTTPS, files) loads when one runs, not for help.
+const run = () => import("./sandbox-run.js");
 
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -38,47 +34,6 @@ function amount(name: string, unit: "seconds" | "milliseconds", max = Number.MAX
 
 const dirOption = () => new Option("--dir <dir>", "Directory holding the sandbox's state and files.").default(DEFAULT_SANDBOX_DIR);
 
-/** What `start` and `status` print: endpoints and files, never a secret. */
-function describe(info: SandboxRuntimeInfo, status: string) {
-  return {
-    status,
-    dir: info.dir,
-    pid: info.pid,
-    tenantId: info.tenantId,
-    subscriptionId: info.subscriptionId,
-    clientId: info.clientId,
-    resourceGroup: info.resourceGroup,
-    cluster: info.clusterName,
-    nodeResourceGroup: info.nodeResourceGroup,
-    endpoints: info.endpoints,
-    nodes: info.nodes,
-    files: info.files,
-  };
-}
-
-/** Single-quoted for POSIX shells: `'` becomes `'\''`. */
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The variables `sandbox env` sets: a secret only by the file that holds it, never its value. */
-function envVariables(info: SandboxRuntimeInfo): { name: string; value?: string; file?: string }[] {
-  return sandboxEnvVars(info).map(([name, v]) => ({ name, ...v }));
-}
-
-function envLines(variables: { name: string; value?: string; file?: string }[]): string {
-  // The secret is read from its 0600 file when the line is evaluated, so it is never printed.
-  return variables.map((v) => `export ${v.name}=${v.file !== undefined ? `"$(cat ${shellQuote(v.file)})"` : shellQuote(v.value ?? "")}`).join("\n");
-}
-
-function runningSandbox(dir: string): SandboxRuntimeInfo {
-  const info = readRuntime(dir);
-  if (!info) {
-    throw new SandboxError(SandboxCode.SandboxNotRunning, `no running sandbox in ${sandboxLayout(dir).dir}`, { remedy: `Start it first: podid sandbox start --dir ${dir}` });
-  }
-  return info;
-}
-
 export function configureSandbox(sandbox: Command): void {
 
   sandbox
@@ -101,6 +56,7 @@ Examples:
     )
     .action(
       action<{ dir: string; nodes: number; fresh?: boolean; replicationDelay?: number; timeout: number; faults?: string }>(async (o, ctx) => {
+        const { describe, readFaultsFile, sandboxAdmin, sandboxLayout, sandboxStatus, startSandboxProcess, stopSandboxProcess, wipeSandbox } = await run();
         const faults = o.faults === undefined ? undefined : readFaultsFile(o.faults);
         if (o.fresh) {
           await stopSandboxProcess(o.dir);
@@ -131,6 +87,7 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid sandbox stop && podid sandbox start   # restart, keeping identities, roles and cluster objects")
     .action(
       action<{ dir: string }>(async (o) => {
+        const { sandboxLayout, stopSandboxProcess } = await run();
         const stopped = await stopSandboxProcess(o.dir);
         return { status: "stopped", dir: sandboxLayout(o.dir).dir, wasRunning: stopped };
       }),
@@ -143,6 +100,7 @@ Examples:
     .addHelpText("after", "\nExamples:\n  podid sandbox status -o table\n  podid sandbox status --query \"nodes[].imds\" -o tsv")
     .action(
       action<{ dir: string }>(async (o) => {
+        const { describe, sandboxStatus } = await run();
         const s = sandboxStatus(o.dir);
         return s.status === "running" ? describe(s.info, "running") : { status: "stopped", dir: s.dir };
       }),
@@ -155,7 +113,10 @@ Examples:
     .addHelpText("after", `\nExamples:\n  eval "$(podid sandbox env)"\n  podid sandbox env -o table\n  podid sandbox env --query "[?name=='KUBECONFIG'].value" -o tsv`)
     .action(
       // Shell lines unless -o is given: the variables as data, the secret's file in place of the secret.
-      action<{ dir: string }>(async (o) => present(envVariables(runningSandbox(o.dir)), { text: envLines })),
+      action<{ dir: string }>(async (o) => {
+        const { envLines, envVariables, runningSandbox } = await run();
+        return present(envVariables(runningSandbox(o.dir)), { text: envLines });
+      }),
     );
 
   const logs = sandbox
@@ -172,7 +133,7 @@ Examples:
     .action(
       action<{ dir: string; namespace: string; container?: string; follow?: boolean; tail?: string }>(async (o, _ctx, cmd) => {
         const pod = cmd.args[0];
-        const info = runningSandbox(o.dir);
+        const info = (await run()).runningSandbox(o.dir);
         const { openKubeSession } = await import("../kube/session.js");
         const kube = openKubeSession({ kubeconfig: info.files.kubeconfig });
         const options = { container: o.container, ...(o.tail !== undefined ? { tailLines: flagNumber("tail", o.tail) } : {}) };
@@ -213,11 +174,11 @@ Examples:
           ...(o.count !== undefined ? { count: o.count } : {}),
           ...(o.drop ? { drop: true } : {}),
         };
-        return sandboxAdmin(o.dir, "POST", "faults", rule);
+        return (await run()).sandboxAdmin(o.dir, "POST", "faults", rule);
       }),
     );
-  fault.command("list").description("List the fault rules in force.").addOption(dirOption()).addHelpText("after", "\nExample:\n  podid sandbox fault list -o table").action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "GET", "faults")));
-  fault.command("clear").description("Remove every fault rule.").addOption(dirOption()).addHelpText("after", "\nExample:\n  podid sandbox fault clear").action(action<{ dir: string }>(async (o) => sandboxAdmin(o.dir, "DELETE", "faults")));
+  fault.command("list").description("List the fault rules in force.").addOption(dirOption()).addHelpText("after", "\nExample:\n  podid sandbox fault list -o table").action(action<{ dir: string }>(async (o) => (await run()).sandboxAdmin(o.dir, "GET", "faults")));
+  fault.command("clear").description("Remove every fault rule.").addOption(dirOption()).addHelpText("after", "\nExample:\n  podid sandbox fault clear").action(action<{ dir: string }>(async (o) => (await run()).sandboxAdmin(o.dir, "DELETE", "faults")));
 
   sandbox
     .command("principal")
@@ -229,9 +190,9 @@ Examples:
     .addHelpText("after", "\nExample:\n  podid sandbox principal add --display-name no-roles --query secretFile -o tsv")
     .action(
       action<{ dir: string; displayName: string }>(async (o) => {
+        const { keepPrincipalSecret, sandboxAdmin } = await run();
         const created = await sandboxAdmin<{ tenantId: string; clientId: string; objectId: string; clientSecret: string }>(o.dir, "POST", "principals", { displayName: o.displayName });
-        const secretFile = join(sandboxLayout(o.dir).state, `principal-${created.clientId}.secret`);
-        writeFileAtomic(secretFile, created.clientSecret, SECRET_FILE_MODE);
+        const secretFile = keepPrincipalSecret(o.dir, created.clientId, created.clientSecret);
         return { tenantId: created.tenantId, clientId: created.clientId, objectId: created.objectId, secretFile };
       }),
     );
@@ -249,6 +210,7 @@ Examples:
           ...(o.replicationDelay !== undefined ? { replicationDelaySeconds: o.replicationDelay } : {}),
           ...(o.federationDelay !== undefined ? { federationDelaySeconds: o.federationDelay } : {}),
         };
+        const { sandboxAdmin } = await run();
         return Object.keys(changes).length ? sandboxAdmin(o.dir, "PATCH", "settings", changes) : sandboxAdmin(o.dir, "GET", "settings");
       }),
     );
@@ -261,6 +223,7 @@ Examples:
     .addHelpText("after", "\nExamples:\n  podid sandbox clock\n  podid sandbox clock --advance 3600   # an hour later: projected tokens rotated, older tokens expired")
     .action(
       action<{ dir: string; advance?: number }>(async (o) => {
+        const { sandboxAdmin } = await run();
         const clock = await sandboxAdmin<{ offsetSeconds: number }>(o.dir, "GET", "clock");
         if (o.advance === undefined) return clock;
         const refusal = clockAdvanceRefusal(clock.offsetSeconds, o.advance);
@@ -288,14 +251,4 @@ Examples:
         return undefined;
       }),
     );
-}
-
-function readFaultsFile(path: string): unknown[] {
-  try {
-    const rules = JSON.parse(readFileSync(path, "utf8")) as unknown;
-    if (!Array.isArray(rules)) throw new Error("expected a JSON array of rules");
-    return rules;
-  } catch (err) {
-    throw new UsageError(`--faults ${path}: ${(err as Error).message}`, 'Give a JSON array such as [{"service":"arm","method":"PUT","path":"*/roleAssignments/*","status":429,"retryAfterSeconds":1,"count":1}].', UsageCode.InvalidFaults);
-  }
 }

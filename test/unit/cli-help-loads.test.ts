@@ -6,8 +6,10 @@ import { REPO_ROOT } from "../helpers/cli.js";
 
 // `--help` and usage errors load commander and small modules only: the command groups define their commands with
 // static imports of light modules and import what their actions run inside them (`await import()`). This follows
-// the static imports from the CLI's entry and every command module and names any heavy package they reach.
-const HEAVY = /^(@azure\/|@kubernetes\/|@peculiar\/|yaml$|jose$|inquirer$|prom-client$|jmespath$|fast-json-patch$|reflect-metadata$)/;
+// the static imports from the CLI's entry and every command module and names any heavy package they reach, and
+// Node's own modules that networking or processes need (TLS brings crypto with it): none of them is needed to say how
+// a command is used.
+const HEAVY = /^(@azure\/|@kubernetes\/|@peculiar\/|yaml$|jose$|inquirer$|prom-client$|jmespath$|fast-json-patch$|reflect-metadata$|node:(child_process|https?|http2|tls|net|crypto|zlib|dns)$)/;
 const SRC = join(REPO_ROOT, "src");
 
 /** The modules and packages a source file imports statically for their values (type-only imports load nothing). */
@@ -32,7 +34,7 @@ function packagesReached(entry: string): Map<string, string[]> {
     seen.add(file);
     for (const spec of valueImports(file)) {
       if (spec.startsWith(".")) visit(resolve(dirname(file), spec.replace(/\.js$/, ".ts")), [...chain, spec]);
-      else if (!spec.startsWith("node:") && !reached.has(spec)) reached.set(spec, [...chain, spec]);
+      else if (!reached.has(spec)) reached.set(spec, [...chain, spec]);
     }
   };
   visit(entry, [entry.slice(SRC.length + 1)]);
