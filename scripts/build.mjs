@@ -1,4 +1,5 @@
-// `npm run build`: type-check with tsc (no output), then bundle the CLI with esbuild into dist/.
+// Bundles the CLI with esbuild into dist/: what `npm install` (prepare) and `npm run demo` run, and what
+// `npm run build` runs after type-checking with tsc.
 //
 // One entry point, dist/cli/main.js (bin/podid.js imports it; `podid runtime ...` is how the images run MIC, NMI,
 // the proxy and the demo), split into chunks so that what a command imports inside its action (`await import()`)
