@@ -91,6 +91,22 @@ export async function rollbackMigration(ctx: MigrateContext, options: { dryRun: 
   const steps: Step[] = [];
   const since = new Date();
   const kindOf = (p: { kind: string }) => p.kind as WorkloadKind;
+  /** A step patching the workload's latest version from its record, while the record says it is not yet restored. */
+  const untilRestored = (p: { kind: string; namespace: string; name: string }, what: string, patch: (w: Workload, r: WorkloadRecord) => Record<string, unknown> | undefined): Step => {
+    const detail = { kind: p.kind, namespace: p.namespace, name: p.name };
+    return {
+      name: `${p.kind} ${p.namespace}/${p.name}: ${what}`,
+      target: "cluster",
+      plan: async () => ({ action: "update", detail }),
+      apply: async () => {
+        const { patched } = await patchLatest<Workload>(ctx.kube, workloadHeader(kindOf(p), p.namespace, p.name), (w) => {
+          const r = workloadRecordOf(w);
+          return r && !restored(w, r) ? patch(w, r) : undefined;
+        });
+        return { outcome: patched ? "updated" : "unchanged", detail };
+      },
+    };
+  };
 
   // 1. What pod identity needs: the AzureIdentities and bindings of the records, where finish removed them.
   const needed = new Map<string, AzureIdentity | AzureIdentityBinding>();
@@ -120,21 +136,7 @@ export async function rollbackMigration(ctx: MigrateContext, options: { dryRun: 
   }
 
   // 2. Each workload: aadpodidbinding back beside workload identity, its new pods served by MIC; then as it was.
-  for (const { p } of targets) {
-    const header = workloadHeader(kindOf(p), p.namespace, p.name);
-    steps.push({
-      name: `${p.kind} ${p.namespace}/${p.name}: ${BINDING_LABEL} back, workload identity kept`,
-      target: "cluster",
-      plan: async () => ({ action: "update", detail: { kind: p.kind, namespace: p.namespace, name: p.name } }),
-      apply: async () => {
-        const { patched } = await patchLatest<Workload>(ctx.kube, header, (w) => {
-          const r = workloadRecordOf(w);
-          return r && !restored(w, r) ? bindingBackPatch(w, r, new Date()) : undefined;
-        });
-        return { outcome: patched ? "updated" : "unchanged", detail: { kind: p.kind, namespace: p.namespace, name: p.name } };
-      },
-    });
-  }
+  for (const { p } of targets) steps.push(untilRestored(p, `${BINDING_LABEL} back, workload identity kept`, (w, r) => bindingBackPatch(w, r, new Date())));
   for (const { p } of targets) {
     steps.push({
       name: `${p.kind} ${p.namespace}/${p.name}: its pods on both paths, MIC has assigned their identities`,
@@ -152,21 +154,7 @@ export async function rollbackMigration(ctx: MigrateContext, options: { dryRun: 
       },
     });
   }
-  for (const { p } of targets) {
-    const header = workloadHeader(kindOf(p), p.namespace, p.name);
-    steps.push({
-      name: `${p.kind} ${p.namespace}/${p.name}: back on pod identity (label, ServiceAccount, annotations as they were)`,
-      target: "cluster",
-      plan: async () => ({ action: "update", detail: { kind: p.kind, namespace: p.namespace, name: p.name } }),
-      apply: async () => {
-        const { patched } = await patchLatest<Workload>(ctx.kube, header, (w) => {
-          const r = workloadRecordOf(w);
-          return r && !restored(w, r) ? restorePatch(w, r, r) : undefined;
-        });
-        return { outcome: patched ? "updated" : "unchanged", detail: { kind: p.kind, namespace: p.namespace, name: p.name } };
-      },
-    });
-  }
+  for (const { p } of targets) steps.push(untilRestored(p, "back on pod identity (label, ServiceAccount, annotations as they were)", (w, r) => restorePatch(w, r, r)));
   for (const { p } of targets) {
     steps.push({
       name: `${p.kind} ${p.namespace}/${p.name}: new pods get their identities from MIC (then podid's record goes)`,
