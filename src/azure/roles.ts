@@ -63,6 +63,11 @@ export function roleGuidOf(roleDefinitionId: string): string {
   return guidOf(roleDefinitionId);
 }
 
+/** An assignment as the grant it makes (principal, role, scope); for assignments read whole from ARM. */
+export function grantOf(a: RoleAssignment): RoleGrant {
+  return { principalId: a.principalId!.toLowerCase(), roleDefinitionId: a.roleDefinitionId!, scope: a.scope! };
+}
+
 /** Principal, role and scope as one comparable key. */
 export function grantKey(grant: Pick<RoleGrant, "principalId" | "roleDefinitionId" | "scope">): string {
   return `${grant.principalId.toLowerCase()}|${guidOf(grant.roleDefinitionId)}|${normalScope(grant.scope)}`;

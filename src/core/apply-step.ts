@@ -1,3 +1,4 @@
+import type { RoleGrant, RoleService } from "../azure/roles.js";
 import type { KubeSession } from "../kube/session.js";
 import type { Step } from "./steps.js";
 
@@ -30,5 +31,15 @@ export function deleteObjectStep(kube: KubeSession, header: Manifest, name?: str
     target: "cluster",
     plan: async () => ({ action: (await kube.read(header)) ? "delete" : "none" }),
     apply: async () => ({ outcome: (await kube.delete(header)) ? "deleted" : "absent" }),
+  };
+}
+
+/** Removing one role assignment podid made as a step: only the assignment that is exactly this grant and podid's. */
+export function removeGrantStep(roles: RoleService, grant: RoleGrant, name: string): Step {
+  return {
+    name,
+    target: "azure",
+    plan: async () => ({ action: (await roles.podidsAssignment(grant)) ? "delete" : "none" }),
+    apply: async () => ({ outcome: await roles.removeGrant(grant) }),
   };
 }

@@ -1,7 +1,6 @@
-import type { RoleAssignment } from "@azure/arm-authorization";
 import { createdByPodid, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { grantKey, RoleService, type RoleGrant } from "../azure/roles.js";
+import { grantKey, grantOf, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { bindingSpec, identitySpec } from "../aadpodidentity/spec.js";
 import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBinding } from "../aadpodidentity/types.js";
@@ -10,6 +9,7 @@ import { aadPodIdentityServed, notInstalled } from "./preflight.js";
 import { recordedInstallGrants } from "./install.js";
 import { describeGrant, identityGrantDescription, nameRecordedRoles, readIdentityRecord, recordedGrantsFor, sameResourceId, unionGrants } from "./record.js";
 import { orphanedAssignmentsFor, podidAssignmentsFor, traceInAzure } from "./recovery.js";
+import { deleteObjectStep, removeGrantStep } from "./apply-step.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export interface DeleteInput {
@@ -44,7 +44,6 @@ export interface DeleteTarget {
   bindings: AzureIdentityBinding[];
 }
 
-const toGrant = (a: RoleAssignment): RoleGrant => ({ principalId: a.principalId!.toLowerCase(), roleDefinitionId: a.roleDefinitionId!, scope: a.scope! });
 const ref = (o: { metadata: { name: string; namespace?: string } }) => `AzureIdentity ${o.metadata.namespace}/${o.metadata.name}`;
 
 /**
@@ -76,7 +75,7 @@ export async function planIdentityDelete(
   const resourceId = record.resourceId ?? (object ? identitySpec(object).resourceID || undefined : undefined) ?? fromGroup ?? traced;
   const all = await roles.listAll();
   // What podid made for it that outlived its identity (the identity, or an earlier one, deleted by hand).
-  const orphans = orphanedAssignmentsFor(all, namespace, name, await identities.listAll()).map(toGrant);
+  const orphans = orphanedAssignmentsFor(all, namespace, name, await identities.listAll()).map(grantOf);
   if (!object && !resourceId && !orphans.length) {
     if (!target.installed) throw notInstalled(kube, undefined, `To remove the Azure side podid made for it, pass -g GROUP (the Azure identity's resource group): podid identity delete -n ${name} --namespace ${namespace} -g GROUP`);
     // A delete run again after it finished: nothing is left, so nothing is done (the name may also be mistyped).
@@ -96,11 +95,11 @@ export async function planIdentityDelete(
   // could record it, or an older podid without records) the assignments of the identity's own principal that podid
   // described as made for this AzureIdentity, and those that outlived their principal.
   const mine = recordedGrantsFor(record, { resourceId: parsed ? formatResourceId(parsed) : undefined, principalId: azureIdentity?.principalId }, await recordedInstallGrants(kube));
-  const found = podidAssignmentsFor(all, namespace, name, azureIdentity).map(toGrant);
+  const found = podidAssignmentsFor(all, namespace, name, azureIdentity).map(grantOf);
   const grants = unionGrants(mine.own, mine.onIdentity, found, orphans);
   const taken = new Set(grants.map(grantKey));
   warnings.push(...mine.ignored.filter((i) => !taken.has(grantKey(i.grant))).map((i) => `${me}: ${i.why}`));
-  const leftOver = all.filter((a) => a.description === identityGrantDescription(namespace, name) && !grants.some((g) => grantKey(g) === grantKey(toGrant(a))));
+  const leftOver = all.filter((a) => a.description === identityGrantDescription(namespace, name) && !grants.some((g) => grantKey(g) === grantKey(grantOf(a))));
   if (leftOver.length) {
     warnings.push(
       `${leftOver.length} role assignment(s) say podid made them for ${me}, but their principal is not one podid recorded for it${azureIdentity ? "" : " (its identity is gone)"}, so podid leaves them: az role assignment delete --ids ${leftOver.map((a) => a.id).join(" ")}`,
@@ -109,15 +108,7 @@ export async function planIdentityDelete(
   for (const g of grants) if (!g.role) g.role = await roles.nameOf(g.roleDefinitionId).catch(() => undefined);
 
   const steps: Step[] = [];
-  const deleteObject = (kind: string, objectName: string): Step => {
-    const h = { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind, metadata: { name: objectName, namespace } };
-    return {
-      name: `${kind} ${namespace}/${objectName}`,
-      target: "cluster",
-      plan: async () => ({ action: (await kube.read(h)) ? "delete" : "none" }),
-      apply: async () => ({ outcome: (await kube.delete(h)) ? "deleted" : "absent" }),
-    };
-  };
+  const deleteObject = (kind: string, objectName: string) => deleteObjectStep(kube, { apiVersion: AAD_POD_IDENTITY_API_VERSION, kind, metadata: { name: objectName, namespace } });
   // Bindings first (no pod is given the identity any more); the AzureIdentity, which holds the record, last: a run
   // cut short leaves the record for the re-run to finish from.
   if (target.installed) target.bindings.filter((b) => bindingSpec(b).azureIdentity === name).forEach((b) => steps.push(deleteObject("AzureIdentityBinding", b.metadata.name)));
@@ -129,12 +120,7 @@ export async function planIdentityDelete(
       kept.push(`${what}: ${ref(sharer.o)} records it too`);
       continue;
     }
-    steps.push({
-      name: what,
-      target: "azure",
-      plan: async () => ({ action: (await roles.podidsAssignment(g)) ? "delete" : "none" }),
-      apply: async () => ({ outcome: await roles.removeGrant(g) }),
-    });
+    steps.push(removeGrantStep(roles, g, what));
   }
   if (parsed && azureIdentity && !target.keepAzureIdentity) {
     const users = target.others.filter((o) => sameResourceId(identitySpec(o).resourceID, azureIdentity.id) || sameResourceId(readIdentityRecord(o.metadata.annotations).record.resourceId, azureIdentity.id));

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Node } from "@kubernetes/client-node";
 import { ArmCode, AzureError, InstallCode, InstallError, PodidError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
-import { BUILTIN_ROLES, PODID_DESCRIPTION_PREFIX, ROLE_GRANT_LIMIT_MS, RoleService, type RoleGrant } from "../azure/roles.js";
+import { BUILTIN_ROLES, ROLE_GRANT_LIMIT_MS, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { INSTALL_NAMESPACE, MIC_DEPLOYMENT_NAME, NAME_LABEL, NAME_LABEL_VALUE, NMI_DAEMONSET_NAME } from "../aadpodidentity/contract/names.js";
 import type { KubeSession } from "../kube/session.js";
@@ -10,7 +10,7 @@ import { DEFAULT_RUNTIME_IMAGE, renderInstall, type InstallValues } from "../ren
 import { applyObjectStep } from "./apply-step.js";
 import { refuseLegacyFieldPruning } from "./crd-pruning.js";
 import { ASSIGN_ACTION } from "./identity-add.js";
-import { grantsAnnotation, readGrantsRecord, unionGrants } from "./record.js";
+import { grantsAnnotation, installGrantDescription, readGrantsRecord, unionGrants } from "./record.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 import type { Progress } from "../util/progress.js";
 
@@ -63,7 +63,7 @@ function kubeletGrant(roles: RoleService, cluster: ClusterInfo, roleId: string, 
       }
       const role = await roles.resolve(roleId);
       try {
-        const { created } = await roles.assign({ scope, role, principalId: kubelet, description: `${PODID_DESCRIPTION_PREFIX}kubelet of ${cluster.name} runs MIC` }, progress);
+        const { created } = await roles.assign({ scope, role, principalId: kubelet, description: installGrantDescription(cluster.name) }, progress);
         await noteIfPodids();
         return { outcome: created ? "created" : "unchanged", detail: await describe() };
       } catch (err) {

@@ -25,7 +25,11 @@ export const RECORD_ANNOTATIONS = {
  * once the AzureIdentity, and the record with it, is gone.
  */
 export const identityGrantDescription = (namespace: string, name: string) => `${PODID_DESCRIPTION_PREFIX}identity ${namespace}/${name}`;
-export const kubeletGrantDescription = (cluster: string, namespace: string, name: string) => `${PODID_DESCRIPTION_PREFIX}kubelet of ${cluster} may assign identity ${namespace}/${name}`;
+/** The start of every description podid writes on a grant to a cluster's kubelet identity. */
+export const kubeletOf = (cluster: string) => `${PODID_DESCRIPTION_PREFIX}kubelet of ${cluster} `;
+export const kubeletGrantDescription = (cluster: string, namespace: string, name: string) => `${kubeletOf(cluster)}may assign identity ${namespace}/${name}`;
+/** What install writes on the kubelet identity's own grants (MIC's roles). */
+export const installGrantDescription = (cluster: string) => `${kubeletOf(cluster)}runs MIC`;
 export const isKubeletGrantFor = (description: string, namespace: string, name: string) => description.startsWith(`${PODID_DESCRIPTION_PREFIX}kubelet of `) && description.endsWith(` may assign identity ${namespace}/${name}`);
 
 /** A role the identity is to hold at a scope (what `--role` and `--scope` asked for). */
@@ -129,11 +133,6 @@ export function readIdentityRecord(annotations: Record<string, string> | undefin
   });
   if (bindings.length) record.bindings = bindings;
   return { record, problems };
-}
-
-/** True when the object carries any part of podid's record. */
-export function hasRecord(annotations: Record<string, string> | undefined): boolean {
-  return Object.values(RECORD_ANNOTATIONS).some((k) => annotations?.[k] !== undefined);
 }
 
 const sorted = <T>(items: T[], key: (t: T) => string) => [...items].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));

@@ -1,7 +1,7 @@
 import type { RoleAssignment } from "@azure/arm-authorization";
 import { IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { assignmentName, PODID_DESCRIPTION_PREFIX, roleGuidOf, RoleService, type RoleGrant } from "../azure/roles.js";
+import { assignmentName, grantOf, PODID_DESCRIPTION_PREFIX, roleGuidOf, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { identityGrantDescription, isKubeletGrantFor, sameResourceId, type RoleAtScope } from "./record.js";
 
@@ -14,8 +14,6 @@ export interface AzureTrace {
   orphaned: RoleAssignment[];
   formerResourceId?: string;
 }
-
-const toGrant = (a: RoleAssignment): RoleGrant => ({ principalId: a.principalId!.toLowerCase(), roleDefinitionId: a.roleDefinitionId!, scope: a.scope! });
 
 /**
  * The assignments podid made for AzureIdentity namespace/name on `identity`: the identity's own (its principal,
@@ -100,5 +98,5 @@ export async function traceInAzure(azure: AzureSession, namespace: string, name:
     if (role && !rolesHeld.some((r) => sameResourceId(r.scope, a.scope) && r.role === role)) rolesHeld.push({ role, roleDefinitionId: a.roleDefinitionId!, scope: a.scope! });
   }
   const formerResourceId = orphaned.find((a) => isKubeletGrantFor(a.description ?? "", namespace, name))?.scope;
-  return { identity, roles: rolesHeld, roleAssignments: made.map(toGrant), orphaned, ...(formerResourceId ? { formerResourceId } : {}) };
+  return { identity, roles: rolesHeld, roleAssignments: made.map(grantOf), orphaned, ...(formerResourceId ? { formerResourceId } : {}) };
 }

@@ -1,6 +1,6 @@
 import { InstallCode, InstallError } from "../errors/index.js";
 import { ClusterService } from "../azure/clusters.js";
-import { grantKey, PODID_DESCRIPTION_PREFIX, RoleService, type RoleGrant } from "../azure/roles.js";
+import { grantKey, grantOf, roleGuidOf, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { MANAGED_BY_LABEL, MANAGED_BY_PODID, MIC_DEPLOYMENT_NAME, REMOVE_REDIRECT_COMMANDS } from "../aadpodidentity/contract/names.js";
 import { identitySpec } from "../aadpodidentity/spec.js";
@@ -11,7 +11,8 @@ import { lookUpCluster } from "./cluster-lookup.js";
 import { planIdentityDelete } from "./identity-delete.js";
 import { installRecord } from "./install.js";
 import { aadPodIdentityServed } from "./preflight.js";
-import { nameRecordedRoles, readIdentityRecord, recordedGrantsFor, unionGrants } from "./record.js";
+import { kubeletOf, nameRecordedRoles, readIdentityRecord, recordedGrantsFor, unionGrants } from "./record.js";
+import { deleteObjectStep, removeGrantStep } from "./apply-step.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 export interface UninstallInput {
@@ -46,10 +47,8 @@ export interface UninstallResult {
 async function unrecordedKubeletGrants(azure: AzureSession, kube: KubeSession, ref: { name?: string; resourceGroup?: string }): Promise<RoleGrant[]> {
   try {
     const cluster = await lookUpCluster(new ClusterService(azure), ref, { contextName: kube.config.getCurrentContext() });
-    const mine = `${PODID_DESCRIPTION_PREFIX}kubelet of ${cluster.name} `;
-    return (await new RoleService(azure).ofPrincipal(cluster.kubelet.objectId))
-      .filter((a) => (a.description ?? "").startsWith(mine) && a.roleDefinitionId && a.scope)
-      .map((a) => ({ principalId: a.principalId!.toLowerCase(), roleDefinitionId: a.roleDefinitionId!, scope: a.scope! }));
+    const mine = kubeletOf(cluster.name);
+    return (await new RoleService(azure).ofPrincipal(cluster.kubelet.objectId)).filter((a) => (a.description ?? "").startsWith(mine) && a.roleDefinitionId && a.scope).map(grantOf);
   } catch {
     return [];
   }
@@ -125,21 +124,16 @@ export async function uninstall(
     installGrants.grants,
     ...going.map(({ onIdentity }) => onIdentity),
   );
-  const describe = (g: RoleGrant) => `role assignment ${g.role ?? g.roleDefinitionId.split("/").pop()} at ${g.scope} for the kubelet identity (principal ${g.principalId})`;
+  const describe = (g: RoleGrant) => `role assignment ${g.role ?? roleGuidOf(g.roleDefinitionId)} at ${g.scope} for the kubelet identity (principal ${g.principalId})`;
   if (roleNames) {
     const roles = roleNames;
     // The name comes from Azure, never from the record.
     for (const g of kubeletGrants) g.role = await roles.nameOf(g.roleDefinitionId).catch(() => undefined);
     for (const g of kubeletGrants) {
-      steps.push({
-        name: describe(g),
-        target: "azure",
-        plan: async () => ({ action: (await roles.podidsAssignment(g)) ? "delete" : "none" }),
-        apply: async () => ({ outcome: await roles.removeGrant(g) }),
-      });
+      steps.push(removeGrantStep(roles, g, describe(g)));
     }
   } else {
-    leaves.push(...kubeletGrants.map((g) => `${describe(g)}: no Azure subscription is known; remove it with: az role assignment delete --assignee ${g.principalId} --role ${g.roleDefinitionId.split("/").pop()} --scope ${g.scope}`));
+    leaves.push(...kubeletGrants.map((g) => `${describe(g)}: no Azure subscription is known; remove it with: az role assignment delete --assignee ${g.principalId} --role ${roleGuidOf(g.roleDefinitionId)} --scope ${g.scope}`));
   }
   // What the AzureIdentities that go with the CRDs leave in Azure: podid identity delete -g still removes it then.
   for (const { o, record } of going) {
@@ -150,15 +144,7 @@ export async function uninstall(
     if (!record.createdByPodid && !own.length) continue;
     leaves.push(`${made}${own.length ? ` and its role assignments (${own.join(", ")})` : ""}, of AzureIdentity ${o.metadata.namespace}/${o.metadata.name}: remove with podid identity delete -n ${o.metadata.name} --namespace ${o.metadata.namespace} -g ${group} --yes`);
   }
-  const manifests: Step[] = renderInstall(values)
-    .reverse()
-    .map((m) => ({
-      name: `${m.kind} ${m.metadata.namespace ? m.metadata.namespace + "/" : ""}${m.metadata.name}`,
-      target: "cluster" as const,
-      plan: async () => ({ action: (await kube.read(m)) ? ("delete" as const) : ("none" as const) }),
-      apply: async () => ({ outcome: (await kube.delete(m)) ? ("deleted" as const) : ("absent" as const) }),
-    }));
-  steps.push(...manifests);
+  steps.push(...renderInstall(values).reverse().map((m) => deleteObjectStep(kube, m)));
   // Deleting a CRD deletes its objects: the AzureIdentities left go with it.
   const withTheCrds = withCrds.length ? [`${plural(withCrds.length, "AzureIdentity", "AzureIdentities")} with the CRDs (${names(withCrds)})`] : [];
   const planned = await runSteps(steps, { ...options, dryRun: true });
