@@ -1,3 +1,4 @@
+import { isActivePod } from "../../aadpodidentity/pods.js";
 import type { V1Pod, V1PodTemplateSpec } from "@kubernetes/client-node";
 import { BINDING_LABEL, IdentityType, type AzureIdentity, type AzureIdentityBinding } from "../../aadpodidentity/types.js";
 import { AKS_ADDON_LABEL, AKS_ADDON_LABEL_VALUE, NAME_LABEL, NAME_LABEL_VALUE } from "../../aadpodidentity/contract/names.js";
@@ -34,7 +35,6 @@ const key = (o: { namespace?: string; name: string }) => `${o.namespace ?? ""}/$
 const identityKey = (i: AzureIdentity) => key({ namespace: i.metadata.namespace, name: i.metadata.name });
 /** AKS add-ons and podid's own runtime keep the node's identities: not the user's workloads to move. */
 const isSystemPod = (p: V1Pod) => p.metadata?.labels?.[AKS_ADDON_LABEL] === AKS_ADDON_LABEL_VALUE || p.metadata?.labels?.[NAME_LABEL] === NAME_LABEL_VALUE;
-const ended = (p: V1Pod) => Boolean(p.metadata?.deletionTimestamp) || p.status?.phase === "Succeeded" || p.status?.phase === "Failed";
 const resourceGroupOf = (resourceId: string) => resourceId.split("/")[4];
 const resourceNameOf = (resourceId: string) => resourceId.split("/").pop();
 
@@ -90,7 +90,7 @@ function collectCandidates(inv: Inventory): Map<string, Candidate> {
     return c;
   };
   for (const pod of inv.pods) {
-    if (ended(pod) || isSystemPod(pod)) continue;
+    if (!isActivePod(pod) || isSystemPod(pod)) continue;
     const selector = pod.metadata?.labels?.[BINDING_LABEL];
     const exception = isExceptionPod(pod, inv.exceptions);
     if (!selector && !exception) continue;
@@ -404,7 +404,7 @@ function assignServiceAccounts(resolved: Resolved[], all: Resolved[], inv: Inven
     use(w.metadata.namespace, templateServiceAccount(podTemplateOf(w)), workloadRef({ kind: w.kind, name: w.metadata.name }), r ? idsOf(r.identities) : "");
   }
   for (const p of inv.pods) {
-    if (ended(p) || podOwner(p, index).type !== "bare") continue;
+    if (!isActivePod(p) || podOwner(p, index).type !== "bare") continue;
     const r = moving.get(`${p.metadata?.namespace}/Pod/${p.metadata?.name}`);
     use(p.metadata?.namespace ?? "default", p.spec?.serviceAccountName ?? "default", `pod/${p.metadata?.name}`, r ? idsOf(r.identities) : "");
   }

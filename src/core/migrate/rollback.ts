@@ -1,3 +1,4 @@
+import { isActivePod } from "../../aadpodidentity/pods.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod, V1ServiceAccount } from "@kubernetes/client-node";
 import { KubernetesCode, MigrateCode, MigrateError, PodidError } from "../../errors/index.js";
@@ -33,7 +34,6 @@ export interface RollbackResult {
 
 const POLL_MS = 1000;
 const ready = (p: V1Pod) => !p.metadata?.deletionTimestamp && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
-const active = (p: V1Pod) => !p.metadata?.deletionTimestamp && p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed";
 
 /**
  * Waits until the workload's rollout is complete and MIC has assigned every identity of the record to each of its
@@ -222,7 +222,7 @@ async function serviceAccountUsers(ctx: MigrateContext, namespace: string, name:
   ]);
   const workloads = lists.flat();
   const ref = (w: Workload) => `${w.kind.toLowerCase()}/${w.metadata.name}`;
-  const mine = pods.filter((p) => active(p) && p.spec?.serviceAccountName === name);
+  const mine = pods.filter((p) => isActivePod(p) && p.spec?.serviceAccountName === name);
   return {
     migrated: workloads.filter((w) => !rolledBack.has(`${w.metadata.namespace}/${w.kind}/${w.metadata.name}`) && workloadRecordOf(w)?.serviceAccount.after === name).map(ref),
     federatedPods: mine.filter((p) => p.metadata?.labels?.[USE_LABEL] === "true").map((p) => `pod/${p.metadata?.name}`),

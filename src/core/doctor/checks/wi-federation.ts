@@ -1,3 +1,4 @@
+import { isActivePod } from "../../../aadpodidentity/pods.js";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { FederatedCredential } from "../../../azure/federated-credentials.js";
 import { exchangeAssertion } from "../../../azure/token-exchange.js";
@@ -50,7 +51,7 @@ export function audienceMismatch(credentials: readonly FederatedCredential[], wa
 async function serviceAccountsInUse(ctx: Parameters<Check["run"]>[0]): Promise<Set<string>> {
   const [pods, workloads] = await Promise.all([ctx.pods(), scopeWorkloads(ctx)]);
   const inUse = new Set<string>();
-  for (const p of pods) if (!p.metadata?.deletionTimestamp && p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed") inUse.add(`${p.metadata?.namespace}/${p.spec?.serviceAccountName ?? "default"}`);
+  for (const p of pods) if (isActivePod(p)) inUse.add(`${p.metadata?.namespace}/${p.spec?.serviceAccountName ?? "default"}`);
   for (const w of workloads) inUse.add(`${w.metadata.namespace}/${templateServiceAccount(podTemplateOf(w))}`);
   return inUse;
 }
