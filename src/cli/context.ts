@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { createLogger, type LogLevel, type Logger } from "../util/logger.js";
-import { checkQuery, formatResult, parseOutputFormat, type OutputFormat } from "./output.js";
+import { checkQuery, formatResult } from "./output.js";
+import { parseOutputFormat, type OutputFormat } from "./output-formats.js";
 import { createProgressDisplay, type ProgressDisplay, type ProgressMode } from "./progress.js";
 
 /** The Azure-CLI-style options every command accepts. */

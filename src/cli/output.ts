@@ -1,11 +1,8 @@
 import { createRequire } from "node:module";
 import { Chalk } from "chalk";
 import { UsageError } from "../errors/index.js";
-import { OUTPUT_FORMATS, parseOutputFormat, type OutputFormat } from "./output-formats.js";
-import { present, Presented, PreformattedText, type Views } from "./presented.js";
-
-// The light halves, for whoever imports output.js for them as well.
-export { OUTPUT_FORMATS, parseOutputFormat, present, Presented, PreformattedText, type OutputFormat, type Views };
+import type { OutputFormat } from "./output-formats.js";
+import { Presented, PreformattedText } from "./presented.js";
 
 // Loaded on first use: most invocations print JSON without a query, and start time matters for a CLI.
 const require = createRequire(import.meta.url);

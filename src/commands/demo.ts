@@ -40,7 +40,8 @@ Examples:
       action<DemoFlags>(async (flags, ctx) => {
         const timeoutS = Number(flags.timeout);
         if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`argument --timeout: '${flags.timeout}' is not a number of seconds`, "Pass e.g. --timeout 300.");
-        const { runDemoWalkthrough, runPodidCommand, shellWord } = await import("../core/demo.js");
+        const { runDemoWalkthrough, runPodidCommand } = await import("../core/demo.js");
+        const { shellWord } = await import("../util/shell.js");
         const { openKubeSession } = await import("../kube/session.js");
         const { sandboxStatus, stopSandboxProcess } = await import("../sandbox/lifecycle.js");
         // The walkthrough is for people; with -o or --query, stdout is kept for the result (how each pod fared).

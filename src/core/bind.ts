@@ -71,8 +71,6 @@ async function recordBinding(kube: KubeSession, namespace: string, identityName:
   await kube.patchAnnotations(header, { [RECORD_ANNOTATIONS.bindings]: next });
 }
 
-export { parseWorkloadRef, parseWorkloadRefs, WORKLOAD_KINDS_HELP, type WorkloadRef } from "./workload-kinds.js";
-
 /** A partial object carrying only the label, so server-side apply makes podid the owner of just that field. */
 function labelPatch(ref: WorkloadRef, namespace: string, labels: Record<string, string>): { apiVersion: string; kind: string; metadata: { name: string; namespace: string } } {
   const w = WORKLOADS[ref.kind];

@@ -66,7 +66,6 @@ export interface DemoResult {
   workloadIdentity?: WorkloadIdentityOutcome;
 }
 
-export { shellWord };
 
 export interface CliRun {
   code: number;

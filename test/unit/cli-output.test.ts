@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import { applyQuery, checkQuery, formatResult, parseOutputFormat, present } from "../../src/cli/output.js";
+import { applyQuery, checkQuery, formatResult } from "../../src/cli/output.js";
+import { parseOutputFormat } from "../../src/cli/output-formats.js";
+import { present } from "../../src/cli/presented.js";
 import { UsageError } from "../../src/errors/index.js";
 import { writeResult } from "../../src/commands/write-result.js";
 

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { demoPod, labelledPodOk, shellWord, unlabelledPodRefused, type DemoInput } from "../../src/core/demo.js";
+import { demoPod, labelledPodOk, unlabelledPodRefused, type DemoInput } from "../../src/core/demo.js";
+import { shellWord } from "../../src/util/shell.js";
 import { demoResultLine, type DemoResult } from "../../src/aadpodidentity/contract/demo-result.js";
 import { msiEndpoint, oneLine, tokenClientId } from "../../src/runtime/demo/main.js";
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseWorkloadRef, parseWorkloadRefs } from "../../src/core/bind.js";
+import { parseWorkloadRef, parseWorkloadRefs } from "../../src/core/workload-kinds.js";
 import { UsageError } from "../../src/errors/index.js";
 
 test("--label takes the kinds as kubectl does: kind, plural, short name, KIND.GROUP, any case", () => {

@@ -1,10 +1,8 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { METADATA_CHAIN, REMOVE_REDIRECT_COMMANDS } from "../../aadpodidentity/contract/names.js";
+import { METADATA_CHAIN } from "../../aadpodidentity/contract/names.js";
 
 const run = promisify(execFile);
-
-export { METADATA_CHAIN, REMOVE_REDIRECT_COMMANDS };
 
 export interface RedirectRule {
   metadataIp: string;

@@ -9,7 +9,8 @@ import type { DoctorContext } from "../context.js";
 import { identityAddFix, safeParse } from "./azure-identities.js";
 import { traceInAzure } from "../../recovery.js";
 import { identityAddCommand } from "../../repair-commands.js";
-import { clusterIfKnown, shellWord } from "./fixes.js";
+import { clusterIfKnown } from "./fixes.js";
+import { shellWord } from "../../../util/shell.js";
 
 /** Where a never-made identity most likely belongs: beside the namespace's other identities, else the cluster's group. */
 async function likelyGroup(ctx: DoctorContext, identities: readonly AzureIdentity[], namespace: string): Promise<string | undefined> {

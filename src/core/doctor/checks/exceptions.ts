@@ -8,7 +8,7 @@ import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
 import { podRef } from "./matching.js";
-import { shellWord } from "./fixes.js";
+import { shellWord } from "../../../util/shell.js";
 
 const exceptionRef = (e: AzurePodIdentityException) => `AzurePodIdentityException ${e.metadata.namespace}/${e.metadata.name}`;
 const labelsText = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");

@@ -1,5 +1,5 @@
 import { fieldSpelling, fieldSpellings, type SpelledKind } from "../../../aadpodidentity/spec.js";
-import { shellWord } from "./fixes.js";
+import { shellWord } from "../../../util/shell.js";
 import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { identityAddFix } from "./azure-identities.js";

@@ -19,4 +19,3 @@ export async function installFix(ctx: DoctorContext, ...extra: string[]): Promis
 }
 
 /** A shell-safe word (names in fix commands are DNS-1123 or Azure names; quote anything else). */
-export { shellWord } from "../../../util/shell.js";

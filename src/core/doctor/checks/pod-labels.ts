@@ -6,7 +6,7 @@ import { finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { closest, identityOf, namespacedCaveat, podRef, reaches, workloadOf } from "./matching.js";
 import { readIdentityRecord } from "../../record.js";
-import { shellWord } from "./fixes.js";
+import { shellWord } from "../../../util/shell.js";
 
 /** 9. Running pods labelled aadpodidbinding=<value> that no binding MIC would match for them selects (usually a typo). */
 export const podLabelsCheck: Check = {

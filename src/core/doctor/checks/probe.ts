@@ -19,7 +19,8 @@ import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import type { DoctorContext } from "../context.js";
 import { identityOf, podRef, reaches, workloadOf } from "./matching.js";
-import { installFix, shellWord } from "./fixes.js";
+import { installFix } from "./fixes.js";
+import { shellWord } from "../../../util/shell.js";
 import { podFlag } from "./runtime-pods.js";
 
 /** What a pod's SDK asks for by default in the examples: a token for ARM. */

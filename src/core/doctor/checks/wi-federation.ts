@@ -8,7 +8,7 @@ import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
 import { podTemplateOf, templateServiceAccount } from "../../../kube/workloads.js";
 import { clusterProfile, credentialsOf, identityByClientId, podClientId, scopeWorkloads, wiPodRef, workloadIdentityPods } from "./workload-identity.js";
-import { shellWord } from "./fixes.js";
+import { shellWord } from "../../../util/shell.js";
 
 /** The audience of the pod's projected token for the exchange (the webhook's is api://AzureADTokenExchange). */
 function tokenAudience(p: V1Pod): string {
