@@ -166,17 +166,25 @@ async function watchForGaps(names: readonly Name[]): Promise<{ stop: () => Promi
   const aaiList = (await custom.listClusterCustomObject({ group: "aadpodidentity.k8s.io", version: "v1", plural: "azureassignedidentities" })) as { metadata: { resourceVersion: string }; items: Event[] };
   aaiList.items.forEach((a) => keepAai("ADDED", a));
   check();
+  // A watch that ends before stop() leaves moments unseen: that is a gap in what the test saw, so it counts as one.
+  let stopping = false;
   const follow = (path: string, resourceVersion: string | undefined, keep: (type: string, o: Event) => void) =>
-    new Watch(clients.kc).watch(path, { resourceVersion }, (type, o: Event) => {
-      keep(type, o);
-      check();
-    }, () => undefined);
+    new Watch(clients.kc).watch(
+      path,
+      { resourceVersion },
+      (type, o: Event) => {
+        keep(type, o);
+        check();
+      },
+      (err) => void (stopping || gaps.push(`${new Date().toISOString()} the watch of ${path} ended before the apply did: ${err ?? "closed"}`)),
+    );
   const requests = await Promise.all([
     follow(`/api/v1/namespaces/${NS}/pods`, podList.metadata?.resourceVersion, keepPod),
     follow("/apis/aadpodidentity.k8s.io/v1/azureassignedidentities", aaiList.metadata.resourceVersion, keepAai),
   ]);
   return {
     stop: async () => {
+      stopping = true;
       requests.forEach((r) => r.abort());
       return gaps;
     },
