@@ -159,7 +159,6 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
   const intervalMs = options.findIdentityRetryIntervalSec * 1000;
   // Indexes over the caches, rebuilt only when they change: a request looks its pod and its assignments up in them.
   const podsAt = deps.pods.indexBy((p) => p.status?.podIP);
-  const podNamed = deps.pods.indexBy((p) => `${p.metadata?.namespace}/${p.metadata?.name}`);
   const assignedTo = deps.assigned.indexBy((a) => `${a.spec?.podNamespace}/${a.spec?.pod}`);
   const assignmentsOf = (pod: PodRef) => assignedTo(`${pod.namespace}/${pod.name}`);
 
@@ -447,7 +446,7 @@ export function createNmiHandler(deps: NmiHandlerDeps): (req: IncomingMessage, r
     if (!resource) throw new HttpFailure(400, "parameter resource cannot be empty", "missing-resource");
     // As on the pod route: a pod of this node known to carry no aadpodidbinding label is refused at once (upstream
     // waits out every attempt); a pod this NMI does not know is waited for as upstream does.
-    const [known] = podNamed(`${podns}/${podname}`);
+    const known = deps.pods.get(podname, podns);
     const ref: PodRef = { namespace: podns, name: podname, bindingLabel: known ? (known.metadata?.labels?.[BINDING_LABEL] ?? "") : undefined };
     let identity;
     try {
