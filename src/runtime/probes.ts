@@ -2,6 +2,7 @@ import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { healthText } from "../aadpodidentity/contract/messages.js";
 import type { Registry } from "../util/prometheus.js";
+import { retry } from "../util/retry.js";
 
 /** The /healthz and /metrics listeners MIC and NMI share (upstream's --http-probe-port and --prometheus-port). */
 
@@ -28,15 +29,12 @@ export interface ProbeServers {
  * terminating (its grace period) and holds the port; crashing would only add the kubelet's restart back-off.
  */
 export async function listenOn(server: Server, port: number, host: string | undefined, busyWaitMs = 0): Promise<void> {
-  const deadline = Date.now() + busyWaitMs;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
-    try {
-      return await listenOnce(server, port, host);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || Date.now() + delay > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+  await retry(() => listenOnce(server, port, host), {
+    retryable: (err) => (err as NodeJS.ErrnoException).code === "EADDRINUSE",
+    maxElapsedMs: busyWaitMs,
+    initialDelayMs: 100,
+    maxDelayMs: 2_000,
+  });
 }
 
 /** A host-network pod's predecessor ends within the kubelet's default termination grace period. */
