@@ -7,6 +7,7 @@ import { runPodid } from "../helpers/cli.js";
 import { sandboxClients, startSandbox, type SandboxFixture } from "../helpers/sandbox-env.js";
 import { revokeRole } from "../helpers/roles.js";
 import { applyFix, assertStatus, checkOf, findingOf, runDoctor } from "../helpers/doctor.js";
+import { rolloutState, type Workload } from "../../src/kube/workloads.js";
 
 // podid doctor's Azure checks: 5 (network plugin), 6 (kubelet identity's roles), 7 (AzureIdentity in Azure),
 // 16 (identity deleted and re-created). Each scenario breaks one thing, runs doctor, applies its fix, re-checks.
@@ -63,8 +64,7 @@ test("5. kubenet without NMI's flag fails; the fix (install --kubenet) leaves a 
     const apps = clients.kc.makeApiClient(AppsV1Api);
     await eventually("NMI rolled out with --allow-network-plugin-kubenet", async () => {
       const ds = await apps.readNamespacedDaemonSet({ name: "podid-nmi", namespace: "kube-system" });
-      const s = ds.status;
-      return s?.observedGeneration === ds.metadata?.generation && s?.updatedNumberScheduled === s?.desiredNumberScheduled && s?.numberReady === s?.desiredNumberScheduled;
+      return rolloutState({ ...ds, kind: "DaemonSet" } as Workload).complete;
     });
     const after = await runDoctor(sb);
     assert.equal(after.code, 4, JSON.stringify(after.report.checks.filter((c) => c.status === "fail"), null, 1));
