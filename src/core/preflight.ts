@@ -8,10 +8,8 @@ import type { KubeSession } from "../kube/session.js";
  * server's 404 for the group, or the client's discovery finding no such kind there. Anything else (no kubeconfig,
  * a refused connection, a forbidden list) is its own cause and is reported as itself.
  */
-function isNotServed(err: unknown): boolean {
-  if (!(err instanceof PodidError)) return false;
-  if (err.code === KubernetesCode.KubernetesNotFound) return true;
-  return err.code === KubernetesCode.KubernetesRequestFailed && err.cause instanceof Error && err.cause.message.startsWith("Unrecognized API version and kind");
+export function isNotServed(err: unknown): boolean {
+  return err instanceof PodidError && (err.code === KubernetesCode.KubernetesNotFound || err.code === KubernetesCode.KubernetesKindNotServed);
 }
 
 /** "podid is not installed in this cluster": the cause, named with the kubeconfig context, and what still works. */

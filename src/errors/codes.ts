@@ -78,6 +78,8 @@ export const KubernetesCode = {
   ClusterUnreachable: "ClusterUnreachable",
   /** A failure without a Status body. */
   KubernetesRequestFailed: "KubernetesRequestFailed",
+  /** The client's discovery found no such kind in the group version: the API server does not serve it (no CRD). */
+  KubernetesKindNotServed: "KubernetesKindNotServed",
   /** A Status without a reason this list knows. */
   KubernetesError: "KubernetesError",
   KubernetesUnauthorized: "KubernetesUnauthorized",

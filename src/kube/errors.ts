@@ -72,7 +72,9 @@ export function fromKubeError(err: unknown, doing: string, server?: string): Pod
   }
   const status = kubeStatus(err);
   if (!status) {
-    return new KubernetesError(KubernetesCode.KubernetesRequestFailed, `${doing} failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, { cause: err });
+    // client-node's own words when discovery finds no such kind (a custom resource whose CRD is not installed).
+    const notServed = err instanceof Error && err.message.startsWith("Unrecognized API version and kind");
+    return new KubernetesError(notServed ? KubernetesCode.KubernetesKindNotServed : KubernetesCode.KubernetesRequestFailed, `${doing} failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, { cause: err });
   }
   const message = `${doing} failed: ${status.message ?? status.reason ?? `HTTP ${status.code}`}`;
   const code = CODE_OF_REASON.get(status.reason ?? "") ?? KubernetesCode.KubernetesError;

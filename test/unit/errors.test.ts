@@ -99,6 +99,8 @@ test("Kubernetes failures get one code per Status reason; a reason Kubernetes do
   assert.equal(fromKubeError(status(418, "Teapot"), "x").code, KubernetesCode.KubernetesError);
   assert.equal(fromKubeError(status(500, undefined), "x").code, KubernetesCode.KubernetesError);
   assert.equal(fromKubeError(new Error("socket hang up"), "x").code, KubernetesCode.KubernetesRequestFailed);
+  // What client-node says when discovery finds no such kind (no CRD): told apart from other failures without a Status.
+  assert.equal(fromKubeError(new Error("Unrecognized API version and kind: aadpodidentity.k8s.io/v1 AzureIdentity"), "x").code, KubernetesCode.KubernetesKindNotServed);
   const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
   assert.equal(fromKubeError(refused, "x", "https://127.0.0.1:6443").code, KubernetesCode.ClusterUnreachable);
 });

@@ -208,6 +208,7 @@ export function cannotRead(err: unknown, what: string, aadPodIdentityKind = fals
     case KubernetesCode.KubernetesUnauthorized:
       return new CheckSkipped(`the cluster refused the kubeconfig's credentials (see check cluster)`);
     case KubernetesCode.KubernetesRequestFailed:
+    case KubernetesCode.KubernetesKindNotServed:
     case KubernetesCode.KubernetesNotFound:
       if (aadPodIdentityKind) return new CheckSkipped(`the cluster does not serve ${AAD_POD_IDENTITY_API_VERSION} (see check crds)`);
       return err;

@@ -1,5 +1,6 @@
+import { isNotServed } from "../preflight.js";
 import type { KubernetesObject, V1Pod, V1ServiceAccount } from "@kubernetes/client-node";
-import { KubernetesCode, PodidError } from "../../errors/index.js";
+import { PodidError } from "../../errors/index.js";
 import { workloadIdentityProfile, type WorkloadIdentityProfile } from "../../azure/cluster-workload-identity.js";
 import { FederatedCredentialService, type FederatedCredential } from "../../azure/federated-credentials.js";
 import { IdentityService, type UserAssignedIdentity } from "../../azure/identities.js";
@@ -68,7 +69,7 @@ export async function readCluster(kube: KubeSession, namespace: string | undefin
   // Without pod identity's CRDs (uninstalled after finish) there is nothing of it: the records still say what moved.
   const podIdentity = <T extends KubernetesObject>(kind: string) =>
     kube.list<T>(AAD_POD_IDENTITY_API_VERSION, kind).catch((err: unknown) => {
-      if (err instanceof PodidError && (err.code === KubernetesCode.KubernetesNotFound || err.code === KubernetesCode.KubernetesRequestFailed)) return [] as T[];
+      if (isNotServed(err)) return [] as T[];
       throw err;
     });
   const [identities, bindings, exceptions, forceNamespaced, pods, serviceAccounts, replicaSets, ...workloads] = await Promise.all([

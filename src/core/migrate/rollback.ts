@@ -1,7 +1,8 @@
+import { isNotServed } from "../preflight.js";
 import { isActivePod } from "../../aadpodidentity/pods.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod, V1ServiceAccount } from "@kubernetes/client-node";
-import { KubernetesCode, MigrateCode, MigrateError, PodidError } from "../../errors/index.js";
+import { MigrateCode, MigrateError } from "../../errors/index.js";
 import { FederatedCredentialService } from "../../azure/federated-credentials.js";
 import { AAD_POD_IDENTITY_API_VERSION, BINDING_LABEL, namespaceOf, type AzureAssignedIdentity, type AzureIdentity, type AzureIdentityBinding } from "../../aadpodidentity/types.js";
 import { serviceAccountSubject, USE_LABEL } from "../../kube/workload-identity.js";
@@ -125,7 +126,7 @@ export async function rollbackMigration(ctx: MigrateContext, options: { dryRun: 
           if (await ctx.kube.read(object)) return { outcome: "unchanged" };
           return { outcome: (await ctx.kube.apply(object)).result };
         } catch (err) {
-          if (!(err instanceof PodidError && (err.code === KubernetesCode.KubernetesNotFound || err.code === KubernetesCode.KubernetesRequestFailed))) throw err;
+          if (!isNotServed(err)) throw err;
           throw new MigrateError(MigrateCode.PodIdentityNotInstalled, `cannot make ${name}: pod identity is not installed in the cluster (it does not serve ${object.apiVersion} ${object.kind})`, {
             cause: err,
             remedy: `Install it again (podid install --cluster ${ctx.cluster.name} -g ${ctx.cluster.resourceGroup}), then run podid migrate rollback again; nothing was changed on the workloads.`,
