@@ -1,3 +1,5 @@
+import { canonicalScope } from "./resource-id.js";
+
 /**
  * Azure RBAC action matching, as ARM evaluates it: case-insensitive, `*` matches any run of characters, and a
  * `/*\/` segment also matches a single `/` (so `userAssignedIdentities/*\/assign/action` grants
@@ -35,7 +37,7 @@ export function permitsAction(permissions: PermissionSet[], action: string): boo
 
 /** True when `scope` is `target` or one of its ancestors (subscription > group > resource > child). */
 export function scopeCovers(scope: string, target: string): boolean {
-  const s = scope.replace(/\/+$/, "").toLowerCase();
-  const t = target.replace(/\/+$/, "").toLowerCase();
+  const s = canonicalScope(scope);
+  const t = canonicalScope(target);
   return s === "" || s === "/" || t === s || t.startsWith(s + "/");
 }

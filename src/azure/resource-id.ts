@@ -35,3 +35,13 @@ export function parseResourceId(value: string, expected?: { provider: string; ty
 export function formatResourceId(id: ResourceId): string {
   return `/subscriptions/${id.subscriptionId}/resourceGroups/${id.resourceGroup}/providers/${id.provider}/${id.type}/${id.name}`;
 }
+
+/** A resource id or scope as ARM compares them: case-insensitive, trailing slashes ignored. */
+export function canonicalScope(scope: string): string {
+  return scope.replace(/\/+$/, "").toLowerCase();
+}
+
+/** Both given, and the same resource (ARM ids are case-insensitive). */
+export function sameResourceId(a: string | undefined, b: string | undefined): boolean {
+  return Boolean(a && b && canonicalScope(a) === canonicalScope(b));
+}

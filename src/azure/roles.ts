@@ -4,6 +4,7 @@ import { ArmCode, AzureCode, AzureError, UsageCode, UsageError } from "../errors
 import { retry } from "../util/retry.js";
 import { fromAzureError, hasCode, isTransient } from "./errors.js";
 import { permitsAction, scopeCovers } from "./permissions.js";
+import { canonicalScope } from "./resource-id.js";
 import type { AzureSession } from "./session.js";
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -57,8 +58,6 @@ export interface RoleGrant {
 /** Every description podid writes on an assignment starts so: the second key (after principal, role, scope). */
 export const PODID_DESCRIPTION_PREFIX = "podid: ";
 
-const normalScope = (scope: string) => scope.replace(/\/+$/, "").toLowerCase();
-
 export function roleGuidOf(roleDefinitionId: string): string {
   return guidOf(roleDefinitionId);
 }
@@ -70,7 +69,7 @@ export function grantOf(a: RoleAssignment): RoleGrant {
 
 /** Principal, role and scope as one comparable key. */
 export function grantKey(grant: Pick<RoleGrant, "principalId" | "roleDefinitionId" | "scope">): string {
-  return `${grant.principalId.toLowerCase()}|${guidOf(grant.roleDefinitionId)}|${normalScope(grant.scope)}`;
+  return `${grant.principalId.toLowerCase()}|${guidOf(grant.roleDefinitionId)}|${canonicalScope(grant.scope)}`;
 }
 
 /** An assignment that is exactly this grant (principal, role, scope), and that podid made: its derived name, or podid's description. */

@@ -1,7 +1,7 @@
 import { IdentityCode, NotFoundError, UsageCode, UsageError } from "../errors/index.js";
 import type { ClusterInfo } from "../azure/clusters.js";
 import { CREATED_BY_TAG, CREATED_BY_VALUE, createdByPodid, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
-import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
+import { formatResourceId, parseResourceId, sameResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { BUILTIN_ROLES, grantKey, ROLE_GRANT_LIMIT_MS, RoleService, type ResolvedRole, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { MANAGED_BY_LABEL, MANAGED_BY_PODID } from "../aadpodidentity/contract/names.js";
@@ -12,7 +12,7 @@ import { bindingNameFor, renderAzureIdentity, renderAzureIdentityBinding } from 
 import { applyObjectStep } from "./apply-step.js";
 import { guardRepoint } from "./bind.js";
 import { clusterPreflight } from "./preflight.js";
-import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, nameRecordedRoles, readIdentityRecord, roleKey, sameResourceId, unionGrants, unionRoles, withBinding, type IdentityRecord, type RoleAtScope } from "./record.js";
+import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, nameRecordedRoles, readIdentityRecord, roleKey, unionGrants, unionRoles, withBinding, type IdentityRecord, type RoleAtScope } from "./record.js";
 import { traceInAzure } from "./recovery.js";
 import { identityAddCommand } from "./repair-commands.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";

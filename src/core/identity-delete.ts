@@ -1,5 +1,5 @@
 import { createdByPodid, IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
-import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
+import { formatResourceId, parseResourceId, sameResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { grantKey, grantOf, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { bindingSpec, identitySpec } from "../aadpodidentity/spec.js";
@@ -7,7 +7,7 @@ import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBin
 import type { KubeSession } from "../kube/session.js";
 import { aadPodIdentityServed, notInstalled } from "./preflight.js";
 import { recordedInstallGrants } from "./install.js";
-import { describeGrant, identityGrantDescription, nameRecordedRoles, readIdentityRecord, recordedGrantsFor, sameResourceId, unionGrants } from "./record.js";
+import { describeGrant, identityGrantDescription, nameRecordedRoles, readIdentityRecord, recordedGrantsFor, unionGrants } from "./record.js";
 import { orphanedAssignmentsFor, podidAssignmentsFor, traceInAzure } from "./recovery.js";
 import { deleteObjectStep, removeGrantStep } from "./apply-step.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";

@@ -1,4 +1,4 @@
-import { formatResourceId, parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
+import { formatResourceId, parseResourceId, sameResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { BUILTIN_ROLES, grantKey, PODID_DESCRIPTION_PREFIX, roleGuidOf, type RoleGrant } from "../azure/roles.js";
 
 /**
@@ -186,10 +186,6 @@ export function unionRoles(...lists: RoleAtScope[][]): RoleAtScope[] {
   const out = new Map<string, RoleAtScope>();
   for (const r of lists.flat()) out.set(roleKey(r), r);
   return [...out.values()];
-}
-
-export function sameResourceId(a: string | undefined, b: string | undefined): boolean {
-  return Boolean(a && b && a.replace(/\/+$/, "").toLowerCase() === b.replace(/\/+$/, "").toLowerCase());
 }
 
 /** A grant as people read it: role, scope, principal. */

@@ -1,9 +1,9 @@
 import type { RoleAssignment } from "@azure/arm-authorization";
 import { IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
-import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
+import { parseResourceId, sameResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
 import { assignmentName, grantOf, PODID_DESCRIPTION_PREFIX, roleGuidOf, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
-import { identityGrantDescription, isKubeletGrantFor, sameResourceId, type RoleAtScope } from "./record.js";
+import { identityGrantDescription, isKubeletGrantFor, type RoleAtScope } from "./record.js";
 
 /** What Azure still shows of what podid made for one AzureIdentity. */
 export interface AzureTrace {

@@ -1,11 +1,11 @@
-import { parseResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../../azure/resource-id.js";
+import { parseResourceId, sameResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../../../azure/resource-id.js";
 import { IdentityType } from "../../../aadpodidentity/types.js";
 import { identitySpec, invalidIdentityReason } from "../../../aadpodidentity/spec.js";
 import { ASSIGN_ACTION } from "../../identity-add.js";
 import { SCALE_SET_WRITE } from "../../install.js";
 import { CheckSkipped, finding, type Finding } from "../model.js";
 import type { Check } from "../runner.js";
-import { readIdentityRecord, sameResourceId } from "../../record.js";
+import { readIdentityRecord } from "../../record.js";
 import { identityAddFix } from "./azure-identities.js";
 import { installFix } from "./fixes.js";
 
