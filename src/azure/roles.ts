@@ -79,6 +79,14 @@ export function isPodidsAssignment(assignment: RoleAssignment, grant: RoleGrant)
   return assignment.name?.toLowerCase() === assignmentName(grant.scope, guidOf(grant.roleDefinitionId), grant.principalId) || (assignment.description ?? "").startsWith(PODID_DESCRIPTION_PREFIX);
 }
 
+/**
+ * Made by podid by both of its marks: its derived name for exactly what it grants, and podid's description. The
+ * stricter test, for assignments whose principal is gone (no record or identity left to match them to).
+ */
+export function madeByPodid(a: RoleAssignment): boolean {
+  return Boolean(a.principalId && a.roleDefinitionId && a.scope && a.name && (a.description ?? "").startsWith(PODID_DESCRIPTION_PREFIX) && a.name.toLowerCase() === assignmentName(a.scope, guidOf(a.roleDefinitionId), a.principalId));
+}
+
 async function collect<T>(iter: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of iter) out.push(x);

@@ -1,7 +1,7 @@
 import type { RoleAssignment } from "@azure/arm-authorization";
 import { IdentityService, type UserAssignedIdentity } from "../azure/identities.js";
 import { parseResourceId, sameResourceId, USER_ASSIGNED_IDENTITY_TYPE } from "../azure/resource-id.js";
-import { assignmentName, grantOf, PODID_DESCRIPTION_PREFIX, roleGuidOf, RoleService, type RoleGrant } from "../azure/roles.js";
+import { grantOf, madeByPodid, RoleService, type RoleGrant } from "../azure/roles.js";
 import type { AzureSession } from "../azure/session.js";
 import { identityGrantDescription, isKubeletGrantFor, type RoleAtScope } from "./record.js";
 
@@ -31,10 +31,6 @@ export function podidAssignmentsFor(assignments: readonly RoleAssignment[], name
       ((a.principalId.toLowerCase() === identity.principalId.toLowerCase() && a.description === own) || (sameResourceId(a.scope, identity.id) && isKubeletGrantFor(a.description ?? "", namespace, name))),
   );
 }
-
-/** Made by podid: its derived name for exactly what it grants, and podid's description. */
-const madeByPodid = (a: RoleAssignment) =>
-  Boolean(a.principalId && a.roleDefinitionId && a.scope && a.name && (a.description ?? "").startsWith(PODID_DESCRIPTION_PREFIX) && a.name.toLowerCase() === assignmentName(a.scope, roleGuidOf(a.roleDefinitionId), a.principalId));
 
 /**
  * The assignments podid made for AzureIdentity namespace/name that outlived their identity: the identity's own
