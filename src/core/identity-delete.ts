@@ -8,7 +8,7 @@ import type { KubeSession } from "../kube/session.js";
 import { aadPodIdentityServed, notInstalled } from "./preflight.js";
 import { recordedInstallGrants } from "./install.js";
 import { describeGrant, identityGrantDescription, nameRecordedRoles, readIdentityRecord, recordedGrantsFor, unionGrants } from "./record.js";
-import { orphanedAssignmentsFor, podidAssignmentsFor, traceInAzure } from "./recovery.js";
+import { listAzure, orphanedAssignmentsFor, podidAssignmentsFor, traceInAzure, type AzureListing } from "./recovery.js";
 import { deleteObjectStep, removeGrantStep } from "./apply-step.js";
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
@@ -58,6 +58,7 @@ export async function planIdentityDelete(
   target: DeleteTarget,
   kube: KubeSession,
   azure: AzureSession,
+  listing?: AzureListing,
 ): Promise<{ steps: Step[]; kept: string[]; warnings: string[]; grants: RoleGrant[] }> {
   const { name, namespace, object } = target;
   const me = `AzureIdentity ${namespace}/${name}`;
@@ -69,13 +70,14 @@ export async function planIdentityDelete(
   const warnings = [...read.problems, ...problems].map((p) => `${me}: ${p}`);
   const kept: string[] = [];
   const fromGroup = target.resourceGroup ? formatResourceId({ subscriptionId: azure.subscriptionId, resourceGroup: target.resourceGroup, ...USER_ASSIGNED_IDENTITY_TYPE, name }) : undefined;
+  const listed = listing ?? (await listAzure(azure));
+  const all = listed.assignments;
   // Neither the AzureIdentity nor -g: Azure may still show the identity podid made for it (its role assignments).
-  const traced = !object && !fromGroup ? (await traceInAzure(azure, namespace, name)).identity?.id : undefined;
+  const traced = !object && !fromGroup ? (await traceInAzure(azure, namespace, name, listed)).identity?.id : undefined;
   if (traced) warnings.push(`${me} is gone; podid made ${traced} for it (its role assignments say so): removing what podid made there`);
   const resourceId = record.resourceId ?? (object ? identitySpec(object).resourceID || undefined : undefined) ?? fromGroup ?? traced;
-  const all = await roles.listAll();
   // What podid made for it that outlived its identity (the identity, or an earlier one, deleted by hand).
-  const orphans = orphanedAssignmentsFor(all, namespace, name, await identities.listAll()).map(grantOf);
+  const orphans = orphanedAssignmentsFor(all, namespace, name, listed.identities).map(grantOf);
   if (!object && !resourceId && !orphans.length) {
     if (!target.installed) throw notInstalled(kube, undefined, `To remove the Azure side podid made for it, pass -g GROUP (the Azure identity's resource group): podid identity delete -n ${name} --namespace ${namespace} -g GROUP`);
     // A delete run again after it finished: nothing is left, so nothing is done (the name may also be mistyped).

@@ -57,15 +57,26 @@ function isIdentityId(scope: string): boolean {
   }
 }
 
+/** The subscription's role assignments and user-assigned identities, listed once for every lookup that needs them. */
+export interface AzureListing {
+  assignments: readonly RoleAssignment[];
+  identities: readonly UserAssignedIdentity[];
+}
+
+export async function listAzure(azure: AzureSession): Promise<AzureListing> {
+  const [assignments, identities] = await Promise.all([new RoleService(azure).listAll(), new IdentityService(azure).listAll()]);
+  return { assignments, identities };
+}
+
 /**
  * Finds, from Azure alone, the identity podid made or adopted for AzureIdentity namespace/name and the roles it
  * granted: for when the AzureIdentity (and the record on it) is gone. The descriptions only point the way; the
  * identity is confirmed by its principal (the assignments' own) or its resource id (the kubelet's grant's scope).
  */
-export async function traceInAzure(azure: AzureSession, namespace: string, name: string, assignments?: readonly RoleAssignment[]): Promise<AzureTrace> {
+export async function traceInAzure(azure: AzureSession, namespace: string, name: string, listing?: AzureListing): Promise<AzureTrace> {
   const roles = new RoleService(azure);
   const identities = new IdentityService(azure);
-  const all = assignments ?? (await roles.listAll());
+  const all = listing?.assignments ?? (await roles.listAll());
   const own = all.filter((a) => a.description === identityGrantDescription(namespace, name) && a.principalId);
   const principals = new Set(own.map((a) => a.principalId!.toLowerCase()));
   let identity: UserAssignedIdentity | undefined;
@@ -82,7 +93,7 @@ export async function traceInAzure(azure: AzureSession, namespace: string, name:
       break;
     }
   }
-  const live = principals.size || !identity ? await identities.listAll() : [];
+  const live = principals.size || !identity ? (listing?.identities ?? (await identities.listAll())) : [];
   if (!identity && principals.size) identity = live.find((i) => principals.has(i.principalId.toLowerCase()));
   const made = podidAssignmentsFor(all, namespace, name, identity);
   // Both the AzureIdentity and its identity deleted by hand: the roles are still read off what podid made for it.

@@ -9,6 +9,7 @@ import type { KubeSession } from "../kube/session.js";
 import { renderInstall, type InstallValues } from "../render/install.js";
 import { lookUpCluster } from "./cluster-lookup.js";
 import { planIdentityDelete } from "./identity-delete.js";
+import { listAzure } from "./recovery.js";
 import { installRecord } from "./install.js";
 import { aadPodIdentityServed } from "./preflight.js";
 import { kubeletOf, nameRecordedRoles, readIdentityRecord, recordedGrantsFor, unionGrants } from "./record.js";
@@ -90,12 +91,15 @@ export async function uninstall(
   const deletedWithIdentities = new Set<string>();
   if (azure && deleting.length) {
     const bindings = await kube.list<AzureIdentityBinding>(AAD_POD_IDENTITY_API_VERSION, "AzureIdentityBinding");
+    // Planned before anything is removed: one listing of the subscription serves every identity's plan.
+    const listing = await listAzure(azure);
     for (const object of deleting) {
       const namespace = object.metadata.namespace ?? "default";
       const plan = await planIdentityDelete(
         { name: object.metadata.name, namespace, object, keepAzureIdentity: false, installed: true, others: withCrds, bindings: bindings.filter((b) => b.metadata.namespace === namespace) },
         kube,
         azure,
+        listing,
       );
       steps.push(...plan.steps);
       leaves.push(...plan.kept);
