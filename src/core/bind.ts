@@ -14,6 +14,7 @@ import { bindingsAnnotation, readIdentityRecord, RECORD_ANNOTATIONS, withBinding
 import { runSteps, type Step, type StepReport } from "./steps.js";
 
 const bindingHeader = (name: string, namespace: string) => ({ apiVersion: AAD_POD_IDENTITY_API_VERSION, kind: "AzureIdentityBinding", metadata: { name, namespace } });
+export const readBinding = (kube: KubeSession, name: string, namespace: string) => kube.read<AzureIdentityBinding>(bindingHeader(name, namespace));
 
 /**
  * The pods that hold `binding`'s identity through it today and would lose it if it changed: labelled with its
@@ -39,8 +40,7 @@ async function podsHolding(kube: KubeSession, binding: AzureIdentityBinding): Pr
  * and the pods it selects lose their identity. Refused unless `force`, naming those pods; with `force`, the same
  * words come back as a warning. `forceHint` says how the caller forces it.
  */
-export async function guardRepoint(kube: KubeSession, want: { name: string; namespace: string; identityName: string; selector: string }, force: boolean, forceHint: string): Promise<string | undefined> {
-  const existing = await kube.read<AzureIdentityBinding>(bindingHeader(want.name, want.namespace));
+export async function guardRepoint(kube: KubeSession, existing: AzureIdentityBinding | undefined, want: { name: string; namespace: string; identityName: string; selector: string }, force: boolean, forceHint: string): Promise<string | undefined> {
   if (!existing) return undefined;
   const { azureIdentity: wasIdentity, selector: wasSelector } = bindingSpec(existing);
   const was = { identity: wasIdentity, selector: wasSelector };
@@ -139,9 +139,9 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
     await labelAllowed(kube, w, input.namespace, input.selector);
   }
   const bindingName = input.bindingName ?? bindingNameFor(input.identityName);
-  const repointed = await guardRepoint(kube, { name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector }, Boolean(input.force), "Pass --force to re-point it anyway");
+  const existing = await readBinding(kube, bindingName, input.namespace);
+  const repointed = await guardRepoint(kube, existing, { name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector }, Boolean(input.force), "Pass --force to re-point it anyway");
   const binding = renderAzureIdentityBinding({ name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector });
-  const existing = await kube.read<AzureIdentityBinding>(bindingHeader(bindingName, input.namespace));
   const before = existing ? bindingSpec(existing).azureIdentity : undefined;
   const applyBinding = applyObjectStep(kube, () => binding);
   const steps: Step[] = [

@@ -10,7 +10,7 @@ import { AAD_POD_IDENTITY_API_VERSION, type AzureIdentity, type AzureIdentityBin
 import type { KubeSession } from "../kube/session.js";
 import { bindingNameFor, renderAzureIdentity, renderAzureIdentityBinding } from "../render/identity.js";
 import { applyObjectStep } from "./apply-step.js";
-import { guardRepoint } from "./bind.js";
+import { guardRepoint, readBinding } from "./bind.js";
 import { clusterPreflight } from "./preflight.js";
 import { identityGrantDescription, identityRecordAnnotations, kubeletGrantDescription, nameRecordedRoles, readIdentityRecord, roleKey, unionGrants, unionRoles, withBinding, type IdentityRecord, type RoleAtScope } from "./record.js";
 import { traceInAzure } from "./recovery.js";
@@ -154,7 +154,8 @@ export async function identityAdd(
     .filter((b) => b.azureIdentity === input.name && b.selector)
     .map(({ name, selector }) => ({ name, selector }));
   if (input.bindingSelector) {
-    await guardRepoint(kube, { name: input.bindingName ?? bindingNameFor(input.name), namespace: input.namespace, identityName: input.name, selector: input.bindingSelector }, false, `Re-point it with podid bind --selector ${input.bindingSelector} --identity ${input.name} --namespace ${input.namespace} --force`);
+    const bindingName = input.bindingName ?? bindingNameFor(input.name);
+    await guardRepoint(kube, await readBinding(kube, bindingName, input.namespace), { name: bindingName, namespace: input.namespace, identityName: input.name, selector: input.bindingSelector }, false, `Re-point it with podid bind --selector ${input.bindingSelector} --identity ${input.name} --namespace ${input.namespace} --force`);
   }
 
   await refuseMove(identities, input, existing, previous, expectedId);
