@@ -34,17 +34,7 @@ export interface FieldSpelling {
 }
 
 /** Go's encoding/json matches ASCII letters ignoring case. */
-// Folded spellings, remembered: NMI reads specs on every token request, and the keys are few.
-const folded = new Map<string, string>();
-const fold = (key: string): string => {
-  let f = folded.get(key);
-  if (f === undefined) {
-    f = key.replace(/[A-Z]/g, (c) => c.toLowerCase());
-    if (folded.size >= 4096) folded.clear();
-    folded.set(key, f);
-  }
-  return f;
-};
+const fold = (key: string): string => key.replace(/[A-Z]/g, (c) => c.toLowerCase());
 
 export function fieldSpelling(spec: Record<string, unknown> | undefined, v1: string): FieldSpelling {
   const keys = Object.keys(spec ?? {})
@@ -59,18 +49,10 @@ export function fieldSpellings(kind: SpelledKind, spec: Record<string, unknown> 
   return SPEC_FIELDS[kind].map((v1) => fieldSpelling(spec, v1)).filter((f) => f.keys.length > 0);
 }
 
-/** One v1 field's value, from whichever spelling is read. */
-/** fieldSpelling(spec, v1).read's value, without building the spelling: the last key in sorted order that has one. */
+/** One v1 field's value, from whichever spelling is read (each spec is read once: see memoized). */
 function field(spec: Record<string, unknown> | undefined, v1: string): unknown {
-  if (!spec) return undefined;
-  const wanted = fold(v1);
-  let read: string | undefined;
-  for (const key of Object.keys(spec)) {
-    const value = spec[key];
-    if (value === null || value === undefined || (read !== undefined && key < read)) continue;
-    if (key === v1 || fold(key) === wanted) read = key;
-  }
-  return read === undefined ? undefined : spec[read];
+  const read = fieldSpelling(spec, v1).read;
+  return read === undefined ? undefined : spec![read];
 }
 
 const text = (v: unknown): string => (typeof v === "string" ? v.trim() : "");
