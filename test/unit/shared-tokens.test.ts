@@ -47,3 +47,40 @@ test("a caller whose signal is already aborted is refused at once; another scope
   pending.forEach((answer, i) => answer(token(`t${i}`)));
   assert.equal((await other)?.token, "t1");
 });
+
+test("a failed request is not kept, a token near its expiry is asked for again, and claims or a tenant go straight through", async () => {
+  const answers: ((t: AccessToken | Error) => void)[] = [];
+  const credential: TokenCredential = {
+    getToken: () => new Promise<AccessToken>((resolve, reject) => answers.push((t) => (t instanceof Error ? reject(t) : resolve(t)))),
+  };
+  const shared = sharingTokens(credential);
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  const failing = shared.getToken("s");
+  await settle();
+  answers[0](new Error("AADSTS7000215: invalid client secret"));
+  await assert.rejects(failing, /AADSTS7000215/);
+  const retried = shared.getToken("s");
+  await settle();
+  assert.equal(answers.length, 2, "the failure was not kept: a new request");
+  answers[1]({ token: "near-expiry", expiresOnTimestamp: Date.now() + 60_000 });
+  assert.equal((await retried)?.token, "near-expiry");
+
+  const refreshed = shared.getToken("s");
+  await settle();
+  assert.equal(answers.length, 3, "a token within the refresh margin is asked for again");
+  answers[2](token("fresh"));
+  assert.equal((await refreshed)?.token, "fresh");
+  assert.equal((await shared.getToken("s"))?.token, "fresh", "and the fresh one is shared");
+  assert.equal(answers.length, 3);
+
+  const challenged = shared.getToken("s", { claims: '{"access_token":{"nbf":{"essential":true}}}' });
+  const otherTenant = shared.getToken("s", { tenantId: "other" });
+  await settle();
+  assert.equal(answers.length, 5, "claims and another tenant are each their own request");
+  answers[3](token("with-claims"));
+  answers[4](token("other-tenant"));
+  assert.equal((await challenged)?.token, "with-claims");
+  assert.equal((await otherTenant)?.token, "other-tenant");
+  assert.equal((await shared.getToken("s"))?.token, "fresh", "neither replaced the shared token");
+});
