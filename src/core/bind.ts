@@ -38,9 +38,9 @@ async function podsHolding(kube: KubeSession, binding: AzureIdentityBinding): Pr
 /**
  * A binding is one selector and one identity: applying its name with another selector or identity re-points it,
  * and the pods it selects lose their identity. Refused unless `force`, naming those pods; with `force`, the same
- * words come back as a warning. `forceHint` says how the caller forces it.
+ * words come back as a warning. `remedy` says, in the caller's own commands and flags, how to force it or avoid it.
  */
-export async function guardRepoint(kube: KubeSession, existing: AzureIdentityBinding | undefined, want: { name: string; namespace: string; identityName: string; selector: string }, force: boolean, forceHint: string): Promise<string | undefined> {
+export async function guardRepoint(kube: KubeSession, existing: AzureIdentityBinding | undefined, want: { name: string; namespace: string; identityName: string; selector: string }, force: boolean, remedy: string): Promise<string | undefined> {
   if (!existing) return undefined;
   const { azureIdentity: wasIdentity, selector: wasSelector } = bindingSpec(existing);
   const was = { identity: wasIdentity, selector: wasSelector };
@@ -54,7 +54,7 @@ export async function guardRepoint(kube: KubeSession, existing: AzureIdentityBin
   const who = losing.length ? `pod${losing.length === 1 ? "" : "s"} ${losing.join(", ")}` : `pods labelled ${BINDING_LABEL}=${was.selector}`;
   const loss = (verb: string) => `: ${who} ${verb} identity '${was.identity}'`;
   if (force) return `${what}${loss(losing.length === 1 ? "loses" : "lose")}`;
-  throw new UsageError(`${what}${loss("would lose")}`, `${forceHint}, or give the new binding a name of its own (--name NAME): each binding is one selector and one identity.`, UsageCode.WouldRepoint);
+  throw new UsageError(`${what}${loss("would lose")}`, `${remedy}: each binding is one selector and one identity.`, UsageCode.WouldRepoint);
 }
 
 /**
@@ -140,7 +140,7 @@ export async function bind(input: BindInput, kube: KubeSession, options: { dryRu
   }
   const bindingName = input.bindingName ?? bindingNameFor(input.identityName);
   const existing = await readBinding(kube, bindingName, input.namespace);
-  const repointed = await guardRepoint(kube, existing, { name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector }, Boolean(input.force), "Pass --force to re-point it anyway");
+  const repointed = await guardRepoint(kube, existing, { name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector }, Boolean(input.force), "Pass --force to re-point it anyway, or give the new binding a name of its own (--name NAME)");
   const binding = renderAzureIdentityBinding({ name: bindingName, namespace: input.namespace, identityName: input.identityName, selector: input.selector });
   const before = existing ? bindingSpec(existing).azureIdentity : undefined;
   const applyBinding = applyObjectStep(kube, () => binding);

@@ -155,7 +155,7 @@ export async function identityAdd(
     .map(({ name, selector }) => ({ name, selector }));
   if (input.bindingSelector) {
     const bindingName = input.bindingName ?? bindingNameFor(input.name);
-    await guardRepoint(kube, await readBinding(kube, bindingName, input.namespace), { name: bindingName, namespace: input.namespace, identityName: input.name, selector: input.bindingSelector }, false, `Re-point it with podid bind --selector ${input.bindingSelector} --identity ${input.name} --namespace ${input.namespace} --force`);
+    await guardRepoint(kube, await readBinding(kube, bindingName, input.namespace), { name: bindingName, namespace: input.namespace, identityName: input.name, selector: input.bindingSelector }, false, `Re-point it with podid bind --selector ${input.bindingSelector} --identity ${input.name} --namespace ${input.namespace} --force, or bind the selector under a name of its own (the same command with --name NAME instead of --force)`);
   }
 
   await refuseMove(identities, input, existing, previous, expectedId);

@@ -72,6 +72,8 @@ test("identity add + bind: the walkthrough's identity part, then a re-run is all
   assert.equal(repoint.code, 2);
   assert.match(repoint.stderr, /^ERROR: AzureIdentityBinding default\/walk-id-binding binds selector 'walk' to AzureIdentity 'walk-id'; changing its selector 'walk' to 'other' re-points it/);
   assert.match(repoint.stderr, /Re-point it with podid bind --selector other --identity walk-id --namespace default --force/);
+  // identity add has no --name for the binding (its -n/--name is the identity): the way out names bind's.
+  assert.match(repoint.stderr, /or bind the selector under a name of its own \(the same command with --name NAME instead of --force\)/);
 });
 
 test("--dry-run prints the plan and changes nothing", async () => {
